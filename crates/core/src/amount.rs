@@ -1,0 +1,345 @@
+//! [`Amount`]: a non-negative quantity of one token in its **base units** (lamports,
+//! yoctoNEAR, sun, lovelace, wei, …), backed by `u128`.
+//!
+//! Every operation is checked: overflow and underflow are errors, never a wrap or a
+//! saturation. Products that can exceed `u128` (reward × balance for 18- and 24-decimal
+//! tokens) go through [`mul_div_floor`], which uses a 256-bit intermediate
+//! ([`ruint::aliases::U256`], the same type as alloy's `U256`).
+
+use std::fmt;
+
+use ruint::aliases::U256;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CoreError, Result};
+
+/// Largest number of decimals a token may declare: 10^38 < u128::MAX < 10^39.
+pub const MAX_DECIMALS: u8 = 38;
+
+/// A non-negative amount of a token in base units.
+///
+/// The token is not part of the value: callers keep amounts of different tokens apart
+/// (the ledger and the pool are keyed by token). Serialized as a decimal string of base
+/// units so JSON readers never lose precision.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(into = "String", try_from = "String")]
+pub struct Amount(pub u128);
+
+impl Amount {
+    /// Zero base units.
+    pub const ZERO: Amount = Amount(0);
+    /// The largest representable amount.
+    pub const MAX: Amount = Amount(u128::MAX);
+
+    /// The raw number of base units.
+    pub const fn base_units(self) -> u128 {
+        self.0
+    }
+
+    /// `self + rhs`, or [`CoreError::Overflow`] naming `what`.
+    pub fn checked_add(self, rhs: Amount, what: &'static str) -> Result<Amount> {
+        self.0
+            .checked_add(rhs.0)
+            .map(Amount)
+            .ok_or(CoreError::Overflow { what })
+    }
+
+    /// `self - rhs`, or [`CoreError::Underflow`] naming `what`.
+    pub fn checked_sub(self, rhs: Amount, what: &'static str) -> Result<Amount> {
+        self.0
+            .checked_sub(rhs.0)
+            .map(Amount)
+            .ok_or(CoreError::Underflow { what })
+    }
+
+    /// `self - rhs`, or zero when `rhs > self` (for "how much is missing" questions,
+    /// never for moving money).
+    pub fn saturating_sub(self, rhs: Amount) -> Amount {
+        Amount(self.0.saturating_sub(rhs.0))
+    }
+
+    /// `self · n`, or [`CoreError::Overflow`].
+    pub fn checked_mul_u128(self, n: u128, what: &'static str) -> Result<Amount> {
+        self.0
+            .checked_mul(n)
+            .map(Amount)
+            .ok_or(CoreError::Overflow { what })
+    }
+
+    /// Sum of an iterator of amounts, checked.
+    pub fn checked_sum<I: IntoIterator<Item = Amount>>(
+        iter: I,
+        what: &'static str,
+    ) -> Result<Amount> {
+        iter.into_iter()
+            .try_fold(Amount::ZERO, |acc, a| acc.checked_add(a, what))
+    }
+
+    /// `floor(self · num / den)` with a 256-bit intermediate.
+    ///
+    /// Errors: [`CoreError::DivisionByZero`] when `den == 0`, [`CoreError::Overflow`] when
+    /// the quotient does not fit `u128`.
+    pub fn mul_div_floor(self, num: u128, den: u128, what: &'static str) -> Result<Amount> {
+        mul_div_floor(self.0, num, den, what).map(Amount)
+    }
+
+    /// Smaller of two amounts.
+    pub fn min(self, other: Amount) -> Amount {
+        Amount(self.0.min(other.0))
+    }
+
+    /// True when zero.
+    pub const fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Parses a decimal string in **token units** (e.g. `"1.5"` SOL) into base units for a
+    /// token with `decimals` fractional digits.
+    ///
+    /// The conversion is exact. Accepted: `123`, `123.`, `123.45`, `.5`, with at most
+    /// `decimals` fractional digits. Rejected with [`CoreError::InvalidAmount`]: empty
+    /// strings, signs (`-1`, `+1`), exponents, more fractional digits than the token has,
+    /// non-digits, and values above `u128::MAX` base units.
+    pub fn parse_units(s: &str, decimals: u8) -> Result<Amount> {
+        parse_units(s, decimals).map(Amount)
+    }
+
+    /// Parses a string of base units (digits only), e.g. `"1500000000"` lamports.
+    pub fn parse_base_units(s: &str) -> Result<Amount> {
+        let t = s.trim();
+        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(CoreError::InvalidAmount {
+                input: s.to_string(),
+                reason: "expected an unsigned integer number of base units".into(),
+            });
+        }
+        t.parse::<u128>()
+            .map(Amount)
+            .map_err(|_| CoreError::InvalidAmount {
+                input: s.to_string(),
+                reason: "larger than u128::MAX base units".into(),
+            })
+    }
+
+    /// Formats in token units with exactly `decimals` fractional digits trimmed of
+    /// trailing zeros (`1500000000` lamports with 9 decimals → `"1.5"`; zero → `"0"`).
+    pub fn to_units_string(self, decimals: u8) -> String {
+        format_units(self.0, decimals)
+    }
+}
+
+impl fmt::Display for Amount {
+    /// Displays raw base units.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl From<Amount> for String {
+    fn from(a: Amount) -> String {
+        a.0.to_string()
+    }
+}
+
+impl TryFrom<String> for Amount {
+    type Error = CoreError;
+    fn try_from(s: String) -> Result<Amount> {
+        Amount::parse_base_units(&s)
+    }
+}
+
+/// `floor(a · b / den)` computed in 256 bits.
+///
+/// Errors: [`CoreError::DivisionByZero`] when `den == 0`; [`CoreError::Overflow`] when the
+/// quotient exceeds `u128::MAX`.
+pub fn mul_div_floor(a: u128, b: u128, den: u128, what: &'static str) -> Result<u128> {
+    let (q, _) = mul_div_rem(a, b, den, what)?;
+    Ok(q)
+}
+
+/// `(floor(a · b / den), (a · b) mod den)` computed in 256 bits.
+///
+/// The remainder is `< den`, so it always fits `u128`. Errors as [`mul_div_floor`].
+pub fn mul_div_rem(a: u128, b: u128, den: u128, what: &'static str) -> Result<(u128, u128)> {
+    if den == 0 {
+        return Err(CoreError::DivisionByZero { what });
+    }
+    let product = U256::from(a) * U256::from(b);
+    let den256 = U256::from(den);
+    let q = product / den256;
+    let r = product % den256;
+    let q: u128 = u128::try_from(q).map_err(|_| CoreError::Overflow { what })?;
+    let r: u128 = u128::try_from(r).map_err(|_| CoreError::Overflow { what })?;
+    Ok((q, r))
+}
+
+/// 10^decimals as u128 (decimals ≤ 38).
+pub fn pow10(decimals: u8) -> Result<u128> {
+    10u128
+        .checked_pow(u32::from(decimals))
+        .ok_or(CoreError::Overflow {
+            what: "10^decimals",
+        })
+}
+
+fn parse_units(s: &str, decimals: u8) -> Result<u128> {
+    let bad = |reason: &str| CoreError::InvalidAmount {
+        input: s.to_string(),
+        reason: reason.to_string(),
+    };
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(bad("empty amount"));
+    }
+    if t.starts_with('-') {
+        return Err(bad("negative amounts are not allowed"));
+    }
+    if t.starts_with('+') {
+        return Err(bad("a sign is not allowed"));
+    }
+    let (int_part, frac_part) = match t.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (t, ""),
+    };
+    if int_part.is_empty() && frac_part.is_empty() {
+        return Err(bad("no digits"));
+    }
+    if !int_part.bytes().all(|b| b.is_ascii_digit())
+        || !frac_part.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad("expected digits with at most one '.'"));
+    }
+    if frac_part.len() > usize::from(decimals) {
+        return Err(bad(&format!(
+            "{} fractional digits, the token has {decimals}",
+            frac_part.len()
+        )));
+    }
+    let overflow = || bad("larger than u128::MAX base units");
+    let scale = pow10(decimals)?;
+    let int_val: u128 = if int_part.is_empty() {
+        0
+    } else {
+        int_part.parse::<u128>().map_err(|_| overflow())?
+    };
+    let mut frac_val: u128 = 0;
+    if !frac_part.is_empty() {
+        frac_val = frac_part.parse::<u128>().map_err(|_| overflow())?;
+        let pad = u32::from(decimals) - frac_part.len() as u32;
+        frac_val = frac_val.checked_mul(10u128.pow(pad)).ok_or_else(overflow)?;
+    }
+    int_val
+        .checked_mul(scale)
+        .and_then(|v| v.checked_add(frac_val))
+        .ok_or_else(overflow)
+}
+
+fn format_units(value: u128, decimals: u8) -> String {
+    if decimals == 0 {
+        return value.to_string();
+    }
+    let scale = 10u128.pow(u32::from(decimals.min(MAX_DECIMALS)));
+    let int = value / scale;
+    let frac = value % scale;
+    if frac == 0 {
+        return int.to_string();
+    }
+    let mut frac_s = format!("{frac:0width$}", width = usize::from(decimals));
+    while frac_s.ends_with('0') {
+        frac_s.pop();
+    }
+    format!("{int}.{frac_s}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn success_parse_exact() {
+        assert_eq!(
+            Amount::parse_units("1.5", 9).unwrap(),
+            Amount(1_500_000_000)
+        );
+        assert_eq!(Amount::parse_units("0.000000001", 9).unwrap(), Amount(1));
+        assert_eq!(Amount::parse_units(".5", 1).unwrap(), Amount(5));
+        assert_eq!(Amount::parse_units("7.", 2).unwrap(), Amount(700));
+        assert_eq!(Amount::parse_units("42", 0).unwrap(), Amount(42));
+        assert_eq!(
+            Amount::parse_units("1", 24).unwrap(),
+            Amount(1_000_000_000_000_000_000_000_000)
+        );
+    }
+
+    #[test]
+    fn fail_parse_bad_inputs() {
+        for (s, d) in [
+            ("-1", 9),
+            ("+1", 9),
+            ("1.0000000001", 9),
+            ("", 9),
+            (".", 9),
+            ("1e9", 9),
+            ("1.2.3", 9),
+            ("abc", 9),
+            (" 1 2", 9),
+            ("340282366920938463463374607431768211456", 0),
+            ("340282366920938463463.374607431768211456", 18),
+        ] {
+            assert!(
+                Amount::parse_units(s, d).is_err(),
+                "{s:?} with {d} decimals parsed"
+            );
+        }
+    }
+
+    #[test]
+    fn success_parse_max() {
+        assert_eq!(
+            Amount::parse_units("340282366920938463463374607431768211455", 0).unwrap(),
+            Amount::MAX
+        );
+    }
+
+    #[test]
+    fn success_format() {
+        assert_eq!(Amount(1_500_000_000).to_units_string(9), "1.5");
+        assert_eq!(Amount(0).to_units_string(9), "0");
+        assert_eq!(Amount(1).to_units_string(24), "0.000000000000000000000001");
+        assert_eq!(Amount(120).to_units_string(0), "120");
+    }
+
+    #[test]
+    fn fail_checked_overflow() {
+        assert!(Amount::MAX.checked_add(Amount(1), "t").is_err());
+        assert!(Amount(0).checked_sub(Amount(1), "t").is_err());
+        assert!(Amount::MAX.mul_div_floor(2, 1, "t").is_err());
+        assert!(Amount(1).mul_div_floor(1, 0, "t").is_err());
+    }
+
+    #[test]
+    fn success_mul_div_beyond_u128() {
+        // 1 000 BNB · 1 BNB in wei = 10^39 > u128::MAX; divided back it fits.
+        let wei = 10u128.pow(18);
+        let q = mul_div_floor(1000 * wei, wei, 1000 * wei, "t").unwrap();
+        assert_eq!(q, wei);
+    }
+
+    proptest! {
+        #[test]
+        fn prop_format_parse_roundtrip(v in any::<u128>(), d in 0u8..=24) {
+            let s = Amount(v).to_units_string(d);
+            prop_assert_eq!(Amount::parse_units(&s, d).unwrap(), Amount(v));
+        }
+
+        #[test]
+        fn prop_mul_div_rem_identity(a in any::<u64>(), b in any::<u64>(), den in 1u128..) {
+            let (q, r) = mul_div_rem(a.into(), b.into(), den, "t").unwrap();
+            prop_assert!(r < den);
+            prop_assert_eq!(U256::from(q) * U256::from(den) + U256::from(r), U256::from(a) * U256::from(b));
+        }
+    }
+}

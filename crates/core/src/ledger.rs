@@ -1,0 +1,276 @@
+//! Double-entry ledger: every movement is a set of postings whose debits equal its
+//! credits per token. Entries are built and checked here; the store persists them.
+//!
+//! ```text
+//!  reward received   Dr pool:undistributed   Cr chain:rewards        R
+//!  carry in          Dr pool:undistributed   Cr pool:carry           carry_in
+//!  fee               Dr platform:fees        Cr pool:undistributed   fee
+//!  payout            Dr user:<id>            Cr pool:undistributed   reward_u
+//!  carry out         Dr pool:carry           Cr pool:undistributed   carry_out
+//! ```
+//! After a day's entries `pool:undistributed` nets to zero for that day.
+//!
+//! Treasury movements use the same shape: `stake:<validator>` ↔ `pool:buffer` for
+//! delegations and unbonding, `chain:slashing` for losses found by reconciliation.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::allocate::Allocation;
+use crate::amount::Amount;
+use crate::error::{CoreError, Result};
+use crate::time::Day;
+
+/// A ledger account name such as `pool:undistributed` or `user:42`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LedgerAccount(pub String);
+
+impl LedgerAccount {
+    /// Realized rewards arriving from the chain (the source side).
+    pub fn chain_rewards() -> Self {
+        LedgerAccount("chain:rewards".into())
+    }
+    /// Rewards held for distribution.
+    pub fn undistributed() -> Self {
+        LedgerAccount("pool:undistributed".into())
+    }
+    /// Rewards carried to a later day.
+    pub fn carry() -> Self {
+        LedgerAccount("pool:carry".into())
+    }
+    /// Platform fee revenue.
+    pub fn fees() -> Self {
+        LedgerAccount("platform:fees".into())
+    }
+    /// A user's spot account.
+    pub fn user(account_id: &str) -> Self {
+        LedgerAccount(format!("user:{account_id}"))
+    }
+    /// Custodial funds not staked (the liquidity buffer).
+    pub fn buffer() -> Self {
+        LedgerAccount("pool:buffer".into())
+    }
+    /// Stake delegated to a validator (all states until withdrawn).
+    pub fn stake(validator: &str) -> Self {
+        LedgerAccount(format!("stake:{validator}"))
+    }
+    /// Stake lost to slashing or other chain-side shortfalls found by reconciliation.
+    pub fn slashing() -> Self {
+        LedgerAccount("chain:slashing".into())
+    }
+}
+
+impl fmt::Display for LedgerAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Debit or credit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Side {
+    /// Debit.
+    Debit,
+    /// Credit.
+    Credit,
+}
+
+/// One line of an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Posting {
+    /// Ledger account.
+    pub account: LedgerAccount,
+    /// Token symbol.
+    pub token: String,
+    /// Debit or credit.
+    pub side: Side,
+    /// Amount, base units.
+    pub amount: Amount,
+}
+
+/// A balanced set of postings with a kind and a reference (day, operation id, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Kind, e.g. `reward_received`, `fee`, `payout`, `carry_out`, `delegate`.
+    pub kind: String,
+    /// What the entry refers to, e.g. `2025-06-01` or an idempotency key.
+    pub reference: String,
+    /// Postings; debits equal credits per token.
+    pub postings: Vec<Posting>,
+}
+
+impl Entry {
+    /// Starts an empty entry.
+    pub fn new(kind: &str, reference: &str) -> Entry {
+        Entry {
+            kind: kind.to_string(),
+            reference: reference.to_string(),
+            postings: Vec::new(),
+        }
+    }
+
+    /// Adds a transfer `amount` of `token` from `credit` to `debit`; zero amounts are
+    /// skipped.
+    pub fn transfer(
+        mut self,
+        debit: LedgerAccount,
+        credit: LedgerAccount,
+        token: &str,
+        amount: Amount,
+    ) -> Entry {
+        if amount.is_zero() {
+            return self;
+        }
+        self.postings.push(Posting {
+            account: debit,
+            token: token.to_string(),
+            side: Side::Debit,
+            amount,
+        });
+        self.postings.push(Posting {
+            account: credit,
+            token: token.to_string(),
+            side: Side::Credit,
+            amount,
+        });
+        self
+    }
+
+    /// Checks that debits equal credits per token.
+    pub fn check_balanced(&self) -> Result<()> {
+        let mut sums: BTreeMap<&str, (Amount, Amount)> = BTreeMap::new();
+        for p in &self.postings {
+            let s = sums.entry(p.token.as_str()).or_default();
+            match p.side {
+                Side::Debit => s.0 = s.0.checked_add(p.amount, "ledger debits")?,
+                Side::Credit => s.1 = s.1.checked_add(p.amount, "ledger credits")?,
+            }
+        }
+        for (token, (d, c)) in sums {
+            if d != c {
+                return Err(CoreError::UnbalancedEntry {
+                    entry: format!("{} {}", self.kind, self.reference),
+                    token: token.to_string(),
+                    debits: d.0,
+                    credits: c.0,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The entries that record one token's allocation for one day, each checked balanced,
+/// and together leaving `pool:undistributed` at zero for the day.
+pub fn allocation_entries(token: &str, day: Day, alloc: &Allocation) -> Result<Vec<Entry>> {
+    let r = day.to_string();
+    let mut payouts = Entry::new("payout", &r);
+    for p in &alloc.payouts {
+        payouts = payouts.transfer(
+            LedgerAccount::user(&p.account_id),
+            LedgerAccount::undistributed(),
+            token,
+            p.reward,
+        );
+    }
+    let entries = vec![
+        Entry::new("reward_received", &r).transfer(
+            LedgerAccount::undistributed(),
+            LedgerAccount::chain_rewards(),
+            token,
+            alloc.realized_reward,
+        ),
+        Entry::new("carry_in", &r).transfer(
+            LedgerAccount::undistributed(),
+            LedgerAccount::carry(),
+            token,
+            alloc.carry_in,
+        ),
+        Entry::new("fee", &r).transfer(
+            LedgerAccount::fees(),
+            LedgerAccount::undistributed(),
+            token,
+            alloc.fee,
+        ),
+        payouts,
+        Entry::new("carry_out", &r).transfer(
+            LedgerAccount::carry(),
+            LedgerAccount::undistributed(),
+            token,
+            alloc.carry_out,
+        ),
+    ];
+    let mut undistributed: i128 = 0;
+    for e in &entries {
+        e.check_balanced()?;
+        for p in e
+            .postings
+            .iter()
+            .filter(|p| p.account == LedgerAccount::undistributed())
+        {
+            let v = i128::try_from(p.amount.0)
+                .map_err(|_| CoreError::Overflow { what: "ledger net" })?;
+            undistributed = match p.side {
+                Side::Debit => undistributed.checked_add(v),
+                Side::Credit => undistributed.checked_sub(v),
+            }
+            .ok_or(CoreError::Overflow { what: "ledger net" })?;
+        }
+    }
+    if undistributed != 0 {
+        return Err(CoreError::Invariant(format!(
+            "{token} {day}: pool:undistributed nets to {undistributed}, expected 0"
+        )));
+    }
+    Ok(entries
+        .into_iter()
+        .filter(|e| !e.postings.is_empty())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::allocate::{allocate, EligibleEntry};
+
+    #[test]
+    fn success_allocation_entries_balance() {
+        let a = allocate(
+            Amount(1_001),
+            Amount(3),
+            1_000,
+            &[
+                EligibleEntry {
+                    account_id: "a".into(),
+                    eligible: Amount(3),
+                },
+                EligibleEntry {
+                    account_id: "b".into(),
+                    eligible: Amount(7),
+                },
+            ],
+        )
+        .unwrap();
+        let es = allocation_entries("SOL", Day::parse("2025-06-01").unwrap(), &a).unwrap();
+        assert!(es.iter().all(|e| e.check_balanced().is_ok()));
+        let kinds: Vec<&str> = es.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, vec!["reward_received", "carry_in", "fee", "payout"]);
+    }
+
+    #[test]
+    fn fail_unbalanced() {
+        let mut e = Entry::new("x", "y").transfer(
+            LedgerAccount::fees(),
+            LedgerAccount::buffer(),
+            "SOL",
+            Amount(5),
+        );
+        e.postings[0].amount = Amount(6);
+        assert!(matches!(
+            e.check_balanced(),
+            Err(CoreError::UnbalancedEntry { .. })
+        ));
+    }
+}

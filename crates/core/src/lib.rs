@@ -1,0 +1,32 @@
+//! # softstake-core
+//!
+//! The soft-staking domain, pure: no I/O, no clock, no async. Given inputs and `now`, it
+//! returns decisions. Amounts are [`Amount`] (`u128` base units: lamports, yoctoNEAR,
+//! sun, lovelace, wei, …) with checked arithmetic; `rust_decimal::Decimal` only for rates
+//! and APR.
+//!
+//! ```text
+//!  balance events ─▶ twab ─▶ eligibility ─▶ Σe per token ─┐
+//!                                                          ▼
+//!  realized rewards R ─────────────────────────────────▶ allocate ─▶ payouts ─▶ ledger
+//!
+//!  pool totals + positions + outflow history ─▶ buffer ─▶ plan ◀─ validator (selection)
+//! ```
+//!
+//! Modules: [`amount`], [`time`], [`token`] (registry), [`twab`], [`eligibility`],
+//! [`allocate`], [`ledger`].
+#![deny(missing_docs)]
+
+pub mod allocate;
+pub mod amount;
+pub mod eligibility;
+pub mod error;
+pub mod ledger;
+pub mod time;
+pub mod token;
+pub mod twab;
+
+pub use amount::Amount;
+pub use error::{CoreError, Result};
+pub use time::{Day, Timestamp};
+pub use token::{TokenConfig, TokenRegistry};

@@ -1,0 +1,216 @@
+//! Time without a clock: [`Timestamp`] (Unix nanoseconds, UTC) and [`Day`] (a UTC
+//! calendar day, the half-open interval `[00:00, 24:00)`).
+//!
+//! Nothing here reads the system clock; callers pass `now` in.
+
+use std::fmt;
+
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CoreError, Result};
+
+/// Nanoseconds in one second.
+pub const NANOS_PER_SEC: i64 = 1_000_000_000;
+/// Seconds in one UTC day (no leap seconds, as in Unix time).
+pub const SECS_PER_DAY: i64 = 86_400;
+/// Nanoseconds in one UTC day.
+pub const NANOS_PER_DAY: i64 = SECS_PER_DAY * NANOS_PER_SEC;
+
+/// An instant as nanoseconds since 1970-01-01T00:00:00Z (range 1677–2262).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// From whole Unix seconds. Errors when out of the representable range.
+    pub fn from_unix_secs(secs: i64) -> Result<Timestamp> {
+        secs.checked_mul(NANOS_PER_SEC)
+            .map(Timestamp)
+            .ok_or_else(|| CoreError::InvalidTime {
+                input: secs.to_string(),
+                reason: "out of range (1677–2262)".into(),
+            })
+    }
+
+    /// From Unix milliseconds. Errors when out of range.
+    pub fn from_unix_millis(ms: i64) -> Result<Timestamp> {
+        ms.checked_mul(1_000_000)
+            .map(Timestamp)
+            .ok_or_else(|| CoreError::InvalidTime {
+                input: ms.to_string(),
+                reason: "out of range (1677–2262)".into(),
+            })
+    }
+
+    /// Whole Unix seconds, rounded toward negative infinity.
+    pub fn unix_secs(self) -> i64 {
+        self.0.div_euclid(NANOS_PER_SEC)
+    }
+
+    /// Unix milliseconds, rounded toward negative infinity.
+    pub fn unix_millis(self) -> i64 {
+        self.0.div_euclid(1_000_000)
+    }
+
+    /// Parses an RFC 3339 timestamp (`2025-06-01T12:00:00Z`, offsets allowed and converted
+    /// to UTC, fractional seconds down to nanoseconds).
+    pub fn parse_rfc3339(s: &str) -> Result<Timestamp> {
+        let dt = DateTime::parse_from_rfc3339(s.trim()).map_err(|e| CoreError::InvalidTime {
+            input: s.to_string(),
+            reason: format!("not RFC 3339 ({e})"),
+        })?;
+        let utc = dt.with_timezone(&Utc);
+        utc.timestamp_nanos_opt()
+            .map(Timestamp)
+            .ok_or_else(|| CoreError::InvalidTime {
+                input: s.to_string(),
+                reason: "out of range (1677–2262)".into(),
+            })
+    }
+
+    /// As a chrono UTC datetime.
+    pub fn to_datetime(self) -> DateTime<Utc> {
+        Utc.timestamp_nanos(self.0)
+    }
+
+    /// RFC 3339 with `Z` and only as many fractional digits as needed.
+    pub fn to_rfc3339(self) -> String {
+        self.to_datetime()
+            .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    }
+
+    /// The UTC day containing this instant.
+    pub fn day(self) -> Day {
+        Day(self.to_datetime().date_naive())
+    }
+
+    /// `self + secs` seconds, checked.
+    pub fn checked_add_secs(self, secs: i64) -> Result<Timestamp> {
+        secs.checked_mul(NANOS_PER_SEC)
+            .and_then(|n| self.0.checked_add(n))
+            .map(Timestamp)
+            .ok_or_else(|| CoreError::InvalidTime {
+                input: format!("{} + {secs}s", self.0),
+                reason: "out of range".into(),
+            })
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+/// A UTC calendar day; as an interval it is `[start, end)` with `end = start + 86 400 s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Day(pub NaiveDate);
+
+impl Day {
+    /// Parses `YYYY-MM-DD`.
+    pub fn parse(s: &str) -> Result<Day> {
+        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+            .map(Day)
+            .map_err(|e| CoreError::InvalidTime {
+                input: s.to_string(),
+                reason: format!("expected YYYY-MM-DD ({e})"),
+            })
+    }
+
+    /// From a calendar date.
+    pub fn from_ymd(y: i32, m: u32, d: u32) -> Result<Day> {
+        NaiveDate::from_ymd_opt(y, m, d)
+            .map(Day)
+            .ok_or_else(|| CoreError::InvalidTime {
+                input: format!("{y:04}-{m:02}-{d:02}"),
+                reason: "no such date".into(),
+            })
+    }
+
+    /// 00:00:00 UTC of this day.
+    pub fn start(self) -> Timestamp {
+        let days = i64::from(self.0.num_days_from_ce()) - i64::from(EPOCH_DAYS_FROM_CE);
+        Timestamp(days * NANOS_PER_DAY)
+    }
+
+    /// 00:00:00 UTC of the next day (exclusive end).
+    pub fn end(self) -> Timestamp {
+        Timestamp(self.start().0 + NANOS_PER_DAY)
+    }
+
+    /// The next day.
+    pub fn next(self) -> Day {
+        Day(self.0.succ_opt().unwrap_or(self.0))
+    }
+
+    /// The previous day.
+    pub fn prev(self) -> Day {
+        Day(self.0.pred_opt().unwrap_or(self.0))
+    }
+
+    /// Whether `ts` lies in `[start, end)`.
+    pub fn contains(self, ts: Timestamp) -> bool {
+        ts >= self.start() && ts < self.end()
+    }
+
+    /// Days from `self` to `other` (positive when `other` is later).
+    pub fn days_until(self, other: Day) -> i64 {
+        (other.0 - self.0).num_days()
+    }
+
+    /// `self + n` days.
+    pub fn plus_days(self, n: i64) -> Day {
+        Day(self.0 + chrono::Duration::days(n))
+    }
+}
+
+/// Days from 0001-01-01 (CE day 1) to 1970-01-01.
+const EPOCH_DAYS_FROM_CE: i32 = 719_163;
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%d"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_day_bounds() {
+        let d = Day::parse("2025-06-01").unwrap();
+        assert_eq!(
+            d.start(),
+            Timestamp::parse_rfc3339("2025-06-01T00:00:00Z").unwrap()
+        );
+        assert_eq!(
+            d.end(),
+            Timestamp::parse_rfc3339("2025-06-02T00:00:00Z").unwrap()
+        );
+        assert!(d.contains(d.start()));
+        assert!(!d.contains(d.end()));
+        assert_eq!(
+            Timestamp::parse_rfc3339("2025-06-01T23:59:59.999999999Z")
+                .unwrap()
+                .day(),
+            d
+        );
+    }
+
+    #[test]
+    fn success_offsets_convert_to_utc() {
+        let a = Timestamp::parse_rfc3339("2025-06-01T02:00:00+02:00").unwrap();
+        assert_eq!(a, Timestamp::parse_rfc3339("2025-06-01T00:00:00Z").unwrap());
+        assert_eq!(a.to_rfc3339(), "2025-06-01T00:00:00Z");
+    }
+
+    #[test]
+    fn fail_bad_time() {
+        assert!(Timestamp::parse_rfc3339("2025-06-01 00:00").is_err());
+        assert!(Day::parse("2025-13-01").is_err());
+        assert!(Day::parse("June 1").is_err());
+    }
+}
