@@ -172,6 +172,20 @@ fn apply_error(account: &str, token: &str, ts: Timestamp, bal: Amount, e: ApplyE
     }
 }
 
+/// One entry of the exchange's balance feed: the new absolute balance of an account's
+/// token at an instant.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BalanceEvent {
+    /// When the balance changed.
+    pub ts: Timestamp,
+    /// Account id.
+    pub account_id: String,
+    /// Token symbol.
+    pub token: String,
+    /// New balance, base units.
+    pub balance: Amount,
+}
+
 /// One closed (account, token, day): the day's average and the balance carried forward.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClosedBalance {

@@ -1,0 +1,134 @@
+//! The store's one error type and its `Result` alias.
+
+use softstake_core::CoreError;
+use thiserror::Error;
+
+/// `Result` with [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What the store refuses or fails at. State errors (`DayOrder`, `NotClosed`,
+/// `AlreadyDistributed`, …) change nothing: the transaction is rolled back.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database failed or refused a statement.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A schema migration failed.
+    #[error("schema migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A domain rule refused the data.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// The URL is neither `sqlite:` nor `postgres:`.
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    /// A row read back does not satisfy an invariant (corruption or a bug).
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt {
+        /// Table name.
+        table: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Days must be closed in order, one after the other, per token.
+    #[error("cannot close {token} {day}: {reason}")]
+    DayOrder {
+        /// Token symbol.
+        token: String,
+        /// The day asked for.
+        day: String,
+        /// Why not.
+        reason: String,
+    },
+    /// A day must be closed before it is distributed.
+    #[error("{token} {day} is not closed yet: run close-day first")]
+    NotClosed {
+        /// Token symbol.
+        token: String,
+        /// The day.
+        day: String,
+    },
+    /// A day is paid at most once.
+    #[error("{token} {day} was already distributed at {paid_at}; nothing was paid again")]
+    AlreadyDistributed {
+        /// Token symbol.
+        token: String,
+        /// The day.
+        day: String,
+        /// RFC 3339 time of the payout.
+        paid_at: String,
+    },
+    /// Days are distributed in order, so carry-over flows forward.
+    #[error("cannot distribute {token} {day}: {reason}")]
+    DistributeOrder {
+        /// Token symbol.
+        token: String,
+        /// The day.
+        day: String,
+        /// Why not.
+        reason: String,
+    },
+    /// A balance event falls in a day that is already closed for its token.
+    #[error("balance event for account {account_id} token {token} at {ts} is in a closed day (last closed {last_closed}); late events cannot change a closed day")]
+    EventInClosedDay {
+        /// Token symbol.
+        token: String,
+        /// Account id.
+        account_id: String,
+        /// RFC 3339 time.
+        ts: String,
+        /// The last closed day.
+        last_closed: String,
+    },
+    /// An event at the same (token, account, ts) already exists with another balance.
+    #[error("balance event for account {account_id} token {token} at {ts} already recorded with balance {existing}, new {new} (base units)")]
+    ConflictingEvent {
+        /// Token symbol.
+        token: String,
+        /// Account id.
+        account_id: String,
+        /// RFC 3339 time.
+        ts: String,
+        /// The stored balance.
+        existing: String,
+        /// The new balance.
+        new: String,
+    },
+    /// A reward with the same (token, day, source) exists with another amount.
+    #[error("reward for {token} {day} from source {source_name:?} already recorded as {existing} base units (new {new}); record it under another --source to add to it")]
+    RewardConflict {
+        /// Token symbol.
+        token: String,
+        /// The day.
+        day: String,
+        /// Source label.
+        source_name: String,
+        /// Stored amount.
+        existing: String,
+        /// New amount.
+        new: String,
+    },
+    /// Rewards cannot be added to a day that is already paid out.
+    #[error("{token} {day} is already distributed; rewards realized later must be attributed to a later day")]
+    RewardForDistributedDay {
+        /// Token symbol.
+        token: String,
+        /// The day.
+        day: String,
+    },
+    /// A state transition that the journal does not allow.
+    #[error("journal: {0}")]
+    Journal(String),
+    /// Something looked up is not there.
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(table: &'static str, detail: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            table,
+            detail: detail.into(),
+        }
+    }
+}
