@@ -14,11 +14,12 @@
 //! ```
 //!
 //! Modules: [`amount`], [`time`], [`token`] (registry), [`twab`], [`eligibility`],
-//! [`allocate`], [`ledger`].
+//! [`allocate`], [`ledger`], [`cycle`] (one day replayed from its inputs).
 #![deny(missing_docs)]
 
 pub mod allocate;
 pub mod amount;
+pub mod cycle;
 pub mod eligibility;
 pub mod error;
 pub mod ledger;

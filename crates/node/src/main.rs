@@ -1,1 +1,217 @@
-fn main() {}
+//! `softstake`: the soft-staking program's command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
+
+use softstake_core::Day;
+use softstake_node::clock::SystemClock;
+use softstake_node::commands::{self, open_store};
+use softstake_node::config::{self, NetworkConfig};
+use softstake_node::files::{self, AllocateFiles};
+
+/// softstake: pools eligible spot balances per token, stakes them through chain
+/// adapters, and pays realized rewards daily by time-weighted average balance.
+#[derive(Debug, Parser)]
+#[command(name = "softstake", version, about, long_about = None)]
+struct Cli {
+    /// Network config to use: config/<NETWORK>.toml (devnet is also embedded).
+    #[arg(long, global = true, default_value = "devnet", env = "SOFTSTAKE_NETWORK")]
+    network: String,
+    /// Explicit network config file (overrides --network's lookup).
+    #[arg(long, global = true, env = "SOFTSTAKE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB (default from the config:
+    /// a SQLite file under its data_dir).
+    #[arg(long, global = true, env = "SOFTSTAKE_DB")]
+    db: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay one day from files, with no database (for auditors): TWAB, eligibility,
+    /// allocation; writes the per-account CSV and prints a per-token summary.
+    Allocate {
+        /// Token registry (tokens.toml).
+        #[arg(long)]
+        tokens: PathBuf,
+        /// accounts.csv: account_id,jurisdiction,activated_at,deactivated_at
+        #[arg(long)]
+        accounts: PathBuf,
+        /// balances.csv: ts,account_id,token,balance (token units)
+        #[arg(long)]
+        balances: PathBuf,
+        /// rewards.csv: day,token,amount (token units)
+        #[arg(long)]
+        rewards: PathBuf,
+        /// The day to replay, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        day: String,
+        /// Output CSV: day,token,account_id,average_balance,eligible_balance,reward
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Create the store (SQLite file or PostgreSQL schema) and apply migrations.
+    Init,
+    /// Soft-staking accounts.
+    Accounts {
+        #[command(subcommand)]
+        action: AccountsCmd,
+    },
+    /// The exchange's balance feed.
+    Balances {
+        #[command(subcommand)]
+        action: BalancesCmd,
+    },
+    /// Realized rewards.
+    Rewards {
+        #[command(subcommand)]
+        action: RewardsCmd,
+    },
+    /// Close a day: daily average balances and eligibility (idempotent).
+    CloseDay {
+        /// YYYY-MM-DD (UTC); the day must have ended.
+        #[arg(long)]
+        day: String,
+        /// One token (default: every token in the registry).
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Pay a closed day's realized rewards (each day is paid at most once).
+    Distribute {
+        /// YYYY-MM-DD (UTC).
+        #[arg(long)]
+        day: String,
+        /// One token (default: every closed token).
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// A user's distribution history.
+    History {
+        /// Account id.
+        #[arg(long)]
+        account: String,
+        /// Only this token.
+        #[arg(long)]
+        token: Option<String>,
+        /// At most this many rows (newest first).
+        #[arg(long, default_value_t = 30)]
+        limit: u32,
+    },
+    /// The latest published APR per token (from realized rewards).
+    Apr,
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountsCmd {
+    /// Import accounts.csv (insert or update).
+    Import {
+        /// account_id,jurisdiction,activated_at,deactivated_at
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BalancesCmd {
+    /// Ingest balances.csv (idempotent; events in closed days are refused).
+    Ingest {
+        /// ts,account_id,token,balance
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RewardsCmd {
+    /// Record realized rewards from rewards.csv (day,token,amount).
+    Record {
+        /// day,token,amount
+        #[arg(long)]
+        file: PathBuf,
+        /// Source label: the same (day, token, source) is recorded once.
+        #[arg(long, default_value = "manual")]
+        source: String,
+    },
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("SOFTSTAKE_LOG").unwrap_or_else(|_| EnvFilter::new("warn,softstake=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn parse_day(s: &str) -> Result<Day> {
+    Day::parse(s).with_context(|| "--day")
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let clock = SystemClock;
+    if let Command::Allocate { tokens, accounts, balances, rewards, day, out } = &cli.command {
+        let day = parse_day(day)?;
+        let files = AllocateFiles { tokens, accounts, balances, rewards, out };
+        let (registry, days) = files::run_allocate(&files, day)?;
+        files::print_summary(&registry, day, &days)?;
+        println!("wrote {}", out.display());
+        return Ok(());
+    }
+    let cfg: NetworkConfig = config::load(&cli.network, cli.config.as_deref())?;
+    let db_url = cli.db.clone().unwrap_or_else(|| cfg.db_url.clone());
+    if let Command::Init = cli.command {
+        return commands::init(&cfg, &db_url).await;
+    }
+    let store = open_store(&db_url).await?;
+    let reg = &cfg.registry;
+    let result = match &cli.command {
+        Command::Allocate { .. } | Command::Init => Ok(()),
+        Command::Accounts { action: AccountsCmd::Import { file } } => commands::accounts_import(&store, file).await,
+        Command::Balances { action: BalancesCmd::Ingest { file } } => commands::balances_ingest(&store, reg, file).await,
+        Command::Rewards { action: RewardsCmd::Record { file, source } } => {
+            commands::rewards_record(&store, reg, file, source, &clock).await
+        }
+        Command::CloseDay { day, token } => commands::close_day(&store, &cfg, parse_day(day)?, token.as_deref(), &clock).await,
+        Command::Distribute { day, token } => {
+            commands::distribute(&store, &cfg, parse_day(day)?, token.as_deref(), &clock).await
+        }
+        Command::History { account, token, limit } => commands::history(&store, reg, account, token.as_deref(), *limit).await,
+        Command::Apr => commands::apr(&store).await,
+    };
+    store.close().await;
+    result
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

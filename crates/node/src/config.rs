@@ -1,0 +1,255 @@
+//! Network configuration (`config/<network>.toml`): where the store lives, which token
+//! registry to use, and how each token's chain is reached.
+//!
+//! Validated purely first ([`NetworkConfig::from_toml_str`]: unknown keys, bad values),
+//! then resolved against the file system ([`load`]). The devnet files are also embedded
+//! in the binary, so `softstake demo` runs from any folder with no set-up.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use softstake_core::TokenRegistry;
+
+/// The embedded `config/tokens.toml`.
+pub const EMBEDDED_TOKENS: &str = include_str!("../../../config/tokens.toml");
+/// The embedded `config/devnet.toml`.
+pub const EMBEDDED_DEVNET: &str = include_str!("../../../config/devnet.toml");
+
+/// Errors of loading configuration, with the file named.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// File.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// File.
+        path: String,
+        /// What is wrong (TOML errors carry line and column).
+        message: String,
+    },
+}
+
+/// How a token's chain is reached.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// `sim` (the simulated chain) or a real adapter compiled in (`solana`, `bsc`, …).
+    pub adapter: String,
+    /// RPC endpoint of the real chain (ignored by `sim`).
+    #[serde(default)]
+    pub rpc_url: Option<String>,
+    /// Requests per second allowed on the endpoint.
+    #[serde(default = "d_rate")]
+    pub rate_limit_per_sec: u32,
+    /// Sim only: the real reward-rate series to replay (`solana` or `cardano`).
+    #[serde(default = "d_series")]
+    pub reward_series: String,
+    /// Sim only: the seed of the chain's randomness (fault injection).
+    #[serde(default)]
+    pub seed: u64,
+    /// Sim only: probability of each injected fault, basis points.
+    #[serde(default)]
+    pub fault_rate_bps: u32,
+    /// Sim only: a real validator set to use (`solana`, `cosmos`, `tron`) instead of a
+    /// generated one.
+    #[serde(default)]
+    pub validator_set: Option<String>,
+    /// Where the signing key comes from: `env:VAR` or `file:PATH` (never the key itself).
+    #[serde(default)]
+    pub signer: Option<String>,
+}
+
+fn d_rate() -> u32 {
+    10
+}
+fn d_series() -> String {
+    "solana".into()
+}
+
+/// Treasury settings shared by all tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreasuryConfig {
+    /// Reconciliation drift (ledger vs chain) tolerated before moves freeze, bps of the
+    /// position.
+    #[serde(default = "d_drift")]
+    pub drift_tolerance_bps: u32,
+    /// Days of net-outflow history the buffer planner looks at (at least the unbonding
+    /// period is used).
+    #[serde(default = "d_history")]
+    pub outflow_history_days: u32,
+}
+
+fn d_drift() -> u32 {
+    1
+}
+fn d_history() -> u32 {
+    90
+}
+
+impl Default for TreasuryConfig {
+    fn default() -> Self {
+        TreasuryConfig {
+            drift_tolerance_bps: d_drift(),
+            outflow_history_days: d_history(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    network: String,
+    tokens: String,
+    data_dir: String,
+    #[serde(default)]
+    db_url: Option<String>,
+    #[serde(default = "d_max_accounts")]
+    max_accounts_per_close: usize,
+    #[serde(default)]
+    treasury: TreasuryConfig,
+    #[serde(default)]
+    chains: BTreeMap<String, ChainConfig>,
+}
+
+fn d_max_accounts() -> usize {
+    20_000_000
+}
+
+/// A validated network configuration.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// Network name (`devnet`, `testnet`, `mainnet`).
+    pub network: String,
+    /// The token registry.
+    pub registry: TokenRegistry,
+    /// Folder for the SQLite file and reports.
+    pub data_dir: PathBuf,
+    /// Database URL (default: SQLite file in `data_dir`).
+    pub db_url: String,
+    /// Bound on accounts tracked by one day close.
+    pub max_accounts_per_close: usize,
+    /// Treasury settings.
+    pub treasury: TreasuryConfig,
+    /// Chain access per token symbol.
+    pub chains: BTreeMap<String, ChainConfig>,
+    /// Where the configuration came from (a path or "embedded").
+    pub origin: String,
+}
+
+impl NetworkConfig {
+    /// Parses and validates a network file; `tokens_text` is the registry it names.
+    pub fn from_toml_str(text: &str, tokens_text: &str, origin: &str) -> Result<NetworkConfig, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: origin.to_string(),
+            message,
+        };
+        let raw: RawNetwork = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let registry = TokenRegistry::from_toml_str(tokens_text).map_err(|e| ConfigError::Invalid {
+            path: format!("{origin} → {}", raw.tokens),
+            message: e.to_string(),
+        })?;
+        for (symbol, chain) in &raw.chains {
+            registry
+                .get(symbol)
+                .map_err(|_| invalid(format!("chains.{symbol}: not in the token registry")))?;
+            if !matches!(chain.reward_series.as_str(), "solana" | "cardano") {
+                return Err(invalid(format!(
+                    "chains.{symbol}.reward_series: {:?} (expected \"solana\" or \"cardano\")",
+                    chain.reward_series
+                )));
+            }
+            if chain.rate_limit_per_sec == 0 {
+                return Err(invalid(format!("chains.{symbol}.rate_limit_per_sec: must be at least 1")));
+            }
+            if chain.fault_rate_bps > 10_000 {
+                return Err(invalid(format!("chains.{symbol}.fault_rate_bps: above 10 000")));
+            }
+        }
+        if raw.max_accounts_per_close == 0 {
+            return Err(invalid("max_accounts_per_close: must be at least 1".into()));
+        }
+        let data_dir = PathBuf::from(&raw.data_dir);
+        let db_url = raw
+            .db_url
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("softstake.db").display()));
+        Ok(NetworkConfig {
+            network: raw.network,
+            registry,
+            data_dir,
+            db_url,
+            max_accounts_per_close: raw.max_accounts_per_close,
+            treasury: raw.treasury,
+            chains: raw.chains,
+            origin: origin.to_string(),
+        })
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Loads the network configuration: `explicit` if given; else `config/<network>.toml`
+/// in the working directory; else, for `devnet`, the embedded copy.
+pub fn load(network: &str, explicit: Option<&Path>) -> Result<NetworkConfig, ConfigError> {
+    let candidate = explicit
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("config").join(format!("{network}.toml")));
+    if explicit.is_some() || candidate.exists() {
+        let text = read(&candidate)?;
+        let tokens_rel: String = toml::from_str::<toml::Table>(&text)
+            .ok()
+            .and_then(|t| t.get("tokens").and_then(|v| v.as_str()).map(str::to_string))
+            .unwrap_or_else(|| "tokens.toml".into());
+        let tokens_path = candidate.parent().unwrap_or(Path::new(".")).join(tokens_rel);
+        let tokens_text = read(&tokens_path)?;
+        return NetworkConfig::from_toml_str(&text, &tokens_text, &candidate.display().to_string());
+    }
+    if network == "devnet" {
+        return NetworkConfig::from_toml_str(EMBEDDED_DEVNET, EMBEDDED_TOKENS, "embedded config/devnet.toml");
+    }
+    Err(ConfigError::Read {
+        path: candidate.display().to_string(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such network file"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_embedded_devnet_is_valid() {
+        let c = NetworkConfig::from_toml_str(EMBEDDED_DEVNET, EMBEDDED_TOKENS, "embedded").unwrap();
+        assert_eq!(c.network, "devnet");
+        assert_eq!(c.registry.len(), 19);
+        assert!(c.db_url.starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn fail_unknown_key() {
+        let text = format!("{EMBEDDED_DEVNET}\nsurprise = 1\n");
+        let e = NetworkConfig::from_toml_str(&text, EMBEDDED_TOKENS, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("surprise"), "{e}");
+    }
+
+    #[test]
+    fn fail_chain_for_unknown_token() {
+        let text = format!("{EMBEDDED_DEVNET}\n[chains.DOGE]\nadapter = \"sim\"\n");
+        let e = NetworkConfig::from_toml_str(&text, EMBEDDED_TOKENS, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("chains.DOGE"), "{e}");
+    }
+}

@@ -1,0 +1,121 @@
+//! Tables for the terminal (comfy-table). Amounts are shown in token units; APR as a
+//! percentage with four decimals.
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use rust_decimal::Decimal;
+
+use softstake_core::allocate::Allocation;
+use softstake_core::{Amount, Day, TokenConfig};
+use softstake_store::DistributionSummary;
+
+/// One token-day line of a summary.
+#[derive(Debug, Clone)]
+pub struct SummaryRow {
+    /// Token symbol.
+    pub token: String,
+    /// Day.
+    pub day: Day,
+    /// Accounts with a balance.
+    pub accounts: u64,
+    /// Accounts with a positive eligible amount.
+    pub eligible_accounts: u64,
+    /// Σe, token units.
+    pub total_eligible: String,
+    /// R, token units.
+    pub realized: String,
+    /// Fee, token units.
+    pub fee: String,
+    /// D, token units.
+    pub distributable: String,
+    /// Paid, token units.
+    pub paid: String,
+    /// Carried to the next day, token units.
+    pub carry: String,
+    /// APR.
+    pub apr: Decimal,
+}
+
+impl SummaryRow {
+    /// From a fresh allocation.
+    pub fn from_allocation(cfg: &TokenConfig, day: Day, a: &Allocation, accounts: u64) -> SummaryRow {
+        let paid = a.distributable.saturating_sub(a.carry_out);
+        SummaryRow {
+            token: cfg.symbol.clone(),
+            day,
+            accounts,
+            eligible_accounts: a.eligible_accounts() as u64,
+            total_eligible: cfg.format_amount(a.total_eligible),
+            realized: cfg.format_amount(a.realized_reward),
+            fee: cfg.format_amount(a.fee),
+            distributable: cfg.format_amount(a.distributable),
+            paid: cfg.format_amount(paid),
+            carry: cfg.format_amount(a.carry_out),
+            apr: a.apr,
+        }
+    }
+
+    /// From a stored distribution.
+    pub fn from_distribution(cfg: &TokenConfig, s: &DistributionSummary, accounts: u64) -> SummaryRow {
+        SummaryRow {
+            token: cfg.symbol.clone(),
+            day: s.day,
+            accounts,
+            eligible_accounts: s.eligible_accounts,
+            total_eligible: cfg.format_amount(s.total_eligible),
+            realized: cfg.format_amount(s.realized_reward),
+            fee: cfg.format_amount(s.fee),
+            distributable: cfg.format_amount(s.distributable),
+            paid: cfg.format_amount(s.distributable.saturating_sub(s.carry_out)),
+            carry: cfg.format_amount(s.carry_out),
+            apr: s.apr,
+        }
+    }
+}
+
+/// A new table with the project's style.
+pub fn table(headers: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(headers.iter().map(|h| Cell::new(h)));
+    t
+}
+
+/// Right-aligned cell (numbers).
+pub fn num(s: impl ToString) -> Cell {
+    Cell::new(s.to_string()).set_alignment(CellAlignment::Right)
+}
+
+/// APR as a percentage string, e.g. `6.4210%`.
+pub fn pct(apr: Decimal) -> String {
+    format!("{:.4}%", apr * Decimal::ONE_HUNDRED)
+}
+
+/// Formats an amount of a token with its symbol.
+pub fn units(cfg: &TokenConfig, a: Amount) -> String {
+    format!("{} {}", cfg.format_amount(a), cfg.symbol)
+}
+
+/// The per-token-day summary table.
+pub fn summary_table(rows: &[SummaryRow]) -> Table {
+    let mut t = table(&[
+        "day", "token", "accounts", "eligible", "Σ eligible", "realized R", "fee", "D", "paid", "carry", "APR",
+    ]);
+    for r in rows {
+        t.add_row(vec![
+            Cell::new(r.day.to_string()),
+            Cell::new(&r.token),
+            num(r.accounts),
+            num(r.eligible_accounts),
+            num(&r.total_eligible),
+            num(&r.realized),
+            num(&r.fee),
+            num(&r.distributable),
+            num(&r.paid),
+            num(&r.carry),
+            num(pct(r.apr)),
+        ]);
+    }
+    t
+}

@@ -1,0 +1,209 @@
+//! End-to-end tests of the `softstake` binary: the stateless `allocate` contract, every
+//! bad-input refusal (named file, line and field; nothing written), and the stateful
+//! daily cycle on a SQLite file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_softstake"));
+    c.env("SOFTSTAKE_LOG", "error").env_remove("SOFTSTAKE_DB").env_remove("SOFTSTAKE_CONFIG");
+    c.current_dir(root());
+    c
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures/day1").join(name)
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run softstake")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn allocate(dir: &Path, balances: &Path, rewards: &Path, accounts: &Path) -> (Output, PathBuf) {
+    let out = dir.join("out.csv");
+    let o = run(&[
+        "allocate",
+        "--tokens",
+        root().join("config/tokens.toml").to_str().unwrap(),
+        "--accounts",
+        accounts.to_str().unwrap(),
+        "--balances",
+        balances.to_str().unwrap(),
+        "--rewards",
+        rewards.to_str().unwrap(),
+        "--day",
+        "2025-06-01",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    (o, out)
+}
+
+#[test]
+fn success_allocate_follows_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, out) = allocate(dir.path(), &fixture("balances.csv"), &fixture("rewards.csv"), &fixture("accounts.csv"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(out).unwrap();
+    let expected = "\
+day,token,account_id,average_balance,eligible_balance,reward
+2025-06-01,BNB,alice,2.5,2.5,0.000006733167082294
+2025-06-01,BNB,bob,750000,1000,0.002693266832917706
+2025-06-01,SOL,alice,20,20,0.000041538
+2025-06-01,SOL,bob,500,500,0.001038462
+2025-06-01,SOL,carol,50,0,0
+2025-06-01,SOL,dave,29.166666666,0,0
+2025-06-01,SOL,erin,40,0,0
+2025-06-01,SOL,frank,0.375,0,0
+";
+    assert_eq!(csv, expected);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("0.00108"), "summary shows D: {stdout}");
+}
+
+/// Writes `text` as a file in `dir` and returns its path.
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Runs allocate with one bad balances file and checks the error names file, line and
+/// field, and that no output was written.
+fn assert_bad_balances(body: &str, line: u32, field: &str, what: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let b = write(dir.path(), "bad_balances.csv", body);
+    let (o, out) = allocate(dir.path(), &b, &fixture("rewards.csv"), &fixture("accounts.csv"));
+    let e = stderr(&o);
+    assert!(!o.status.success(), "accepted bad input: {body}");
+    assert!(e.contains(&format!("bad_balances.csv:{line}")), "no file:line in {e}");
+    assert!(e.contains(&format!("`{field}`")), "no field {field} in {e}");
+    assert!(e.contains(what), "no {what:?} in {e}");
+    assert!(!out.exists(), "output written despite the error");
+}
+
+#[test]
+fn fail_malformed_csv_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = write(dir.path(), "bad_balances.csv", "ts,account_id,token,balance\n2025-06-01T00:00:00Z,alice,SOL\n");
+    let (o, out) = allocate(dir.path(), &b, &fixture("rewards.csv"), &fixture("accounts.csv"));
+    let e = stderr(&o);
+    assert!(!o.status.success());
+    assert!(e.contains("bad_balances.csv:2") && e.contains("malformed CSV"), "{e}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn fail_unknown_token() {
+    assert_bad_balances("ts,account_id,token,balance\n2025-06-01T00:00:00Z,alice,DOGE,1\n", 2, "token", "unknown token \"DOGE\"");
+}
+
+#[test]
+fn fail_too_many_decimals() {
+    assert_bad_balances(
+        "ts,account_id,token,balance\n2025-06-01T00:00:00Z,alice,SOL,1\n2025-06-01T00:00:00Z,bob,SOL,0.0000000001\n",
+        3,
+        "balance",
+        "10 fractional digits, the token has 9",
+    );
+}
+
+#[test]
+fn fail_negative_amount() {
+    assert_bad_balances("ts,account_id,token,balance\n2025-06-01T00:00:00Z,alice,SOL,-5\n", 2, "balance", "negative");
+}
+
+#[test]
+fn fail_overflowing_amount() {
+    assert_bad_balances(
+        "ts,account_id,token,balance\n2025-06-01T00:00:00Z,alice,NEAR,340282366920938463\n",
+        2,
+        "balance",
+        "larger than u128::MAX",
+    );
+}
+
+#[test]
+fn fail_unknown_column() {
+    assert_bad_balances("ts,account_id,token,balance,colour\n2025-06-01T00:00:00Z,alice,SOL,1,red\n", 1, "colour", "unknown column");
+}
+
+#[test]
+fn fail_bad_timestamp() {
+    assert_bad_balances("ts,account_id,token,balance\n2025/06/01,alice,SOL,1\n", 2, "ts", "RFC 3339");
+}
+
+#[test]
+fn fail_conflicting_events_at_one_instant() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = write(
+        dir.path(),
+        "balances.csv",
+        "ts,account_id,token,balance\n2025-06-01T01:00:00Z,alice,SOL,1\n2025-06-01T01:00:00Z,alice,SOL,2\n",
+    );
+    let (o, out) = allocate(dir.path(), &b, &fixture("rewards.csv"), &fixture("accounts.csv"));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("conflicting balance events"), "{}", stderr(&o));
+    assert!(!out.exists());
+}
+
+#[test]
+fn fail_bad_rewards_and_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = write(dir.path(), "rewards.csv", "day,token,amount\n2025-06-01,SOL,1\n2025-06-01,SOL,2\n");
+    let (o, _) = allocate(dir.path(), &fixture("balances.csv"), &r, &fixture("accounts.csv"));
+    assert!(stderr(&o).contains("rewards.csv:3") && stderr(&o).contains("line 2"), "{}", stderr(&o));
+    let a = write(dir.path(), "accounts.csv", "account_id,jurisdiction,activated_at,deactivated_at\nx,Germany,2025-05-01T00:00:00Z,\n");
+    let (o, _) = allocate(dir.path(), &fixture("balances.csv"), &fixture("rewards.csv"), &a);
+    assert!(stderr(&o).contains("accounts.csv:2") && stderr(&o).contains("`jurisdiction`"), "{}", stderr(&o));
+}
+
+/// The stateful cycle through the binary on a SQLite file.
+#[test]
+fn success_stateful_cycle_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/s.db", dir.path().display());
+    let ok = |args: &[&str]| {
+        let mut full = vec!["--db", db.as_str()];
+        full.extend_from_slice(args);
+        let o = run(&full);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    ok(&["init"]);
+    ok(&["accounts", "import", "--file", fixture("accounts.csv").to_str().unwrap()]);
+    ok(&["balances", "ingest", "--file", fixture("balances.csv").to_str().unwrap()]);
+    let again = ok(&["balances", "ingest", "--file", fixture("balances.csv").to_str().unwrap()]);
+    assert!(again.contains("0 new events"), "{again}");
+    ok(&["rewards", "record", "--file", fixture("rewards.csv").to_str().unwrap()]);
+    ok(&["close-day", "--day", "2025-05-31"]);
+    ok(&["close-day", "--day", "2025-06-01"]);
+    ok(&["distribute", "--day", "2025-05-31"]);
+    let paid = ok(&["distribute", "--day", "2025-06-01", "--token", "SOL"]);
+    assert!(paid.contains("0.00108"), "{paid}");
+    // twice: refused, nothing paid
+    let o = run(&["--db", &db, "distribute", "--day", "2025-06-01", "--token", "SOL"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("already distributed"), "{}", stderr(&o));
+    let hist = ok(&["history", "--account", "bob"]);
+    assert!(hist.contains("0.001038462"), "{hist}");
+    assert_eq!(hist.matches("2025-06-01").count(), 1, "paid once: {hist}");
+    let apr = ok(&["apr"]);
+    assert!(apr.contains("SOL"), "{apr}");
+    // closing a day before the previous one
+    let o = run(&["--db", &db, "close-day", "--day", "2025-05-29"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("a later day (2025-06-01) is already closed"), "{}", stderr(&o));
+    // skipping a day
+    let o = run(&["--db", &db, "close-day", "--day", "2025-06-03", "--token", "SOL"]);
+    assert!(stderr(&o).contains("close 2025-06-02 first"), "{}", stderr(&o));
+}
