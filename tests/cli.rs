@@ -7,13 +7,18 @@ use std::process::{Command, Output};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_softstake"));
-    c.env("SOFTSTAKE_LOG", "error").env_remove("SOFTSTAKE_DB").env_remove("SOFTSTAKE_CONFIG");
+    c.env("SOFTSTAKE_LOG", "error")
+        .env_remove("SOFTSTAKE_DB")
+        .env_remove("SOFTSTAKE_CONFIG");
     c.current_dir(root());
     c
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -51,7 +56,12 @@ fn allocate(dir: &Path, balances: &Path, rewards: &Path, accounts: &Path) -> (Ou
 #[test]
 fn success_allocate_follows_the_rules() {
     let dir = tempfile::tempdir().unwrap();
-    let (o, out) = allocate(dir.path(), &fixture("balances.csv"), &fixture("rewards.csv"), &fixture("accounts.csv"));
+    let (o, out) = allocate(
+        dir.path(),
+        &fixture("balances.csv"),
+        &fixture("rewards.csv"),
+        &fixture("accounts.csv"),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let csv = std::fs::read_to_string(out).unwrap();
     let expected = "\
@@ -82,10 +92,18 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 fn assert_bad_balances(body: &str, line: u32, field: &str, what: &str) {
     let dir = tempfile::tempdir().unwrap();
     let b = write(dir.path(), "bad_balances.csv", body);
-    let (o, out) = allocate(dir.path(), &b, &fixture("rewards.csv"), &fixture("accounts.csv"));
+    let (o, out) = allocate(
+        dir.path(),
+        &b,
+        &fixture("rewards.csv"),
+        &fixture("accounts.csv"),
+    );
     let e = stderr(&o);
     assert!(!o.status.success(), "accepted bad input: {body}");
-    assert!(e.contains(&format!("bad_balances.csv:{line}")), "no file:line in {e}");
+    assert!(
+        e.contains(&format!("bad_balances.csv:{line}")),
+        "no file:line in {e}"
+    );
     assert!(e.contains(&format!("`{field}`")), "no field {field} in {e}");
     assert!(e.contains(what), "no {what:?} in {e}");
     assert!(!out.exists(), "output written despite the error");
@@ -94,17 +112,34 @@ fn assert_bad_balances(body: &str, line: u32, field: &str, what: &str) {
 #[test]
 fn fail_malformed_csv_line() {
     let dir = tempfile::tempdir().unwrap();
-    let b = write(dir.path(), "bad_balances.csv", "ts,account_id,token,balance\n2025-06-01T00:00:00Z,alice,SOL\n");
-    let (o, out) = allocate(dir.path(), &b, &fixture("rewards.csv"), &fixture("accounts.csv"));
+    let b = write(
+        dir.path(),
+        "bad_balances.csv",
+        "ts,account_id,token,balance\n2025-06-01T00:00:00Z,alice,SOL\n",
+    );
+    let (o, out) = allocate(
+        dir.path(),
+        &b,
+        &fixture("rewards.csv"),
+        &fixture("accounts.csv"),
+    );
     let e = stderr(&o);
     assert!(!o.status.success());
-    assert!(e.contains("bad_balances.csv:2") && e.contains("malformed CSV"), "{e}");
+    assert!(
+        e.contains("bad_balances.csv:2") && e.contains("malformed CSV"),
+        "{e}"
+    );
     assert!(!out.exists());
 }
 
 #[test]
 fn fail_unknown_token() {
-    assert_bad_balances("ts,account_id,token,balance\n2025-06-01T00:00:00Z,alice,DOGE,1\n", 2, "token", "unknown token \"DOGE\"");
+    assert_bad_balances(
+        "ts,account_id,token,balance\n2025-06-01T00:00:00Z,alice,DOGE,1\n",
+        2,
+        "token",
+        "unknown token \"DOGE\"",
+    );
 }
 
 #[test]
@@ -119,7 +154,12 @@ fn fail_too_many_decimals() {
 
 #[test]
 fn fail_negative_amount() {
-    assert_bad_balances("ts,account_id,token,balance\n2025-06-01T00:00:00Z,alice,SOL,-5\n", 2, "balance", "negative");
+    assert_bad_balances(
+        "ts,account_id,token,balance\n2025-06-01T00:00:00Z,alice,SOL,-5\n",
+        2,
+        "balance",
+        "negative",
+    );
 }
 
 #[test]
@@ -134,12 +174,22 @@ fn fail_overflowing_amount() {
 
 #[test]
 fn fail_unknown_column() {
-    assert_bad_balances("ts,account_id,token,balance,colour\n2025-06-01T00:00:00Z,alice,SOL,1,red\n", 1, "colour", "unknown column");
+    assert_bad_balances(
+        "ts,account_id,token,balance,colour\n2025-06-01T00:00:00Z,alice,SOL,1,red\n",
+        1,
+        "colour",
+        "unknown column",
+    );
 }
 
 #[test]
 fn fail_bad_timestamp() {
-    assert_bad_balances("ts,account_id,token,balance\n2025/06/01,alice,SOL,1\n", 2, "ts", "RFC 3339");
+    assert_bad_balances(
+        "ts,account_id,token,balance\n2025/06/01,alice,SOL,1\n",
+        2,
+        "ts",
+        "RFC 3339",
+    );
 }
 
 #[test]
@@ -150,21 +200,56 @@ fn fail_conflicting_events_at_one_instant() {
         "balances.csv",
         "ts,account_id,token,balance\n2025-06-01T01:00:00Z,alice,SOL,1\n2025-06-01T01:00:00Z,alice,SOL,2\n",
     );
-    let (o, out) = allocate(dir.path(), &b, &fixture("rewards.csv"), &fixture("accounts.csv"));
+    let (o, out) = allocate(
+        dir.path(),
+        &b,
+        &fixture("rewards.csv"),
+        &fixture("accounts.csv"),
+    );
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("conflicting balance events"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("conflicting balance events"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!out.exists());
 }
 
 #[test]
 fn fail_bad_rewards_and_accounts() {
     let dir = tempfile::tempdir().unwrap();
-    let r = write(dir.path(), "rewards.csv", "day,token,amount\n2025-06-01,SOL,1\n2025-06-01,SOL,2\n");
-    let (o, _) = allocate(dir.path(), &fixture("balances.csv"), &r, &fixture("accounts.csv"));
-    assert!(stderr(&o).contains("rewards.csv:3") && stderr(&o).contains("line 2"), "{}", stderr(&o));
-    let a = write(dir.path(), "accounts.csv", "account_id,jurisdiction,activated_at,deactivated_at\nx,Germany,2025-05-01T00:00:00Z,\n");
-    let (o, _) = allocate(dir.path(), &fixture("balances.csv"), &fixture("rewards.csv"), &a);
-    assert!(stderr(&o).contains("accounts.csv:2") && stderr(&o).contains("`jurisdiction`"), "{}", stderr(&o));
+    let r = write(
+        dir.path(),
+        "rewards.csv",
+        "day,token,amount\n2025-06-01,SOL,1\n2025-06-01,SOL,2\n",
+    );
+    let (o, _) = allocate(
+        dir.path(),
+        &fixture("balances.csv"),
+        &r,
+        &fixture("accounts.csv"),
+    );
+    assert!(
+        stderr(&o).contains("rewards.csv:3") && stderr(&o).contains("line 2"),
+        "{}",
+        stderr(&o)
+    );
+    let a = write(
+        dir.path(),
+        "accounts.csv",
+        "account_id,jurisdiction,activated_at,deactivated_at\nx,Germany,2025-05-01T00:00:00Z,\n",
+    );
+    let (o, _) = allocate(
+        dir.path(),
+        &fixture("balances.csv"),
+        &fixture("rewards.csv"),
+        &a,
+    );
+    assert!(
+        stderr(&o).contains("accounts.csv:2") && stderr(&o).contains("`jurisdiction`"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// The stateful cycle through the binary on a SQLite file.
@@ -180,18 +265,46 @@ fn success_stateful_cycle_on_sqlite() {
         String::from_utf8_lossy(&o.stdout).to_string()
     };
     ok(&["init"]);
-    ok(&["accounts", "import", "--file", fixture("accounts.csv").to_str().unwrap()]);
-    ok(&["balances", "ingest", "--file", fixture("balances.csv").to_str().unwrap()]);
-    let again = ok(&["balances", "ingest", "--file", fixture("balances.csv").to_str().unwrap()]);
+    ok(&[
+        "accounts",
+        "import",
+        "--file",
+        fixture("accounts.csv").to_str().unwrap(),
+    ]);
+    ok(&[
+        "balances",
+        "ingest",
+        "--file",
+        fixture("balances.csv").to_str().unwrap(),
+    ]);
+    let again = ok(&[
+        "balances",
+        "ingest",
+        "--file",
+        fixture("balances.csv").to_str().unwrap(),
+    ]);
     assert!(again.contains("0 new events"), "{again}");
-    ok(&["rewards", "record", "--file", fixture("rewards.csv").to_str().unwrap()]);
+    ok(&[
+        "rewards",
+        "record",
+        "--file",
+        fixture("rewards.csv").to_str().unwrap(),
+    ]);
     ok(&["close-day", "--day", "2025-05-31"]);
     ok(&["close-day", "--day", "2025-06-01"]);
     ok(&["distribute", "--day", "2025-05-31"]);
     let paid = ok(&["distribute", "--day", "2025-06-01", "--token", "SOL"]);
     assert!(paid.contains("0.00108"), "{paid}");
     // twice: refused, nothing paid
-    let o = run(&["--db", &db, "distribute", "--day", "2025-06-01", "--token", "SOL"]);
+    let o = run(&[
+        "--db",
+        &db,
+        "distribute",
+        "--day",
+        "2025-06-01",
+        "--token",
+        "SOL",
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("already distributed"), "{}", stderr(&o));
     let hist = ok(&["history", "--account", "bob"]);
@@ -202,8 +315,24 @@ fn success_stateful_cycle_on_sqlite() {
     // closing a day before the previous one
     let o = run(&["--db", &db, "close-day", "--day", "2025-05-29"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("a later day (2025-06-01) is already closed"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("a later day (2025-06-01) is already closed"),
+        "{}",
+        stderr(&o)
+    );
     // skipping a day
-    let o = run(&["--db", &db, "close-day", "--day", "2025-06-03", "--token", "SOL"]);
-    assert!(stderr(&o).contains("close 2025-06-02 first"), "{}", stderr(&o));
+    let o = run(&[
+        "--db",
+        &db,
+        "close-day",
+        "--day",
+        "2025-06-03",
+        "--token",
+        "SOL",
+    ]);
+    assert!(
+        stderr(&o).contains("close 2025-06-02 first"),
+        "{}",
+        stderr(&o)
+    );
 }

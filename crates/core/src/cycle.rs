@@ -60,7 +60,11 @@ pub fn replay_day(
     for e in events.iter().filter(|e| e.ts < day.end()) {
         by_token.entry(e.token.as_str()).or_default().push(e);
     }
-    let tokens: BTreeSet<&str> = by_token.keys().copied().chain(rewards.keys().map(String::as_str)).collect();
+    let tokens: BTreeSet<&str> = by_token
+        .keys()
+        .copied()
+        .chain(rewards.keys().map(String::as_str))
+        .collect();
     let mut out = Vec::with_capacity(tokens.len());
     for token in tokens {
         let cfg = registry.get(token)?;
@@ -79,7 +83,13 @@ pub fn replay_day(
             .iter()
             .map(|c| EligibleEntry {
                 account_id: c.account_id.clone(),
-                eligible: eligible_for_day(accounts.get(&c.account_id), day, c.average, cfg, registry),
+                eligible: eligible_for_day(
+                    accounts.get(&c.account_id),
+                    day,
+                    c.average,
+                    cfg,
+                    registry,
+                ),
             })
             .collect();
         let r = rewards.get(token).copied().unwrap_or_default();

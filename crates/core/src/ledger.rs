@@ -2,16 +2,24 @@
 //! credits per token. Entries are built and checked here; the store persists them.
 //!
 //! ```text
-//!  reward received   Dr pool:undistributed   Cr chain:rewards        R
-//!  carry in          Dr pool:undistributed   Cr pool:carry           carry_in
-//!  fee               Dr platform:fees        Cr pool:undistributed   fee
-//!  payout            Dr user:<id>            Cr pool:undistributed   reward_u
-//!  carry out         Dr pool:carry           Cr pool:undistributed   carry_out
+//!  realized on chain  Dr stake:<validator>    Cr chain:rewards        r   (sync, auto-compound)
+//!  realized, claimed  Dr pool:buffer          Cr chain:rewards        r   (sync, claim chains)
+//!  recorded by hand   Dr custody:rewards      Cr chain:rewards        r   (rewards record)
+//!  ── daily distribution of day d ──
+//!  reward received    Dr chain:rewards        Cr pool:undistributed   R
+//!  carry in           Dr pool:carry           Cr pool:undistributed   carry_in
+//!  fee                Dr pool:undistributed   Cr platform:fees        fee
+//!  payout             Dr pool:undistributed   Cr user:<id>            reward_u
+//!  carry out          Dr pool:undistributed   Cr pool:carry           carry_out
+//!  ── treasury ──
+//!  custodial change   Dr pool:buffer          Cr custody:users        ΔP (reversed when P falls)
+//!  delegate           Dr stake:<validator>    Cr pool:buffer          a
+//!  withdraw           Dr pool:buffer          Cr stake:<validator>    a
+//!  slashing (acked)   Dr chain:slashing       Cr stake:<validator>    loss
 //! ```
-//! After a day's entries `pool:undistributed` nets to zero for that day.
-//!
-//! Treasury movements use the same shape: `stake:<validator>` ↔ `pool:buffer` for
-//! delegations and unbonding, `chain:slashing` for losses found by reconciliation.
+//! After a day's distribution entries `pool:undistributed` nets to zero for that day,
+//! and `chain:rewards` nets to the realized rewards not yet distributed. The net of
+//! `stake:<validator>` is the position the ledger expects on chain (reconciliation).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -59,6 +67,14 @@ impl LedgerAccount {
     /// Stake lost to slashing or other chain-side shortfalls found by reconciliation.
     pub fn slashing() -> Self {
         LedgerAccount("chain:slashing".into())
+    }
+    /// Users' custodial balances (the custodial total P as a liability).
+    pub fn custody_users() -> Self {
+        LedgerAccount("custody:users".into())
+    }
+    /// Realized rewards received outside chain sync (recorded by hand from a file).
+    pub fn custody_rewards() -> Self {
+        LedgerAccount("custody:rewards".into())
     }
 }
 
@@ -111,8 +127,8 @@ impl Entry {
         }
     }
 
-    /// Adds a transfer `amount` of `token` from `credit` to `debit`; zero amounts are
-    /// skipped.
+    /// Adds a posting pair: `debit` is debited and `credit` credited with `amount` of
+    /// `token`; zero amounts are skipped.
     pub fn transfer(
         mut self,
         debit: LedgerAccount,
@@ -169,35 +185,35 @@ pub fn allocation_entries(token: &str, day: Day, alloc: &Allocation) -> Result<V
     let mut payouts = Entry::new("payout", &r);
     for p in &alloc.payouts {
         payouts = payouts.transfer(
-            LedgerAccount::user(&p.account_id),
             LedgerAccount::undistributed(),
+            LedgerAccount::user(&p.account_id),
             token,
             p.reward,
         );
     }
     let entries = vec![
         Entry::new("reward_received", &r).transfer(
-            LedgerAccount::undistributed(),
             LedgerAccount::chain_rewards(),
+            LedgerAccount::undistributed(),
             token,
             alloc.realized_reward,
         ),
         Entry::new("carry_in", &r).transfer(
-            LedgerAccount::undistributed(),
             LedgerAccount::carry(),
+            LedgerAccount::undistributed(),
             token,
             alloc.carry_in,
         ),
         Entry::new("fee", &r).transfer(
-            LedgerAccount::fees(),
             LedgerAccount::undistributed(),
+            LedgerAccount::fees(),
             token,
             alloc.fee,
         ),
         payouts,
         Entry::new("carry_out", &r).transfer(
-            LedgerAccount::carry(),
             LedgerAccount::undistributed(),
+            LedgerAccount::carry(),
             token,
             alloc.carry_out,
         ),

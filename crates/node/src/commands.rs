@@ -17,7 +17,9 @@ use crate::report::{self, num, pct, SummaryRow};
 
 /// Opens (and migrates) the store at `url`, naming it in errors.
 pub async fn open_store(url: &str) -> Result<Store> {
-    Store::open(url).await.with_context(|| format!("opening the store at {}", redact_url(url)))
+    Store::open(url)
+        .await
+        .with_context(|| format!("opening the store at {}", redact_url(url)))
 }
 
 /// Hides a password in a database URL for logs and errors.
@@ -54,7 +56,11 @@ pub async fn accounts_import(store: &Store, file: &Path) -> Result<()> {
     let accounts = read_accounts(file)?;
     pb.finish_and_clear();
     let n = store.upsert_accounts(&accounts).await?;
-    println!("imported {} accounts from {} ({n} rows written)", accounts.len(), file.display());
+    println!(
+        "imported {} accounts from {} ({n} rows written)",
+        accounts.len(),
+        file.display()
+    );
     Ok(())
 }
 
@@ -79,7 +85,13 @@ pub async fn balances_ingest(store: &Store, registry: &TokenRegistry, file: &Pat
 }
 
 /// `softstake rewards record --file F [--source S]`.
-pub async fn rewards_record(store: &Store, registry: &TokenRegistry, file: &Path, source: &str, clock: &dyn Clock) -> Result<()> {
+pub async fn rewards_record(
+    store: &Store,
+    registry: &TokenRegistry,
+    file: &Path,
+    source: &str,
+    clock: &dyn Clock,
+) -> Result<()> {
     let rows = read_rewards(file, registry)?;
     let to_store: Vec<_> = rows
         .iter()
@@ -89,7 +101,10 @@ pub async fn rewards_record(store: &Store, registry: &TokenRegistry, file: &Path
         .record_rewards(&to_store, clock.now())
         .await
         .with_context(|| format!("recording {} (nothing was recorded)", file.display()))?;
-    let new = outcomes.iter().filter(|o| **o == RecordOutcome::Recorded).count();
+    let new = outcomes
+        .iter()
+        .filter(|o| **o == RecordOutcome::Recorded)
+        .count();
     println!(
         "recorded {new} realized rewards from {} (source {source:?}); {} already recorded",
         file.display(),
@@ -123,7 +138,15 @@ pub async fn close_day(
     }
     let list = tokens(&cfg.registry, token)?;
     let pb = progress::bar(list.len() as u64, "closing");
-    let mut t = report::table(&["token", "day", "accounts", "eligible", "Σ eligible", "custodial", "note"]);
+    let mut t = report::table(&[
+        "token",
+        "day",
+        "accounts",
+        "eligible",
+        "Σ eligible",
+        "custodial",
+        "note",
+    ]);
     for sym in list {
         pb.set_message(sym.to_string());
         let out = store
@@ -138,7 +161,11 @@ pub async fn close_day(
             num(out.eligible_accounts),
             num(c.format_amount(out.total_eligible)),
             num(c.format_amount(out.total_balance)),
-            Cell::new(if out.already_closed { "already closed" } else { "closed" }),
+            Cell::new(if out.already_closed {
+                "already closed"
+            } else {
+                "closed"
+            }),
         ]);
         pb.inc(1);
     }
@@ -149,7 +176,13 @@ pub async fn close_day(
 
 /// `softstake distribute --day D [--token T]`. Without `--token`, every token closed for
 /// the day that is not yet paid; days already paid are reported, never paid again.
-pub async fn distribute(store: &Store, cfg: &NetworkConfig, day: Day, token: Option<&str>, clock: &dyn Clock) -> Result<()> {
+pub async fn distribute(
+    store: &Store,
+    cfg: &NetworkConfig,
+    day: Day,
+    token: Option<&str>,
+    clock: &dyn Clock,
+) -> Result<()> {
     let now = clock.now();
     let mut rows = Vec::new();
     let mut already = Vec::new();
@@ -157,11 +190,17 @@ pub async fn distribute(store: &Store, cfg: &NetworkConfig, day: Day, token: Opt
         let c = cfg.registry.get(sym)?;
         match store.distribute(c, day, now).await {
             Ok(s) => {
-                let closed = store.closed_day(sym, day).await?.map(|c| c.accounts).unwrap_or(0);
+                let closed = store
+                    .closed_day(sym, day)
+                    .await?
+                    .map(|c| c.accounts)
+                    .unwrap_or(0);
                 rows.push(SummaryRow::from_distribution(c, &s, closed));
             }
             Err(StoreError::NotClosed { .. }) if token.is_none() => continue,
-            Err(e @ StoreError::AlreadyDistributed { .. }) if token.is_none() => already.push(e.to_string()),
+            Err(e @ StoreError::AlreadyDistributed { .. }) if token.is_none() => {
+                already.push(e.to_string())
+            }
             Err(e) => return Err(e).with_context(|| format!("distributing {sym} {day}")),
         }
     }
@@ -181,12 +220,25 @@ pub async fn distribute(store: &Store, cfg: &NetworkConfig, day: Day, token: Opt
 }
 
 /// `softstake history --account A [--token T] [--limit N]`.
-pub async fn history(store: &Store, registry: &TokenRegistry, account: &str, token: Option<&str>, limit: u32) -> Result<()> {
+pub async fn history(
+    store: &Store,
+    registry: &TokenRegistry,
+    account: &str,
+    token: Option<&str>,
+    limit: u32,
+) -> Result<()> {
     if store.account(account).await?.is_none() {
         bail!("unknown account {account:?}");
     }
     let rows = store.history(account, token, None, limit, 0).await?;
-    let mut t = report::table(&["day", "token", "average balance", "eligible", "reward", "paid at"]);
+    let mut t = report::table(&[
+        "day",
+        "token",
+        "average balance",
+        "eligible",
+        "reward",
+        "paid at",
+    ]);
     for r in &rows {
         let c = registry.get(&r.token)?;
         t.add_row(vec![
@@ -198,7 +250,10 @@ pub async fn history(store: &Store, registry: &TokenRegistry, account: &str, tok
             Cell::new(r.paid_at.to_rfc3339()),
         ]);
     }
-    println!("distribution history of {account} ({} rows, newest first)\n{t}", rows.len());
+    println!(
+        "distribution history of {account} ({} rows, newest first)\n{t}",
+        rows.len()
+    );
     Ok(())
 }
 
@@ -206,12 +261,18 @@ pub async fn history(store: &Store, registry: &TokenRegistry, account: &str, tok
 pub async fn apr(store: &Store) -> Result<()> {
     let rows = store.latest_apr().await?;
     if rows.is_empty() {
-        println!("no distribution yet: APR is published from realized rewards after the first paid day");
+        println!(
+            "no distribution yet: APR is published from realized rewards after the first paid day"
+        );
         return Ok(());
     }
     let mut t = report::table(&["token", "from day", "APR (estimate)"]);
     for r in rows {
-        t.add_row(vec![Cell::new(&r.token), Cell::new(r.day.to_string()), num(pct(r.apr))]);
+        t.add_row(vec![
+            Cell::new(&r.token),
+            Cell::new(r.day.to_string()),
+            num(pct(r.apr)),
+        ]);
     }
     println!("{t}");
     Ok(())

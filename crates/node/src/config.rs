@@ -148,16 +148,21 @@ pub struct NetworkConfig {
 
 impl NetworkConfig {
     /// Parses and validates a network file; `tokens_text` is the registry it names.
-    pub fn from_toml_str(text: &str, tokens_text: &str, origin: &str) -> Result<NetworkConfig, ConfigError> {
+    pub fn from_toml_str(
+        text: &str,
+        tokens_text: &str,
+        origin: &str,
+    ) -> Result<NetworkConfig, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
             path: origin.to_string(),
             message,
         };
         let raw: RawNetwork = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        let registry = TokenRegistry::from_toml_str(tokens_text).map_err(|e| ConfigError::Invalid {
-            path: format!("{origin} → {}", raw.tokens),
-            message: e.to_string(),
-        })?;
+        let registry =
+            TokenRegistry::from_toml_str(tokens_text).map_err(|e| ConfigError::Invalid {
+                path: format!("{origin} → {}", raw.tokens),
+                message: e.to_string(),
+            })?;
         for (symbol, chain) in &raw.chains {
             registry
                 .get(symbol)
@@ -169,10 +174,14 @@ impl NetworkConfig {
                 )));
             }
             if chain.rate_limit_per_sec == 0 {
-                return Err(invalid(format!("chains.{symbol}.rate_limit_per_sec: must be at least 1")));
+                return Err(invalid(format!(
+                    "chains.{symbol}.rate_limit_per_sec: must be at least 1"
+                )));
             }
             if chain.fault_rate_bps > 10_000 {
-                return Err(invalid(format!("chains.{symbol}.fault_rate_bps: above 10 000")));
+                return Err(invalid(format!(
+                    "chains.{symbol}.fault_rate_bps: above 10 000"
+                )));
             }
         }
         if raw.max_accounts_per_close == 0 {
@@ -214,12 +223,19 @@ pub fn load(network: &str, explicit: Option<&Path>) -> Result<NetworkConfig, Con
             .ok()
             .and_then(|t| t.get("tokens").and_then(|v| v.as_str()).map(str::to_string))
             .unwrap_or_else(|| "tokens.toml".into());
-        let tokens_path = candidate.parent().unwrap_or(Path::new(".")).join(tokens_rel);
+        let tokens_path = candidate
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(tokens_rel);
         let tokens_text = read(&tokens_path)?;
         return NetworkConfig::from_toml_str(&text, &tokens_text, &candidate.display().to_string());
     }
     if network == "devnet" {
-        return NetworkConfig::from_toml_str(EMBEDDED_DEVNET, EMBEDDED_TOKENS, "embedded config/devnet.toml");
+        return NetworkConfig::from_toml_str(
+            EMBEDDED_DEVNET,
+            EMBEDDED_TOKENS,
+            "embedded config/devnet.toml",
+        );
     }
     Err(ConfigError::Read {
         path: candidate.display().to_string(),
@@ -242,14 +258,18 @@ mod tests {
     #[test]
     fn fail_unknown_key() {
         let text = format!("{EMBEDDED_DEVNET}\nsurprise = 1\n");
-        let e = NetworkConfig::from_toml_str(&text, EMBEDDED_TOKENS, "x.toml").unwrap_err().to_string();
+        let e = NetworkConfig::from_toml_str(&text, EMBEDDED_TOKENS, "x.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("surprise"), "{e}");
     }
 
     #[test]
     fn fail_chain_for_unknown_token() {
         let text = format!("{EMBEDDED_DEVNET}\n[chains.DOGE]\nadapter = \"sim\"\n");
-        let e = NetworkConfig::from_toml_str(&text, EMBEDDED_TOKENS, "x.toml").unwrap_err().to_string();
+        let e = NetworkConfig::from_toml_str(&text, EMBEDDED_TOKENS, "x.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("chains.DOGE"), "{e}");
     }
 }

@@ -55,12 +55,23 @@ pub fn run_allocate(files: &AllocateFiles<'_>, day: Day) -> Result<(TokenRegistr
 /// Writes `day,token,account_id,average_balance,eligible_balance,reward` in token units,
 /// sorted by token then account id.
 fn write_output(out: &Path, day: Day, registry: &TokenRegistry, days: &[TokenDay]) -> Result<()> {
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     {
         let mut w = csv::Writer::from_writer(std::io::BufWriter::new(tmp.as_file()));
-        w.write_record(["day", "token", "account_id", "average_balance", "eligible_balance", "reward"])?;
+        w.write_record([
+            "day",
+            "token",
+            "account_id",
+            "average_balance",
+            "eligible_balance",
+            "reward",
+        ])?;
         for td in days {
             let cfg = registry.get(&td.token)?;
             for r in &td.rows {
@@ -75,10 +86,13 @@ fn write_output(out: &Path, day: Day, registry: &TokenRegistry, days: &[TokenDay
             }
         }
         w.flush()?;
-        let mut inner = w.into_inner().map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))?;
+        let mut inner = w
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))?;
         inner.flush()?;
     }
-    tmp.persist(out).with_context(|| format!("writing {}", out.display()))?;
+    tmp.persist(out)
+        .with_context(|| format!("writing {}", out.display()))?;
     Ok(())
 }
 
@@ -88,7 +102,12 @@ pub fn print_summary(registry: &TokenRegistry, day: Day, days: &[TokenDay]) -> R
         .iter()
         .map(|td| {
             let cfg = registry.get(&td.token)?;
-            Ok(report::SummaryRow::from_allocation(cfg, day, &td.allocation, td.rows.len() as u64))
+            Ok(report::SummaryRow::from_allocation(
+                cfg,
+                day,
+                &td.allocation,
+                td.rows.len() as u64,
+            ))
         })
         .collect::<Result<Vec<_>>>()?;
     println!("{}", report::summary_table(&rows));

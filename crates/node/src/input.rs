@@ -14,7 +14,12 @@ use softstake_core::twab::BalanceEvent;
 use softstake_core::{Amount, Day, Timestamp, TokenRegistry};
 
 /// Columns of `accounts.csv`.
-pub const ACCOUNTS_COLUMNS: [&str; 4] = ["account_id", "jurisdiction", "activated_at", "deactivated_at"];
+pub const ACCOUNTS_COLUMNS: [&str; 4] = [
+    "account_id",
+    "jurisdiction",
+    "activated_at",
+    "deactivated_at",
+];
 /// Columns of `balances.csv`.
 pub const BALANCES_COLUMNS: [&str; 4] = ["ts", "account_id", "token", "balance"];
 /// Columns of `rewards.csv`.
@@ -74,7 +79,10 @@ struct Fields<'r> {
 
 impl<'r> Fields<'r> {
     fn get(&self, column: &str) -> &'r str {
-        self.index.get(column).and_then(|i| self.rec.get(*i)).unwrap_or("")
+        self.index
+            .get(column)
+            .and_then(|i| self.rec.get(*i))
+            .unwrap_or("")
     }
 }
 
@@ -96,7 +104,10 @@ where
         .trim(csv::Trim::All)
         .from_path(path)
         .map_err(|e| file_err(None, format!("cannot read: {e}")))?;
-    let headers = rdr.headers().map_err(|e| file_err(Some(1), format!("bad header: {e}")))?.clone();
+    let headers = rdr
+        .headers()
+        .map_err(|e| file_err(Some(1), format!("bad header: {e}")))?
+        .clone();
     let mut index: HashMap<String, usize> = HashMap::new();
     for (i, h) in headers.iter().enumerate() {
         if !columns.contains(&h) {
@@ -135,7 +146,13 @@ where
         }
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
         let place = Place { file: path, line };
-        row(&place, &Fields { rec: &rec, index: &index })?;
+        row(
+            &place,
+            &Fields {
+                rec: &rec,
+                index: &index,
+            },
+        )?;
     }
     Ok(())
 }
@@ -151,16 +168,25 @@ pub fn read_accounts(path: &Path) -> Result<Vec<Account>> {
             return Err(p.err(Some("account_id"), "empty"));
         }
         if let Some(first) = seen.insert(id.to_string(), p.line) {
-            return Err(p.err(Some("account_id"), format!("account {id} already given on line {first}")));
+            return Err(p.err(
+                Some("account_id"),
+                format!("account {id} already given on line {first}"),
+            ));
         }
-        let activated = Timestamp::parse_rfc3339(f.get("activated_at")).map_err(|e| p.err(Some("activated_at"), e.to_string()))?;
+        let activated = Timestamp::parse_rfc3339(f.get("activated_at"))
+            .map_err(|e| p.err(Some("activated_at"), e.to_string()))?;
         let deactivated = match f.get("deactivated_at") {
             "" => None,
-            s => Some(Timestamp::parse_rfc3339(s).map_err(|e| p.err(Some("deactivated_at"), e.to_string()))?),
+            s => Some(
+                Timestamp::parse_rfc3339(s)
+                    .map_err(|e| p.err(Some("deactivated_at"), e.to_string()))?,
+            ),
         };
         let j = f.get("jurisdiction");
-        softstake_core::token::validate_jurisdiction(j).map_err(|e| p.err(Some("jurisdiction"), e.to_string()))?;
-        let a = Account::new(id, j, activated, deactivated).map_err(|e| p.err(Some("deactivated_at"), e.to_string()))?;
+        softstake_core::token::validate_jurisdiction(j)
+            .map_err(|e| p.err(Some("jurisdiction"), e.to_string()))?;
+        let a = Account::new(id, j, activated, deactivated)
+            .map_err(|e| p.err(Some("deactivated_at"), e.to_string()))?;
         out.push(a);
         Ok(())
     })?;
@@ -173,13 +199,18 @@ pub fn read_accounts(path: &Path) -> Result<Vec<Account>> {
 pub fn read_balances(path: &Path, registry: &TokenRegistry) -> Result<Vec<BalanceEvent>> {
     let mut out = Vec::new();
     read_csv(path, &BALANCES_COLUMNS, |p, f| {
-        let ts = Timestamp::parse_rfc3339(f.get("ts")).map_err(|e| p.err(Some("ts"), e.to_string()))?;
+        let ts =
+            Timestamp::parse_rfc3339(f.get("ts")).map_err(|e| p.err(Some("ts"), e.to_string()))?;
         let id = f.get("account_id");
         if id.is_empty() {
             return Err(p.err(Some("account_id"), "empty"));
         }
-        let token = registry.get(f.get("token")).map_err(|e| p.err(Some("token"), e.to_string()))?;
-        let balance = token.parse_amount(f.get("balance")).map_err(|e| p.err(Some("balance"), e.to_string()))?;
+        let token = registry
+            .get(f.get("token"))
+            .map_err(|e| p.err(Some("token"), e.to_string()))?;
+        let balance = token
+            .parse_amount(f.get("balance"))
+            .map_err(|e| p.err(Some("balance"), e.to_string()))?;
         out.push(BalanceEvent {
             ts,
             account_id: id.to_string(),
@@ -211,12 +242,19 @@ pub fn read_rewards(path: &Path, registry: &TokenRegistry) -> Result<Vec<RewardI
     let mut seen: HashMap<(Day, String), u64> = HashMap::new();
     read_csv(path, &REWARDS_COLUMNS, |p, f| {
         let day = Day::parse(f.get("day")).map_err(|e| p.err(Some("day"), e.to_string()))?;
-        let token = registry.get(f.get("token")).map_err(|e| p.err(Some("token"), e.to_string()))?;
-        let amount = token.parse_amount(f.get("amount")).map_err(|e| p.err(Some("amount"), e.to_string()))?;
+        let token = registry
+            .get(f.get("token"))
+            .map_err(|e| p.err(Some("token"), e.to_string()))?;
+        let amount = token
+            .parse_amount(f.get("amount"))
+            .map_err(|e| p.err(Some("amount"), e.to_string()))?;
         if let Some(first) = seen.insert((day, token.symbol.clone()), p.line) {
             return Err(p.err(
                 Some("token"),
-                format!("{} {day} already has a reward on line {first}; combine them into one row", token.symbol),
+                format!(
+                    "{} {day} already has a reward on line {first}; combine them into one row",
+                    token.symbol
+                ),
             ));
         }
         out.push(RewardInput {

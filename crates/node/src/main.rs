@@ -19,7 +19,12 @@ use softstake_node::files::{self, AllocateFiles};
 #[command(name = "softstake", version, about, long_about = None)]
 struct Cli {
     /// Network config to use: config/<NETWORK>.toml (devnet is also embedded).
-    #[arg(long, global = true, default_value = "devnet", env = "SOFTSTAKE_NETWORK")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "devnet",
+        env = "SOFTSTAKE_NETWORK"
+    )]
     network: String,
     /// Explicit network config file (overrides --network's lookup).
     #[arg(long, global = true, env = "SOFTSTAKE_CONFIG")]
@@ -150,8 +155,11 @@ enum RewardsCmd {
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("SOFTSTAKE_LOG").unwrap_or_else(|_| EnvFilter::new("warn,softstake=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_env("SOFTSTAKE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("warn,softstake=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -164,9 +172,23 @@ fn parse_day(s: &str) -> Result<Day> {
 
 async fn run(cli: Cli) -> Result<()> {
     let clock = SystemClock;
-    if let Command::Allocate { tokens, accounts, balances, rewards, day, out } = &cli.command {
+    if let Command::Allocate {
+        tokens,
+        accounts,
+        balances,
+        rewards,
+        day,
+        out,
+    } = &cli.command
+    {
         let day = parse_day(day)?;
-        let files = AllocateFiles { tokens, accounts, balances, rewards, out };
+        let files = AllocateFiles {
+            tokens,
+            accounts,
+            balances,
+            rewards,
+            out,
+        };
         let (registry, days) = files::run_allocate(&files, day)?;
         files::print_summary(&registry, day, &days)?;
         println!("wrote {}", out.display());
@@ -181,16 +203,26 @@ async fn run(cli: Cli) -> Result<()> {
     let reg = &cfg.registry;
     let result = match &cli.command {
         Command::Allocate { .. } | Command::Init => Ok(()),
-        Command::Accounts { action: AccountsCmd::Import { file } } => commands::accounts_import(&store, file).await,
-        Command::Balances { action: BalancesCmd::Ingest { file } } => commands::balances_ingest(&store, reg, file).await,
-        Command::Rewards { action: RewardsCmd::Record { file, source } } => {
-            commands::rewards_record(&store, reg, file, source, &clock).await
+        Command::Accounts {
+            action: AccountsCmd::Import { file },
+        } => commands::accounts_import(&store, file).await,
+        Command::Balances {
+            action: BalancesCmd::Ingest { file },
+        } => commands::balances_ingest(&store, reg, file).await,
+        Command::Rewards {
+            action: RewardsCmd::Record { file, source },
+        } => commands::rewards_record(&store, reg, file, source, &clock).await,
+        Command::CloseDay { day, token } => {
+            commands::close_day(&store, &cfg, parse_day(day)?, token.as_deref(), &clock).await
         }
-        Command::CloseDay { day, token } => commands::close_day(&store, &cfg, parse_day(day)?, token.as_deref(), &clock).await,
         Command::Distribute { day, token } => {
             commands::distribute(&store, &cfg, parse_day(day)?, token.as_deref(), &clock).await
         }
-        Command::History { account, token, limit } => commands::history(&store, reg, account, token.as_deref(), *limit).await,
+        Command::History {
+            account,
+            token,
+            limit,
+        } => commands::history(&store, reg, account, token.as_deref(), *limit).await,
         Command::Apr => commands::apr(&store).await,
     };
     store.close().await;
@@ -200,7 +232,10 @@ async fn run(cli: Cli) -> Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -38,7 +38,12 @@ pub struct SummaryRow {
 
 impl SummaryRow {
     /// From a fresh allocation.
-    pub fn from_allocation(cfg: &TokenConfig, day: Day, a: &Allocation, accounts: u64) -> SummaryRow {
+    pub fn from_allocation(
+        cfg: &TokenConfig,
+        day: Day,
+        a: &Allocation,
+        accounts: u64,
+    ) -> SummaryRow {
         let paid = a.distributable.saturating_sub(a.carry_out);
         SummaryRow {
             token: cfg.symbol.clone(),
@@ -56,7 +61,11 @@ impl SummaryRow {
     }
 
     /// From a stored distribution.
-    pub fn from_distribution(cfg: &TokenConfig, s: &DistributionSummary, accounts: u64) -> SummaryRow {
+    pub fn from_distribution(
+        cfg: &TokenConfig,
+        s: &DistributionSummary,
+        accounts: u64,
+    ) -> SummaryRow {
         SummaryRow {
             token: cfg.symbol.clone(),
             day: s.day,
@@ -100,7 +109,17 @@ pub fn units(cfg: &TokenConfig, a: Amount) -> String {
 /// The per-token-day summary table.
 pub fn summary_table(rows: &[SummaryRow]) -> Table {
     let mut t = table(&[
-        "day", "token", "accounts", "eligible", "Σ eligible", "realized R", "fee", "D", "paid", "carry", "APR",
+        "day",
+        "token",
+        "accounts",
+        "eligible",
+        "Σ eligible",
+        "realized R",
+        "fee",
+        "D",
+        "paid",
+        "carry",
+        "APR",
     ]);
     for r in rows {
         t.add_row(vec![

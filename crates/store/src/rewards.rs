@@ -7,9 +7,11 @@
 
 use sqlx::AnyConnection;
 
+use softstake_core::ledger::{Entry, LedgerAccount};
 use softstake_core::{Amount, Day, Timestamp};
 
 use crate::error::{Result, StoreError};
+use crate::ledger::insert_entries;
 use crate::sql;
 use crate::Store;
 
@@ -38,7 +40,18 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut out = Vec::with_capacity(rows.len());
         for (token, day, source, amount) in rows {
-            out.push(record_one(&mut tx, token, *day, source, *amount, now).await?);
+            out.push(
+                record_one(
+                    &mut tx,
+                    token,
+                    *day,
+                    source,
+                    *amount,
+                    LedgerAccount::custody_rewards(),
+                    now,
+                )
+                .await?,
+            );
         }
         tx.commit().await?;
         Ok(out)
@@ -51,12 +64,14 @@ impl Store {
     }
 }
 
-async fn record_one(
+/// Records one reward row and its ledger entry (`Dr debit / Cr chain:rewards`).
+pub(crate) async fn record_one(
     conn: &mut AnyConnection,
     token: &str,
     day: Day,
     source: &str,
     amount: Amount,
+    debit: LedgerAccount,
     now: Timestamp,
 ) -> Result<RecordOutcome> {
     let distributed = sqlx::query("SELECT 1 AS x FROM distributions WHERE token = $1 AND day = $2")
@@ -101,6 +116,13 @@ async fn record_one(
     .bind(now.0)
     .execute(&mut *conn)
     .await?;
+    let entry = Entry::new("reward_realized", &format!("{day} {source}")).transfer(
+        debit,
+        LedgerAccount::chain_rewards(),
+        token,
+        amount,
+    );
+    insert_entries(conn, &[entry], now).await?;
     Ok(RecordOutcome::Recorded)
 }
 

@@ -109,7 +109,7 @@ async fn close_and_distribute(store: Store) {
         .unwrap();
     assert_eq!(lb[0].net(), Some(0));
     let fees = store.ledger_balances("SOL", "platform:fees").await.unwrap();
-    assert_eq!(fees[0].debits, Amount(120_000));
+    assert_eq!(fees[0].credits, Amount(120_000));
 }
 both_backends!(success_close_and_distribute, close_and_distribute);
 
