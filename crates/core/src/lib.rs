@@ -14,18 +14,23 @@
 //! ```
 //!
 //! Modules: [`amount`], [`time`], [`token`] (registry), [`twab`], [`eligibility`],
-//! [`allocate`], [`ledger`], [`cycle`] (one day replayed from its inputs).
+//! [`allocate`], [`ledger`], [`cycle`] (one day replayed from its inputs); for the
+//! treasury: [`position`], [`buffer`] (liquidity), [`validator`] (selection), [`plan`].
 #![deny(missing_docs)]
 
 pub mod allocate;
 pub mod amount;
+pub mod buffer;
 pub mod cycle;
 pub mod eligibility;
 pub mod error;
 pub mod ledger;
+pub mod plan;
+pub mod position;
 pub mod time;
 pub mod token;
 pub mod twab;
+pub mod validator;
 
 pub use amount::Amount;
 pub use error::{CoreError, Result};

@@ -1,0 +1,169 @@
+//! What the chain says we hold: stake positions per validator and state, the chain's
+//! liquidity model and its epoch clock. Adapters fill these; the planner reads them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::amount::Amount;
+use crate::time::Timestamp;
+
+/// State of a stake position (Solana's stake-account states generalized).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum StakeState {
+    /// Delegated, not yet earning (e.g. until the next epoch boundary).
+    Activating,
+    /// Delegated and earning.
+    Active,
+    /// Undelegated, unbonding until its ETA.
+    Deactivating,
+    /// Unbonding complete; a withdraw moves it back to custody.
+    Withdrawable,
+}
+
+impl StakeState {
+    /// Lower-case name (`active`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StakeState::Activating => "activating",
+            StakeState::Active => "active",
+            StakeState::Deactivating => "deactivating",
+            StakeState::Withdrawable => "withdrawable",
+        }
+    }
+
+    /// Parses [`StakeState::as_str`]'s output.
+    pub fn parse(s: &str) -> Option<StakeState> {
+        Some(match s {
+            "activating" => StakeState::Activating,
+            "active" => StakeState::Active,
+            "deactivating" => StakeState::Deactivating,
+            "withdrawable" => StakeState::Withdrawable,
+            _ => return None,
+        })
+    }
+}
+
+/// One position on chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// Validator (vote account, operator address, pool id, …).
+    pub validator: String,
+    /// State.
+    pub state: StakeState,
+    /// Amount, base units (principal plus auto-compounded rewards).
+    pub amount: Amount,
+    /// When an activating position becomes active or a deactivating one withdrawable.
+    pub eta: Option<Timestamp>,
+    /// The on-chain account holding it (stake account, request id), if any.
+    pub account: Option<String>,
+}
+
+/// How a chain locks and releases stake, and how its rewards arrive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiquidityModel {
+    /// Time from undelegate to withdrawable, seconds (the maximum when epoch-aligned).
+    pub unbonding_period_secs: u64,
+    /// Epoch (era, cycle, round) length, seconds; 0 when the chain has none.
+    pub epoch_secs: u64,
+    /// True when unbonding completes at an epoch boundary (Solana, NEAR, Sui, …);
+    /// false when it runs by timestamp from the request (BNB, TRON, Cosmos, …).
+    pub epoch_aligned: bool,
+    /// Epochs until a delegation earns (0 = at once, 1 = from the next epoch).
+    pub activation_epochs: u32,
+    /// Smallest delegation the chain accepts, base units.
+    pub min_delegation: Amount,
+    /// True when rewards add to the stake by themselves; false when they must be claimed.
+    pub rewards_auto_compound: bool,
+    /// For claim chains: the shortest time between two claims, seconds (0 = any time).
+    pub claim_cadence_secs: u64,
+    /// Most stake operations we send per epoch (a chain limit or our policy).
+    pub max_operations_per_epoch: u32,
+}
+
+/// The chain's epoch clock at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpochInfo {
+    /// Current epoch number (the chain's own).
+    pub index: u64,
+    /// When it started.
+    pub start: Timestamp,
+    /// Its length, seconds (0 when the chain has no epochs: then one "epoch" is a day).
+    pub secs: u64,
+}
+
+impl EpochInfo {
+    /// Effective epoch length for planning: the chain's, or one day when it has none.
+    pub fn planning_secs(&self) -> u64 {
+        if self.secs == 0 {
+            86_400
+        } else {
+            self.secs
+        }
+    }
+
+    /// Start of the epoch `n` epochs after the current one.
+    pub fn boundary_after(&self, n: u64) -> Timestamp {
+        let secs = self.planning_secs().saturating_mul(n);
+        self.start
+            .checked_add_secs(i64::try_from(secs).unwrap_or(i64::MAX))
+            .unwrap_or(Timestamp(i64::MAX))
+    }
+}
+
+impl LiquidityModel {
+    /// When an undelegation sent at `now` (in `epoch`) becomes withdrawable.
+    ///
+    /// Epoch-aligned chains release at the boundary `ceil(unbonding / epoch)` epochs after
+    /// the current epoch's start (Solana: the next boundary; NEAR's pool: 4 epochs later);
+    /// others release `unbonding_period_secs` after `now`.
+    pub fn unbonding_eta(&self, now: Timestamp, epoch: &EpochInfo) -> Timestamp {
+        if self.epoch_aligned && epoch.secs > 0 {
+            let n = self.unbonding_period_secs.div_ceil(epoch.secs).max(1);
+            epoch.boundary_after(n)
+        } else {
+            now.checked_add_secs(i64::try_from(self.unbonding_period_secs).unwrap_or(i64::MAX))
+                .unwrap_or(Timestamp(i64::MAX))
+        }
+    }
+}
+
+/// Position totals by state, base units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateTotals {
+    /// Σ activating.
+    pub activating: Amount,
+    /// Σ active.
+    pub active: Amount,
+    /// Σ deactivating.
+    pub deactivating: Amount,
+    /// Σ withdrawable.
+    pub withdrawable: Amount,
+}
+
+impl StateTotals {
+    /// Sums positions by state (checked).
+    pub fn of(positions: &[Position]) -> crate::Result<StateTotals> {
+        let mut t = StateTotals::default();
+        for p in positions {
+            let slot = match p.state {
+                StakeState::Activating => &mut t.activating,
+                StakeState::Active => &mut t.active,
+                StakeState::Deactivating => &mut t.deactivating,
+                StakeState::Withdrawable => &mut t.withdrawable,
+            };
+            *slot = slot.checked_add(p.amount, "position totals")?;
+        }
+        Ok(t)
+    }
+
+    /// Stake that is or will be earning: activating + active.
+    pub fn committed(&self) -> crate::Result<Amount> {
+        self.activating.checked_add(self.active, "committed stake")
+    }
+
+    /// Everything still on chain.
+    pub fn total(&self) -> crate::Result<Amount> {
+        self.committed()?
+            .checked_add(self.deactivating, "total positions")?
+            .checked_add(self.withdrawable, "total positions")
+    }
+}
