@@ -92,18 +92,10 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 fn assert_bad_balances(body: &str, line: u32, field: &str, what: &str) {
     let dir = tempfile::tempdir().unwrap();
     let b = write(dir.path(), "bad_balances.csv", body);
-    let (o, out) = allocate(
-        dir.path(),
-        &b,
-        &fixture("rewards.csv"),
-        &fixture("accounts.csv"),
-    );
+    let (o, out) = allocate(dir.path(), &b, &fixture("rewards.csv"), &fixture("accounts.csv"));
     let e = stderr(&o);
     assert!(!o.status.success(), "accepted bad input: {body}");
-    assert!(
-        e.contains(&format!("bad_balances.csv:{line}")),
-        "no file:line in {e}"
-    );
+    assert!(e.contains(&format!("bad_balances.csv:{line}")), "no file:line in {e}");
     assert!(e.contains(&format!("`{field}`")), "no field {field} in {e}");
     assert!(e.contains(what), "no {what:?} in {e}");
     assert!(!out.exists(), "output written despite the error");
@@ -117,18 +109,10 @@ fn fail_malformed_csv_line() {
         "bad_balances.csv",
         "ts,account_id,token,balance\n2025-06-01T00:00:00Z,alice,SOL\n",
     );
-    let (o, out) = allocate(
-        dir.path(),
-        &b,
-        &fixture("rewards.csv"),
-        &fixture("accounts.csv"),
-    );
+    let (o, out) = allocate(dir.path(), &b, &fixture("rewards.csv"), &fixture("accounts.csv"));
     let e = stderr(&o);
     assert!(!o.status.success());
-    assert!(
-        e.contains("bad_balances.csv:2") && e.contains("malformed CSV"),
-        "{e}"
-    );
+    assert!(e.contains("bad_balances.csv:2") && e.contains("malformed CSV"), "{e}");
     assert!(!out.exists());
 }
 
@@ -200,18 +184,9 @@ fn fail_conflicting_events_at_one_instant() {
         "balances.csv",
         "ts,account_id,token,balance\n2025-06-01T01:00:00Z,alice,SOL,1\n2025-06-01T01:00:00Z,alice,SOL,2\n",
     );
-    let (o, out) = allocate(
-        dir.path(),
-        &b,
-        &fixture("rewards.csv"),
-        &fixture("accounts.csv"),
-    );
+    let (o, out) = allocate(dir.path(), &b, &fixture("rewards.csv"), &fixture("accounts.csv"));
     assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("conflicting balance events"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("conflicting balance events"), "{}", stderr(&o));
     assert!(!out.exists());
 }
 
@@ -223,12 +198,7 @@ fn fail_bad_rewards_and_accounts() {
         "rewards.csv",
         "day,token,amount\n2025-06-01,SOL,1\n2025-06-01,SOL,2\n",
     );
-    let (o, _) = allocate(
-        dir.path(),
-        &fixture("balances.csv"),
-        &r,
-        &fixture("accounts.csv"),
-    );
+    let (o, _) = allocate(dir.path(), &fixture("balances.csv"), &r, &fixture("accounts.csv"));
     assert!(
         stderr(&o).contains("rewards.csv:3") && stderr(&o).contains("line 2"),
         "{}",
@@ -239,12 +209,7 @@ fn fail_bad_rewards_and_accounts() {
         "accounts.csv",
         "account_id,jurisdiction,activated_at,deactivated_at\nx,Germany,2025-05-01T00:00:00Z,\n",
     );
-    let (o, _) = allocate(
-        dir.path(),
-        &fixture("balances.csv"),
-        &fixture("rewards.csv"),
-        &a,
-    );
+    let (o, _) = allocate(dir.path(), &fixture("balances.csv"), &fixture("rewards.csv"), &a);
     assert!(
         stderr(&o).contains("accounts.csv:2") && stderr(&o).contains("`jurisdiction`"),
         "{}",
@@ -284,27 +249,14 @@ fn success_stateful_cycle_on_sqlite() {
         fixture("balances.csv").to_str().unwrap(),
     ]);
     assert!(again.contains("0 new events"), "{again}");
-    ok(&[
-        "rewards",
-        "record",
-        "--file",
-        fixture("rewards.csv").to_str().unwrap(),
-    ]);
+    ok(&["rewards", "record", "--file", fixture("rewards.csv").to_str().unwrap()]);
     ok(&["close-day", "--day", "2025-05-31"]);
     ok(&["close-day", "--day", "2025-06-01"]);
     ok(&["distribute", "--day", "2025-05-31"]);
     let paid = ok(&["distribute", "--day", "2025-06-01", "--token", "SOL"]);
     assert!(paid.contains("0.00108"), "{paid}");
     // twice: refused, nothing paid
-    let o = run(&[
-        "--db",
-        &db,
-        "distribute",
-        "--day",
-        "2025-06-01",
-        "--token",
-        "SOL",
-    ]);
+    let o = run(&["--db", &db, "distribute", "--day", "2025-06-01", "--token", "SOL"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("already distributed"), "{}", stderr(&o));
     let hist = ok(&["history", "--account", "bob"]);
@@ -321,18 +273,6 @@ fn success_stateful_cycle_on_sqlite() {
         stderr(&o)
     );
     // skipping a day
-    let o = run(&[
-        "--db",
-        &db,
-        "close-day",
-        "--day",
-        "2025-06-03",
-        "--token",
-        "SOL",
-    ]);
-    assert!(
-        stderr(&o).contains("close 2025-06-02 first"),
-        "{}",
-        stderr(&o)
-    );
+    let o = run(&["--db", &db, "close-day", "--day", "2025-06-03", "--token", "SOL"]);
+    assert!(stderr(&o).contains("close 2025-06-02 first"), "{}", stderr(&o));
 }

@@ -73,10 +73,7 @@ impl Allocation {
 
     /// Number of accounts with a positive eligible amount.
     pub fn eligible_accounts(&self) -> usize {
-        self.payouts
-            .iter()
-            .filter(|p| !p.eligible.is_zero())
-            .count()
+        self.payouts.iter().filter(|p| !p.eligible.is_zero()).count()
     }
 }
 
@@ -87,11 +84,7 @@ pub fn platform_fee(realized_reward: Amount, fee_bps: u32) -> Result<Amount> {
             "fee_bps {fee_bps} > {BPS_DENOMINATOR}"
         )));
     }
-    realized_reward.mul_div_floor(
-        u128::from(fee_bps),
-        u128::from(BPS_DENOMINATOR),
-        "platform fee",
-    )
+    realized_reward.mul_div_floor(u128::from(fee_bps), u128::from(BPS_DENOMINATOR), "platform fee")
 }
 
 /// Number of decimal places of the APR (fewer only when the value is too large for a
@@ -107,12 +100,7 @@ pub fn apr(distributable: Amount, total_eligible: Amount) -> Result<Decimal> {
         return Ok(Decimal::ZERO);
     }
     for scale in (0..=APR_SCALE).rev() {
-        let scaled = mul_div_floor(
-            distributable.0,
-            365 * 10u128.pow(scale),
-            total_eligible.0,
-            "APR",
-        );
+        let scaled = mul_div_floor(distributable.0, 365 * 10u128.pow(scale), total_eligible.0, "APR");
         let Ok(scaled) = scaled else { continue };
         let Ok(v) = i128::try_from(scaled) else {
             continue;
@@ -141,10 +129,7 @@ pub fn allocate(
         .checked_add(carry_in, "D + carry")?;
     let mut sorted: Vec<&EligibleEntry> = entries.iter().collect();
     sorted.sort_by(|a, b| a.account_id.as_bytes().cmp(b.account_id.as_bytes()));
-    if let Some(w) = sorted
-        .windows(2)
-        .find(|w| w[0].account_id == w[1].account_id)
-    {
+    if let Some(w) = sorted.windows(2).find(|w| w[0].account_id == w[1].account_id) {
         return Err(CoreError::InvalidInput(format!(
             "account {} appears twice in one allocation",
             w[0].account_id
@@ -198,8 +183,7 @@ fn split(d: Amount, total: Amount, sorted: &[&EligibleEntry]) -> Result<Vec<Amou
         }
     }
     let leftover = d.checked_sub(floor_sum, "leftover units")?;
-    let leftover = usize::try_from(leftover.0)
-        .map_err(|_| CoreError::Invariant("leftover too large".into()))?;
+    let leftover = usize::try_from(leftover.0).map_err(|_| CoreError::Invariant("leftover too large".into()))?;
     if leftover > remainders.len() {
         return Err(CoreError::Invariant(format!(
             "leftover {leftover} exceeds accounts with a remainder {}",
@@ -207,8 +191,7 @@ fn split(d: Amount, total: Amount, sorted: &[&EligibleEntry]) -> Result<Vec<Amou
         )));
     }
     // Largest remainder first; ties by smaller account id (= smaller index, as `sorted` is in id order).
-    let order =
-        |a: &(u128, usize), b: &(u128, usize)| -> Ordering { b.0.cmp(&a.0).then(a.1.cmp(&b.1)) };
+    let order = |a: &(u128, usize), b: &(u128, usize)| -> Ordering { b.0.cmp(&a.0).then(a.1.cmp(&b.1)) };
     if leftover > 0 && leftover < remainders.len() {
         remainders.select_nth_unstable_by(leftover - 1, order);
     }
@@ -257,18 +240,8 @@ mod tests {
     #[test]
     fn success_largest_remainder_ties_by_account_id() {
         // D = 10 over three equal accounts: 3 each, 1 left, goes to the smallest id.
-        let a = allocate(
-            Amount(10),
-            Amount::ZERO,
-            0,
-            &[e("c", 5), e("b", 5), e("a", 5)],
-        )
-        .unwrap();
-        let got: Vec<(String, u128)> = a
-            .payouts
-            .iter()
-            .map(|p| (p.account_id.clone(), p.reward.0))
-            .collect();
+        let a = allocate(Amount(10), Amount::ZERO, 0, &[e("c", 5), e("b", 5), e("a", 5)]).unwrap();
+        let got: Vec<(String, u128)> = a.payouts.iter().map(|p| (p.account_id.clone(), p.reward.0)).collect();
         assert_eq!(got, vec![("a".into(), 4), ("b".into(), 3), ("c".into(), 3)]);
     }
 

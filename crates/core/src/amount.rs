@@ -21,9 +21,7 @@ pub const MAX_DECIMALS: u8 = 38;
 /// The token is not part of the value: callers keep amounts of different tokens apart
 /// (the ledger and the pool are keyed by token). Serialized as a decimal string of base
 /// units so JSON readers never lose precision.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub struct Amount(pub u128);
 
@@ -62,17 +60,11 @@ impl Amount {
 
     /// `self · n`, or [`CoreError::Overflow`].
     pub fn checked_mul_u128(self, n: u128, what: &'static str) -> Result<Amount> {
-        self.0
-            .checked_mul(n)
-            .map(Amount)
-            .ok_or(CoreError::Overflow { what })
+        self.0.checked_mul(n).map(Amount).ok_or(CoreError::Overflow { what })
     }
 
     /// Sum of an iterator of amounts, checked.
-    pub fn checked_sum<I: IntoIterator<Item = Amount>>(
-        iter: I,
-        what: &'static str,
-    ) -> Result<Amount> {
+    pub fn checked_sum<I: IntoIterator<Item = Amount>>(iter: I, what: &'static str) -> Result<Amount> {
         iter.into_iter()
             .try_fold(Amount::ZERO, |acc, a| acc.checked_add(a, what))
     }
@@ -115,12 +107,10 @@ impl Amount {
                 reason: "expected an unsigned integer number of base units".into(),
             });
         }
-        t.parse::<u128>()
-            .map(Amount)
-            .map_err(|_| CoreError::InvalidAmount {
-                input: s.to_string(),
-                reason: "larger than u128::MAX base units".into(),
-            })
+        t.parse::<u128>().map(Amount).map_err(|_| CoreError::InvalidAmount {
+            input: s.to_string(),
+            reason: "larger than u128::MAX base units".into(),
+        })
     }
 
     /// Formats in token units with exactly `decimals` fractional digits trimmed of
@@ -179,9 +169,7 @@ pub fn mul_div_rem(a: u128, b: u128, den: u128, what: &'static str) -> Result<(u
 pub fn pow10(decimals: u8) -> Result<u128> {
     10u128
         .checked_pow(u32::from(decimals))
-        .ok_or(CoreError::Overflow {
-            what: "10^decimals",
-        })
+        .ok_or(CoreError::Overflow { what: "10^decimals" })
 }
 
 fn parse_units(s: &str, decimals: u8) -> Result<u128> {
@@ -206,9 +194,7 @@ fn parse_units(s: &str, decimals: u8) -> Result<u128> {
     if int_part.is_empty() && frac_part.is_empty() {
         return Err(bad("no digits"));
     }
-    if !int_part.bytes().all(|b| b.is_ascii_digit())
-        || !frac_part.bytes().all(|b| b.is_ascii_digit())
-    {
+    if !int_part.bytes().all(|b| b.is_ascii_digit()) || !frac_part.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad("expected digits with at most one '.'"));
     }
     if frac_part.len() > usize::from(decimals) {
@@ -260,10 +246,7 @@ mod tests {
 
     #[test]
     fn success_parse_exact() {
-        assert_eq!(
-            Amount::parse_units("1.5", 9).unwrap(),
-            Amount(1_500_000_000)
-        );
+        assert_eq!(Amount::parse_units("1.5", 9).unwrap(), Amount(1_500_000_000));
         assert_eq!(Amount::parse_units("0.000000001", 9).unwrap(), Amount(1));
         assert_eq!(Amount::parse_units(".5", 1).unwrap(), Amount(5));
         assert_eq!(Amount::parse_units("7.", 2).unwrap(), Amount(700));
@@ -289,10 +272,7 @@ mod tests {
             ("340282366920938463463374607431768211456", 0),
             ("340282366920938463463.374607431768211456", 18),
         ] {
-            assert!(
-                Amount::parse_units(s, d).is_err(),
-                "{s:?} with {d} decimals parsed"
-            );
+            assert!(Amount::parse_units(s, d).is_err(), "{s:?} with {d} decimals parsed");
         }
     }
 

@@ -26,9 +26,7 @@ use crate::token::{BufferPolicy, BPS_DENOMINATOR};
 
 /// Converts an amount to a signed number (for liquid balances that can go negative).
 pub fn signed(a: Amount) -> Result<i128> {
-    i128::try_from(a.0).map_err(|_| CoreError::Overflow {
-        what: "signed amount",
-    })
+    i128::try_from(a.0).map_err(|_| CoreError::Overflow { what: "signed amount" })
 }
 
 /// Converts a non-negative signed number back to an amount (negative → 0).
@@ -77,8 +75,7 @@ pub fn buffer_target(
         "buffer floor",
     )?;
     let target_buffer = floor_buffer.max(statistical_buffer).min(custodial_total);
-    let target_staked =
-        total_eligible.min(custodial_total.checked_sub(target_buffer, "P − buffer")?);
+    let target_staked = total_eligible.min(custodial_total.checked_sub(target_buffer, "P − buffer")?);
     Ok(BufferTarget {
         window_days,
         outflow_quantile,
@@ -118,9 +115,7 @@ pub fn quantile(values: &[Amount], q_bps: u32) -> Amount {
     let mut v = values.to_vec();
     v.sort();
     let m = v.len() as u128;
-    let rank = (u128::from(q_bps) * m)
-        .div_ceil(u128::from(BPS_DENOMINATOR))
-        .max(1);
+    let rank = (u128::from(q_bps) * m).div_ceil(u128::from(BPS_DENOMINATOR)).max(1);
     v[usize::try_from(rank - 1).unwrap_or(0).min(v.len() - 1)]
 }
 
@@ -142,10 +137,7 @@ pub struct Forecast {
 
 /// Unbonding amounts with their ETAs, from positions and from undelegations a plan is
 /// about to send.
-pub fn unbonding_schedule(
-    positions: &[Position],
-    planned: &[(Timestamp, Amount)],
-) -> Vec<(Timestamp, Amount)> {
+pub fn unbonding_schedule(positions: &[Position], planned: &[(Timestamp, Amount)]) -> Vec<(Timestamp, Amount)> {
     let mut v: Vec<(Timestamp, Amount)> = positions
         .iter()
         .filter(|p| p.state == StakeState::Deactivating)
@@ -261,9 +253,6 @@ mod tests {
         assert_eq!(exit_eta(-40, 0, &sched, now).unwrap(), Some(t1));
         assert_eq!(exit_eta(-400, 0, &sched, now).unwrap(), None);
         let f = forecast(-120, a(10), &sched, now).unwrap();
-        assert_eq!(
-            (f.available_now, f.available_1d, f.available_7d),
-            (-110, -60, 40)
-        );
+        assert_eq!((f.available_now, f.available_1d, f.available_7d), (-110, -60, 40));
     }
 }

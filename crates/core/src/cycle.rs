@@ -83,13 +83,7 @@ pub fn replay_day(
             .iter()
             .map(|c| EligibleEntry {
                 account_id: c.account_id.clone(),
-                eligible: eligible_for_day(
-                    accounts.get(&c.account_id),
-                    day,
-                    c.average,
-                    cfg,
-                    registry,
-                ),
+                eligible: eligible_for_day(accounts.get(&c.account_id), day, c.average, cfg, registry),
             })
             .collect();
         let r = rewards.get(token).copied().unwrap_or_default();

@@ -70,11 +70,7 @@ pub enum Ineligible {
 
 /// Whether `account` takes part on `day`: activated on a day before `day`, not
 /// deactivated before the end of `day`, jurisdiction not excluded.
-pub fn account_status(
-    account: &Account,
-    day: Day,
-    registry: &TokenRegistry,
-) -> std::result::Result<(), Ineligible> {
+pub fn account_status(account: &Account, day: Day, registry: &TokenRegistry) -> std::result::Result<(), Ineligible> {
     if registry.is_excluded(&account.jurisdiction) {
         return Err(Ineligible::ExcludedJurisdiction);
     }
@@ -154,23 +150,11 @@ unbonding_period_secs = 0
 
     #[test]
     fn fail_deactivated_during_day() {
-        let a = Account::new(
-            "a",
-            "DE",
-            ts("2025-05-01T00:00:00Z"),
-            Some(ts("2025-06-01T23:00:00Z")),
-        )
-        .unwrap();
+        let a = Account::new("a", "DE", ts("2025-05-01T00:00:00Z"), Some(ts("2025-06-01T23:00:00Z"))).unwrap();
         let d = Day::parse("2025-06-01").unwrap();
         assert_eq!(account_status(&a, d, &reg()), Err(Ineligible::Deactivated));
         // deactivated exactly at the end of the day: the day counts.
-        let a = Account::new(
-            "a",
-            "DE",
-            ts("2025-05-01T00:00:00Z"),
-            Some(ts("2025-06-02T00:00:00Z")),
-        )
-        .unwrap();
+        let a = Account::new("a", "DE", ts("2025-05-01T00:00:00Z"), Some(ts("2025-06-02T00:00:00Z"))).unwrap();
         assert_eq!(account_status(&a, d, &reg()), Ok(()));
     }
 
@@ -178,10 +162,7 @@ unbonding_period_secs = 0
     fn fail_excluded_jurisdiction() {
         let a = Account::new("a", "US", ts("2025-05-01T00:00:00Z"), None).unwrap();
         let d = Day::parse("2025-06-01").unwrap();
-        assert_eq!(
-            account_status(&a, d, &reg()),
-            Err(Ineligible::ExcludedJurisdiction)
-        );
+        assert_eq!(account_status(&a, d, &reg()), Err(Ineligible::ExcludedJurisdiction));
     }
 
     #[test]
@@ -189,26 +170,14 @@ unbonding_period_secs = 0
         let r = reg();
         let t = r.get("SOL").unwrap();
         assert_eq!(eligible_amount(Amount(999_999_999), t), Amount::ZERO);
-        assert_eq!(
-            eligible_amount(Amount(1_000_000_000), t),
-            Amount(1_000_000_000)
-        );
-        assert_eq!(
-            eligible_amount(Amount(500_000_000_000), t),
-            Amount(100_000_000_000)
-        );
+        assert_eq!(eligible_amount(Amount(1_000_000_000), t), Amount(1_000_000_000));
+        assert_eq!(eligible_amount(Amount(500_000_000_000), t), Amount(100_000_000_000));
     }
 
     #[test]
     fn fail_bad_account() {
         assert!(Account::new("a", "usa", ts("2025-05-01T00:00:00Z"), None).is_err());
-        assert!(Account::new(
-            "a",
-            "DE",
-            ts("2025-05-01T00:00:00Z"),
-            Some(ts("2025-04-01T00:00:00Z"))
-        )
-        .is_err());
+        assert!(Account::new("a", "DE", ts("2025-05-01T00:00:00Z"), Some(ts("2025-04-01T00:00:00Z"))).is_err());
         assert!(Account::new("", "DE", ts("2025-05-01T00:00:00Z"), None).is_err());
     }
 }

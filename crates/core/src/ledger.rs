@@ -129,13 +129,7 @@ impl Entry {
 
     /// Adds a posting pair: `debit` is debited and `credit` credited with `amount` of
     /// `token`; zero amounts are skipped.
-    pub fn transfer(
-        mut self,
-        debit: LedgerAccount,
-        credit: LedgerAccount,
-        token: &str,
-        amount: Amount,
-    ) -> Entry {
+    pub fn transfer(mut self, debit: LedgerAccount, credit: LedgerAccount, token: &str, amount: Amount) -> Entry {
         if amount.is_zero() {
             return self;
         }
@@ -204,12 +198,7 @@ pub fn allocation_entries(token: &str, day: Day, alloc: &Allocation) -> Result<V
             token,
             alloc.carry_in,
         ),
-        Entry::new("fee", &r).transfer(
-            LedgerAccount::undistributed(),
-            LedgerAccount::fees(),
-            token,
-            alloc.fee,
-        ),
+        Entry::new("fee", &r).transfer(LedgerAccount::undistributed(), LedgerAccount::fees(), token, alloc.fee),
         payouts,
         Entry::new("carry_out", &r).transfer(
             LedgerAccount::undistributed(),
@@ -226,8 +215,7 @@ pub fn allocation_entries(token: &str, day: Day, alloc: &Allocation) -> Result<V
             .iter()
             .filter(|p| p.account == LedgerAccount::undistributed())
         {
-            let v = i128::try_from(p.amount.0)
-                .map_err(|_| CoreError::Overflow { what: "ledger net" })?;
+            let v = i128::try_from(p.amount.0).map_err(|_| CoreError::Overflow { what: "ledger net" })?;
             undistributed = match p.side {
                 Side::Debit => undistributed.checked_add(v),
                 Side::Credit => undistributed.checked_sub(v),
@@ -240,10 +228,7 @@ pub fn allocation_entries(token: &str, day: Day, alloc: &Allocation) -> Result<V
             "{token} {day}: pool:undistributed nets to {undistributed}, expected 0"
         )));
     }
-    Ok(entries
-        .into_iter()
-        .filter(|e| !e.postings.is_empty())
-        .collect())
+    Ok(entries.into_iter().filter(|e| !e.postings.is_empty()).collect())
 }
 
 #[cfg(test)]
@@ -277,16 +262,8 @@ mod tests {
 
     #[test]
     fn fail_unbalanced() {
-        let mut e = Entry::new("x", "y").transfer(
-            LedgerAccount::fees(),
-            LedgerAccount::buffer(),
-            "SOL",
-            Amount(5),
-        );
+        let mut e = Entry::new("x", "y").transfer(LedgerAccount::fees(), LedgerAccount::buffer(), "SOL", Amount(5));
         e.postings[0].amount = Amount(6);
-        assert!(matches!(
-            e.check_balanced(),
-            Err(CoreError::UnbalancedEntry { .. })
-        ));
+        assert!(matches!(e.check_balanced(), Err(CoreError::UnbalancedEntry { .. })));
     }
 }

@@ -9,7 +9,8 @@
 //!  3. committed < target·(1 − low):  delegate up to target, within liquid − target_buffer
 //!     committed > target·(1 + high): undelegate down to target, worst validators first
 //!     otherwise: undelegate from deselected validators only (rebalancing)
-//!     all moves ≤ max_move_per_epoch · P − moved this epoch; each ≥ min_delegation
+//!     all moves ≤ max_move_per_epoch · max(P, Σ positions) − moved this epoch;
+//!     each ≥ min_delegation
 //!  4. forecast (now, 1 d, 7 d, 21 d) with the planned undelegations at their ETA
 //!  5. alerts: liquid < 0 → LiquidityShortfall with exit ETA; < target → BufferBelowTarget
 //! ```
@@ -24,9 +25,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::amount::Amount;
-use crate::buffer::{
-    buffer_target, exit_eta, forecast, signed, unbonding_schedule, BufferTarget, Forecast,
-};
+use crate::buffer::{buffer_target, exit_eta, forecast, signed, unbonding_schedule, BufferTarget, Forecast};
 use crate::error::Result;
 use crate::position::{EpochInfo, LiquidityModel, Position, StakeState, StateTotals};
 use crate::time::Timestamp;
@@ -187,6 +186,14 @@ pub struct TreasuryPlan {
     pub notes: Vec<String>,
 }
 
+/// Stake that may move per epoch: `max_move_per_epoch` of the pool's size
+/// `max(P, Σ positions)`, so the cap does not shrink when a withdrawal wave empties P
+/// while the stake is still out.
+fn move_cap(inp: &PlanInputs<'_>, totals: &StateTotals) -> Result<Amount> {
+    let pool = inp.custodial_total.max(totals.total()?);
+    bps_of(pool, inp.token.buffer.max_move_per_epoch_bps, "move cap")
+}
+
 fn bps_of(a: Amount, bps: u32, what: &'static str) -> Result<Amount> {
     a.mul_div_floor(u128::from(bps), u128::from(BPS_DENOMINATOR), what)
 }
@@ -216,11 +223,7 @@ pub fn plan(inp: &PlanInputs<'_>) -> Result<TreasuryPlan> {
         });
     } else {
         plan_withdrawals_and_claims(inp, &mut draft);
-        let cap = bps_of(
-            inp.custodial_total,
-            t.buffer.max_move_per_epoch_bps,
-            "move cap",
-        )?;
+        let cap = move_cap(inp, &totals)?;
         let budget = cap.saturating_sub(inp.moved_this_epoch);
         plan_moves(
             inp,
@@ -232,10 +235,7 @@ pub fn plan(inp: &PlanInputs<'_>) -> Result<TreasuryPlan> {
             &mut notes,
         )?;
     }
-    let max_ops = inp
-        .model
-        .max_operations_per_epoch
-        .saturating_sub(inp.ops_this_epoch) as usize;
+    let max_ops = inp.model.max_operations_per_epoch.saturating_sub(inp.ops_this_epoch) as usize;
     if draft.len() > max_ops {
         notes.push(format!(
             "{} operations deferred: at most {} per epoch",
@@ -296,10 +296,7 @@ pub fn plan(inp: &PlanInputs<'_>) -> Result<TreasuryPlan> {
     })
 }
 
-fn plan_withdrawals_and_claims(
-    inp: &PlanInputs<'_>,
-    draft: &mut Vec<(OpKind, String, Amount, String)>,
-) {
+fn plan_withdrawals_and_claims(inp: &PlanInputs<'_>, draft: &mut Vec<(OpKind, String, Amount, String)>) {
     for p in inp
         .positions
         .iter()
@@ -362,11 +359,7 @@ fn plan_moves(
         BPS_DENOMINATOR.saturating_sub(t.buffer.low_watermark_bps),
         "low watermark",
     )?;
-    let high = bps_of(
-        target,
-        BPS_DENOMINATOR + t.buffer.high_watermark_bps,
-        "high watermark",
-    )?;
+    let high = bps_of(target, BPS_DENOMINATOR + t.buffer.high_watermark_bps, "high watermark")?;
     let current = current_by_validator(inp.positions)?;
     if committed < low {
         let want = target.checked_sub(committed, "stake wanted")?;
@@ -421,16 +414,10 @@ fn delegate(
     draft: &mut Vec<(OpKind, String, Amount, String)>,
     notes: &mut Vec<String>,
 ) -> Result<()> {
-    let min = inp
-        .model
-        .min_delegation
-        .max(inp.token.min_delegation)
-        .max(Amount(1));
+    let min = inp.model.min_delegation.max(inp.token.min_delegation).max(Amount(1));
     if amount < min {
         if !amount.is_zero() {
-            notes.push(format!(
-                "{amount} to delegate is below the minimum delegation {min}"
-            ));
+            notes.push(format!("{amount} to delegate is below the minimum delegation {min}"));
         }
         return Ok(());
     }
@@ -468,11 +455,7 @@ fn undelegate(
 ) -> Result<()> {
     let min = inp.model.min_delegation.max(Amount(1));
     let sel = select(inp.validators, current, total_target, &inp.token.validators)?;
-    let mut over: Vec<_> = sel
-        .targets
-        .iter()
-        .filter(|x| x.current > x.target)
-        .collect();
+    let mut over: Vec<_> = sel.targets.iter().filter(|x| x.current > x.target).collect();
     if why == "rebalance" {
         over.retain(|x| x.target.is_zero());
     }
@@ -490,11 +473,13 @@ fn undelegate(
         }
         let remaining = tgt.current.checked_sub(a, "remaining stake")?;
         if !remaining.is_zero() && remaining < min {
-            if tgt.current <= left {
-                a = tgt.current;
+            // Never leave dust below the chain minimum: exit fully if the budget allows,
+            // else leave exactly the minimum.
+            a = if tgt.current <= left {
+                tgt.current
             } else {
-                continue;
-            }
+                tgt.current.checked_sub(min, "stake above the minimum")?
+            };
         }
         if a < min && a != tgt.current {
             continue;
@@ -563,12 +548,9 @@ fn projected_eta(
     available_now: i128,
     schedule: &[(Timestamp, Amount)],
 ) -> Result<Option<Timestamp>> {
-    let cap = signed(bps_of(
-        inp.custodial_total,
-        inp.token.buffer.max_move_per_epoch_bps,
-        "move cap",
-    )?)?;
-    let committed = signed(StateTotals::of(inp.positions)?.committed()?)?;
+    let totals = StateTotals::of(inp.positions)?;
+    let cap = signed(move_cap(inp, &totals)?)?;
+    let committed = signed(totals.committed()?)?;
     if cap <= 0 {
         return Ok(None);
     }

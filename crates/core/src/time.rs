@@ -18,9 +18,7 @@ pub const SECS_PER_DAY: i64 = 86_400;
 pub const NANOS_PER_DAY: i64 = SECS_PER_DAY * NANOS_PER_SEC;
 
 /// An instant as nanoseconds since 1970-01-01T00:00:00Z (range 1677–2262).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
@@ -77,8 +75,7 @@ impl Timestamp {
 
     /// RFC 3339 with `Z` and only as many fractional digits as needed.
     pub fn to_rfc3339(self) -> String {
-        self.to_datetime()
-            .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        self.to_datetime().to_rfc3339_opts(SecondsFormat::AutoSi, true)
     }
 
     /// The UTC day containing this instant.
@@ -182,14 +179,8 @@ mod tests {
     #[test]
     fn success_day_bounds() {
         let d = Day::parse("2025-06-01").unwrap();
-        assert_eq!(
-            d.start(),
-            Timestamp::parse_rfc3339("2025-06-01T00:00:00Z").unwrap()
-        );
-        assert_eq!(
-            d.end(),
-            Timestamp::parse_rfc3339("2025-06-02T00:00:00Z").unwrap()
-        );
+        assert_eq!(d.start(), Timestamp::parse_rfc3339("2025-06-01T00:00:00Z").unwrap());
+        assert_eq!(d.end(), Timestamp::parse_rfc3339("2025-06-02T00:00:00Z").unwrap());
         assert!(d.contains(d.start()));
         assert!(!d.contains(d.end()));
         assert_eq!(

@@ -248,8 +248,7 @@ impl TokenRegistry {
     /// `min_holding > cap`, `fee_bps > 10 000`, ratios above 100 % where they must not be,
     /// a jurisdiction that is not two upper-case letters.
     pub fn from_toml_str(text: &str) -> Result<TokenRegistry> {
-        let raw: RawFile =
-            toml::from_str(text).map_err(|e| CoreError::TokenConfig(e.to_string()))?;
+        let raw: RawFile = toml::from_str(text).map_err(|e| CoreError::TokenConfig(e.to_string()))?;
         let mut tokens = BTreeMap::new();
         for (symbol, rt) in raw.tokens {
             let cfg = validate_token(&symbol, rt)?;
@@ -260,10 +259,7 @@ impl TokenRegistry {
         }
         let excluded = match raw.program.excluded_jurisdictions {
             Some(list) => list,
-            None => DEFAULT_EXCLUDED_JURISDICTIONS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            None => DEFAULT_EXCLUDED_JURISDICTIONS.iter().map(|s| s.to_string()).collect(),
         };
         let mut excluded_jurisdictions = BTreeSet::new();
         for j in excluded {
@@ -330,15 +326,8 @@ pub fn validate_jurisdiction(code: &str) -> Result<()> {
 }
 
 fn validate_token(symbol: &str, rt: RawToken) -> Result<TokenConfig> {
-    let err = |field: &str, msg: String| {
-        CoreError::TokenConfig(format!("tokens.{symbol}.{field}: {msg}"))
-    };
-    if symbol.is_empty()
-        || symbol.len() > 12
-        || !symbol
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-    {
+    let err = |field: &str, msg: String| CoreError::TokenConfig(format!("tokens.{symbol}.{field}: {msg}"));
+    if symbol.is_empty() || symbol.len() > 12 || !symbol.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
         return Err(CoreError::TokenConfig(format!(
             "tokens.{symbol}: symbol must be 1–12 upper-case letters or digits"
         )));
@@ -349,9 +338,7 @@ fn validate_token(symbol: &str, rt: RawToken) -> Result<TokenConfig> {
     if rt.chain.trim().is_empty() {
         return Err(err("chain", "empty".into()));
     }
-    let amount = |field: &str, s: &str| {
-        Amount::parse_units(s, rt.decimals).map_err(|e| err(field, e.to_string()))
-    };
+    let amount = |field: &str, s: &str| Amount::parse_units(s, rt.decimals).map_err(|e| err(field, e.to_string()));
     let min_holding = amount("min_holding", &rt.min_holding)?;
     let cap = amount("cap", &rt.cap)?;
     let min_delegation = amount("min_delegation", &rt.min_delegation)?;
@@ -362,10 +349,7 @@ fn validate_token(symbol: &str, rt: RawToken) -> Result<TokenConfig> {
         ));
     }
     if rt.fee_bps > BPS_DENOMINATOR {
-        return Err(err(
-            "fee_bps",
-            format!("{} > {BPS_DENOMINATOR}", rt.fee_bps),
-        ));
+        return Err(err("fee_bps", format!("{} > {BPS_DENOMINATOR}", rt.fee_bps)));
     }
     let b = &rt.buffer;
     for (field, v) in [
@@ -374,22 +358,13 @@ fn validate_token(symbol: &str, rt: RawToken) -> Result<TokenConfig> {
         ("buffer.low_watermark_bps", b.low_watermark_bps),
         ("buffer.max_move_per_epoch_bps", b.max_move_per_epoch_bps),
         ("buffer.approval_threshold_bps", b.approval_threshold_bps),
-        (
-            "validators.max_pool_share_bps",
-            rt.validators.max_pool_share_bps,
-        ),
+        ("validators.max_pool_share_bps", rt.validators.max_pool_share_bps),
         (
             "validators.max_validator_stake_share_bps",
             rt.validators.max_validator_stake_share_bps,
         ),
-        (
-            "validators.max_commission_bps",
-            rt.validators.max_commission_bps,
-        ),
-        (
-            "validators.superminority_bps",
-            rt.validators.superminority_bps,
-        ),
+        ("validators.max_commission_bps", rt.validators.max_commission_bps),
+        ("validators.superminority_bps", rt.validators.superminority_bps),
     ] {
         if v > BPS_DENOMINATOR {
             return Err(err(field, format!("{v} > {BPS_DENOMINATOR} (100 %)")));
@@ -405,10 +380,7 @@ fn validate_token(symbol: &str, rt: RawToken) -> Result<TokenConfig> {
         ));
     }
     if rt.validators.max_validators == 0 {
-        return Err(err(
-            "validators.max_validators",
-            "must be at least 1".into(),
-        ));
+        return Err(err("validators.max_validators", "must be at least 1".into()));
     }
     Ok(TokenConfig {
         symbol: symbol.to_string(),
@@ -476,10 +448,7 @@ unbonding_period_secs = 172800
     #[test]
     fn fail_unknown_token_lookup() {
         let r = TokenRegistry::from_toml_str(SOL).unwrap();
-        assert_eq!(
-            r.get("DOGE").unwrap_err(),
-            CoreError::UnknownToken("DOGE".into())
-        );
+        assert_eq!(r.get("DOGE").unwrap_err(), CoreError::UnknownToken("DOGE".into()));
     }
 
     #[test]

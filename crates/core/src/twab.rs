@@ -89,9 +89,7 @@ impl TwabAccumulator {
                 return if new_balance == self.balance {
                     Ok(())
                 } else {
-                    Err(ApplyError::Conflict {
-                        existing: self.balance,
-                    })
+                    Err(ApplyError::Conflict { existing: self.balance })
                 };
             }
         }
@@ -135,21 +133,12 @@ fn segment(balance: Amount, from: Timestamp, to: Timestamp) -> U256 {
 ///
 /// Errors: [`CoreError::ConflictingEvents`] for two events at one instant with different
 /// balances. Events after the day are ignored.
-pub fn daily_average(
-    day: Day,
-    opening_balance: Amount,
-    events: &[(Timestamp, Amount)],
-) -> Result<(Amount, Amount)> {
-    let mut sorted: Vec<(Timestamp, Amount)> = events
-        .iter()
-        .copied()
-        .filter(|(ts, _)| *ts < day.end())
-        .collect();
+pub fn daily_average(day: Day, opening_balance: Amount, events: &[(Timestamp, Amount)]) -> Result<(Amount, Amount)> {
+    let mut sorted: Vec<(Timestamp, Amount)> = events.iter().copied().filter(|(ts, _)| *ts < day.end()).collect();
     sorted.sort();
     let mut acc = TwabAccumulator::open(day, opening_balance);
     for (ts, bal) in sorted {
-        acc.apply(ts, bal)
-            .map_err(|e| apply_error("-", "-", ts, bal, e))?;
+        acc.apply(ts, bal).map_err(|e| apply_error("-", "-", ts, bal, e))?;
     }
     Ok(acc.finish())
 }
@@ -236,10 +225,8 @@ impl DayCloser {
                     self.token, self.day, self.max_accounts
                 )));
             }
-            self.accounts.insert(
-                account_id.to_string(),
-                TwabAccumulator::open(self.day, opening),
-            );
+            self.accounts
+                .insert(account_id.to_string(), TwabAccumulator::open(self.day, opening));
         }
         Ok(self.accounts.get_mut(account_id).expect("inserted above"))
     }
@@ -336,23 +323,13 @@ mod tests {
     #[test]
     fn success_event_at_midnight_counts_from_start() {
         let evs = [(at(0), Amount(80))];
-        assert_eq!(
-            daily_average(day(), Amount(10), &evs).unwrap().0,
-            Amount(80)
-        );
+        assert_eq!(daily_average(day(), Amount(10), &evs).unwrap().0, Amount(80));
     }
 
     #[test]
     fn success_events_before_day_set_opening_and_after_ignored() {
-        let evs = [
-            (at(-5), Amount(40)),
-            (at(-1), Amount(60)),
-            (at(24), Amount(1_000)),
-        ];
-        assert_eq!(
-            daily_average(day(), Amount(7), &evs).unwrap(),
-            (Amount(60), Amount(60))
-        );
+        let evs = [(at(-5), Amount(40)), (at(-1), Amount(60)), (at(24), Amount(1_000))];
+        assert_eq!(daily_average(day(), Amount(7), &evs).unwrap(), (Amount(60), Amount(60)));
     }
 
     #[test]

@@ -76,10 +76,7 @@ fn score(c: &ValidatorCandidate) -> u64 {
 
 /// The ids of the superminority: the largest validators that together hold at least
 /// `superminority_bps` of the network's stake.
-pub fn superminority(
-    candidates: &[ValidatorCandidate],
-    superminority_bps: u32,
-) -> Result<BTreeSet<String>> {
+pub fn superminority(candidates: &[ValidatorCandidate], superminority_bps: u32) -> Result<BTreeSet<String>> {
     let network = Amount::checked_sum(candidates.iter().map(|c| c.total_stake), "network stake")?;
     let threshold = network.mul_div_floor(
         u128::from(superminority_bps),
@@ -100,11 +97,7 @@ pub fn superminority(
     Ok(out)
 }
 
-fn exclusion(
-    c: &ValidatorCandidate,
-    policy: &ValidatorPolicy,
-    supermin: &BTreeSet<String>,
-) -> Option<String> {
+fn exclusion(c: &ValidatorCandidate, policy: &ValidatorPolicy, supermin: &BTreeSet<String>) -> Option<String> {
     if !c.active {
         Some("not in the active set".into())
     } else if supermin.contains(&c.id) {
@@ -154,12 +147,7 @@ pub fn select(
     });
     let max_n = usize::try_from(policy.max_validators).unwrap_or(usize::MAX);
     let held = |c: &ValidatorCandidate| current.get(&c.id).is_some_and(|a| !a.is_zero());
-    let mut chosen: Vec<&ValidatorCandidate> = eligible
-        .iter()
-        .filter(|c| held(c))
-        .take(max_n)
-        .copied()
-        .collect();
+    let mut chosen: Vec<&ValidatorCandidate> = eligible.iter().filter(|c| held(c)).take(max_n).copied().collect();
     for c in eligible.iter().filter(|c| !held(c)) {
         if chosen.len() >= max_n {
             break;
@@ -337,10 +325,7 @@ mod tests {
         let mut current = BTreeMap::new();
         current.insert("f".to_string(), Amount(10));
         let s = select(&set(), &current, Amount(300_000), &policy()).unwrap();
-        assert!(s
-            .targets
-            .iter()
-            .any(|t| t.validator == "f" && !t.target.is_zero()));
+        assert!(s.targets.iter().any(|t| t.validator == "f" && !t.target.is_zero()));
     }
 
     #[test]

@@ -118,10 +118,8 @@ fn success_monotone_exhaustive_small_grid() {
         for a in 0u128..9 {
             for b in 0u128..9 {
                 for c in 0u128..9 {
-                    let before =
-                        allocate(Amount(d), Amount::ZERO, 0, &entries(&[a, b, c])).unwrap();
-                    let after =
-                        allocate(Amount(d), Amount::ZERO, 0, &entries(&[a + 1, b, c])).unwrap();
+                    let before = allocate(Amount(d), Amount::ZERO, 0, &entries(&[a, b, c])).unwrap();
+                    let after = allocate(Amount(d), Amount::ZERO, 0, &entries(&[a + 1, b, c])).unwrap();
                     assert!(
                         after.payouts[0].reward >= before.payouts[0].reward,
                         "D={d} e=({a},{b},{c}): {} -> {}",

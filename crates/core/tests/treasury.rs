@@ -32,11 +32,7 @@ max_validator_stake_share_bps = 10000
 superminority_bps = 1000
 "#
     );
-    TokenRegistry::from_toml_str(&text)
-        .unwrap()
-        .get("TST")
-        .unwrap()
-        .clone()
+    TokenRegistry::from_toml_str(&text).unwrap().get("TST").unwrap().clone()
 }
 
 fn model(unbonding_secs: u64) -> LiquidityModel {
@@ -98,14 +94,7 @@ impl Ctx {
         }
     }
 
-    fn plan(
-        &self,
-        now: Timestamp,
-        p: u128,
-        history: &[Amount],
-        positions: &[Position],
-        moved: u128,
-    ) -> TreasuryPlan {
+    fn plan(&self, now: Timestamp, p: u128, history: &[Amount], positions: &[Position], moved: u128) -> TreasuryPlan {
         plan(&PlanInputs {
             token: &self.token,
             model: &self.model,
@@ -151,11 +140,7 @@ fn success_delegates_up_to_target_keeping_the_buffer() {
         .ops
         .iter()
         .all(|o| o.kind == OpKind::Delegate && o.validator != "whale"));
-    assert!(
-        p.notes.iter().any(|n| n.contains("move cap")),
-        "{:?}",
-        p.notes
-    );
+    assert!(p.notes.iter().any(|n| n.contains("move cap")), "{:?}", p.notes);
     // without the cap binding (already most of the way there) it reaches the target exactly
     let held = vec![
         pos("v0", StakeState::Active, 40_000, None),
@@ -173,20 +158,13 @@ fn success_withdraws_then_undelegates_worst_first() {
         pos("v3", StakeState::Active, 30_000, None),
         pos("v1", StakeState::Withdrawable, 5_000, None),
     ];
-    // P fell to 50 000: target staked 45 000; 60 000 committed → undelegate 10 000 (cap 20 % of P)
+    // P fell to 50 000: target staked 45 000, 60 000 committed → 15 000 to release, capped at
+    // 20 % of the pool max(P, positions) = 65 000: 13 000.
     let p = c.plan(t0(), 50_000, &[], &held, 0);
     assert_eq!(p.ops[0].kind, OpKind::Withdraw);
-    let und: Vec<_> = p
-        .ops
-        .iter()
-        .filter(|o| o.kind == OpKind::Undelegate)
-        .collect();
-    assert_eq!(
-        und[0].validator, "v3",
-        "worst (highest commission) first: {:?}",
-        p.ops
-    );
-    assert_eq!(p.moved, Amount(10_000));
+    let und: Vec<_> = p.ops.iter().filter(|o| o.kind == OpKind::Undelegate).collect();
+    assert_eq!(und[0].validator, "v3", "worst (highest commission) first: {:?}", p.ops);
+    assert_eq!(p.moved, Amount(13_000));
 }
 
 #[test]
@@ -205,12 +183,9 @@ fn success_withdrawal_wave_raises_shortfall_alert_with_exit_eta() {
         .find(|a| a.kind == AlertKind::LiquidityShortfall)
         .expect("alert");
     assert_eq!(alert.shortfall, Amount(30_000));
-    // the cap (20 % of 60 000 = 12 000) releases 12 000 now, due in 7 days; the rest needs
-    // two more epochs: 12 000 + 12 000 + 6 000 → last undelegation starts at epoch +2.
-    let expected = epoch(t0())
-        .boundary_after(2)
-        .checked_add_secs(7 * DAY)
-        .unwrap();
+    // the cap (20 % of the pool max(P, positions) = 90 000: 18 000) releases 18 000 now,
+    // due in 7 days; the remaining 12 000 starts unbonding at the next epoch.
+    let expected = epoch(t0()).boundary_after(1).checked_add_secs(7 * DAY).unwrap();
     assert_eq!(alert.exit_eta, Some(expected));
     assert!(alert.message.contains("exit ETA"));
     // with the whole shortfall unbonding already, the ETA is its completion
@@ -227,10 +202,10 @@ fn success_withdrawal_wave_raises_shortfall_alert_with_exit_eta() {
         .expect("alert");
     assert_eq!(alert.exit_eta, Some(eta));
     // the 7-day window of outflows (40 000 · 1.5) makes the target buffer all of P, so the
-    // plan also undelegates the capped 12 000, due in 7 days.
+    // plan also undelegates the capped 18 000, due in 7 days.
     assert_eq!(p.buffer.target_buffer, Amount(60_000));
     assert_eq!(p.forecast.available_1d, -30_000);
-    assert_eq!(p.forecast.available_7d, 12_000);
+    assert_eq!(p.forecast.available_7d, 18_000);
 }
 
 #[test]
@@ -239,8 +214,7 @@ fn success_plan_id_is_deterministic_and_keys_unique() {
     let a = c.plan(t0(), 100_000, &[], &[], 0);
     let b = c.plan(t0(), 100_000, &[], &[], 0);
     assert_eq!(a, b);
-    let keys: std::collections::BTreeSet<_> =
-        a.ops.iter().map(|o| o.idempotency_key.clone()).collect();
+    let keys: std::collections::BTreeSet<_> = a.ops.iter().map(|o| o.idempotency_key.clone()).collect();
     assert_eq!(keys.len(), a.ops.len());
     let other = c.plan(t0(), 100_001, &[], &[], 0);
     assert_ne!(a.plan_id, other.plan_id);
@@ -291,17 +265,13 @@ impl Chain {
     fn apply(&mut self, plan: &TreasuryPlan, model: &LiquidityModel, now: Timestamp) {
         for op in &plan.ops {
             match op.kind {
-                OpKind::Delegate => self.positions.push(pos(
-                    &op.validator,
-                    StakeState::Activating,
-                    op.amount.0,
-                    None,
-                )),
+                OpKind::Delegate => self
+                    .positions
+                    .push(pos(&op.validator, StakeState::Activating, op.amount.0, None)),
                 OpKind::Undelegate => {
                     let mut left = op.amount.0;
                     for p in self.positions.iter_mut().filter(|p| {
-                        p.validator == op.validator
-                            && matches!(p.state, StakeState::Active | StakeState::Activating)
+                        p.validator == op.validator && matches!(p.state, StakeState::Active | StakeState::Activating)
                     }) {
                         let take = left.min(p.amount.0);
                         p.amount.0 -= take;
@@ -309,21 +279,15 @@ impl Chain {
                     }
                     assert_eq!(left, 0, "undelegated more than held: {op:?}");
                     let eta = model.unbonding_eta(now, &epoch(now));
-                    self.positions.push(pos(
-                        &op.validator,
-                        StakeState::Deactivating,
-                        op.amount.0,
-                        Some(eta),
-                    ));
+                    self.positions
+                        .push(pos(&op.validator, StakeState::Deactivating, op.amount.0, Some(eta)));
                 }
                 OpKind::Withdraw => {
                     let i = self
                         .positions
                         .iter()
                         .position(|p| {
-                            p.validator == op.validator
-                                && p.state == StakeState::Withdrawable
-                                && p.amount == op.amount
+                            p.validator == op.validator && p.state == StakeState::Withdrawable && p.amount == op.amount
                         })
                         .expect("withdrawable");
                     self.positions.remove(i);
@@ -338,9 +302,7 @@ impl Chain {
         for p in &mut self.positions {
             match p.state {
                 StakeState::Activating => p.state = StakeState::Active,
-                StakeState::Deactivating if p.eta.is_some_and(|e| e <= now) => {
-                    p.state = StakeState::Withdrawable
-                }
+                StakeState::Deactivating if p.eta.is_some_and(|e| e <= now) => p.state = StakeState::Withdrawable,
                 _ => {}
             }
         }
@@ -371,7 +333,8 @@ proptest! {
             p = (p as i128 + change).max(1_000) as u128;
             history.push(Amount(p));
             let plan = c.plan(now, p, &history, &chain.positions, 0);
-            let cap = p * u128::from(c.token.buffer.max_move_per_epoch_bps) / 10_000;
+            let pool = p.max(StateTotals::of(&chain.positions).unwrap().total().unwrap().0);
+            let cap = pool * u128::from(c.token.buffer.max_move_per_epoch_bps) / 10_000;
             prop_assert!(plan.moved.0 <= cap, "moved {} > cap {cap}", plan.moved);
             chain.apply(&plan, &c.model, now);
             now = now.checked_add_secs(DAY).unwrap();

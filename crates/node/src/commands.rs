@@ -101,10 +101,7 @@ pub async fn rewards_record(
         .record_rewards(&to_store, clock.now())
         .await
         .with_context(|| format!("recording {} (nothing was recorded)", file.display()))?;
-    let new = outcomes
-        .iter()
-        .filter(|o| **o == RecordOutcome::Recorded)
-        .count();
+    let new = outcomes.iter().filter(|o| **o == RecordOutcome::Recorded).count();
     println!(
         "recorded {new} realized rewards from {} (source {source:?}); {} already recorded",
         file.display(),
@@ -161,11 +158,7 @@ pub async fn close_day(
             num(out.eligible_accounts),
             num(c.format_amount(out.total_eligible)),
             num(c.format_amount(out.total_balance)),
-            Cell::new(if out.already_closed {
-                "already closed"
-            } else {
-                "closed"
-            }),
+            Cell::new(if out.already_closed { "already closed" } else { "closed" }),
         ]);
         pb.inc(1);
     }
@@ -190,17 +183,11 @@ pub async fn distribute(
         let c = cfg.registry.get(sym)?;
         match store.distribute(c, day, now).await {
             Ok(s) => {
-                let closed = store
-                    .closed_day(sym, day)
-                    .await?
-                    .map(|c| c.accounts)
-                    .unwrap_or(0);
+                let closed = store.closed_day(sym, day).await?.map(|c| c.accounts).unwrap_or(0);
                 rows.push(SummaryRow::from_distribution(c, &s, closed));
             }
             Err(StoreError::NotClosed { .. }) if token.is_none() => continue,
-            Err(e @ StoreError::AlreadyDistributed { .. }) if token.is_none() => {
-                already.push(e.to_string())
-            }
+            Err(e @ StoreError::AlreadyDistributed { .. }) if token.is_none() => already.push(e.to_string()),
             Err(e) => return Err(e).with_context(|| format!("distributing {sym} {day}")),
         }
     }
@@ -231,14 +218,7 @@ pub async fn history(
         bail!("unknown account {account:?}");
     }
     let rows = store.history(account, token, None, limit, 0).await?;
-    let mut t = report::table(&[
-        "day",
-        "token",
-        "average balance",
-        "eligible",
-        "reward",
-        "paid at",
-    ]);
+    let mut t = report::table(&["day", "token", "average balance", "eligible", "reward", "paid at"]);
     for r in &rows {
         let c = registry.get(&r.token)?;
         t.add_row(vec![
@@ -261,18 +241,12 @@ pub async fn history(
 pub async fn apr(store: &Store) -> Result<()> {
     let rows = store.latest_apr().await?;
     if rows.is_empty() {
-        println!(
-            "no distribution yet: APR is published from realized rewards after the first paid day"
-        );
+        println!("no distribution yet: APR is published from realized rewards after the first paid day");
         return Ok(());
     }
     let mut t = report::table(&["token", "from day", "APR (estimate)"]);
     for r in rows {
-        t.add_row(vec![
-            Cell::new(&r.token),
-            Cell::new(r.day.to_string()),
-            num(pct(r.apr)),
-        ]);
+        t.add_row(vec![Cell::new(&r.token), Cell::new(r.day.to_string()), num(pct(r.apr))]);
     }
     println!("{t}");
     Ok(())

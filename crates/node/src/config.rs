@@ -148,21 +148,16 @@ pub struct NetworkConfig {
 
 impl NetworkConfig {
     /// Parses and validates a network file; `tokens_text` is the registry it names.
-    pub fn from_toml_str(
-        text: &str,
-        tokens_text: &str,
-        origin: &str,
-    ) -> Result<NetworkConfig, ConfigError> {
+    pub fn from_toml_str(text: &str, tokens_text: &str, origin: &str) -> Result<NetworkConfig, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
             path: origin.to_string(),
             message,
         };
         let raw: RawNetwork = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        let registry =
-            TokenRegistry::from_toml_str(tokens_text).map_err(|e| ConfigError::Invalid {
-                path: format!("{origin} → {}", raw.tokens),
-                message: e.to_string(),
-            })?;
+        let registry = TokenRegistry::from_toml_str(tokens_text).map_err(|e| ConfigError::Invalid {
+            path: format!("{origin} → {}", raw.tokens),
+            message: e.to_string(),
+        })?;
         for (symbol, chain) in &raw.chains {
             registry
                 .get(symbol)
@@ -179,9 +174,7 @@ impl NetworkConfig {
                 )));
             }
             if chain.fault_rate_bps > 10_000 {
-                return Err(invalid(format!(
-                    "chains.{symbol}.fault_rate_bps: above 10 000"
-                )));
+                return Err(invalid(format!("chains.{symbol}.fault_rate_bps: above 10 000")));
             }
         }
         if raw.max_accounts_per_close == 0 {
@@ -223,19 +216,12 @@ pub fn load(network: &str, explicit: Option<&Path>) -> Result<NetworkConfig, Con
             .ok()
             .and_then(|t| t.get("tokens").and_then(|v| v.as_str()).map(str::to_string))
             .unwrap_or_else(|| "tokens.toml".into());
-        let tokens_path = candidate
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(tokens_rel);
+        let tokens_path = candidate.parent().unwrap_or(Path::new(".")).join(tokens_rel);
         let tokens_text = read(&tokens_path)?;
         return NetworkConfig::from_toml_str(&text, &tokens_text, &candidate.display().to_string());
     }
     if network == "devnet" {
-        return NetworkConfig::from_toml_str(
-            EMBEDDED_DEVNET,
-            EMBEDDED_TOKENS,
-            "embedded config/devnet.toml",
-        );
+        return NetworkConfig::from_toml_str(EMBEDDED_DEVNET, EMBEDDED_TOKENS, "embedded config/devnet.toml");
     }
     Err(ConfigError::Read {
         path: candidate.display().to_string(),

@@ -91,8 +91,7 @@ fn write_output(out: &Path, day: Day, registry: &TokenRegistry, days: &[TokenDay
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))?;
         inner.flush()?;
     }
-    tmp.persist(out)
-        .with_context(|| format!("writing {}", out.display()))?;
+    tmp.persist(out).with_context(|| format!("writing {}", out.display()))?;
     Ok(())
 }
 

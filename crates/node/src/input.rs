@@ -14,12 +14,7 @@ use softstake_core::twab::BalanceEvent;
 use softstake_core::{Amount, Day, Timestamp, TokenRegistry};
 
 /// Columns of `accounts.csv`.
-pub const ACCOUNTS_COLUMNS: [&str; 4] = [
-    "account_id",
-    "jurisdiction",
-    "activated_at",
-    "deactivated_at",
-];
+pub const ACCOUNTS_COLUMNS: [&str; 4] = ["account_id", "jurisdiction", "activated_at", "deactivated_at"];
 /// Columns of `balances.csv`.
 pub const BALANCES_COLUMNS: [&str; 4] = ["ts", "account_id", "token", "balance"];
 /// Columns of `rewards.csv`.
@@ -79,10 +74,7 @@ struct Fields<'r> {
 
 impl<'r> Fields<'r> {
     fn get(&self, column: &str) -> &'r str {
-        self.index
-            .get(column)
-            .and_then(|i| self.rec.get(*i))
-            .unwrap_or("")
+        self.index.get(column).and_then(|i| self.rec.get(*i)).unwrap_or("")
     }
 }
 
@@ -173,20 +165,16 @@ pub fn read_accounts(path: &Path) -> Result<Vec<Account>> {
                 format!("account {id} already given on line {first}"),
             ));
         }
-        let activated = Timestamp::parse_rfc3339(f.get("activated_at"))
-            .map_err(|e| p.err(Some("activated_at"), e.to_string()))?;
+        let activated =
+            Timestamp::parse_rfc3339(f.get("activated_at")).map_err(|e| p.err(Some("activated_at"), e.to_string()))?;
         let deactivated = match f.get("deactivated_at") {
             "" => None,
-            s => Some(
-                Timestamp::parse_rfc3339(s)
-                    .map_err(|e| p.err(Some("deactivated_at"), e.to_string()))?,
-            ),
+            s => Some(Timestamp::parse_rfc3339(s).map_err(|e| p.err(Some("deactivated_at"), e.to_string()))?),
         };
         let j = f.get("jurisdiction");
-        softstake_core::token::validate_jurisdiction(j)
-            .map_err(|e| p.err(Some("jurisdiction"), e.to_string()))?;
-        let a = Account::new(id, j, activated, deactivated)
-            .map_err(|e| p.err(Some("deactivated_at"), e.to_string()))?;
+        softstake_core::token::validate_jurisdiction(j).map_err(|e| p.err(Some("jurisdiction"), e.to_string()))?;
+        let a =
+            Account::new(id, j, activated, deactivated).map_err(|e| p.err(Some("deactivated_at"), e.to_string()))?;
         out.push(a);
         Ok(())
     })?;
@@ -199,8 +187,7 @@ pub fn read_accounts(path: &Path) -> Result<Vec<Account>> {
 pub fn read_balances(path: &Path, registry: &TokenRegistry) -> Result<Vec<BalanceEvent>> {
     let mut out = Vec::new();
     read_csv(path, &BALANCES_COLUMNS, |p, f| {
-        let ts =
-            Timestamp::parse_rfc3339(f.get("ts")).map_err(|e| p.err(Some("ts"), e.to_string()))?;
+        let ts = Timestamp::parse_rfc3339(f.get("ts")).map_err(|e| p.err(Some("ts"), e.to_string()))?;
         let id = f.get("account_id");
         if id.is_empty() {
             return Err(p.err(Some("account_id"), "empty"));

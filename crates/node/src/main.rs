@@ -19,12 +19,7 @@ use softstake_node::files::{self, AllocateFiles};
 #[command(name = "softstake", version, about, long_about = None)]
 struct Cli {
     /// Network config to use: config/<NETWORK>.toml (devnet is also embedded).
-    #[arg(
-        long,
-        global = true,
-        default_value = "devnet",
-        env = "SOFTSTAKE_NETWORK"
-    )]
+    #[arg(long, global = true, default_value = "devnet", env = "SOFTSTAKE_NETWORK")]
     network: String,
     /// Explicit network config file (overrides --network's lookup).
     #[arg(long, global = true, env = "SOFTSTAKE_CONFIG")]
@@ -155,8 +150,7 @@ enum RewardsCmd {
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("SOFTSTAKE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("warn,softstake=info"));
+    let filter = EnvFilter::try_from_env("SOFTSTAKE_LOG").unwrap_or_else(|_| EnvFilter::new("warn,softstake=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -218,11 +212,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Distribute { day, token } => {
             commands::distribute(&store, &cfg, parse_day(day)?, token.as_deref(), &clock).await
         }
-        Command::History {
-            account,
-            token,
-            limit,
-        } => commands::history(&store, reg, account, token.as_deref(), *limit).await,
+        Command::History { account, token, limit } => {
+            commands::history(&store, reg, account, token.as_deref(), *limit).await
+        }
         Command::Apr => commands::apr(&store).await,
     };
     store.close().await;
@@ -232,10 +224,7 @@ async fn run(cli: Cli) -> Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

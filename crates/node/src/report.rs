@@ -38,12 +38,7 @@ pub struct SummaryRow {
 
 impl SummaryRow {
     /// From a fresh allocation.
-    pub fn from_allocation(
-        cfg: &TokenConfig,
-        day: Day,
-        a: &Allocation,
-        accounts: u64,
-    ) -> SummaryRow {
+    pub fn from_allocation(cfg: &TokenConfig, day: Day, a: &Allocation, accounts: u64) -> SummaryRow {
         let paid = a.distributable.saturating_sub(a.carry_out);
         SummaryRow {
             token: cfg.symbol.clone(),
@@ -61,11 +56,7 @@ impl SummaryRow {
     }
 
     /// From a stored distribution.
-    pub fn from_distribution(
-        cfg: &TokenConfig,
-        s: &DistributionSummary,
-        accounts: u64,
-    ) -> SummaryRow {
+    pub fn from_distribution(cfg: &TokenConfig, s: &DistributionSummary, accounts: u64) -> SummaryRow {
         SummaryRow {
             token: cfg.symbol.clone(),
             day: s.day,

@@ -61,12 +61,7 @@ impl Store {
     /// The one-click opt-in: activates `account_id` at `now` (its first snapshot is the
     /// next UTC day). Re-activating an active account keeps its original activation;
     /// re-activating a deactivated one starts afresh. A new account needs a jurisdiction.
-    pub async fn activate(
-        &self,
-        account_id: &str,
-        jurisdiction: Option<&str>,
-        now: Timestamp,
-    ) -> Result<Account> {
+    pub async fn activate(&self, account_id: &str, jurisdiction: Option<&str>, now: Timestamp) -> Result<Account> {
         let mut tx = self.pool.begin().await?;
         let existing = sqlx::query(
             "SELECT account_id, jurisdiction, activated_at, deactivated_at FROM accounts WHERE account_id = $1",
@@ -78,17 +73,10 @@ impl Store {
         .transpose()?;
         let account = match existing {
             Some(a) if a.deactivated_at.is_none() => a,
-            Some(a) => Account::new(
-                account_id,
-                jurisdiction.unwrap_or(&a.jurisdiction),
-                now,
-                None,
-            )?,
+            Some(a) => Account::new(account_id, jurisdiction.unwrap_or(&a.jurisdiction), now, None)?,
             None => {
                 let j = jurisdiction.ok_or_else(|| {
-                    StoreError::NotFound(format!(
-                        "account {account_id}: a new account needs a jurisdiction"
-                    ))
+                    StoreError::NotFound(format!("account {account_id}: a new account needs a jurisdiction"))
                 })?;
                 Account::new(account_id, j, now, None)?
             }
@@ -144,21 +132,15 @@ impl Store {
 fn decode_account(r: &sqlx::any::AnyRow) -> Result<Account> {
     let id: String = r.try_get("account_id")?;
     let j: String = r.try_get("jurisdiction")?;
-    Account::new(
-        &id,
-        &j,
-        ts(r, "activated_at")?,
-        ts_opt(r, "deactivated_at")?,
-    )
-    .map_err(|e| StoreError::corrupt("accounts", e.to_string()))
+    Account::new(&id, &j, ts(r, "activated_at")?, ts_opt(r, "deactivated_at")?)
+        .map_err(|e| StoreError::corrupt("accounts", e.to_string()))
 }
 
 /// All accounts by id, read on `conn` (inside the caller's transaction).
 pub(crate) async fn load_accounts(conn: &mut AnyConnection) -> Result<HashMap<String, Account>> {
     let mut out = HashMap::new();
     let mut rows =
-        sqlx::query("SELECT account_id, jurisdiction, activated_at, deactivated_at FROM accounts")
-            .fetch(&mut *conn);
+        sqlx::query("SELECT account_id, jurisdiction, activated_at, deactivated_at FROM accounts").fetch(&mut *conn);
     while let Some(r) = rows.try_next().await? {
         let a = decode_account(&r)?;
         out.insert(a.account_id.clone(), a);

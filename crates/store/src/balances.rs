@@ -66,9 +66,7 @@ impl Store {
         )
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM staging_events")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM staging_events").execute(&mut *tx).await?;
         let rows: Vec<Vec<Val>> = unique
             .iter()
             .map(|e| {
@@ -112,9 +110,7 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        sqlx::query("DELETE FROM staging_events")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM staging_events").execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(IngestReport {
             inserted,
@@ -245,11 +241,7 @@ impl Store {
     /// `(day, Σ closing balances, Σ eligible)` of the most recent `limit` closed days of
     /// `token`, oldest first: the custodial history the buffer planner turns into daily
     /// net outflows.
-    pub async fn closed_day_totals(
-        &self,
-        token: &str,
-        limit: u32,
-    ) -> Result<Vec<(Day, Amount, Amount)>> {
+    pub async fn closed_day_totals(&self, token: &str, limit: u32) -> Result<Vec<(Day, Amount, Amount)>> {
         let rows = sqlx::query(
             "SELECT day, total_balance, total_eligible FROM closed_days WHERE token = $1 ORDER BY day DESC LIMIT $2",
         )
@@ -303,10 +295,7 @@ async fn check_not_closed(conn: &mut AnyConnection, events: &[BalanceEvent]) -> 
         let Some(last) = last_closed(conn, token).await? else {
             continue;
         };
-        if let Some(e) = events
-            .iter()
-            .find(|e| e.token == token && e.ts < last.end())
-        {
+        if let Some(e) = events.iter().find(|e| e.token == token && e.ts < last.end()) {
             return Err(StoreError::EventInClosedDay {
                 token: token.to_string(),
                 account_id: e.account_id.clone(),
@@ -328,11 +317,7 @@ pub(crate) async fn last_closed(conn: &mut AnyConnection, token: &str) -> Result
         .transpose()
 }
 
-async fn closed_record(
-    conn: &mut AnyConnection,
-    token: &str,
-    day: Day,
-) -> Result<Option<CloseOutcome>> {
+async fn closed_record(conn: &mut AnyConnection, token: &str, day: Day) -> Result<Option<CloseOutcome>> {
     let row = sqlx::query(
         "SELECT accounts, eligible_accounts, total_eligible, total_balance FROM closed_days WHERE token = $1 AND day = $2",
     )
@@ -375,11 +360,7 @@ fn check_close_order(token: &str, day: Day, last: Option<Day>) -> Result<()> {
     Ok(())
 }
 
-async fn load_openings(
-    conn: &mut AnyConnection,
-    token: &str,
-    closer: &mut DayCloser,
-) -> Result<()> {
+async fn load_openings(conn: &mut AnyConnection, token: &str, closer: &mut DayCloser) -> Result<()> {
     let mut rows = sqlx::query("SELECT account_id, balance FROM balances WHERE token = $1")
         .bind(token.to_string())
         .fetch(&mut *conn);
@@ -406,11 +387,7 @@ async fn stream_events(
     .fetch(&mut *conn);
     while let Some(r) = rows.try_next().await? {
         let id: String = r.try_get("account_id")?;
-        closer.apply(
-            &id,
-            sql::ts(&r, "ts")?,
-            sql::amount(&r, "balance", "balance_events")?,
-        )?;
+        closer.apply(&id, sql::ts(&r, "ts")?, sql::amount(&r, "balance", "balance_events")?)?;
     }
     Ok(())
 }

@@ -82,12 +82,7 @@ impl Store {
     ///
     /// Errors: [`StoreError::NotClosed`], [`StoreError::AlreadyDistributed`] (nothing is
     /// paid again), [`StoreError::DistributeOrder`] when an earlier closed day is unpaid.
-    pub async fn distribute(
-        &self,
-        cfg: &TokenConfig,
-        day: Day,
-        now: Timestamp,
-    ) -> Result<DistributionSummary> {
+    pub async fn distribute(&self, cfg: &TokenConfig, day: Day, now: Timestamp) -> Result<DistributionSummary> {
         let token = cfg.symbol.as_str();
         let mut tx = self.pool.begin().await?;
         check_can_distribute(&mut tx, token, day).await?;
@@ -154,11 +149,9 @@ impl Store {
 
     /// All distributions, by token then day.
     pub async fn distributions(&self) -> Result<Vec<DistributionSummary>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {SUMMARY_COLS} FROM distributions ORDER BY token, day"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(&format!("SELECT {SUMMARY_COLS} FROM distributions ORDER BY token, day"))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(decode_summary).collect()
     }
 
@@ -274,22 +267,19 @@ async fn check_can_distribute(conn: &mut AnyConnection, token: &str, day: Day) -
         return Err(StoreError::DistributeOrder {
             token: token.to_string(),
             day: day.to_string(),
-            reason: format!(
-                "the earlier closed day {first} is not distributed yet; distribute it first"
-            ),
+            reason: format!("the earlier closed day {first} is not distributed yet; distribute it first"),
         });
     }
     Ok(())
 }
 
 async fn previous_carry(conn: &mut AnyConnection, token: &str, day: Day) -> Result<Amount> {
-    let row = sqlx::query(
-        "SELECT carry_out FROM distributions WHERE token = $1 AND day < $2 ORDER BY day DESC LIMIT 1",
-    )
-    .bind(token.to_string())
-    .bind(day.to_string())
-    .fetch_optional(&mut *conn)
-    .await?;
+    let row =
+        sqlx::query("SELECT carry_out FROM distributions WHERE token = $1 AND day < $2 ORDER BY day DESC LIMIT 1")
+            .bind(token.to_string())
+            .bind(day.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
     row.map(|r| sql::amount(&r, "carry_out", "distributions"))
         .transpose()
         .map(Option::unwrap_or_default)
@@ -323,10 +313,7 @@ async fn eligible_entries(
     let averages = v.iter().map(|x| x.1).collect();
     let entries = v
         .into_iter()
-        .map(|(account_id, _, eligible)| EligibleEntry {
-            account_id,
-            eligible,
-        })
+        .map(|(account_id, _, eligible)| EligibleEntry { account_id, eligible })
         .collect();
     Ok((entries, averages))
 }
@@ -362,8 +349,7 @@ fn decode_summary(r: &sqlx::any::AnyRow) -> Result<DistributionSummary> {
         distributable: sql::amount(r, "distributable", "distributions")?,
         total_eligible: sql::amount(r, "total_eligible", "distributions")?,
         carry_out: sql::amount(r, "carry_out", "distributions")?,
-        apr: Decimal::from_str(&apr)
-            .map_err(|e| StoreError::corrupt("distributions", format!("apr: {e}")))?,
+        apr: Decimal::from_str(&apr).map_err(|e| StoreError::corrupt("distributions", format!("apr: {e}")))?,
         eligible_accounts: r.try_get::<i64, _>("eligible_accounts")? as u64,
         paid_at: sql::ts(r, "paid_at")?,
     })

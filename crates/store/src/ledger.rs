@@ -36,19 +36,16 @@ impl LedgerBalance {
 }
 
 /// Inserts balanced entries (checked again here, before writing) on `conn`.
-pub(crate) async fn insert_entries(
-    conn: &mut AnyConnection,
-    entries: &[Entry],
-    now: Timestamp,
-) -> Result<()> {
+pub(crate) async fn insert_entries(conn: &mut AnyConnection, entries: &[Entry], now: Timestamp) -> Result<()> {
     for e in entries {
         e.check_balanced()?;
-        let row = sqlx::query("INSERT INTO ledger_entries (kind, reference, created_at) VALUES ($1, $2, $3) RETURNING id")
-            .bind(e.kind.clone())
-            .bind(e.reference.clone())
-            .bind(now.0)
-            .fetch_one(&mut *conn)
-            .await?;
+        let row =
+            sqlx::query("INSERT INTO ledger_entries (kind, reference, created_at) VALUES ($1, $2, $3) RETURNING id")
+                .bind(e.kind.clone())
+                .bind(e.reference.clone())
+                .bind(now.0)
+                .fetch_one(&mut *conn)
+                .await?;
         let id: i64 = row.try_get("id")?;
         let rows: Vec<Vec<Val>> = e
             .postings
@@ -91,10 +88,9 @@ impl Store {
     /// `prefix` (empty for all). Checks on read that the token's whole ledger balances
     /// when `prefix` is empty.
     pub async fn ledger_balances(&self, token: &str, prefix: &str) -> Result<Vec<LedgerBalance>> {
-        let mut rows =
-            sqlx::query("SELECT account, side, amount FROM ledger_postings WHERE token = $1")
-                .bind(token.to_string())
-                .fetch(&self.pool);
+        let mut rows = sqlx::query("SELECT account, side, amount FROM ledger_postings WHERE token = $1")
+            .bind(token.to_string())
+            .fetch(&self.pool);
         let mut by: BTreeMap<String, (Amount, Amount)> = BTreeMap::new();
         let (mut all_d, mut all_c) = (Amount::ZERO, Amount::ZERO);
         while let Some(r) = rows.try_next().await? {
@@ -104,12 +100,7 @@ impl Store {
             let is_debit = match side.as_str() {
                 "D" => true,
                 "C" => false,
-                other => {
-                    return Err(StoreError::corrupt(
-                        "ledger_postings",
-                        format!("side {other:?}"),
-                    ))
-                }
+                other => return Err(StoreError::corrupt("ledger_postings", format!("side {other:?}"))),
             };
             if is_debit {
                 all_d = all_d.checked_add(amount, "ledger debits")?;

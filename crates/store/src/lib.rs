@@ -120,9 +120,7 @@ impl Store {
 
 /// Makes sure the SQLite file's folder exists and asks SQLite to create the file.
 fn prepare_sqlite_url(url: &str) -> Result<String> {
-    let rest = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
+    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let (path, query) = match rest.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (rest, None),
@@ -135,10 +133,7 @@ fn prepare_sqlite_url(url: &str) -> Result<String> {
     if let Some(parent) = Path::new(path).parent() {
         if !parent.as_os_str().is_empty() {
             std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::UnsupportedUrl(format!(
-                    "{url}: cannot create folder {}: {e}",
-                    parent.display()
-                ))
+                StoreError::UnsupportedUrl(format!("{url}: cannot create folder {}: {e}", parent.display()))
             })?;
         }
     }

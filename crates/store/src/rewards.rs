@@ -32,11 +32,7 @@ impl Store {
     ///
     /// Errors: [`StoreError::RewardConflict`] when `(token, day, source)` exists with
     /// another amount; [`StoreError::RewardForDistributedDay`] when the day is paid out.
-    pub async fn record_rewards(
-        &self,
-        rows: &[RewardRow],
-        now: Timestamp,
-    ) -> Result<Vec<RecordOutcome>> {
+    pub async fn record_rewards(&self, rows: &[RewardRow], now: Timestamp) -> Result<Vec<RecordOutcome>> {
         let mut tx = self.pool.begin().await?;
         let mut out = Vec::with_capacity(rows.len());
         for (token, day, source, amount) in rows {
@@ -85,13 +81,12 @@ pub(crate) async fn record_one(
             day: day.to_string(),
         });
     }
-    let existing =
-        sqlx::query("SELECT amount FROM rewards WHERE token = $1 AND day = $2 AND source = $3")
-            .bind(token.to_string())
-            .bind(day.to_string())
-            .bind(source.to_string())
-            .fetch_optional(&mut *conn)
-            .await?;
+    let existing = sqlx::query("SELECT amount FROM rewards WHERE token = $1 AND day = $2 AND source = $3")
+        .bind(token.to_string())
+        .bind(day.to_string())
+        .bind(source.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
     if let Some(r) = existing {
         let stored = sql::amount(&r, "amount", "rewards")?;
         return if stored == amount {
@@ -106,16 +101,14 @@ pub(crate) async fn record_one(
             })
         };
     }
-    sqlx::query(
-        "INSERT INTO rewards (token, day, source, amount, recorded_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(token.to_string())
-    .bind(day.to_string())
-    .bind(source.to_string())
-    .bind(amount.0.to_string())
-    .bind(now.0)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query("INSERT INTO rewards (token, day, source, amount, recorded_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(token.to_string())
+        .bind(day.to_string())
+        .bind(source.to_string())
+        .bind(amount.0.to_string())
+        .bind(now.0)
+        .execute(&mut *conn)
+        .await?;
     let entry = Entry::new("reward_realized", &format!("{day} {source}")).transfer(
         debit,
         LedgerAccount::chain_rewards(),

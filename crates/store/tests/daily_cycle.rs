@@ -94,19 +94,12 @@ async fn close_and_distribute(store: Store) {
     assert_eq!(alice[0].average, sol(20));
     assert_eq!(bob[0].reward, Amount(900_000));
     assert_eq!(bob[0].eligible, sol(100));
-    assert!(store
-        .history("carol", None, None, 10, 0)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(store.history("carol", None, None, 10, 0).await.unwrap().is_empty());
     // APR = D / Σe · 365
     let apr = store.latest_apr().await.unwrap();
     assert_eq!(apr[0].apr.to_string(), "0.003285");
     // The ledger balances and pool:undistributed is empty.
-    let lb = store
-        .ledger_balances("SOL", "pool:undistributed")
-        .await
-        .unwrap();
+    let lb = store.ledger_balances("SOL", "pool:undistributed").await.unwrap();
     assert_eq!(lb[0].net(), Some(0));
     let fees = store.ledger_balances("SOL", "platform:fees").await.unwrap();
     assert_eq!(fees[0].credits, Amount(120_000));
@@ -135,18 +128,8 @@ async fn distribute_twice(store: Store) {
     let again = store
         .distribute(r.get("SOL").unwrap(), d, ts("2025-06-02T02:00:00Z"))
         .await;
-    assert!(
-        matches!(again, Err(StoreError::AlreadyDistributed { .. })),
-        "{again:?}"
-    );
-    assert_eq!(
-        store
-            .history("alice", None, None, 10, 0)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert!(matches!(again, Err(StoreError::AlreadyDistributed { .. })), "{again:?}");
+    assert_eq!(store.history("alice", None, None, 10, 0).await.unwrap().len(), 1);
     // no reward can be added to a paid day
     let late = store
         .record_rewards(
@@ -154,10 +137,7 @@ async fn distribute_twice(store: Store) {
             ts("2025-06-02T03:00:00Z"),
         )
         .await;
-    assert!(matches!(
-        late,
-        Err(StoreError::RewardForDistributedDay { .. })
-    ));
+    assert!(matches!(late, Err(StoreError::RewardForDistributedDay { .. })));
 }
 both_backends!(fail_distribute_twice, distribute_twice);
 
@@ -165,11 +145,7 @@ async fn distribute_before_close(store: Store) {
     seed(&store).await;
     let r = reg();
     let e = store
-        .distribute(
-            r.get("SOL").unwrap(),
-            day("2025-06-01"),
-            ts("2025-06-02T01:00:00Z"),
-        )
+        .distribute(r.get("SOL").unwrap(), day("2025-06-01"), ts("2025-06-02T01:00:00Z"))
         .await;
     assert!(matches!(e, Err(StoreError::NotClosed { .. })), "{e:?}");
 }
@@ -179,30 +155,14 @@ async fn close_out_of_order(store: Store) {
     seed(&store).await;
     let r = reg();
     let now = ts("2025-06-10T00:00:00Z");
-    store
-        .close_day(&r, "SOL", day("2025-06-01"), now, 1_000)
-        .await
-        .unwrap();
-    let gap = store
-        .close_day(&r, "SOL", day("2025-06-03"), now, 1_000)
-        .await;
+    store.close_day(&r, "SOL", day("2025-06-01"), now, 1_000).await.unwrap();
+    let gap = store.close_day(&r, "SOL", day("2025-06-03"), now, 1_000).await;
     assert!(matches!(gap, Err(StoreError::DayOrder { .. })), "{gap:?}");
-    let earlier = store
-        .close_day(&r, "SOL", day("2025-05-31"), now, 1_000)
-        .await;
-    assert!(
-        matches!(earlier, Err(StoreError::DayOrder { .. })),
-        "{earlier:?}"
-    );
-    let again = store
-        .close_day(&r, "SOL", day("2025-06-01"), now, 1_000)
-        .await
-        .unwrap();
+    let earlier = store.close_day(&r, "SOL", day("2025-05-31"), now, 1_000).await;
+    assert!(matches!(earlier, Err(StoreError::DayOrder { .. })), "{earlier:?}");
+    let again = store.close_day(&r, "SOL", day("2025-06-01"), now, 1_000).await.unwrap();
     assert!(again.already_closed);
-    let next = store
-        .close_day(&r, "SOL", day("2025-06-02"), now, 1_000)
-        .await
-        .unwrap();
+    let next = store.close_day(&r, "SOL", day("2025-06-02"), now, 1_000).await.unwrap();
     // balances carried: alice 30, bob 500→100 cap, dave 50 now active
     assert_eq!(next.total_eligible, sol(30 + 100 + 50));
 }
@@ -212,22 +172,13 @@ async fn event_in_closed_day(store: Store) {
     seed(&store).await;
     let r = reg();
     store
-        .close_day(
-            &r,
-            "SOL",
-            day("2025-06-01"),
-            ts("2025-06-02T00:00:01Z"),
-            1_000,
-        )
+        .close_day(&r, "SOL", day("2025-06-01"), ts("2025-06-02T00:00:01Z"), 1_000)
         .await
         .unwrap();
     let late = store
         .ingest_events(&[ev("2025-06-01T23:00:00Z", "alice", sol(1))])
         .await;
-    assert!(
-        matches!(late, Err(StoreError::EventInClosedDay { .. })),
-        "{late:?}"
-    );
+    assert!(matches!(late, Err(StoreError::EventInClosedDay { .. })), "{late:?}");
     // an event on the next day is fine
     store
         .ingest_events(&[ev("2025-06-02T01:00:00Z", "alice", sol(1))])
@@ -251,19 +202,10 @@ async fn conflicting_event_changes_nothing(store: Store) {
             ev("2025-06-01T12:00:00Z", "alice", sol(31)),
         ])
         .await;
-    assert!(
-        matches!(e, Err(StoreError::ConflictingEvent { .. })),
-        "{e:?}"
-    );
+    assert!(matches!(e, Err(StoreError::ConflictingEvent { .. })), "{e:?}");
     let r = reg();
     let c = store
-        .close_day(
-            &r,
-            "SOL",
-            day("2025-06-01"),
-            ts("2025-06-02T00:00:01Z"),
-            1_000,
-        )
+        .close_day(&r, "SOL", day("2025-06-01"), ts("2025-06-02T00:00:01Z"), 1_000)
         .await
         .unwrap();
     assert_eq!(c.total_eligible, sol(120)); // bob's 13:00 event was not stored
@@ -285,15 +227,9 @@ async fn carry_over(store: Store) {
         .unwrap();
     let now = ts("2025-06-03T00:00:01Z");
     // day 1: alice activated that day → Σe = 0, D carried
+    store.close_day(&r, "SOL", day("2025-06-01"), now, 10).await.unwrap();
     store
-        .close_day(&r, "SOL", day("2025-06-01"), now, 10)
-        .await
-        .unwrap();
-    store
-        .record_rewards(
-            &[("SOL".into(), day("2025-06-01"), "t".into(), Amount(1_000))],
-            now,
-        )
+        .record_rewards(&[("SOL".into(), day("2025-06-01"), "t".into(), Amount(1_000))], now)
         .await
         .unwrap();
     let d1 = store
@@ -302,15 +238,9 @@ async fn carry_over(store: Store) {
         .unwrap();
     assert_eq!(d1.carry_out, Amount(900));
     // day 2: carry in 900 + (500 − 50)
+    store.close_day(&r, "SOL", day("2025-06-02"), now, 10).await.unwrap();
     store
-        .close_day(&r, "SOL", day("2025-06-02"), now, 10)
-        .await
-        .unwrap();
-    store
-        .record_rewards(
-            &[("SOL".into(), day("2025-06-02"), "t".into(), Amount(500))],
-            now,
-        )
+        .record_rewards(&[("SOL".into(), day("2025-06-02"), "t".into(), Amount(500))], now)
         .await
         .unwrap();
     let d2 = store
@@ -319,10 +249,7 @@ async fn carry_over(store: Store) {
         .unwrap();
     assert_eq!(d2.carry_in, Amount(900));
     assert_eq!(d2.distributable, Amount(1_350));
-    assert_eq!(
-        store.total_paid("alice", "SOL").await.unwrap(),
-        Amount(1_350)
-    );
+    assert_eq!(store.total_paid("alice", "SOL").await.unwrap(), Amount(1_350));
     let lb = store.ledger_balances("SOL", "").await.unwrap();
     let carry = lb.iter().find(|b| b.account == "pool:carry").unwrap();
     assert_eq!(carry.net(), Some(0));
@@ -333,21 +260,10 @@ async fn distribute_in_order(store: Store) {
     seed(&store).await;
     let r = reg();
     let now = ts("2025-06-10T00:00:00Z");
-    store
-        .close_day(&r, "SOL", day("2025-06-01"), now, 1_000)
-        .await
-        .unwrap();
-    store
-        .close_day(&r, "SOL", day("2025-06-02"), now, 1_000)
-        .await
-        .unwrap();
-    let e = store
-        .distribute(r.get("SOL").unwrap(), day("2025-06-02"), now)
-        .await;
-    assert!(
-        matches!(e, Err(StoreError::DistributeOrder { .. })),
-        "{e:?}"
-    );
+    store.close_day(&r, "SOL", day("2025-06-01"), now, 1_000).await.unwrap();
+    store.close_day(&r, "SOL", day("2025-06-02"), now, 1_000).await.unwrap();
+    let e = store.distribute(r.get("SOL").unwrap(), day("2025-06-02"), now).await;
+    assert!(matches!(e, Err(StoreError::DistributeOrder { .. })), "{e:?}");
 }
 both_backends!(fail_distribute_out_of_order, distribute_in_order);
 

@@ -18,8 +18,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// The admin URL of the PostgreSQL server used by tests.
 pub fn pg_admin_url() -> String {
-    std::env::var("SOFTSTAKE_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("SOFTSTAKE_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 fn unique_name(prefix: &str) -> String {
@@ -52,9 +51,9 @@ where
 {
     let admin = pg_admin_url();
     let name = unique_name("softstake_test");
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for these tests (set SOFTSTAKE_TEST_PG_URL): {e}"));
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL at {admin} is required for these tests (set SOFTSTAKE_TEST_PG_URL): {e}")
+    });
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .await
