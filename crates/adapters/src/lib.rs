@@ -1,1 +1,27 @@
-//! stub
+//! # softstake-adapters
+//!
+//! One [`ChainAdapter`] trait that every chain implements, the [`Guarded`] wrapper that
+//! rate limits, retries and traces every call, the [`Signer`] trait, and one module per
+//! chain family behind a cargo feature (`sim`: the simulated chain).
+//!
+//! ```text
+//!  treasury (journal) ─▶ Guarded<A> ─▶ A: ChainAdapter ─▶ chain RPC
+//!                        governor, backon,    sim | solana | bsc | …
+//!                        tracing, observer
+//! ```
+//!
+//! Errors are typed ([`AdapterError`]): transient (retried), rejected by the chain with
+//! its reason, insufficient funds, bad input, bad response (garbage from the chain).
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod guard;
+pub mod signer;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod traits;
+
+pub use error::{AdapterError, Result};
+pub use guard::{CallObserver, GuardConfig, Guarded};
+pub use signer::{KeySource, SecretBytes, Signer, SimSigner};
+pub use traits::{ChainAdapter, OperationRequest, RewardKind, RewardRecord, RewardsPage, SignedTx, TxStatus};

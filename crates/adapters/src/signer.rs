@@ -1,0 +1,155 @@
+//! Signing keys. A [`Signer`] signs bytes and tells its address; where its key comes from
+//! is a [`KeySource`] (`env:VAR` or `file:PATH` for devnet; an HSM or KMS signer in
+//! production implements the same trait). Keys never appear in `Debug`, logs or errors.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::error::{AdapterError, Result};
+
+/// Signs messages for one account.
+pub trait Signer: Send + Sync + fmt::Debug {
+    /// The account's address on the chain.
+    fn address(&self) -> String;
+
+    /// Signs `message`; the signature's format is the chain's.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>>;
+}
+
+/// Secret key bytes: zeroed on drop (`zeroize`), redacted in `Debug`.
+#[derive(Clone)]
+pub struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl SecretBytes {
+    /// Wraps key bytes.
+    pub fn new(bytes: Vec<u8>) -> SecretBytes {
+        SecretBytes(Zeroizing::new(bytes))
+    }
+
+    /// The bytes (for a signer implementation only).
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretBytes(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+/// Where a key comes from: `env:VAR` (hex in an environment variable) or `file:PATH`
+/// (hex in a file). The source is safe to log; the key is not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// Hex key in this environment variable.
+    Env(String),
+    /// Hex key in this file.
+    File(PathBuf),
+}
+
+impl KeySource {
+    /// Parses `env:VAR` or `file:PATH`.
+    pub fn parse(s: &str) -> Result<KeySource> {
+        match s.split_once(':') {
+            Some(("env", v)) if !v.is_empty() => Ok(KeySource::Env(v.to_string())),
+            Some(("file", p)) if !p.is_empty() => Ok(KeySource::File(PathBuf::from(p))),
+            _ => Err(AdapterError::Signer(format!(
+                "key source {s:?}: expected env:VAR or file:PATH"
+            ))),
+        }
+    }
+
+    /// Loads the key bytes (hex-decoded, surrounding whitespace ignored). Errors name
+    /// the source, never the content.
+    pub fn load(&self) -> Result<SecretBytes> {
+        let text = match self {
+            KeySource::Env(v) => {
+                std::env::var(v).map_err(|_| AdapterError::Signer(format!("environment variable {v} is not set")))?
+            }
+            KeySource::File(p) => std::fs::read_to_string(p)
+                .map_err(|e| AdapterError::Signer(format!("cannot read key file {}: {e}", p.display())))?,
+        };
+        let bytes =
+            hex::decode(text.trim()).map_err(|_| AdapterError::Signer(format!("{self:?}: the key is not hex")))?;
+        if bytes.len() < 16 {
+            return Err(AdapterError::Signer(format!("{self:?}: the key is too short")));
+        }
+        Ok(SecretBytes::new(bytes))
+    }
+}
+
+/// The simulated chain's signer: `sha256(key || message)` (a MAC, not a public-key
+/// signature: the simulated chain is given the key to verify with). Address:
+/// `sim1` + hex of `sha256(key)`'s first 16 bytes.
+#[derive(Debug, Clone)]
+pub struct SimSigner {
+    key: SecretBytes,
+}
+
+impl SimSigner {
+    /// From key bytes.
+    pub fn new(key: SecretBytes) -> SimSigner {
+        SimSigner { key }
+    }
+
+    /// Verifies a signature made by [`Signer::sign`] with the same key.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.mac(message).as_slice() == signature
+    }
+
+    fn mac(&self, message: &[u8]) -> Vec<u8> {
+        let mut h = Sha256::new();
+        h.update(self.key.expose());
+        h.update(message);
+        h.finalize().to_vec()
+    }
+}
+
+impl Signer for SimSigner {
+    fn address(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.key.expose());
+        format!("sim1{}", hex::encode(&h.finalize()[..16]))
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.mac(message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_debug_never_shows_key() {
+        let s = SimSigner::new(SecretBytes::new(vec![0xAB; 32]));
+        let d = format!("{s:?}");
+        assert!(!d.contains("ab") && !d.contains("AB") && !d.contains("171"), "{d}");
+        assert!(d.contains("redacted"));
+    }
+
+    #[test]
+    fn fail_bad_key_sources_do_not_leak() {
+        assert!(KeySource::parse("plain-secret").is_err());
+        std::env::set_var("SOFTSTAKE_TEST_BAD_KEY", "zz-not-hex-secret");
+        let e = KeySource::parse("env:SOFTSTAKE_TEST_BAD_KEY")
+            .unwrap()
+            .load()
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("zz-not-hex-secret"), "{e}");
+    }
+
+    #[test]
+    fn success_sign_and_verify() {
+        let s = SimSigner::new(SecretBytes::new(vec![7; 32]));
+        let sig = s.sign(b"hello").unwrap();
+        assert!(s.verify(b"hello", &sig));
+        assert!(!s.verify(b"hellO", &sig));
+    }
+}

@@ -1,0 +1,164 @@
+//! The one trait every chain implements, and the types it speaks.
+//!
+//! Operations are two-phase so the journal can persist a transaction's id *before* the
+//! transaction can reach the chain:
+//!
+//! ```text
+//!  delegate/undelegate/withdraw/claim_rewards ─▶ SignedTx { tx_id, payload, valid_until }
+//!        (builds and signs; nothing is sent)          │ journal: intent → submitted(tx_id)
+//!  broadcast(&SignedTx) ─────────────────────────────▶ chain (idempotent: same tx, same id)
+//!  tx_status(tx_id) ─▶ Pending | Confirmed | Failed | NotFound
+//!        NotFound before valid_until: broadcast the same payload again
+//!        NotFound after valid_until: it can never land; sign a new attempt
+//! ```
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub use softstake_core::plan::OpKind;
+pub use softstake_core::position::{EpochInfo, LiquidityModel, Position, StakeState};
+pub use softstake_core::validator::ValidatorCandidate;
+use softstake_core::{Amount, Timestamp};
+
+use crate::error::Result;
+
+/// A signed transaction, not yet sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedTx {
+    /// The chain's id for it (signature, hash), known before sending.
+    pub tx_id: String,
+    /// The bytes to send, encoded as the chain's RPC wants them (opaque to the journal).
+    pub payload: String,
+    /// After this chain time the transaction can never land (Solana blockhash expiry,
+    /// NEAR block hash validity, TRON expiration); `None` when it stays valid (an EVM
+    /// nonce).
+    pub valid_until: Option<Timestamp>,
+}
+
+/// What the chain says about a transaction id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxStatus {
+    /// Seen but not final yet (not enough confirmations / not finalized).
+    Pending,
+    /// Final, with the chain time it landed.
+    Confirmed {
+        /// Block time.
+        at: Timestamp,
+    },
+    /// Landed and failed (it had no effect except fees).
+    Failed {
+        /// The chain's reason.
+        reason: String,
+    },
+    /// Unknown to the chain.
+    NotFound,
+}
+
+/// How a realized reward arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RewardKind {
+    /// Added to the stake by the chain (auto-compounding).
+    Compounded,
+    /// Paid to the treasury account by a claim.
+    Claimed,
+}
+
+/// One realized reward.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RewardRecord {
+    /// Validator it came from.
+    pub validator: String,
+    /// The chain's epoch (or height) it belongs to.
+    pub epoch: u64,
+    /// Amount, base units.
+    pub amount: Amount,
+    /// Chain time it was realized.
+    pub at: Timestamp,
+    /// Compounded into the stake or claimed to the account.
+    pub kind: RewardKind,
+}
+
+/// A page of realized rewards and the cursor to continue from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RewardsPage {
+    /// Rewards after the cursor given, oldest first.
+    pub records: Vec<RewardRecord>,
+    /// Pass this to the next call.
+    pub cursor: String,
+}
+
+/// One planned operation, as the journal hands it to an adapter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationRequest {
+    /// The journal's idempotency key (also used for derived on-chain addresses).
+    pub idempotency_key: String,
+    /// What to do.
+    pub kind: OpKind,
+    /// With which validator.
+    pub validator: String,
+    /// How much, base units (claims: informational).
+    pub amount: Amount,
+}
+
+/// A chain, as softstake needs it. Every amount is in base units; every time is chain
+/// time. Implementations document the chain's rules with their sources.
+#[async_trait]
+pub trait ChainAdapter: Send + Sync + Debug {
+    /// Chain family name (`sim`, `solana`, `bsc`, …).
+    fn chain(&self) -> &str;
+
+    /// Token symbol this adapter stakes.
+    fn token(&self) -> &str;
+
+    /// The chain's unbonding, epochs, minimums and reward style.
+    async fn liquidity_model(&self) -> Result<LiquidityModel>;
+
+    /// The current epoch.
+    async fn epoch(&self) -> Result<EpochInfo>;
+
+    /// The chain's current time (latest block time).
+    async fn now(&self) -> Result<Timestamp>;
+
+    /// Validators we could delegate to, with commission, stake and performance.
+    async fn validators(&self) -> Result<Vec<ValidatorCandidate>>;
+
+    /// Our stake positions per validator and state.
+    async fn positions(&self) -> Result<Vec<Position>>;
+
+    /// Rewards accrued but not yet claimed, per validator (empty on auto-compounding
+    /// chains).
+    async fn claimable(&self) -> Result<Vec<(String, Amount)>>;
+
+    /// Builds and signs a delegation of `amount` to `validator`. Sends nothing.
+    async fn delegate(&self, key: &str, validator: &str, amount: Amount) -> Result<SignedTx>;
+
+    /// Builds and signs an undelegation (start of unbonding). Sends nothing.
+    async fn undelegate(&self, key: &str, validator: &str, amount: Amount) -> Result<SignedTx>;
+
+    /// Builds and signs a withdrawal of completed unbonding. Sends nothing.
+    async fn withdraw(&self, key: &str, validator: &str, amount: Amount) -> Result<SignedTx>;
+
+    /// Builds and signs a reward claim (chains that need one). Sends nothing.
+    async fn claim_rewards(&self, key: &str, validator: &str) -> Result<SignedTx>;
+
+    /// Sends a signed transaction. Sending the same one again is harmless.
+    async fn broadcast(&self, tx: &SignedTx) -> Result<()>;
+
+    /// The status of a transaction by id.
+    async fn tx_status(&self, tx_id: &str) -> Result<TxStatus>;
+
+    /// Realized rewards after `cursor` (from the beginning when `None`).
+    async fn rewards_since(&self, cursor: Option<&str>) -> Result<RewardsPage>;
+
+    /// Builds and signs the transaction for a journal operation.
+    async fn build(&self, op: &OperationRequest) -> Result<SignedTx> {
+        match op.kind {
+            OpKind::Delegate => self.delegate(&op.idempotency_key, &op.validator, op.amount).await,
+            OpKind::Undelegate => self.undelegate(&op.idempotency_key, &op.validator, op.amount).await,
+            OpKind::Withdraw => self.withdraw(&op.idempotency_key, &op.validator, op.amount).await,
+            OpKind::Claim => self.claim_rewards(&op.idempotency_key, &op.validator).await,
+        }
+    }
+}
