@@ -23,10 +23,11 @@ mod accounts;
 mod balances;
 mod distribution;
 pub mod error;
-
+mod journal;
 mod ledger;
 mod rewards;
 mod sql;
+mod treasury;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -38,8 +39,10 @@ use sqlx::{AnyPool, Executor};
 pub use balances::{CloseOutcome, IngestReport};
 pub use distribution::{AprRow, DistributionSummary, HistoryRow};
 pub use error::{Result, StoreError};
+pub use journal::{NewOperation, Operation, OperationState};
 pub use ledger::LedgerBalance;
-pub use rewards::RecordOutcome;
+pub use rewards::{RecordOutcome, RewardRow};
+pub use treasury::{Alert, PlanRecord, PlanStatus, PositionSnapshot, RealizedReward, RewardCursor};
 
 /// Which database the store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,435 @@
+//! The operations journal: every side effect on a chain, keyed by an idempotency key,
+//! moving through `intent → submitted (tx id) → confirmed | failed → reconciled`.
+//!
+//! Each transition is a compare-and-set (`UPDATE … WHERE state IN (allowed)`), persisted
+//! before the side effect it guards, and logged in `operation_log`. A transition from a
+//! state that does not allow it is refused ([`StoreError::Journal`]) and changes nothing.
+
+use sqlx::{AnyConnection, Row};
+
+use softstake_core::ledger::Entry;
+use softstake_core::plan::OpKind;
+use softstake_core::{Amount, Timestamp};
+
+use crate::error::{Result, StoreError};
+use crate::ledger::insert_entries;
+use crate::sql;
+use crate::Store;
+
+/// Where an operation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OperationState {
+    /// Recorded; no transaction exists yet.
+    Intent,
+    /// A signed transaction with this id may be on its way to the chain.
+    Submitted,
+    /// The chain finalized it.
+    Confirmed,
+    /// It cannot take effect (rejected, failed on chain).
+    Failed,
+    /// Reconciliation saw its effect in the chain's positions.
+    Reconciled,
+}
+
+impl OperationState {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationState::Intent => "intent",
+            OperationState::Submitted => "submitted",
+            OperationState::Confirmed => "confirmed",
+            OperationState::Failed => "failed",
+            OperationState::Reconciled => "reconciled",
+        }
+    }
+
+    /// Parses [`OperationState::as_str`]'s output.
+    pub fn parse(s: &str) -> Option<OperationState> {
+        Some(match s {
+            "intent" => OperationState::Intent,
+            "submitted" => OperationState::Submitted,
+            "confirmed" => OperationState::Confirmed,
+            "failed" => OperationState::Failed,
+            "reconciled" => OperationState::Reconciled,
+            _ => return None,
+        })
+    }
+
+    /// True while the operation may still act on the chain.
+    pub fn is_open(self) -> bool {
+        matches!(self, OperationState::Intent | OperationState::Submitted)
+    }
+}
+
+/// A new operation to record as an intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOperation {
+    /// Idempotency key.
+    pub idempotency_key: String,
+    /// Plan it belongs to.
+    pub plan_id: String,
+    /// Position in the plan.
+    pub seq: u32,
+    /// Token symbol.
+    pub token: String,
+    /// Kind.
+    pub kind: OpKind,
+    /// Validator.
+    pub validator: String,
+    /// Amount, base units.
+    pub amount: Amount,
+    /// Chain epoch it is planned in.
+    pub epoch: u64,
+}
+
+/// A journal row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    /// Idempotency key.
+    pub idempotency_key: String,
+    /// Plan.
+    pub plan_id: String,
+    /// Position in the plan.
+    pub seq: u32,
+    /// Token.
+    pub token: String,
+    /// Kind.
+    pub kind: OpKind,
+    /// Validator.
+    pub validator: String,
+    /// Amount, base units.
+    pub amount: Amount,
+    /// State.
+    pub state: OperationState,
+    /// Latest transaction id.
+    pub tx_id: Option<String>,
+    /// Latest signed payload (to send again after a lost reply).
+    pub payload: Option<String>,
+    /// Latest transaction's expiry, chain time.
+    pub valid_until: Option<Timestamp>,
+    /// Transactions signed so far.
+    pub attempts: u32,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Chain epoch.
+    pub epoch: u64,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last transition.
+    pub updated_at: Timestamp,
+}
+
+const COLS: &str = "idempotency_key, plan_id, seq, token, kind, validator, amount, state, tx_id, payload, valid_until, attempts, error, epoch, created_at, updated_at";
+
+fn decode(r: &sqlx::any::AnyRow) -> Result<Operation> {
+    let kind: String = r.try_get("kind")?;
+    let state: String = r.try_get("state")?;
+    Ok(Operation {
+        idempotency_key: r.try_get("idempotency_key")?,
+        plan_id: r.try_get("plan_id")?,
+        seq: r.try_get::<i64, _>("seq")? as u32,
+        token: r.try_get("token")?,
+        kind: OpKind::parse(&kind).ok_or_else(|| StoreError::corrupt("operations", format!("kind {kind:?}")))?,
+        validator: r.try_get("validator")?,
+        amount: sql::amount(r, "amount", "operations")?,
+        state: OperationState::parse(&state)
+            .ok_or_else(|| StoreError::corrupt("operations", format!("state {state:?}")))?,
+        tx_id: r.try_get("tx_id")?,
+        payload: r.try_get("payload")?,
+        valid_until: sql::ts_opt(r, "valid_until")?,
+        attempts: r.try_get::<i64, _>("attempts")? as u32,
+        error: r.try_get("error")?,
+        epoch: r.try_get::<i64, _>("epoch")? as u64,
+        created_at: sql::ts(r, "created_at")?,
+        updated_at: sql::ts(r, "updated_at")?,
+    })
+}
+
+async fn log(
+    conn: &mut AnyConnection,
+    key: &str,
+    from: Option<OperationState>,
+    to: OperationState,
+    tx_id: Option<&str>,
+    detail: &str,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query("INSERT INTO operation_log (idempotency_key, at, from_state, to_state, tx_id, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(key.to_string())
+        .bind(now.0)
+        .bind(from.map(|s| s.as_str().to_string()))
+        .bind(to.as_str().to_string())
+        .bind(tx_id.map(str::to_string))
+        .bind(detail.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn current_state(conn: &mut AnyConnection, key: &str) -> Result<OperationState> {
+    let row = sqlx::query("SELECT state FROM operations WHERE idempotency_key = $1")
+        .bind(key.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("operation {key}")))?;
+    let s: String = row.try_get("state")?;
+    OperationState::parse(&s).ok_or_else(|| StoreError::corrupt("operations", format!("state {s:?}")))
+}
+
+impl Store {
+    /// Records operations as intents. Keys already present are left as they are (a
+    /// plan executed again does not restart its operations). Returns how many were new.
+    pub async fn record_intents(&self, ops: &[NewOperation], now: Timestamp) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut new = 0;
+        for op in ops {
+            let n = sqlx::query(&format!(
+                "INSERT INTO operations ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 'intent', NULL, NULL, NULL, 0, NULL, $8, $9, $9) \
+                 ON CONFLICT (idempotency_key) DO NOTHING"
+            ))
+            .bind(op.idempotency_key.clone())
+            .bind(op.plan_id.clone())
+            .bind(i64::from(op.seq))
+            .bind(op.token.clone())
+            .bind(op.kind.as_str().to_string())
+            .bind(op.validator.clone())
+            .bind(op.amount.0.to_string())
+            .bind(op.epoch as i64)
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                log(
+                    &mut tx,
+                    &op.idempotency_key,
+                    None,
+                    OperationState::Intent,
+                    None,
+                    "planned",
+                    now,
+                )
+                .await?;
+                new += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    /// One operation.
+    pub async fn operation(&self, key: &str) -> Result<Option<Operation>> {
+        let row = sqlx::query(&format!("SELECT {COLS} FROM operations WHERE idempotency_key = $1"))
+            .bind(key.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| decode(&r)).transpose()
+    }
+
+    /// Operations still open (intent or submitted), oldest first; all tokens when
+    /// `token` is `None`.
+    pub async fn open_operations(&self, token: Option<&str>) -> Result<Vec<Operation>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLS} FROM operations WHERE state IN ('intent', 'submitted') AND ($1 = '' OR token = $1) ORDER BY created_at, plan_id, seq"
+        ))
+        .bind(token.unwrap_or("").to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// Operations of a token (or all), newest first, at most `limit`.
+    pub async fn operations(&self, token: Option<&str>, limit: u32) -> Result<Vec<Operation>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLS} FROM operations WHERE ($1 = '' OR token = $1) ORDER BY created_at DESC, plan_id, seq LIMIT $2"
+        ))
+        .bind(token.unwrap_or("").to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// Operations of one plan in order.
+    pub async fn plan_operations(&self, plan_id: &str) -> Result<Vec<Operation>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLS} FROM operations WHERE plan_id = $1 ORDER BY seq"
+        ))
+        .bind(plan_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// Stake moved (delegate + undelegate, not failed) and operations sent in `epoch`.
+    pub async fn moved_in_epoch(&self, token: &str, epoch: u64) -> Result<(Amount, u32)> {
+        let rows =
+            sqlx::query("SELECT kind, amount FROM operations WHERE token = $1 AND epoch = $2 AND state <> 'failed'")
+                .bind(token.to_string())
+                .bind(epoch as i64)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut moved = Amount::ZERO;
+        for r in &rows {
+            let kind: String = r.try_get("kind")?;
+            if kind == "delegate" || kind == "undelegate" {
+                moved = moved.checked_add(sql::amount(r, "amount", "operations")?, "moved this epoch")?;
+            }
+        }
+        Ok((moved, rows.len() as u32))
+    }
+
+    /// `intent|submitted → submitted` with a (new) signed transaction, persisted before
+    /// the transaction is sent.
+    pub async fn mark_submitted(
+        &self,
+        key: &str,
+        tx_id: &str,
+        payload: &str,
+        valid_until: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let from = current_state(&mut tx, key).await?;
+        let n = sqlx::query(
+            "UPDATE operations SET state = 'submitted', tx_id = $1, payload = $2, valid_until = $3, attempts = attempts + 1, updated_at = $4 \
+             WHERE idempotency_key = $5 AND state IN ('intent', 'submitted')",
+        )
+        .bind(tx_id.to_string())
+        .bind(payload.to_string())
+        .bind(valid_until.map(|t| t.0))
+        .bind(now.0)
+        .bind(key.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            return Err(StoreError::Journal(format!(
+                "operation {key}: cannot go from {} to submitted",
+                from.as_str()
+            )));
+        }
+        log(
+            &mut tx,
+            key,
+            Some(from),
+            OperationState::Submitted,
+            Some(tx_id),
+            "signed; about to broadcast",
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `submitted → confirmed`, with the ledger entries of its effect, atomically.
+    pub async fn mark_confirmed(&self, key: &str, entries: &[Entry], now: Timestamp) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("UPDATE operations SET state = 'confirmed', error = NULL, updated_at = $1 WHERE idempotency_key = $2 AND state = 'submitted'")
+            .bind(now.0)
+            .bind(key.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n != 1 {
+            let from = current_state(&mut tx, key).await?;
+            return Err(StoreError::Journal(format!(
+                "operation {key}: cannot go from {} to confirmed",
+                from.as_str()
+            )));
+        }
+        insert_entries(&mut tx, entries, now).await?;
+        log(
+            &mut tx,
+            key,
+            Some(OperationState::Submitted),
+            OperationState::Confirmed,
+            None,
+            "finalized on chain",
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `intent|submitted → failed` with the reason.
+    pub async fn mark_failed(&self, key: &str, reason: &str, now: Timestamp) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let from = current_state(&mut tx, key).await?;
+        let n = sqlx::query("UPDATE operations SET state = 'failed', error = $1, updated_at = $2 WHERE idempotency_key = $3 AND state IN ('intent', 'submitted')")
+            .bind(reason.to_string())
+            .bind(now.0)
+            .bind(key.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n != 1 {
+            return Err(StoreError::Journal(format!(
+                "operation {key}: cannot go from {} to failed",
+                from.as_str()
+            )));
+        }
+        log(&mut tx, key, Some(from), OperationState::Failed, None, reason, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `confirmed → reconciled` for every confirmed operation of `token` (after a
+    /// reconciliation with no drift). Returns how many.
+    pub async fn mark_reconciled(&self, token: &str, now: Timestamp) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let keys: Vec<String> =
+            sqlx::query("SELECT idempotency_key FROM operations WHERE token = $1 AND state = 'confirmed'")
+                .bind(token.to_string())
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get("idempotency_key"))
+                .collect::<std::result::Result<_, _>>()?;
+        for k in &keys {
+            sqlx::query("UPDATE operations SET state = 'reconciled', updated_at = $1 WHERE idempotency_key = $2 AND state = 'confirmed'")
+                .bind(now.0)
+                .bind(k.clone())
+                .execute(&mut *tx)
+                .await?;
+            log(
+                &mut tx,
+                k,
+                Some(OperationState::Confirmed),
+                OperationState::Reconciled,
+                None,
+                "positions match the ledger",
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(keys.len() as u64)
+    }
+
+    /// The transition log of an operation: `(at, from, to, tx_id, detail)`.
+    pub async fn operation_log(
+        &self,
+        key: &str,
+    ) -> Result<Vec<(Timestamp, Option<String>, String, Option<String>, String)>> {
+        let rows = sqlx::query(
+            "SELECT at, from_state, to_state, tx_id, detail FROM operation_log WHERE idempotency_key = $1 ORDER BY at",
+        )
+        .bind(key.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    sql::ts(r, "at")?,
+                    r.try_get("from_state")?,
+                    r.try_get("to_state")?,
+                    r.try_get("tx_id")?,
+                    r.try_get("detail")?,
+                ))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,590 @@
+//! Treasury records: plans, realized rewards synced from chains (with their cursors),
+//! alerts (drift freezes moves until acknowledged), position snapshots and custody
+//! changes.
+
+use sqlx::{AnyConnection, Row};
+
+use softstake_core::ledger::{Entry, LedgerAccount};
+use softstake_core::position::{Position, StakeState};
+use softstake_core::{Amount, Day, Timestamp};
+
+use crate::error::{Result, StoreError};
+use crate::ledger::insert_entries;
+use crate::rewards::{record_one, RecordOutcome};
+use crate::sql::{self, insert_rows, Val};
+use crate::Store;
+
+/// Lifecycle of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanStatus {
+    /// Computed and stored, waiting for approval.
+    Proposed,
+    /// Approved (by a treasury user or under the approval threshold).
+    Approved,
+    /// Operations are being executed.
+    Executing,
+    /// Every operation confirmed (or failed, see the journal).
+    Done,
+    /// Some operation failed.
+    Failed,
+    /// Rejected by a treasury user.
+    Rejected,
+}
+
+impl PlanStatus {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanStatus::Proposed => "proposed",
+            PlanStatus::Approved => "approved",
+            PlanStatus::Executing => "executing",
+            PlanStatus::Done => "done",
+            PlanStatus::Failed => "failed",
+            PlanStatus::Rejected => "rejected",
+        }
+    }
+
+    /// Parses [`PlanStatus::as_str`]'s output.
+    pub fn parse(s: &str) -> Option<PlanStatus> {
+        Some(match s {
+            "proposed" => PlanStatus::Proposed,
+            "approved" => PlanStatus::Approved,
+            "executing" => PlanStatus::Executing,
+            "done" => PlanStatus::Done,
+            "failed" => PlanStatus::Failed,
+            "rejected" => PlanStatus::Rejected,
+            _ => return None,
+        })
+    }
+}
+
+/// A stored plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanRecord {
+    /// Content hash.
+    pub plan_id: String,
+    /// Token.
+    pub token: String,
+    /// Chain epoch.
+    pub epoch: u64,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Status.
+    pub status: PlanStatus,
+    /// Stake moved, base units.
+    pub moved: Amount,
+    /// Needs explicit approval.
+    pub needs_approval: bool,
+    /// Who approved.
+    pub approved_by: Option<String>,
+    /// When.
+    pub approved_at: Option<Timestamp>,
+    /// The plan as JSON (softstake_core::plan::TreasuryPlan).
+    pub body: String,
+}
+
+/// An alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// Id.
+    pub id: i64,
+    /// Token.
+    pub token: String,
+    /// Kind (`drift`, `liquidity_shortfall`, `buffer_below_target`, …).
+    pub kind: String,
+    /// Message.
+    pub message: String,
+    /// Missing amount, base units.
+    pub shortfall: Amount,
+    /// Exit ETA, if any.
+    pub exit_eta: Option<Timestamp>,
+    /// True when the alert freezes stake moves for the token until acknowledged.
+    pub freeze: bool,
+    /// Raised.
+    pub created_at: Timestamp,
+    /// Last updated.
+    pub updated_at: Timestamp,
+    /// When acknowledged.
+    pub acknowledged_at: Option<Timestamp>,
+    /// By whom.
+    pub acknowledged_by: Option<String>,
+}
+
+/// A realized reward to record from a chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealizedReward {
+    /// Validator.
+    pub validator: String,
+    /// Chain epoch.
+    pub epoch: u64,
+    /// `compounded` or `claimed`.
+    pub kind: String,
+    /// Amount, base units.
+    pub amount: Amount,
+    /// Chain time.
+    pub at: Timestamp,
+}
+
+/// What a reward sync stored.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RewardCursor {
+    /// New records stored.
+    pub new_records: u64,
+    /// Σ of the new records, base units.
+    pub new_amount: Amount,
+    /// The cursor saved for next time.
+    pub cursor: String,
+}
+
+/// Positions last read from a chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PositionSnapshot {
+    /// When they were read.
+    pub at: Timestamp,
+    /// The positions.
+    pub positions: Vec<Position>,
+}
+
+const PLAN_COLS: &str =
+    "plan_id, token, epoch, created_at, status, moved, needs_approval, approved_by, approved_at, body";
+const ALERT_COLS: &str = "id, token, kind, message, shortfall, exit_eta, freezes_moves, created_at, updated_at, acknowledged_at, acknowledged_by";
+
+fn decode_plan(r: &sqlx::any::AnyRow) -> Result<PlanRecord> {
+    let status: String = r.try_get("status")?;
+    Ok(PlanRecord {
+        plan_id: r.try_get("plan_id")?,
+        token: r.try_get("token")?,
+        epoch: r.try_get::<i64, _>("epoch")? as u64,
+        created_at: sql::ts(r, "created_at")?,
+        status: PlanStatus::parse(&status).ok_or_else(|| StoreError::corrupt("plans", format!("status {status:?}")))?,
+        moved: sql::amount(r, "moved", "plans")?,
+        needs_approval: r.try_get::<i64, _>("needs_approval")? != 0,
+        approved_by: r.try_get("approved_by")?,
+        approved_at: sql::ts_opt(r, "approved_at")?,
+        body: r.try_get("body")?,
+    })
+}
+
+fn decode_alert(r: &sqlx::any::AnyRow) -> Result<Alert> {
+    Ok(Alert {
+        id: r.try_get("id")?,
+        token: r.try_get("token")?,
+        kind: r.try_get("kind")?,
+        message: r.try_get("message")?,
+        shortfall: sql::amount(r, "shortfall", "alerts")?,
+        exit_eta: sql::ts_opt(r, "exit_eta")?,
+        freeze: r.try_get::<i64, _>("freezes_moves")? != 0,
+        created_at: sql::ts(r, "created_at")?,
+        updated_at: sql::ts(r, "updated_at")?,
+        acknowledged_at: sql::ts_opt(r, "acknowledged_at")?,
+        acknowledged_by: r.try_get("acknowledged_by")?,
+    })
+}
+
+async fn first_undistributed_day(conn: &mut AnyConnection, token: &str, day: Day) -> Result<Day> {
+    let row = sqlx::query("SELECT MAX(day) AS day FROM distributions WHERE token = $1")
+        .bind(token.to_string())
+        .fetch_one(&mut *conn)
+        .await?;
+    let last: Option<String> = row.try_get("day")?;
+    let last = last
+        .map(|s| Day::parse(&s).map_err(|e| StoreError::corrupt("distributions", e.to_string())))
+        .transpose()?;
+    Ok(match last {
+        Some(l) if l >= day => l.next(),
+        _ => day,
+    })
+}
+
+impl Store {
+    /// Stores a plan (a plan already stored keeps its record).
+    pub async fn save_plan(&self, p: &PlanRecord) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO plans ({PLAN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (plan_id) DO NOTHING"
+        ))
+        .bind(p.plan_id.clone())
+        .bind(p.token.clone())
+        .bind(p.epoch as i64)
+        .bind(p.created_at.0)
+        .bind(p.status.as_str().to_string())
+        .bind(p.moved.0.to_string())
+        .bind(i64::from(p.needs_approval))
+        .bind(p.approved_by.clone())
+        .bind(p.approved_at.map(|t| t.0))
+        .bind(p.body.clone())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A stored plan.
+    pub async fn plan(&self, plan_id: &str) -> Result<Option<PlanRecord>> {
+        let row = sqlx::query(&format!("SELECT {PLAN_COLS} FROM plans WHERE plan_id = $1"))
+            .bind(plan_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| decode_plan(&r)).transpose()
+    }
+
+    /// Plans, newest first.
+    pub async fn plans(&self, token: Option<&str>, limit: u32) -> Result<Vec<PlanRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PLAN_COLS} FROM plans WHERE ($1 = '' OR token = $1) ORDER BY created_at DESC LIMIT $2"
+        ))
+        .bind(token.unwrap_or("").to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_plan).collect()
+    }
+
+    /// Moves a plan to `to` if it is in one of `from`; approvals record who and when.
+    pub async fn set_plan_status(
+        &self,
+        plan_id: &str,
+        from: &[PlanStatus],
+        to: PlanStatus,
+        by: Option<&str>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let allowed: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        let n = sqlx::query(&format!(
+            "UPDATE plans SET status = $1, approved_by = COALESCE($2, approved_by), approved_at = CASE WHEN $2 IS NULL THEN approved_at ELSE $3 END \
+             WHERE plan_id = $4 AND status IN ({})",
+            allowed.join(", ")
+        ))
+        .bind(to.as_str().to_string())
+        .bind(by.map(str::to_string))
+        .bind(now.0)
+        .bind(plan_id.to_string())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            let cur = self
+                .plan(plan_id)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("plan {plan_id}")))?;
+            return Err(StoreError::Journal(format!(
+                "plan {plan_id} is {}; cannot become {}",
+                cur.status.as_str(),
+                to.as_str()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The saved rewards cursor of a token's chain.
+    pub async fn reward_cursor(&self, token: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT cursor FROM reward_cursors WHERE token = $1")
+            .bind(token.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("cursor")).transpose()?)
+    }
+
+    /// Records realized rewards from a chain and the new cursor, in one transaction:
+    /// each reward once (by token, validator, epoch, kind), attributed to the UTC day it
+    /// was realized (or the first day not yet distributed), with its ledger entry
+    /// (`Dr stake:<validator>` when compounded, `Dr pool:buffer` when claimed,
+    /// `Cr chain:rewards`).
+    pub async fn record_realized(
+        &self,
+        token: &str,
+        rewards: &[RealizedReward],
+        cursor: &str,
+        now: Timestamp,
+    ) -> Result<RewardCursor> {
+        let mut tx = self.pool.begin().await?;
+        let mut out = RewardCursor {
+            cursor: cursor.to_string(),
+            ..RewardCursor::default()
+        };
+        for r in rewards {
+            if r.amount.is_zero() {
+                continue;
+            }
+            let exists = sqlx::query(
+                "SELECT amount FROM realized_rewards WHERE token = $1 AND validator = $2 AND epoch = $3 AND kind = $4",
+            )
+            .bind(token.to_string())
+            .bind(r.validator.clone())
+            .bind(r.epoch as i64)
+            .bind(r.kind.clone())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = exists {
+                let stored = sql::amount(&row, "amount", "realized_rewards")?;
+                if stored != r.amount {
+                    return Err(StoreError::corrupt(
+                        "realized_rewards",
+                        format!(
+                            "{token} {} epoch {}: chain now reports {} after {stored}",
+                            r.validator, r.epoch, r.amount
+                        ),
+                    ));
+                }
+                continue;
+            }
+            let day = first_undistributed_day(&mut tx, token, r.at.day()).await?;
+            sqlx::query("INSERT INTO realized_rewards (token, validator, epoch, kind, amount, at, day) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(token.to_string())
+                .bind(r.validator.clone())
+                .bind(r.epoch as i64)
+                .bind(r.kind.clone())
+                .bind(r.amount.0.to_string())
+                .bind(r.at.0)
+                .bind(day.to_string())
+                .execute(&mut *tx)
+                .await?;
+            let debit = if r.kind == "claimed" {
+                LedgerAccount::buffer()
+            } else {
+                LedgerAccount::stake(&r.validator)
+            };
+            let source = format!("chain:{}:{}:{}", r.validator, r.epoch, r.kind);
+            if record_one(&mut tx, token, day, &source, r.amount, debit, now).await? == RecordOutcome::Recorded {
+                out.new_records += 1;
+                out.new_amount = out.new_amount.checked_add(r.amount, "new rewards")?;
+            }
+        }
+        sqlx::query("INSERT INTO reward_cursors (token, cursor, updated_at) VALUES ($1, $2, $3) ON CONFLICT (token) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at")
+            .bind(token.to_string())
+            .bind(cursor.to_string())
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Raises an alert, or refreshes the open one of the same token and kind (one open
+    /// alert per kind). Returns its id.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn raise_alert(
+        &self,
+        token: &str,
+        kind: &str,
+        message: &str,
+        shortfall: Amount,
+        exit_eta: Option<Timestamp>,
+        freeze: bool,
+        now: Timestamp,
+    ) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let open = sqlx::query("SELECT id FROM alerts WHERE token = $1 AND kind = $2 AND acknowledged_at IS NULL")
+            .bind(token.to_string())
+            .bind(kind.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let id = match open {
+            Some(r) => {
+                let id: i64 = r.try_get("id")?;
+                sqlx::query("UPDATE alerts SET message = $1, shortfall = $2, exit_eta = $3, freezes_moves = $4, updated_at = $5 WHERE id = $6")
+                    .bind(message.to_string())
+                    .bind(shortfall.0.to_string())
+                    .bind(exit_eta.map(|t| t.0))
+                    .bind(i64::from(freeze))
+                    .bind(now.0)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                id
+            }
+            None => {
+                let r = sqlx::query(
+                    "INSERT INTO alerts (token, kind, message, shortfall, exit_eta, freezes_moves, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+                )
+                .bind(token.to_string())
+                .bind(kind.to_string())
+                .bind(message.to_string())
+                .bind(shortfall.0.to_string())
+                .bind(exit_eta.map(|t| t.0))
+                .bind(i64::from(freeze))
+                .bind(now.0)
+                .fetch_one(&mut *tx)
+                .await?;
+                r.try_get("id")?
+            }
+        };
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Closes open alerts of `token` and `kind` that no longer apply (e.g. liquidity back
+    /// above target). Freezing alerts are never closed this way: they need a person.
+    pub async fn resolve_alerts(&self, token: &str, kind: &str, now: Timestamp) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE alerts SET acknowledged_at = $1, acknowledged_by = 'resolved: condition cleared' \
+             WHERE token = $2 AND kind = $3 AND acknowledged_at IS NULL AND freezes_moves = 0",
+        )
+        .bind(now.0)
+        .bind(token.to_string())
+        .bind(kind.to_string())
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Alerts, newest first; only open ones unless `all`.
+    pub async fn alerts(&self, token: Option<&str>, all: bool) -> Result<Vec<Alert>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ALERT_COLS} FROM alerts WHERE ($1 = '' OR token = $1) AND ($2 = 1 OR acknowledged_at IS NULL) ORDER BY id DESC"
+        ))
+        .bind(token.unwrap_or("").to_string())
+        .bind(i64::from(all))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_alert).collect()
+    }
+
+    /// One alert.
+    pub async fn alert(&self, id: i64) -> Result<Option<Alert>> {
+        let row = sqlx::query(&format!("SELECT {ALERT_COLS} FROM alerts WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| decode_alert(&r)).transpose()
+    }
+
+    /// Acknowledges an alert, recording `entries` (e.g. booking a drift as slashing) in
+    /// the same transaction. Acknowledging twice is refused.
+    pub async fn acknowledge_alert(&self, id: i64, by: &str, entries: &[Entry], now: Timestamp) -> Result<Alert> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE alerts SET acknowledged_at = $1, acknowledged_by = $2 WHERE id = $3 AND acknowledged_at IS NULL",
+        )
+        .bind(now.0)
+        .bind(by.to_string())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            return Err(StoreError::NotFound(format!(
+                "open alert {id} (unknown or already acknowledged)"
+            )));
+        }
+        insert_entries(&mut tx, entries, now).await?;
+        tx.commit().await?;
+        self.alert(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("alert {id}")))
+    }
+
+    /// Why moves of `token` are frozen (the open freezing alert's message), if they are.
+    pub async fn frozen(&self, token: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT id, message FROM alerts WHERE token = $1 AND freezes_moves = 1 AND acknowledged_at IS NULL ORDER BY id LIMIT 1")
+            .bind(token.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| -> Result<String> {
+            let id: i64 = r.try_get("id")?;
+            let m: String = r.try_get("message")?;
+            Ok(format!("alert {id}: {m}"))
+        })
+        .transpose()
+    }
+
+    /// Replaces the position snapshot of `token`.
+    pub async fn save_positions(&self, token: &str, positions: &[Position], now: Timestamp) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM position_snapshots WHERE token = $1")
+            .bind(token.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let rows: Vec<Vec<Val>> = positions
+            .iter()
+            .map(|p| {
+                vec![
+                    Val::T(token.to_string()),
+                    Val::T(p.validator.clone()),
+                    Val::T(p.state.as_str().to_string()),
+                    Val::T(p.amount.0.to_string()),
+                    p.eta.map(|t| Val::I(t.0)).unwrap_or(Val::NullI),
+                    Val::T(p.account.clone().unwrap_or_default()),
+                    Val::I(now.0),
+                ]
+            })
+            .collect();
+        insert_rows(
+            &mut tx,
+            "INSERT INTO position_snapshots (token, validator, state, amount, eta, account, at)",
+            "",
+            7,
+            &rows,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The last position snapshot of `token`, if any.
+    pub async fn positions_snapshot(&self, token: &str) -> Result<Option<PositionSnapshot>> {
+        let rows = sqlx::query("SELECT validator, state, amount, eta, account, at FROM position_snapshots WHERE token = $1 ORDER BY validator, state")
+            .bind(token.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let at = sql::ts(&rows[0], "at")?;
+        let positions = rows
+            .iter()
+            .map(|r| {
+                let state: String = r.try_get("state")?;
+                let account: String = r.try_get("account")?;
+                Ok(Position {
+                    validator: r.try_get("validator")?,
+                    state: StakeState::parse(&state)
+                        .ok_or_else(|| StoreError::corrupt("position_snapshots", format!("state {state:?}")))?,
+                    amount: sql::amount(r, "amount", "position_snapshots")?,
+                    eta: sql::ts_opt(r, "eta")?,
+                    account: (!account.is_empty()).then_some(account),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(PositionSnapshot { at, positions }))
+    }
+
+    /// Books the change of the custodial total to `total` as of `day` (once per day):
+    /// `Dr pool:buffer / Cr custody:users` for growth, the reverse for a fall. Returns the
+    /// signed change.
+    pub async fn record_custody_total(&self, token: &str, day: Day, total: Amount, now: Timestamp) -> Result<i128> {
+        let reference = format!("{token} {day}");
+        let done = sqlx::query("SELECT 1 AS x FROM ledger_entries WHERE kind = 'custody_change' AND reference = $1")
+            .bind(reference.clone())
+            .fetch_optional(&self.pool)
+            .await?;
+        if done.is_some() {
+            return Ok(0);
+        }
+        let users = self.ledger_balances(token, "custody:users").await?;
+        let booked: i128 = users.first().and_then(|b| b.net()).map(|n| -n).unwrap_or(0);
+        let new =
+            i128::try_from(total.0).map_err(|_| StoreError::corrupt("balances", "custodial total beyond i128"))?;
+        let delta = new - booked;
+        let amount = Amount(delta.unsigned_abs());
+        let entry = if delta >= 0 {
+            Entry::new("custody_change", &reference).transfer(
+                LedgerAccount::buffer(),
+                LedgerAccount::custody_users(),
+                token,
+                amount,
+            )
+        } else {
+            Entry::new("custody_change", &reference).transfer(
+                LedgerAccount::custody_users(),
+                LedgerAccount::buffer(),
+                token,
+                amount,
+            )
+        };
+        let mut tx = self.pool.begin().await?;
+        // Booked even when the amount is zero (no postings): it marks the day as done.
+        insert_entries(&mut tx, &[entry], now).await?;
+        tx.commit().await?;
+        Ok(delta)
+    }
+}

@@ -1,0 +1,198 @@
+//! The journal's state machine, realized-reward sync, alerts and custody booking, on
+//! SQLite and PostgreSQL.
+
+mod common;
+
+use softstake_core::ledger::{Entry, LedgerAccount};
+use softstake_core::plan::OpKind;
+use softstake_core::{Amount, Day, Timestamp};
+use softstake_store::{NewOperation, OperationState, RealizedReward, Store, StoreError};
+
+fn ts(s: &str) -> Timestamp {
+    Timestamp::parse_rfc3339(s).unwrap()
+}
+
+fn op(key: &str, kind: OpKind) -> NewOperation {
+    NewOperation {
+        idempotency_key: key.into(),
+        plan_id: "p1".into(),
+        seq: 0,
+        token: "SOL".into(),
+        kind,
+        validator: "v1".into(),
+        amount: Amount(1_000),
+        epoch: 7,
+    }
+}
+
+async fn journal_transitions(store: Store) {
+    let now = ts("2025-06-01T00:00:00Z");
+    assert_eq!(
+        store.record_intents(&[op("k1", OpKind::Delegate)], now).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.record_intents(&[op("k1", OpKind::Delegate)], now).await.unwrap(),
+        0,
+        "idempotent"
+    );
+    // confirmed straight from intent is refused
+    let e = store.mark_confirmed("k1", &[], now).await.unwrap_err();
+    assert!(matches!(e, StoreError::Journal(_)), "{e}");
+    store
+        .mark_submitted("k1", "tx-a", "payload-a", Some(now), now)
+        .await
+        .unwrap();
+    store
+        .mark_submitted("k1", "tx-b", "payload-b", Some(now), now)
+        .await
+        .unwrap(); // a re-signed attempt
+    let o = store.operation("k1").await.unwrap().unwrap();
+    assert_eq!(
+        (o.state, o.tx_id.as_deref(), o.attempts),
+        (OperationState::Submitted, Some("tx-b"), 2)
+    );
+    assert_eq!(store.open_operations(Some("SOL")).await.unwrap().len(), 1);
+    let entry = Entry::new("delegate", "k1").transfer(
+        LedgerAccount::stake("v1"),
+        LedgerAccount::buffer(),
+        "SOL",
+        Amount(1_000),
+    );
+    store.mark_confirmed("k1", &[entry], now).await.unwrap();
+    assert!(
+        store.mark_failed("k1", "late", now).await.is_err(),
+        "no failure after confirmation"
+    );
+    assert!(
+        store.mark_submitted("k1", "tx-c", "p", None, now).await.is_err(),
+        "no resubmission after confirmation"
+    );
+    let stake = store.ledger_balances("SOL", "stake:").await.unwrap();
+    assert_eq!(stake[0].net(), Some(1_000));
+    assert_eq!(store.moved_in_epoch("SOL", 7).await.unwrap(), (Amount(1_000), 1));
+    assert_eq!(store.mark_reconciled("SOL", now).await.unwrap(), 1);
+    assert_eq!(
+        store.operation("k1").await.unwrap().unwrap().state,
+        OperationState::Reconciled
+    );
+    let log = store.operation_log("k1").await.unwrap();
+    let states: Vec<&str> = log.iter().map(|l| l.2.as_str()).collect();
+    assert_eq!(
+        states,
+        vec!["intent", "submitted", "submitted", "confirmed", "reconciled"]
+    );
+    // failure path
+    store
+        .record_intents(&[op("k2", OpKind::Undelegate)], now)
+        .await
+        .unwrap();
+    store
+        .mark_failed("k2", "rejected by sim: validator not found", now)
+        .await
+        .unwrap();
+    assert!(store.open_operations(None).await.unwrap().is_empty());
+}
+both_backends!(success_journal_transitions, journal_transitions);
+
+async fn realized_rewards(store: Store) {
+    let now = ts("2025-06-03T00:00:00Z");
+    let r = |epoch: u64, amount: u128, at: &str| RealizedReward {
+        validator: "v1".into(),
+        epoch,
+        kind: "compounded".into(),
+        amount: Amount(amount),
+        at: ts(at),
+    };
+    let out = store
+        .record_realized(
+            "SOL",
+            &[r(1, 100, "2025-06-01T05:00:00Z"), r(2, 50, "2025-06-02T05:00:00Z")],
+            "2",
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!((out.new_records, out.new_amount), (2, Amount(150)));
+    // the same records again (a restart before the cursor was read) change nothing
+    let again = store
+        .record_realized("SOL", &[r(2, 50, "2025-06-02T05:00:00Z")], "2", now)
+        .await
+        .unwrap();
+    assert_eq!(again.new_records, 0);
+    // a chain that changes its history is refused
+    let e = store
+        .record_realized("SOL", &[r(2, 51, "2025-06-02T05:00:00Z")], "2", now)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Corrupt { .. }), "{e}");
+    assert_eq!(store.reward_cursor("SOL").await.unwrap().as_deref(), Some("2"));
+    assert_eq!(
+        store
+            .realized_reward("SOL", Day::parse("2025-06-01").unwrap())
+            .await
+            .unwrap(),
+        Amount(100)
+    );
+    let stake = store.ledger_balances("SOL", "stake:v1").await.unwrap();
+    assert_eq!(stake[0].net(), Some(150));
+}
+both_backends!(success_realized_rewards_once_per_epoch, realized_rewards);
+
+async fn alerts_freeze(store: Store) {
+    let now = ts("2025-06-01T00:00:00Z");
+    assert_eq!(store.frozen("SOL").await.unwrap(), None);
+    let id = store
+        .raise_alert("SOL", "drift", "v1 short by 5", Amount(5), None, true, now)
+        .await
+        .unwrap();
+    let same = store
+        .raise_alert("SOL", "drift", "v1 short by 6", Amount(6), None, true, now)
+        .await
+        .unwrap();
+    assert_eq!(id, same, "one open alert per kind");
+    assert!(store.frozen("SOL").await.unwrap().unwrap().contains("short by 6"));
+    assert_eq!(
+        store.resolve_alerts("SOL", "drift", now).await.unwrap(),
+        0,
+        "freezes need a person"
+    );
+    let book = Entry::new("slashing", "alert").transfer(
+        LedgerAccount::slashing(),
+        LedgerAccount::stake("v1"),
+        "SOL",
+        Amount(6),
+    );
+    let a = store
+        .acknowledge_alert(id, "treasury-alice", &[book], now)
+        .await
+        .unwrap();
+    assert_eq!(a.acknowledged_by.as_deref(), Some("treasury-alice"));
+    assert_eq!(store.frozen("SOL").await.unwrap(), None);
+    assert!(store.acknowledge_alert(id, "bob", &[], now).await.is_err());
+}
+both_backends!(success_alert_freezes_until_acknowledged, alerts_freeze);
+
+async fn custody(store: Store) {
+    let now = ts("2025-06-02T00:00:00Z");
+    let d1 = Day::parse("2025-06-01").unwrap();
+    assert_eq!(
+        store.record_custody_total("SOL", d1, Amount(1_000), now).await.unwrap(),
+        1_000
+    );
+    assert_eq!(
+        store.record_custody_total("SOL", d1, Amount(1_000), now).await.unwrap(),
+        0,
+        "once per day"
+    );
+    assert_eq!(
+        store
+            .record_custody_total("SOL", d1.next(), Amount(600), now)
+            .await
+            .unwrap(),
+        -400
+    );
+    let buffer = store.ledger_balances("SOL", "pool:buffer").await.unwrap();
+    assert_eq!(buffer[0].net(), Some(600));
+}
+both_backends!(success_custody_total_booked_per_day, custody);
