@@ -10,6 +10,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod chains;
 pub mod clock;
 pub mod commands;
 pub mod config;
@@ -17,3 +18,4 @@ pub mod files;
 pub mod input;
 pub mod progress;
 pub mod report;
+pub mod treasury;

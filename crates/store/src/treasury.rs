@@ -358,6 +358,15 @@ impl Store {
         Ok(out)
     }
 
+    /// When rewards of `token` were last claimed (claim chains), from the synced records.
+    pub async fn last_claim(&self, token: &str) -> Result<Option<Timestamp>> {
+        let row = sqlx::query("SELECT MAX(at) AS at FROM realized_rewards WHERE token = $1 AND kind = 'claimed'")
+            .bind(token.to_string())
+            .fetch_one(&self.pool)
+            .await?;
+        sql::ts_opt(&row, "at")
+    }
+
     /// Raises an alert, or refreshes the open one of the same token and kind (one open
     /// alert per kind). Returns its id.
     #[allow(clippy::too_many_arguments)]

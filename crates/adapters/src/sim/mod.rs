@@ -134,7 +134,7 @@ struct SimValidator {
     solana_rate: (u128, u128),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct StakeAccount {
     validator: String,
     amount: Amount,
@@ -160,13 +160,13 @@ struct Envelope {
     signature: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct TxRecord {
     landed_at: Timestamp,
     pending_polls: u32,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct State {
     now: Timestamp,
     periods_done: u64,
@@ -180,8 +180,18 @@ struct State {
     slashed: Vec<(String, u64, Amount)>,
     rng: ChaCha8Rng,
     faults: FaultConfig,
+    #[serde(skip)]
     next_faults: VecDeque<Fault>,
     attempts: u64,
+}
+
+/// The whole mutable state of a simulated chain, to persist it between processes (the
+/// CLI keeps one file per token under the data folder).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SimSnapshot {
+    token: String,
+    seed: u64,
+    state: State,
 }
 
 /// A simulated chain; share it with [`Arc`] between adapters (a restarted process gets
@@ -220,6 +230,38 @@ impl SimChain {
             validators,
             state: Mutex::new(state),
         }))
+    }
+
+    /// Rebuilds a chain from a snapshot taken with the same configuration.
+    ///
+    /// Errors when the snapshot belongs to another token or seed.
+    pub fn restore(cfg: SimConfig, snapshot: SimSnapshot) -> Result<Arc<SimChain>> {
+        if snapshot.token != cfg.token || snapshot.seed != cfg.seed {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!(
+                    "snapshot of {} (seed {}) does not match {} (seed {})",
+                    snapshot.token, snapshot.seed, cfg.token, cfg.seed
+                ),
+            ));
+        }
+        let chain = SimChain::new(cfg)?;
+        let mut state = snapshot.state;
+        state.faults = chain.cfg.faults.clone();
+        *chain.lock() = state;
+        Ok(chain)
+    }
+
+    /// The chain's state, to restore later with [`SimChain::restore`].
+    pub fn snapshot(&self) -> Result<String> {
+        let s = self.lock();
+        let snap = serde_json::json!({ "token": self.cfg.token, "seed": self.cfg.seed, "state": &*s });
+        serde_json::to_string(&snap).map_err(|e| AdapterError::bad_input(CHAIN, format!("snapshot: {e}")))
+    }
+
+    /// Parses a snapshot string.
+    pub fn parse_snapshot(text: &str) -> Result<SimSnapshot> {
+        serde_json::from_str(text).map_err(|e| AdapterError::bad_input(CHAIN, format!("malformed snapshot: {e}")))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

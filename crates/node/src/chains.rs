@@ -1,0 +1,246 @@
+//! Building each token's chain adapter from the network config.
+//!
+//! `adapter = "sim"` builds the simulated chain with the token's liquidity model (from
+//! `tokens.toml` and the chain family's rules below). From the CLI its state is kept in
+//! `<data_dir>/sim/<TOKEN>.json` between commands and its clock follows the wall clock;
+//! the demo and the tests drive it by hand. Every adapter is wrapped in
+//! [`Guarded`] (rate limit from `rate_limit_per_sec`, retries, tracing).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use softstake_adapters::guard::{CallObserver, GuardConfig, Guarded};
+use softstake_adapters::sim::{FaultConfig, RewardSeries, SimAdapter, SimChain, SimConfig, ValidatorSet};
+use softstake_adapters::traits::LiquidityModel;
+use softstake_adapters::{ChainAdapter, KeySource, SecretBytes};
+use softstake_core::{Amount, Timestamp, TokenConfig};
+
+use crate::config::{ChainConfig, NetworkConfig};
+
+/// Genesis of the CLI's simulated chains (epochs count from here).
+pub const SIM_GENESIS_UNIX_SECS: i64 = 1_735_689_600; // 2025-01-01T00:00:00Z
+
+/// One token's chain.
+#[derive(Debug, Clone)]
+pub struct ChainHandle {
+    /// The adapter (guarded).
+    pub adapter: Arc<dyn ChainAdapter>,
+    /// The simulated chain behind it, when it is one.
+    pub sim: Option<Arc<SimChain>>,
+}
+
+/// The chains of all configured tokens.
+#[derive(Debug, Default)]
+pub struct Chains {
+    map: BTreeMap<String, ChainHandle>,
+    sim_dir: Option<PathBuf>,
+}
+
+/// Whether unbonding completes at an epoch boundary on this chain family.
+fn epoch_aligned(chain: &str) -> bool {
+    matches!(
+        chain,
+        "solana" | "near" | "sui" | "iota" | "ton" | "multiversx" | "polkadot" | "tezos" | "aptos" | "cardano"
+    )
+}
+
+/// The liquidity model a simulated chain of this token enforces: the token's numbers
+/// from `tokens.toml` plus the chain family's rules (shared/notes/chain-crates.md).
+pub fn sim_model(t: &TokenConfig) -> LiquidityModel {
+    let claim = matches!(
+        t.chain.as_str(),
+        "tron" | "cosmos" | "multiversx" | "polkadot" | "ronin" | "sonic" | "cardano"
+    ) || t.symbol == "POL";
+    LiquidityModel {
+        unbonding_period_secs: t.unbonding_period_secs,
+        epoch_secs: t.epoch_secs,
+        epoch_aligned: epoch_aligned(&t.chain) && t.epoch_secs > 0,
+        activation_epochs: match t.chain.as_str() {
+            _ if t.epoch_secs == 0 => 0,
+            "cardano" => 2,
+            _ => 1,
+        },
+        min_delegation: t.min_delegation,
+        rewards_auto_compound: !claim,
+        claim_cadence_secs: if t.chain == "tron" { 86_400 } else { 0 },
+        max_operations_per_epoch: 32,
+    }
+}
+
+/// The devnet key of a simulated chain when none is configured: derived from the token
+/// so every run agrees. Devnet only; a real chain needs `signer = "env:…"|"file:…"`.
+fn devnet_key(token: &str) -> SecretBytes {
+    SecretBytes::new(Sha256::digest(format!("softstake devnet sim key {token}")).to_vec())
+}
+
+fn key_for(token: &str, chain: &ChainConfig) -> Result<SecretBytes> {
+    match &chain.signer {
+        Some(src) => Ok(KeySource::parse(src)?.load()?),
+        None => Ok(devnet_key(token)),
+    }
+}
+
+/// Builds a simulated chain for `token` (not persisted, not advanced).
+pub fn sim_chain(
+    t: &TokenConfig,
+    chain: &ChainConfig,
+    genesis: Timestamp,
+    faults: FaultConfig,
+) -> Result<Arc<SimChain>> {
+    let series = match chain.reward_series.as_str() {
+        "cardano" => RewardSeries::Cardano,
+        _ => RewardSeries::Solana,
+    };
+    let validator_set = match chain.validator_set.as_deref() {
+        Some("solana") => ValidatorSet::Solana,
+        Some("cosmos") => ValidatorSet::Cosmos,
+        Some("tron") => ValidatorSet::Tron,
+        None | Some("generated") => ValidatorSet::Generated,
+        Some(other) => bail!(
+            "chains.{}.validator_set: unknown set {other:?} (solana, cosmos, tron, generated)",
+            t.symbol
+        ),
+    };
+    Ok(SimChain::new(SimConfig {
+        token: t.symbol.clone(),
+        decimals: t.decimals,
+        model: sim_model(t),
+        series,
+        validator_set,
+        seed: chain.seed,
+        faults,
+        genesis,
+        tx_validity_secs: 90,
+        treasury_key: key_for(&t.symbol, chain)?,
+    })?)
+}
+
+fn guard_config(chain: &ChainConfig, sim: bool) -> GuardConfig {
+    GuardConfig {
+        rate_per_sec: if sim { 10_000 } else { chain.rate_limit_per_sec },
+        ..GuardConfig::default()
+    }
+}
+
+impl Chains {
+    /// Chains for every token with a `[chains.X]` entry. Simulated chains are restored
+    /// from `<data_dir>/sim` when `persist` (the CLI), else created at `genesis`.
+    pub fn build(
+        cfg: &NetworkConfig,
+        persist: bool,
+        genesis: Timestamp,
+        observer: Option<Arc<dyn CallObserver>>,
+    ) -> Result<Chains> {
+        let sim_dir = persist.then(|| cfg.data_dir.join("sim"));
+        let mut map = BTreeMap::new();
+        for (symbol, chain) in &cfg.chains {
+            let t = cfg.registry.get(symbol)?;
+            let handle = match chain.adapter.as_str() {
+                "sim" => {
+                    let faults = FaultConfig {
+                        timeout_bps: chain.fault_rate_bps / 4,
+                        lost_reply_bps: chain.fault_rate_bps / 4,
+                        delayed_finality_bps: chain.fault_rate_bps / 4,
+                        reject_bps: chain.fault_rate_bps / 4,
+                        finality_polls: 2,
+                        ..FaultConfig::default()
+                    };
+                    let sim = match &sim_dir {
+                        Some(dir) => load_sim(dir, t, chain, genesis, faults)?,
+                        None => sim_chain(t, chain, genesis, faults)?,
+                    };
+                    let adapter = SimAdapter::new(sim.clone(), key_for(symbol, chain)?);
+                    let guarded: Arc<dyn ChainAdapter> =
+                        Arc::new(Guarded::new(adapter, guard_config(chain, true), observer.clone()));
+                    ChainHandle {
+                        adapter: guarded,
+                        sim: Some(sim),
+                    }
+                }
+                other => bail!(
+                    "chains.{symbol}.adapter = {other:?}: this build has the simulated chain only (adapter = \"sim\"); \
+                     real adapters are compiled in with their cargo feature"
+                ),
+            };
+            map.insert(symbol.clone(), handle);
+        }
+        Ok(Chains { map, sim_dir })
+    }
+
+    /// The chain of `token`.
+    pub fn get(&self, token: &str) -> Result<&ChainHandle> {
+        self.map
+            .get(token)
+            .ok_or_else(|| anyhow!("no chain configured for {token}: add [chains.{token}] to the network config"))
+    }
+
+    /// Tokens with a chain, in order.
+    pub fn tokens(&self) -> impl Iterator<Item = &str> {
+        self.map.keys().map(String::as_str)
+    }
+
+    /// Moves every simulated chain's clock to `t`.
+    pub fn advance_sims(&self, t: Timestamp) -> Result<()> {
+        for (symbol, h) in &self.map {
+            if let Some(sim) = &h.sim {
+                sim.advance_to(t)
+                    .with_context(|| format!("advancing the {symbol} simulated chain"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Custody moved on an exchange wallet: mirror it on a simulated chain's treasury
+    /// wallet (real chains see the exchange's own transfers). A fall beyond the wallet
+    /// takes what is there and returns the rest (withdrawals waiting for liquidity).
+    pub fn mirror_custody(&self, token: &str, delta: i128) -> Result<Amount> {
+        let Some(sim) = &self.get(token)?.sim else {
+            return Ok(Amount::ZERO);
+        };
+        let amount = Amount(delta.unsigned_abs());
+        if delta >= 0 {
+            sim.fund(amount)?;
+            return Ok(Amount::ZERO);
+        }
+        let take = amount.min(sim.wallet());
+        sim.defund(take)?;
+        Ok(amount.saturating_sub(take))
+    }
+
+    /// Saves the simulated chains' state (CLI mode).
+    pub fn save(&self) -> Result<()> {
+        let Some(dir) = &self.sim_dir else { return Ok(()) };
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (symbol, h) in &self.map {
+            if let Some(sim) = &h.sim {
+                let path = dir.join(format!("{symbol}.json"));
+                let tmp = tempfile::NamedTempFile::new_in(dir)?;
+                std::fs::write(tmp.path(), sim.snapshot()?)?;
+                tmp.persist(&path)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn load_sim(
+    dir: &Path,
+    t: &TokenConfig,
+    chain: &ChainConfig,
+    genesis: Timestamp,
+    faults: FaultConfig,
+) -> Result<Arc<SimChain>> {
+    let path = dir.join(format!("{}.json", t.symbol));
+    if !path.exists() {
+        return sim_chain(t, chain, genesis, faults);
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let snap = SimChain::parse_snapshot(&text).with_context(|| format!("{}", path.display()))?;
+    let probe = sim_chain(t, chain, genesis, faults)?;
+    SimChain::restore(probe.config().clone(), snap).with_context(|| format!("restoring {}", path.display()))
+}

@@ -1,0 +1,303 @@
+//! Driving operations through the journal so that a crash anywhere, followed by a
+//! restart, never acts twice on a chain.
+//!
+//! ```text
+//!  intent ──build+sign──▶ (persist) submitted(tx_id, payload) ──broadcast──▶ chain
+//!     ▲                                    │
+//!     │                         tx_status(tx_id), bounded polls
+//!     │          Confirmed ─▶ (persist) confirmed + ledger entries
+//!     │          Failed    ─▶ (persist) failed
+//!     │          Pending   ─▶ stay submitted; the next run resolves it
+//!     │          NotFound, still valid ─▶ broadcast the same payload again (same id)
+//!     └───────── NotFound, expired     ─▶ it can never land: sign a new attempt
+//! ```
+//!
+//! Every transition is persisted before the side effect it guards; on start,
+//! [`Executor::recover`] resolves open operations by `tx_status` before anything new is
+//! sent. [`CrashPoint`] makes the executor stop ("crash") between two steps, for tests.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use tracing::{info, warn};
+
+use softstake_adapters::traits::OpKind;
+use softstake_adapters::{AdapterError, ChainAdapter, OperationRequest, SignedTx, TxStatus};
+use softstake_core::ledger::{Entry, LedgerAccount};
+use softstake_core::Timestamp;
+use softstake_store::{Operation, OperationState, Store};
+
+/// A place between two journal steps where a test can make the executor stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CrashPoint {
+    /// After the intent is recorded, before signing.
+    AfterIntent,
+    /// After signing, before `submitted` is persisted.
+    AfterSign,
+    /// After `submitted` is persisted, before broadcasting.
+    AfterSubmitted,
+    /// After broadcasting, before reading the status.
+    AfterBroadcast,
+    /// After the chain confirmed, before `confirmed` is persisted.
+    AfterConfirmedStatus,
+}
+
+impl CrashPoint {
+    /// Every crash point, in journal order.
+    pub const ALL: [CrashPoint; 5] = [
+        CrashPoint::AfterIntent,
+        CrashPoint::AfterSign,
+        CrashPoint::AfterSubmitted,
+        CrashPoint::AfterBroadcast,
+        CrashPoint::AfterConfirmedStatus,
+    ];
+}
+
+/// The error an injected crash ends a run with.
+#[derive(Debug, thiserror::Error)]
+#[error("injected crash at {0:?}")]
+pub struct Crashed(pub CrashPoint);
+
+/// How an operation ended this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpOutcome {
+    /// Confirmed on chain (now or earlier).
+    Confirmed,
+    /// Failed, with the chain's reason.
+    Failed(String),
+    /// Still pending after the polls of this run; a later run resolves it.
+    Pending,
+}
+
+/// Bounds of the executor's waiting.
+#[derive(Debug, Clone)]
+pub struct ExecConfig {
+    /// Status polls per attempt before leaving the operation pending.
+    pub max_polls: u32,
+    /// Pause between polls.
+    pub poll_interval: Duration,
+    /// Signed attempts (after expiries) before giving up.
+    pub max_attempts: u32,
+}
+
+impl Default for ExecConfig {
+    fn default() -> Self {
+        ExecConfig {
+            max_polls: 30,
+            poll_interval: Duration::from_millis(0),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// Runs journal operations against one chain.
+#[derive(Debug)]
+pub struct Executor<'a> {
+    store: &'a Store,
+    chain: &'a dyn ChainAdapter,
+    cfg: ExecConfig,
+    crash: Mutex<Option<CrashPoint>>,
+}
+
+impl<'a> Executor<'a> {
+    /// An executor over `store` and `chain`.
+    pub fn new(store: &'a Store, chain: &'a dyn ChainAdapter, cfg: ExecConfig) -> Executor<'a> {
+        Executor {
+            store,
+            chain,
+            cfg,
+            crash: Mutex::new(None),
+        }
+    }
+
+    /// Makes the next run stop at `point` (once).
+    pub fn crash_at(self, point: CrashPoint) -> Self {
+        *self.crash.lock().unwrap_or_else(|p| p.into_inner()) = Some(point);
+        self
+    }
+
+    fn checkpoint(&self, point: CrashPoint) -> Result<()> {
+        let mut g = self.crash.lock().unwrap_or_else(|p| p.into_inner());
+        if *g == Some(point) {
+            *g = None;
+            return Err(Crashed(point).into());
+        }
+        Ok(())
+    }
+
+    /// Resolves every open operation of the chain's token, oldest first. Call before
+    /// anything new is sent.
+    pub async fn recover(&self) -> Result<Vec<(String, OpOutcome)>> {
+        let open = self.store.open_operations(Some(self.chain.token())).await?;
+        let mut out = Vec::with_capacity(open.len());
+        for op in open {
+            info!(token = %op.token, key = %op.idempotency_key, state = op.state.as_str(), "recovering operation");
+            let o = self.run(&op.idempotency_key).await?;
+            out.push((op.idempotency_key, o));
+        }
+        Ok(out)
+    }
+
+    /// Drives the operation with this key as far as it goes this run.
+    pub async fn run(&self, key: &str) -> Result<OpOutcome> {
+        self.checkpoint(CrashPoint::AfterIntent)?;
+        for _ in 0..self.cfg.max_attempts.saturating_mul(4).max(4) {
+            let op = self.load(key).await?;
+            let step = match op.state {
+                OperationState::Confirmed | OperationState::Reconciled => return Ok(OpOutcome::Confirmed),
+                OperationState::Failed => return Ok(OpOutcome::Failed(op.error.unwrap_or_default())),
+                OperationState::Intent => self.sign_and_send(&op).await?,
+                OperationState::Submitted => self.resolve(&op).await?,
+            };
+            if let Some(outcome) = step {
+                return Ok(outcome);
+            }
+        }
+        Ok(OpOutcome::Pending)
+    }
+
+    async fn load(&self, key: &str) -> Result<Operation> {
+        self.store
+            .operation(key)
+            .await?
+            .ok_or_else(|| anyhow!("operation {key} is not in the journal"))
+    }
+
+    async fn chain_now(&self) -> Result<Timestamp> {
+        Ok(self.chain.now().await?)
+    }
+
+    /// Signs a (new) attempt, persists it as submitted, broadcasts it. `None` = go on.
+    async fn sign_and_send(&self, op: &Operation) -> Result<Option<OpOutcome>> {
+        if op.attempts >= self.cfg.max_attempts {
+            let reason = format!("gave up after {} expired attempts", op.attempts);
+            self.store
+                .mark_failed(&op.idempotency_key, &reason, self.chain_now().await?)
+                .await?;
+            return Ok(Some(OpOutcome::Failed(reason)));
+        }
+        let req = OperationRequest {
+            idempotency_key: op.idempotency_key.clone(),
+            kind: op.kind,
+            validator: op.validator.clone(),
+            amount: op.amount,
+        };
+        let signed = match self.chain.build(&req).await {
+            Ok(s) => s,
+            Err(e) if !e.is_transient() => return self.fail(op, &e).await.map(Some),
+            Err(e) => return Err(e.into()),
+        };
+        self.checkpoint(CrashPoint::AfterSign)?;
+        let now = self.chain_now().await?;
+        self.store
+            .mark_submitted(
+                &op.idempotency_key,
+                &signed.tx_id,
+                &signed.payload,
+                signed.valid_until,
+                now,
+            )
+            .await?;
+        self.checkpoint(CrashPoint::AfterSubmitted)?;
+        self.send(op, &signed).await
+    }
+
+    async fn send(&self, op: &Operation, signed: &SignedTx) -> Result<Option<OpOutcome>> {
+        match self.chain.broadcast(signed).await {
+            Ok(()) => {}
+            Err(e) if e.is_transient() => {
+                warn!(token = %op.token, key = %op.idempotency_key, error = %e, "broadcast outcome unknown; resolving by status");
+            }
+            Err(e) => {
+                // Refused up front; make sure it did not land anyway before failing it.
+                if matches!(self.chain.tx_status(&signed.tx_id).await?, TxStatus::NotFound) {
+                    return self.fail(op, &e).await.map(Some);
+                }
+            }
+        }
+        self.checkpoint(CrashPoint::AfterBroadcast)?;
+        Ok(None)
+    }
+
+    async fn fail(&self, op: &Operation, e: &AdapterError) -> Result<OpOutcome> {
+        let reason = e.to_string();
+        warn!(token = %op.token, key = %op.idempotency_key, kind = op.kind.as_str(), reason = %reason, "operation failed");
+        self.store
+            .mark_failed(&op.idempotency_key, &reason, self.chain_now().await?)
+            .await?;
+        Ok(OpOutcome::Failed(reason))
+    }
+
+    /// Resolves a submitted operation by its transaction's status. `None` = go on.
+    async fn resolve(&self, op: &Operation) -> Result<Option<OpOutcome>> {
+        let tx_id = op
+            .tx_id
+            .clone()
+            .ok_or_else(|| anyhow!("submitted operation {} has no tx id", op.idempotency_key))?;
+        for poll in 0..self.cfg.max_polls {
+            if poll > 0 && !self.cfg.poll_interval.is_zero() {
+                tokio::time::sleep(self.cfg.poll_interval).await;
+            }
+            match self.chain.tx_status(&tx_id).await? {
+                TxStatus::Pending => continue,
+                TxStatus::Confirmed { at } => {
+                    self.checkpoint(CrashPoint::AfterConfirmedStatus)?;
+                    self.store
+                        .mark_confirmed(&op.idempotency_key, &effect_entries(op), at)
+                        .await?;
+                    info!(token = %op.token, key = %op.idempotency_key, kind = op.kind.as_str(), validator = %op.validator, amount = %op.amount, tx = %tx_id, "operation confirmed");
+                    return Ok(Some(OpOutcome::Confirmed));
+                }
+                TxStatus::Failed { reason } => {
+                    self.store
+                        .mark_failed(&op.idempotency_key, &reason, self.chain_now().await?)
+                        .await?;
+                    return Ok(Some(OpOutcome::Failed(reason)));
+                }
+                TxStatus::NotFound => return self.not_found(op, &tx_id).await,
+            }
+        }
+        Ok(Some(OpOutcome::Pending))
+    }
+
+    /// The transaction is unknown: send it again while it can still land, else sign anew.
+    async fn not_found(&self, op: &Operation, tx_id: &str) -> Result<Option<OpOutcome>> {
+        let now = self.chain_now().await?;
+        let expired = op.valid_until.is_some_and(|v| now > v);
+        if expired {
+            info!(token = %op.token, key = %op.idempotency_key, tx = %tx_id, "transaction expired without landing; signing a new attempt");
+            return self.sign_and_send(op).await;
+        }
+        let signed = SignedTx {
+            tx_id: tx_id.to_string(),
+            payload: op
+                .payload
+                .clone()
+                .ok_or_else(|| anyhow!("submitted operation {} has no payload", op.idempotency_key))?,
+            valid_until: op.valid_until,
+        };
+        self.send(op, &signed).await
+    }
+}
+
+/// The ledger entries of a confirmed operation's effect.
+pub fn effect_entries(op: &Operation) -> Vec<Entry> {
+    let e = Entry::new(op.kind.as_str(), &op.idempotency_key);
+    match op.kind {
+        OpKind::Delegate => vec![e.transfer(
+            LedgerAccount::stake(&op.validator),
+            LedgerAccount::buffer(),
+            &op.token,
+            op.amount,
+        )],
+        OpKind::Withdraw => vec![e.transfer(
+            LedgerAccount::buffer(),
+            LedgerAccount::stake(&op.validator),
+            &op.token,
+            op.amount,
+        )],
+        // Unbonding changes the state, not the owner; claims are booked by the reward sync.
+        OpKind::Undelegate | OpKind::Claim => vec![],
+    }
+}

@@ -1,0 +1,404 @@
+//! The treasury loop on one token: sync realized rewards and positions, reconcile the
+//! ledger with the chain, plan, execute through the journal.
+//!
+//! ```text
+//!  sync:       rewards_since(cursor) ─▶ realized rewards (ledger, days) ; positions ─▶ snapshot
+//!  reconcile:  ledger stake:<v> (expected) vs Σ positions(v) (actual) ─▶ drift > tolerance
+//!              ─▶ alert that freezes moves until a treasury user acknowledges it
+//!  plan:       P, Σe, history (store) + positions, validators, epoch (chain) ─▶ core::plan
+//!  execute:    recover open operations ─▶ intents ─▶ Executor (journal) ─▶ chain
+//! ```
+
+pub mod executor;
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+use tracing::{info, warn};
+
+use softstake_adapters::{ChainAdapter, RewardKind};
+use softstake_core::buffer::signed;
+use softstake_core::ledger::{Entry, LedgerAccount};
+use softstake_core::plan::{plan, AlertKind, PlanInputs, TreasuryPlan};
+use softstake_core::position::Position;
+use softstake_core::{Amount, Timestamp, TokenConfig};
+use softstake_store::{NewOperation, PlanRecord, PlanStatus, RealizedReward, Store};
+
+use executor::{ExecConfig, Executor, OpOutcome};
+
+/// Most reward pages read in one sync (a bound on the loop).
+const MAX_REWARD_PAGES: usize = 1_000;
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// New realized rewards stored.
+    pub new_rewards: u64,
+    /// Their sum, base units.
+    pub new_amount: Amount,
+    /// Positions read.
+    pub positions: Vec<Position>,
+}
+
+/// Reads realized rewards since the saved cursor and the current positions into the
+/// store.
+pub async fn sync_token(store: &Store, chain: &dyn ChainAdapter, now: Timestamp) -> Result<SyncReport> {
+    let token = chain.token().to_string();
+    let mut report = SyncReport::default();
+    let mut cursor = store.reward_cursor(&token).await?;
+    for _ in 0..MAX_REWARD_PAGES {
+        let page = chain
+            .rewards_since(cursor.as_deref())
+            .await
+            .with_context(|| format!("{token}: reading realized rewards"))?;
+        let records: Vec<RealizedReward> = page
+            .records
+            .iter()
+            .map(|r| RealizedReward {
+                validator: r.validator.clone(),
+                epoch: r.epoch,
+                kind: match r.kind {
+                    RewardKind::Compounded => "compounded".into(),
+                    RewardKind::Claimed => "claimed".into(),
+                },
+                amount: r.amount,
+                at: r.at,
+            })
+            .collect();
+        let done = records.is_empty() || cursor.as_deref() == Some(page.cursor.as_str());
+        let out = store.record_realized(&token, &records, &page.cursor, now).await?;
+        report.new_rewards += out.new_records;
+        report.new_amount = report.new_amount.checked_add(out.new_amount, "synced rewards")?;
+        cursor = Some(page.cursor);
+        if done {
+            break;
+        }
+    }
+    report.positions = chain
+        .positions()
+        .await
+        .with_context(|| format!("{token}: reading positions"))?;
+    store.save_positions(&token, &report.positions, now).await?;
+    if report.new_rewards > 0 {
+        info!(token = %token, rewards = report.new_rewards, amount = %report.new_amount, "synced realized rewards");
+    }
+    Ok(report)
+}
+
+/// One validator's reconciliation line (base units).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriftLine {
+    /// Validator.
+    pub validator: String,
+    /// What the ledger expects on chain.
+    pub expected: i128,
+    /// What the chain holds.
+    pub actual: i128,
+    /// `actual − expected`.
+    pub drift: i128,
+    /// Whether `|drift|` exceeds the tolerance.
+    pub beyond_tolerance: bool,
+}
+
+/// The outcome of a reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Per validator.
+    pub lines: Vec<DriftLine>,
+    /// The freezing alert raised, if any.
+    pub alert_id: Option<i64>,
+    /// Operations marked reconciled.
+    pub reconciled_ops: u64,
+}
+
+/// Compares the ledger's expected positions with the chain's, per validator.
+pub async fn drift(store: &Store, token: &str, positions: &[Position], tolerance_bps: u32) -> Result<Vec<DriftLine>> {
+    let mut expected: BTreeMap<String, i128> = BTreeMap::new();
+    for b in store.ledger_balances(token, "stake:").await? {
+        let v = b.account.trim_start_matches("stake:").to_string();
+        expected.insert(v, b.net().context("ledger balance beyond i128")?);
+    }
+    let mut actual: BTreeMap<String, i128> = BTreeMap::new();
+    for p in positions {
+        *actual.entry(p.validator.clone()).or_default() += signed(p.amount)?;
+    }
+    let validators: std::collections::BTreeSet<&String> = expected.keys().chain(actual.keys()).collect();
+    Ok(validators
+        .into_iter()
+        .map(|v| {
+            let e = expected.get(v).copied().unwrap_or(0);
+            let a = actual.get(v).copied().unwrap_or(0);
+            let tol = e.abs().max(a.abs()) * i128::from(tolerance_bps) / 10_000;
+            DriftLine {
+                validator: v.clone(),
+                expected: e,
+                actual: a,
+                drift: a - e,
+                beyond_tolerance: (a - e).abs() > tol,
+            }
+        })
+        .collect())
+}
+
+/// Syncs, then reconciles: drift beyond tolerance raises an alert that freezes moves;
+/// no drift marks confirmed operations reconciled. Open operations must be resolved
+/// first (their effect may or may not be on chain yet).
+pub async fn reconcile_token(
+    store: &Store,
+    chain: &dyn ChainAdapter,
+    cfg: &TokenConfig,
+    tolerance_bps: u32,
+    now: Timestamp,
+) -> Result<ReconcileReport> {
+    let token = cfg.symbol.as_str();
+    let open = store.open_operations(Some(token)).await?;
+    if !open.is_empty() {
+        bail!("{token}: {} operations are still open; run `softstake execute` recovery (or wait for finality) before reconciling", open.len());
+    }
+    let sync = sync_token(store, chain, now).await?;
+    let lines = drift(store, token, &sync.positions, tolerance_bps).await?;
+    let bad: Vec<&DriftLine> = lines.iter().filter(|l| l.beyond_tolerance).collect();
+    if bad.is_empty() {
+        let n = store.mark_reconciled(token, now).await?;
+        return Ok(ReconcileReport {
+            lines,
+            alert_id: None,
+            reconciled_ops: n,
+        });
+    }
+    let shortfall: i128 = bad.iter().filter(|l| l.drift < 0).map(|l| -l.drift).sum();
+    let detail: Vec<String> = bad
+        .iter()
+        .map(|l| {
+            format!(
+                "{}: ledger {} vs chain {} ({}{} {token})",
+                l.validator,
+                cfg.format_amount(Amount(l.expected.unsigned_abs())),
+                cfg.format_amount(Amount(l.actual.unsigned_abs())),
+                if l.drift < 0 { "-" } else { "+" },
+                cfg.format_amount(Amount(l.drift.unsigned_abs()))
+            )
+        })
+        .collect();
+    let message = format!(
+        "reconciliation drift beyond {tolerance_bps} bps, moves frozen until acknowledged: {}",
+        detail.join("; ")
+    );
+    warn!(token = %token, validators = bad.len(), "reconciliation drift");
+    let id = store
+        .raise_alert(
+            token,
+            "drift",
+            &message,
+            Amount(shortfall.unsigned_abs()),
+            None,
+            true,
+            now,
+        )
+        .await?;
+    Ok(ReconcileReport {
+        lines,
+        alert_id: Some(id),
+        reconciled_ops: 0,
+    })
+}
+
+/// Acknowledges a drift alert: books the current drift (a loss as `chain:slashing`, a
+/// gain as `chain:adjustments`) so the ledger matches the chain again, and unfreezes.
+pub async fn acknowledge_drift(
+    store: &Store,
+    chain: &dyn ChainAdapter,
+    alert_id: i64,
+    by: &str,
+    now: Timestamp,
+) -> Result<Vec<DriftLine>> {
+    let alert = store
+        .alert(alert_id)
+        .await?
+        .with_context(|| format!("no alert {alert_id}"))?;
+    if alert.token != chain.token() {
+        bail!("alert {alert_id} is for {}, not {}", alert.token, chain.token());
+    }
+    let positions = chain.positions().await?;
+    let lines = drift(store, &alert.token, &positions, 0).await?;
+    let mut entries = Vec::new();
+    for l in lines.iter().filter(|l| l.drift != 0) {
+        let amount = Amount(l.drift.unsigned_abs());
+        let e = Entry::new("drift_acknowledged", &format!("alert {alert_id} by {by}"));
+        entries.push(if l.drift < 0 {
+            e.transfer(
+                LedgerAccount::slashing(),
+                LedgerAccount::stake(&l.validator),
+                &alert.token,
+                amount,
+            )
+        } else {
+            e.transfer(
+                LedgerAccount::stake(&l.validator),
+                LedgerAccount("chain:adjustments".into()),
+                &alert.token,
+                amount,
+            )
+        });
+    }
+    store.acknowledge_alert(alert_id, by, &entries, now).await?;
+    info!(token = %alert.token, alert = alert_id, by = %by, "drift acknowledged and booked");
+    Ok(lines)
+}
+
+/// Computes a token's plan from the store and the chain. Changes nothing.
+pub async fn plan_token(
+    store: &Store,
+    chain: &dyn ChainAdapter,
+    cfg: &TokenConfig,
+    history_days: u32,
+    now: Timestamp,
+) -> Result<TreasuryPlan> {
+    let token = cfg.symbol.as_str();
+    let totals = store.closed_day_totals(token, history_days.max(2)).await?;
+    let (p, eligible) = totals.last().map(|(_, p, e)| (*p, *e)).unwrap_or_default();
+    let daily: Vec<Amount> = totals.iter().map(|(_, p, _)| *p).collect();
+    let model = chain.liquidity_model().await?;
+    let epoch = chain.epoch().await?;
+    let positions = chain.positions().await?;
+    let validators = chain.validators().await?;
+    let claimable = chain.claimable().await?;
+    let (moved, ops) = store.moved_in_epoch(token, epoch.index).await?;
+    let frozen = store.frozen(token).await?;
+    let last_claim = store.last_claim(token).await?;
+    Ok(plan(&PlanInputs {
+        token: cfg,
+        model: &model,
+        epoch,
+        now,
+        custodial_total: p,
+        total_eligible: eligible,
+        daily_totals: &daily,
+        positions: &positions,
+        validators: &validators,
+        moved_this_epoch: moved,
+        ops_this_epoch: ops,
+        claimable: &claimable,
+        last_claim,
+        frozen,
+    })?)
+}
+
+/// Raises the plan's liquidity alerts in the store and clears those that no longer
+/// apply.
+pub async fn refresh_liquidity_alerts(store: &Store, p: &TreasuryPlan, now: Timestamp) -> Result<()> {
+    for kind in [AlertKind::LiquidityShortfall, AlertKind::BufferBelowTarget] {
+        match p.alerts.iter().find(|a| a.kind == kind) {
+            Some(a) => {
+                store
+                    .raise_alert(&p.token, kind.as_str(), &a.message, a.shortfall, a.exit_eta, false, now)
+                    .await?;
+            }
+            None => {
+                store.resolve_alerts(&p.token, kind.as_str(), now).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What executing a plan did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecReport {
+    /// Plan id.
+    pub plan_id: String,
+    /// Open operations of earlier runs resolved first.
+    pub recovered: Vec<(String, OpOutcome)>,
+    /// Outcome per operation of the plan, in order.
+    pub outcomes: Vec<(String, OpOutcome)>,
+}
+
+/// Executes a plan through the journal: refuses when moves are frozen or when the plan
+/// needs an approval that was not given; resolves earlier open operations first;
+/// records the intents; runs them in order.
+pub async fn execute_plan(
+    store: &Store,
+    chain: &dyn ChainAdapter,
+    p: &TreasuryPlan,
+    approved_by: Option<&str>,
+    exec: ExecConfig,
+    now: Timestamp,
+) -> Result<ExecReport> {
+    if let Some(why) = store.frozen(&p.token).await? {
+        bail!(
+            "{}: moves are frozen ({why}); acknowledge it with `softstake reconcile --acknowledge ID --by NAME`",
+            p.token
+        );
+    }
+    if p.needs_approval && approved_by.is_none() {
+        bail!(
+            "plan {} moves {} base units of {}, above the approval threshold: re-run with --approve",
+            p.plan_id,
+            p.moved,
+            p.token
+        );
+    }
+    let executor = Executor::new(store, chain, exec);
+    let recovered = executor.recover().await?;
+    let record = PlanRecord {
+        plan_id: p.plan_id.clone(),
+        token: p.token.clone(),
+        epoch: p.epoch,
+        created_at: now,
+        status: PlanStatus::Approved,
+        moved: p.moved,
+        needs_approval: p.needs_approval,
+        approved_by: approved_by
+            .map(str::to_string)
+            .or_else(|| Some("auto: below the approval threshold".into())),
+        approved_at: Some(now),
+        body: serde_json::to_string(p)?,
+    };
+    store.save_plan(&record).await?;
+    store
+        .set_plan_status(
+            &p.plan_id,
+            &[PlanStatus::Approved, PlanStatus::Executing, PlanStatus::Failed],
+            PlanStatus::Executing,
+            None,
+            now,
+        )
+        .await?;
+    let intents: Vec<NewOperation> = p
+        .ops
+        .iter()
+        .map(|o| NewOperation {
+            idempotency_key: o.idempotency_key.clone(),
+            plan_id: p.plan_id.clone(),
+            seq: o.seq,
+            token: p.token.clone(),
+            kind: o.kind,
+            validator: o.validator.clone(),
+            amount: o.amount,
+            epoch: p.epoch,
+        })
+        .collect();
+    store.record_intents(&intents, now).await?;
+    let mut outcomes = Vec::with_capacity(p.ops.len());
+    for o in &p.ops {
+        let outcome = executor.run(&o.idempotency_key).await?;
+        outcomes.push((o.idempotency_key.clone(), outcome));
+    }
+    let status = if outcomes.iter().any(|(_, o)| matches!(o, OpOutcome::Failed(_))) {
+        PlanStatus::Failed
+    } else {
+        PlanStatus::Done
+    };
+    let pending = outcomes.iter().any(|(_, o)| *o == OpOutcome::Pending);
+    if !pending {
+        store
+            .set_plan_status(&p.plan_id, &[PlanStatus::Executing], status, None, now)
+            .await?;
+    }
+    info!(token = %p.token, plan = %p.plan_id, ops = p.ops.len(), status = status.as_str(), "executed plan");
+    Ok(ExecReport {
+        plan_id: p.plan_id.clone(),
+        recovered,
+        outcomes,
+    })
+}
