@@ -33,6 +33,7 @@ fn model(auto_compound: bool, aligned: bool) -> LiquidityModel {
         min_delegation: Amount(SOL),
         rewards_auto_compound: auto_compound,
         claim_cadence_secs: DAY as u64,
+        claim_all_validators: false,
         max_operations_per_epoch: 32,
     }
 }

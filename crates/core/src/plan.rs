@@ -32,6 +32,9 @@ use crate::time::Timestamp;
 use crate::token::{TokenConfig, BPS_DENOMINATOR};
 use crate::validator::{select, ValidatorCandidate};
 
+/// The validator field of a claim that takes every validator's rewards at once.
+pub const ALL_VALIDATORS: &str = "*";
+
 /// A stake operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum OpKind {
@@ -252,7 +255,8 @@ pub fn plan(inp: &PlanInputs<'_>) -> Result<TreasuryPlan> {
         .collect();
     let schedule = unbonding_schedule(inp.positions, &planned);
     let fc = forecast(liquid_now, totals.withdrawable, &schedule, inp.now)?;
-    raise_liquidity_alerts(inp, &buffer, &fc, &schedule, &mut alerts)?;
+    let planned_out = Amount::checked_sum(planned.iter().map(|(_, a)| *a), "planned undelegations")?;
+    raise_liquidity_alerts(inp, &buffer, &fc, &schedule, planned_out, &mut alerts)?;
     let moved = Amount::checked_sum(
         draft
             .iter()
@@ -321,7 +325,21 @@ fn plan_withdrawals_and_claims(inp: &PlanInputs<'_>, draft: &mut Vec<(OpKind, St
     if !cadence_ok {
         return;
     }
-    for (v, a) in inp.claimable.iter().filter(|(_, a)| !a.is_zero()) {
+    let accrued: Vec<&(String, Amount)> = inp.claimable.iter().filter(|(_, a)| !a.is_zero()).collect();
+    if inp.model.claim_all_validators {
+        if let Ok(total) = Amount::checked_sum(accrued.iter().map(|(_, a)| *a), "claimable") {
+            if !total.is_zero() {
+                draft.push((
+                    OpKind::Claim,
+                    ALL_VALIDATORS.into(),
+                    total,
+                    "rewards accrued: one claim takes them all".into(),
+                ));
+            }
+        }
+        return;
+    }
+    for (v, a) in accrued {
         draft.push((
             OpKind::Claim,
             v.clone(),
@@ -500,17 +518,24 @@ fn raise_liquidity_alerts(
     buffer: &BufferTarget,
     fc: &Forecast,
     schedule: &[(Timestamp, Amount)],
+    planned_out: Amount,
     alerts: &mut Vec<PlanAlert>,
 ) -> Result<()> {
     let t = &inp.token.symbol;
     let fmt = |a: Amount| inp.token.format_amount(a);
+    let eta_for = |needed: i128| -> Result<Option<Timestamp>> {
+        match exit_eta(fc.available_now, needed, schedule, inp.now)? {
+            Some(e) => Ok(Some(e)),
+            None => projected_eta(inp, fc.available_now, needed, schedule, planned_out),
+        }
+    };
+    let when = |eta: Option<Timestamp>| {
+        eta.map(|e| e.to_rfc3339())
+            .unwrap_or_else(|| "unknown: not enough stake to release".into())
+    };
     if fc.available_now < 0 {
         let shortfall = crate::buffer::unsigned(-fc.available_now);
-        let eta = exit_eta(fc.available_now, 0, schedule, inp.now)?;
-        let eta = match eta {
-            Some(e) => Some(e),
-            None => projected_eta(inp, fc.available_now, schedule)?,
-        };
+        let eta = eta_for(0)?;
         alerts.push(PlanAlert {
             kind: AlertKind::LiquidityShortfall,
             shortfall,
@@ -518,13 +543,13 @@ fn raise_liquidity_alerts(
             message: format!(
                 "{t}: withdrawals exceed the liquid buffer by {} {t}; exit ETA {} (when enough unbonding completes)",
                 fmt(shortfall),
-                eta.map(|e| e.to_rfc3339()).unwrap_or_else(|| "unknown".into())
+                when(eta)
             ),
         });
     } else if fc.available_now < signed(buffer.target_buffer)? {
         let need = signed(buffer.target_buffer)?;
         let shortfall = crate::buffer::unsigned(need - fc.available_now);
-        let eta = exit_eta(fc.available_now, need, schedule, inp.now)?;
+        let eta = eta_for(need)?;
         alerts.push(PlanAlert {
             kind: AlertKind::BufferBelowTarget,
             shortfall,
@@ -533,24 +558,25 @@ fn raise_liquidity_alerts(
                 "{t}: liquid {} {t} is below the target buffer {} {t}; back at target {}",
                 fmt(crate::buffer::unsigned(fc.available_now)),
                 fmt(buffer.target_buffer),
-                eta.map(|e| e.to_rfc3339())
-                    .unwrap_or_else(|| "after more undelegation".into())
+                when(eta)
             ),
         });
     }
     Ok(())
 }
 
-/// When the shortfall is larger than everything unbonding, project further epochs of
-/// undelegation at the per-epoch cap, each completing one unbonding period later.
+/// When what is unbonding is not enough to reach `needed`, project further epochs of
+/// undelegation at the per-epoch cap (from the stake this plan leaves committed), each
+/// completing one unbonding period after its epoch starts.
 fn projected_eta(
     inp: &PlanInputs<'_>,
     available_now: i128,
+    needed: i128,
     schedule: &[(Timestamp, Amount)],
+    planned_out: Amount,
 ) -> Result<Option<Timestamp>> {
     let totals = StateTotals::of(inp.positions)?;
     let cap = signed(move_cap(inp, &totals)?)?;
-    let committed = signed(totals.committed()?)?;
     if cap <= 0 {
         return Ok(None);
     }
@@ -558,8 +584,7 @@ fn projected_eta(
     for (_, a) in schedule {
         have += signed(*a)?;
     }
-    // What this plan already undelegates is in the schedule; later epochs release more.
-    let mut left_to_release = committed;
+    let mut left_to_release = signed(totals.committed()?)? - signed(planned_out)?;
     for k in 1..=10_000u64 {
         if left_to_release <= 0 {
             return Ok(None);
@@ -567,7 +592,7 @@ fn projected_eta(
         let step = cap.min(left_to_release);
         have += step;
         left_to_release -= step;
-        if have >= 0 {
+        if have >= needed {
             let start = inp.epoch.boundary_after(k);
             let e = EpochInfo {
                 index: inp.epoch.index + k,

@@ -75,6 +75,10 @@ pub struct LiquidityModel {
     pub rewards_auto_compound: bool,
     /// For claim chains: the shortest time between two claims, seconds (0 = any time).
     pub claim_cadence_secs: u64,
+    /// True when one claim takes the rewards of every validator at once (TRON's
+    /// `WithdrawBalance`); false when each validator is claimed on its own (Cosmos
+    /// `MsgWithdrawDelegatorReward`).
+    pub claim_all_validators: bool,
     /// Most stake operations we send per epoch (a chain limit or our policy).
     pub max_operations_per_epoch: u32,
 }

@@ -3,7 +3,8 @@
 //! ```text
 //!  candidates ─▶ superminority (largest validators holding ⅓ of network stake): excluded
 //!             ─▶ inactive / delinquent (performance < 90 % of median) / commission > max: excluded
-//!             ─▶ score = performance · (1 − commission); ties: smaller total stake, then id
+//!             ─▶ first those whose stake-share cap holds the pool-share cap (room to grow)
+//!             ─▶ score = min(performance, 102 %) · (1 − commission); ties: smaller stake, then id
 //!             ─▶ keep current eligible validators, add the best others, up to max_validators
 //!             ─▶ caps: max_pool_share · total target, max_validator_stake_share · validator stake
 //!             ─▶ water-fill the total target under the caps
@@ -70,8 +71,23 @@ pub fn fmt_bps(bps: u32) -> String {
     format!("{}.{:02}%", bps / 100, bps % 100)
 }
 
+/// Performance above this share of the median counts as this much when scoring, bps:
+/// a reward rate far above the median is an outlier (stake that changed during the
+/// epoch, a tiny validator's lucky epoch), not a better validator.
+pub const PERFORMANCE_SCORE_CAP_BPS: u32 = 10_200;
+
 fn score(c: &ValidatorCandidate) -> u64 {
-    u64::from(c.performance_bps) * u64::from(BPS_DENOMINATOR.saturating_sub(c.commission_bps))
+    u64::from(c.performance_bps.min(PERFORMANCE_SCORE_CAP_BPS))
+        * u64::from(BPS_DENOMINATOR.saturating_sub(c.commission_bps))
+}
+
+/// Our stake allowed at `c` by its share of the validator's stake.
+fn stake_share_cap(c: &ValidatorCandidate, policy: &ValidatorPolicy) -> Result<Amount> {
+    c.total_stake.mul_div_floor(
+        u128::from(policy.max_validator_stake_share_bps),
+        u128::from(BPS_DENOMINATOR),
+        "validator share cap",
+    )
 }
 
 /// The ids of the superminority: the largest validators that together hold at least
@@ -139,13 +155,31 @@ pub fn select(
             }
         }
     }
+    // Validators with room for their share of the target come first (so the pool is
+    // not spread over validators too small to hold it); then by score; then the smaller
+    // validator (decentralization); then the id.
+    let max_n = usize::try_from(policy.max_validators).unwrap_or(usize::MAX);
+    // "Room" means a stake-share cap of at least the pool-share cap, so a validator can
+    // keep its share while the pool grows.
+    let room_needed = total_target.mul_div_floor(
+        u128::from(policy.max_pool_share_bps),
+        u128::from(BPS_DENOMINATOR),
+        "pool share cap",
+    )?;
+    let mut roomy: BTreeSet<&str> = BTreeSet::new();
+    for c in &eligible {
+        if stake_share_cap(c, policy)? >= room_needed {
+            roomy.insert(c.id.as_str());
+        }
+    }
     eligible.sort_by(|a, b| {
-        score(b)
-            .cmp(&score(a))
+        roomy
+            .contains(b.id.as_str())
+            .cmp(&roomy.contains(a.id.as_str()))
+            .then(score(b).cmp(&score(a)))
             .then(a.total_stake.cmp(&b.total_stake))
             .then(a.id.cmp(&b.id))
     });
-    let max_n = usize::try_from(policy.max_validators).unwrap_or(usize::MAX);
     let held = |c: &ValidatorCandidate| current.get(&c.id).is_some_and(|a| !a.is_zero());
     let mut chosen: Vec<&ValidatorCandidate> = eligible.iter().filter(|c| held(c)).take(max_n).copied().collect();
     for c in eligible.iter().filter(|c| !held(c)) {
@@ -167,14 +201,7 @@ pub fn select(
     )?;
     let caps: Vec<Amount> = chosen
         .iter()
-        .map(|c| {
-            let v = c.total_stake.mul_div_floor(
-                u128::from(policy.max_validator_stake_share_bps),
-                u128::from(BPS_DENOMINATOR),
-                "validator share cap",
-            )?;
-            Ok(v.min(pool_cap))
-        })
+        .map(|c| Ok(stake_share_cap(c, policy)?.min(pool_cap)))
         .collect::<Result<_>>()?;
     let (fills, shortfall) = water_fill(total_target, &caps)?;
     let mut notes = Vec::new();

@@ -44,6 +44,7 @@ fn model(unbonding_secs: u64) -> LiquidityModel {
         min_delegation: Amount(10),
         rewards_auto_compound: true,
         claim_cadence_secs: 0,
+        claim_all_validators: false,
         max_operations_per_epoch: 64,
     }
 }

@@ -67,6 +67,7 @@ pub fn sim_model(t: &TokenConfig) -> LiquidityModel {
         min_delegation: t.min_delegation,
         rewards_auto_compound: !claim,
         claim_cadence_secs: if t.chain == "tron" { 86_400 } else { 0 },
+        claim_all_validators: t.chain == "tron",
         max_operations_per_epoch: 32,
     }
 }

@@ -184,7 +184,7 @@ pub async fn distribute(
         match store.distribute(c, day, now).await {
             Ok(s) => {
                 let closed = store.closed_day(sym, day).await?.map(|c| c.accounts).unwrap_or(0);
-                rows.push(SummaryRow::from_distribution(c, &s, closed));
+                rows.push(SummaryRow::from_distribution(c, &s, closed, report::Precision::Exact));
             }
             Err(StoreError::NotClosed { .. }) if token.is_none() => continue,
             Err(e @ StoreError::AlreadyDistributed { .. }) if token.is_none() => already.push(e.to_string()),

@@ -106,6 +106,7 @@ pub fn print_summary(registry: &TokenRegistry, day: Day, days: &[TokenDay]) -> R
                 day,
                 &td.allocation,
                 td.rows.len() as u64,
+                report::Precision::Exact,
             ))
         })
         .collect::<Result<Vec<_>>>()?;

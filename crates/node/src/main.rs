@@ -12,6 +12,7 @@ use softstake_node::clock::SystemClock;
 use softstake_node::commands::{self, open_store};
 use softstake_node::config::{self, NetworkConfig};
 use softstake_node::files::{self, AllocateFiles};
+use softstake_node::{demo, treasury_cmd};
 
 /// softstake: pools eligible spot balances per token, stakes them through chain
 /// adapters, and pays realized rewards daily by time-weighted average balance.
@@ -31,6 +32,9 @@ struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// More logs on stderr (-v: info, -vv: debug); SOFTSTAKE_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -114,6 +118,72 @@ enum Command {
     },
     /// The latest published APR per token (from realized rewards).
     Apr,
+    /// Show each token's treasury plan and liquidity forecast (changes nothing).
+    Plan {
+        /// One token (default: every token with a chain).
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Execute a plan shown by `plan`, through the operations journal.
+    Execute {
+        /// The plan id printed by `softstake plan`.
+        #[arg(long)]
+        plan: String,
+        /// Approve a plan above the approval threshold.
+        #[arg(long)]
+        approve: bool,
+        /// Who approves (recorded with the plan).
+        #[arg(long, default_value = "cli")]
+        by: String,
+    },
+    /// Read realized rewards and positions from the chains into the ledger.
+    Sync {
+        /// One token (default: all).
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Compare the ledger with the chains' positions; drift freezes moves.
+    Reconcile {
+        /// One token (default: all).
+        #[arg(long)]
+        token: Option<String>,
+        /// Acknowledge this drift alert (books the drift and unfreezes moves).
+        #[arg(long)]
+        acknowledge: Option<i64>,
+        /// Who acknowledges.
+        #[arg(long, default_value = "cli")]
+        by: String,
+    },
+    /// Per token: custodial, eligible, staked by state, buffer, forecast, APR, alerts.
+    Status {
+        /// One token (default: all).
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Run a multi-day program on real data end to end and print the report.
+    Demo {
+        /// Days to run.
+        #[arg(long, default_value_t = 8)]
+        days: u32,
+        /// Accounts to simulate.
+        #[arg(long, default_value_t = 1_500)]
+        accounts: u32,
+        /// Seed (the same seed gives the same report).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Days the program runs before the report starts (warm treasury).
+        #[arg(long, default_value_t = 12)]
+        warmup_days: u32,
+        /// Day (1-based) of the withdrawal wave; 0 for none.
+        #[arg(long, default_value_t = 4)]
+        wave_day: u32,
+        /// Tokens hit by the wave, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "BNB,SOL,TRX")]
+        wave_tokens: Vec<String>,
+        /// Only these tokens, comma-separated (default: every configured chain).
+        #[arg(long, value_delimiter = ',')]
+        tokens: Option<Vec<String>>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,8 +219,13 @@ enum RewardsCmd {
     },
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("SOFTSTAKE_LOG").unwrap_or_else(|_| EnvFilter::new("warn,softstake=info"));
+fn init_tracing(format: LogFormat, verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "warn,softstake_core=info,softstake_adapters=info,softstake_store=info,softstake_node=info,softstake=info",
+        _ => "info,softstake_core=debug,softstake_adapters=debug,softstake_store=debug,softstake_node=debug,softstake=debug",
+    };
+    let filter = EnvFilter::try_from_env("SOFTSTAKE_LOG").unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -189,6 +264,29 @@ async fn run(cli: Cli) -> Result<()> {
         return Ok(());
     }
     let cfg: NetworkConfig = config::load(&cli.network, cli.config.as_deref())?;
+    if let Command::Demo {
+        days,
+        accounts,
+        seed,
+        warmup_days,
+        wave_day,
+        wave_tokens,
+        tokens,
+    } = &cli.command
+    {
+        let opts = demo::DemoOptions {
+            days: *days,
+            accounts: *accounts,
+            seed: *seed,
+            warmup_days: *warmup_days,
+            wave_day: *wave_day,
+            wave_tokens: wave_tokens.clone(),
+            tokens: tokens.clone(),
+            db_url: cli.db.clone(),
+            ..demo::DemoOptions::default()
+        };
+        return demo::run(&cfg, opts).await;
+    }
     let db_url = cli.db.clone().unwrap_or_else(|| cfg.db_url.clone());
     if let Command::Init = cli.command {
         return commands::init(&cfg, &db_url).await;
@@ -196,7 +294,14 @@ async fn run(cli: Cli) -> Result<()> {
     let store = open_store(&db_url).await?;
     let reg = &cfg.registry;
     let result = match &cli.command {
-        Command::Allocate { .. } | Command::Init => Ok(()),
+        Command::Allocate { .. } | Command::Init | Command::Demo { .. } => Ok(()),
+        Command::Plan { token } => treasury_cmd::plan(&store, &cfg, token.as_deref(), &clock).await,
+        Command::Execute { plan, approve, by } => treasury_cmd::execute(&store, &cfg, plan, *approve, by, &clock).await,
+        Command::Sync { token } => treasury_cmd::sync(&store, &cfg, token.as_deref(), &clock).await,
+        Command::Reconcile { token, acknowledge, by } => {
+            treasury_cmd::reconcile(&store, &cfg, token.as_deref(), *acknowledge, by, &clock).await
+        }
+        Command::Status { token } => treasury_cmd::status(&store, &cfg, token.as_deref(), &clock).await,
         Command::Accounts {
             action: AccountsCmd::Import { file },
         } => commands::accounts_import(&store, file).await,
@@ -223,7 +328,7 @@ async fn run(cli: Cli) -> Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    init_tracing(cli.log_format, cli.verbose);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -9,6 +9,37 @@ use softstake_core::allocate::Allocation;
 use softstake_core::{Amount, Day, TokenConfig};
 use softstake_store::DistributionSummary;
 
+/// Decimals shown in wide tables (the CSV outputs and ledgers stay exact).
+pub const DISPLAY_DECIMALS: usize = 6;
+
+/// How amounts are written in a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// Every decimal of the token (audit output).
+    Exact,
+    /// At most [`DISPLAY_DECIMALS`] decimals, cut (reports for people).
+    Display,
+}
+
+/// Formats `a` in token units at `p`.
+pub fn amount(cfg: &TokenConfig, a: Amount, p: Precision) -> String {
+    let exact = cfg.format_amount(a);
+    if p == Precision::Exact {
+        return exact;
+    }
+    match exact.split_once('.') {
+        Some((int, frac)) if frac.len() > DISPLAY_DECIMALS => {
+            let cut = frac[..DISPLAY_DECIMALS].trim_end_matches('0');
+            if cut.is_empty() {
+                int.to_string()
+            } else {
+                format!("{int}.{cut}")
+            }
+        }
+        _ => exact,
+    }
+}
+
 /// One token-day line of a summary.
 #[derive(Debug, Clone)]
 pub struct SummaryRow {
@@ -38,36 +69,38 @@ pub struct SummaryRow {
 
 impl SummaryRow {
     /// From a fresh allocation.
-    pub fn from_allocation(cfg: &TokenConfig, day: Day, a: &Allocation, accounts: u64) -> SummaryRow {
+    pub fn from_allocation(cfg: &TokenConfig, day: Day, a: &Allocation, accounts: u64, p: Precision) -> SummaryRow {
         let paid = a.distributable.saturating_sub(a.carry_out);
+        let f = |x: Amount| amount(cfg, x, p);
         SummaryRow {
             token: cfg.symbol.clone(),
             day,
             accounts,
             eligible_accounts: a.eligible_accounts() as u64,
-            total_eligible: cfg.format_amount(a.total_eligible),
-            realized: cfg.format_amount(a.realized_reward),
-            fee: cfg.format_amount(a.fee),
-            distributable: cfg.format_amount(a.distributable),
-            paid: cfg.format_amount(paid),
-            carry: cfg.format_amount(a.carry_out),
+            total_eligible: f(a.total_eligible),
+            realized: f(a.realized_reward),
+            fee: f(a.fee),
+            distributable: f(a.distributable),
+            paid: f(paid),
+            carry: f(a.carry_out),
             apr: a.apr,
         }
     }
 
     /// From a stored distribution.
-    pub fn from_distribution(cfg: &TokenConfig, s: &DistributionSummary, accounts: u64) -> SummaryRow {
+    pub fn from_distribution(cfg: &TokenConfig, s: &DistributionSummary, accounts: u64, p: Precision) -> SummaryRow {
+        let f = |x: Amount| amount(cfg, x, p);
         SummaryRow {
             token: cfg.symbol.clone(),
             day: s.day,
             accounts,
             eligible_accounts: s.eligible_accounts,
-            total_eligible: cfg.format_amount(s.total_eligible),
-            realized: cfg.format_amount(s.realized_reward),
-            fee: cfg.format_amount(s.fee),
-            distributable: cfg.format_amount(s.distributable),
-            paid: cfg.format_amount(s.distributable.saturating_sub(s.carry_out)),
-            carry: cfg.format_amount(s.carry_out),
+            total_eligible: f(s.total_eligible),
+            realized: f(s.realized_reward),
+            fee: f(s.fee),
+            distributable: f(s.distributable),
+            paid: f(s.distributable.saturating_sub(s.carry_out)),
+            carry: f(s.carry_out),
             apr: s.apr,
         }
     }

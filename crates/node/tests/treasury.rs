@@ -36,6 +36,7 @@ fn chain(auto_compound: bool) -> (Arc<SimChain>, SimAdapter) {
             min_delegation: Amount(SOL),
             rewards_auto_compound: auto_compound,
             claim_cadence_secs: 0,
+            claim_all_validators: false,
             max_operations_per_epoch: 32,
         },
         series: RewardSeries::Solana,

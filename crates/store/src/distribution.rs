@@ -195,6 +195,42 @@ impl Store {
             .collect()
     }
 
+    /// The payouts of one token-day: `(account_id, reward)` in account order.
+    pub async fn day_payouts(&self, token: &str, day: Day) -> Result<Vec<(String, Amount)>> {
+        let rows = sqlx::query("SELECT account_id, reward FROM payouts WHERE token = $1 AND day = $2")
+            .bind(token.to_string())
+            .bind(day.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("account_id")?,
+                    sql::amount(r, "reward", "payouts")?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        Ok(out)
+    }
+
+    /// The `n` accounts paid the most in `token` overall (ties by account id).
+    pub async fn top_earners(&self, token: &str, n: usize) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT account_id, reward FROM payouts WHERE token = $1")
+            .bind(token.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut totals: std::collections::BTreeMap<String, Amount> = std::collections::BTreeMap::new();
+        for r in &rows {
+            let e = totals.entry(r.try_get("account_id")?).or_default();
+            *e = e.checked_add(sql::amount(r, "reward", "payouts")?, "total paid")?;
+        }
+        let mut v: Vec<(String, Amount)> = totals.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        Ok(v.into_iter().take(n).map(|(a, _)| a).collect())
+    }
+
     /// Σ rewards paid to `account_id` in `token`, base units.
     pub async fn total_paid(&self, account_id: &str, token: &str) -> Result<Amount> {
         let rows = sqlx::query("SELECT reward FROM payouts WHERE account_id = $1 AND token = $2")
@@ -207,6 +243,28 @@ impl Store {
             total = total.checked_add(sql::amount(&r, "reward", "payouts")?, "total paid")?;
         }
         Ok(total)
+    }
+
+    /// APR over the last `days` distributed days of `token`: `Σ D / Σ Σe · 365`, which
+    /// smooths chains that realize a whole epoch's reward on one day. `None` before any
+    /// distribution with eligible balances.
+    pub async fn trailing_apr(&self, token: &str, days: u32) -> Result<Option<Decimal>> {
+        let rows = sqlx::query("SELECT distributable, carry_out, total_eligible FROM distributions WHERE token = $1 ORDER BY day DESC LIMIT $2")
+            .bind(token.to_string())
+            .bind(i64::from(days))
+            .fetch_all(&self.pool)
+            .await?;
+        let (mut paid, mut eligible) = (Amount::ZERO, Amount::ZERO);
+        for r in &rows {
+            let d = sql::amount(r, "distributable", "distributions")?;
+            let c = sql::amount(r, "carry_out", "distributions")?;
+            paid = paid.checked_add(d.checked_sub(c, "paid")?, "trailing paid")?;
+            eligible = eligible.checked_add(sql::amount(r, "total_eligible", "distributions")?, "trailing eligible")?;
+        }
+        if eligible.is_zero() {
+            return Ok(None);
+        }
+        Ok(Some(softstake_core::allocate::apr(paid, eligible)?))
     }
 
     /// The latest APR of each token that has a distribution.

@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 use tracing::info;
 
 use softstake_core::amount::mul_div_floor;
+use softstake_core::plan::ALL_VALIDATORS;
 use softstake_core::{Amount, Timestamp};
 
 use crate::error::{AdapterError, Result};
@@ -589,6 +590,9 @@ impl SimChain {
     }
 
     fn apply(&self, s: &mut State, p: &Payload) -> Result<()> {
+        if p.kind == OpKind::Claim {
+            return self.claim(s, &p.validator);
+        }
         let v = self
             .validator(&p.validator)
             .ok_or_else(|| AdapterError::rejected(CHAIN, format!("validator {} not found", p.validator)))?;
@@ -667,37 +671,62 @@ impl SimChain {
                 s.accounts.retain(|_, a| !a.amount.is_zero());
                 s.wallet = s.wallet.checked_add(p.amount, "wallet").map_err(bad)?;
             }
-            OpKind::Claim => {
-                if self.cfg.model.rewards_auto_compound {
-                    return Err(AdapterError::rejected(
-                        CHAIN,
-                        "rewards compound on this chain: nothing to claim",
-                    ));
-                }
-                if let Some(last) = s.last_claim {
-                    let cadence = i64::try_from(self.cfg.model.claim_cadence_secs).unwrap_or(i64::MAX);
-                    if s.now.0 - last.0 < cadence.saturating_mul(1_000_000_000) {
-                        return Err(AdapterError::rejected(
-                            CHAIN,
-                            "rewards were claimed less than one claim period ago",
-                        ));
-                    }
-                }
-                let amount = s.claimable.remove(&p.validator).unwrap_or_default();
-                if amount.is_zero() {
-                    return Err(AdapterError::rejected(CHAIN, "no rewards to claim"));
-                }
-                s.wallet = s.wallet.checked_add(amount, "wallet").map_err(bad)?;
-                let (now, epoch) = (s.now, self.period_of(s.now));
-                s.last_claim = Some(now);
-                s.rewards.push(RewardRecord {
-                    validator: p.validator.clone(),
-                    epoch,
-                    amount,
-                    at: now,
-                    kind: RewardKind::Claimed,
-                });
+            OpKind::Claim => return unreachable_claim(),
+        }
+        Ok(())
+    }
+
+    /// Claims accrued rewards of one validator, or of all with [`ALL_VALIDATORS`]
+    /// (TRON's `WithdrawBalance`), respecting the claim cadence.
+    fn claim(&self, s: &mut State, validator: &str) -> Result<()> {
+        if self.cfg.model.rewards_auto_compound {
+            return Err(AdapterError::rejected(
+                CHAIN,
+                "rewards compound on this chain: nothing to claim",
+            ));
+        }
+        if validator != ALL_VALIDATORS && self.validator(validator).is_none() {
+            return Err(AdapterError::rejected(
+                CHAIN,
+                format!("validator {validator} not found"),
+            ));
+        }
+        if let Some(last) = s.last_claim {
+            let cadence = i64::try_from(self.cfg.model.claim_cadence_secs).unwrap_or(i64::MAX);
+            if s.now.0 - last.0 < cadence.saturating_mul(1_000_000_000) {
+                return Err(AdapterError::rejected(
+                    CHAIN,
+                    "rewards were claimed less than one claim period ago",
+                ));
             }
+        }
+        let taken: Vec<(String, Amount)> = if validator == ALL_VALIDATORS {
+            std::mem::take(&mut s.claimable).into_iter().collect()
+        } else {
+            s.claimable
+                .remove(validator)
+                .map(|a| vec![(validator.to_string(), a)])
+                .unwrap_or_default()
+        };
+        let total = Amount::checked_sum(taken.iter().map(|(_, a)| *a), "claim")
+            .map_err(|e| AdapterError::bad_input(CHAIN, e.to_string()))?;
+        if total.is_zero() {
+            return Err(AdapterError::rejected(CHAIN, "no rewards to claim"));
+        }
+        s.wallet = s
+            .wallet
+            .checked_add(total, "wallet")
+            .map_err(|e| AdapterError::bad_input(CHAIN, e.to_string()))?;
+        let (now, epoch) = (s.now, self.period_of(s.now));
+        s.last_claim = Some(now);
+        for (v, amount) in taken.into_iter().filter(|(_, a)| !a.is_zero()) {
+            s.rewards.push(RewardRecord {
+                validator: v,
+                epoch,
+                amount,
+                at: now,
+                kind: RewardKind::Claimed,
+            });
         }
         Ok(())
     }
@@ -740,6 +769,14 @@ impl SimChain {
             })
             .collect())
     }
+}
+
+/// Claims are applied by `SimChain::claim`, never by the stake-operation match.
+fn unreachable_claim() -> Result<()> {
+    Err(AdapterError::bad_input(
+        CHAIN,
+        "claim routed to the stake-operation path",
+    ))
 }
 
 fn next_broadcast_fault(s: &mut State) -> Option<Fault> {
