@@ -250,10 +250,12 @@ impl DayCloser {
         if ts >= self.day.end() {
             return Ok(());
         }
-        let token = self.token.clone();
-        let acc = self.entry(account_id, Amount::ZERO)?;
-        acc.apply(ts, balance)
-            .map_err(|e| apply_error(account_id, &token, ts, balance, e))
+        // One hash lookup for accounts already seen (the common case); no allocation.
+        let result = match self.accounts.get_mut(account_id) {
+            Some(acc) => acc.apply(ts, balance),
+            None => self.entry(account_id, Amount::ZERO)?.apply(ts, balance),
+        };
+        result.map_err(|e| apply_error(account_id, &self.token, ts, balance, e))
     }
 
     /// Number of accounts tracked.

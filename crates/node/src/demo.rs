@@ -287,7 +287,14 @@ pub async fn run(cfg: &NetworkConfig, opts: DemoOptions) -> Result<()> {
     };
     let store = Store::open(&db_url)
         .await
-        .with_context(|| format!("opening {db_url}"))?;
+        .with_context(|| format!("opening {}", crate::commands::redact_url(&db_url)))?;
+    if !store.distributions().await?.is_empty() || !store.accounts_map().await?.is_empty() {
+        bail!(
+            "the demo needs an empty database and {} already holds data; pass --db with a new one \
+             (without --db the demo recreates its own SQLite file each run)",
+            crate::commands::redact_url(&db_url)
+        );
+    }
     let first = opts.start.plus_days(-i64::from(opts.warmup_days));
     let before = first.prev();
     let clock = ManualClock::new(before.start());

@@ -129,7 +129,9 @@ enum Twist {
 async fn crash_then_restart(kind: OpKind, point: CrashPoint, twist: Twist) {
     let (s, _dir, c, a, op) = prepare(kind).await;
     let wallet_before = c.wallet();
-    s.record_intents(&[op.clone()], a.now().await.unwrap()).await.unwrap();
+    s.record_intents(std::slice::from_ref(&op), a.now().await.unwrap())
+        .await
+        .unwrap();
     if matches!(twist, Twist::LostReply) {
         c.inject_next(Fault::LostReply);
     }
@@ -228,7 +230,9 @@ async fn fail_rejection_is_recorded_as_failed_not_done() {
     let (s, _dir) = store().await;
     let (c, a) = chain(true);
     let op = intent("too-big", OpKind::Delegate, &validator(&a).await, 5_000 * SOL);
-    s.record_intents(&[op.clone()], a.now().await.unwrap()).await.unwrap();
+    s.record_intents(std::slice::from_ref(&op), a.now().await.unwrap())
+        .await
+        .unwrap();
     let out = Executor::new(&s, &a, ExecConfig::default())
         .run("too-big")
         .await

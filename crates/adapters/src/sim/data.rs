@@ -289,10 +289,13 @@ pub fn tron_witnesses() -> Result<&'static [TronWitness]> {
     .map_err(Clone::clone)
 }
 
+/// USDT price per whole token, `(numerator, denominator)`, by upper-case symbol.
+pub type PriceTable = HashMap<String, (u128, u128)>;
+
 /// USDT price per whole token by upper-case symbol, as an exact fraction
 /// `(numerator, denominator)` from the Binance proof-of-solvency table.
-pub fn usd_prices() -> Result<&'static HashMap<String, (u128, u128)>> {
-    static CELL: OnceLock<std::result::Result<HashMap<String, (u128, u128)>, AdapterError>> = OnceLock::new();
+pub fn usd_prices() -> Result<&'static PriceTable> {
+    static CELL: OnceLock<std::result::Result<PriceTable, AdapterError>> = OnceLock::new();
     CELL.get_or_init(|| {
         let f = "exchange/binance_cex_assets_info.csv";
         let mut rdr = csv::Reader::from_reader(PRICES.as_bytes());

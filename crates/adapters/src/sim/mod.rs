@@ -975,11 +975,9 @@ fn build_validators(cfg: &SimConfig) -> Result<Vec<SimValidator>> {
                 .enumerate()
                 .map(|(i, x)| {
                     let src = &sol[i % sol.len()];
-                    let m = if x.produced + x.missed == 0 {
-                        1_000_000
-                    } else {
-                        x.missed * 1_000_000 / (x.produced + x.missed)
-                    };
+                    let m = (x.missed * 1_000_000)
+                        .checked_div(x.produced + x.missed)
+                        .unwrap_or(1_000_000);
                     let perf_bps = (1_000_000u64.saturating_sub(m) * 10_000 / (1_000_000 - median_miss).max(1)) as u32;
                     Ok(SimValidator {
                         candidate: ValidatorCandidate {

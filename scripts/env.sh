@@ -1,0 +1,8 @@
+# Shared settings for the project's scripts (sourced, not run).
+# One cache for every build, outside the clone, so fresh clones (CI) reuse it.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/softstake/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export ROOT
+log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Idempotent set-up: checks the toolchain and installs what the build and tests need.
+# Safe to run again and again; it only acts on what is missing.
+#   scripts/setup.sh            toolchain + PostgreSQL for the tests
+#   scripts/setup.sh --no-db    toolchain only (enough for the demo)
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+need_db=1
+for a in "$@"; do
+  case "$a" in
+    --no-db) need_db=0 ;;
+    *) die "unknown option $a" ;;
+  esac
+done
+
+command -v cargo >/dev/null || die "cargo not found: install Rust 1.95 (rustup) first"
+rustc_version=$(rustc --version | awk '{print $2}')
+case "$rustc_version" in
+  1.9[5-9]*|1.[1-9][0-9][0-9]*) ;;
+  *) die "rustc $rustc_version is too old: softstake needs 1.95" ;;
+esac
+for c in rustfmt clippy; do
+  if ! cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    log "installing the $c component"
+    rustup component add "$c"
+  fi
+done
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+# C toolchain for bundled SQLite; pkg-config for -sys crates.
+command -v cc >/dev/null || apt_install build-essential
+command -v pkg-config >/dev/null || apt_install pkg-config
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  log "installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+
+if [ "$need_db" = 1 ]; then
+  pg_url="${SOFTSTAKE_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+  if ! (command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432); then
+    if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+      log "starting PostgreSQL"
+      pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+      for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+    fi
+  fi
+  if ! (command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432); then
+    die "PostgreSQL is not reachable at 127.0.0.1:5432 (the tests use $pg_url; set SOFTSTAKE_TEST_PG_URL to another server)"
+  fi
+fi
+log "set-up complete (build cache: $CARGO_TARGET_DIR)"
