@@ -19,7 +19,7 @@ use softstake_node::{demo, treasury_cmd};
 #[derive(Debug, Parser)]
 #[command(name = "softstake", version, about, long_about = None)]
 struct Cli {
-    /// Network config to use: config/<NETWORK>.toml (devnet is also embedded).
+    /// Network config to use: `config/<NETWORK>.toml` (devnet is also embedded).
     #[arg(long, global = true, default_value = "devnet", env = "SOFTSTAKE_NETWORK")]
     network: String,
     /// Explicit network config file (overrides --network's lookup).
