@@ -276,3 +276,64 @@ fn success_stateful_cycle_on_sqlite() {
     let o = run(&["--db", &db, "close-day", "--day", "2025-06-03", "--token", "SOL"]);
     assert!(stderr(&o).contains("close 2025-06-02 first"), "{}", stderr(&o));
 }
+
+/// The treasury commands through the binary on a persisted simulated chain: plan,
+/// execute (approval required above the threshold), status, reconcile, sync.
+#[test]
+fn success_treasury_commands_on_the_simulated_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = root().join("config/devnet.toml");
+    let run_in = |args: &[&str]| {
+        let mut full = vec!["--config", config.to_str().unwrap()];
+        full.extend_from_slice(args);
+        let o = bin().current_dir(dir.path()).args(&full).output().unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+            stderr(&o),
+        )
+    };
+    let ok = |args: &[&str]| {
+        let (good, out, err) = run_in(args);
+        assert!(good, "{args:?}: {err}");
+        out
+    };
+    ok(&["init"]);
+    ok(&[
+        "accounts",
+        "import",
+        "--file",
+        fixture("accounts.csv").to_str().unwrap(),
+    ]);
+    ok(&[
+        "balances",
+        "ingest",
+        "--file",
+        fixture("balances.csv").to_str().unwrap(),
+    ]);
+    ok(&["close-day", "--day", "2025-05-31", "--token", "SOL"]);
+    ok(&["close-day", "--day", "2025-06-01", "--token", "SOL"]);
+    // before sync the custody wallet is empty, and the plan says why it does nothing
+    let idle = ok(&["plan", "--token", "SOL"]);
+    assert!(idle.contains("spendable balance"), "{idle}");
+    ok(&["sync", "--token", "SOL"]);
+    let plan = ok(&["plan", "--token", "SOL"]);
+    let id = plan.split_whitespace().nth(2).unwrap().to_string();
+    assert!(plan.contains("delegate") && plan.contains("NEEDS APPROVAL"), "{plan}");
+    let (good, _, err) = run_in(&["execute", "--plan", &id]);
+    assert!(!good && err.contains("--approve"), "{err}");
+    let done = ok(&["execute", "--plan", &id, "--approve", "--by", "alice"]);
+    assert_eq!(done.matches("confirmed").count(), 8, "{done}");
+    let status = ok(&["status", "--token", "SOL"]);
+    assert!(
+        status.contains("134.1"),
+        "activating stake read from the chain: {status}"
+    );
+    let rec = ok(&["reconcile", "--token", "SOL"]);
+    assert!(rec.contains("ok") && !rec.contains("DRIFT"), "{rec}");
+    let (good, _, err) = run_in(&["execute", "--plan", &id, "--approve"]);
+    assert!(!good && err.contains("already done"), "{err}");
+    let again = ok(&["plan", "--token", "SOL"]);
+    assert!(!again.contains(&id), "the state changed, so the plan id did too");
+    ok(&["sync", "--token", "SOL"]);
+}

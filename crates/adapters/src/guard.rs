@@ -152,6 +152,9 @@ impl<A: ChainAdapter> ChainAdapter for Guarded<A> {
     async fn claimable(&self) -> Result<Vec<(String, Amount)>> {
         self.call("claimable", || self.inner.claimable()).await
     }
+    async fn spendable(&self) -> Result<Amount> {
+        self.call("spendable", || self.inner.spendable()).await
+    }
     async fn delegate(&self, key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
         self.call("delegate", || self.inner.delegate(key, validator, amount))
             .await
@@ -204,6 +207,9 @@ impl<T: ChainAdapter + ?Sized> ChainAdapter for Arc<T> {
     }
     async fn claimable(&self) -> Result<Vec<(String, Amount)>> {
         (**self).claimable().await
+    }
+    async fn spendable(&self) -> Result<Amount> {
+        (**self).spendable().await
     }
     async fn delegate(&self, key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
         (**self).delegate(key, validator, amount).await

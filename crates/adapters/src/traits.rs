@@ -127,6 +127,9 @@ pub trait ChainAdapter: Send + Sync + Debug {
     /// Our stake positions per validator and state.
     async fn positions(&self) -> Result<Vec<Position>>;
 
+    /// The treasury account's spendable balance (what a delegation can use), base units.
+    async fn spendable(&self) -> Result<Amount>;
+
     /// Rewards accrued but not yet claimed, per validator (empty on auto-compounding
     /// chains).
     async fn claimable(&self) -> Result<Vec<(String, Amount)>>;

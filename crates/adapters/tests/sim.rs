@@ -326,6 +326,9 @@ impl ChainAdapter for Flaky {
     async fn claimable(&self) -> softstake_adapters::Result<Vec<(String, Amount)>> {
         Ok(vec![])
     }
+    async fn spendable(&self) -> softstake_adapters::Result<Amount> {
+        Ok(Amount::ZERO)
+    }
     async fn delegate(&self, _: &str, _: &str, _: Amount) -> softstake_adapters::Result<SignedTx> {
         Err(AdapterError::bad_input("flaky", "unused"))
     }

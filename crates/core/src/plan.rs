@@ -154,6 +154,9 @@ pub struct PlanInputs<'a> {
     pub last_claim: Option<Timestamp>,
     /// Why moves are frozen, if they are.
     pub frozen: Option<String>,
+    /// The treasury account's spendable balance on chain, base units (delegations never
+    /// ask for more; `None` when the chain cannot tell).
+    pub spendable: Option<Amount>,
 }
 
 /// The plan for one token.
@@ -382,16 +385,17 @@ fn plan_moves(
     if committed < low {
         let want = target.checked_sub(committed, "stake wanted")?;
         let room = crate::buffer::unsigned(available_now - signed(buffer.target_buffer)?);
-        let amount = want.min(room).min(budget);
+        let wallet = inp.spendable.unwrap_or(Amount::MAX);
+        let amount = want.min(room).min(budget).min(wallet);
         if amount < want {
-            notes.push(format!(
-                "delegating {amount} of the {want} wanted: limited by {}",
-                if amount == room {
-                    "liquid funds above the target buffer"
-                } else {
-                    "the per-epoch move cap"
-                }
-            ));
+            let why = if amount == wallet {
+                "the treasury account's spendable balance on chain"
+            } else if amount == room {
+                "liquid funds above the target buffer"
+            } else {
+                "the per-epoch move cap"
+            };
+            notes.push(format!("delegating {amount} of the {want} wanted: limited by {why}"));
         }
         return delegate(inp, &current, committed, amount, draft, notes);
     }
@@ -444,6 +448,7 @@ fn delegate(
         current,
         committed.checked_add(amount, "stake target")?,
         &inp.token.validators,
+        inp.token.decimals,
     )?;
     notes.extend(sel.notes);
     let mut left = amount;
@@ -472,7 +477,13 @@ fn undelegate(
     draft: &mut Vec<(OpKind, String, Amount, String)>,
 ) -> Result<()> {
     let min = inp.model.min_delegation.max(Amount(1));
-    let sel = select(inp.validators, current, total_target, &inp.token.validators)?;
+    let sel = select(
+        inp.validators,
+        current,
+        total_target,
+        &inp.token.validators,
+        inp.token.decimals,
+    )?;
     let mut over: Vec<_> = sel.targets.iter().filter(|x| x.current > x.target).collect();
     if why == "rebalance" {
         over.retain(|x| x.target.is_zero());

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //!  candidates ─▶ superminority (largest validators holding ⅓ of network stake): excluded
-//!             ─▶ inactive / delinquent (performance < 90 % of median) / commission > max: excluded
+//!             ─▶ inactive / delinquent (performance < 90 % of median) / implausible (> 200 %)
+//!                / commission > max: excluded
 //!             ─▶ first those whose stake-share cap holds the pool-share cap (room to grow)
 //!             ─▶ score = min(performance, 102 %) · (1 − commission); ties: smaller stake, then id
 //!             ─▶ keep current eligible validators, add the best others, up to max_validators
@@ -24,6 +25,10 @@ use crate::token::{ValidatorPolicy, BPS_DENOMINATOR};
 /// Validators performing below this share of the network median are treated as
 /// delinquent, bps.
 pub const MIN_PERFORMANCE_BPS: u32 = 9_000;
+
+/// Reward rates above this share of the median are data anomalies (on Solana: stake that
+/// changed during the epoch), not performance; such validators are left out, bps.
+pub const MAX_PLAUSIBLE_PERFORMANCE_BPS: u32 = 20_000;
 
 /// A validator we could delegate to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +129,11 @@ fn exclusion(c: &ValidatorCandidate, policy: &ValidatorPolicy, supermin: &BTreeS
             fmt_bps(c.commission_bps),
             fmt_bps(policy.max_commission_bps)
         ))
+    } else if c.performance_bps > MAX_PLAUSIBLE_PERFORMANCE_BPS {
+        Some(format!(
+            "reward rate {}% of the median is not plausible (stake changed during the epoch?): data excluded",
+            c.performance_bps / 100
+        ))
     } else if c.performance_bps < MIN_PERFORMANCE_BPS {
         Some(format!(
             "delinquent: rewards at {}% of the network median",
@@ -143,6 +153,7 @@ pub fn select(
     current: &BTreeMap<String, Amount>,
     total_target: Amount,
     policy: &ValidatorPolicy,
+    decimals: u8,
 ) -> Result<Selection> {
     let supermin = superminority(candidates, policy.superminority_bps)?;
     let mut eligible: Vec<&ValidatorCandidate> = Vec::new();
@@ -221,12 +232,12 @@ pub fn select(
             target: *fill,
             rank,
             reason: format!(
-                "rank {} of {} eligible: commission {}, performance {}% of median, {} of network stake",
+                "rank {} of {} eligible: commission {}, performance {}% of median, stake {}",
                 rank + 1,
                 eligible.len(),
                 fmt_bps(c.commission_bps),
                 c.performance_bps / 100,
-                c.total_stake
+                c.total_stake.to_units_string(decimals)
             ),
         })
         .collect();
@@ -319,7 +330,7 @@ mod tests {
 
     #[test]
     fn success_excludes_superminority_and_bad_validators() {
-        let s = select(&set(), &BTreeMap::new(), Amount(300_000), &policy()).unwrap();
+        let s = select(&set(), &BTreeMap::new(), Amount(300_000), &policy(), 0).unwrap();
         let ids: Vec<&str> = s.targets.iter().map(|t| t.validator.as_str()).collect();
         assert_eq!(ids, vec!["b", "a", "e"]); // b best (0 %), a (5 %), e (7 %, perf 101 %)
         assert_eq!(
@@ -332,7 +343,7 @@ mod tests {
     #[test]
     fn success_caps_and_shortfall() {
         // validator cap 10 % of 2 000 000 = 200 000 each; pool cap 50 % of 1 000 000.
-        let s = select(&set(), &BTreeMap::new(), Amount(1_000_000), &policy()).unwrap();
+        let s = select(&set(), &BTreeMap::new(), Amount(1_000_000), &policy(), 0).unwrap();
         assert!(s.targets.iter().all(|t| t.target <= Amount(200_000)));
         assert_eq!(s.notes.len(), 1, "{:?}", s.notes);
     }
@@ -341,7 +352,7 @@ mod tests {
     fn success_deselects_validator_that_became_ineligible() {
         let mut current = BTreeMap::new();
         current.insert("d".to_string(), Amount(50_000));
-        let s = select(&set(), &current, Amount(300_000), &policy()).unwrap();
+        let s = select(&set(), &current, Amount(300_000), &policy(), 0).unwrap();
         let d = s.targets.iter().find(|t| t.validator == "d").unwrap();
         assert_eq!(d.target, Amount::ZERO);
         assert!(d.reason.contains("commission"), "{}", d.reason);
@@ -351,7 +362,7 @@ mod tests {
     fn success_keeps_current_eligible_validators() {
         let mut current = BTreeMap::new();
         current.insert("f".to_string(), Amount(10));
-        let s = select(&set(), &current, Amount(300_000), &policy()).unwrap();
+        let s = select(&set(), &current, Amount(300_000), &policy(), 0).unwrap();
         assert!(s.targets.iter().any(|t| t.validator == "f" && !t.target.is_zero()));
     }
 

@@ -111,6 +111,7 @@ impl Ctx {
             claimable: &[],
             last_claim: None,
             frozen: None,
+            spendable: None,
         })
         .unwrap()
     }
@@ -250,6 +251,7 @@ fn fail_frozen_plans_nothing() {
         claimable: &[],
         last_claim: None,
         frozen: Some("drift on v1".into()),
+        spendable: None,
     })
     .unwrap();
     assert!(p.ops.is_empty());

@@ -327,6 +327,8 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    // `softstake … | head` ends quietly instead of panicking on a closed pipe.
+    sigpipe::reset();
     let cli = Cli::parse();
     init_tracing(cli.log_format, cli.verbose);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -26,6 +26,16 @@ pub fn cli_chains(cfg: &NetworkConfig, now: Timestamp) -> Result<Chains> {
     Ok(chains)
 }
 
+/// Books the custodial total of the token's last closed day (once per day) and mirrors
+/// the change on a simulated chain's custody wallet.
+async fn book_custody(store: &Store, chains: &Chains, token: &str, now: Timestamp) -> Result<()> {
+    if let Some((day, total, _)) = store.closed_day_totals(token, 1).await?.pop() {
+        let delta = store.record_custody_total(token, day, total, now).await?;
+        chains.mirror_custody(token, delta)?;
+    }
+    Ok(())
+}
+
 fn selected<'a>(chains: &'a Chains, token: Option<&'a str>) -> Result<Vec<&'a str>> {
     match token {
         Some(t) => {
@@ -135,6 +145,9 @@ pub async fn execute(
 ) -> Result<()> {
     let now = clock.now();
     let chains = cli_chains(cfg, now)?;
+    for sym in chains.tokens() {
+        book_custody(store, &chains, sym, now).await?;
+    }
     let mut found: Option<TreasuryPlan> = None;
     if let Some(stored) = store.plan(plan_id).await? {
         if matches!(stored.status, PlanStatus::Done | PlanStatus::Rejected) {
@@ -205,10 +218,7 @@ pub async fn sync(store: &Store, cfg: &NetworkConfig, token: Option<&str>, clock
     for sym in selected(&chains, token)? {
         let t = cfg.registry.get(sym)?;
         let h = chains.get(sym)?;
-        if let Some((day, total, _)) = store.closed_day_totals(sym, 1).await?.pop() {
-            let delta = store.record_custody_total(sym, day, total, now).await?;
-            chains.mirror_custody(sym, delta)?;
-        }
+        book_custody(store, &chains, sym, now).await?;
         let rep = tr::sync_token(store, h.adapter.as_ref(), now)
             .await
             .with_context(|| format!("syncing {sym}"))?;

@@ -1091,6 +1091,9 @@ impl ChainAdapter for SimAdapter {
     async fn positions(&self) -> Result<Vec<Position>> {
         self.chain.positions()
     }
+    async fn spendable(&self) -> Result<Amount> {
+        Ok(self.chain.wallet())
+    }
     async fn claimable(&self) -> Result<Vec<(String, Amount)>> {
         Ok(self
             .chain

@@ -266,6 +266,7 @@ pub async fn plan_token(
     let (moved, ops) = store.moved_in_epoch(token, epoch.index).await?;
     let frozen = store.frozen(token).await?;
     let last_claim = store.last_claim(token).await?;
+    let spendable = chain.spendable().await?;
     Ok(plan(&PlanInputs {
         token: cfg,
         model: &model,
@@ -281,6 +282,7 @@ pub async fn plan_token(
         claimable: &claimable,
         last_claim,
         frozen,
+        spendable: Some(spendable),
     })?)
 }
 
