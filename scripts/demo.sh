@@ -3,7 +3,7 @@
 #   bash scripts/demo.sh [demo options, e.g. --days 14 --seed 7]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
-bash "$ROOT/scripts/setup.sh" --no-db
+bash "$ROOT/scripts/setup.sh" --demo
 cd "$ROOT"
 log "building softstake"
 cargo build --locked --bin softstake

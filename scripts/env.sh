@@ -6,3 +6,5 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export ROOT
 log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# The Python with the official Binance client (scripts/setup.sh installs it).
+export SOFTSTAKE_PYTHON="${SOFTSTAKE_PYTHON:-$HOME/.cache/softstake/venv/bin/python}"

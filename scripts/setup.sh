@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Idempotent set-up: checks the toolchain and installs what the build and tests need.
 # Safe to run again and again; it only acts on what is missing.
-#   scripts/setup.sh            toolchain + PostgreSQL for the tests
-#   scripts/setup.sh --no-db    toolchain only (enough for the demo)
+#   scripts/setup.sh            everything the tests need (PostgreSQL, libclang, Python client)
+#   scripts/setup.sh --demo     only what the demo needs (no PostgreSQL, no libclang)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 need_db=1
 for a in "$@"; do
   case "$a" in
-    --no-db) need_db=0 ;;
+    --demo) need_db=0 ;;
     *) die "unknown option $a" ;;
   esac
 done
@@ -37,9 +37,12 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 }
-# C toolchain for bundled SQLite; pkg-config for -sys crates.
+# C toolchain for bundled SQLite; pkg-config for -sys crates; protoc for the gRPC code;
+# libclang for bindgen (RocksDB under solana-test-validator, the Solana end-to-end tests).
 command -v cc >/dev/null || apt_install build-essential
 command -v pkg-config >/dev/null || apt_install pkg-config
+command -v protoc >/dev/null || apt_install protobuf-compiler
+[ "$need_db" = 0 ] || apt_install libclang-dev
 
 if ! cargo nextest --version >/dev/null 2>&1; then
   log "installing cargo-nextest"
@@ -47,6 +50,14 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 
 if [ "$need_db" = 1 ]; then
+  # The official Binance client, for the REST compatibility test, in a private venv.
+  venv="$HOME/.cache/softstake/venv"
+  if ! "$venv/bin/python" -c "import binance_sdk_staking" >/dev/null 2>&1; then
+    log "installing the Python client binance-sdk-staking (PyPI) in $venv"
+    command -v python3 >/dev/null || apt_install python3 python3-venv
+    python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
+    "$venv/bin/pip" install -q --disable-pip-version-check "binance-sdk-staking==6.6.0" requests
+  fi
   pg_url="${SOFTSTAKE_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
   if ! (command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432); then
     if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then

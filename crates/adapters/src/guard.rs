@@ -174,8 +174,8 @@ impl<A: ChainAdapter> ChainAdapter for Guarded<A> {
     async fn broadcast(&self, tx: &SignedTx) -> Result<()> {
         self.call("broadcast", || self.inner.broadcast(tx)).await
     }
-    async fn tx_status(&self, tx_id: &str) -> Result<TxStatus> {
-        self.call("tx_status", || self.inner.tx_status(tx_id)).await
+    async fn tx_status(&self, tx: &SignedTx) -> Result<TxStatus> {
+        self.call("tx_status", || self.inner.tx_status(tx)).await
     }
     async fn rewards_since(&self, cursor: Option<&str>) -> Result<RewardsPage> {
         self.call("rewards_since", || self.inner.rewards_since(cursor)).await
@@ -226,8 +226,8 @@ impl<T: ChainAdapter + ?Sized> ChainAdapter for Arc<T> {
     async fn broadcast(&self, tx: &SignedTx) -> Result<()> {
         (**self).broadcast(tx).await
     }
-    async fn tx_status(&self, tx_id: &str) -> Result<TxStatus> {
-        (**self).tx_status(tx_id).await
+    async fn tx_status(&self, tx: &SignedTx) -> Result<TxStatus> {
+        (**self).tx_status(tx).await
     }
     async fn rewards_since(&self, cursor: Option<&str>) -> Result<RewardsPage> {
         (**self).rewards_since(cursor).await

@@ -2,7 +2,8 @@
 //!
 //! One [`ChainAdapter`] trait that every chain implements, the [`Guarded`] wrapper that
 //! rate limits, retries and traces every call, the [`Signer`] trait, and one module per
-//! chain family behind a cargo feature (`sim`: the simulated chain).
+//! chain family behind a cargo feature (`sim`: the simulated chain; `solana`: stake
+//! accounts through solana-client 3.1).
 //!
 //! ```text
 //!  treasury (journal) ─▶ Guarded<A> ─▶ A: ChainAdapter ─▶ chain RPC
@@ -19,6 +20,8 @@ pub mod guard;
 pub mod signer;
 #[cfg(feature = "sim")]
 pub mod sim;
+#[cfg(feature = "solana")]
+pub mod solana;
 pub mod traits;
 
 pub use error::{AdapterError, Result};

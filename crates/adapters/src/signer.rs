@@ -41,8 +41,9 @@ impl fmt::Debug for SecretBytes {
     }
 }
 
-/// Where a key comes from: `env:VAR` (hex in an environment variable) or `file:PATH`
-/// (hex in a file). The source is safe to log; the key is not.
+/// Where a key comes from: `env:VAR` (in an environment variable) or `file:PATH` (in a
+/// file); the key is hex, or a JSON byte array (the Solana CLI's keypair file). The source
+/// is safe to log; the key is not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
     /// Hex key in this environment variable.
@@ -56,7 +57,12 @@ impl KeySource {
     pub fn parse(s: &str) -> Result<KeySource> {
         match s.split_once(':') {
             Some(("env", v)) if !v.is_empty() => Ok(KeySource::Env(v.to_string())),
-            Some(("file", p)) if !p.is_empty() => Ok(KeySource::File(PathBuf::from(p))),
+            Some(("file", p)) if !p.is_empty() => Ok(KeySource::File(
+                match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+                    (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+                    _ => PathBuf::from(p),
+                },
+            )),
             _ => Err(AdapterError::Signer(format!(
                 "key source {s:?}: expected env:VAR or file:PATH"
             ))),
@@ -73,8 +79,14 @@ impl KeySource {
             KeySource::File(p) => std::fs::read_to_string(p)
                 .map_err(|e| AdapterError::Signer(format!("cannot read key file {}: {e}", p.display())))?,
         };
-        let bytes =
-            hex::decode(text.trim()).map_err(|_| AdapterError::Signer(format!("{self:?}: the key is not hex")))?;
+        let t = text.trim();
+        let bytes = if t.starts_with('[') {
+            // The Solana CLI's keypair file: a JSON array of bytes.
+            serde_json::from_str::<Vec<u8>>(t)
+                .map_err(|_| AdapterError::Signer(format!("{self:?}: not a JSON byte array")))?
+        } else {
+            hex::decode(t).map_err(|_| AdapterError::Signer(format!("{self:?}: the key is not hex")))?
+        };
         if bytes.len() < 16 {
             return Err(AdapterError::Signer(format!("{self:?}: the key is too short")));
         }
@@ -143,6 +155,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!e.contains("zz-not-hex-secret"), "{e}");
+    }
+
+    #[test]
+    fn success_json_keypair_file() {
+        let dir = std::env::temp_dir().join(format!("softstake-key-{}", std::process::id()));
+        std::fs::write(&dir, "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]").unwrap();
+        let k = KeySource::parse(&format!("file:{}", dir.display()))
+            .unwrap()
+            .load()
+            .unwrap();
+        assert_eq!(k.expose().len(), 17);
+        std::fs::remove_file(dir).ok();
     }
 
     #[test]

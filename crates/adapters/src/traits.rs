@@ -7,9 +7,9 @@
 //!  delegate/undelegate/withdraw/claim_rewards ─▶ SignedTx { tx_id, payload, valid_until }
 //!        (builds and signs; nothing is sent)          │ journal: intent → submitted(tx_id)
 //!  broadcast(&SignedTx) ─────────────────────────────▶ chain (idempotent: same tx, same id)
-//!  tx_status(tx_id) ─▶ Pending | Confirmed | Failed | NotFound
-//!        NotFound before valid_until: broadcast the same payload again
-//!        NotFound after valid_until: it can never land; sign a new attempt
+//!  tx_status(tx) ─▶ Pending | Confirmed | Failed | NotFound | Expired
+//!        NotFound: it can still land: broadcast the same payload again
+//!        Expired: it can never land: sign a new attempt
 //! ```
 
 use std::fmt::Debug;
@@ -52,8 +52,11 @@ pub enum TxStatus {
         /// The chain's reason.
         reason: String,
     },
-    /// Unknown to the chain.
+    /// Unknown to the chain, and it can still land (its blockhash or nonce is valid).
     NotFound,
+    /// Unknown to the chain and it can never land any more (Solana: its blockhash is no
+    /// longer valid): a new attempt may be signed.
+    Expired,
 }
 
 /// How a realized reward arrived.
@@ -149,8 +152,9 @@ pub trait ChainAdapter: Send + Sync + Debug {
     /// Sends a signed transaction. Sending the same one again is harmless.
     async fn broadcast(&self, tx: &SignedTx) -> Result<()>;
 
-    /// The status of a transaction by id.
-    async fn tx_status(&self, tx_id: &str) -> Result<TxStatus>;
+    /// The status of a signed transaction (found by its id; its payload tells the adapter
+    /// when it expires).
+    async fn tx_status(&self, tx: &SignedTx) -> Result<TxStatus>;
 
     /// Realized rewards after `cursor` (from the beginning when `None`).
     async fn rewards_since(&self, cursor: Option<&str>) -> Result<RewardsPage>;

@@ -69,10 +69,7 @@ async fn validator(a: &SimAdapter) -> String {
 
 async fn send(a: &SimAdapter, tx: &SignedTx) {
     a.broadcast(tx).await.unwrap();
-    assert!(matches!(
-        a.tx_status(&tx.tx_id).await.unwrap(),
-        TxStatus::Confirmed { .. }
-    ));
+    assert!(matches!(a.tx_status(tx).await.unwrap(), TxStatus::Confirmed { .. }));
 }
 
 #[tokio::test]
@@ -128,10 +125,7 @@ async fn success_lost_reply_resolves_to_one_effect() {
     c.inject_next(Fault::LostReply);
     assert!(a.broadcast(&tx).await.unwrap_err().is_transient());
     // the status says it landed; sending it again changes nothing
-    assert!(matches!(
-        a.tx_status(&tx.tx_id).await.unwrap(),
-        TxStatus::Confirmed { .. }
-    ));
+    assert!(matches!(a.tx_status(&tx).await.unwrap(), TxStatus::Confirmed { .. }));
     a.broadcast(&tx).await.unwrap();
     assert_eq!(c.effects("lost"), 1);
     // a second, differently signed delegation with the same key cannot create a second account
@@ -153,12 +147,9 @@ async fn success_delayed_finality_is_pending_then_confirmed() {
     let tx = a.delegate("slow", &v, Amount(10 * SOL)).await.unwrap();
     c.inject_next(Fault::DelayedFinality);
     a.broadcast(&tx).await.unwrap();
-    assert_eq!(a.tx_status(&tx.tx_id).await.unwrap(), TxStatus::Pending);
-    assert_eq!(a.tx_status(&tx.tx_id).await.unwrap(), TxStatus::Pending);
-    assert!(matches!(
-        a.tx_status(&tx.tx_id).await.unwrap(),
-        TxStatus::Confirmed { .. }
-    ));
+    assert_eq!(a.tx_status(&tx).await.unwrap(), TxStatus::Pending);
+    assert_eq!(a.tx_status(&tx).await.unwrap(), TxStatus::Pending);
+    assert!(matches!(a.tx_status(&tx).await.unwrap(), TxStatus::Confirmed { .. }));
 }
 
 #[tokio::test]
@@ -169,7 +160,11 @@ async fn fail_expired_transaction_never_lands() {
     c.advance_secs(91).unwrap();
     let e = a.broadcast(&tx).await.unwrap_err();
     assert!(e.to_string().contains("Blockhash not found"), "{e}");
-    assert_eq!(a.tx_status(&tx.tx_id).await.unwrap(), TxStatus::NotFound);
+    assert_eq!(
+        a.tx_status(&tx).await.unwrap(),
+        TxStatus::Expired,
+        "it can never land now"
+    );
     assert_eq!(c.effects("late"), 0);
 }
 
@@ -344,7 +339,7 @@ impl ChainAdapter for Flaky {
     async fn broadcast(&self, _: &SignedTx) -> softstake_adapters::Result<()> {
         Ok(())
     }
-    async fn tx_status(&self, _: &str) -> softstake_adapters::Result<TxStatus> {
+    async fn tx_status(&self, _: &SignedTx) -> softstake_adapters::Result<TxStatus> {
         Ok(TxStatus::NotFound)
     }
     async fn rewards_since(&self, _: Option<&str>) -> softstake_adapters::Result<RewardsPage> {

@@ -96,20 +96,29 @@ pub const APR_SCALE: u32 = 12;
 /// Errors with [`CoreError::Overflow`] only when the APR exceeds Decimal's range
 /// (about 7.9 · 10^28), which no real chain's rewards can produce.
 pub fn apr(distributable: Amount, total_eligible: Amount) -> Result<Decimal> {
-    if total_eligible.is_zero() {
+    scaled_ratio(distributable, 365, total_eligible, "APR")
+}
+
+/// `num / den` as a Decimal rounded down to [`APR_SCALE`] places; 0 when `den = 0`
+/// (shares such as the buffer ratio, for display and metrics).
+pub fn ratio(num: Amount, den: Amount) -> Result<Decimal> {
+    scaled_ratio(num, 1, den, "ratio")
+}
+
+fn scaled_ratio(num: Amount, mult: u128, den: Amount, what: &'static str) -> Result<Decimal> {
+    if den.is_zero() {
         return Ok(Decimal::ZERO);
     }
     for scale in (0..=APR_SCALE).rev() {
-        let scaled = mul_div_floor(distributable.0, 365 * 10u128.pow(scale), total_eligible.0, "APR");
-        let Ok(scaled) = scaled else { continue };
-        let Ok(v) = i128::try_from(scaled) else {
+        let Ok(scaled) = mul_div_floor(num.0, mult * 10u128.pow(scale), den.0, what) else {
             continue;
         };
+        let Ok(v) = i128::try_from(scaled) else { continue };
         if let Ok(d) = Decimal::try_from_i128_with_scale(v, scale) {
             return Ok(d.normalize());
         }
     }
-    Err(CoreError::Overflow { what: "APR" })
+    Err(CoreError::Overflow { what })
 }
 
 /// Splits `realized_reward` (plus `carry_in`) among `entries` by the rules above.

@@ -20,6 +20,7 @@ use softstake_adapters::{ChainAdapter, KeySource, SecretBytes};
 use softstake_core::{Amount, Timestamp, TokenConfig};
 
 use crate::config::{ChainConfig, NetworkConfig};
+use crate::treasury::executor::ExecConfig;
 
 /// Genesis of the CLI's simulated chains (epochs count from here).
 pub const SIM_GENESIS_UNIX_SECS: i64 = 1_735_689_600; // 2025-01-01T00:00:00Z
@@ -31,6 +32,20 @@ pub struct ChainHandle {
     pub adapter: Arc<dyn ChainAdapter>,
     /// The simulated chain behind it, when it is one.
     pub sim: Option<Arc<SimChain>>,
+    /// How the executor waits for finality on this chain.
+    pub exec: ExecConfig,
+}
+
+fn exec_config(chain: &ChainConfig, sim: bool) -> ExecConfig {
+    ExecConfig {
+        max_polls: chain.confirm_max_polls.max(1),
+        poll_interval: std::time::Duration::from_millis(chain.confirm_poll_interval_ms.unwrap_or(if sim {
+            0
+        } else {
+            1_000
+        })),
+        ..ExecConfig::default()
+    }
 }
 
 /// The chains of all configured tokens.
@@ -128,6 +143,11 @@ fn guard_config(chain: &ChainConfig, sim: bool) -> GuardConfig {
 }
 
 impl Chains {
+    /// Replaces a token's chain (tests and the demo's `--chain` override).
+    pub fn insert(&mut self, token: &str, handle: ChainHandle) {
+        self.map.insert(token.to_string(), handle);
+    }
+
     /// Chains for every token with a `[chains.X]` entry. Simulated chains are restored
     /// from `<data_dir>/sim` when `persist` (the CLI), else created at `genesis`.
     pub fn build(
@@ -160,11 +180,40 @@ impl Chains {
                     ChainHandle {
                         adapter: guarded,
                         sim: Some(sim),
+                        exec: exec_config(chain, true),
+                    }
+                }
+                #[cfg(feature = "solana")]
+                "solana" => {
+                    use softstake_adapters::solana::{SolanaAdapter, SolanaConfig};
+                    let rpc_url = chain
+                        .rpc_url
+                        .clone()
+                        .ok_or_else(|| anyhow!("chains.{symbol}.rpc_url is required for the solana adapter"))?;
+                    let source = chain.signer.as_deref().ok_or_else(|| {
+                        anyhow!("chains.{symbol}.signer is required for the solana adapter (env:VAR or file:PATH)")
+                    })?;
+                    let key = KeySource::parse(source)?.load()?;
+                    let adapter = SolanaAdapter::new(
+                        SolanaConfig {
+                            rpc_url,
+                            priority_fee_micro_lamports: chain.priority_fee_micro_lamports,
+                            max_operations_per_epoch: 32,
+                        },
+                        &key,
+                    )?;
+                    let guarded: Arc<dyn ChainAdapter> =
+                        Arc::new(Guarded::new(adapter, guard_config(chain, false), observer.clone()));
+                    ChainHandle {
+                        adapter: guarded,
+                        sim: None,
+                        exec: exec_config(chain, false),
                     }
                 }
                 other => bail!(
-                    "chains.{symbol}.adapter = {other:?}: this build has the simulated chain only (adapter = \"sim\"); \
-                     real adapters are compiled in with their cargo feature"
+                    "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}); \
+                     real adapters are compiled in with their cargo feature",
+                    if cfg!(feature = "solana") { ", solana" } else { "" }
                 ),
             };
             map.insert(symbol.clone(), handle);
@@ -210,6 +259,36 @@ impl Chains {
         let take = amount.min(sim.wallet());
         sim.defund(take)?;
         Ok(amount.saturating_sub(take))
+    }
+
+    /// Reloads the saved state of `token`'s simulated chain, if it has one (a standby
+    /// taking over the token continues from what the previous leader saved).
+    pub fn reload(&self, token: &str) -> Result<()> {
+        let (Some(dir), Some(sim)) = (&self.sim_dir, &self.get(token)?.sim) else {
+            return Ok(());
+        };
+        let path = dir.join(format!("{token}.json"));
+        if !path.exists() {
+            return Ok(());
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        sim.load_snapshot(SimChain::parse_snapshot(&text)?)
+            .with_context(|| format!("loading {}", path.display()))?;
+        Ok(())
+    }
+
+    /// Saves `token`'s simulated chain (persisted mode only).
+    pub fn save_token(&self, token: &str) -> Result<()> {
+        let (Some(dir), Some(sim)) = (&self.sim_dir, &self.get(token)?.sim) else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(format!("{token}.json"));
+        let tmp = tempfile::NamedTempFile::new_in(dir)?;
+        std::fs::write(tmp.path(), sim.snapshot()?)?;
+        tmp.persist(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
     }
 
     /// Saves the simulated chains' state (CLI mode).

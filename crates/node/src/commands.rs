@@ -251,3 +251,31 @@ pub async fn apr(store: &Store) -> Result<()> {
     println!("{t}");
     Ok(())
 }
+
+/// The lower-case hex SHA-256 of an API bearer token (what the config stores).
+pub fn hash_token(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// `softstake api-key create --account A`: a random key and secret (256 bits each) for
+/// the Binance-compatible REST API, printed once.
+pub async fn api_key_create(store: &Store, account: &str, clock: &dyn Clock) -> Result<()> {
+    use rand::RngCore;
+    if store.account(account).await?.is_none() {
+        bail!("unknown account {account:?}: import or activate it first");
+    }
+    let mut bytes = [0u8; 64];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let key = softstake_store::ApiKey {
+        api_key: hex::encode(&bytes[..32]),
+        secret: hex::encode(&bytes[32..]),
+        account_id: account.to_string(),
+    };
+    store.create_api_key(&key, clock.now()).await?;
+    println!(
+        "api_key {}\nsecret  {}\n(the secret is shown once; the client signs requests with it)",
+        key.api_key, key.secret
+    );
+    Ok(())
+}

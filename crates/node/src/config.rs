@@ -66,6 +66,123 @@ pub struct ChainConfig {
     /// Where the signing key comes from: `env:VAR` or `file:PATH` (never the key itself).
     #[serde(default)]
     pub signer: Option<String>,
+    /// How often the daemon syncs, reconciles, plans and executes for this token, seconds.
+    #[serde(default = "d_sync_interval")]
+    pub sync_interval_secs: u64,
+    /// Solana: priority fee, micro-lamports per compute unit (0 = none).
+    #[serde(default)]
+    pub priority_fee_micro_lamports: u64,
+    /// Pause between status polls while waiting for finality, milliseconds (default: 0
+    /// for the simulated chain, 1 000 for real chains).
+    #[serde(default)]
+    pub confirm_poll_interval_ms: Option<u64>,
+    /// Status polls per run before leaving an operation pending (the next run resolves it).
+    #[serde(default = "d_confirm_polls")]
+    pub confirm_max_polls: u32,
+}
+
+fn d_confirm_polls() -> u32 {
+    90
+}
+
+fn d_sync_interval() -> u64 {
+    300
+}
+
+/// Roles of API clients (see `proto/softstake/v1/softstake.proto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The exchange's ledger feed and account actions.
+    Ingest,
+    /// Read-only views.
+    Reader,
+    /// Treasury users: approvals, acknowledgements.
+    Treasury,
+    /// The reward allocator.
+    Allocator,
+    /// Everything.
+    Admin,
+}
+
+/// One API client: a bearer token (stored as its SHA-256) and its roles.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiClient {
+    /// Name, recorded with what the client does (approvals, acknowledgements).
+    pub name: String,
+    /// Lower-case hex SHA-256 of the bearer token (`softstake hash-token` prints it).
+    pub token_sha256: String,
+    /// Roles.
+    pub roles: Vec<Role>,
+}
+
+/// The daemon's settings (`softstake run`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// gRPC listen address.
+    #[serde(default = "d_grpc")]
+    pub grpc_addr: String,
+    /// Binance-compatible REST listen address.
+    #[serde(default = "d_rest")]
+    pub rest_addr: String,
+    /// Prometheus metrics and health listen address.
+    #[serde(default = "d_metrics")]
+    pub metrics_addr: String,
+    /// Scheduler tick, seconds.
+    #[serde(default = "d_tick")]
+    pub tick_secs: u64,
+    /// Distribution of day d starts this long after its end, seconds (default 00:05).
+    #[serde(default = "d_distribute_after")]
+    pub distribute_after_secs: u64,
+    /// A day not distributed this long after its end raises an alert, seconds (08:00).
+    #[serde(default = "d_distribute_deadline")]
+    pub distribute_deadline_secs: u64,
+    /// TLS certificate (PEM) for gRPC and REST; TLS is on when both files are given.
+    #[serde(default)]
+    pub tls_cert: Option<String>,
+    /// TLS private key (PEM).
+    #[serde(default)]
+    pub tls_key: Option<String>,
+    /// API clients.
+    #[serde(default)]
+    pub clients: Vec<ApiClient>,
+}
+
+fn d_grpc() -> String {
+    "127.0.0.1:50051".into()
+}
+fn d_rest() -> String {
+    "127.0.0.1:8080".into()
+}
+fn d_metrics() -> String {
+    "127.0.0.1:9100".into()
+}
+fn d_tick() -> u64 {
+    10
+}
+fn d_distribute_after() -> u64 {
+    300
+}
+fn d_distribute_deadline() -> u64 {
+    8 * 3_600
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            grpc_addr: d_grpc(),
+            rest_addr: d_rest(),
+            metrics_addr: d_metrics(),
+            tick_secs: d_tick(),
+            distribute_after_secs: d_distribute_after(),
+            distribute_deadline_secs: d_distribute_deadline(),
+            tls_cert: None,
+            tls_key: None,
+            clients: Vec::new(),
+        }
+    }
 }
 
 fn d_rate() -> u32 {
@@ -118,6 +235,8 @@ struct RawNetwork {
     #[serde(default)]
     treasury: TreasuryConfig,
     #[serde(default)]
+    service: ServiceConfig,
+    #[serde(default)]
     chains: BTreeMap<String, ChainConfig>,
 }
 
@@ -140,6 +259,8 @@ pub struct NetworkConfig {
     pub max_accounts_per_close: usize,
     /// Treasury settings.
     pub treasury: TreasuryConfig,
+    /// Daemon settings.
+    pub service: ServiceConfig,
     /// Chain access per token symbol.
     pub chains: BTreeMap<String, ChainConfig>,
     /// Where the configuration came from (a path or "embedded").
@@ -177,6 +298,25 @@ impl NetworkConfig {
                 return Err(invalid(format!("chains.{symbol}.fault_rate_bps: above 10 000")));
             }
         }
+        for c in &raw.service.clients {
+            if c.token_sha256.len() != 64
+                || !c
+                    .token_sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                return Err(invalid(format!(
+                    "service.clients {:?}: token_sha256 must be 64 lower-case hex characters (softstake hash-token TOKEN)",
+                    c.name
+                )));
+            }
+            if c.roles.is_empty() {
+                return Err(invalid(format!("service.clients {:?}: at least one role", c.name)));
+            }
+        }
+        if raw.service.tls_cert.is_some() != raw.service.tls_key.is_some() {
+            return Err(invalid("service: tls_cert and tls_key go together".into()));
+        }
         if raw.max_accounts_per_close == 0 {
             return Err(invalid("max_accounts_per_close: must be at least 1".into()));
         }
@@ -191,6 +331,7 @@ impl NetworkConfig {
             db_url,
             max_accounts_per_close: raw.max_accounts_per_close,
             treasury: raw.treasury,
+            service: raw.service,
             chains: raw.chains,
             origin: origin.to_string(),
         })

@@ -35,7 +35,6 @@ use crate::clock::{Clock, ManualClock};
 use crate::config::NetworkConfig;
 use crate::progress;
 use crate::report::{self, num, pct, SummaryRow};
-use crate::treasury::executor::ExecConfig;
 use crate::treasury::{self as tr};
 
 /// Options of the demo.
@@ -58,6 +57,10 @@ pub struct DemoOptions {
     pub tokens: Option<Vec<String>>,
     /// Database URL (default: a fresh SQLite file `<data_dir>/demo.db`).
     pub db_url: Option<String>,
+    /// `(token, adapter)` overrides: run these tokens on a real adapter (e.g. SOL on a
+    /// local validator with `solana`) instead of the simulated chain. Real chains run at
+    /// their own pace: their rewards come as their epochs pass in real time.
+    pub chain_overrides: Vec<(String, String)>,
     /// First day of the program.
     pub start: Day,
 }
@@ -73,6 +76,7 @@ impl Default for DemoOptions {
             wave_tokens: vec!["BNB".into(), "SOL".into(), "TRX".into()],
             tokens: None,
             db_url: None,
+            chain_overrides: Vec::new(),
             start: Day::from_ymd(2025, 6, 2).unwrap_or(Day(chrono::NaiveDate::MIN)),
         }
     }
@@ -301,6 +305,17 @@ pub async fn run(cfg: &NetworkConfig, opts: DemoOptions) -> Result<()> {
     let genesis = before.start().checked_add_secs(-30 * 86_400)?;
     let mut sub = cfg.clone();
     sub.chains.retain(|k, _| tokens.contains(k));
+    for (token, adapter) in &opts.chain_overrides {
+        let c = sub
+            .chains
+            .get_mut(token)
+            .with_context(|| format!("--chain {token}={adapter}: {token} is not in the demo"))?;
+        c.adapter = adapter.clone();
+        println!(
+            "{token} runs on the {adapter} adapter at {} (real chain: its epochs pass in real time)",
+            c.rpc_url.as_deref().unwrap_or("?")
+        );
+    }
     let chains = Chains::build(&sub, false, genesis, None)?;
     chains.advance_sims(clock.now())?;
     println!(
@@ -438,7 +453,7 @@ async fn morning(
         let plan = tr::plan_token(store, chain, t, cfg.treasury.outflow_history_days, now).await?;
         tr::refresh_liquidity_alerts(store, &plan, now).await?;
         let approver = plan.needs_approval.then_some("demo-treasury");
-        tr::execute_plan(store, chain, &plan, approver, ExecConfig::default(), now).await?;
+        tr::execute_plan(store, chain, &plan, approver, h.exec.clone(), now).await?;
         // pay users waiting since a wave as soon as custody has the funds
         if let (Some(o), Some(sim)) = (owed.get_mut(token), &h.sim) {
             let pay = (*o).min(sim.wallet());

@@ -10,13 +10,16 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod chains;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod demo;
 pub mod files;
 pub mod input;
+pub mod lease;
 pub mod progress;
 pub mod report;
 pub mod treasury;

@@ -160,6 +160,23 @@ enum Command {
         #[arg(long)]
         token: Option<String>,
     },
+    /// Run the orchestrator: daily cycle, treasury loop, gRPC + REST APIs, metrics.
+    Run {
+        /// Start on a manual clock at this RFC 3339 time, moved by the admin-only
+        /// `Admin.SetClock` call (tests and drills); default: the system clock.
+        #[arg(long)]
+        manual_clock: Option<String>,
+    },
+    /// Print the SHA-256 of an API bearer token, for `[[service.clients]] token_sha256`.
+    HashToken {
+        /// The token (prefer piping it: `softstake hash-token -` reads stdin).
+        token: String,
+    },
+    /// API keys of the Binance-compatible REST API.
+    ApiKey {
+        #[command(subcommand)]
+        action: ApiKeyCmd,
+    },
     /// Run a multi-day program on real data end to end and print the report.
     Demo {
         /// Days to run.
@@ -183,6 +200,21 @@ enum Command {
         /// Only these tokens, comma-separated (default: every configured chain).
         #[arg(long, value_delimiter = ',')]
         tokens: Option<Vec<String>>,
+        /// Run a token on a real adapter instead of the simulated chain, e.g.
+        /// `--chain SOL=solana` (rpc_url and signer from the network config; the binary
+        /// needs the adapter's feature: `cargo run --features solana`).
+        #[arg(long = "chain", value_parser = parse_override)]
+        chain_overrides: Vec<(String, String)>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiKeyCmd {
+    /// Create a key and secret for an existing account; prints them once.
+    Create {
+        /// The account the key acts for.
+        #[arg(long)]
+        account: String,
     },
 }
 
@@ -235,6 +267,13 @@ fn init_tracing(format: LogFormat, verbose: u8) {
     }
 }
 
+fn parse_override(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(t, a)| (t.trim().to_uppercase(), a.trim().to_string()))
+        .filter(|(t, a)| !t.is_empty() && !a.is_empty())
+        .ok_or_else(|| format!("{s:?}: expected TOKEN=ADAPTER, e.g. SOL=solana"))
+}
+
 fn parse_day(s: &str) -> Result<Day> {
     Day::parse(s).with_context(|| "--day")
 }
@@ -263,7 +302,26 @@ async fn run(cli: Cli) -> Result<()> {
         println!("wrote {}", out.display());
         return Ok(());
     }
+    if let Command::HashToken { token } = &cli.command {
+        let token = if token == "-" {
+            let mut s = String::new();
+            std::io::stdin().read_line(&mut s)?;
+            s.trim().to_string()
+        } else {
+            token.clone()
+        };
+        println!("{}", commands::hash_token(&token));
+        return Ok(());
+    }
     let cfg: NetworkConfig = config::load(&cli.network, cli.config.as_deref())?;
+    if let Command::Run { manual_clock } = &cli.command {
+        let manual_clock = manual_clock
+            .as_deref()
+            .map(|s| softstake_core::Timestamp::parse_rfc3339(s).with_context(|| "--manual-clock"))
+            .transpose()?;
+        let db_url = cli.db.clone().unwrap_or_else(|| cfg.db_url.clone());
+        return softstake_node::daemon::run(cfg, softstake_node::daemon::RunOptions { db_url, manual_clock }).await;
+    }
     if let Command::Demo {
         days,
         accounts,
@@ -272,6 +330,7 @@ async fn run(cli: Cli) -> Result<()> {
         wave_day,
         wave_tokens,
         tokens,
+        chain_overrides,
     } = &cli.command
     {
         let opts = demo::DemoOptions {
@@ -283,6 +342,7 @@ async fn run(cli: Cli) -> Result<()> {
             wave_tokens: wave_tokens.clone(),
             tokens: tokens.clone(),
             db_url: cli.db.clone(),
+            chain_overrides: chain_overrides.clone(),
             ..demo::DemoOptions::default()
         };
         return demo::run(&cfg, opts).await;
@@ -294,7 +354,14 @@ async fn run(cli: Cli) -> Result<()> {
     let store = open_store(&db_url).await?;
     let reg = &cfg.registry;
     let result = match &cli.command {
-        Command::Allocate { .. } | Command::Init | Command::Demo { .. } => Ok(()),
+        Command::Allocate { .. }
+        | Command::Init
+        | Command::Demo { .. }
+        | Command::Run { .. }
+        | Command::HashToken { .. } => Ok(()),
+        Command::ApiKey {
+            action: ApiKeyCmd::Create { account },
+        } => commands::api_key_create(&store, account, &clock).await,
         Command::Plan { token } => treasury_cmd::plan(&store, &cfg, token.as_deref(), &clock).await,
         Command::Execute { plan, approve, by } => treasury_cmd::execute(&store, &cfg, plan, *approve, by, &clock).await,
         Command::Sync { token } => treasury_cmd::sync(&store, &cfg, token.as_deref(), &clock).await,

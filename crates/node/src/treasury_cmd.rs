@@ -15,7 +15,7 @@ use crate::chains::{Chains, SIM_GENESIS_UNIX_SECS};
 use crate::clock::Clock;
 use crate::config::NetworkConfig;
 use crate::report::{self, num, pct};
-use crate::treasury::executor::{ExecConfig, Executor, OpOutcome};
+use crate::treasury::executor::{Executor, OpOutcome};
 use crate::treasury::{self as tr};
 
 /// Builds the CLI's chains and moves simulated chains to `now`.
@@ -176,8 +176,8 @@ pub async fn execute(
     };
     let t = cfg.registry.get(&p.token)?;
     let approver = approve.then_some(by);
-    let chain = chains.get(&p.token)?.adapter.clone();
-    let result = tr::execute_plan(store, chain.as_ref(), &p, approver, ExecConfig::default(), now).await;
+    let handle = chains.get(&p.token)?.clone();
+    let result = tr::execute_plan(store, handle.adapter.as_ref(), &p, approver, handle.exec.clone(), now).await;
     chains.save()?;
     let rep = result?;
     let mut table = report::table(&["#", "operation", "validator", "amount", "outcome"]);
@@ -268,7 +268,7 @@ pub async fn reconcile(
     for sym in selected(&chains, token)? {
         let t = cfg.registry.get(sym)?;
         let h = chains.get(sym)?;
-        Executor::new(store, h.adapter.as_ref(), ExecConfig::default())
+        Executor::new(store, h.adapter.as_ref(), h.exec.clone())
             .recover()
             .await?;
         let rep = tr::reconcile_token(store, h.adapter.as_ref(), t, cfg.treasury.drift_tolerance_bps, now)
@@ -303,6 +303,20 @@ pub async fn reconcile(
 pub async fn status(store: &Store, cfg: &NetworkConfig, token: Option<&str>, clock: &dyn Clock) -> Result<()> {
     let now = clock.now();
     let chains = cli_chains(cfg, now)?;
+    let text = status_report(store, cfg, &chains, token, now).await;
+    chains.save()?;
+    println!("{}", text?);
+    Ok(())
+}
+
+/// The status table and alert lines, as `softstake status` prints them.
+pub async fn status_report(
+    store: &Store,
+    cfg: &NetworkConfig,
+    chains: &Chains,
+    token: Option<&str>,
+    now: Timestamp,
+) -> Result<String> {
     let aprs = store.latest_apr().await?;
     let mut table = report::table(&[
         "token",
@@ -321,7 +335,7 @@ pub async fn status(store: &Store, cfg: &NetworkConfig, token: Option<&str>, clo
         "alerts",
     ]);
     let mut messages = Vec::new();
-    for sym in selected(&chains, token)? {
+    for sym in selected(chains, token)? {
         let t = cfg.registry.get(sym)?;
         let h = chains.get(sym)?;
         let p = tr::plan_token(store, h.adapter.as_ref(), t, cfg.treasury.outflow_history_days, now).await?;
@@ -359,10 +373,10 @@ pub async fn status(store: &Store, cfg: &NetworkConfig, token: Option<&str>, clo
             num(open.len() + p.alerts.len()),
         ]);
     }
-    chains.save()?;
-    println!("{table}");
+    let mut out = table.to_string();
     for m in &messages {
-        println!("{m}");
+        out.push('\n');
+        out.push_str(m);
     }
-    Ok(())
+    Ok(out)
 }

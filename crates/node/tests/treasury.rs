@@ -155,8 +155,13 @@ async fn crash_then_restart(kind: OpKind, point: CrashPoint, twist: Twist) {
     );
     let row = s.operation(&op.idempotency_key).await.unwrap().unwrap();
     assert_eq!(row.state, OperationState::Confirmed);
+    let signed = softstake_adapters::SignedTx {
+        tx_id: row.tx_id.clone().unwrap(),
+        payload: row.payload.clone().unwrap(),
+        valid_until: row.valid_until,
+    };
     assert!(matches!(
-        a.tx_status(row.tx_id.as_deref().unwrap()).await.unwrap(),
+        a.tx_status(&signed).await.unwrap(),
         TxStatus::Confirmed { .. }
     ));
     // running it again, or recovering again, does nothing more

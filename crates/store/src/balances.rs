@@ -57,9 +57,19 @@ impl Store {
     /// token; [`StoreError::ConflictingEvent`] for an event whose `(token, account, ts)`
     /// is already stored — in this batch or before — with another balance.
     pub async fn ingest_events(&self, events: &[BalanceEvent]) -> Result<IngestReport> {
+        let with_ids: Vec<(Option<String>, BalanceEvent)> = events.iter().map(|e| (None, e.clone())).collect();
+        self.ingest_events_with_ids(&with_ids).await
+    }
+
+    /// Stores balance events carrying the feed's event ids (all or nothing), idempotent
+    /// by id: an id already stored with the same event is a duplicate; with another
+    /// event it is refused ([`StoreError::EventIdReused`]). Other errors as
+    /// [`Store::ingest_events`].
+    pub async fn ingest_events_with_ids(&self, events: &[(Option<String>, BalanceEvent)]) -> Result<IngestReport> {
         let unique = dedupe_batch(events)?;
         let mut tx = self.pool.begin().await?;
-        check_not_closed(&mut tx, &unique).await?;
+        let plain: Vec<BalanceEvent> = unique.iter().map(|(_, e)| e.clone()).collect();
+        check_not_closed(&mut tx, &plain).await?;
         sqlx::query(
             "CREATE TEMP TABLE IF NOT EXISTS staging_events (token TEXT NOT NULL, account_id TEXT NOT NULL, \
              ts BIGINT NOT NULL, balance TEXT NOT NULL, event_id TEXT)",
@@ -69,20 +79,21 @@ impl Store {
         sqlx::query("DELETE FROM staging_events").execute(&mut *tx).await?;
         let rows: Vec<Vec<Val>> = unique
             .iter()
-            .map(|e| {
+            .map(|(id, e)| {
                 vec![
                     Val::T(e.token.clone()),
                     Val::T(e.account_id.clone()),
                     Val::I(e.ts.0),
                     Val::T(e.balance.0.to_string()),
+                    id.clone().map(Val::T).unwrap_or(Val::NullT),
                 ]
             })
             .collect();
         insert_rows(
             &mut tx,
-            "INSERT INTO staging_events (token, account_id, ts, balance)",
+            "INSERT INTO staging_events (token, account_id, ts, balance, event_id)",
             "",
-            4,
+            5,
             &rows,
         )
         .await?;
@@ -103,9 +114,20 @@ impl Store {
                 new: r.try_get("new_balance")?,
             });
         }
+        let reused = sqlx::query(
+            "SELECT s.event_id FROM staging_events s JOIN balance_events e ON e.event_id = s.event_id \
+             WHERE e.token <> s.token OR e.account_id <> s.account_id OR e.ts <> s.ts OR e.balance <> s.balance LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(r) = reused {
+            return Err(StoreError::EventIdReused {
+                event_id: r.try_get("event_id")?,
+            });
+        }
         let inserted = sqlx::query(
-            "INSERT INTO balance_events (token, account_id, ts, balance) \
-             SELECT token, account_id, ts, balance FROM staging_events WHERE 1 = 1 ON CONFLICT DO NOTHING",
+            "INSERT INTO balance_events (token, account_id, ts, balance, event_id) \
+             SELECT token, account_id, ts, balance, event_id FROM staging_events WHERE 1 = 1 ON CONFLICT DO NOTHING",
         )
         .execute(&mut *tx)
         .await?
@@ -116,6 +138,18 @@ impl Store {
             inserted,
             duplicates: events.len() as u64 - inserted,
         })
+    }
+
+    /// Closed days of `token` not yet distributed, oldest first.
+    pub async fn undistributed_days(&self, token: &str) -> Result<Vec<Day>> {
+        let rows = sqlx::query(
+            "SELECT c.day FROM closed_days c WHERE c.token = $1 AND NOT EXISTS \
+             (SELECT 1 FROM distributions d WHERE d.token = c.token AND d.day = c.day) ORDER BY c.day",
+        )
+        .bind(token.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| sql::day(r, "day", "closed_days")).collect()
     }
 
     /// The last closed day of `token`, if any.
@@ -264,13 +298,24 @@ impl Store {
     }
 }
 
-/// Sorts a batch, drops exact duplicates, refuses same-instant conflicts.
-fn dedupe_batch(events: &[BalanceEvent]) -> Result<Vec<BalanceEvent>> {
-    let mut sorted: Vec<&BalanceEvent> = events.iter().collect();
-    sorted.sort_by(|a, b| (&a.token, &a.account_id, a.ts).cmp(&(&b.token, &b.account_id, b.ts)));
-    let mut out: Vec<BalanceEvent> = Vec::with_capacity(sorted.len());
-    for e in sorted {
-        if let Some(prev) = out.last() {
+/// Sorts a batch, drops exact duplicates, refuses same-instant conflicts and event ids
+/// given to two different events.
+fn dedupe_batch(events: &[(Option<String>, BalanceEvent)]) -> Result<Vec<(Option<String>, BalanceEvent)>> {
+    let mut ids: std::collections::HashMap<&str, &BalanceEvent> = std::collections::HashMap::new();
+    for (id, e) in events {
+        if let Some(id) = id {
+            if let Some(prev) = ids.insert(id.as_str(), e) {
+                if prev != e {
+                    return Err(StoreError::EventIdReused { event_id: id.clone() });
+                }
+            }
+        }
+    }
+    let mut sorted: Vec<&(Option<String>, BalanceEvent)> = events.iter().collect();
+    sorted.sort_by(|a, b| (&a.1.token, &a.1.account_id, a.1.ts).cmp(&(&b.1.token, &b.1.account_id, b.1.ts)));
+    let mut out: Vec<(Option<String>, BalanceEvent)> = Vec::with_capacity(sorted.len());
+    for (id, e) in sorted {
+        if let Some((_, prev)) = out.last() {
             if prev.token == e.token && prev.account_id == e.account_id && prev.ts == e.ts {
                 if prev.balance != e.balance {
                     return Err(StoreError::ConflictingEvent {
@@ -284,7 +329,7 @@ fn dedupe_batch(events: &[BalanceEvent]) -> Result<Vec<BalanceEvent>> {
                 continue;
             }
         }
-        out.push(e.clone());
+        out.push((id.clone(), e.clone()));
     }
     Ok(out)
 }

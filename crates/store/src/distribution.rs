@@ -195,6 +195,69 @@ impl Store {
             .collect()
     }
 
+    /// Payouts of `account_id` paid within `[from, to]` (payment time), newest first, a
+    /// page of `limit` from `offset`, and how many there are in all.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn rewards_record(
+        &self,
+        account_id: &str,
+        token: Option<&str>,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u32,
+        offset: u32,
+    ) -> Result<(Vec<HistoryRow>, u64)> {
+        let filter =
+            "FROM payouts WHERE account_id = $1 AND ($2 = '' OR token = $2) AND paid_at >= $3 AND paid_at <= $4";
+        let total = sqlx::query(&format!("SELECT COUNT(*) AS n {filter}"))
+            .bind(account_id.to_string())
+            .bind(token.unwrap_or("").to_string())
+            .bind(from.0)
+            .bind(to.0)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get::<i64, _>("n")? as u64;
+        let rows = sqlx::query(&format!(
+            "SELECT day, token, average, eligible, reward, paid_at {filter} ORDER BY paid_at DESC, day DESC, token LIMIT $5 OFFSET $6"
+        ))
+        .bind(account_id.to_string())
+        .bind(token.unwrap_or("").to_string())
+        .bind(from.0)
+        .bind(to.0)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.pool)
+        .await?;
+        let rows = rows
+            .iter()
+            .map(|r| {
+                Ok(HistoryRow {
+                    day: sql::day(r, "day", "payouts")?,
+                    token: r.try_get("token")?,
+                    average: sql::amount(r, "average", "payouts")?,
+                    eligible: sql::amount(r, "eligible", "payouts")?,
+                    reward: sql::amount(r, "reward", "payouts")?,
+                    paid_at: sql::ts(r, "paid_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((rows, total))
+    }
+
+    /// The eligible amount of `account_id` in `token` on the last closed day it held it.
+    pub async fn latest_eligible(&self, account_id: &str, token: &str) -> Result<Amount> {
+        let row = sqlx::query(
+            "SELECT eligible FROM daily_balances WHERE account_id = $1 AND token = $2 ORDER BY day DESC LIMIT 1",
+        )
+        .bind(account_id.to_string())
+        .bind(token.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| sql::amount(&r, "eligible", "daily_balances"))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
     /// The payouts of one token-day: `(account_id, reward)` in account order.
     pub async fn day_payouts(&self, token: &str, day: Day) -> Result<Vec<(String, Amount)>> {
         let rows = sqlx::query("SELECT account_id, reward FROM payouts WHERE token = $1 AND day = $2")

@@ -94,6 +94,12 @@ pub enum StoreError {
         /// The new balance.
         new: String,
     },
+    /// A feed event id was given to two different events.
+    #[error("event id {event_id:?} was already used for another balance event")]
+    EventIdReused {
+        /// The id.
+        event_id: String,
+    },
     /// A reward with the same (token, day, source) exists with another amount.
     #[error("reward for {token} {day} from source {source_name:?} already recorded as {existing} base units (new {new}); record it under another --source to add to it")]
     RewardConflict {

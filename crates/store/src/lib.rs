@@ -26,6 +26,7 @@ pub mod error;
 mod journal;
 mod ledger;
 mod rewards;
+mod service;
 mod sql;
 mod treasury;
 
@@ -42,6 +43,7 @@ pub use error::{Result, StoreError};
 pub use journal::{NewOperation, Operation, OperationState};
 pub use ledger::LedgerBalance;
 pub use rewards::{RecordOutcome, RewardRow};
+pub use service::ApiKey;
 pub use treasury::{Alert, PlanRecord, PlanStatus, PositionSnapshot, RealizedReward, RewardCursor};
 
 /// Which database the store talks to.

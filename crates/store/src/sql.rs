@@ -17,6 +17,8 @@ pub(crate) enum Val {
     I(i64),
     /// NULL BIGINT.
     NullI,
+    /// NULL TEXT.
+    NullT,
 }
 
 /// Largest number of bind parameters per statement (SQLite allows 32 766, PostgreSQL
@@ -67,6 +69,7 @@ pub(crate) async fn insert_rows(
                     Val::T(s) => q.bind(s.clone()),
                     Val::I(i) => q.bind(*i),
                     Val::NullI => q.bind(Option::<i64>::None),
+                    Val::NullT => q.bind(Option::<String>::None),
                 };
             }
         }

@@ -253,6 +253,24 @@ impl SimChain {
         Ok(chain)
     }
 
+    /// Replaces this chain's state with a snapshot (a standby taking over a token reloads
+    /// what the previous leader saved). Errors when the snapshot is of another chain.
+    pub fn load_snapshot(&self, snapshot: SimSnapshot) -> Result<()> {
+        if snapshot.token != self.cfg.token || snapshot.seed != self.cfg.seed {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!(
+                    "snapshot of {} (seed {}) does not match {} (seed {})",
+                    snapshot.token, snapshot.seed, self.cfg.token, self.cfg.seed
+                ),
+            ));
+        }
+        let mut state = snapshot.state;
+        state.faults = self.cfg.faults.clone();
+        *self.lock() = state;
+        Ok(())
+    }
+
     /// The chain's state, to restore later with [`SimChain::restore`].
     pub fn snapshot(&self) -> Result<String> {
         let s = self.lock();
@@ -731,9 +749,11 @@ impl SimChain {
         Ok(())
     }
 
-    fn tx_status(&self, tx_id: &str) -> TxStatus {
+    fn tx_status(&self, tx: &SignedTx) -> TxStatus {
         let mut s = self.lock();
-        match s.txs.get_mut(tx_id) {
+        let now = s.now;
+        match s.txs.get_mut(&tx.tx_id) {
+            None if tx.valid_until.is_some_and(|v| now > v) => TxStatus::Expired,
             None => TxStatus::NotFound,
             Some(t) if t.pending_polls > 0 => {
                 t.pending_polls -= 1;
@@ -1120,8 +1140,8 @@ impl ChainAdapter for SimAdapter {
     async fn broadcast(&self, tx: &SignedTx) -> Result<()> {
         self.chain.broadcast(tx)
     }
-    async fn tx_status(&self, tx_id: &str) -> Result<TxStatus> {
-        Ok(self.chain.tx_status(tx_id))
+    async fn tx_status(&self, tx: &SignedTx) -> Result<TxStatus> {
+        Ok(self.chain.tx_status(tx))
     }
     async fn rewards_since(&self, cursor: Option<&str>) -> Result<RewardsPage> {
         let from: usize = match cursor {

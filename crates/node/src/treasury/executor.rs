@@ -4,12 +4,12 @@
 //! ```text
 //!  intent ──build+sign──▶ (persist) submitted(tx_id, payload) ──broadcast──▶ chain
 //!     ▲                                    │
-//!     │                         tx_status(tx_id), bounded polls
+//!     │                         tx_status(tx), bounded polls
 //!     │          Confirmed ─▶ (persist) confirmed + ledger entries
 //!     │          Failed    ─▶ (persist) failed
 //!     │          Pending   ─▶ stay submitted; the next run resolves it
-//!     │          NotFound, still valid ─▶ broadcast the same payload again (same id)
-//!     └───────── NotFound, expired     ─▶ it can never land: sign a new attempt
+//!     │          NotFound  ─▶ it can still land: send the same payload again (same id), poll on
+//!     └───────── Expired   ─▶ it can never land: sign a new attempt
 //! ```
 //!
 //! Every transition is persisted before the side effect it guards; on start,
@@ -211,7 +211,10 @@ impl<'a> Executor<'a> {
             }
             Err(e) => {
                 // Refused up front; make sure it did not land anyway before failing it.
-                if matches!(self.chain.tx_status(&signed.tx_id).await?, TxStatus::NotFound) {
+                if matches!(
+                    self.chain.tx_status(signed).await?,
+                    TxStatus::NotFound | TxStatus::Expired
+                ) {
                     return self.fail(op, &e).await.map(Some);
                 }
             }
@@ -231,15 +234,23 @@ impl<'a> Executor<'a> {
 
     /// Resolves a submitted operation by its transaction's status. `None` = go on.
     async fn resolve(&self, op: &Operation) -> Result<Option<OpOutcome>> {
-        let tx_id = op
-            .tx_id
-            .clone()
-            .ok_or_else(|| anyhow!("submitted operation {} has no tx id", op.idempotency_key))?;
+        let signed = SignedTx {
+            tx_id: op
+                .tx_id
+                .clone()
+                .ok_or_else(|| anyhow!("submitted operation {} has no tx id", op.idempotency_key))?,
+            payload: op
+                .payload
+                .clone()
+                .ok_or_else(|| anyhow!("submitted operation {} has no payload", op.idempotency_key))?,
+            valid_until: op.valid_until,
+        };
+        let tx_id = signed.tx_id.clone();
         for poll in 0..self.cfg.max_polls {
             if poll > 0 && !self.cfg.poll_interval.is_zero() {
                 tokio::time::sleep(self.cfg.poll_interval).await;
             }
-            match self.chain.tx_status(&tx_id).await? {
+            match self.chain.tx_status(&signed).await? {
                 TxStatus::Pending => continue,
                 TxStatus::Confirmed { at } => {
                     self.checkpoint(CrashPoint::AfterConfirmedStatus)?;
@@ -255,29 +266,35 @@ impl<'a> Executor<'a> {
                         .await?;
                     return Ok(Some(OpOutcome::Failed(reason)));
                 }
-                TxStatus::NotFound => return self.not_found(op, &tx_id).await,
+                TxStatus::NotFound => {
+                    if self.expired_by_time(&signed).await? {
+                        info!(token = %op.token, key = %op.idempotency_key, tx = %tx_id, "transaction expired without landing; signing a new attempt");
+                        return self.sign_and_send(op).await;
+                    }
+                    // Not visible yet, or never sent (a crash before broadcast): send the
+                    // same transaction again (same id: the chain applies it at most once)
+                    // and keep polling. A refusal of the resend is not final: the
+                    // transaction may already be on its way; expiry decides.
+                    if let Err(e) = self.chain.broadcast(&signed).await {
+                        warn!(token = %op.token, key = %op.idempotency_key, tx = %tx_id, error = %e, "resend refused; waiting for the status");
+                    }
+                    self.checkpoint(CrashPoint::AfterBroadcast)?;
+                }
+                TxStatus::Expired => {
+                    info!(token = %op.token, key = %op.idempotency_key, tx = %tx_id, "transaction expired without landing; signing a new attempt");
+                    return self.sign_and_send(op).await;
+                }
             }
         }
         Ok(Some(OpOutcome::Pending))
     }
 
-    /// The transaction is unknown: send it again while it can still land, else sign anew.
-    async fn not_found(&self, op: &Operation, tx_id: &str) -> Result<Option<OpOutcome>> {
-        let now = self.chain_now().await?;
-        let expired = op.valid_until.is_some_and(|v| now > v);
-        if expired {
-            info!(token = %op.token, key = %op.idempotency_key, tx = %tx_id, "transaction expired without landing; signing a new attempt");
-            return self.sign_and_send(op).await;
+    /// For adapters that cannot tell expiry from the chain: the `valid_until` they gave.
+    async fn expired_by_time(&self, signed: &SignedTx) -> Result<bool> {
+        match signed.valid_until {
+            Some(v) => Ok(self.chain_now().await? > v),
+            None => Ok(false),
         }
-        let signed = SignedTx {
-            tx_id: tx_id.to_string(),
-            payload: op
-                .payload
-                .clone()
-                .ok_or_else(|| anyhow!("submitted operation {} has no payload", op.idempotency_key))?,
-            valid_until: op.valid_until,
-        };
-        self.send(op, &signed).await
     }
 }
 

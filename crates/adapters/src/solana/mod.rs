@@ -1,0 +1,646 @@
+//! Solana: native staking through stake accounts (`solana-client` 3.1, the stake and
+//! system programs).
+//!
+//! ```text
+//!  delegate    create_account_with_seed + initialize + delegate_stake, one transaction;
+//!              the address is derived from the treasury key and the idempotency key
+//!              (seed), so a retry can never create a second account ("already in use")
+//!  undelegate  deactivate a whole account, or split a seeded part off and deactivate it
+//!              (split destination pre-funded with its rent-exempt reserve)
+//!  withdraw    inactive accounts: all their lamports back to the treasury (closes them)
+//!  rewards     auto-compounding: getInflationReward per epoch for our stake accounts
+//!  positions   getProgramAccounts (withdrawer = treasury) + the StakeHistory sysvar:
+//!              activating / active / deactivating / inactive (withdrawable)
+//! ```
+//!
+//! Reads use `confirmed`; an operation is `Confirmed` only once `finalized`. Expiry is by
+//! blockhash: a transaction unknown to the cluster whose blockhash is no longer valid can
+//! never land (`Expired`), so a new attempt may be signed; while the blockhash is valid the
+//! same transaction is sent again (same signature: the cluster processes it once).
+//! Sources: the Solana stake program (`solana-stake-interface`), JSON-RPC API docs
+//! (`getInflationReward`, `getSignatureStatuses`, `isBlockhashValid`).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use solana_client::client_error::ClientError;
+use solana_client::nonblocking::rpc_client::RpcClient;
+use solana_client::rpc_config::{RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcSendTransactionConfig};
+use solana_client::rpc_filter::{Memcmp, RpcFilterType};
+use solana_commitment_config::CommitmentConfig;
+use solana_sdk::hash::Hash;
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::{Keypair, Signature, Signer as _};
+use solana_sdk::transaction::Transaction;
+use solana_stake_interface::instruction as stake_ix;
+use solana_stake_interface::stake_history::StakeHistory;
+use solana_stake_interface::state::{Authorized, Lockup, StakeStateV2};
+
+use softstake_core::{Amount, Timestamp};
+
+use crate::error::{AdapterError, Result};
+use crate::signer::SecretBytes;
+use crate::traits::{
+    ChainAdapter, EpochInfo, LiquidityModel, Position, RewardKind, RewardRecord, RewardsPage, SignedTx, StakeState,
+    TxStatus, ValidatorCandidate,
+};
+
+const CHAIN: &str = "solana";
+/// Offset of the withdrawer in a stake account (enum tag 4 + rent reserve 8 + staker 32).
+const WITHDRAWER_OFFSET: usize = 44;
+/// Lamports kept aside for fees when reporting the spendable balance.
+const FEE_MARGIN_LAMPORTS: u64 = 10_000_000;
+/// Most epochs of rewards read in one call.
+const MAX_EPOCHS_PER_SYNC: u64 = 50;
+/// Nominal slot time, for epoch lengths and ETAs.
+const SLOT_MS: u64 = 400;
+
+/// Settings of the Solana adapter.
+#[derive(Debug, Clone)]
+pub struct SolanaConfig {
+    /// JSON-RPC endpoint (`https://api.devnet.solana.com`, a local validator, …).
+    pub rpc_url: String,
+    /// Priority fee, micro-lamports per compute unit (0 = none).
+    pub priority_fee_micro_lamports: u64,
+    /// Largest number of operations sent per epoch.
+    pub max_operations_per_epoch: u32,
+}
+
+/// The adapter: one treasury keypair (fee payer, staker and withdrawer of every account).
+pub struct SolanaAdapter {
+    rpc: RpcClient,
+    keypair: Keypair,
+    cfg: SolanaConfig,
+}
+
+impl std::fmt::Debug for SolanaAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SolanaAdapter")
+            .field("rpc_url", &self.cfg.rpc_url)
+            .field("treasury", &self.keypair.pubkey())
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The StakeHistory sysvar's address.
+const STAKE_HISTORY_SYSVAR: Pubkey = Pubkey::from_str_const("SysvarStakeHistory1111111111111111111111111");
+
+fn rpc_err(what: &str, e: ClientError) -> AdapterError {
+    let text = e.to_string();
+    let transient = matches!(
+        e.kind(),
+        solana_client::client_error::ClientErrorKind::Io(_) | solana_client::client_error::ClientErrorKind::Reqwest(_)
+    ) || [
+        "-32004",
+        "-32005",
+        "-32014",
+        "-32016",
+        "-32017",
+        "429",
+        "timed out",
+        "connection",
+    ]
+    .iter()
+    .any(|m| text.contains(m));
+    if transient {
+        AdapterError::transient(CHAIN, format!("{what}: {text}"))
+    } else {
+        AdapterError::rejected(CHAIN, format!("{what}: {text}"))
+    }
+}
+
+fn bad(what: impl Into<String>) -> AdapterError {
+    AdapterError::bad_response(CHAIN, what)
+}
+
+impl SolanaAdapter {
+    /// An adapter for `keypair` (64-byte secret||public, the Solana CLI's keypair file).
+    pub fn new(cfg: SolanaConfig, key: &SecretBytes) -> Result<SolanaAdapter> {
+        let keypair = Keypair::try_from(key.expose())
+            .map_err(|_| AdapterError::Signer("the Solana key must be a 64-byte keypair".into()))?;
+        Ok(SolanaAdapter {
+            rpc: RpcClient::new_with_commitment(cfg.rpc_url.clone(), CommitmentConfig::confirmed()),
+            keypair,
+            cfg,
+        })
+    }
+
+    /// The treasury's address.
+    pub fn treasury(&self) -> Pubkey {
+        self.keypair.pubkey()
+    }
+
+    /// The seed of the `n`-th account an operation creates (≤ 32 bytes).
+    pub fn seed(key: &str, n: u32) -> String {
+        let k: String = key.chars().filter(|c| c.is_ascii_alphanumeric()).take(28).collect();
+        format!("ss{k}{n:x}")
+    }
+
+    /// The derived stake account address for `seed`.
+    pub fn stake_address(&self, seed: &str) -> Result<Pubkey> {
+        Pubkey::create_with_seed(&self.treasury(), seed, &solana_stake_interface::program::id())
+            .map_err(|e| AdapterError::bad_input(CHAIN, format!("seed {seed:?}: {e}")))
+    }
+
+    fn vote(validator: &str) -> Result<Pubkey> {
+        Pubkey::from_str(validator).map_err(|_| {
+            AdapterError::bad_input(CHAIN, format!("validator {validator:?} is not a base58 vote account"))
+        })
+    }
+
+    fn lamports(a: Amount) -> Result<u64> {
+        u64::try_from(a.0).map_err(|_| AdapterError::bad_input(CHAIN, format!("{a} lamports is more than a u64")))
+    }
+
+    async fn rent_reserve(&self) -> Result<u64> {
+        self.rpc
+            .get_minimum_balance_for_rent_exemption(StakeStateV2::size_of())
+            .await
+            .map_err(|e| rpc_err("getMinimumBalanceForRentExemption", e))
+    }
+
+    async fn sign(&self, mut ixs: Vec<solana_sdk::instruction::Instruction>) -> Result<SignedTx> {
+        if self.cfg.priority_fee_micro_lamports > 0 {
+            ixs.insert(
+                0,
+                solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_price(
+                    self.cfg.priority_fee_micro_lamports,
+                ),
+            );
+        }
+        let (blockhash, _) = self
+            .rpc
+            .get_latest_blockhash_with_commitment(CommitmentConfig::confirmed())
+            .await
+            .map_err(|e| rpc_err("getLatestBlockhash", e))?;
+        let tx = Transaction::new_signed_with_payer(&ixs, Some(&self.treasury()), &[&self.keypair], blockhash);
+        let bytes = bincode::serialize(&tx)
+            .map_err(|e| AdapterError::bad_input(CHAIN, format!("encoding the transaction: {e}")))?;
+        use base64::Engine as _;
+        Ok(SignedTx {
+            tx_id: tx.signatures[0].to_string(),
+            payload: base64::engine::general_purpose::STANDARD.encode(bytes),
+            valid_until: None,
+        })
+    }
+
+    fn decode(tx: &SignedTx) -> Result<Transaction> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&tx.payload)
+            .map_err(|_| AdapterError::bad_input(CHAIN, "payload is not base64"))?;
+        bincode::deserialize(&bytes).map_err(|_| AdapterError::bad_input(CHAIN, "payload is not a transaction"))
+    }
+
+    /// Our stake accounts: address, state, lamports.
+    async fn stake_accounts(&self) -> Result<Vec<(Pubkey, StakeStateV2, u64)>> {
+        let cfg = RpcProgramAccountsConfig {
+            filters: Some(vec![RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
+                WITHDRAWER_OFFSET,
+                self.treasury().to_bytes().to_vec(),
+            ))]),
+            account_config: RpcAccountInfoConfig {
+                commitment: Some(CommitmentConfig::confirmed()),
+                encoding: Some(solana_account_decoder_client_types::UiAccountEncoding::Base64),
+                ..RpcAccountInfoConfig::default()
+            },
+            ..RpcProgramAccountsConfig::default()
+        };
+        let accounts = self
+            .rpc
+            .get_program_ui_accounts_with_config(&solana_stake_interface::program::id(), cfg)
+            .await
+            .map_err(|e| rpc_err("getProgramAccounts", e))?;
+        accounts
+            .into_iter()
+            .map(|(k, ui)| {
+                let a: solana_sdk::account::Account = ui
+                    .decode()
+                    .ok_or_else(|| bad(format!("stake account {k}: undecodable data")))?;
+                let state: StakeStateV2 =
+                    bincode::deserialize(&a.data).map_err(|e| bad(format!("stake account {k}: {e}")))?;
+                Ok((k, state, a.lamports))
+            })
+            .collect()
+    }
+
+    async fn current_epoch(&self) -> Result<solana_sdk::epoch_info::EpochInfo> {
+        self.rpc.get_epoch_info().await.map_err(|e| rpc_err("getEpochInfo", e))
+    }
+
+    async fn stake_history(&self) -> Result<StakeHistory> {
+        let data = self
+            .rpc
+            .get_account_data(&STAKE_HISTORY_SYSVAR)
+            .await
+            .map_err(|e| rpc_err("getAccountInfo(StakeHistory)", e))?;
+        bincode::deserialize(&data).map_err(|e| bad(format!("StakeHistory sysvar: {e}")))
+    }
+
+    async fn block_time(&self, slot: u64) -> Option<Timestamp> {
+        let secs = self.rpc.get_block_time(slot).await.ok()?;
+        Timestamp::from_unix_secs(secs).ok()
+    }
+}
+
+#[async_trait]
+impl ChainAdapter for SolanaAdapter {
+    fn chain(&self) -> &str {
+        CHAIN
+    }
+
+    fn token(&self) -> &str {
+        "SOL"
+    }
+
+    async fn liquidity_model(&self) -> Result<LiquidityModel> {
+        let schedule = self
+            .rpc
+            .get_epoch_schedule()
+            .await
+            .map_err(|e| rpc_err("getEpochSchedule", e))?;
+        let min = self
+            .rpc
+            .get_stake_minimum_delegation()
+            .await
+            .map_err(|e| rpc_err("getStakeMinimumDelegation", e))?;
+        let epoch_secs = schedule.slots_per_epoch * SLOT_MS / 1_000;
+        Ok(LiquidityModel {
+            unbonding_period_secs: epoch_secs,
+            epoch_secs,
+            epoch_aligned: true,
+            activation_epochs: 1,
+            min_delegation: Amount(u128::from(min.max(1))),
+            rewards_auto_compound: true,
+            claim_cadence_secs: 0,
+            claim_all_validators: false,
+            max_operations_per_epoch: self.cfg.max_operations_per_epoch,
+        })
+    }
+
+    async fn epoch(&self) -> Result<EpochInfo> {
+        let info = self.current_epoch().await?;
+        let start_slot = info.absolute_slot.saturating_sub(info.slot_index);
+        let now = self.now().await?;
+        let start = match self.block_time(start_slot).await {
+            Some(t) => t,
+            None => now
+                .checked_add_secs(-((info.slot_index * SLOT_MS / 1_000) as i64))
+                .map_err(|e| bad(e.to_string()))?,
+        };
+        Ok(EpochInfo {
+            index: info.epoch,
+            start,
+            secs: info.slots_in_epoch * SLOT_MS / 1_000,
+        })
+    }
+
+    async fn now(&self) -> Result<Timestamp> {
+        let slot = self
+            .rpc
+            .get_slot_with_commitment(CommitmentConfig::confirmed())
+            .await
+            .map_err(|e| rpc_err("getSlot", e))?;
+        match self.block_time(slot).await {
+            Some(t) => Ok(t),
+            None => Err(AdapterError::transient(
+                CHAIN,
+                format!("no block time for slot {slot} yet"),
+            )),
+        }
+    }
+
+    async fn validators(&self) -> Result<Vec<ValidatorCandidate>> {
+        let votes = self
+            .rpc
+            .get_vote_accounts_with_commitment(CommitmentConfig::confirmed())
+            .await
+            .map_err(|e| rpc_err("getVoteAccounts", e))?;
+        let credits = |v: &solana_client::rpc_response::RpcVoteAccountInfo| {
+            v.epoch_credits
+                .last()
+                .map(|(_, c, p)| c.saturating_sub(*p))
+                .unwrap_or(0)
+        };
+        let mut all: Vec<u64> = votes.current.iter().map(credits).collect();
+        all.sort_unstable();
+        let median = all.get(all.len() / 2).copied().unwrap_or(0).max(1);
+        let mut out = Vec::new();
+        for (v, active) in votes
+            .current
+            .iter()
+            .map(|v| (v, true))
+            .chain(votes.delinquent.iter().map(|v| (v, false)))
+        {
+            out.push(ValidatorCandidate {
+                id: v.vote_pubkey.clone(),
+                name: v.node_pubkey.clone(),
+                commission_bps: u32::from(v.commission) * 100,
+                total_stake: Amount(u128::from(v.activated_stake)),
+                performance_bps: u32::try_from(credits(v).saturating_mul(10_000) / median).unwrap_or(u32::MAX),
+                active,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn positions(&self) -> Result<Vec<Position>> {
+        let info = self.current_epoch().await?;
+        let history = self.stake_history().await?;
+        let epoch = self.epoch().await?;
+        let next = epoch.boundary_after(1);
+        let mut out = Vec::new();
+        for (addr, state, lamports) in self.stake_accounts().await? {
+            let (validator, pos_state, amount, eta) = match state {
+                StakeStateV2::Stake(_, stake, _) => {
+                    let d = stake.delegation;
+                    let status = d.stake_activating_and_deactivating(info.epoch, &history, None);
+                    let (s, eta) = if d.deactivation_epoch == u64::MAX {
+                        if status.activating > 0 {
+                            (StakeState::Activating, Some(next))
+                        } else {
+                            (StakeState::Active, None)
+                        }
+                    } else if status.effective == 0 && status.deactivating == 0 {
+                        (StakeState::Withdrawable, None)
+                    } else {
+                        (StakeState::Deactivating, Some(next))
+                    };
+                    (d.voter_pubkey.to_string(), s, d.stake, eta)
+                }
+                StakeStateV2::Initialized(meta) => (
+                    "undelegated".to_string(),
+                    StakeState::Withdrawable,
+                    lamports.saturating_sub(meta.rent_exempt_reserve),
+                    None,
+                ),
+                StakeStateV2::Uninitialized | StakeStateV2::RewardsPool => continue,
+            };
+            out.push(Position {
+                validator,
+                state: pos_state,
+                amount: Amount(u128::from(amount)),
+                eta,
+                account: Some(addr.to_string()),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn spendable(&self) -> Result<Amount> {
+        let bal = self
+            .rpc
+            .get_balance_with_commitment(&self.treasury(), CommitmentConfig::confirmed())
+            .await
+            .map_err(|e| rpc_err("getBalance", e))?
+            .value;
+        let reserve = self.rent_reserve().await?;
+        Ok(Amount(u128::from(
+            bal.saturating_sub(FEE_MARGIN_LAMPORTS + 8 * reserve),
+        )))
+    }
+
+    async fn claimable(&self) -> Result<Vec<(String, Amount)>> {
+        Ok(Vec::new())
+    }
+
+    async fn delegate(&self, key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
+        let vote = Self::vote(validator)?;
+        let seed = Self::seed(key, 0);
+        let stake = self.stake_address(&seed)?;
+        let lamports = Self::lamports(amount)?
+            .checked_add(self.rent_reserve().await?)
+            .ok_or_else(|| AdapterError::bad_input(CHAIN, "amount overflow"))?;
+        let treasury = self.treasury();
+        let ixs = stake_ix::create_account_with_seed_and_delegate_stake(
+            &treasury,
+            &stake,
+            &treasury,
+            &seed,
+            &vote,
+            &Authorized::auto(&treasury),
+            &Lockup::default(),
+            lamports,
+        );
+        self.sign(ixs).await
+    }
+
+    async fn undelegate(&self, key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
+        let want = Self::lamports(amount)?;
+        let treasury = self.treasury();
+        let mut candidates: Vec<(Pubkey, u64)> = self
+            .stake_accounts()
+            .await?
+            .into_iter()
+            .filter_map(|(k, s, _)| match s {
+                StakeStateV2::Stake(_, st, _)
+                    if st.delegation.voter_pubkey.to_string() == validator
+                        && st.delegation.deactivation_epoch == u64::MAX =>
+                {
+                    Some((k, st.delegation.stake))
+                }
+                _ => None,
+            })
+            .collect();
+        candidates.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+        if let Some((k, _)) = candidates.iter().find(|(_, s)| *s == want) {
+            return self.sign(vec![stake_ix::deactivate_stake(k, &treasury)]).await;
+        }
+        let Some((source, _)) = candidates.iter().find(|(_, s)| *s > want) else {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!("no active stake account at {validator} holds {want} lamports"),
+            ));
+        };
+        let seed = Self::seed(key, 1);
+        let split = self.stake_address(&seed)?;
+        let reserve = self.rent_reserve().await?;
+        let mut ixs = vec![solana_system_interface::instruction::transfer(
+            &treasury, &split, reserve,
+        )];
+        ixs.extend(stake_ix::split_with_seed(
+            source, &treasury, want, &split, &treasury, &seed,
+        ));
+        ixs.push(stake_ix::deactivate_stake(&split, &treasury));
+        self.sign(ixs).await
+    }
+
+    async fn withdraw(&self, _key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
+        let want = Self::lamports(amount)?;
+        let treasury = self.treasury();
+        let info = self.current_epoch().await?;
+        let history = self.stake_history().await?;
+        let inactive: Vec<(Pubkey, u64, u64)> = self
+            .stake_accounts()
+            .await?
+            .into_iter()
+            .filter_map(|(k, s, lamports)| match s {
+                StakeStateV2::Stake(_, st, _)
+                    if st.delegation.voter_pubkey.to_string() == validator
+                        && st.delegation.deactivation_epoch != u64::MAX =>
+                {
+                    let status = st
+                        .delegation
+                        .stake_activating_and_deactivating(info.epoch, &history, None);
+                    (status.effective == 0 && status.deactivating == 0).then_some((k, st.delegation.stake, lamports))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut ixs = Vec::new();
+        let mut left = want;
+        for (k, stake, lamports) in inactive
+            .iter()
+            .filter(|(_, s, _)| *s == want)
+            .chain(inactive.iter().filter(|(_, s, _)| *s != want))
+        {
+            if left == 0 || *stake > left {
+                continue;
+            }
+            ixs.push(stake_ix::withdraw(k, &treasury, &treasury, *lamports, None));
+            left -= stake;
+        }
+        if left != 0 || ixs.is_empty() {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!("no inactive stake accounts at {validator} add up to {want} lamports"),
+            ));
+        }
+        self.sign(ixs).await
+    }
+
+    async fn claim_rewards(&self, _key: &str, _validator: &str) -> Result<SignedTx> {
+        Err(AdapterError::bad_input(
+            CHAIN,
+            "Solana stake rewards compound into the stake account: there is nothing to claim",
+        ))
+    }
+
+    async fn broadcast(&self, tx: &SignedTx) -> Result<()> {
+        let t = Self::decode(tx)?;
+        let cfg = RpcSendTransactionConfig {
+            preflight_commitment: Some(CommitmentConfig::confirmed().commitment),
+            ..RpcSendTransactionConfig::default()
+        };
+        match self.rpc.send_transaction_with_config(&t, cfg).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let text = e.to_string();
+                if text.contains("AlreadyProcessed") || text.contains("already been processed") {
+                    return Ok(());
+                }
+                Err(rpc_err("sendTransaction", e))
+            }
+        }
+    }
+
+    async fn tx_status(&self, tx: &SignedTx) -> Result<TxStatus> {
+        let sig = Signature::from_str(&tx.tx_id)
+            .map_err(|_| AdapterError::bad_input(CHAIN, format!("{:?} is not a signature", tx.tx_id)))?;
+        let statuses = self
+            .rpc
+            .get_signature_statuses_with_history(&[sig])
+            .await
+            .map_err(|e| rpc_err("getSignatureStatuses", e))?;
+        if let Some(Some(st)) = statuses.value.first() {
+            if let Some(err) = &st.err {
+                return Ok(TxStatus::Failed {
+                    reason: err.to_string(),
+                });
+            }
+            let finalized = matches!(
+                st.confirmation_status,
+                Some(solana_transaction_status_client_types::TransactionConfirmationStatus::Finalized)
+            );
+            if !finalized {
+                return Ok(TxStatus::Pending);
+            }
+            let at = match self.block_time(st.slot).await {
+                Some(t) => t,
+                None => self.now().await?,
+            };
+            return Ok(TxStatus::Confirmed { at });
+        }
+        let blockhash: Hash = Self::decode(tx)?.message.recent_blockhash;
+        let valid = self
+            .rpc
+            .is_blockhash_valid(&blockhash, CommitmentConfig::processed())
+            .await
+            .map_err(|e| rpc_err("isBlockhashValid", e))?;
+        Ok(if valid { TxStatus::NotFound } else { TxStatus::Expired })
+    }
+
+    async fn rewards_since(&self, cursor: Option<&str>) -> Result<RewardsPage> {
+        let info = self.current_epoch().await?;
+        let accounts = self.stake_accounts().await?;
+        let mut by_account: BTreeMap<Pubkey, String> = BTreeMap::new();
+        let mut first = u64::MAX;
+        for (k, s, _) in &accounts {
+            if let StakeStateV2::Stake(_, st, _) = s {
+                by_account.insert(*k, st.delegation.voter_pubkey.to_string());
+                first = first.min(st.delegation.activation_epoch);
+            }
+        }
+        let from = match cursor {
+            Some(c) if !c.is_empty() => {
+                c.parse::<u64>()
+                    .map_err(|_| AdapterError::bad_input(CHAIN, format!("bad rewards cursor {c:?}")))?
+                    + 1
+            }
+            _ if first == u64::MAX => info.epoch,
+            _ => first,
+        };
+        // Rewards of epoch e are paid at the start of e + 1: read up to the previous epoch.
+        let last = info.epoch.saturating_sub(1);
+        let keys: Vec<Pubkey> = by_account.keys().copied().collect();
+        let mut records = Vec::new();
+        let mut done = from.saturating_sub(1);
+        if !keys.is_empty() {
+            for e in from..=last.min(from + MAX_EPOCHS_PER_SYNC - 1) {
+                let rewards = self
+                    .rpc
+                    .get_inflation_reward(&keys, Some(e))
+                    .await
+                    .map_err(|err| rpc_err("getInflationReward", err))?;
+                if rewards.len() != keys.len() {
+                    return Err(bad(format!(
+                        "getInflationReward answered {} entries for {} accounts",
+                        rewards.len(),
+                        keys.len()
+                    )));
+                }
+                let mut per_validator: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+                for (k, r) in keys.iter().zip(rewards) {
+                    if let Some(r) = r.filter(|r| r.amount > 0) {
+                        let e = per_validator
+                            .entry(by_account[k].clone())
+                            .or_insert((0, r.effective_slot));
+                        e.0 = e.0.checked_add(r.amount).ok_or_else(|| bad("reward sum overflow"))?;
+                    }
+                }
+                for (validator, (amount, slot)) in per_validator {
+                    let at = self
+                        .block_time(slot)
+                        .await
+                        .ok_or_else(|| AdapterError::transient(CHAIN, format!("no block time for slot {slot}")))?;
+                    records.push(RewardRecord {
+                        validator,
+                        epoch: e,
+                        amount: Amount(u128::from(amount)),
+                        at,
+                        kind: RewardKind::Compounded,
+                    });
+                }
+                done = e;
+            }
+        }
+        let cursor = if keys.is_empty() {
+            cursor.unwrap_or("").to_string()
+        } else {
+            done.to_string()
+        };
+        Ok(RewardsPage { records, cursor })
+    }
+}

@@ -1,0 +1,370 @@
+//! The Solana adapter against a real `solana-test-validator` started in-process (64 slots
+//! per epoch, RPC transaction history on), driven through the operations journal:
+//! delegate to two validators, activation, realized rewards across epochs, deactivate,
+//! withdraw, reconciliation with zero drift; then a crash between submit and confirm
+//! resolved on restart without a second stake account; and `softstake status` reading the
+//! positions from the chain.
+//!
+//! `cargo nextest run -p softstake-e2e --features solana-validator` (needs libclang-dev
+//! to build RocksDB; `scripts/test.sh` runs it).
+#![cfg(feature = "solana-validator")]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use solana_client::nonblocking::rpc_client::RpcClient;
+use solana_commitment_config::CommitmentConfig;
+use solana_sdk::account::AccountSharedData;
+use solana_sdk::epoch_schedule::EpochSchedule;
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::{Keypair, Signer};
+use solana_sdk::transaction::Transaction;
+use solana_test_validator::TestValidatorGenesis;
+
+use softstake_adapters::solana::{SolanaAdapter, SolanaConfig};
+use softstake_adapters::traits::{OpKind, StakeState};
+use softstake_adapters::{ChainAdapter, GuardConfig, Guarded, SecretBytes};
+use softstake_core::{Amount, TokenRegistry};
+use softstake_node::treasury::executor::{CrashPoint, Crashed, ExecConfig, Executor, OpOutcome};
+use softstake_node::treasury::{reconcile_token, sync_token};
+use softstake_store::{NewOperation, OperationState, Store};
+
+const SOL: u64 = 1_000_000_000;
+const SLOTS_PER_EPOCH: u64 = 64;
+
+struct Chain {
+    _validator: solana_test_validator::TestValidator,
+    rpc: RpcClient,
+    url: String,
+    treasury: Keypair,
+    bootstrap_vote: Pubkey,
+}
+
+async fn start() -> Chain {
+    let treasury = Keypair::new();
+    let base = 20_000 + (std::process::id() % 200) as u16 * 200;
+    let mut genesis = TestValidatorGenesis::default();
+    genesis
+        .port_range((base, base + 199))
+        .gossip_port(base)
+        .epoch_schedule(EpochSchedule::custom(SLOTS_PER_EPOCH, SLOTS_PER_EPOCH, false))
+        .rpc_config(solana_rpc::rpc::JsonRpcConfig {
+            enable_rpc_transaction_history: true,
+            ..solana_rpc::rpc::JsonRpcConfig::default_for_test()
+        })
+        .add_account(
+            treasury.pubkey(),
+            AccountSharedData::new(1_000 * SOL, 0, &solana_system_interface::program::id()),
+        );
+    let (validator, _mint) = genesis.start_async().await;
+    let url = validator.rpc_url();
+    let bootstrap_vote = validator.vote_account_address();
+    Chain {
+        rpc: RpcClient::new_with_commitment(url.clone(), CommitmentConfig::confirmed()),
+        _validator: validator,
+        url,
+        treasury,
+        bootstrap_vote,
+    }
+}
+
+/// Creates a second vote account (it exists but does not vote, so it earns nothing).
+async fn second_vote_account(c: &Chain) -> Pubkey {
+    use solana_vote_interface::instruction::{create_account_with_config, CreateVoteAccountConfig};
+    use solana_vote_interface::state::VoteInit;
+    let vote = Keypair::new();
+    let node = Keypair::new();
+    let cfg = CreateVoteAccountConfig::default();
+    let rent = c
+        .rpc
+        .get_minimum_balance_for_rent_exemption(cfg.space as usize)
+        .await
+        .unwrap();
+    let init = VoteInit {
+        node_pubkey: node.pubkey(),
+        authorized_voter: node.pubkey(),
+        authorized_withdrawer: c.treasury.pubkey(),
+        commission: 5,
+    };
+    let ixs = create_account_with_config(&c.treasury.pubkey(), &vote.pubkey(), &init, rent, cfg);
+    let hash = c.rpc.get_latest_blockhash().await.unwrap();
+    let tx = Transaction::new_signed_with_payer(&ixs, Some(&c.treasury.pubkey()), &[&c.treasury, &vote, &node], hash);
+    c.rpc.send_and_confirm_transaction(&tx).await.unwrap();
+    vote.pubkey()
+}
+
+fn adapter(c: &Chain) -> Arc<dyn ChainAdapter> {
+    let key = SecretBytes::new(c.treasury.to_bytes().to_vec());
+    let a = SolanaAdapter::new(
+        SolanaConfig {
+            rpc_url: c.url.clone(),
+            priority_fee_micro_lamports: 1,
+            max_operations_per_epoch: 32,
+        },
+        &key,
+    )
+    .unwrap();
+    Arc::new(Guarded::new(
+        a,
+        GuardConfig {
+            rate_per_sec: 200,
+            max_retries: 8,
+            ..GuardConfig::default()
+        },
+        None,
+    ))
+}
+
+fn exec() -> ExecConfig {
+    ExecConfig {
+        max_polls: 120,
+        poll_interval: Duration::from_millis(500),
+        max_attempts: 5,
+    }
+}
+
+async fn wait_epoch(c: &Chain, epoch: u64) {
+    let start = Instant::now();
+    while c.rpc.get_epoch_info().await.unwrap().epoch < epoch {
+        assert!(start.elapsed() < Duration::from_secs(600), "epoch {epoch} not reached");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // partitioned rewards are paid in the first slots of the epoch
+    tokio::time::sleep(Duration::from_secs(3)).await;
+}
+
+fn op(key: &str, kind: OpKind, validator: &Pubkey, amount: u64) -> NewOperation {
+    NewOperation {
+        idempotency_key: key.into(),
+        plan_id: "solana-e2e".into(),
+        seq: 0,
+        token: "SOL".into(),
+        kind,
+        validator: validator.to_string(),
+        amount: Amount(u128::from(amount)),
+        epoch: 0,
+    }
+}
+
+async fn run(store: &Store, chain: &dyn ChainAdapter, o: NewOperation) {
+    store
+        .record_intents(std::slice::from_ref(&o), chain.now().await.unwrap())
+        .await
+        .unwrap();
+    let out = Executor::new(store, chain, exec())
+        .run(&o.idempotency_key)
+        .await
+        .unwrap();
+    assert_eq!(out, OpOutcome::Confirmed, "{} {:?}", o.idempotency_key, o.kind);
+}
+
+async fn amount_at(chain: &dyn ChainAdapter, v: &Pubkey, state: StakeState) -> u128 {
+    chain
+        .positions()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|p| p.validator == v.to_string() && p.state == state)
+        .map(|p| p.amount.0)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn success_stake_lifecycle_on_a_real_validator() {
+    let c = start().await;
+    let second = second_vote_account(&c).await;
+    let chain = adapter(&c);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}/sol.db", dir.path().display()))
+        .await
+        .unwrap();
+    let reg = TokenRegistry::from_toml_str(softstake_node::config::EMBEDDED_TOKENS).unwrap();
+    let sol = reg.get("SOL").unwrap();
+
+    run(
+        &store,
+        chain.as_ref(),
+        op("d-boot", OpKind::Delegate, &c.bootstrap_vote, 10 * SOL),
+    )
+    .await;
+    run(
+        &store,
+        chain.as_ref(),
+        op("d-second", OpKind::Delegate, &second, 5 * SOL),
+    )
+    .await;
+    let e0 = c.rpc.get_epoch_info().await.unwrap().epoch;
+    // finality takes about half an epoch here, so the stake may already be active
+    let committed = amount_at(chain.as_ref(), &c.bootstrap_vote, StakeState::Activating).await
+        + amount_at(chain.as_ref(), &c.bootstrap_vote, StakeState::Active).await;
+    assert_eq!(committed, u128::from(10 * SOL));
+
+    // the seeded address makes a second delegation with the same key impossible
+    let dup = chain
+        .delegate("d-boot", &c.bootstrap_vote.to_string(), Amount(u128::from(10 * SOL)))
+        .await
+        .unwrap();
+    assert!(
+        chain.broadcast(&dup).await.is_err(),
+        "a second account with the same seed"
+    );
+
+    wait_epoch(&c, e0 + 1).await;
+    let positions = chain.positions().await.unwrap();
+    let active = amount_at(chain.as_ref(), &c.bootstrap_vote, StakeState::Active).await;
+    assert!(
+        active >= u128::from(10 * SOL),
+        "epoch {e0}+1: all active (rewards may have compounded already): {positions:?}"
+    );
+
+    // rewards of epoch e0 + 1 are paid at the start of e0 + 2
+    wait_epoch(&c, e0 + 2).await;
+    let now = chain.now().await.unwrap();
+    let synced = sync_token(&store, chain.as_ref(), now).await.unwrap();
+    assert!(
+        synced.new_rewards >= 1 && !synced.new_amount.is_zero(),
+        "realized rewards: {synced:?}"
+    );
+    let boot_active = amount_at(chain.as_ref(), &c.bootstrap_vote, StakeState::Active).await;
+    assert!(
+        boot_active > u128::from(10 * SOL),
+        "rewards compound into the stake: {boot_active}"
+    );
+    let rep = reconcile_token(&store, chain.as_ref(), sol, 0, now).await.unwrap();
+    assert!(rep.alert_id.is_none(), "zero drift after sync: {:?}", rep.lines);
+
+    // undelegate: all of the second, part of the bootstrap one (a split)
+    run(
+        &store,
+        chain.as_ref(),
+        op("u-second", OpKind::Undelegate, &second, 5 * SOL),
+    )
+    .await;
+    run(
+        &store,
+        chain.as_ref(),
+        op("u-boot", OpKind::Undelegate, &c.bootstrap_vote, 4 * SOL),
+    )
+    .await;
+    // (the epoch may turn while we wait for finality: deactivating or already inactive)
+    let leaving = |v: Pubkey| {
+        let chain = chain.clone();
+        async move {
+            amount_at(chain.as_ref(), &v, StakeState::Deactivating).await
+                + amount_at(chain.as_ref(), &v, StakeState::Withdrawable).await
+        }
+    };
+    assert_eq!(leaving(second).await, u128::from(5 * SOL));
+    assert!(leaving(c.bootstrap_vote).await >= u128::from(4 * SOL));
+    let e = c.rpc.get_epoch_info().await.unwrap().epoch;
+    wait_epoch(&c, e + 1).await;
+    let now = chain.now().await.unwrap();
+    sync_token(&store, chain.as_ref(), now).await.unwrap();
+    let w_second = amount_at(chain.as_ref(), &second, StakeState::Withdrawable).await;
+    let w_boot = amount_at(chain.as_ref(), &c.bootstrap_vote, StakeState::Withdrawable).await;
+    assert_eq!(w_second, u128::from(5 * SOL));
+    run(
+        &store,
+        chain.as_ref(),
+        op("w-second", OpKind::Withdraw, &second, w_second as u64),
+    )
+    .await;
+    run(
+        &store,
+        chain.as_ref(),
+        op("w-boot", OpKind::Withdraw, &c.bootstrap_vote, w_boot as u64),
+    )
+    .await;
+    assert_eq!(amount_at(chain.as_ref(), &second, StakeState::Withdrawable).await, 0);
+    let now = chain.now().await.unwrap();
+    let rep = reconcile_token(&store, chain.as_ref(), sol, 0, now).await.unwrap();
+    assert!(rep.alert_id.is_none(), "zero drift after withdrawals: {:?}", rep.lines);
+    assert!(rep.lines.iter().all(|l| l.drift == 0), "{:?}", rep.lines);
+    for k in ["d-boot", "d-second", "u-second", "u-boot", "w-second", "w-boot"] {
+        assert_eq!(
+            store.operation(k).await.unwrap().unwrap().state,
+            OperationState::Reconciled,
+            "{k}"
+        );
+    }
+
+    // a crash between submit and confirm: the restart resolves it, one stake account only
+    for (key, point) in [
+        ("crash-a", CrashPoint::AfterSubmitted),
+        ("crash-b", CrashPoint::AfterBroadcast),
+    ] {
+        let o = op(key, OpKind::Delegate, &c.bootstrap_vote, 2 * SOL);
+        store
+            .record_intents(std::slice::from_ref(&o), chain.now().await.unwrap())
+            .await
+            .unwrap();
+        let e = Executor::new(&store, chain.as_ref(), exec())
+            .crash_at(point)
+            .run(key)
+            .await
+            .unwrap_err();
+        assert!(e.downcast_ref::<Crashed>().is_some(), "{e:#}");
+        let recovered = Executor::new(&store, chain.as_ref(), exec()).recover().await.unwrap();
+        assert_eq!(recovered, vec![(key.to_string(), OpOutcome::Confirmed)]);
+        let accounts: Vec<_> = chain
+            .positions()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.amount.0 == u128::from(2 * SOL))
+            .collect();
+        assert_eq!(
+            accounts.len(),
+            if key == "crash-a" { 1 } else { 2 },
+            "exactly one new stake account per operation"
+        );
+    }
+
+    // `softstake status` reads the positions from this chain
+    let key_file = dir.path().join("treasury.json");
+    std::fs::write(
+        &key_file,
+        serde_json::to_string(&c.treasury.to_bytes().to_vec()).unwrap(),
+    )
+    .unwrap();
+    let net = format!(
+        "network = \"localnet\"\ntokens = \"tokens.toml\"\ndata_dir = \"{}\"\n[chains.SOL]\nadapter = \"solana\"\nrpc_url = \"{}\"\nsigner = \"file:{}\"\n",
+        dir.path().join("data").display(),
+        c.url,
+        key_file.display()
+    );
+    let cfg = softstake_node::config::NetworkConfig::from_toml_str(
+        &net,
+        softstake_node::config::EMBEDDED_TOKENS,
+        "localnet.toml",
+    )
+    .unwrap();
+    let chains = softstake_node::chains::Chains::build(&cfg, false, chain.now().await.unwrap(), None).unwrap();
+    let text =
+        softstake_node::treasury_cmd::status_report(&store, &cfg, &chains, Some("SOL"), chain.now().await.unwrap())
+            .await
+            .unwrap();
+    let positions = chain.positions().await.unwrap();
+    let sum = |st: StakeState| Amount(positions.iter().filter(|p| p.state == st).map(|p| p.amount.0).sum());
+    let row: Vec<String> = text
+        .lines()
+        .find(|l| l.contains("SOL"))
+        .unwrap()
+        .split('┆')
+        .map(|c| c.trim().to_string())
+        .collect();
+    assert_eq!(
+        row[3],
+        sol.format_amount(sum(StakeState::Activating)),
+        "activating read from the chain:\n{text}"
+    );
+    assert_eq!(
+        row[4],
+        sol.format_amount(sum(StakeState::Active)),
+        "active read from the chain:\n{text}"
+    );
+    assert!(
+        sum(StakeState::Active).0 + sum(StakeState::Activating).0 >= u128::from(10 * SOL),
+        "{positions:?}"
+    );
+}

@@ -1,0 +1,382 @@
+//! The Binance-compatible soft-staking REST API: the three user endpoints with Binance's
+//! paths, parameters, JSON shapes, signature scheme and error codes, so exchanges and
+//! their users keep their clients (tested with the official `binance-sdk-staking`).
+//!
+//! ```text
+//!  GET /sapi/v1/soft-staking/list                   product list (per token, for this account)
+//!  GET /sapi/v1/soft-staking/set?softStaking=…      the one-click activation (idempotent)
+//!  GET /sapi/v1/soft-staking/history/rewardsRecord  the account's rewards, paid time window
+//! ```
+//!
+//! Authentication (Binance's `USER_DATA` security type): `X-MBX-APIKEY` names the key;
+//! `signature` is HMAC-SHA256, hex, over the query string without it; `timestamp` (ms,
+//! checked on the wall clock) must satisfy `timestamp < now + 1000` and `now − timestamp ≤ recvWindow` (default
+//! 5 000 ms, at most 60 000). Errors are `{"code": …, "msg": …}`: -2015 (HTTP 401) bad
+//! key, -1022 bad signature, -1021 outside the recvWindow, -1102 missing parameter,
+//! -1100/-1101 malformed parameter, -1127 window too long (HTTP 400). The endpoints are
+//! idempotent, so a client retrying the same signed URL within its window is safe.
+
+use std::collections::HashMap;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use tracing::warn;
+
+use softstake_core::{Amount, Timestamp};
+use softstake_store::ApiKey;
+
+use super::AppState;
+use crate::clock::Clock;
+
+/// Default `recvWindow`, ms.
+pub const DEFAULT_RECV_WINDOW_MS: i64 = 5_000;
+/// Largest `recvWindow`, ms.
+pub const MAX_RECV_WINDOW_MS: i64 = 60_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// A Binance API error: HTTP status, code, message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Binance error code.
+    pub code: i32,
+    /// Message.
+    pub msg: String,
+}
+
+impl ApiError {
+    fn bad(code: i32, msg: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            msg: msg.into(),
+        }
+    }
+    fn missing(param: &str) -> ApiError {
+        ApiError::bad(
+            -1102,
+            format!("Mandatory parameter '{param}' was not sent, was empty/null, or malformed."),
+        )
+    }
+    fn illegal(param: &str) -> ApiError {
+        ApiError::bad(
+            -1100,
+            format!("Illegal characters found in parameter '{param}'; legal range is '^[0-9]{{1,20}}$'."),
+        )
+    }
+    fn key() -> ApiError {
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            code: -2015,
+            msg: "Invalid API-key, IP, or permissions for action.".into(),
+        }
+    }
+    fn internal(e: impl std::fmt::Display) -> ApiError {
+        warn!(error = %e, "REST request failed");
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: -1000,
+            msg: "An unknown error occurred while processing the request.".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "code": self.code, "msg": self.msg }))).into_response()
+    }
+}
+
+/// The routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/sapi/v1/soft-staking/list", get(list))
+        .route("/sapi/v1/soft-staking/set", get(set))
+        .route("/sapi/v1/soft-staking/history/rewardsRecord", get(rewards_record))
+        .with_state(state)
+}
+
+/// A verified request: the key's account and the query parameters.
+struct Signed {
+    account_id: String,
+    params: HashMap<String, String>,
+}
+
+/// Removes `signature=…` from a raw query string, keeping the rest byte for byte.
+fn without_signature(raw: &str) -> (String, Option<String>) {
+    let mut kept = Vec::new();
+    let mut sig = None;
+    for part in raw.split('&') {
+        match part.strip_prefix("signature=") {
+            Some(v) => sig = Some(v.to_string()),
+            None if !part.is_empty() => kept.push(part),
+            None => {}
+        }
+    }
+    (kept.join("&"), sig)
+}
+
+/// HMAC-SHA256 of `payload` with `secret`, lower-case hex.
+pub fn sign(secret: &str, payload: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(payload.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn int_param(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
+    match params.get(name).map(String::as_str) {
+        None | Some("") => Ok(None),
+        Some(v) if v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit()) => {
+            v.parse().map(Some).map_err(|_| ApiError::illegal(name))
+        }
+        Some(_) => Err(ApiError::illegal(name)),
+    }
+}
+
+async fn verify(state: &AppState, headers: &HeaderMap, raw: Option<String>) -> Result<Signed, ApiError> {
+    let raw = raw.unwrap_or_default();
+    let key_name = headers
+        .get("X-MBX-APIKEY")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty())
+        .ok_or_else(ApiError::key)?;
+    let key: ApiKey = state
+        .store
+        .api_key(key_name)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(ApiError::key)?;
+    let (payload, signature) = without_signature(&raw);
+    let params: HashMap<String, String> = form_urlencoded::parse(raw.as_bytes()).into_owned().collect();
+    let signature = signature
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::missing("signature"))?;
+    let timestamp = int_param(&params, "timestamp")?.ok_or_else(|| ApiError::missing("timestamp"))?;
+    let window = int_param(&params, "recvWindow")?.unwrap_or(DEFAULT_RECV_WINDOW_MS);
+    if window > MAX_RECV_WINDOW_MS {
+        return Err(ApiError::bad(-1131, "recvWindow must be less than 60000."));
+    }
+    // Freshness guards the transport, so it is checked on the wall clock even when the
+    // daemon's business clock is manual; business time (activation, windows) uses the
+    // daemon clock.
+    let now_ms = crate::clock::SystemClock.now().unix_millis();
+    if timestamp >= now_ms + 1_000 {
+        return Err(ApiError::bad(
+            -1021,
+            "Timestamp for this request was 1000ms ahead of the server's time.",
+        ));
+    }
+    if now_ms - timestamp > window {
+        return Err(ApiError::bad(
+            -1021,
+            "Timestamp for this request is outside of the recvWindow.",
+        ));
+    }
+    if !sign(&key.secret, &payload).eq_ignore_ascii_case(&signature) {
+        return Err(ApiError::bad(-1022, "Signature for this request is not valid."));
+    }
+    Ok(Signed {
+        account_id: key.account_id,
+        params,
+    })
+}
+
+fn paging(params: &HashMap<String, String>) -> Result<(u32, u32), ApiError> {
+    let current = int_param(params, "current")?.unwrap_or(1);
+    let size = int_param(params, "size")?.unwrap_or(10);
+    if current < 1 {
+        return Err(ApiError::bad(
+            -1101,
+            "Illegal value for parameter 'current': it starts at 1.",
+        ));
+    }
+    if !(1..=100).contains(&size) {
+        return Err(ApiError::bad(-1101, "Illegal value for parameter 'size': 1 to 100."));
+    }
+    Ok((u32::try_from(current).unwrap_or(u32::MAX), size as u32))
+}
+
+fn asset(state: &AppState, params: &HashMap<String, String>) -> Result<Option<String>, ApiError> {
+    match params.get("asset").map(|a| a.trim().to_uppercase()) {
+        None => Ok(None),
+        Some(a) if a.is_empty() => Ok(None),
+        Some(a) if state.cfg.registry.get(&a).is_ok() => Ok(Some(a)),
+        Some(a) => Err(ApiError::bad(-1121, format!("Invalid asset {a}."))),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let req = verify(&state, &headers, q).await?;
+    let (current, size) = paging(&req.params)?;
+    let only = asset(&state, &req.params)?;
+    let account = state.store.account(&req.account_id).await.map_err(ApiError::internal)?;
+    let active = account.as_ref().is_some_and(|a| a.deactivated_at.is_none());
+    let aprs = state.store.latest_apr().await.map_err(ApiError::internal)?;
+    let prices = softstake_adapters::sim::data::usd_prices().ok();
+    let mut rows = Vec::new();
+    let mut total_usdt = Amount::ZERO; // 10^-8 USDT
+    for t in state
+        .cfg
+        .registry
+        .iter()
+        .filter(|t| state.cfg.chains.contains_key(&t.symbol))
+    {
+        if only.as_ref().is_some_and(|a| a != &t.symbol) {
+            continue;
+        }
+        let profit = state
+            .store
+            .total_paid(&req.account_id, &t.symbol)
+            .await
+            .map_err(ApiError::internal)?;
+        let staked = state
+            .store
+            .latest_eligible(&req.account_id, &t.symbol)
+            .await
+            .map_err(ApiError::internal)?;
+        if let Some((num, den)) = prices.and_then(|p| p.get(&t.symbol)) {
+            let usdt = softstake_core::amount::mul_div_floor(
+                profit.0,
+                num.saturating_mul(100_000_000),
+                den.saturating_mul(10u128.pow(u32::from(t.decimals))),
+                "usdt",
+            )
+            .unwrap_or(0);
+            total_usdt = total_usdt.checked_add(Amount(usdt), "usdt").unwrap_or(total_usdt);
+        }
+        rows.push(json!({
+            "asset": t.symbol,
+            "minAmount": t.format_amount(t.min_holding),
+            "maxCap": t.format_amount(t.cap),
+            "apr": aprs.iter().find(|a| a.token == t.symbol).map(|a| a.apr.to_string()).unwrap_or_else(|| "0".into()),
+            "stakedAmount": t.format_amount(staked),
+            "totalProfit": t.format_amount(profit),
+        }));
+    }
+    let total = rows.len();
+    let page: Vec<Value> = rows
+        .into_iter()
+        .skip(((current - 1) * size) as usize)
+        .take(size as usize)
+        .collect();
+    Ok(Json(json!({
+        "status": active,
+        "totalRewardsUsdt": total_usdt.to_units_string(8),
+        "rows": page,
+        "total": total,
+    })))
+}
+
+async fn set(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let req = verify(&state, &headers, q).await?;
+    let on = match req.params.get("softStaking").map(|v| v.to_ascii_lowercase()) {
+        Some(v) if v == "true" => true,
+        Some(v) if v == "false" => false,
+        Some(_) => {
+            return Err(ApiError::bad(
+                -1101,
+                "Illegal value for parameter 'softStaking': true or false.",
+            ))
+        }
+        None => return Err(ApiError::missing("softStaking")),
+    };
+    let now = state.clock.now();
+    let result = if on {
+        state.store.activate(&req.account_id, None, now).await.map(|_| ())
+    } else {
+        state.store.deactivate(&req.account_id, now).await.map(|_| ())
+    };
+    result.map_err(ApiError::internal)?;
+    Ok(Json(json!({ "success": true })))
+}
+
+async fn rewards_record(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let req = verify(&state, &headers, q).await?;
+    let (current, size) = paging(&req.params)?;
+    let only = asset(&state, &req.params)?;
+    let now = state.clock.now().unix_millis();
+    let (start, end) = match (int_param(&req.params, "startTime")?, int_param(&req.params, "endTime")?) {
+        (None, None) => (now - 30 * DAY_MS, now),
+        (Some(s), None) => (s, s + 30 * DAY_MS),
+        (None, Some(e)) => (e - 30 * DAY_MS, e),
+        (Some(s), Some(e)) => (s, e),
+    };
+    if end < start {
+        return Err(ApiError::bad(-1101, "startTime must not be after endTime."));
+    }
+    if end - start > 90 * DAY_MS {
+        return Err(ApiError::bad(
+            -1127,
+            "More than 3 months between startTime and endTime.",
+        ));
+    }
+    let to_ts = |ms: i64| Timestamp::from_unix_millis(ms).map_err(|_| ApiError::illegal("startTime"));
+    let (rows, total) = state
+        .store
+        .rewards_record(
+            &req.account_id,
+            only.as_deref(),
+            to_ts(start)?,
+            to_ts(end)?,
+            size,
+            (current - 1) * size,
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    let reg = &state.cfg.registry;
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let fmt = |a: Amount| {
+                reg.get(&r.token)
+                    .map(|t| t.format_amount(a))
+                    .unwrap_or_else(|_| a.to_string())
+            };
+            json!({
+                "asset": r.token,
+                "rewards": fmt(r.reward),
+                "rewardAsset": r.token,
+                "avgAmount": fmt(r.average),
+                "time": r.paid_at.unix_millis(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "rows": rows, "total": total })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_signature_over_query_without_signature() {
+        // The example in Binance's "SIGNED endpoint" documentation.
+        let secret = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
+        let q = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559";
+        assert_eq!(
+            sign(secret, q),
+            "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
+        );
+        let (payload, sig) = without_signature(&format!("{q}&signature=abc"));
+        assert_eq!((payload.as_str(), sig.as_deref()), (q, Some("abc")));
+    }
+}
