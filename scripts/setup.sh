@@ -3,13 +3,16 @@
 # Safe to run again and again; it only acts on what is missing.
 #   scripts/setup.sh            everything the tests need (PostgreSQL, libclang, Python client)
 #   scripts/setup.sh --demo     only what the demo needs (no PostgreSQL, no libclang)
+#   scripts/setup.sh --demo --evm   and the local EVM node (the demo's --chain BNB=bsc)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 need_db=1
+need_evm=1
 for a in "$@"; do
   case "$a" in
-    --demo) need_db=0 ;;
+    --demo) need_db=0; need_evm=0 ;;
+    --evm) need_evm=1 ;;
     *) die "unknown option $a" ;;
   esac
 done
@@ -47,6 +50,20 @@ command -v protoc >/dev/null || apt_install protobuf-compiler
 if ! cargo nextest --version >/dev/null 2>&1; then
   log "installing cargo-nextest"
   cargo install cargo-nextest --locked
+fi
+
+if [ "$need_evm" = 1 ]; then
+  # anvil (a real EVM node) and solc-js for the EVM adapter tests, pinned by tools/evm's
+  # lockfile, installed once into a cache outside the clone.
+  if ! cmp -s "$ROOT/tools/evm/package-lock.json" "$SOFTSTAKE_NPM_DIR/package-lock.json" \
+     || [ ! -x "$SOFTSTAKE_ANVIL" ] || [ ! -x "$SOFTSTAKE_SOLCJS" ]; then
+    command -v npm >/dev/null || apt_install nodejs npm
+    log "installing anvil and solc-js (npm, tools/evm) into $SOFTSTAKE_NPM_DIR"
+    mkdir -p "$SOFTSTAKE_NPM_DIR"
+    cp "$ROOT/tools/evm/package.json" "$ROOT/tools/evm/package-lock.json" "$SOFTSTAKE_NPM_DIR/"
+    (cd "$SOFTSTAKE_NPM_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  "$SOFTSTAKE_ANVIL" --version >/dev/null || die "anvil at $SOFTSTAKE_ANVIL does not run"
 fi
 
 if [ "$need_db" = 1 ]; then

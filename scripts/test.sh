@@ -6,6 +6,6 @@ source "$(dirname "$0")/env.sh"
 bash "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 log "running the tests (cargo nextest)"
-cargo nextest run --locked --workspace --features softstake-e2e/solana-validator --no-fail-fast "$@"
+cargo nextest run --locked --workspace --all-features --no-fail-fast "$@"
 log "running the doc tests"
-cargo test --locked --workspace --features softstake-e2e/solana-validator --doc
+cargo test --locked --workspace --all-features --doc

@@ -16,6 +16,8 @@
 #![deny(missing_docs)]
 
 pub mod error;
+#[cfg(feature = "evm")]
+pub mod evm;
 pub mod guard;
 pub mod signer;
 #[cfg(feature = "sim")]

@@ -100,6 +100,45 @@ fn key_for(token: &str, chain: &ChainConfig) -> Result<SecretBytes> {
     }
 }
 
+/// The BNB Smart Chain adapter from `[chains.X]` and `[chains.X.evm]`.
+#[cfg(feature = "evm")]
+fn bsc_adapter(symbol: &str, chain: &ChainConfig) -> Result<softstake_adapters::evm::bsc::BscAdapter> {
+    use softstake_adapters::evm::bsc::{BscAdapter, STAKE_HUB};
+    use softstake_adapters::evm::EvmConfig;
+    if symbol != "BNB" {
+        bail!("chains.{symbol}.adapter = \"bsc\" stakes BNB only");
+    }
+    let rpc_url = chain
+        .rpc_url
+        .clone()
+        .ok_or_else(|| anyhow!("chains.{symbol}.rpc_url is required for the bsc adapter"))?;
+    let evm = chain
+        .evm
+        .as_ref()
+        .ok_or_else(|| anyhow!("chains.{symbol}.evm is required for the bsc adapter (chain_id at least)"))?;
+    let source = chain
+        .signer
+        .as_deref()
+        .ok_or_else(|| anyhow!("chains.{symbol}.signer is required for the bsc adapter (env:VAR or file:PATH)"))?;
+    let hub = match &evm.staking_contract {
+        Some(a) => a
+            .parse()
+            .map_err(|_| anyhow!("chains.{symbol}.evm.staking_contract: {a:?} is not an address"))?,
+        None => STAKE_HUB,
+    };
+    let key = KeySource::parse(source)?.load()?;
+    let cfg = EvmConfig {
+        rpc_url,
+        chain_id: evm.chain_id,
+        confirmations: evm.confirmations,
+        max_fee_per_gas_wei: u128::from(evm.max_fee_per_gas_wei),
+        max_priority_fee_per_gas_wei: u128::from(evm.max_priority_fee_per_gas_wei),
+        max_operations_per_epoch: 32,
+        start_block: evm.start_block,
+    };
+    BscAdapter::new(cfg, &key, hub).with_context(|| format!("chains.{symbol}"))
+}
+
 /// Builds a simulated chain for `token` (not persisted, not advanced).
 pub fn sim_chain(
     t: &TokenConfig,
@@ -210,10 +249,22 @@ impl Chains {
                         exec: exec_config(chain, false),
                     }
                 }
+                #[cfg(feature = "evm")]
+                "bsc" => {
+                    let adapter = bsc_adapter(symbol, chain)?;
+                    let guarded: Arc<dyn ChainAdapter> =
+                        Arc::new(Guarded::new(adapter, guard_config(chain, false), observer.clone()));
+                    ChainHandle {
+                        adapter: guarded,
+                        sim: None,
+                        exec: exec_config(chain, false),
+                    }
+                }
                 other => bail!(
-                    "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}); \
+                    "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}); \
                      real adapters are compiled in with their cargo feature",
-                    if cfg!(feature = "solana") { ", solana" } else { "" }
+                    if cfg!(feature = "solana") { ", solana" } else { "" },
+                    if cfg!(feature = "evm") { ", bsc" } else { "" }
                 ),
             };
             map.insert(symbol.clone(), handle);

@@ -79,6 +79,42 @@ pub struct ChainConfig {
     /// Status polls per run before leaving an operation pending (the next run resolves it).
     #[serde(default = "d_confirm_polls")]
     pub confirm_max_polls: u32,
+    /// EVM chains (`adapter = "bsc"`): chain id, confirmations, fee caps.
+    #[serde(default)]
+    pub evm: Option<EvmSettings>,
+}
+
+/// `[chains.X.evm]`: settings of an EVM adapter.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvmSettings {
+    /// Chain id transactions are signed for (BSC 56, BSC testnet 97); the node must agree.
+    pub chain_id: u64,
+    /// Blocks on top of a receipt (its own included) before an operation is confirmed.
+    #[serde(default = "d_confirmations")]
+    pub confirmations: u64,
+    /// Cap on `maxFeePerGas`, wei (default 100 gwei).
+    #[serde(default = "d_max_fee")]
+    pub max_fee_per_gas_wei: u64,
+    /// Cap on the priority fee (tip), wei (default 2 gwei).
+    #[serde(default = "d_max_tip")]
+    pub max_priority_fee_per_gas_wei: u64,
+    /// First block of the treasury's staking history (reward accounting starts here).
+    #[serde(default)]
+    pub start_block: u64,
+    /// The staking contract (BSC: StakeHub, default `0x0000000000000000000000000000000000002002`).
+    #[serde(default)]
+    pub staking_contract: Option<String>,
+}
+
+fn d_confirmations() -> u64 {
+    3
+}
+fn d_max_fee() -> u64 {
+    100_000_000_000
+}
+fn d_max_tip() -> u64 {
+    2_000_000_000
 }
 
 fn d_confirm_polls() -> u32 {
@@ -297,6 +333,35 @@ impl NetworkConfig {
             if chain.fault_rate_bps > 10_000 {
                 return Err(invalid(format!("chains.{symbol}.fault_rate_bps: above 10 000")));
             }
+            let evm_adapter = chain.adapter == "bsc";
+            match (&chain.evm, evm_adapter) {
+                (None, true) => {
+                    return Err(invalid(format!(
+                        "chains.{symbol}.evm: required by adapter {:?} (chain_id at least)",
+                        chain.adapter
+                    )))
+                }
+                // a simulated chain may carry the settings its `--chain X=bsc` override uses
+                (Some(_), false) if chain.adapter != "sim" => {
+                    return Err(invalid(format!(
+                        "chains.{symbol}.evm: only EVM adapters take it, not {:?}",
+                        chain.adapter
+                    )))
+                }
+                (Some(e), _) => {
+                    if e.chain_id == 0 || e.confirmations == 0 || e.max_fee_per_gas_wei == 0 {
+                        return Err(invalid(format!(
+                            "chains.{symbol}.evm: chain_id, confirmations and max_fee_per_gas_wei must be above 0"
+                        )));
+                    }
+                    if e.max_priority_fee_per_gas_wei > e.max_fee_per_gas_wei {
+                        return Err(invalid(format!(
+                            "chains.{symbol}.evm.max_priority_fee_per_gas_wei: above max_fee_per_gas_wei"
+                        )));
+                    }
+                }
+                (None, false) => {}
+            }
         }
         for c in &raw.service.clients {
             if c.token_sha256.len() != 64
@@ -398,5 +463,42 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("chains.DOGE"), "{e}");
+    }
+
+    const LOCAL: &str = "network = \"t\"\ntokens = \"tokens.toml\"\ndata_dir = \"/tmp/x\"\n";
+
+    #[test]
+    fn success_repo_localnet_is_valid() {
+        let text = include_str!("../../../config/localnet.toml");
+        let cfg = NetworkConfig::from_toml_str(text, EMBEDDED_TOKENS, "config/localnet.toml").unwrap();
+        let bnb = &cfg.chains["BNB"];
+        assert_eq!(bnb.adapter, "bsc");
+        assert_eq!(bnb.evm.as_ref().map(|e| (e.chain_id, e.confirmations)), Some((56, 2)));
+    }
+
+    #[test]
+    fn fail_evm_settings_checked() {
+        let cases = [
+            ("[chains.BNB]\nadapter = \"bsc\"\n", "chains.BNB.evm: required"),
+            (
+                "[chains.SOL]\nadapter = \"solana\"\n[chains.SOL.evm]\nchain_id = 1\n",
+                "only EVM adapters",
+            ),
+            ("[chains.BNB]\nadapter = \"bsc\"\n[chains.BNB.evm]\nchain_id = 0\n", "must be above 0"),
+            (
+                "[chains.BNB]\nadapter = \"bsc\"\n[chains.BNB.evm]\nchain_id = 56\nmax_fee_per_gas_wei = 5\nmax_priority_fee_per_gas_wei = 6\n",
+                "max_priority_fee_per_gas_wei",
+            ),
+            ("[chains.BNB]\nadapter = \"bsc\"\n[chains.BNB.evm]\nchain_id = 56\ngas = 1\n", "unknown field"),
+        ];
+        for (chains, want) in cases {
+            let e = NetworkConfig::from_toml_str(&format!("{LOCAL}{chains}"), EMBEDDED_TOKENS, "x.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{chains}: {e}");
+        }
+        // a simulated chain may carry the settings of its `--chain BNB=bsc` override
+        let ok = "[chains.BNB]\nadapter = \"sim\"\n[chains.BNB.evm]\nchain_id = 97\n";
+        assert!(NetworkConfig::from_toml_str(&format!("{LOCAL}{ok}"), EMBEDDED_TOKENS, "x.toml").is_ok());
     }
 }

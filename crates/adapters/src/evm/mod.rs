@@ -1,0 +1,579 @@
+//! EVM chains through `alloy` (the maintained successor of ethers-rs): the transaction
+//! plumbing every EVM adapter shares, and one module per staking protocol.
+//!
+//! ```text
+//!  adapter (bsc: StakeHub / StakeCredit)      EvmClient
+//!    delegate(key, validator, amount) ──▶ sign_call(to, value, calldata)
+//!                                           nonce   = eth_getTransactionCount(pending)  (from the chain)
+//!                                           fees    = EIP-1559 estimate, capped by config
+//!                                           gas     = eth_estimateGas × 1.2 (a revert is a Rejected
+//!                                                     with the contract's decoded error; nothing is signed)
+//!                                         ─▶ SignedTx { tx_id: hash, payload: 0x-hex EIP-2718 bytes }
+//!    broadcast ──▶ eth_sendRawTransaction (already known / already mined = success)
+//!    tx_status ──▶ receipt with ≥ confirmations blocks on top, block hash still canonical
+//!                  → Confirmed; reverted → Failed; in the mempool → Pending;
+//!                  unknown and its nonce since used by another transaction → Expired;
+//!                  unknown otherwise → NotFound (send the same bytes again)
+//! ```
+//!
+//! Nonces are never counted locally: each signature reads the account's pending
+//! transaction count from the node, and the journal resolves a submitted transaction
+//! (by hash, then by nonce) before anything new is signed, so a restart cannot reuse or
+//! skip a nonce. Sources: Ethereum JSON-RPC (`eth_getTransactionCount`,
+//! `eth_feeHistory`, `eth_estimateGas`, `eth_sendRawTransaction`,
+//! `eth_getTransactionReceipt`), EIP-1559, EIP-2718.
+
+pub mod bsc;
+
+use alloy::consensus::{Transaction as _, TxEnvelope};
+use alloy::eips::eip2718::{Decodable2718, Encodable2718};
+use alloy::eips::BlockNumberOrTag;
+use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
+use alloy::primitives::{Address, Bytes, TxHash, U256};
+use alloy::providers::{Provider, RootProvider};
+use alloy::rpc::types::{Filter, Log, TransactionRequest};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::transports::TransportError;
+
+use softstake_core::{Amount, Timestamp};
+
+use crate::error::{AdapterError, Result};
+use crate::signer::SecretBytes;
+use crate::traits::{SignedTx, TxStatus};
+
+/// Largest block range asked of `eth_getLogs` at once (public endpoints cap it).
+pub const LOG_CHUNK_BLOCKS: u64 = 5_000;
+/// Most `eth_getLogs` chunks read in one call (bounds a sync: 1 000 000 blocks).
+pub const MAX_LOG_CHUNKS: u64 = 200;
+/// Gas estimate head-room, percent.
+const GAS_HEADROOM_PCT: u64 = 20;
+
+/// Settings shared by every EVM adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvmConfig {
+    /// JSON-RPC endpoint (`http://127.0.0.1:8545`, a provider URL).
+    pub rpc_url: String,
+    /// The chain id transactions are signed for (BSC 56, BSC testnet 97, Polygon 137,
+    /// Ethereum 1, Sonic 146, Ronin 2020, ApeChain 33139). A node reporting another id
+    /// is refused before anything is signed.
+    pub chain_id: u64,
+    /// Blocks on top of a receipt's block (its own included) before the journal may mark
+    /// the operation confirmed; 1 = mined. Reorg safety grows with it.
+    pub confirmations: u64,
+    /// Cap on `maxFeePerGas`, wei. While the base fee is above it nothing is signed (a
+    /// transient error: the next run tries again).
+    pub max_fee_per_gas_wei: u128,
+    /// Cap on `maxPriorityFeePerGas` (the tip), wei.
+    pub max_priority_fee_per_gas_wei: u128,
+    /// Largest number of operations per epoch.
+    pub max_operations_per_epoch: u32,
+    /// First block of the treasury account's staking history (reward accounting starts
+    /// here when no cursor is stored yet).
+    pub start_block: u64,
+}
+
+impl EvmConfig {
+    /// Checks the settings (pure: no I/O).
+    ///
+    /// # Errors
+    /// [`AdapterError::BadInput`] naming the field: a URL that does not parse, chain id 0,
+    /// zero confirmations, a zero fee cap, or a tip cap above the fee cap.
+    pub fn validate(&self, chain: &str) -> Result<()> {
+        let bad = |m: String| Err(AdapterError::bad_input(chain, m));
+        if alloy::transports::http::reqwest::Url::parse(&self.rpc_url).is_err() {
+            return bad(format!("rpc_url {:?} is not a URL", self.rpc_url));
+        }
+        if self.chain_id == 0 {
+            return bad("chain_id must be set (56 for BNB Smart Chain)".into());
+        }
+        if self.confirmations == 0 {
+            return bad("confirmations must be at least 1".into());
+        }
+        if self.max_fee_per_gas_wei == 0 {
+            return bad("max_fee_per_gas_wei must be above 0".into());
+        }
+        if self.max_priority_fee_per_gas_wei > self.max_fee_per_gas_wei {
+            return bad(format!(
+                "max_priority_fee_per_gas_wei {} is above max_fee_per_gas_wei {}",
+                self.max_priority_fee_per_gas_wei, self.max_fee_per_gas_wei
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A node connection and the treasury's key: signing, sending and following transactions.
+pub struct EvmClient {
+    chain: &'static str,
+    provider: RootProvider,
+    signer: PrivateKeySigner,
+    wallet: EthereumWallet,
+    cfg: EvmConfig,
+}
+
+impl std::fmt::Debug for EvmClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvmClient")
+            .field("chain", &self.chain)
+            .field("rpc_url", &self.cfg.rpc_url)
+            .field("treasury", &self.signer.address())
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Maps a JSON-RPC failure: connection problems, rate limits and "header not found" are
+/// transient; anything else the node said is a rejection with its message.
+pub fn rpc_err(chain: &str, what: &str, e: &TransportError) -> AdapterError {
+    let text = e.to_string();
+    let retry = match e {
+        alloy::transports::RpcError::Transport(k) => k.is_retry_err(),
+        other => other.as_error_resp().is_some_and(|p| p.is_retry_err()),
+    };
+    let transient = retry
+        || e.is_transport_error()
+        || [
+            "429",
+            "timeout",
+            "timed out",
+            "connection",
+            "header not found",
+            "-32005",
+        ]
+        .iter()
+        .any(|m| text.to_ascii_lowercase().contains(m));
+    if transient {
+        AdapterError::transient(chain, format!("{what}: {text}"))
+    } else {
+        AdapterError::rejected(chain, format!("{what}: {text}"))
+    }
+}
+
+/// Maps a failed contract read (`eth_call`).
+pub fn call_err(chain: &str, what: &str, e: alloy::contract::Error) -> AdapterError {
+    match e {
+        alloy::contract::Error::TransportError(t) => rpc_err(chain, what, &t),
+        other => AdapterError::bad_response(chain, format!("{what}: {other}")),
+    }
+}
+
+/// A 256-bit chain amount as base units.
+///
+/// # Errors
+/// [`AdapterError::BadResponse`] when it does not fit in `u128`.
+pub fn to_amount(chain: &str, what: &str, v: U256) -> Result<Amount> {
+    u128::try_from(v)
+        .map(Amount)
+        .map_err(|_| AdapterError::bad_response(chain, format!("{what}: {v} wei does not fit in u128")))
+}
+
+impl EvmClient {
+    /// A client for the 32-byte secp256k1 key `key` (hex in a key file or variable).
+    ///
+    /// # Errors
+    /// [`AdapterError::BadInput`] for invalid settings; [`AdapterError::Signer`] when the
+    /// key is not a valid 32-byte secp256k1 secret.
+    pub fn new(chain: &'static str, cfg: EvmConfig, key: &SecretBytes) -> Result<EvmClient> {
+        cfg.validate(chain)?;
+        // (k256 would left-pad a shorter slice: a truncated key file must not load)
+        if key.expose().len() != 32 {
+            return Err(AdapterError::Signer(format!(
+                "the {chain} key must be a 32-byte secp256k1 secret, got {} bytes",
+                key.expose().len()
+            )));
+        }
+        let signer = PrivateKeySigner::from_slice(key.expose())
+            .map_err(|_| AdapterError::Signer(format!("the {chain} key must be a 32-byte secp256k1 secret")))?;
+        let url = alloy::transports::http::reqwest::Url::parse(&cfg.rpc_url)
+            .map_err(|e| AdapterError::bad_input(chain, format!("rpc_url: {e}")))?;
+        Ok(EvmClient {
+            chain,
+            provider: RootProvider::new_http(url),
+            wallet: EthereumWallet::from(signer.clone()),
+            signer,
+            cfg,
+        })
+    }
+
+    /// The treasury's address.
+    pub fn address(&self) -> Address {
+        self.signer.address()
+    }
+
+    /// The node connection (reads through `sol!` bindings).
+    pub fn provider(&self) -> &RootProvider {
+        &self.provider
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EvmConfig {
+        &self.cfg
+    }
+
+    fn err(&self, what: &str, e: &TransportError) -> AdapterError {
+        rpc_err(self.chain, what, e)
+    }
+
+    /// The newest block's number and time.
+    pub async fn head(&self) -> Result<(u64, Timestamp)> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| self.err("eth_getBlockByNumber(latest)", &e))?
+            .ok_or_else(|| AdapterError::transient(self.chain, "the node has no latest block"))?;
+        let at = Timestamp::from_unix_secs(block.header.timestamp as i64)
+            .map_err(|e| AdapterError::bad_response(self.chain, format!("block time: {e}")))?;
+        Ok((block.header.number, at))
+    }
+
+    /// The time of block `n`.
+    pub async fn block_time(&self, n: u64) -> Result<Timestamp> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Number(n))
+            .await
+            .map_err(|e| self.err("eth_getBlockByNumber", &e))?
+            .ok_or_else(|| AdapterError::transient(self.chain, format!("block {n} not found")))?;
+        Timestamp::from_unix_secs(block.header.timestamp as i64)
+            .map_err(|e| AdapterError::bad_response(self.chain, format!("block {n} time: {e}")))
+    }
+
+    /// The treasury's balance, wei.
+    pub async fn balance(&self) -> Result<U256> {
+        self.provider
+            .get_balance(self.address())
+            .await
+            .map_err(|e| self.err("eth_getBalance", &e))
+    }
+
+    /// Logs matching `filter` in `[from, to]`, read in chunks of [`LOG_CHUNK_BLOCKS`].
+    ///
+    /// # Errors
+    /// [`AdapterError::BadInput`] when the range needs more than [`MAX_LOG_CHUNKS`]
+    /// chunks (set `start_block` nearer); transport errors as in [`rpc_err`].
+    pub async fn logs(&self, filter: &Filter, from: u64, to: u64) -> Result<Vec<Log>> {
+        if to < from {
+            return Ok(Vec::new());
+        }
+        let chunks = (to - from) / LOG_CHUNK_BLOCKS + 1;
+        if chunks > MAX_LOG_CHUNKS {
+            return Err(AdapterError::bad_input(
+                self.chain,
+                format!(
+                    "{} blocks of history to scan (from {from}): more than {} per sync; set start_block nearer",
+                    to - from + 1,
+                    MAX_LOG_CHUNKS * LOG_CHUNK_BLOCKS
+                ),
+            ));
+        }
+        let mut out = Vec::new();
+        for i in 0..chunks {
+            let lo = from + i * LOG_CHUNK_BLOCKS;
+            let hi = (lo + LOG_CHUNK_BLOCKS - 1).min(to);
+            let f = filter.clone().from_block(lo).to_block(hi);
+            out.extend(
+                self.provider
+                    .get_logs(&f)
+                    .await
+                    .map_err(|e| self.err("eth_getLogs", &e))?,
+            );
+        }
+        Ok(out)
+    }
+
+    async fn check_chain_id(&self) -> Result<()> {
+        let id = self
+            .provider
+            .get_chain_id()
+            .await
+            .map_err(|e| self.err("eth_chainId", &e))?;
+        if id != self.cfg.chain_id {
+            return Err(AdapterError::bad_input(
+                self.chain,
+                format!(
+                    "the node at {} is chain {id}, the config says {}: refusing to sign",
+                    self.cfg.rpc_url, self.cfg.chain_id
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// EIP-1559 fees within the caps.
+    async fn fees(&self) -> Result<(u128, u128)> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| self.err("eth_getBlockByNumber(latest)", &e))?
+            .ok_or_else(|| AdapterError::transient(self.chain, "the node has no latest block"))?;
+        let base = u128::from(block.header.base_fee_per_gas.unwrap_or(0));
+        if base > self.cfg.max_fee_per_gas_wei {
+            return Err(AdapterError::transient(
+                self.chain,
+                format!(
+                    "base fee {base} wei is above the cap max_fee_per_gas_wei {}: waiting",
+                    self.cfg.max_fee_per_gas_wei
+                ),
+            ));
+        }
+        let est = self
+            .provider
+            .estimate_eip1559_fees()
+            .await
+            .map_err(|e| self.err("eth_feeHistory", &e))?;
+        let max_fee = est.max_fee_per_gas.min(self.cfg.max_fee_per_gas_wei).max(base);
+        let tip = est
+            .max_priority_fee_per_gas
+            .min(self.cfg.max_priority_fee_per_gas_wei)
+            .min(max_fee - base);
+        Ok((max_fee, tip))
+    }
+
+    /// Builds and signs a call of `to` with `value` wei and `input`; sends nothing.
+    /// `decode_revert` names a contract's custom error from its revert data.
+    ///
+    /// # Errors
+    /// [`AdapterError::InsufficientFunds`] when the balance cannot pay `value` plus the
+    /// fee cap; [`AdapterError::Rejected`] when the call reverts in estimation (with the
+    /// decoded error); [`AdapterError::BadInput`] on a chain id mismatch; transient
+    /// errors as in [`rpc_err`].
+    pub async fn sign_call(
+        &self,
+        to: Address,
+        value: U256,
+        input: Bytes,
+        decode_revert: fn(&[u8]) -> Option<String>,
+    ) -> Result<SignedTx> {
+        self.check_chain_id().await?;
+        let from = self.address();
+        let (max_fee, tip) = self.fees().await?;
+        let base = TransactionRequest::default()
+            .with_from(from)
+            .with_to(to)
+            .with_value(value)
+            .with_input(input);
+        let gas = match self.provider.estimate_gas(base.clone()).await {
+            Ok(g) => g.saturating_mul(100 + GAS_HEADROOM_PCT) / 100,
+            Err(e) => {
+                if let Some(data) = e.as_error_resp().and_then(|p| p.as_revert_data()) {
+                    let name = decode_revert(&data).unwrap_or_else(|| format!("revert data {data}"));
+                    return Err(AdapterError::rejected(self.chain, format!("the call reverts: {name}")));
+                }
+                let text = e.to_string();
+                if text.to_ascii_lowercase().contains("insufficient funds") {
+                    let have = self.balance().await?;
+                    return Err(AdapterError::InsufficientFunds {
+                        chain: self.chain.to_string(),
+                        needed: u128::try_from(value).unwrap_or(u128::MAX),
+                        available: u128::try_from(have).unwrap_or(u128::MAX),
+                    });
+                }
+                return Err(self.err("eth_estimateGas", &e));
+            }
+        };
+        let fee_cap = U256::from(gas) * U256::from(max_fee);
+        let have = self.balance().await?;
+        let need = value.saturating_add(fee_cap);
+        if have < need {
+            return Err(AdapterError::InsufficientFunds {
+                chain: self.chain.to_string(),
+                needed: u128::try_from(need).unwrap_or(u128::MAX),
+                available: u128::try_from(have).unwrap_or(u128::MAX),
+            });
+        }
+        let nonce = self
+            .provider
+            .get_transaction_count(from)
+            .pending()
+            .await
+            .map_err(|e| self.err("eth_getTransactionCount(pending)", &e))?;
+        let req = base
+            .with_nonce(nonce)
+            .with_chain_id(self.cfg.chain_id)
+            .with_gas_limit(gas)
+            .with_max_fee_per_gas(max_fee)
+            .with_max_priority_fee_per_gas(tip);
+        let envelope: TxEnvelope = req
+            .build(&self.wallet)
+            .await
+            .map_err(|e| AdapterError::Signer(format!("signing the {} transaction failed: {e}", self.chain)))?;
+        Ok(SignedTx {
+            tx_id: envelope.tx_hash().to_string(),
+            payload: alloy::hex::encode_prefixed(envelope.encoded_2718()),
+            valid_until: None,
+        })
+    }
+
+    fn decode(&self, tx: &SignedTx) -> Result<(TxHash, TxEnvelope, Vec<u8>)> {
+        let bytes =
+            alloy::hex::decode(&tx.payload).map_err(|_| AdapterError::bad_input(self.chain, "payload is not hex"))?;
+        let env = TxEnvelope::decode_2718(&mut bytes.as_slice())
+            .map_err(|e| AdapterError::bad_input(self.chain, format!("payload is not a transaction: {e}")))?;
+        let hash = *env.tx_hash();
+        if hash.to_string() != tx.tx_id {
+            return Err(AdapterError::bad_input(
+                self.chain,
+                format!("payload hashes to {hash}, not the recorded {}", tx.tx_id),
+            ));
+        }
+        Ok((hash, env, bytes))
+    }
+
+    async fn known(&self, hash: TxHash) -> Result<bool> {
+        Ok(self
+            .provider
+            .get_transaction_by_hash(hash)
+            .await
+            .map_err(|e| self.err("eth_getTransactionByHash", &e))?
+            .is_some())
+    }
+
+    /// Sends the signed bytes; a node that already has them (mempool or chain) is success.
+    ///
+    /// # Errors
+    /// [`AdapterError::Rejected`] with the node's message (e.g. a nonce used by another
+    /// transaction); transient errors as in [`rpc_err`].
+    pub async fn broadcast(&self, tx: &SignedTx) -> Result<()> {
+        let (hash, _, bytes) = self.decode(tx)?;
+        match self.provider.send_raw_transaction(&bytes).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if self.known(hash).await? {
+                    return Ok(());
+                }
+                Err(self.err("eth_sendRawTransaction", &e))
+            }
+        }
+    }
+
+    /// Where a signed transaction stands (see the module docs).
+    ///
+    /// # Errors
+    /// Transient errors as in [`rpc_err`]; [`AdapterError::BadInput`] for a payload
+    /// that is not the recorded transaction.
+    pub async fn tx_status(&self, tx: &SignedTx) -> Result<TxStatus> {
+        let (hash, env, _) = self.decode(tx)?;
+        let receipt = self
+            .provider
+            .get_transaction_receipt(hash)
+            .await
+            .map_err(|e| self.err("eth_getTransactionReceipt", &e))?;
+        if let Some(r) = receipt {
+            let Some(n) = r.block_number else {
+                return Ok(TxStatus::Pending);
+            };
+            let (head, _) = self.head().await?;
+            if head.saturating_sub(n) + 1 < self.cfg.confirmations {
+                return Ok(TxStatus::Pending);
+            }
+            let block = self
+                .provider
+                .get_block_by_number(BlockNumberOrTag::Number(n))
+                .await
+                .map_err(|e| self.err("eth_getBlockByNumber", &e))?;
+            let Some(block) = block.filter(|b| Some(b.header.hash) == r.block_hash) else {
+                // reorged out: its receipt will move or vanish
+                return Ok(TxStatus::Pending);
+            };
+            if !r.status() {
+                return Ok(TxStatus::Failed {
+                    reason: format!("reverted in block {n} (gas used {})", r.gas_used),
+                });
+            }
+            let at = Timestamp::from_unix_secs(block.header.timestamp as i64)
+                .map_err(|e| AdapterError::bad_response(self.chain, format!("block {n} time: {e}")))?;
+            return Ok(TxStatus::Confirmed { at });
+        }
+        if self.known(hash).await? {
+            return Ok(TxStatus::Pending);
+        }
+        let from = self.address();
+        let used = self
+            .provider
+            .get_transaction_count(from)
+            .latest()
+            .await
+            .map_err(|e| self.err("eth_getTransactionCount(latest)", &e))?;
+        Ok(if env.nonce() < used {
+            TxStatus::Expired
+        } else {
+            TxStatus::NotFound
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> EvmConfig {
+        EvmConfig {
+            rpc_url: "http://127.0.0.1:8545".into(),
+            chain_id: 56,
+            confirmations: 3,
+            max_fee_per_gas_wei: 100_000_000_000,
+            max_priority_fee_per_gas_wei: 2_000_000_000,
+            max_operations_per_epoch: 32,
+            start_block: 0,
+        }
+    }
+
+    #[test]
+    fn success_valid_config() {
+        assert_eq!(cfg().validate("bsc"), Ok(()));
+    }
+
+    #[test]
+    fn fail_config_names_the_field() {
+        let cases: [(fn(&mut EvmConfig), &str); 5] = [
+            (|c| c.rpc_url = "not a url".into(), "rpc_url"),
+            (|c| c.chain_id = 0, "chain_id"),
+            (|c| c.confirmations = 0, "confirmations"),
+            (|c| c.max_fee_per_gas_wei = 0, "max_fee_per_gas_wei"),
+            (
+                |c| c.max_priority_fee_per_gas_wei = c.max_fee_per_gas_wei + 1,
+                "max_priority_fee_per_gas_wei",
+            ),
+        ];
+        for (edit, field) in cases {
+            let mut c = cfg();
+            edit(&mut c);
+            let e = c.validate("bsc").unwrap_err();
+            assert!(
+                matches!(e, AdapterError::BadInput { .. }) && e.to_string().contains(field),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn fail_bad_key_is_a_signer_error_without_the_key() {
+        let secret = [0u8; 32];
+        let e = EvmClient::new("bsc", cfg(), &SecretBytes::new(secret.to_vec())).unwrap_err();
+        assert!(matches!(e, AdapterError::Signer(_)), "{e}");
+        let short = EvmClient::new("bsc", cfg(), &SecretBytes::new(vec![7u8; 31])).unwrap_err();
+        assert!(!short.to_string().contains("0707"), "{short}");
+    }
+
+    #[test]
+    fn fail_amount_beyond_u128_is_a_bad_response() {
+        assert_eq!(to_amount("bsc", "x", U256::from(5u8)), Ok(Amount(5)));
+        let e = to_amount("bsc", "balance", U256::MAX).unwrap_err();
+        assert!(matches!(e, AdapterError::BadResponse { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn fail_payload_that_is_not_the_recorded_transaction() {
+        let key = SecretBytes::new(vec![1u8; 32]);
+        let client = EvmClient::new("bsc", cfg(), &key).unwrap();
+        let tx = SignedTx {
+            tx_id: "0x00".into(),
+            payload: "zz".into(),
+            valid_until: None,
+        };
+        let e = client.broadcast(&tx).await.unwrap_err();
+        assert!(matches!(e, AdapterError::BadInput { .. }), "{e}");
+    }
+}

@@ -1,0 +1,270 @@
+//! A real EVM node (anvil, npm `@foundry-rs/anvil-linux-amd64`) with our Solidity
+//! stand-ins of the staking contracts (`contracts/evm`), compiled by npm `solc`.
+//!
+//! ```text
+//!  start_bsc()  anvil --chain-id 56 --block-time 1 --balance 100000
+//!               solcjs contracts/evm/bsc/StakeHub.sol ─▶ deploy ─▶ eth_getCode
+//!               ─▶ anvil_setCode(0x…2002)   (the hub keeps no constructor state)
+//!               addValidator × 3 (self-delegation from the funder account)
+//! ```
+//!
+//! Paths come from `SOFTSTAKE_ANVIL` / `SOFTSTAKE_SOLCJS` (set by `scripts/env.sh`), else
+//! the cache `scripts/setup.sh` installs into.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use alloy::network::{EthereumWallet, TransactionBuilder};
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::primitives::{Address, Bytes, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionRequest;
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{bail, Context, Result};
+
+use softstake_adapters::evm::bsc::STAKE_HUB;
+
+alloy::sol! {
+    /// The test-only functions of our StakeHub stand-in (`contracts/evm/bsc/StakeHub.sol`).
+    #[sol(rpc)]
+    interface IStakeHubMock {
+        function addValidator(address operatorAddress, uint64 commissionRate, string moniker) external payable;
+        function distributeReward(address consensusAddress) external payable;
+        function slash(address operatorAddress, uint256 amount) external;
+        function getValidatorCreditContract(address operatorAddress) external view returns (address);
+    }
+
+    /// StakeCredit views the tests read.
+    #[sol(rpc)]
+    interface IStakeCreditView {
+        function totalPooledBNB() external view returns (uint256);
+        function getPooledBNB(address account) external view returns (uint256);
+    }
+}
+
+/// 1 BNB in wei.
+pub const BNB_WEI: u128 = 1_000_000_000_000_000_000;
+
+/// Validators the local chain starts with: (moniker, commission bps, self-delegation BNB).
+pub const BSC_VALIDATORS: [(&str, u64, u128); 3] = [
+    ("Legend", 500, 20_000),
+    ("Ankr", 1_000, 12_000),
+    ("TW Staking", 200, 8_000),
+];
+
+fn cache_dir() -> PathBuf {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join(".cache/softstake/npm")
+}
+
+/// The anvil binary.
+pub fn anvil_path() -> Result<PathBuf> {
+    let p = std::env::var_os("SOFTSTAKE_ANVIL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"));
+    if !p.is_file() {
+        bail!(
+            "anvil not found at {} (run scripts/setup.sh: it installs npm @foundry-rs/anvil-linux-amd64)",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// The solc-js compiler.
+pub fn solcjs_path() -> Result<PathBuf> {
+    let p = std::env::var_os("SOFTSTAKE_SOLCJS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("node_modules/.bin/solcjs"));
+    if !p.is_file() {
+        bail!(
+            "solcjs not found at {} (run scripts/setup.sh: it installs npm solc)",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// The project's `contracts/evm` folder.
+pub fn contracts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts/evm")
+}
+
+/// One compiled contract.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// Creation bytecode.
+    pub bin: Vec<u8>,
+    /// JSON ABI.
+    pub abi: serde_json::Value,
+}
+
+/// Compiles `source` (a path under [`contracts_dir`]) with solc-js, optimized; contracts by name.
+pub fn compile(source: &Path) -> Result<BTreeMap<String, Compiled>> {
+    let out = tempfile::tempdir()?;
+    let dir = source.parent().context("source has no folder")?;
+    let file = source.file_name().context("source has no file name")?;
+    let status = Command::new(solcjs_path()?)
+        .current_dir(dir)
+        .args(["--bin", "--abi", "--optimize", "-o"])
+        .arg(out.path())
+        .arg(file)
+        .output()
+        .context("running solcjs")?;
+    if !status.status.success() {
+        bail!(
+            "solcjs failed on {}: {}",
+            source.display(),
+            String::from_utf8_lossy(&status.stderr)
+        );
+    }
+    let mut found = BTreeMap::new();
+    for entry in std::fs::read_dir(out.path())? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let Some(stem) = name.strip_suffix(".bin") else {
+            continue;
+        };
+        let contract = stem.rsplit('_').next().unwrap_or(stem).to_string();
+        let bin = alloy::hex::decode(std::fs::read_to_string(&path)?.trim())?;
+        let abi: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.path().join(format!("{stem}.abi")))?)?;
+        found.insert(contract, Compiled { bin, abi });
+    }
+    Ok(found)
+}
+
+/// anvil running BSC's StakeHub stand-in.
+pub struct LocalBsc {
+    /// The node (killed on drop).
+    pub anvil: AnvilInstance,
+    /// Its JSON-RPC URL.
+    pub url: String,
+    /// A provider signing as the funder (validators' self-delegation, rewards).
+    pub funder: DynProvider,
+    /// The treasury's 32-byte key (anvil's second dev account, 100 000 BNB).
+    pub treasury_key: [u8; 32],
+    /// The treasury's address.
+    pub treasury: Address,
+    /// Operator addresses of [`BSC_VALIDATORS`], in order.
+    pub validators: Vec<Address>,
+}
+
+impl std::fmt::Debug for LocalBsc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalBsc").field("url", &self.url).finish()
+    }
+}
+
+/// Starts anvil (`--chain-id 56`, one block per `block_time_secs`; `port` 0 = any free
+/// port) and installs the StakeHub stand-in at 0x…2002 with [`BSC_VALIDATORS`].
+pub async fn start_bsc(port: u16, block_time_secs: u64) -> Result<LocalBsc> {
+    let compiled = compile(&contracts_dir().join("bsc/StakeHub.sol"))?;
+    let hub = compiled.get("StakeHub").context("StakeHub not in the solc output")?;
+    let mut builder = Anvil::at(anvil_path()?)
+        .chain_id(56)
+        .block_time(block_time_secs)
+        .args(["--balance", "100000"]);
+    if port != 0 {
+        builder = builder.port(port);
+    }
+    let anvil = builder.try_spawn().context("starting anvil")?;
+    let url = anvil.endpoint();
+    let funder_key = PrivateKeySigner::from(anvil.keys()[0].clone());
+    let treasury_signer = PrivateKeySigner::from(anvil.keys()[1].clone());
+    let treasury = treasury_signer.address();
+    let treasury_key: [u8; 32] = treasury_signer.to_bytes().into();
+    let funder = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(funder_key))
+        .connect_http(url.parse()?)
+        .erased();
+    // deploy normally, then move the runtime code to the system address
+    let deploy = TransactionRequest::default().with_deploy_code(Bytes::from(hub.bin.clone()));
+    let receipt = funder.send_transaction(deploy).await?.get_receipt().await?;
+    let at = receipt.contract_address.context("StakeHub deployment has no address")?;
+    let code = funder.get_code_at(at).await?;
+    let _: () = funder.raw_request("anvil_setCode".into(), (STAKE_HUB, code)).await?;
+    let mock = IStakeHubMock::new(STAKE_HUB, &funder);
+    let mut validators = Vec::new();
+    for (i, (name, rate, self_bnb)) in BSC_VALIDATORS.iter().enumerate() {
+        let operator = anvil.addresses()[5 + i];
+        mock.addValidator(operator, *rate, (*name).to_string())
+            .value(U256::from(self_bnb * BNB_WEI))
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        validators.push(operator);
+    }
+    Ok(LocalBsc {
+        anvil,
+        url,
+        funder,
+        treasury_key,
+        treasury,
+        validators,
+    })
+}
+
+impl LocalBsc {
+    /// Pays `wei` of reward to `operator`'s pool (as the validator set contract would).
+    pub async fn distribute_reward(&self, operator: Address, wei: u128) -> Result<()> {
+        IStakeHubMock::new(STAKE_HUB, &self.funder)
+            .distributeReward(operator)
+            .value(U256::from(wei))
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        Ok(())
+    }
+
+    /// Slashes `wei` from `operator`'s pool.
+    pub async fn slash(&self, operator: Address, wei: u128) -> Result<()> {
+        IStakeHubMock::new(STAKE_HUB, &self.funder)
+            .slash(operator, U256::from(wei))
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        Ok(())
+    }
+
+    /// The whole pool of `operator`, wei.
+    pub async fn total_pooled(&self, operator: Address) -> Result<u128> {
+        let credit = IStakeHubMock::new(STAKE_HUB, &self.funder)
+            .getValidatorCreditContract(operator)
+            .call()
+            .await?;
+        let v = IStakeCreditView::new(credit, &self.funder)
+            .totalPooledBNB()
+            .call()
+            .await?;
+        Ok(u128::try_from(v)?)
+    }
+
+    /// Moves chain time forward (`evm_increaseTime`) and mines a block.
+    pub async fn increase_time(&self, secs: u64) -> Result<()> {
+        let _: serde_json::Value = self.funder.raw_request("evm_increaseTime".into(), (secs,)).await?;
+        let _: serde_json::Value = self.funder.raw_request("evm_mine".into(), ()).await?;
+        Ok(())
+    }
+
+    /// Mines `n` blocks at once (`anvil_mine`).
+    pub async fn mine(&self, n: u64) -> Result<()> {
+        let _: serde_json::Value = self.funder.raw_request("anvil_mine".into(), (n,)).await?;
+        Ok(())
+    }
+
+    /// The treasury's balance, wei.
+    pub async fn treasury_balance(&self) -> Result<u128> {
+        Ok(u128::try_from(self.funder.get_balance(self.treasury).await?)?)
+    }
+}
