@@ -395,7 +395,9 @@ fn plan_moves(
             } else {
                 "the per-epoch move cap"
             };
-            notes.push(format!("delegating {amount} of the {want} wanted: limited by {why}"));
+            notes.push(format!(
+                "delegating {amount} of the {want} base units wanted: limited by {why}"
+            ));
         }
         return delegate(inp, &current, committed, amount, draft, notes);
     }
@@ -414,7 +416,7 @@ fn plan_moves(
         let amount = want.min(budget);
         if amount < want {
             notes.push(format!(
-                "undelegating {amount} of the {want} wanted: limited by the per-epoch move cap"
+                "undelegating {amount} of the {want} base units wanted: limited by the per-epoch move cap"
             ));
         }
         let why = if breach {

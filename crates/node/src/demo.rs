@@ -562,7 +562,7 @@ async fn print_report(
             }
         }
     }
-    println!("\n== Treasury at the end (positions read from the simulated chains) ==");
+    println!("\n== Treasury at the end (positions read from the chains) ==");
     let mut t = report::table(&[
         "token",
         "validators",

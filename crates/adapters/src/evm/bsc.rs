@@ -9,7 +9,8 @@
 //!  withdraw    StakeHub.claim(operator, n): the first n matured requests back to the treasury; Claimed(…)
 //!  rewards     auto-compounding: the validator's daily reward raises the share price; realized
 //!              reward = growth of (pooled BNB + unbonding BNB) not explained by our own
-//!              Delegated / Claimed events
+//!              Delegated / Claimed events; one record per validator and sync, named by the
+//!              block height accounted up to
 //!  positions   StakeCredit.getPooledBNB (active) + unbondRequest(i) (deactivating until
 //!              unlockTime, then withdrawable)
 //! ```
@@ -570,7 +571,9 @@ impl ChainAdapter for BscAdapter {
         let flows = self.flows(from, to).await?;
         let holdings = self.holdings(BlockId::number(to)).await?;
         let at = self.evm.block_time(to).await?;
-        let epoch = (at.unix_secs().max(0) as u64) / DAY_SECS;
+        // BSC has no reward epochs to name a record by: the block height accounted up to
+        // (one record per validator and sync; re-reading the same range gives the same one)
+        let epoch = to;
         let mut expected: BTreeMap<String, Amount> = BTreeMap::new();
         if let Some(c) = &prev {
             for (v, a) in &c.expected {

@@ -66,9 +66,12 @@ async fn main() -> Result<()> {
         println!("  validator {v}");
     }
     let mut tick = tokio::time::interval(Duration::from_secs(args.reward_interval_secs.max(1)));
+    // SIGINT or SIGTERM: leave the loop so anvil is stopped with us (on drop)
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
             _ = tick.tick() => {
                 if args.reward_interval_secs == 0 {
                     continue;
