@@ -8,3 +8,56 @@
 
 #[cfg(feature = "evm-anvil")]
 pub mod evm;
+
+/// Driving single operations through the journal, as the treasury loop does.
+pub mod journal {
+    use softstake_adapters::traits::{OpKind, StakeState};
+    use softstake_adapters::ChainAdapter;
+    use softstake_core::Amount;
+    use softstake_node::treasury::executor::{ExecConfig, Executor, OpOutcome};
+    use softstake_store::{NewOperation, Store};
+
+    /// A journal operation of `token` (plan `<token>-e2e`), `amount` in base units.
+    pub fn op(token: &str, key: &str, kind: OpKind, validator: &str, amount: u128) -> NewOperation {
+        NewOperation {
+            idempotency_key: key.into(),
+            plan_id: format!("{token}-e2e"),
+            seq: 0,
+            token: token.into(),
+            kind,
+            validator: validator.to_string(),
+            amount: Amount(amount),
+            epoch: 0,
+        }
+    }
+
+    /// Records the intent and runs it to an outcome.
+    ///
+    /// # Panics
+    /// When the store or the chain fails outside the operation (a test failure).
+    pub async fn run(store: &Store, chain: &dyn ChainAdapter, o: NewOperation, exec: ExecConfig) -> OpOutcome {
+        store
+            .record_intents(std::slice::from_ref(&o), chain.now().await.expect("chain time"))
+            .await
+            .expect("recording the intent");
+        Executor::new(store, chain, exec)
+            .run(&o.idempotency_key)
+            .await
+            .expect("running the operation")
+    }
+
+    /// Our stake with `validator` in `state`, base units, read from the chain.
+    ///
+    /// # Panics
+    /// When the chain cannot be read.
+    pub async fn amount_at(chain: &dyn ChainAdapter, validator: &str, state: StakeState) -> u128 {
+        chain
+            .positions()
+            .await
+            .expect("positions")
+            .iter()
+            .filter(|p| p.validator == validator && p.state == state)
+            .map(|p| p.amount.0)
+            .sum()
+    }
+}

@@ -25,6 +25,7 @@ use softstake_adapters::solana::{SolanaAdapter, SolanaConfig};
 use softstake_adapters::traits::{OpKind, StakeState};
 use softstake_adapters::{ChainAdapter, GuardConfig, Guarded, SecretBytes};
 use softstake_core::{Amount, TokenRegistry};
+use softstake_e2e::journal;
 use softstake_node::treasury::executor::{CrashPoint, Crashed, ExecConfig, Executor, OpOutcome};
 use softstake_node::treasury::{reconcile_token, sync_token};
 use softstake_store::{NewOperation, OperationState, Store};
@@ -134,39 +135,17 @@ async fn wait_epoch(c: &Chain, epoch: u64) {
 }
 
 fn op(key: &str, kind: OpKind, validator: &Pubkey, amount: u64) -> NewOperation {
-    NewOperation {
-        idempotency_key: key.into(),
-        plan_id: "solana-e2e".into(),
-        seq: 0,
-        token: "SOL".into(),
-        kind,
-        validator: validator.to_string(),
-        amount: Amount(u128::from(amount)),
-        epoch: 0,
-    }
+    journal::op("SOL", key, kind, &validator.to_string(), u128::from(amount))
 }
 
 async fn run(store: &Store, chain: &dyn ChainAdapter, o: NewOperation) {
-    store
-        .record_intents(std::slice::from_ref(&o), chain.now().await.unwrap())
-        .await
-        .unwrap();
-    let out = Executor::new(store, chain, exec())
-        .run(&o.idempotency_key)
-        .await
-        .unwrap();
-    assert_eq!(out, OpOutcome::Confirmed, "{} {:?}", o.idempotency_key, o.kind);
+    let (key, kind) = (o.idempotency_key.clone(), o.kind);
+    let out = journal::run(store, chain, o, exec()).await;
+    assert_eq!(out, OpOutcome::Confirmed, "{key} {kind:?}");
 }
 
 async fn amount_at(chain: &dyn ChainAdapter, v: &Pubkey, state: StakeState) -> u128 {
-    chain
-        .positions()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|p| p.validator == v.to_string() && p.state == state)
-        .map(|p| p.amount.0)
-        .sum()
+    journal::amount_at(chain, &v.to_string(), state).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -100,6 +100,20 @@ fn key_for(token: &str, chain: &ChainConfig) -> Result<SecretBytes> {
     }
 }
 
+/// A real chain's handle: the adapter guarded with the endpoint's rate limit.
+#[cfg(any(feature = "solana", feature = "evm"))]
+fn real_handle<A: ChainAdapter + 'static>(
+    adapter: A,
+    chain: &ChainConfig,
+    observer: &Option<Arc<dyn CallObserver>>,
+) -> ChainHandle {
+    ChainHandle {
+        adapter: Arc::new(Guarded::new(adapter, guard_config(chain, false), observer.clone())),
+        sim: None,
+        exec: exec_config(chain, false),
+    }
+}
+
 /// The BNB Smart Chain adapter from `[chains.X]` and `[chains.X.evm]`.
 #[cfg(feature = "evm")]
 fn bsc_adapter(symbol: &str, chain: &ChainConfig) -> Result<softstake_adapters::evm::bsc::BscAdapter> {
@@ -241,24 +255,12 @@ impl Chains {
                         },
                         &key,
                     )?;
-                    let guarded: Arc<dyn ChainAdapter> =
-                        Arc::new(Guarded::new(adapter, guard_config(chain, false), observer.clone()));
-                    ChainHandle {
-                        adapter: guarded,
-                        sim: None,
-                        exec: exec_config(chain, false),
-                    }
+                    real_handle(adapter, chain, &observer)
                 }
                 #[cfg(feature = "evm")]
                 "bsc" => {
                     let adapter = bsc_adapter(symbol, chain)?;
-                    let guarded: Arc<dyn ChainAdapter> =
-                        Arc::new(Guarded::new(adapter, guard_config(chain, false), observer.clone()));
-                    ChainHandle {
-                        adapter: guarded,
-                        sim: None,
-                        exec: exec_config(chain, false),
-                    }
+                    real_handle(adapter, chain, &observer)
                 }
                 other => bail!(
                     "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}); \

@@ -214,14 +214,17 @@ impl EvmClient {
         rpc_err(self.chain, what, e)
     }
 
-    /// The newest block's number and time.
-    pub async fn head(&self) -> Result<(u64, Timestamp)> {
-        let block = self
-            .provider
+    async fn latest_block(&self) -> Result<alloy::rpc::types::Block> {
+        self.provider
             .get_block_by_number(BlockNumberOrTag::Latest)
             .await
             .map_err(|e| self.err("eth_getBlockByNumber(latest)", &e))?
-            .ok_or_else(|| AdapterError::transient(self.chain, "the node has no latest block"))?;
+            .ok_or_else(|| AdapterError::transient(self.chain, "the node has no latest block"))
+    }
+
+    /// The newest block's number and time.
+    pub async fn head(&self) -> Result<(u64, Timestamp)> {
+        let block = self.latest_block().await?;
         let at = Timestamp::from_unix_secs(block.header.timestamp as i64)
             .map_err(|e| AdapterError::bad_response(self.chain, format!("block time: {e}")))?;
         Ok((block.header.number, at))
@@ -302,12 +305,7 @@ impl EvmClient {
 
     /// EIP-1559 fees within the caps.
     async fn fees(&self) -> Result<(u128, u128)> {
-        let block = self
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Latest)
-            .await
-            .map_err(|e| self.err("eth_getBlockByNumber(latest)", &e))?
-            .ok_or_else(|| AdapterError::transient(self.chain, "the node has no latest block"))?;
+        let block = self.latest_block().await?;
         let base = u128::from(block.header.base_fee_per_gas.unwrap_or(0));
         if base > self.cfg.max_fee_per_gas_wei {
             return Err(AdapterError::transient(
@@ -527,7 +525,8 @@ mod tests {
 
     #[test]
     fn fail_config_names_the_field() {
-        let cases: [(fn(&mut EvmConfig), &str); 5] = [
+        type Edit = fn(&mut EvmConfig);
+        let cases: [(Edit, &str); 5] = [
             (|c| c.rpc_url = "not a url".into(), "rpc_url"),
             (|c| c.chain_id = 0, "chain_id"),
             (|c| c.confirmations = 0, "confirmations"),
