@@ -32,7 +32,8 @@ log "starting the local BSC (anvil, chain id 56) on 127.0.0.1:8545"
 "$CARGO_TARGET_DIR/debug/evm-localnet" --port 8545 --key-file .softstake/localnet/bnb-treasury.key \
   > .softstake/evm-localnet.log 2>&1 &
 chain_pid=$!
-trap 'kill $chain_pid 2>/dev/null || true; wait $chain_pid 2>/dev/null || true' EXIT
+# stop the helper and its anvil child (even if the helper is still starting up)
+trap 'pkill -TERM -P $chain_pid 2>/dev/null || true; kill $chain_pid 2>/dev/null || true; wait $chain_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do
   grep -q "local BSC ready" .softstake/evm-localnet.log 2>/dev/null && break
   kill -0 "$chain_pid" 2>/dev/null || { cat .softstake/evm-localnet.log >&2; die "the local BSC did not start"; }

@@ -18,10 +18,21 @@ use crate::report::{self, num, pct};
 use crate::treasury::executor::{Executor, OpOutcome};
 use crate::treasury::{self as tr};
 
-/// Builds the CLI's chains and moves simulated chains to `now`.
-pub fn cli_chains(cfg: &NetworkConfig, now: Timestamp) -> Result<Chains> {
+/// Builds the CLI's chains (only `only`'s when given, so a command about one token does
+/// not need every other token's node or adapter) and moves simulated chains to `now`.
+pub fn cli_chains(cfg: &NetworkConfig, only: Option<&str>, now: Timestamp) -> Result<Chains> {
     let genesis = Timestamp::from_unix_secs(SIM_GENESIS_UNIX_SECS)?;
-    let chains = Chains::build(cfg, true, genesis, None)?;
+    let chains = match only {
+        Some(t) => {
+            if !cfg.chains.contains_key(t) {
+                bail!("no chain configured for {t}: add [chains.{t}] to the network config");
+            }
+            let mut sub = cfg.clone();
+            sub.chains.retain(|k, _| k == t);
+            Chains::build(&sub, true, genesis, None)?
+        }
+        None => Chains::build(cfg, true, genesis, None)?,
+    };
     chains.advance_sims(now)?;
     Ok(chains)
 }
@@ -115,7 +126,7 @@ pub fn print_plan(cfg: &TokenConfig, p: &TreasuryPlan) {
 /// of ours (simulated chains only move their clock).
 pub async fn plan(store: &Store, cfg: &NetworkConfig, token: Option<&str>, clock: &dyn Clock) -> Result<()> {
     let now = clock.now();
-    let chains = cli_chains(cfg, now)?;
+    let chains = cli_chains(cfg, token, now)?;
     for sym in selected(&chains, token)? {
         let t = cfg.registry.get(sym)?;
         let p = tr::plan_token(
@@ -144,7 +155,7 @@ pub async fn execute(
     clock: &dyn Clock,
 ) -> Result<()> {
     let now = clock.now();
-    let chains = cli_chains(cfg, now)?;
+    let chains = cli_chains(cfg, None, now)?;
     for sym in chains.tokens() {
         book_custody(store, &chains, sym, now).await?;
     }
@@ -205,7 +216,7 @@ pub async fn execute(
 /// reads realized rewards and positions, refreshes liquidity alerts.
 pub async fn sync(store: &Store, cfg: &NetworkConfig, token: Option<&str>, clock: &dyn Clock) -> Result<()> {
     let now = clock.now();
-    let chains = cli_chains(cfg, now)?;
+    let chains = cli_chains(cfg, token, now)?;
     let mut table = report::table(&[
         "token",
         "new rewards",
@@ -250,7 +261,7 @@ pub async fn reconcile(
     clock: &dyn Clock,
 ) -> Result<()> {
     let now = clock.now();
-    let chains = cli_chains(cfg, now)?;
+    let chains = cli_chains(cfg, None, now)?;
     if let Some(id) = acknowledge {
         let alert = store.alert(id).await?.with_context(|| format!("no alert {id}"))?;
         let h = chains.get(&alert.token)?;
@@ -302,7 +313,7 @@ pub async fn reconcile(
 /// from the chain, buffer, forecast, APR and alerts.
 pub async fn status(store: &Store, cfg: &NetworkConfig, token: Option<&str>, clock: &dyn Clock) -> Result<()> {
     let now = clock.now();
-    let chains = cli_chains(cfg, now)?;
+    let chains = cli_chains(cfg, token, now)?;
     let text = status_report(store, cfg, &chains, token, now).await;
     chains.save()?;
     println!("{}", text?);

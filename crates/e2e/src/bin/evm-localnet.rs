@@ -43,7 +43,16 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let chain = start_bsc(args.port, args.block_time_secs).await?;
+    // SIGINT or SIGTERM, even during start-up, ends the run; anvil is stopped with us
+    // (dropping its handle kills it)
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let chain = tokio::select! {
+        c = start_bsc(args.port, args.block_time_secs) => c?,
+        _ = term.recv() => return Ok(()),
+        _ = int.recv() => return Ok(()),
+    };
     if let Some(dir) = args.key_file.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -66,11 +75,9 @@ async fn main() -> Result<()> {
         println!("  validator {v}");
     }
     let mut tick = tokio::time::interval(Duration::from_secs(args.reward_interval_secs.max(1)));
-    // SIGINT or SIGTERM: leave the loop so anvil is stopped with us (on drop)
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = int.recv() => break,
             _ = term.recv() => break,
             _ = tick.tick() => {
                 if args.reward_interval_secs == 0 {
