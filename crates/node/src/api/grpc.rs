@@ -47,6 +47,16 @@ impl Api {
             .get(symbol)
             .map_err(|_| Status::invalid_argument(format!("{field}: unknown token {symbol:?}")))
     }
+
+    /// An optional `token` filter: `None` when the field is empty, else a known token's
+    /// symbol (`INVALID_ARGUMENT` for an unknown one).
+    fn token_filter(&self, raw: &str) -> Result<Option<String>, Status> {
+        let t = raw.trim();
+        if t.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(self.token("token", t)?.symbol.clone()))
+    }
 }
 
 fn caller<T>(req: &Request<T>) -> String {
@@ -220,11 +230,7 @@ impl pb::rewards_server::Rewards for Api {
     ) -> Result<Response<pb::ListDistributionsResponse>, Status> {
         let r = req.get_ref();
         let id = required("account_id", &r.account_id)?;
-        let token = if r.token.trim().is_empty() {
-            None
-        } else {
-            Some(self.token("token", r.token.trim())?.symbol.clone())
-        };
+        let token = self.token_filter(&r.token)?;
         let size = if r.page_size == 0 {
             50
         } else {
@@ -270,13 +276,10 @@ impl pb::rewards_server::Rewards for Api {
     }
 
     async fn get_apr(&self, req: Request<pb::GetAprRequest>) -> Result<Response<pb::GetAprResponse>, Status> {
-        let want = req.get_ref().token.trim().to_string();
-        if !want.is_empty() {
-            self.token("token", &want)?;
-        }
+        let want = self.token_filter(&req.get_ref().token)?;
         let mut aprs = Vec::new();
         for a in self.state.store.latest_apr().await.map_err(store_status)? {
-            if !want.is_empty() && a.token != want {
+            if want.as_ref().is_some_and(|w| &a.token != w) {
                 continue;
             }
             let trailing = self.state.store.trailing_apr(&a.token, 7).await.map_err(store_status)?;
@@ -354,12 +357,9 @@ impl pb::treasury_server::Treasury for Api {
         &self,
         req: Request<pb::GetPoolStatusRequest>,
     ) -> Result<Response<pb::GetPoolStatusResponse>, Status> {
-        let want = req.get_ref().token.trim().to_string();
-        let tokens: Vec<String> = if want.is_empty() {
-            self.state.chains.tokens().map(str::to_string).collect()
-        } else {
-            self.token("token", &want)?;
-            vec![want]
+        let tokens: Vec<String> = match self.token_filter(&req.get_ref().token)? {
+            Some(want) => vec![want],
+            None => self.state.chains.tokens().map(str::to_string).collect(),
         };
         let now = self.now();
         let mut out = Vec::new();
@@ -407,15 +407,12 @@ impl pb::treasury_server::Treasury for Api {
 
     async fn list_plans(&self, req: Request<pb::ListPlansRequest>) -> Result<Response<pb::ListPlansResponse>, Status> {
         let r = req.get_ref();
-        let token = r.token.trim();
-        if !token.is_empty() {
-            self.token("token", token)?;
-        }
+        let token = self.token_filter(&r.token)?;
         let limit = if r.limit == 0 { 50 } else { r.limit.min(MAX_PAGE) };
         let plans = self
             .state
             .store
-            .plans((!token.is_empty()).then_some(token), limit)
+            .plans(token.as_deref(), limit)
             .await
             .map_err(store_status)?;
         let reg = &self.state.cfg.registry;
@@ -498,15 +495,12 @@ impl pb::treasury_server::Treasury for Api {
         req: Request<pb::ListOperationsRequest>,
     ) -> Result<Response<pb::ListOperationsResponse>, Status> {
         let r = req.get_ref();
-        let token = r.token.trim();
-        if !token.is_empty() {
-            self.token("token", token)?;
-        }
+        let token = self.token_filter(&r.token)?;
         let limit = if r.limit == 0 { 100 } else { r.limit.min(MAX_PAGE) };
         let ops = self
             .state
             .store
-            .operations((!token.is_empty()).then_some(token), limit)
+            .operations(token.as_deref(), limit)
             .await
             .map_err(store_status)?;
         let reg = &self.state.cfg.registry;
