@@ -27,7 +27,7 @@ impl Store {
                 ]
             })
             .collect();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let n = insert_rows(
             &mut tx,
             "INSERT INTO accounts (account_id, jurisdiction, activated_at, deactivated_at)",
@@ -62,7 +62,7 @@ impl Store {
     /// next UTC day). Re-activating an active account keeps its original activation;
     /// re-activating a deactivated one starts afresh. A new account needs a jurisdiction.
     pub async fn activate(&self, account_id: &str, jurisdiction: Option<&str>, now: Timestamp) -> Result<Account> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let existing = sqlx::query(
             "SELECT account_id, jurisdiction, activated_at, deactivated_at FROM accounts WHERE account_id = $1",
         )
@@ -102,7 +102,7 @@ impl Store {
     /// Switches soft staking off at `now` (the current day no longer earns). Idempotent:
     /// an already deactivated account keeps its first deactivation time.
     pub async fn deactivate(&self, account_id: &str, now: Timestamp) -> Result<Account> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let a = sqlx::query(
             "SELECT account_id, jurisdiction, activated_at, deactivated_at FROM accounts WHERE account_id = $1",
         )

@@ -67,7 +67,7 @@ impl Store {
     /// [`Store::ingest_events`].
     pub async fn ingest_events_with_ids(&self, events: &[(Option<String>, BalanceEvent)]) -> Result<IngestReport> {
         let unique = dedupe_batch(events)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let plain: Vec<BalanceEvent> = unique.iter().map(|(_, e)| e.clone()).collect();
         check_not_closed(&mut tx, &plain).await?;
         sqlx::query(
@@ -175,7 +175,7 @@ impl Store {
         max_accounts: usize,
     ) -> Result<CloseOutcome> {
         let cfg = registry.get(token)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         if let Some(done) = closed_record(&mut tx, token, day).await? {
             return Ok(done);
         }

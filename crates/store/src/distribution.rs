@@ -84,7 +84,7 @@ impl Store {
     /// paid again), [`StoreError::DistributeOrder`] when an earlier closed day is unpaid.
     pub async fn distribute(&self, cfg: &TokenConfig, day: Day, now: Timestamp) -> Result<DistributionSummary> {
         let token = cfg.symbol.as_str();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         check_can_distribute(&mut tx, token, day).await?;
         let carry_in = previous_carry(&mut tx, token, day).await?;
         let r = realized(&mut tx, token, day).await?;

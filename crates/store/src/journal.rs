@@ -180,7 +180,7 @@ impl Store {
     /// Records operations as intents. Keys already present are left as they are (a
     /// plan executed again does not restart its operations). Returns how many were new.
     pub async fn record_intents(&self, ops: &[NewOperation], now: Timestamp) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut new = 0;
         for op in ops {
             let n = sqlx::query(&format!(
@@ -289,7 +289,7 @@ impl Store {
         valid_until: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let from = current_state(&mut tx, key).await?;
         let n = sqlx::query(
             "UPDATE operations SET state = 'submitted', tx_id = $1, payload = $2, valid_until = $3, attempts = attempts + 1, updated_at = $4 \
@@ -325,7 +325,7 @@ impl Store {
 
     /// `submitted → confirmed`, with the ledger entries of its effect, atomically.
     pub async fn mark_confirmed(&self, key: &str, entries: &[Entry], now: Timestamp) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let n = sqlx::query("UPDATE operations SET state = 'confirmed', error = NULL, updated_at = $1 WHERE idempotency_key = $2 AND state = 'submitted'")
             .bind(now.0)
             .bind(key.to_string())
@@ -356,7 +356,7 @@ impl Store {
 
     /// `intent|submitted → failed` with the reason.
     pub async fn mark_failed(&self, key: &str, reason: &str, now: Timestamp) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let from = current_state(&mut tx, key).await?;
         let n = sqlx::query("UPDATE operations SET state = 'failed', error = $1, updated_at = $2 WHERE idempotency_key = $3 AND state IN ('intent', 'submitted')")
             .bind(reason.to_string())
@@ -379,7 +379,7 @@ impl Store {
     /// `confirmed → reconciled` for every confirmed operation of `token` (after a
     /// reconciliation with no drift). Returns how many.
     pub async fn mark_reconciled(&self, token: &str, now: Timestamp) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let keys: Vec<String> =
             sqlx::query("SELECT idempotency_key FROM operations WHERE token = $1 AND state = 'confirmed'")
                 .bind(token.to_string())

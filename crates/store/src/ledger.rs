@@ -78,7 +78,7 @@ pub(crate) async fn insert_entries(conn: &mut AnyConnection, entries: &[Entry], 
 impl Store {
     /// Records balanced ledger entries in one transaction.
     pub async fn record_entries(&self, entries: &[Entry], now: Timestamp) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         insert_entries(&mut tx, entries, now).await?;
         tx.commit().await?;
         Ok(())

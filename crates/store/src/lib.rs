@@ -117,6 +117,21 @@ impl Store {
         &self.pool
     }
 
+    /// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: the write
+    /// lock is taken up front, so a concurrent writer waits (`busy_timeout`) instead of
+    /// failing with `SQLITE_BUSY` when a deferred transaction that has already read tries
+    /// to upgrade to a write (sqlite.org/lang_transaction.html). PostgreSQL: plain `BEGIN`.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when no connection can be acquired or the lock is not granted
+    /// within the busy timeout.
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -33,7 +33,7 @@ impl Store {
     /// Errors: [`StoreError::RewardConflict`] when `(token, day, source)` exists with
     /// another amount; [`StoreError::RewardForDistributedDay`] when the day is paid out.
     pub async fn record_rewards(&self, rows: &[RewardRow], now: Timestamp) -> Result<Vec<RecordOutcome>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut out = Vec::with_capacity(rows.len());
         for (token, day, source, amount) in rows {
             out.push(

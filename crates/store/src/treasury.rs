@@ -295,7 +295,7 @@ impl Store {
         cursor: &str,
         now: Timestamp,
     ) -> Result<RewardCursor> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut out = RewardCursor {
             cursor: cursor.to_string(),
             ..RewardCursor::default()
@@ -380,7 +380,7 @@ impl Store {
         freeze: bool,
         now: Timestamp,
     ) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let open = sqlx::query("SELECT id FROM alerts WHERE token = $1 AND kind = $2 AND acknowledged_at IS NULL")
             .bind(token.to_string())
             .bind(kind.to_string())
@@ -460,7 +460,7 @@ impl Store {
     /// Acknowledges an alert, recording `entries` (e.g. booking a drift as slashing) in
     /// the same transaction. Acknowledging twice is refused.
     pub async fn acknowledge_alert(&self, id: i64, by: &str, entries: &[Entry], now: Timestamp) -> Result<Alert> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let n = sqlx::query(
             "UPDATE alerts SET acknowledged_at = $1, acknowledged_by = $2 WHERE id = $3 AND acknowledged_at IS NULL",
         )
@@ -498,7 +498,7 @@ impl Store {
 
     /// Replaces the position snapshot of `token`.
     pub async fn save_positions(&self, token: &str, positions: &[Position], now: Timestamp) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM position_snapshots WHERE token = $1")
             .bind(token.to_string())
             .execute(&mut *tx)
@@ -590,7 +590,7 @@ impl Store {
                 amount,
             )
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // Booked even when the amount is zero (no postings): it marks the day as done.
         insert_entries(&mut tx, &[entry], now).await?;
         tx.commit().await?;
