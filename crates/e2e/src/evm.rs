@@ -141,37 +141,41 @@ pub fn compile(source: &Path) -> Result<BTreeMap<String, Compiled>> {
     Ok(found)
 }
 
-/// anvil running BSC's StakeHub stand-in.
-pub struct LocalBsc {
+/// A running anvil with the funder and treasury accounts every local chain uses.
+pub struct LocalEvm {
     /// The node (killed on drop).
     pub anvil: AnvilInstance,
     /// Its JSON-RPC URL.
     pub url: String,
-    /// A provider signing as the funder (validators' self-delegation, rewards).
+    /// A provider signing as the funder (anvil's first dev account: deployments,
+    /// validators' self-stake, rewards).
     pub funder: DynProvider,
-    /// The treasury's 32-byte key (anvil's second dev account, 100 000 BNB).
+    /// The treasury's 32-byte key (anvil's second dev account).
     pub treasury_key: [u8; 32],
     /// The treasury's address.
     pub treasury: Address,
-    /// Operator addresses of [`BSC_VALIDATORS`], in order.
-    pub validators: Vec<Address>,
 }
 
-impl std::fmt::Debug for LocalBsc {
+impl std::fmt::Debug for LocalEvm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalBsc").field("url", &self.url).finish()
+        f.debug_struct("LocalEvm").field("url", &self.url).finish()
     }
 }
 
-/// Starts anvil (`--chain-id 56`, one block per `block_time_secs`; `port` 0 = any free
-/// port) and installs the StakeHub stand-in at 0x…2002 with [`BSC_VALIDATORS`].
-pub async fn start_bsc(port: u16, block_time_secs: u64) -> Result<LocalBsc> {
-    let compiled = compile(&contracts_dir().join("bsc/StakeHub.sol"))?;
-    let hub = compiled.get("StakeHub").context("StakeHub not in the solc output")?;
+/// Starts anvil with `chain_id`, one block per `block_time_secs`, `balance_eth` whole
+/// coins on each dev account (`port` 0 = any free port), and `extra` arguments.
+pub fn start_anvil(
+    chain_id: u64,
+    port: u16,
+    block_time_secs: u64,
+    balance_eth: u64,
+    extra: &[&str],
+) -> Result<LocalEvm> {
     let mut builder = Anvil::at(anvil_path()?)
-        .chain_id(56)
+        .chain_id(chain_id)
         .block_time(block_time_secs)
-        .args(["--balance", "100000"]);
+        .args(["--balance".to_string(), balance_eth.to_string()])
+        .args(extra.iter().map(|a| a.to_string()));
     if port != 0 {
         builder = builder.port(port);
     }
@@ -185,16 +189,94 @@ pub async fn start_bsc(port: u16, block_time_secs: u64) -> Result<LocalBsc> {
         .wallet(EthereumWallet::from(funder_key))
         .connect_http(url.parse()?)
         .erased();
-    // deploy normally, then move the runtime code to the system address
-    let deploy = TransactionRequest::default().with_deploy_code(Bytes::from(hub.bin.clone()));
-    let receipt = funder.send_transaction(deploy).await?.get_receipt().await?;
-    let at = receipt.contract_address.context("StakeHub deployment has no address")?;
-    let code = funder.get_code_at(at).await?;
-    let _: () = funder.raw_request("anvil_setCode".into(), (STAKE_HUB, code)).await?;
-    let mock = IStakeHubMock::new(STAKE_HUB, &funder);
+    Ok(LocalEvm {
+        anvil,
+        url,
+        funder,
+        treasury_key,
+        treasury,
+    })
+}
+
+impl LocalEvm {
+    /// Deploys creation code `bin` followed by ABI-encoded constructor `args`; its address.
+    pub async fn deploy(&self, bin: &[u8], args: &[u8]) -> Result<Address> {
+        let code = [bin, args].concat();
+        let deploy = TransactionRequest::default().with_deploy_code(Bytes::from(code));
+        let receipt = self.funder.send_transaction(deploy).await?.get_receipt().await?;
+        receipt.contract_address.context("deployment has no address")
+    }
+
+    /// Deploys `bin` (+ `args`), then moves its runtime code to the system address `at`
+    /// (`anvil_setCode`; storage written by the constructor stays behind, immutables move).
+    pub async fn install_at(&self, bin: &[u8], args: &[u8], at: Address) -> Result<()> {
+        let deployed = self.deploy(bin, args).await?;
+        let code = self.funder.get_code_at(deployed).await?;
+        let _: () = self.funder.raw_request("anvil_setCode".into(), (at, code)).await?;
+        Ok(())
+    }
+
+    /// Moves chain time forward (`evm_increaseTime`) and mines a block.
+    pub async fn increase_time(&self, secs: u64) -> Result<()> {
+        let _: serde_json::Value = self.funder.raw_request("evm_increaseTime".into(), (secs,)).await?;
+        let _: serde_json::Value = self.funder.raw_request("evm_mine".into(), ()).await?;
+        Ok(())
+    }
+
+    /// Mines `n` blocks at once (`anvil_mine`).
+    pub async fn mine(&self, n: u64) -> Result<()> {
+        let _: serde_json::Value = self.funder.raw_request("anvil_mine".into(), (n,)).await?;
+        Ok(())
+    }
+
+    /// The treasury's balance, wei.
+    pub async fn treasury_balance(&self) -> Result<u128> {
+        Ok(u128::try_from(self.funder.get_balance(self.treasury).await?)?)
+    }
+
+    /// A signing provider for dev account `i` (the validators' own accounts).
+    pub fn account(&self, i: usize) -> Result<DynProvider> {
+        let key = PrivateKeySigner::from(self.anvil.keys()[i].clone());
+        Ok(ProviderBuilder::new()
+            .wallet(EthereumWallet::from(key))
+            .connect_http(self.url.parse()?)
+            .erased())
+    }
+}
+
+/// anvil running BSC's StakeHub stand-in.
+pub struct LocalBsc {
+    /// The node and its accounts.
+    pub evm: LocalEvm,
+    /// Operator addresses of [`BSC_VALIDATORS`], in order.
+    pub validators: Vec<Address>,
+}
+
+impl std::ops::Deref for LocalBsc {
+    type Target = LocalEvm;
+    fn deref(&self) -> &LocalEvm {
+        &self.evm
+    }
+}
+
+impl std::fmt::Debug for LocalBsc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalBsc").field("url", &self.url).finish()
+    }
+}
+
+/// Starts anvil (`--chain-id 56`, one block per `block_time_secs`; `port` 0 = any free
+/// port) and installs the StakeHub stand-in at 0x…2002 with [`BSC_VALIDATORS`].
+pub async fn start_bsc(port: u16, block_time_secs: u64) -> Result<LocalBsc> {
+    let compiled = compile(&contracts_dir().join("bsc/StakeHub.sol"))?;
+    let hub = compiled.get("StakeHub").context("StakeHub not in the solc output")?;
+    let evm = start_anvil(56, port, block_time_secs, 100_000, &[])?;
+    // the hub keeps no constructor state
+    evm.install_at(&hub.bin, &[], STAKE_HUB).await?;
+    let mock = IStakeHubMock::new(STAKE_HUB, &evm.funder);
     let mut validators = Vec::new();
     for (i, (name, rate, self_bnb)) in BSC_VALIDATORS.iter().enumerate() {
-        let operator = anvil.addresses()[5 + i];
+        let operator = evm.anvil.addresses()[5 + i];
         mock.addValidator(operator, *rate, (*name).to_string())
             .value(U256::from(self_bnb * BNB_WEI))
             .send()
@@ -203,14 +285,7 @@ pub async fn start_bsc(port: u16, block_time_secs: u64) -> Result<LocalBsc> {
             .await?;
         validators.push(operator);
     }
-    Ok(LocalBsc {
-        anvil,
-        url,
-        funder,
-        treasury_key,
-        treasury,
-        validators,
-    })
+    Ok(LocalBsc { evm, validators })
 }
 
 impl LocalBsc {
@@ -248,23 +323,5 @@ impl LocalBsc {
             .call()
             .await?;
         Ok(u128::try_from(v)?)
-    }
-
-    /// Moves chain time forward (`evm_increaseTime`) and mines a block.
-    pub async fn increase_time(&self, secs: u64) -> Result<()> {
-        let _: serde_json::Value = self.funder.raw_request("evm_increaseTime".into(), (secs,)).await?;
-        let _: serde_json::Value = self.funder.raw_request("evm_mine".into(), ()).await?;
-        Ok(())
-    }
-
-    /// Mines `n` blocks at once (`anvil_mine`).
-    pub async fn mine(&self, n: u64) -> Result<()> {
-        let _: serde_json::Value = self.funder.raw_request("anvil_mine".into(), (n,)).await?;
-        Ok(())
-    }
-
-    /// The treasury's balance, wei.
-    pub async fn treasury_balance(&self) -> Result<u128> {
-        Ok(u128::try_from(self.funder.get_balance(self.treasury).await?)?)
     }
 }

@@ -8,6 +8,10 @@
 
 #[cfg(feature = "evm-anvil")]
 pub mod evm;
+#[cfg(feature = "evm-anvil")]
+pub mod polygon;
+#[cfg(feature = "evm-anvil")]
+pub mod sonic;
 
 /// Driving single operations through the journal, as the treasury loop does.
 pub mod journal {

@@ -24,12 +24,18 @@
 //! `eth_getTransactionReceipt`), EIP-1559, EIP-2718.
 
 pub mod bsc;
+pub mod paid;
+pub mod polygon;
+pub mod sonic;
+
+/// EVM addresses (alloy's), for callers that name a contract.
+pub use alloy::primitives::Address;
 
 use alloy::consensus::{Transaction as _, TxEnvelope};
 use alloy::eips::eip2718::{Decodable2718, Encodable2718};
 use alloy::eips::BlockNumberOrTag;
 use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
-use alloy::primitives::{Address, Bytes, TxHash, U256};
+use alloy::primitives::{Bytes, TxHash, U256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::{Filter, Log, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
@@ -157,6 +163,14 @@ pub fn call_err(chain: &str, what: &str, e: alloy::contract::Error) -> AdapterEr
     }
 }
 
+/// A 256-bit id derived from a journal idempotency key (`keccak256(key)`): the same
+/// key always names the same on-chain request, so a re-signed attempt of an operation
+/// that already landed is refused by the contract instead of acting twice (Sonic SFC
+/// `wrID`: `RequestExists`).
+pub fn key_id(key: &str) -> U256 {
+    U256::from_be_bytes(alloy::primitives::keccak256(key.as_bytes()).0)
+}
+
 /// A 256-bit chain amount as base units.
 ///
 /// # Errors
@@ -198,6 +212,27 @@ impl EvmClient {
     /// The treasury's address.
     pub fn address(&self) -> Address {
         self.signer.address()
+    }
+
+    /// Signs a 32-byte digest with the treasury key (an EIP-712 hash such as an EIP-2612
+    /// permit): `(v, r, s)` with `v` = 27 or 28.
+    ///
+    /// # Errors
+    /// [`AdapterError::Signer`] when signing fails.
+    pub fn sign_digest(
+        &self,
+        digest: &alloy::primitives::B256,
+    ) -> Result<(u8, alloy::primitives::B256, alloy::primitives::B256)> {
+        use alloy::signers::SignerSync;
+        let sig = self
+            .signer
+            .sign_hash_sync(digest)
+            .map_err(|e| AdapterError::Signer(format!("{} digest: {e}", self.chain)))?;
+        Ok((
+            27 + u8::from(sig.v()),
+            alloy::primitives::B256::from(sig.r()),
+            alloy::primitives::B256::from(sig.s()),
+        ))
     }
 
     /// The node connection (reads through `sol!` bindings).
@@ -285,6 +320,19 @@ impl EvmClient {
         Ok(out)
     }
 
+    /// The block range a reward sync may account: from `after + 1` (or `start_block`
+    /// when nothing was accounted yet) to the newest block with `confirmations` blocks on
+    /// it, its own included; `None` when that range is empty.
+    ///
+    /// # Errors
+    /// Transport errors as in [`rpc_err`].
+    pub async fn confirmed_range(&self, after: Option<u64>) -> Result<Option<(u64, u64)>> {
+        let (head, _) = self.head().await?;
+        let to = head.saturating_sub(self.cfg.confirmations - 1);
+        let from = after.map_or(self.cfg.start_block, |b| b + 1);
+        Ok((from <= to).then_some((from, to)))
+    }
+
     async fn check_chain_id(&self) -> Result<()> {
         let id = self
             .provider
@@ -330,7 +378,8 @@ impl EvmClient {
     }
 
     /// Builds and signs a call of `to` with `value` wei and `input`; sends nothing.
-    /// `decode_revert` names a contract's custom error from its revert data.
+    /// `decode_revert` names a contract's custom error from its revert data (`Error(string)`
+    /// and `Panic(uint256)` reverts are named without it).
     ///
     /// # Errors
     /// [`AdapterError::InsufficientFunds`] when the balance cannot pay `value` plus the
@@ -356,7 +405,10 @@ impl EvmClient {
             Ok(g) => g.saturating_mul(100 + GAS_HEADROOM_PCT) / 100,
             Err(e) => {
                 if let Some(data) = e.as_error_resp().and_then(|p| p.as_revert_data()) {
-                    let name = decode_revert(&data).unwrap_or_else(|| format!("revert data {data}"));
+                    // the contract's custom error, else a require string / panic code
+                    let name = decode_revert(&data)
+                        .or_else(|| alloy::sol_types::decode_revert_reason(&data))
+                        .unwrap_or_else(|| format!("revert data {data}"));
                     return Err(AdapterError::rejected(self.chain, format!("the call reverts: {name}")));
                 }
                 let text = e.to_string();

@@ -1,36 +1,73 @@
-//! `evm-localnet`: a local BNB Smart Chain for the demo and for manual runs: anvil on
-//! 127.0.0.1:8545 (`--chain-id 56`) with the StakeHub stand-in at 0x…2002, three
-//! validators, the treasury key written to a file, and validator rewards paid on a
-//! schedule (accelerated: by default every 5 s pays a day's rewards at the APR).
+//! `evm-localnet`: a local EVM staking chain for the demo and for manual runs: anvil with
+//! one of our stand-ins of a real staking contract, its validators, the treasury key
+//! written to a file, and validator rewards paid on a schedule (accelerated: by default
+//! every 5 s pays a day's rewards at the APR).
 //!
 //! ```text
-//! cargo run -p softstake-e2e --features evm-anvil --bin evm-localnet
+//! cargo run -p softstake-e2e --features evm-anvil --bin evm-localnet -- --chain bsc      (8545, chain id 56)
+//! cargo run -p softstake-e2e --features evm-anvil --bin evm-localnet -- --chain sonic    (8546, chain id 146)
+//! cargo run -p softstake-e2e --features evm-anvil --bin evm-localnet -- --chain polygon  (8547, chain id 1)
 //! softstake --network localnet demo --tokens BNB --chain BNB=bsc
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
-use softstake_e2e::evm::{start_bsc, BNB_WEI};
+use softstake_e2e::evm::{start_bsc, LocalBsc, LocalEvm, BNB_WEI};
+use softstake_e2e::polygon::{start_polygon, LocalPolygon};
+use softstake_e2e::sonic::{start_sonic, LocalSonic};
 
-/// Runs a local BSC with the StakeHub stand-in until Ctrl-C.
+/// Which staking chain to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Chain {
+    /// BNB Smart Chain: StakeHub stand-in at 0x…2002 (chain id 56).
+    Bsc,
+    /// Sonic: SFC stand-in at 0xFC00FACE… (chain id 146).
+    Sonic,
+    /// Ethereum with Polygon PoS staking: StakeManager stand-in (chain id 1).
+    Polygon,
+}
+
+impl Chain {
+    fn default_port(self) -> u16 {
+        match self {
+            Chain::Bsc => 8545,
+            Chain::Sonic => 8546,
+            Chain::Polygon => 8547,
+        }
+    }
+
+    fn default_key_file(self) -> &'static str {
+        match self {
+            Chain::Bsc => ".softstake/localnet/bnb-treasury.key",
+            Chain::Sonic => ".softstake/localnet/s-treasury.key",
+            Chain::Polygon => ".softstake/localnet/pol-treasury.key",
+        }
+    }
+}
+
+/// Runs a local staking chain until Ctrl-C.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// JSON-RPC port.
-    #[arg(long, default_value_t = 8545)]
-    port: u16,
+    /// The chain.
+    #[arg(long, value_enum, default_value = "bsc")]
+    chain: Chain,
+    /// JSON-RPC port (default: 8545 bsc, 8546 sonic, 8547 polygon).
+    #[arg(long)]
+    port: Option<u16>,
     /// Seconds per block.
     #[arg(long, default_value_t = 1)]
     block_time_secs: u64,
     /// Where to write the treasury's key (hex; the network config's `signer = "file:…"`).
-    #[arg(long, default_value = ".softstake/localnet/bnb-treasury.key")]
-    key_file: PathBuf,
-    /// Validators' yearly reward rate, bps of their pool (real BNB staking: about 250).
-    #[arg(long, default_value_t = 250)]
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// Validators' yearly reward rate, bps of their stake (real: BNB about 250, S about
+    /// 350, POL about 400).
+    #[arg(long, default_value_t = 300)]
     apr_bps: u64,
     /// Seconds of rewards paid per real second (17 280: a day's rewards every 5 s).
     #[arg(long, default_value_t = 17_280)]
@@ -38,6 +75,98 @@ struct Args {
     /// Seconds between reward payments (0: none).
     #[arg(long, default_value_t = 5)]
     reward_interval_secs: u64,
+}
+
+/// A started chain.
+enum Running {
+    Bsc(LocalBsc),
+    Sonic(LocalSonic),
+    Polygon(LocalPolygon),
+}
+
+impl Running {
+    fn evm(&self) -> &LocalEvm {
+        match self {
+            Running::Bsc(c) => c,
+            Running::Sonic(c) => c,
+            Running::Polygon(c) => c,
+        }
+    }
+
+    fn describe(&self) -> Vec<String> {
+        match self {
+            Running::Bsc(c) => std::iter::once(
+                "StakeHub stand-in at 0x0000000000000000000000000000000000002002 (chain id 56)".to_string(),
+            )
+            .chain(c.validators.iter().map(|v| format!("  validator {v}")))
+            .collect(),
+            Running::Sonic(c) => {
+                std::iter::once("SFC stand-in at 0xFC00FACE00000000000000000000000000000000 (chain id 146)".to_string())
+                    .chain(c.validators.iter().map(|v| format!("  validator {v}")))
+                    .collect()
+            }
+            Running::Polygon(c) => std::iter::once(format!(
+                "StakeManager stand-in at {} (chain id 1), POL token {}",
+                c.stake_manager, c.pol
+            ))
+            .chain(c.validators.iter().map(|v| format!("  validator {v}")))
+            .collect(),
+        }
+    }
+
+    /// Pays `secs` of rewards at `apr_bps` to every validator.
+    async fn pay(&self, apr_bps: u64, secs: u128) -> Result<()> {
+        let reward = |stake: u128| stake * u128::from(apr_bps) / 10_000 * secs / (365 * 86_400);
+        match self {
+            Running::Bsc(c) => {
+                for v in &c.validators {
+                    let r = reward(c.total_pooled(*v).await?);
+                    if r > 0 {
+                        c.distribute_reward(*v, r).await?;
+                    }
+                }
+            }
+            Running::Sonic(c) => {
+                let mut rewards = Vec::new();
+                for v in &c.validators {
+                    rewards.push((*v, reward(c.received_stake(*v).await?)));
+                }
+                c.seal_epoch(&rewards).await?;
+            }
+            Running::Polygon(c) => {
+                for v in &c.validators {
+                    let r = reward(c.validator_stake(*v).await?);
+                    if r > 0 {
+                        c.distribute_rewards(*v, r).await?;
+                    }
+                }
+                c.advance_epoch(1).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_key(path: &Path, key: &[u8; 32]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, alloy::hex::encode(key)).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+async fn start(args: &Args) -> Result<Running> {
+    let port = args.port.unwrap_or(args.chain.default_port());
+    Ok(match args.chain {
+        Chain::Bsc => Running::Bsc(start_bsc(port, args.block_time_secs).await?),
+        Chain::Sonic => Running::Sonic(start_sonic(port, args.block_time_secs).await?),
+        Chain::Polygon => Running::Polygon(start_polygon(port, args.block_time_secs).await?),
+    })
 }
 
 #[tokio::main]
@@ -49,30 +178,26 @@ async fn main() -> Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let chain = tokio::select! {
-        c = start_bsc(args.port, args.block_time_secs) => c?,
+        c = start(&args) => c?,
         _ = term.recv() => return Ok(()),
         _ = int.recv() => return Ok(()),
     };
-    if let Some(dir) = args.key_file.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(&args.key_file, alloy::hex::encode(chain.treasury_key))
-        .with_context(|| format!("writing {}", args.key_file.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&args.key_file, std::fs::Permissions::from_mode(0o600))?;
-    }
+    let evm = chain.evm();
+    let key_file = args
+        .key_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(args.chain.default_key_file()));
+    write_key(&key_file, &evm.treasury_key)?;
     println!(
-        "local BSC ready at {} (chain id 56): StakeHub stand-in at 0x0000000000000000000000000000000000002002, \
-         treasury {} ({} BNB), key in {}",
-        chain.url,
-        chain.treasury,
-        chain.treasury_balance().await? / BNB_WEI,
-        args.key_file.display()
+        "local {:?} chain ready at {}: treasury {} ({} native coins), key in {}",
+        args.chain,
+        evm.url,
+        evm.treasury,
+        evm.treasury_balance().await? / BNB_WEI,
+        key_file.display()
     );
-    for v in &chain.validators {
-        println!("  validator {v}");
+    for line in chain.describe() {
+        println!("  {line}");
     }
     let mut tick = tokio::time::interval(Duration::from_secs(args.reward_interval_secs.max(1)));
     loop {
@@ -83,14 +208,8 @@ async fn main() -> Result<()> {
                 if args.reward_interval_secs == 0 {
                     continue;
                 }
-                for v in &chain.validators {
-                    let pool = chain.total_pooled(*v).await?;
-                    let secs = u128::from(args.reward_interval_secs) * u128::from(args.speedup);
-                    let reward = pool * u128::from(args.apr_bps) / 10_000 * secs / (365 * 86_400);
-                    if reward > 0 {
-                        chain.distribute_reward(*v, reward).await?;
-                    }
-                }
+                let secs = u128::from(args.reward_interval_secs) * u128::from(args.speedup);
+                chain.pay(args.apr_bps, secs).await?;
             }
         }
     }

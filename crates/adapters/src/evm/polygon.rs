@@ -1,0 +1,698 @@
+//! POL staking on Ethereum L1 (Polygon PoS): the StakeManager and one ValidatorShare
+//! contract per validator (0xPolygon/pos-contracts, `staking/stakeManager`,
+//! `staking/validatorShare/ValidatorShare.sol`, `staking/StakingInfo.sol`), with the POL
+//! token's EIP-2612 permit (0xPolygon/pol-token).
+//!
+//! ```text
+//!  delegate    ValidatorShare.buyVoucherWithPermit(amount, minShares, deadline, v, r, s):
+//!              the permit (signed here, EIP-712) lets the StakeManager pull the POL, so
+//!              approval and deposit are one transaction and one journal operation
+//!  undelegate  ValidatorShare.sellVoucher_new(amount, maxShares) → unbonds_new[treasury][nonce]
+//!              {shares of the withdraw pool, withdrawEpoch}
+//!  withdraw    ValidatorShare.unstakeClaimTokens_new(nonce) once
+//!              withdrawEpoch + StakeManager.withdrawalDelay() ≤ StakeManager.epoch()
+//!              (epochs are checkpoints); paid at withdrawExchangeRate (slashing lowers it)
+//!  rewards     accrue per share, never compound: paid to the treasury by withdrawRewards()
+//!              and by every buy and sell; each payout is logged by StakingInfo as
+//!              DelegatorClaimedRewards(validatorId, user, rewards) → realized reward (see `paid`)
+//!  positions   getTotalStake(treasury) (active) + unbonds_new(treasury, 1..=unbondNonces)
+//! ```
+//!
+//! Amounts are wei of POL (1 POL = 10^18 wei); gas is paid in ETH. Validators are
+//! StakeManager validator ids, as decimal strings.
+
+use std::str::FromStr;
+
+use alloy::eips::BlockId;
+use alloy::primitives::{Address, B256, U256};
+use alloy::rpc::types::Filter;
+use alloy::sol_types::{Eip712Domain, SolCall, SolEvent, SolStruct};
+use async_trait::async_trait;
+
+use softstake_core::{Amount, Timestamp};
+
+use super::paid::paid_rewards_since;
+use super::{call_err, to_amount, EvmClient, EvmConfig};
+use crate::error::{AdapterError, Result};
+use crate::signer::SecretBytes;
+use crate::traits::{
+    ChainAdapter, EpochInfo, LiquidityModel, Position, RewardsPage, SignedTx, StakeState, TxStatus, ValidatorCandidate,
+};
+
+const CHAIN: &str = "polygon";
+/// The StakeManager proxy on Ethereum mainnet (chain id 1).
+pub const STAKE_MANAGER_MAINNET: Address = alloy::primitives::address!("0x5e3Ef299fDDf15eAa0432E6e66473ace8c13D908");
+/// The StakeManager proxy on Sepolia (chain id 11155111).
+pub const STAKE_MANAGER_SEPOLIA: Address = alloy::primitives::address!("0x4AE8f648B1Ec892B6cc68C89cc088583964d08bE");
+/// A StakeManager epoch is one checkpoint; checkpoints reach L1 about every 30 minutes
+/// (docs.polygon.technology, PoS checkpoints). Used only to turn epochs into an ETA.
+pub const CHECKPOINT_SECS: u64 = 1_800;
+/// Most validator ids read (bounds the loop; Polygon has about 100 active).
+const MAX_VALIDATORS: u64 = 2_000;
+/// Most unbond nonces read per validator.
+const MAX_UNBONDS: u64 = 256;
+/// Lifetime of a delegation's permit, seconds.
+const PERMIT_LIFETIME_SECS: u64 = 86_400;
+/// Policy: claim each validator's rewards at most once a day (each claim costs L1 gas).
+const CLAIM_CADENCE_SECS: u64 = 86_400;
+/// `validators(id).status` of an active validator (`Status.Active`).
+const STATUS_ACTIVE: u8 = 1;
+
+/// The functions and events softstake uses, with the signatures of
+/// 0xPolygon/pos-contracts and the POL token.
+mod abi {
+    alloy::sol! {
+        /// The StakeManager (the part softstake reads).
+        #[sol(rpc, all_derives)]
+        interface IStakeManager {
+            function epoch() external view returns (uint256);
+            function withdrawalDelay() external view returns (uint256);
+            function NFTCounter() external view returns (uint256);
+            function getValidatorContract(uint256 validatorId) external view returns (address);
+            function validators(uint256 validatorId) external view returns (uint256 amount, uint256 reward, uint256 activationEpoch, uint256 deactivationEpoch, uint256 jailTime, address signer, address contractAddress, uint8 status, uint256 commissionRate, uint256 lastCommissionUpdate, uint256 delegatorsReward, uint256 delegatedAmount, uint256 initialRewardPerStake);
+            function token() external view returns (address);
+            function logger() external view returns (address);
+        }
+
+        /// A validator's delegation contract.
+        #[sol(rpc, all_derives)]
+        interface IValidatorShare {
+            function buyVoucher(uint256 _amount, uint256 _minSharesToMint) external returns (uint256 amountToDeposit);
+            function buyVoucherWithPermit(uint256 _amount, uint256 _minSharesToMint, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external returns (uint256 amountToDeposit);
+            function sellVoucher_new(uint256 claimAmount, uint256 maximumSharesToBurn) external;
+            function unstakeClaimTokens_new(uint256 unbondNonce) external;
+            function withdrawRewards() external;
+            function getTotalStake(address user) external view returns (uint256, uint256);
+            function getLiquidRewards(address user) external view returns (uint256);
+            function exchangeRate() external view returns (uint256);
+            function withdrawExchangeRate() external view returns (uint256);
+            function unbondNonces(address user) external view returns (uint256);
+            function unbonds_new(address user, uint256 nonce) external view returns (uint256 shares, uint256 withdrawEpoch);
+            function minAmount() external view returns (uint256);
+        }
+
+        /// StakingInfo, the staking event logger.
+        #[sol(rpc, all_derives)]
+        interface IStakingInfo {
+            event DelegatorClaimedRewards(uint256 indexed validatorId, address indexed user, uint256 indexed rewards);
+        }
+
+        /// The POL token (ERC-20 with EIP-2612 permit).
+        #[sol(rpc, all_derives)]
+        interface IPolToken {
+            function name() external view returns (string);
+            function balanceOf(address owner) external view returns (uint256);
+            function nonces(address owner) external view returns (uint256);
+            function DOMAIN_SEPARATOR() external view returns (bytes32);
+        }
+
+        /// EIP-2612's signed message.
+        #[derive(Debug)]
+        struct Permit {
+            address owner;
+            address spender;
+            uint256 value;
+            uint256 nonce;
+            uint256 deadline;
+        }
+    }
+}
+pub use abi::{IPolToken, IStakeManager, IStakingInfo, IValidatorShare};
+
+/// ValidatorShare's rate precision: 100 for the foundation validators (ids below 8),
+/// 10^29 for every other (`_getRatePrecision`).
+pub fn rate_precision(validator_id: u64) -> U256 {
+    if validator_id < 8 {
+        U256::from(100u64)
+    } else {
+        U256::from(10u64).pow(U256::from(29u64))
+    }
+}
+
+/// ValidatorShare reverts with `require` strings, no custom errors: `EvmClient` names
+/// `Error(string)` reverts itself.
+fn decode_revert(_data: &[u8]) -> Option<String> {
+    None
+}
+
+fn u64_of(what: &str, v: U256) -> Result<u64> {
+    u64::try_from(v).map_err(|_| AdapterError::bad_response(CHAIN, format!("{what} {v} does not fit in u64")))
+}
+
+/// One unbond of ours.
+#[derive(Debug, Clone)]
+struct Unbond {
+    nonce: u64,
+    withdraw_epoch: u64,
+    amount: Amount,
+}
+
+/// The POL adapter.
+#[derive(Debug)]
+pub struct PolygonAdapter {
+    evm: EvmClient,
+    stake_manager: Address,
+}
+
+impl PolygonAdapter {
+    /// An adapter for the StakeManager at `stake_manager` ([`STAKE_MANAGER_MAINNET`] on
+    /// Ethereum).
+    ///
+    /// # Errors
+    /// As [`EvmClient::new`].
+    pub fn new(cfg: EvmConfig, key: &SecretBytes, stake_manager: Address) -> Result<PolygonAdapter> {
+        Ok(PolygonAdapter {
+            evm: EvmClient::new(CHAIN, cfg, key)?,
+            stake_manager,
+        })
+    }
+
+    /// The treasury's address (the delegator).
+    pub fn treasury(&self) -> Address {
+        self.evm.address()
+    }
+
+    fn sm(&self) -> IStakeManager::IStakeManagerInstance<&alloy::providers::RootProvider> {
+        IStakeManager::new(self.stake_manager, self.evm.provider())
+    }
+
+    fn share(&self, at: Address) -> IValidatorShare::IValidatorShareInstance<&alloy::providers::RootProvider> {
+        IValidatorShare::new(at, self.evm.provider())
+    }
+
+    fn validator_id(validator: &str) -> Result<u64> {
+        u64::from_str(validator).ok().filter(|id| *id > 0).ok_or_else(|| {
+            AdapterError::bad_input(
+                CHAIN,
+                format!("validator {validator:?} is not a StakeManager validator id"),
+            )
+        })
+    }
+
+    async fn epoch_now(&self, at: BlockId) -> Result<u64> {
+        let e = self
+            .sm()
+            .epoch()
+            .block(at)
+            .call()
+            .await
+            .map_err(|e| call_err(CHAIN, "StakeManager.epoch", e))?;
+        u64_of("epoch", e)
+    }
+
+    async fn withdrawal_delay(&self) -> Result<u64> {
+        let d = self
+            .sm()
+            .withdrawalDelay()
+            .call()
+            .await
+            .map_err(|e| call_err(CHAIN, "StakeManager.withdrawalDelay", e))?;
+        u64_of("withdrawalDelay", d)
+    }
+
+    /// Validator ids `1..NFTCounter` with a delegation contract: (id, ValidatorShare).
+    async fn shares(&self, at: BlockId) -> Result<Vec<(u64, Address)>> {
+        let next = self
+            .sm()
+            .NFTCounter()
+            .block(at)
+            .call()
+            .await
+            .map_err(|e| call_err(CHAIN, "StakeManager.NFTCounter", e))?;
+        let next = u64_of("NFTCounter", next)?;
+        if next > MAX_VALIDATORS {
+            return Err(AdapterError::bad_response(
+                CHAIN,
+                format!("NFTCounter {next}: more than {MAX_VALIDATORS} validators"),
+            ));
+        }
+        let mut out = Vec::new();
+        for id in 1..next {
+            let share = self.share_of(id, at).await?;
+            if share != Address::ZERO {
+                out.push((id, share));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn share_of(&self, id: u64, at: BlockId) -> Result<Address> {
+        self.sm()
+            .getValidatorContract(U256::from(id))
+            .block(at)
+            .call()
+            .await
+            .map_err(|e| call_err(CHAIN, "StakeManager.getValidatorContract", e))
+    }
+
+    async fn share_for(&self, validator: &str) -> Result<(u64, Address)> {
+        let id = Self::validator_id(validator)?;
+        let share = self.share_of(id, BlockId::latest()).await?;
+        if share == Address::ZERO {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!("validator {id} has no ValidatorShare contract (not a validator, or delegation closed)"),
+            ));
+        }
+        Ok((id, share))
+    }
+
+    async fn active(&self, share: Address, at: BlockId) -> Result<(Amount, U256)> {
+        let r = self
+            .share(share)
+            .getTotalStake(self.treasury())
+            .block(at)
+            .call()
+            .await
+            .map_err(|e| call_err(CHAIN, "ValidatorShare.getTotalStake", e))?;
+        Ok((to_amount(CHAIN, "getTotalStake", r._0)?, r._1))
+    }
+
+    /// Our open unbonds at one validator, valued at the withdraw exchange rate.
+    async fn unbonds(&self, id: u64, share: Address, at: BlockId) -> Result<Vec<Unbond>> {
+        let s = self.share(share);
+        let me = self.treasury();
+        let last = s
+            .unbondNonces(me)
+            .block(at)
+            .call()
+            .await
+            .map_err(|e| call_err(CHAIN, "ValidatorShare.unbondNonces", e))?;
+        let last = u64_of("unbondNonces", last)?;
+        if last == 0 {
+            return Ok(Vec::new());
+        }
+        let rate = s
+            .withdrawExchangeRate()
+            .block(at)
+            .call()
+            .await
+            .map_err(|e| call_err(CHAIN, "ValidatorShare.withdrawExchangeRate", e))?;
+        let precision = rate_precision(id);
+        let mut out = Vec::new();
+        // the newest MAX_UNBONDS nonces: older ones are claimed (a bound on the loop)
+        for nonce in last.saturating_sub(MAX_UNBONDS - 1).max(1)..=last {
+            let u = s
+                .unbonds_new(me, U256::from(nonce))
+                .block(at)
+                .call()
+                .await
+                .map_err(|e| call_err(CHAIN, "ValidatorShare.unbonds_new", e))?;
+            if u.shares.is_zero() {
+                continue;
+            }
+            let value = rate
+                .checked_mul(u.shares)
+                .map(|v| v / precision)
+                .ok_or_else(|| AdapterError::bad_response(CHAIN, "withdrawExchangeRate × shares overflows 256 bits"))?;
+            out.push(Unbond {
+                nonce,
+                withdraw_epoch: u64_of("withdrawEpoch", u.withdrawEpoch)?,
+                amount: to_amount(CHAIN, "unbond value", value)?,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn pol(&self) -> Result<IPolToken::IPolTokenInstance<&alloy::providers::RootProvider>> {
+        let token = self
+            .sm()
+            .token()
+            .call()
+            .await
+            .map_err(|e| call_err(CHAIN, "StakeManager.token", e))?;
+        Ok(IPolToken::new(token, self.evm.provider()))
+    }
+
+    /// An EIP-2612 permit letting the StakeManager pull `amount` POL, signed: (deadline,
+    /// v, r, s). The domain is checked against the token's own `DOMAIN_SEPARATOR`.
+    async fn permit(&self, amount: U256) -> Result<(U256, u8, B256, B256)> {
+        let pol = self.pol().await?;
+        let me = self.treasury();
+        let name = pol.name().call().await.map_err(|e| call_err(CHAIN, "POL.name", e))?;
+        let nonce = pol
+            .nonces(me)
+            .call()
+            .await
+            .map_err(|e| call_err(CHAIN, "POL.nonces", e))?;
+        let separator = pol
+            .DOMAIN_SEPARATOR()
+            .call()
+            .await
+            .map_err(|e| call_err(CHAIN, "POL.DOMAIN_SEPARATOR", e))?;
+        let domain = Eip712Domain::new(
+            Some(name.into()),
+            Some("1".into()),
+            Some(U256::from(self.evm.config().chain_id)),
+            Some(*pol.address()),
+            None,
+        );
+        if domain.separator() != separator {
+            return Err(AdapterError::bad_response(
+                CHAIN,
+                format!("the POL token's DOMAIN_SEPARATOR {separator} is not the EIP-712 domain expected: refusing to sign a permit"),
+            ));
+        }
+        let now = self.evm.head().await?.1;
+        let deadline = U256::from(now.unix_secs().max(0) as u64 + PERMIT_LIFETIME_SECS);
+        let permit = abi::Permit {
+            owner: me,
+            spender: self.stake_manager,
+            value: amount,
+            nonce,
+            deadline,
+        };
+        let (v, r, s) = self.evm.sign_digest(&permit.eip712_signing_hash(&domain))?;
+        Ok((deadline, v, r, s))
+    }
+
+    async fn sign(&self, to: Address, call: impl SolCall) -> Result<SignedTx> {
+        self.evm
+            .sign_call(to, U256::ZERO, call.abi_encode().into(), decode_revert)
+            .await
+    }
+
+    async fn min_amount(&self) -> Result<Amount> {
+        let Some((_, share)) = self.shares(BlockId::latest()).await?.first().copied() else {
+            return Ok(Amount(1_000_000_000_000_000_000));
+        };
+        let m = self
+            .share(share)
+            .minAmount()
+            .call()
+            .await
+            .map_err(|e| call_err(CHAIN, "ValidatorShare.minAmount", e))?;
+        to_amount(CHAIN, "minAmount", m)
+    }
+}
+
+#[async_trait]
+impl ChainAdapter for PolygonAdapter {
+    fn chain(&self) -> &str {
+        CHAIN
+    }
+
+    fn token(&self) -> &str {
+        "POL"
+    }
+
+    async fn liquidity_model(&self) -> Result<LiquidityModel> {
+        let delay = self.withdrawal_delay().await?;
+        Ok(LiquidityModel {
+            unbonding_period_secs: delay.saturating_mul(CHECKPOINT_SECS),
+            epoch_secs: CHECKPOINT_SECS,
+            epoch_aligned: true,
+            activation_epochs: 0,
+            // ValidatorShare.minAmount (1 POL): the smallest reward withdrawal; smaller
+            // delegations would earn rewards that only a later buy or sell pays out
+            min_delegation: self.min_amount().await?,
+            rewards_auto_compound: false,
+            claim_cadence_secs: CLAIM_CADENCE_SECS,
+            claim_all_validators: false,
+            max_operations_per_epoch: self.evm.config().max_operations_per_epoch,
+        })
+    }
+
+    async fn epoch(&self) -> Result<EpochInfo> {
+        let index = self.epoch_now(BlockId::latest()).await?;
+        // the chain does not record when a checkpoint landed: the epoch is dated now
+        let now = self.now().await?;
+        Ok(EpochInfo {
+            index,
+            start: now,
+            secs: CHECKPOINT_SECS,
+        })
+    }
+
+    async fn now(&self) -> Result<Timestamp> {
+        Ok(self.evm.head().await?.1)
+    }
+
+    async fn validators(&self) -> Result<Vec<ValidatorCandidate>> {
+        let at = BlockId::latest();
+        let mut out = Vec::new();
+        for (id, _) in self.shares(at).await? {
+            let v = self
+                .sm()
+                .validators(U256::from(id))
+                .block(at)
+                .call()
+                .await
+                .map_err(|e| call_err(CHAIN, "StakeManager.validators", e))?;
+            if v.commissionRate > U256::from(100u64) {
+                return Err(AdapterError::bad_response(
+                    CHAIN,
+                    format!("validator {id}: commission rate {}% above 100", v.commissionRate),
+                ));
+            }
+            let total = v
+                .amount
+                .checked_add(v.delegatedAmount)
+                .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("validator {id}: stake overflows")))?;
+            let active = v.status == STATUS_ACTIVE && v.jailTime.is_zero() && v.deactivationEpoch.is_zero();
+            out.push(ValidatorCandidate {
+                id: id.to_string(),
+                name: format!("validator {id}"),
+                commission_bps: u32::try_from(v.commissionRate).unwrap_or(100) * 100,
+                total_stake: to_amount(CHAIN, "validator stake", total)?,
+                performance_bps: if active { 10_000 } else { 0 },
+                active,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn positions(&self) -> Result<Vec<Position>> {
+        let (block, now) = self.evm.head().await?;
+        let at = BlockId::number(block);
+        let epoch = self.epoch_now(at).await?;
+        let delay = self.withdrawal_delay().await?;
+        let mut out = Vec::new();
+        for (id, share) in self.shares(at).await? {
+            let (active, _) = self.active(share, at).await?;
+            if !active.is_zero() {
+                out.push(Position {
+                    validator: id.to_string(),
+                    state: StakeState::Active,
+                    amount: active,
+                    eta: None,
+                    account: Some(share.to_string()),
+                });
+            }
+            for u in self.unbonds(id, share, at).await? {
+                let ready = u.withdraw_epoch.saturating_add(delay);
+                let (state, eta) = if ready <= epoch {
+                    (StakeState::Withdrawable, None)
+                } else {
+                    let secs = (ready - epoch).saturating_mul(CHECKPOINT_SECS);
+                    let eta = Timestamp::from_unix_secs(now.unix_secs().saturating_add(secs as i64))
+                        .map_err(|e| AdapterError::bad_response(CHAIN, e.to_string()))?;
+                    (StakeState::Deactivating, Some(eta))
+                };
+                out.push(Position {
+                    validator: id.to_string(),
+                    state,
+                    amount: u.amount,
+                    eta,
+                    account: Some(format!("unbond nonce {}", u.nonce)),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn spendable(&self) -> Result<Amount> {
+        let pol = self.pol().await?;
+        let b = pol
+            .balanceOf(self.treasury())
+            .call()
+            .await
+            .map_err(|e| call_err(CHAIN, "POL.balanceOf", e))?;
+        to_amount(CHAIN, "POL balance", b)
+    }
+
+    async fn claimable(&self) -> Result<Vec<(String, Amount)>> {
+        let at = BlockId::latest();
+        let min = self.min_amount().await?;
+        let mut out = Vec::new();
+        for (id, share) in self.shares(at).await? {
+            let r = self
+                .share(share)
+                .getLiquidRewards(self.treasury())
+                .block(at)
+                .call()
+                .await
+                .map_err(|e| call_err(CHAIN, "ValidatorShare.getLiquidRewards", e))?;
+            let r = to_amount(CHAIN, "getLiquidRewards", r)?;
+            // withdrawRewards refuses less than minAmount; smaller amounts wait
+            if r >= min {
+                out.push((id.to_string(), r));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delegate(&self, _key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
+        let (id, share) = self.share_for(validator).await?;
+        if amount.is_zero() {
+            return Err(AdapterError::bad_input(CHAIN, "delegation of 0 wei"));
+        }
+        let have = self.spendable().await?;
+        if amount > have {
+            return Err(AdapterError::InsufficientFunds {
+                chain: CHAIN.into(),
+                needed: amount.0,
+                available: have.0,
+            });
+        }
+        let (_, rate) = self.active(share, BlockId::latest()).await?;
+        if rate.is_zero() {
+            return Err(AdapterError::bad_response(
+                CHAIN,
+                format!("validator {id}: exchange rate 0"),
+            ));
+        }
+        let value = U256::from(amount.0);
+        // the shares the contract mints at today's rate; only slashing moves the rate,
+        // and it moves it down (more shares), so this is a floor, not a guess
+        let min_shares = value * rate_precision(id) / rate;
+        if min_shares.is_zero() {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!("{amount} wei buys no share of validator {id}"),
+            ));
+        }
+        let (deadline, v, r, s) = self.permit(value).await?;
+        let call = IValidatorShare::buyVoucherWithPermitCall {
+            _amount: value,
+            _minSharesToMint: min_shares,
+            deadline,
+            v,
+            r,
+            s,
+        };
+        self.sign(share, call).await
+    }
+
+    async fn undelegate(&self, _key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
+        let (id, share) = self.share_for(validator).await?;
+        if amount.is_zero() {
+            return Err(AdapterError::bad_input(CHAIN, "undelegation of 0 wei"));
+        }
+        let (active, rate) = self.active(share, BlockId::latest()).await?;
+        if amount > active || rate.is_zero() {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!("undelegate {amount} wei from validator {id}: only {active} wei staked there"),
+            ));
+        }
+        // the shares the contract burns at today's rate; a slash before it lands would
+        // need more, and the contract then refuses ("too much slippage")
+        let max_shares = U256::from(amount.0) * rate_precision(id) / rate;
+        let call = IValidatorShare::sellVoucher_newCall {
+            claimAmount: U256::from(amount.0),
+            maximumSharesToBurn: max_shares,
+        };
+        self.sign(share, call).await
+    }
+
+    async fn withdraw(&self, _key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
+        let (id, share) = self.share_for(validator).await?;
+        let at = BlockId::latest();
+        let epoch = self.epoch_now(at).await?;
+        let delay = self.withdrawal_delay().await?;
+        let unbonds = self.unbonds(id, share, at).await?;
+        let matured: Vec<&Unbond> = unbonds
+            .iter()
+            .filter(|u| u.withdraw_epoch.saturating_add(delay) <= epoch)
+            .collect();
+        let Some(u) = matured.iter().find(|u| u.amount == amount) else {
+            let have: Vec<String> = matured.iter().map(|u| u.amount.to_string()).collect();
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!(
+                    "no matured unbond worth {amount} wei at validator {id} (matured: [{}])",
+                    have.join(", ")
+                ),
+            ));
+        };
+        let call = IValidatorShare::unstakeClaimTokens_newCall {
+            unbondNonce: U256::from(u.nonce),
+        };
+        self.sign(share, call).await
+    }
+
+    async fn claim_rewards(&self, _key: &str, validator: &str) -> Result<SignedTx> {
+        let (_, share) = self.share_for(validator).await?;
+        self.sign(share, IValidatorShare::withdrawRewardsCall {}).await
+    }
+
+    async fn broadcast(&self, tx: &SignedTx) -> Result<()> {
+        self.evm.broadcast(tx).await
+    }
+
+    async fn tx_status(&self, tx: &SignedTx) -> Result<TxStatus> {
+        self.evm.tx_status(tx).await
+    }
+
+    async fn rewards_since(&self, cursor: Option<&str>) -> Result<RewardsPage> {
+        let logger = self
+            .sm()
+            .logger()
+            .call()
+            .await
+            .map_err(|e| call_err(CHAIN, "StakeManager.logger", e))?;
+        // only the StakeManager's own logger counts: anyone can emit a look-alike event
+        let filter = Filter::new()
+            .address(logger)
+            .event_signature(IStakingInfo::DelegatorClaimedRewards::SIGNATURE_HASH)
+            .topic2(self.treasury().into_word());
+        paid_rewards_since(&self.evm, CHAIN, cursor, &filter, |log| {
+            let ev = IStakingInfo::DelegatorClaimedRewards::decode_log(&log.inner)
+                .map_err(|e| AdapterError::bad_response(CHAIN, format!("DelegatorClaimedRewards log: {e}")))?;
+            let id = u64_of("DelegatorClaimedRewards.validatorId", ev.validatorId)?;
+            Ok(Some((
+                id.to_string(),
+                to_amount(CHAIN, "DelegatorClaimedRewards.rewards", ev.rewards)?,
+            )))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_rate_precision_as_the_contract() {
+        assert_eq!(rate_precision(7), U256::from(100u64));
+        assert_eq!(rate_precision(8), U256::from(10u64).pow(U256::from(29u64)));
+    }
+
+    #[test]
+    fn fail_validator_must_be_a_positive_id() {
+        for bad in ["0", "x", "", "0x5e3E"] {
+            let e = PolygonAdapter::validator_id(bad).unwrap_err();
+            assert!(matches!(e, AdapterError::BadInput { .. }), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn success_permit_digest_is_eip712() {
+        // EIP-2612's type string, as every permit token hashes it
+        let p = abi::Permit {
+            owner: Address::ZERO,
+            spender: Address::ZERO,
+            value: U256::ZERO,
+            nonce: U256::ZERO,
+            deadline: U256::ZERO,
+        };
+        assert_eq!(
+            p.eip712_type_hash(),
+            alloy::primitives::keccak256(
+                "Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)"
+            )
+        );
+    }
+}

@@ -1,0 +1,368 @@
+//! The POL adapter against a real EVM node: anvil (`--chain-id 1`) with our StakeManager /
+//! ValidatorShare / StakingInfo / POL stand-in, driven through the operations journal:
+//! delegation in one transaction with an EIP-2612 permit, rewards claimed and paid out
+//! by buys and sells (all realized through StakingInfo's DelegatorClaimedRewards),
+//! undelegation into an unbond nonce, early withdrawal refused, withdrawal after
+//! `withdrawalDelay` checkpoints, reconciliation with zero drift; a dropped reply resolved
+//! without a second delegation; bad requests and slashing.
+//!
+//! `cargo nextest run -p softstake-e2e --features evm-anvil` (needs anvil and solc-js:
+//! `scripts/setup.sh` installs them; `scripts/test.sh` runs this).
+#![cfg(feature = "evm-anvil")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::keccak256;
+use alloy::sol_types::{SolEvent, SolInterface};
+
+use softstake_adapters::evm::polygon::{IStakingInfo, IValidatorShare, PolygonAdapter};
+use softstake_adapters::evm::EvmConfig;
+use softstake_adapters::traits::{OpKind, StakeState};
+use softstake_adapters::{AdapterError, ChainAdapter, GuardConfig, Guarded, SecretBytes};
+use softstake_core::{Amount, TokenRegistry};
+use softstake_e2e::evm::{compile, contracts_dir};
+use softstake_e2e::journal;
+use softstake_e2e::polygon::{start_polygon, LocalPolygon, POL_WEI, TREASURY_POL};
+use softstake_node::treasury::executor::{CrashPoint, Crashed, ExecConfig, Executor, OpOutcome};
+use softstake_node::treasury::{reconcile_token, sync_token};
+use softstake_store::{NewOperation, OperationState, Store};
+
+const CONFIRMATIONS: u64 = 2;
+
+fn adapter(c: &LocalPolygon) -> Arc<dyn ChainAdapter> {
+    let cfg = EvmConfig {
+        rpc_url: c.url.clone(),
+        chain_id: 1,
+        confirmations: CONFIRMATIONS,
+        max_fee_per_gas_wei: 100_000_000_000,
+        max_priority_fee_per_gas_wei: 2_000_000_000,
+        max_operations_per_epoch: 32,
+        start_block: 0,
+    };
+    let a = PolygonAdapter::new(cfg, &SecretBytes::new(c.treasury_key.to_vec()), c.stake_manager).unwrap();
+    Arc::new(Guarded::new(
+        a,
+        GuardConfig {
+            rate_per_sec: 500,
+            max_retries: 5,
+            ..GuardConfig::default()
+        },
+        None,
+    ))
+}
+
+fn exec() -> ExecConfig {
+    ExecConfig {
+        max_polls: 60,
+        poll_interval: Duration::from_millis(250),
+        max_attempts: 3,
+    }
+}
+
+fn op(key: &str, kind: OpKind, validator: u64, wei: u128) -> NewOperation {
+    journal::op("POL", key, kind, &validator.to_string(), wei)
+}
+
+async fn run(store: &Store, chain: &dyn ChainAdapter, o: NewOperation) -> OpOutcome {
+    journal::run(store, chain, o, exec()).await
+}
+
+async fn amount_at(chain: &dyn ChainAdapter, v: u64, state: StakeState) -> u128 {
+    journal::amount_at(chain, &v.to_string(), state).await
+}
+
+async fn store(dir: &tempfile::TempDir) -> Store {
+    Store::open(&format!("sqlite://{}/pol.db", dir.path().display()))
+        .await
+        .unwrap()
+}
+
+async fn settle(c: &LocalPolygon, chain: &dyn ChainAdapter, store: &Store) -> softstake_node::treasury::SyncReport {
+    c.mine(CONFIRMATIONS).await.unwrap();
+    let now = chain.now().await.unwrap();
+    sync_token(store, chain, now).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_pol_stake_lifecycle_on_anvil() {
+    let c = start_polygon(0, 1).await.unwrap();
+    let chain = adapter(&c);
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let reg = TokenRegistry::from_toml_str(softstake_node::config::EMBEDDED_TOKENS).unwrap();
+    let pol = reg.get("POL").unwrap();
+    let (v8, v9) = (c.validators[0], c.validators[1]);
+    assert_eq!((v8, v9), (8, 9));
+
+    let model = chain.liquidity_model().await.unwrap();
+    assert_eq!(model.unbonding_period_secs, 80 * 1_800, "withdrawalDelay × checkpoint");
+    assert!(model.epoch_aligned && !model.rewards_auto_compound);
+    assert_eq!(model.min_delegation, Amount(POL_WEI), "ValidatorShare.minAmount");
+    let vals = chain.validators().await.unwrap();
+    assert_eq!(vals.len(), 3);
+    assert_eq!((vals[0].id.as_str(), vals[0].commission_bps), ("8", 1_000));
+    assert_eq!(chain.spendable().await.unwrap(), Amount(TREASURY_POL * POL_WEI));
+
+    let now = chain.now().await.unwrap();
+    assert_eq!(sync_token(&store, chain.as_ref(), now).await.unwrap().new_rewards, 0);
+    // one transaction each: the permit rides inside buyVoucherWithPermit
+    assert_eq!(
+        run(
+            &store,
+            chain.as_ref(),
+            op("d-8", OpKind::Delegate, v8, 20_000 * POL_WEI)
+        )
+        .await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(
+        run(&store, chain.as_ref(), op("d-9", OpKind::Delegate, v9, 5_000 * POL_WEI)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(c.treasury_allowance().await.unwrap(), 0, "the permit was spent exactly");
+    assert_eq!(
+        c.pol_balance(c.treasury).await.unwrap(),
+        (TREASURY_POL - 25_000) * POL_WEI
+    );
+    assert_eq!(
+        amount_at(chain.as_ref(), v8, StakeState::Active).await,
+        20_000 * POL_WEI
+    );
+
+    // a checkpoint reward: delegators' part (by delegated share of the validator's stake)
+    // after the 10 % commission; all of v8's delegation is ours
+    c.distribute_rewards(v8, 2_200 * POL_WEI).await.unwrap();
+    let expected = 2_200 * POL_WEI * 20_000 / 2_020_000 * 90 / 100;
+    let claimable = chain.claimable().await.unwrap();
+    let liquid = claimable.iter().find(|(v, _)| v == "8").unwrap().1 .0;
+    assert!(liquid.abs_diff(expected) <= 2, "{liquid} vs {expected}");
+    assert_eq!(
+        settle(&c, chain.as_ref(), &store).await.new_rewards,
+        0,
+        "accrued is not realized"
+    );
+    assert_eq!(
+        run(&store, chain.as_ref(), op("c-8", OpKind::Claim, v8, liquid)).await,
+        OpOutcome::Confirmed
+    );
+    let synced = settle(&c, chain.as_ref(), &store).await;
+    assert_eq!(
+        (synced.new_rewards, synced.new_amount),
+        (1, Amount(liquid)),
+        "{synced:?}"
+    );
+    assert_eq!(settle(&c, chain.as_ref(), &store).await.new_rewards, 0, "synced once");
+
+    // a reward paid out by a sell (no claim of its own) is realized as well
+    c.distribute_rewards(v9, 1_000 * POL_WEI).await.unwrap();
+    let pending_v9 = chain
+        .claimable()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(v, _)| v == "9")
+        .unwrap()
+        .1;
+    assert_eq!(
+        run(
+            &store,
+            chain.as_ref(),
+            op("u-9", OpKind::Undelegate, v9, 5_000 * POL_WEI)
+        )
+        .await,
+        OpOutcome::Confirmed
+    );
+    let synced = settle(&c, chain.as_ref(), &store).await;
+    assert_eq!((synced.new_rewards, synced.new_amount), (1, pending_v9), "{synced:?}");
+    assert_eq!(
+        run(
+            &store,
+            chain.as_ref(),
+            op("u-8", OpKind::Undelegate, v8, 8_000 * POL_WEI)
+        )
+        .await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(
+        amount_at(chain.as_ref(), v9, StakeState::Deactivating).await,
+        5_000 * POL_WEI
+    );
+    assert_eq!(
+        amount_at(chain.as_ref(), v8, StakeState::Active).await,
+        12_000 * POL_WEI
+    );
+    let now = chain.now().await.unwrap();
+    let rep = reconcile_token(&store, chain.as_ref(), pol, 0, now).await.unwrap();
+    assert!(rep.alert_id.is_none(), "zero drift while unbonding: {:?}", rep.lines);
+
+    // not before withdrawalDelay (80) checkpoints
+    let early = chain
+        .withdraw("w-early", "9", Amount(5_000 * POL_WEI))
+        .await
+        .unwrap_err();
+    assert!(matches!(early, AdapterError::BadInput { .. }), "{early}");
+    c.advance_epoch(79).await.unwrap();
+    assert_eq!(amount_at(chain.as_ref(), v9, StakeState::Withdrawable).await, 0);
+    c.advance_epoch(1).await.unwrap();
+    c.mine(CONFIRMATIONS).await.unwrap();
+    assert_eq!(
+        amount_at(chain.as_ref(), v9, StakeState::Withdrawable).await,
+        5_000 * POL_WEI
+    );
+    let before = c.pol_balance(c.treasury).await.unwrap();
+    assert_eq!(
+        run(&store, chain.as_ref(), op("w-9", OpKind::Withdraw, v9, 5_000 * POL_WEI)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(
+        run(&store, chain.as_ref(), op("w-8", OpKind::Withdraw, v8, 8_000 * POL_WEI)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(
+        c.pol_balance(c.treasury).await.unwrap() - before,
+        13_000 * POL_WEI,
+        "every unbonded POL is back (gas is paid in ETH)"
+    );
+    settle(&c, chain.as_ref(), &store).await;
+    let now = chain.now().await.unwrap();
+    let rep = reconcile_token(&store, chain.as_ref(), pol, 0, now).await.unwrap();
+    assert!(
+        rep.alert_id.is_none(),
+        "zero drift after the withdrawals: {:?}",
+        rep.lines
+    );
+    assert!(rep.lines.iter().all(|l| l.drift == 0), "{:?}", rep.lines);
+    for k in ["d-8", "d-9", "c-8", "u-9", "u-8", "w-9", "w-8"] {
+        assert_eq!(
+            store.operation(k).await.unwrap().unwrap().state,
+            OperationState::Reconciled,
+            "{k}"
+        );
+    }
+
+    // a slash lowers the exchange rate: a loss, shown as drift
+    c.slash(v8, 202_000 * POL_WEI).await.unwrap();
+    c.mine(CONFIRMATIONS).await.unwrap();
+    let now = chain.now().await.unwrap();
+    let rep = reconcile_token(&store, chain.as_ref(), pol, 0, now).await.unwrap();
+    assert!(rep.alert_id.is_some(), "a slash raises a drift alert: {:?}", rep.lines);
+    let line = rep.lines.iter().find(|l| l.validator == "8").unwrap();
+    assert!(line.drift < 0, "{line:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_dropped_reply_resolves_without_a_second_delegation() {
+    let c = start_polygon(0, 1).await.unwrap();
+    let chain = adapter(&c);
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let v = c.validators[2];
+    let mut expected = 0u128;
+    for (key, point) in [
+        ("crash-submitted", CrashPoint::AfterSubmitted),
+        ("crash-broadcast", CrashPoint::AfterBroadcast),
+    ] {
+        let o = op(key, OpKind::Delegate, v, 3_000 * POL_WEI);
+        store
+            .record_intents(std::slice::from_ref(&o), chain.now().await.unwrap())
+            .await
+            .unwrap();
+        let e = Executor::new(&store, chain.as_ref(), exec())
+            .crash_at(point)
+            .run(key)
+            .await
+            .unwrap_err();
+        assert!(e.downcast_ref::<Crashed>().is_some(), "{e:#}");
+        let recovered = Executor::new(&store, chain.as_ref(), exec()).recover().await.unwrap();
+        assert_eq!(recovered, vec![(key.to_string(), OpOutcome::Confirmed)]);
+        expected += 3_000 * POL_WEI;
+        assert_eq!(
+            amount_at(chain.as_ref(), v, StakeState::Active).await,
+            expected,
+            "{key}: exactly one delegation"
+        );
+    }
+    assert_eq!(
+        c.pol_balance(c.treasury).await.unwrap(),
+        (TREASURY_POL - 6_000) * POL_WEI
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_bad_requests_are_typed_and_change_nothing() {
+    let c = start_polygon(0, 1).await.unwrap();
+    let chain = adapter(&c);
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let before = c.pol_balance(c.treasury).await.unwrap();
+
+    // no such validator: refused before signing; the journal records the failure
+    let out = run(&store, chain.as_ref(), op("d-none", OpKind::Delegate, 3, POL_WEI)).await;
+    assert!(matches!(out, OpOutcome::Failed(_)), "{out:?}");
+    assert_eq!(
+        store.operation("d-none").await.unwrap().unwrap().state,
+        OperationState::Failed
+    );
+    // more POL than the treasury holds
+    let huge = chain
+        .delegate("d-huge", "8", Amount((TREASURY_POL + 1) * POL_WEI))
+        .await
+        .unwrap_err();
+    assert!(matches!(huge, AdapterError::InsufficientFunds { .. }), "{huge}");
+    // nothing staked: nothing to sell; nothing accrued: withdrawRewards reverts with its reason
+    let sell = chain.undelegate("u-none", "8", Amount(POL_WEI)).await.unwrap_err();
+    assert!(matches!(sell, AdapterError::BadInput { .. }), "{sell}");
+    let claim = chain.claim_rewards("c-none", "8").await.unwrap_err();
+    assert!(
+        matches!(claim, AdapterError::Rejected { .. }) && claim.to_string().contains("Too small rewards amount"),
+        "{claim}"
+    );
+    assert_eq!(c.pol_balance(c.treasury).await.unwrap(), before, "nothing moved");
+}
+
+/// The stand-in speaks the adapter's interface: every ValidatorShare function and the
+/// StakingInfo event the adapter binds (0xPolygon/pos-contracts signatures) are in it.
+#[test]
+fn success_stand_in_matches_the_adapter_interface() {
+    let compiled = compile(&contracts_dir().join("polygon/StakeManager.sol")).unwrap();
+    let signature = |e: &serde_json::Value| {
+        let types: Vec<&str> = e["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["type"].as_str().unwrap())
+            .collect();
+        format!("{}({})", e["name"].as_str().unwrap(), types.join(","))
+    };
+    let hashes = |contract: &str, kind: &str| -> Vec<[u8; 32]> {
+        compiled[contract]
+            .abi
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == kind)
+            .map(|e| keccak256(signature(e)).0)
+            .collect()
+    };
+    let share = hashes("ValidatorShare", "function");
+    for sel in IValidatorShare::IValidatorShareCalls::selectors() {
+        assert!(
+            share.iter().any(|h| h[..4] == sel),
+            "ValidatorShare function {sel:?} missing"
+        );
+    }
+    let sm = hashes("StakeManager", "function");
+    for sel in softstake_adapters::evm::polygon::IStakeManager::IStakeManagerCalls::selectors() {
+        assert!(
+            sm.iter().any(|h| h[..4] == sel),
+            "StakeManager function {sel:?} missing"
+        );
+    }
+    let events = hashes("StakingInfo", "event");
+    assert!(events.contains(&IStakingInfo::DelegatorClaimedRewards::SIGNATURE_HASH.0));
+    let pol = hashes("PolToken", "function");
+    for sel in softstake_adapters::evm::polygon::IPolToken::IPolTokenCalls::selectors() {
+        assert!(pol.iter().any(|h| h[..4] == sel), "POL function {sel:?} missing");
+    }
+}
