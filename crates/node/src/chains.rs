@@ -114,31 +114,48 @@ fn real_handle<A: ChainAdapter + 'static>(
     }
 }
 
-/// The BNB Smart Chain adapter from `[chains.X]` and `[chains.X.evm]`.
+/// The EVM adapters this build has: (`adapter` name, the token it stakes).
+pub const EVM_ADAPTERS: [(&str, &str); 3] = [("bsc", "BNB"), ("sonic", "S"), ("polygon", "POL")];
+
+/// The settings, key and staking contract of an EVM adapter `name` from `[chains.X]` and
+/// `[chains.X.evm]` (`default_contract`: the chain's system address).
 #[cfg(feature = "evm")]
-fn bsc_adapter(symbol: &str, chain: &ChainConfig) -> Result<softstake_adapters::evm::bsc::BscAdapter> {
-    use softstake_adapters::evm::bsc::{BscAdapter, STAKE_HUB};
+fn evm_parts(
+    symbol: &str,
+    name: &str,
+    chain: &ChainConfig,
+    default_contract: softstake_adapters::evm::Address,
+) -> Result<(
+    softstake_adapters::evm::EvmConfig,
+    SecretBytes,
+    softstake_adapters::evm::Address,
+)> {
     use softstake_adapters::evm::EvmConfig;
-    if symbol != "BNB" {
-        bail!("chains.{symbol}.adapter = \"bsc\" stakes BNB only");
+    let token = EVM_ADAPTERS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| anyhow!("{name} is not an EVM adapter"))?;
+    if symbol != token {
+        bail!("chains.{symbol}.adapter = \"{name}\" stakes {token} only");
     }
     let rpc_url = chain
         .rpc_url
         .clone()
-        .ok_or_else(|| anyhow!("chains.{symbol}.rpc_url is required for the bsc adapter"))?;
+        .ok_or_else(|| anyhow!("chains.{symbol}.rpc_url is required for the {name} adapter"))?;
     let evm = chain
         .evm
         .as_ref()
-        .ok_or_else(|| anyhow!("chains.{symbol}.evm is required for the bsc adapter (chain_id at least)"))?;
+        .ok_or_else(|| anyhow!("chains.{symbol}.evm is required for the {name} adapter (chain_id at least)"))?;
     let source = chain
         .signer
         .as_deref()
-        .ok_or_else(|| anyhow!("chains.{symbol}.signer is required for the bsc adapter (env:VAR or file:PATH)"))?;
-    let hub = match &evm.staking_contract {
+        .ok_or_else(|| anyhow!("chains.{symbol}.signer is required for the {name} adapter (env:VAR or file:PATH)"))?;
+    let contract = match &evm.staking_contract {
         Some(a) => a
             .parse()
             .map_err(|_| anyhow!("chains.{symbol}.evm.staking_contract: {a:?} is not an address"))?,
-        None => STAKE_HUB,
+        None => default_contract,
     };
     let key = KeySource::parse(source)?.load()?;
     let cfg = EvmConfig {
@@ -150,7 +167,7 @@ fn bsc_adapter(symbol: &str, chain: &ChainConfig) -> Result<softstake_adapters::
         max_operations_per_epoch: 32,
         start_block: evm.start_block,
     };
-    BscAdapter::new(cfg, &key, hub).with_context(|| format!("chains.{symbol}"))
+    Ok((cfg, key, contract))
 }
 
 /// Builds a simulated chain for `token` (not persisted, not advanced).
@@ -259,14 +276,40 @@ impl Chains {
                 }
                 #[cfg(feature = "evm")]
                 "bsc" => {
-                    let adapter = bsc_adapter(symbol, chain)?;
+                    use softstake_adapters::evm::bsc::{BscAdapter, STAKE_HUB};
+                    let (cfg, key, hub) = evm_parts(symbol, "bsc", chain, STAKE_HUB)?;
+                    let adapter = BscAdapter::new(cfg, &key, hub).with_context(|| format!("chains.{symbol}"))?;
+                    real_handle(adapter, chain, &observer)
+                }
+                #[cfg(feature = "evm")]
+                "polygon" => {
+                    use softstake_adapters::evm::polygon::{
+                        PolygonAdapter, STAKE_MANAGER_MAINNET, STAKE_MANAGER_SEPOLIA,
+                    };
+                    let default = match chain.evm.as_ref().map(|e| e.chain_id) {
+                        Some(11_155_111) => STAKE_MANAGER_SEPOLIA,
+                        _ => STAKE_MANAGER_MAINNET,
+                    };
+                    let (cfg, key, sm) = evm_parts(symbol, "polygon", chain, default)?;
+                    let adapter = PolygonAdapter::new(cfg, &key, sm).with_context(|| format!("chains.{symbol}"))?;
+                    real_handle(adapter, chain, &observer)
+                }
+                #[cfg(feature = "evm")]
+                "sonic" => {
+                    use softstake_adapters::evm::sonic::{SonicAdapter, SFC_ADDRESS};
+                    let (cfg, key, sfc) = evm_parts(symbol, "sonic", chain, SFC_ADDRESS)?;
+                    let adapter = SonicAdapter::new(cfg, &key, sfc).with_context(|| format!("chains.{symbol}"))?;
                     real_handle(adapter, chain, &observer)
                 }
                 other => bail!(
                     "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}); \
                      real adapters are compiled in with their cargo feature",
                     if cfg!(feature = "solana") { ", solana" } else { "" },
-                    if cfg!(feature = "evm") { ", bsc" } else { "" }
+                    if cfg!(feature = "evm") {
+                        ", bsc, sonic, polygon"
+                    } else {
+                        ""
+                    }
                 ),
             };
             map.insert(symbol.clone(), handle);

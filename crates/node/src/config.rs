@@ -79,7 +79,8 @@ pub struct ChainConfig {
     /// Status polls per run before leaving an operation pending (the next run resolves it).
     #[serde(default = "d_confirm_polls")]
     pub confirm_max_polls: u32,
-    /// EVM chains (`adapter = "bsc"`): chain id, confirmations, fee caps.
+    /// EVM chains (`adapter = "bsc"`, `"sonic"` or `"polygon"`): chain id, confirmations,
+    /// fee caps.
     #[serde(default)]
     pub evm: Option<EvmSettings>,
 }
@@ -88,7 +89,8 @@ pub struct ChainConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvmSettings {
-    /// Chain id transactions are signed for (BSC 56, BSC testnet 97); the node must agree.
+    /// Chain id transactions are signed for (BSC 56, BSC testnet 97, Sonic 146, Sonic
+    /// Blaze testnet 57054, Ethereum 1 and Sepolia 11155111 for POL); the node must agree.
     pub chain_id: u64,
     /// Blocks on top of a receipt (its own included) before an operation is confirmed.
     #[serde(default = "d_confirmations")]
@@ -102,7 +104,10 @@ pub struct EvmSettings {
     /// First block of the treasury's staking history (reward accounting starts here).
     #[serde(default)]
     pub start_block: u64,
-    /// The staking contract (BSC: StakeHub, default `0x0000000000000000000000000000000000002002`).
+    /// The staking contract (default: the chain's; BSC StakeHub
+    /// `0x0000000000000000000000000000000000002002`, Sonic SFC
+    /// `0xFC00FACE00000000000000000000000000000000`, Polygon StakeManager
+    /// `0x5e3Ef299fDDf15eAa0432E6e66473ace8c13D908` on Ethereum, `0x4AE8…08bE` on Sepolia).
     #[serde(default)]
     pub staking_contract: Option<String>,
 }
@@ -333,7 +338,7 @@ impl NetworkConfig {
             if chain.fault_rate_bps > 10_000 {
                 return Err(invalid(format!("chains.{symbol}.fault_rate_bps: above 10 000")));
             }
-            let evm_adapter = chain.adapter == "bsc";
+            let evm_adapter = crate::chains::EVM_ADAPTERS.iter().any(|(n, _)| *n == chain.adapter);
             match (&chain.evm, evm_adapter) {
                 (None, true) => {
                     return Err(invalid(format!(
