@@ -93,6 +93,29 @@ pub fn contracts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts/evm")
 }
 
+/// Adapter settings for a local anvil at `url`: chain id `chain_id`, `confirmations`
+/// blocks, fee caps of 100 gwei (tip 2 gwei), accounting from block 0.
+pub fn evm_config(url: &str, chain_id: u64, confirmations: u64) -> softstake_adapters::evm::EvmConfig {
+    softstake_adapters::evm::EvmConfig {
+        rpc_url: url.to_string(),
+        chain_id,
+        confirmations,
+        max_fee_per_gas_wei: 100_000_000_000,
+        max_priority_fee_per_gas_wei: 2_000_000_000,
+        max_operations_per_epoch: 32,
+        start_block: 0,
+    }
+}
+
+/// How the EVM tests run one operation: poll every 250 ms, at most 60 times, 3 attempts.
+pub fn exec_config() -> softstake_node::treasury::executor::ExecConfig {
+    softstake_node::treasury::executor::ExecConfig {
+        max_polls: 60,
+        poll_interval: std::time::Duration::from_millis(250),
+        max_attempts: 3,
+    }
+}
+
 /// One compiled contract.
 #[derive(Debug, Clone)]
 pub struct Compiled {

@@ -15,8 +15,10 @@ pub mod sonic;
 
 /// Driving single operations through the journal, as the treasury loop does.
 pub mod journal {
+    use std::sync::Arc;
+
     use softstake_adapters::traits::{OpKind, StakeState};
-    use softstake_adapters::ChainAdapter;
+    use softstake_adapters::{ChainAdapter, GuardConfig, Guarded};
     use softstake_core::Amount;
     use softstake_node::treasury::executor::{ExecConfig, Executor, OpOutcome};
     use softstake_store::{NewOperation, Store};
@@ -33,6 +35,34 @@ pub mod journal {
             amount: Amount(amount),
             epoch: 0,
         }
+    }
+
+    /// `adapter` behind the guard (rate limit `rate_per_sec`, `max_retries` retries), as
+    /// the node wraps every real chain.
+    pub fn guarded<A: ChainAdapter + 'static>(
+        adapter: A,
+        rate_per_sec: u32,
+        max_retries: usize,
+    ) -> Arc<dyn ChainAdapter> {
+        Arc::new(Guarded::new(
+            adapter,
+            GuardConfig {
+                rate_per_sec,
+                max_retries,
+                ..GuardConfig::default()
+            },
+            None,
+        ))
+    }
+
+    /// A SQLite store in `dir` (file `name.db`).
+    ///
+    /// # Panics
+    /// When it cannot be opened (a test failure).
+    pub async fn sqlite_store(dir: &std::path::Path, name: &str) -> Store {
+        Store::open(&format!("sqlite://{}/{name}.db", dir.display()))
+            .await
+            .expect("opening the SQLite store")
     }
 
     /// Records the intent and runs it to an outcome.

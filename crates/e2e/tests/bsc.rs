@@ -10,54 +10,29 @@
 #![cfg(feature = "evm-anvil")]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
 
 use softstake_adapters::evm::bsc::{BscAdapter, STAKE_HUB};
-use softstake_adapters::evm::EvmConfig;
 use softstake_adapters::traits::{OpKind, StakeState};
-use softstake_adapters::{AdapterError, ChainAdapter, GuardConfig, Guarded, SecretBytes};
+use softstake_adapters::{AdapterError, ChainAdapter, SecretBytes};
 use softstake_core::{Amount, TokenRegistry};
-use softstake_e2e::evm::{compile, contracts_dir, start_bsc, LocalBsc, BNB_WEI};
+use softstake_e2e::evm::{self, compile, contracts_dir, evm_config, start_bsc, LocalBsc, BNB_WEI};
 use softstake_e2e::journal;
-use softstake_node::treasury::executor::{CrashPoint, Crashed, ExecConfig, Executor, OpOutcome};
+use softstake_node::treasury::executor::{CrashPoint, Crashed, Executor, OpOutcome};
 use softstake_node::treasury::{reconcile_token, sync_token};
 use softstake_store::{NewOperation, OperationState, Store};
 
 const CONFIRMATIONS: u64 = 2;
 
-fn evm_config(c: &LocalBsc, chain_id: u64) -> EvmConfig {
-    EvmConfig {
-        rpc_url: c.url.clone(),
-        chain_id,
-        confirmations: CONFIRMATIONS,
-        max_fee_per_gas_wei: 100_000_000_000,
-        max_priority_fee_per_gas_wei: 2_000_000_000,
-        max_operations_per_epoch: 32,
-        start_block: 0,
-    }
-}
-
 fn adapter(c: &LocalBsc) -> Arc<dyn ChainAdapter> {
-    let a = BscAdapter::new(evm_config(c, 56), &SecretBytes::new(c.treasury_key.to_vec()), STAKE_HUB).unwrap();
-    Arc::new(Guarded::new(
-        a,
-        GuardConfig {
-            rate_per_sec: 500,
-            max_retries: 5,
-            ..GuardConfig::default()
-        },
-        None,
-    ))
-}
-
-fn exec() -> ExecConfig {
-    ExecConfig {
-        max_polls: 60,
-        poll_interval: Duration::from_millis(250),
-        max_attempts: 3,
-    }
+    let a = BscAdapter::new(
+        evm_config(&c.url, 56, CONFIRMATIONS),
+        &SecretBytes::new(c.treasury_key.to_vec()),
+        STAKE_HUB,
+    )
+    .unwrap();
+    journal::guarded(a, 500, 5)
 }
 
 fn op(key: &str, kind: OpKind, validator: Address, wei: u128) -> NewOperation {
@@ -65,7 +40,7 @@ fn op(key: &str, kind: OpKind, validator: Address, wei: u128) -> NewOperation {
 }
 
 async fn run(store: &Store, chain: &dyn ChainAdapter, o: NewOperation) -> OpOutcome {
-    journal::run(store, chain, o, exec()).await
+    journal::run(store, chain, o, evm::exec_config()).await
 }
 
 async fn amount_at(chain: &dyn ChainAdapter, v: Address, state: StakeState) -> u128 {
@@ -73,9 +48,7 @@ async fn amount_at(chain: &dyn ChainAdapter, v: Address, state: StakeState) -> u
 }
 
 async fn store(dir: &tempfile::TempDir) -> Store {
-    Store::open(&format!("sqlite://{}/bnb.db", dir.path().display()))
-        .await
-        .unwrap()
+    journal::sqlite_store(dir.path(), "bnb").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,13 +211,16 @@ async fn success_dropped_reply_resolves_without_a_second_delegation() {
             .record_intents(std::slice::from_ref(&o), chain.now().await.unwrap())
             .await
             .unwrap();
-        let e = Executor::new(&store, chain.as_ref(), exec())
+        let e = Executor::new(&store, chain.as_ref(), evm::exec_config())
             .crash_at(point)
             .run(key)
             .await
             .unwrap_err();
         assert!(e.downcast_ref::<Crashed>().is_some(), "{e:#}");
-        let recovered = Executor::new(&store, chain.as_ref(), exec()).recover().await.unwrap();
+        let recovered = Executor::new(&store, chain.as_ref(), evm::exec_config())
+            .recover()
+            .await
+            .unwrap();
         assert_eq!(recovered, vec![(key.to_string(), OpOutcome::Confirmed)]);
         expected += 3 * BNB_WEI;
         assert_eq!(
@@ -254,7 +230,7 @@ async fn success_dropped_reply_resolves_without_a_second_delegation() {
         );
     }
     // recovering again does nothing
-    assert!(Executor::new(&store, chain.as_ref(), exec())
+    assert!(Executor::new(&store, chain.as_ref(), evm::exec_config())
         .recover()
         .await
         .unwrap()
@@ -303,7 +279,7 @@ async fn fail_reverts_and_wrong_chain_are_typed_rejections() {
 
     // a node on another chain id: refused before signing
     let testnet = BscAdapter::new(
-        evm_config(&c, 97),
+        evm_config(&c.url, 97, CONFIRMATIONS),
         &SecretBytes::new(c.treasury_key.to_vec()),
         STAKE_HUB,
     )
@@ -318,7 +294,12 @@ async fn fail_reverts_and_wrong_chain_are_typed_rejections() {
     );
 
     // a key that is not a secp256k1 secret
-    let bad_key = BscAdapter::new(evm_config(&c, 56), &SecretBytes::new(vec![0u8; 32]), STAKE_HUB).unwrap_err();
+    let bad_key = BscAdapter::new(
+        evm_config(&c.url, 56, CONFIRMATIONS),
+        &SecretBytes::new(vec![0u8; 32]),
+        STAKE_HUB,
+    )
+    .unwrap_err();
     assert!(matches!(bad_key, AdapterError::Signer(_)), "{bad_key}");
 }
 

@@ -11,53 +11,27 @@
 #![cfg(feature = "evm-anvil")]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use alloy::primitives::keccak256;
 use alloy::sol_types::{SolEvent, SolInterface};
 
 use softstake_adapters::evm::polygon::{IStakingInfo, IValidatorShare, PolygonAdapter};
-use softstake_adapters::evm::EvmConfig;
 use softstake_adapters::traits::{OpKind, StakeState};
-use softstake_adapters::{AdapterError, ChainAdapter, GuardConfig, Guarded, SecretBytes};
+use softstake_adapters::{AdapterError, ChainAdapter, SecretBytes};
 use softstake_core::{Amount, TokenRegistry};
-use softstake_e2e::evm::{compile, contracts_dir};
+use softstake_e2e::evm::{self, compile, contracts_dir, evm_config};
 use softstake_e2e::journal;
 use softstake_e2e::polygon::{start_polygon, LocalPolygon, POL_WEI, TREASURY_POL};
-use softstake_node::treasury::executor::{CrashPoint, Crashed, ExecConfig, Executor, OpOutcome};
+use softstake_node::treasury::executor::{CrashPoint, Crashed, Executor, OpOutcome};
 use softstake_node::treasury::{reconcile_token, sync_token};
 use softstake_store::{NewOperation, OperationState, Store};
 
 const CONFIRMATIONS: u64 = 2;
 
 fn adapter(c: &LocalPolygon) -> Arc<dyn ChainAdapter> {
-    let cfg = EvmConfig {
-        rpc_url: c.url.clone(),
-        chain_id: 1,
-        confirmations: CONFIRMATIONS,
-        max_fee_per_gas_wei: 100_000_000_000,
-        max_priority_fee_per_gas_wei: 2_000_000_000,
-        max_operations_per_epoch: 32,
-        start_block: 0,
-    };
+    let cfg = evm_config(&c.url, 1, CONFIRMATIONS);
     let a = PolygonAdapter::new(cfg, &SecretBytes::new(c.treasury_key.to_vec()), c.stake_manager).unwrap();
-    Arc::new(Guarded::new(
-        a,
-        GuardConfig {
-            rate_per_sec: 500,
-            max_retries: 5,
-            ..GuardConfig::default()
-        },
-        None,
-    ))
-}
-
-fn exec() -> ExecConfig {
-    ExecConfig {
-        max_polls: 60,
-        poll_interval: Duration::from_millis(250),
-        max_attempts: 3,
-    }
+    journal::guarded(a, 500, 5)
 }
 
 fn op(key: &str, kind: OpKind, validator: u64, wei: u128) -> NewOperation {
@@ -65,7 +39,7 @@ fn op(key: &str, kind: OpKind, validator: u64, wei: u128) -> NewOperation {
 }
 
 async fn run(store: &Store, chain: &dyn ChainAdapter, o: NewOperation) -> OpOutcome {
-    journal::run(store, chain, o, exec()).await
+    journal::run(store, chain, o, evm::exec_config()).await
 }
 
 async fn amount_at(chain: &dyn ChainAdapter, v: u64, state: StakeState) -> u128 {
@@ -73,9 +47,7 @@ async fn amount_at(chain: &dyn ChainAdapter, v: u64, state: StakeState) -> u128 
 }
 
 async fn store(dir: &tempfile::TempDir) -> Store {
-    Store::open(&format!("sqlite://{}/pol.db", dir.path().display()))
-        .await
-        .unwrap()
+    journal::sqlite_store(dir.path(), "pol").await
 }
 
 async fn settle(c: &LocalPolygon, chain: &dyn ChainAdapter, store: &Store) -> softstake_node::treasury::SyncReport {
@@ -268,13 +240,16 @@ async fn success_dropped_reply_resolves_without_a_second_delegation() {
             .record_intents(std::slice::from_ref(&o), chain.now().await.unwrap())
             .await
             .unwrap();
-        let e = Executor::new(&store, chain.as_ref(), exec())
+        let e = Executor::new(&store, chain.as_ref(), evm::exec_config())
             .crash_at(point)
             .run(key)
             .await
             .unwrap_err();
         assert!(e.downcast_ref::<Crashed>().is_some(), "{e:#}");
-        let recovered = Executor::new(&store, chain.as_ref(), exec()).recover().await.unwrap();
+        let recovered = Executor::new(&store, chain.as_ref(), evm::exec_config())
+            .recover()
+            .await
+            .unwrap();
         assert_eq!(recovered, vec![(key.to_string(), OpOutcome::Confirmed)]);
         expected += 3_000 * POL_WEI;
         assert_eq!(

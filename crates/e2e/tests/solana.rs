@@ -23,7 +23,7 @@ use solana_test_validator::TestValidatorGenesis;
 
 use softstake_adapters::solana::{SolanaAdapter, SolanaConfig};
 use softstake_adapters::traits::{OpKind, StakeState};
-use softstake_adapters::{ChainAdapter, GuardConfig, Guarded, SecretBytes};
+use softstake_adapters::{ChainAdapter, SecretBytes};
 use softstake_core::{Amount, TokenRegistry};
 use softstake_e2e::journal;
 use softstake_node::treasury::executor::{CrashPoint, Crashed, ExecConfig, Executor, OpOutcome};
@@ -105,15 +105,7 @@ fn adapter(c: &Chain) -> Arc<dyn ChainAdapter> {
         &key,
     )
     .unwrap();
-    Arc::new(Guarded::new(
-        a,
-        GuardConfig {
-            rate_per_sec: 200,
-            max_retries: 8,
-            ..GuardConfig::default()
-        },
-        None,
-    ))
+    journal::guarded(a, 200, 8)
 }
 
 fn exec() -> ExecConfig {

@@ -12,20 +12,18 @@
 #![cfg(feature = "evm-anvil")]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use alloy::primitives::{keccak256, U256};
 use alloy::sol_types::{SolEvent, SolInterface};
 
 use softstake_adapters::evm::sonic::{SonicAdapter, ISFC, SFC_ADDRESS};
-use softstake_adapters::evm::EvmConfig;
 use softstake_adapters::traits::{OpKind, StakeState};
-use softstake_adapters::{AdapterError, ChainAdapter, GuardConfig, Guarded, SecretBytes};
+use softstake_adapters::{AdapterError, ChainAdapter, SecretBytes};
 use softstake_core::{Amount, TokenRegistry};
-use softstake_e2e::evm::{compile, contracts_dir};
+use softstake_e2e::evm::{self, compile, contracts_dir, evm_config};
 use softstake_e2e::journal;
 use softstake_e2e::sonic::{start_sonic, LocalSonic, S_WEI};
-use softstake_node::treasury::executor::{CrashPoint, Crashed, ExecConfig, Executor, OpOutcome};
+use softstake_node::treasury::executor::{CrashPoint, Crashed, Executor, OpOutcome};
 use softstake_node::treasury::{reconcile_token, sync_token};
 use softstake_store::{NewOperation, OperationState, Store};
 
@@ -34,33 +32,9 @@ const CONFIRMATIONS: u64 = 2;
 const COMMISSION: u128 = 150_000_000_000_000_000;
 
 fn adapter(c: &LocalSonic) -> Arc<dyn ChainAdapter> {
-    let cfg = EvmConfig {
-        rpc_url: c.url.clone(),
-        chain_id: 146,
-        confirmations: CONFIRMATIONS,
-        max_fee_per_gas_wei: 100_000_000_000,
-        max_priority_fee_per_gas_wei: 2_000_000_000,
-        max_operations_per_epoch: 32,
-        start_block: 0,
-    };
+    let cfg = evm_config(&c.url, 146, CONFIRMATIONS);
     let a = SonicAdapter::new(cfg, &SecretBytes::new(c.treasury_key.to_vec()), SFC_ADDRESS).unwrap();
-    Arc::new(Guarded::new(
-        a,
-        GuardConfig {
-            rate_per_sec: 500,
-            max_retries: 5,
-            ..GuardConfig::default()
-        },
-        None,
-    ))
-}
-
-fn exec() -> ExecConfig {
-    ExecConfig {
-        max_polls: 60,
-        poll_interval: Duration::from_millis(250),
-        max_attempts: 3,
-    }
+    journal::guarded(a, 500, 5)
 }
 
 fn op(key: &str, kind: OpKind, validator: u64, wei: u128) -> NewOperation {
@@ -68,7 +42,7 @@ fn op(key: &str, kind: OpKind, validator: u64, wei: u128) -> NewOperation {
 }
 
 async fn run(store: &Store, chain: &dyn ChainAdapter, o: NewOperation) -> OpOutcome {
-    journal::run(store, chain, o, exec()).await
+    journal::run(store, chain, o, evm::exec_config()).await
 }
 
 async fn amount_at(chain: &dyn ChainAdapter, v: u64, state: StakeState) -> u128 {
@@ -76,9 +50,7 @@ async fn amount_at(chain: &dyn ChainAdapter, v: u64, state: StakeState) -> u128 
 }
 
 async fn store(dir: &tempfile::TempDir) -> Store {
-    Store::open(&format!("sqlite://{}/s.db", dir.path().display()))
-        .await
-        .unwrap()
+    journal::sqlite_store(dir.path(), "s").await
 }
 
 /// Our part of `reward` paid to a validator holding `total` with `ours` of it, as the SFC
@@ -248,13 +220,16 @@ async fn success_dropped_reply_and_same_key_never_act_twice() {
         .record_intents(std::slice::from_ref(&o), chain.now().await.unwrap())
         .await
         .unwrap();
-    let e = Executor::new(&store, chain.as_ref(), exec())
+    let e = Executor::new(&store, chain.as_ref(), evm::exec_config())
         .crash_at(CrashPoint::AfterBroadcast)
         .run(key)
         .await
         .unwrap_err();
     assert!(e.downcast_ref::<Crashed>().is_some(), "{e:#}");
-    let recovered = Executor::new(&store, chain.as_ref(), exec()).recover().await.unwrap();
+    let recovered = Executor::new(&store, chain.as_ref(), evm::exec_config())
+        .recover()
+        .await
+        .unwrap();
     assert_eq!(recovered, vec![(key.to_string(), OpOutcome::Confirmed)]);
     assert_eq!(amount_at(chain.as_ref(), v, StakeState::Active).await, 70 * S_WEI);
     assert_eq!(amount_at(chain.as_ref(), v, StakeState::Deactivating).await, 30 * S_WEI);

@@ -449,10 +449,7 @@ impl ChainAdapter for BscAdapter {
     }
 
     async fn spendable(&self) -> Result<Amount> {
-        let bal = to_amount(CHAIN, "balance", self.evm.balance().await?)?;
-        // keep enough for a few hundred transactions' gas at the fee cap
-        let reserve = self.evm.config().max_fee_per_gas_wei.saturating_mul(300_000 * 10);
-        Ok(Amount(bal.0.saturating_sub(reserve)))
+        self.evm.spendable_native().await
     }
 
     async fn claimable(&self) -> Result<Vec<(String, Amount)>> {

@@ -171,6 +171,28 @@ pub fn key_id(key: &str) -> U256 {
     U256::from_be_bytes(alloy::primitives::keccak256(key.as_bytes()).0)
 }
 
+/// A 256-bit chain number that must fit in `u64` (ids, epochs, times).
+///
+/// # Errors
+/// [`AdapterError::BadResponse`] naming `what` when it does not.
+pub fn to_u64(chain: &str, what: &str, v: U256) -> Result<u64> {
+    u64::try_from(v).map_err(|_| AdapterError::bad_response(chain, format!("{what} {v} does not fit in u64")))
+}
+
+/// A validator named by a positive decimal id (Sonic SFC and Polygon StakeManager
+/// validator ids); `registry` names what issues the ids, for the error.
+///
+/// # Errors
+/// [`AdapterError::BadInput`] for anything else (0, negative, hex, names).
+pub fn validator_index(chain: &str, validator: &str, registry: &str) -> Result<u64> {
+    validator.parse::<u64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+        AdapterError::bad_input(
+            chain,
+            format!("validator {validator:?} is not a {registry} validator id"),
+        )
+    })
+}
+
 /// A 256-bit chain amount as base units.
 ///
 /// # Errors
@@ -275,6 +297,17 @@ impl EvmClient {
             .ok_or_else(|| AdapterError::transient(self.chain, format!("block {n} not found")))?;
         Timestamp::from_unix_secs(block.header.timestamp as i64)
             .map_err(|e| AdapterError::bad_response(self.chain, format!("block {n} time: {e}")))
+    }
+
+    /// What a delegation of the native coin may use: the balance less a gas reserve of
+    /// 3 000 000 gas at the fee cap (a few hundred transactions), wei.
+    ///
+    /// # Errors
+    /// As [`EvmClient::balance`]; a balance beyond `u128` as [`AdapterError::BadResponse`].
+    pub async fn spendable_native(&self) -> Result<Amount> {
+        let bal = to_amount(self.chain, "balance", self.balance().await?)?;
+        let reserve = self.cfg.max_fee_per_gas_wei.saturating_mul(300_000 * 10);
+        Ok(Amount(bal.0.saturating_sub(reserve)))
     }
 
     /// The treasury's balance, wei.

@@ -21,8 +21,6 @@
 //! Amounts are wei of POL (1 POL = 10^18 wei); gas is paid in ETH. Validators are
 //! StakeManager validator ids, as decimal strings.
 
-use std::str::FromStr;
-
 use alloy::eips::BlockId;
 use alloy::primitives::{Address, B256, U256};
 use alloy::rpc::types::Filter;
@@ -32,7 +30,7 @@ use async_trait::async_trait;
 use softstake_core::{Amount, Timestamp};
 
 use super::paid::paid_rewards_since;
-use super::{call_err, to_amount, EvmClient, EvmConfig};
+use super::{call_err, to_amount, to_u64, validator_index, EvmClient, EvmConfig};
 use crate::error::{AdapterError, Result};
 use crate::signer::SecretBytes;
 use crate::traits::{
@@ -136,7 +134,7 @@ fn decode_revert(_data: &[u8]) -> Option<String> {
 }
 
 fn u64_of(what: &str, v: U256) -> Result<u64> {
-    u64::try_from(v).map_err(|_| AdapterError::bad_response(CHAIN, format!("{what} {v} does not fit in u64")))
+    to_u64(CHAIN, what, v)
 }
 
 /// One unbond of ours.
@@ -181,12 +179,7 @@ impl PolygonAdapter {
     }
 
     fn validator_id(validator: &str) -> Result<u64> {
-        u64::from_str(validator).ok().filter(|id| *id > 0).ok_or_else(|| {
-            AdapterError::bad_input(
-                CHAIN,
-                format!("validator {validator:?} is not a StakeManager validator id"),
-            )
-        })
+        validator_index(CHAIN, validator, "StakeManager")
     }
 
     async fn epoch_now(&self, at: BlockId) -> Result<u64> {

@@ -19,20 +19,18 @@
 //!
 //! Amounts are wei (1 S = 10^18 wei). Validators are SFC validator ids, as decimal strings.
 
-use std::collections::BTreeSet;
-use std::str::FromStr;
-
 use alloy::eips::BlockId;
 use alloy::primitives::{Address, U256};
 use alloy::rpc::types::Filter;
 use alloy::sol_types::{SolCall, SolEvent, SolInterface};
 use async_trait::async_trait;
+use std::collections::BTreeSet;
 use tokio::sync::Mutex;
 
 use softstake_core::{Amount, Timestamp};
 
 use super::paid::paid_rewards_since;
-use super::{call_err, key_id, to_amount, EvmClient, EvmConfig};
+use super::{call_err, key_id, to_amount, to_u64, validator_index, EvmClient, EvmConfig};
 use crate::error::{AdapterError, Result};
 use crate::signer::SecretBytes;
 use crate::traits::{
@@ -117,7 +115,7 @@ fn decode_revert(data: &[u8]) -> Option<String> {
 }
 
 fn u64_of(what: &str, v: U256) -> Result<u64> {
-    u64::try_from(v).map_err(|_| AdapterError::bad_response(CHAIN, format!("{what} {v} does not fit in u64")))
+    to_u64(CHAIN, what, v)
 }
 
 fn time_of(what: &str, v: U256) -> Result<Timestamp> {
@@ -209,9 +207,7 @@ impl SonicAdapter {
     }
 
     fn validator_id(validator: &str) -> Result<u64> {
-        u64::from_str(validator).ok().filter(|id| *id > 0).ok_or_else(|| {
-            AdapterError::bad_input(CHAIN, format!("validator {validator:?} is not an SFC validator id"))
-        })
+        validator_index(CHAIN, validator, "SFC")
     }
 
     async fn last_validator(&self, at: BlockId) -> Result<u64> {
@@ -505,10 +501,7 @@ impl ChainAdapter for SonicAdapter {
     }
 
     async fn spendable(&self) -> Result<Amount> {
-        let bal = to_amount(CHAIN, "balance", self.evm.balance().await?)?;
-        // keep enough for a few hundred transactions' gas at the fee cap
-        let reserve = self.evm.config().max_fee_per_gas_wei.saturating_mul(300_000 * 10);
-        Ok(Amount(bal.0.saturating_sub(reserve)))
+        self.evm.spendable_native().await
     }
 
     async fn claimable(&self) -> Result<Vec<(String, Amount)>> {
