@@ -20,7 +20,7 @@ pub mod journal {
     use softstake_adapters::traits::{OpKind, StakeState};
     use softstake_adapters::{ChainAdapter, GuardConfig, Guarded};
     use softstake_core::Amount;
-    use softstake_node::treasury::executor::{ExecConfig, Executor, OpOutcome};
+    use softstake_node::treasury::executor::{CrashPoint, Crashed, ExecConfig, Executor, OpOutcome};
     use softstake_store::{NewOperation, Store};
 
     /// A journal operation of `token` (plan `<token>-e2e`), `amount` in base units.
@@ -78,6 +78,31 @@ pub mod journal {
             .run(&o.idempotency_key)
             .await
             .expect("running the operation")
+    }
+
+    /// Records the intent, runs it until the executor "crashes" at `point` (the reply
+    /// lost), then recovers as a restarted node would; what recovery resolved.
+    ///
+    /// # Panics
+    /// When the run does not stop at the crash point or recovery fails (a test failure).
+    pub async fn crash_and_recover(
+        store: &Store,
+        chain: &dyn ChainAdapter,
+        o: NewOperation,
+        point: CrashPoint,
+        exec: ExecConfig,
+    ) -> Vec<(String, OpOutcome)> {
+        store
+            .record_intents(std::slice::from_ref(&o), chain.now().await.expect("chain time"))
+            .await
+            .expect("recording the intent");
+        let e = Executor::new(store, chain, exec.clone())
+            .crash_at(point)
+            .run(&o.idempotency_key)
+            .await
+            .expect_err("the run stops at the crash point");
+        assert!(e.downcast_ref::<Crashed>().is_some(), "not the crash point: {e:#}");
+        Executor::new(store, chain, exec).recover().await.expect("recovery")
     }
 
     /// Our stake with `validator` in `state`, base units, read from the chain.

@@ -22,7 +22,7 @@ use softstake_core::{Amount, TokenRegistry};
 use softstake_e2e::evm::{self, compile, contracts_dir, evm_config};
 use softstake_e2e::journal;
 use softstake_e2e::polygon::{start_polygon, LocalPolygon, POL_WEI, TREASURY_POL};
-use softstake_node::treasury::executor::{CrashPoint, Crashed, Executor, OpOutcome};
+use softstake_node::treasury::executor::{CrashPoint, OpOutcome};
 use softstake_node::treasury::{reconcile_token, sync_token};
 use softstake_store::{NewOperation, OperationState, Store};
 
@@ -236,20 +236,7 @@ async fn success_dropped_reply_resolves_without_a_second_delegation() {
         ("crash-broadcast", CrashPoint::AfterBroadcast),
     ] {
         let o = op(key, OpKind::Delegate, v, 3_000 * POL_WEI);
-        store
-            .record_intents(std::slice::from_ref(&o), chain.now().await.unwrap())
-            .await
-            .unwrap();
-        let e = Executor::new(&store, chain.as_ref(), evm::exec_config())
-            .crash_at(point)
-            .run(key)
-            .await
-            .unwrap_err();
-        assert!(e.downcast_ref::<Crashed>().is_some(), "{e:#}");
-        let recovered = Executor::new(&store, chain.as_ref(), evm::exec_config())
-            .recover()
-            .await
-            .unwrap();
+        let recovered = journal::crash_and_recover(&store, chain.as_ref(), o, point, evm::exec_config()).await;
         assert_eq!(recovered, vec![(key.to_string(), OpOutcome::Confirmed)]);
         expected += 3_000 * POL_WEI;
         assert_eq!(

@@ -26,7 +26,7 @@ use softstake_adapters::traits::{OpKind, StakeState};
 use softstake_adapters::{ChainAdapter, SecretBytes};
 use softstake_core::{Amount, TokenRegistry};
 use softstake_e2e::journal;
-use softstake_node::treasury::executor::{CrashPoint, Crashed, ExecConfig, Executor, OpOutcome};
+use softstake_node::treasury::executor::{CrashPoint, ExecConfig, OpOutcome};
 use softstake_node::treasury::{reconcile_token, sync_token};
 use softstake_store::{NewOperation, OperationState, Store};
 
@@ -265,17 +265,7 @@ async fn success_stake_lifecycle_on_a_real_validator() {
         ("crash-b", CrashPoint::AfterBroadcast),
     ] {
         let o = op(key, OpKind::Delegate, &c.bootstrap_vote, 2 * SOL);
-        store
-            .record_intents(std::slice::from_ref(&o), chain.now().await.unwrap())
-            .await
-            .unwrap();
-        let e = Executor::new(&store, chain.as_ref(), exec())
-            .crash_at(point)
-            .run(key)
-            .await
-            .unwrap_err();
-        assert!(e.downcast_ref::<Crashed>().is_some(), "{e:#}");
-        let recovered = Executor::new(&store, chain.as_ref(), exec()).recover().await.unwrap();
+        let recovered = journal::crash_and_recover(&store, chain.as_ref(), o, point, exec()).await;
         assert_eq!(recovered, vec![(key.to_string(), OpOutcome::Confirmed)]);
         let accounts: Vec<_> = chain
             .positions()

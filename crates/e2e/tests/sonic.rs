@@ -23,7 +23,7 @@ use softstake_core::{Amount, TokenRegistry};
 use softstake_e2e::evm::{self, compile, contracts_dir, evm_config};
 use softstake_e2e::journal;
 use softstake_e2e::sonic::{start_sonic, LocalSonic, S_WEI};
-use softstake_node::treasury::executor::{CrashPoint, Crashed, Executor, OpOutcome};
+use softstake_node::treasury::executor::{CrashPoint, OpOutcome};
 use softstake_node::treasury::{reconcile_token, sync_token};
 use softstake_store::{NewOperation, OperationState, Store};
 
@@ -216,20 +216,14 @@ async fn success_dropped_reply_and_same_key_never_act_twice() {
     // the reply to the undelegation is lost after it was submitted: recovery finds it
     let key = "u-crash";
     let o = op(key, OpKind::Undelegate, v, 30 * S_WEI);
-    store
-        .record_intents(std::slice::from_ref(&o), chain.now().await.unwrap())
-        .await
-        .unwrap();
-    let e = Executor::new(&store, chain.as_ref(), evm::exec_config())
-        .crash_at(CrashPoint::AfterBroadcast)
-        .run(key)
-        .await
-        .unwrap_err();
-    assert!(e.downcast_ref::<Crashed>().is_some(), "{e:#}");
-    let recovered = Executor::new(&store, chain.as_ref(), evm::exec_config())
-        .recover()
-        .await
-        .unwrap();
+    let recovered = journal::crash_and_recover(
+        &store,
+        chain.as_ref(),
+        o,
+        CrashPoint::AfterBroadcast,
+        evm::exec_config(),
+    )
+    .await;
     assert_eq!(recovered, vec![(key.to_string(), OpOutcome::Confirmed)]);
     assert_eq!(amount_at(chain.as_ref(), v, StakeState::Active).await, 70 * S_WEI);
     assert_eq!(amount_at(chain.as_ref(), v, StakeState::Deactivating).await, 30 * S_WEI);
