@@ -144,7 +144,8 @@ struct Request {
 }
 
 /// Withdrawal requests found so far: (validator id, wrID) from our `Undelegated` events,
-/// and the next block to scan. Rebuilt from `start_block` after a restart.
+/// and the next block to scan (the last `confirmations` blocks before it are scanned
+/// again, for reorgs). Rebuilt from `start_block` after a restart.
 #[derive(Debug, Default)]
 struct RequestScan {
     next_block: Option<u64>,
@@ -268,7 +269,12 @@ impl SonicAdapter {
     /// scan are added, requests read back as empty (withdrawn) are dropped.
     async fn requests(&self, to: u64) -> Result<Vec<Request>> {
         let mut scan = self.scan.lock().await;
-        let from = scan.next_block.unwrap_or(self.evm.config().start_block);
+        // the last `confirmations` blocks are read again: a reorg may have put one of our
+        // Undelegated events into a block already scanned on the abandoned branch
+        let start = self.evm.config().start_block;
+        let from = scan
+            .next_block
+            .map_or(start, |n| n.saturating_sub(self.evm.config().confirmations).max(start));
         let filter = Filter::new()
             .address(self.sfc)
             .event_signature(ISFC::Undelegated::SIGNATURE_HASH)
