@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use alloy::primitives::keccak256;
+use alloy::primitives::{keccak256, U256};
 use alloy::sol_types::{SolEvent, SolInterface};
 
 use softstake_adapters::evm::polygon::{IStakingInfo, IValidatorShare, PolygonAdapter};
@@ -281,6 +281,38 @@ async fn fail_bad_requests_are_typed_and_change_nothing() {
         "{claim}"
     );
     assert_eq!(c.pol_balance(c.treasury).await.unwrap(), before, "nothing moved");
+}
+
+alloy::sol! {
+    #[sol(rpc)]
+    interface IStakingInfoLog {
+        function logDelegatorClaimRewards(uint256 validatorId, address user, uint256 rewards) external;
+    }
+}
+
+/// A look-alike `DelegatorClaimedRewards` event from any contract but the StakeManager's
+/// own logger is not a reward: anyone can emit one naming the treasury.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_spoofed_reward_events_are_not_realized() {
+    let c = start_polygon(0, 1).await.unwrap();
+    let chain = adapter(&c);
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let now = chain.now().await.unwrap();
+    sync_token(&store, chain.as_ref(), now).await.unwrap();
+    // a second StakingInfo, deployed by a stranger, who may then log whatever it likes
+    let compiled = compile(&contracts_dir().join("polygon/StakeManager.sol")).unwrap();
+    let fake = c.deploy(&compiled["StakingInfo"].bin, &[]).await.unwrap();
+    IStakingInfoLog::new(fake, &c.funder)
+        .logDelegatorClaimRewards(U256::from(8u64), c.treasury, U256::from(1_000 * POL_WEI))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let synced = settle(&c, chain.as_ref(), &store).await;
+    assert_eq!(synced.new_rewards, 0, "{synced:?}");
 }
 
 /// The stand-in speaks the adapter's interface: every ValidatorShare function and the
