@@ -204,14 +204,10 @@ pub fn start_anvil(
     }
     let anvil = builder.try_spawn().context("starting anvil")?;
     let url = anvil.endpoint();
-    let funder_key = PrivateKeySigner::from(anvil.keys()[0].clone());
     let treasury_signer = PrivateKeySigner::from(anvil.keys()[1].clone());
     let treasury = treasury_signer.address();
     let treasury_key: [u8; 32] = treasury_signer.to_bytes().into();
-    let funder = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(funder_key))
-        .connect_http(url.parse()?)
-        .erased();
+    let funder = dev_account(&anvil, &url, 0)?;
     Ok(LocalEvm {
         anvil,
         url,
@@ -259,12 +255,17 @@ impl LocalEvm {
 
     /// A signing provider for dev account `i` (the validators' own accounts).
     pub fn account(&self, i: usize) -> Result<DynProvider> {
-        let key = PrivateKeySigner::from(self.anvil.keys()[i].clone());
-        Ok(ProviderBuilder::new()
-            .wallet(EthereumWallet::from(key))
-            .connect_http(self.url.parse()?)
-            .erased())
+        dev_account(&self.anvil, &self.url, i)
     }
+}
+
+/// A provider at `url` signing as `anvil`'s dev account `i`.
+fn dev_account(anvil: &AnvilInstance, url: &str, i: usize) -> Result<DynProvider> {
+    let key = PrivateKeySigner::from(anvil.keys()[i].clone());
+    Ok(ProviderBuilder::new()
+        .wallet(EthereumWallet::from(key))
+        .connect_http(url.parse()?)
+        .erased())
 }
 
 /// anvil running BSC's StakeHub stand-in.

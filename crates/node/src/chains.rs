@@ -306,9 +306,9 @@ impl Chains {
                      real adapters are compiled in with their cargo feature",
                     if cfg!(feature = "solana") { ", solana" } else { "" },
                     if cfg!(feature = "evm") {
-                        ", bsc, sonic, polygon"
+                        EVM_ADAPTERS.iter().map(|(n, _)| format!(", {n}")).collect::<String>()
                     } else {
-                        ""
+                        String::new()
                     }
                 ),
             };

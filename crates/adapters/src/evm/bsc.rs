@@ -305,12 +305,7 @@ impl BscAdapter {
 }
 
 fn parse_cursor(cursor: Option<&str>) -> Result<Option<Cursor>> {
-    match cursor {
-        None | Some("") => Ok(None),
-        Some(c) => serde_json::from_str(c)
-            .map(Some)
-            .map_err(|e| AdapterError::bad_input(CHAIN, format!("bad rewards cursor {c:?}: {e}"))),
-    }
+    super::parse_cursor(CHAIN, cursor)
 }
 
 #[async_trait]
@@ -552,19 +547,13 @@ impl ChainAdapter for BscAdapter {
 
     async fn rewards_since(&self, cursor: Option<&str>) -> Result<RewardsPage> {
         let prev = parse_cursor(cursor)?;
-        let (head, _) = self.evm.head().await?;
         // only blocks with enough confirmations are accounted
-        let to = head.saturating_sub(self.evm.config().confirmations - 1);
-        let from = match &prev {
-            Some(c) => c.block + 1,
-            None => self.evm.config().start_block,
-        };
-        if to < from {
+        let Some((from, to)) = self.evm.confirmed_range(prev.as_ref().map(|c| c.block)).await? else {
             return Ok(RewardsPage {
                 records: Vec::new(),
                 cursor: cursor.unwrap_or("").to_string(),
             });
-        }
+        };
         let flows = self.flows(from, to).await?;
         let holdings = self.holdings(BlockId::number(to)).await?;
         let at = self.evm.block_time(to).await?;

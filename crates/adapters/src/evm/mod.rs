@@ -171,6 +171,20 @@ pub fn key_id(key: &str) -> U256 {
     U256::from_be_bytes(alloy::primitives::keccak256(key.as_bytes()).0)
 }
 
+/// Parses a stored reward cursor of type `T` (JSON; `None` or empty: nothing accounted
+/// yet).
+///
+/// # Errors
+/// [`AdapterError::BadInput`] when the text is not a `T`.
+pub fn parse_cursor<T: serde::de::DeserializeOwned>(chain: &str, cursor: Option<&str>) -> Result<Option<T>> {
+    match cursor {
+        None | Some("") => Ok(None),
+        Some(c) => serde_json::from_str(c)
+            .map(Some)
+            .map_err(|e| AdapterError::bad_input(chain, format!("bad rewards cursor {c:?}: {e}"))),
+    }
+}
+
 /// A 256-bit chain number that must fit in `u64` (ids, epochs, times).
 ///
 /// # Errors

@@ -37,12 +37,7 @@ impl BlockCursor {
     /// # Errors
     /// [`AdapterError::BadInput`] when the text is not a block cursor.
     pub fn parse(chain: &str, cursor: Option<&str>) -> Result<Option<BlockCursor>> {
-        match cursor {
-            None | Some("") => Ok(None),
-            Some(c) => serde_json::from_str(c)
-                .map(Some)
-                .map_err(|e| AdapterError::bad_input(chain, format!("bad rewards cursor {c:?}: {e}"))),
-        }
+        super::parse_cursor(chain, cursor)
     }
 
     fn encode(self) -> String {

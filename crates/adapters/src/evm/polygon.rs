@@ -137,6 +137,9 @@ fn u64_of(what: &str, v: U256) -> Result<u64> {
     to_u64(CHAIN, what, v)
 }
 
+/// The POL token contract, bound to the adapter's node connection.
+type PolInstance<'a> = IPolToken::IPolTokenInstance<&'a alloy::providers::RootProvider>;
+
 /// One unbond of ours.
 #[derive(Debug, Clone)]
 struct Unbond {
@@ -307,7 +310,7 @@ impl PolygonAdapter {
         Ok(out)
     }
 
-    async fn pol(&self) -> Result<IPolToken::IPolTokenInstance<&alloy::providers::RootProvider>> {
+    async fn pol(&self) -> Result<PolInstance<'_>> {
         let token = self
             .sm()
             .token()
@@ -319,8 +322,7 @@ impl PolygonAdapter {
 
     /// An EIP-2612 permit letting the StakeManager pull `amount` POL, signed: (deadline,
     /// v, r, s). The domain is checked against the token's own `DOMAIN_SEPARATOR`.
-    async fn permit(&self, amount: U256) -> Result<(U256, u8, B256, B256)> {
-        let pol = self.pol().await?;
+    async fn permit(&self, pol: &PolInstance<'_>, amount: U256) -> Result<(U256, u8, B256, B256)> {
         let me = self.treasury();
         let name = pol.name().call().await.map_err(|e| call_err(CHAIN, "POL.name", e))?;
         let nonce = pol
@@ -359,16 +361,24 @@ impl PolygonAdapter {
         Ok((deadline, v, r, s))
     }
 
+    /// The treasury's POL, wei.
+    async fn pol_balance(&self, pol: &PolInstance<'_>) -> Result<Amount> {
+        let b = pol
+            .balanceOf(self.treasury())
+            .call()
+            .await
+            .map_err(|e| call_err(CHAIN, "POL.balanceOf", e))?;
+        to_amount(CHAIN, "POL balance", b)
+    }
+
     async fn sign(&self, to: Address, call: impl SolCall) -> Result<SignedTx> {
         self.evm
             .sign_call(to, U256::ZERO, call.abi_encode().into(), decode_revert)
             .await
     }
 
-    async fn min_amount(&self) -> Result<Amount> {
-        let Some((_, share)) = self.shares(BlockId::latest()).await?.first().copied() else {
-            return Ok(Amount(1_000_000_000_000_000_000));
-        };
+    /// `share`'s minAmount: the smallest reward it lets `withdrawRewards` pay, wei.
+    async fn min_amount(&self, share: Address) -> Result<Amount> {
         let m = self
             .share(share)
             .minAmount()
@@ -398,7 +408,11 @@ impl ChainAdapter for PolygonAdapter {
             activation_epochs: 0,
             // ValidatorShare.minAmount (1 POL): the smallest reward withdrawal; smaller
             // delegations would earn rewards that only a later buy or sell pays out
-            min_delegation: self.min_amount().await?,
+            min_delegation: match self.shares(BlockId::latest()).await?.first() {
+                Some((_, share)) => self.min_amount(*share).await?,
+                // no validator yet: ValidatorShare.initialize sets 10^18
+                None => Amount(1_000_000_000_000_000_000),
+            },
             rewards_auto_compound: false,
             claim_cadence_secs: CLAIM_CADENCE_SECS,
             claim_all_validators: false,
@@ -495,18 +509,11 @@ impl ChainAdapter for PolygonAdapter {
     }
 
     async fn spendable(&self) -> Result<Amount> {
-        let pol = self.pol().await?;
-        let b = pol
-            .balanceOf(self.treasury())
-            .call()
-            .await
-            .map_err(|e| call_err(CHAIN, "POL.balanceOf", e))?;
-        to_amount(CHAIN, "POL balance", b)
+        self.pol_balance(&self.pol().await?).await
     }
 
     async fn claimable(&self) -> Result<Vec<(String, Amount)>> {
         let at = BlockId::latest();
-        let min = self.min_amount().await?;
         let mut out = Vec::new();
         for (id, share) in self.shares(at).await? {
             let r = self
@@ -517,8 +524,8 @@ impl ChainAdapter for PolygonAdapter {
                 .await
                 .map_err(|e| call_err(CHAIN, "ValidatorShare.getLiquidRewards", e))?;
             let r = to_amount(CHAIN, "getLiquidRewards", r)?;
-            // withdrawRewards refuses less than minAmount; smaller amounts wait
-            if r >= min {
+            // withdrawRewards refuses less than the share's minAmount; smaller amounts wait
+            if !r.is_zero() && r >= self.min_amount(share).await? {
                 out.push((id.to_string(), r));
             }
         }
@@ -530,7 +537,8 @@ impl ChainAdapter for PolygonAdapter {
         if amount.is_zero() {
             return Err(AdapterError::bad_input(CHAIN, "delegation of 0 wei"));
         }
-        let have = self.spendable().await?;
+        let pol = self.pol().await?;
+        let have = self.pol_balance(&pol).await?;
         if amount > have {
             return Err(AdapterError::InsufficientFunds {
                 chain: CHAIN.into(),
@@ -555,7 +563,7 @@ impl ChainAdapter for PolygonAdapter {
                 format!("{amount} wei buys no share of validator {id}"),
             ));
         }
-        let (deadline, v, r, s) = self.permit(value).await?;
+        let (deadline, v, r, s) = self.permit(&pol, value).await?;
         let call = IValidatorShare::buyVoucherWithPermitCall {
             _amount: value,
             _minSharesToMint: min_shares,

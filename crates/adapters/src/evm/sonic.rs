@@ -351,25 +351,30 @@ impl SonicAdapter {
             .await
     }
 
-    async fn epoch_secs(&self) -> Result<u64> {
-        let sealed = self
-            .sfc()
+    async fn sealed_epoch(&self) -> Result<U256> {
+        self.sfc()
             .currentSealedEpoch()
             .call()
             .await
-            .map_err(|e| call_err(CHAIN, "SFC.currentSealedEpoch", e))?;
+            .map_err(|e| call_err(CHAIN, "SFC.currentSealedEpoch", e))
+    }
+
+    async fn epoch_end(&self, epoch: U256) -> Result<U256> {
+        self.sfc()
+            .epochEndTime(epoch)
+            .call()
+            .await
+            .map_err(|e| call_err(CHAIN, "SFC.epochEndTime", e))
+    }
+
+    /// The last sealed epoch's length, seconds (`sealed_end`: its end time), or
+    /// [`DEFAULT_EPOCH_SECS`] before two epochs have been sealed.
+    async fn epoch_secs(&self, sealed: U256, sealed_end: U256) -> Result<u64> {
         if sealed < U256::from(2) {
             return Ok(DEFAULT_EPOCH_SECS);
         }
-        let end = |e: U256| async move {
-            self.sfc()
-                .epochEndTime(e)
-                .call()
-                .await
-                .map_err(|err| call_err(CHAIN, "SFC.epochEndTime", err))
-        };
-        let (last, before) = (end(sealed).await?, end(sealed - U256::from(1)).await?);
-        let secs = u64_of("epoch length", last.saturating_sub(before))?;
+        let before = self.epoch_end(sealed - U256::from(1)).await?;
+        let secs = u64_of("epoch length", sealed_end.saturating_sub(before))?;
         Ok(if secs == 0 { DEFAULT_EPOCH_SECS } else { secs })
     }
 }
@@ -388,7 +393,10 @@ impl ChainAdapter for SonicAdapter {
         let rules = self.rules().await?;
         Ok(LiquidityModel {
             unbonding_period_secs: rules.period_secs,
-            epoch_secs: self.epoch_secs().await?,
+            epoch_secs: {
+                let sealed = self.sealed_epoch().await?;
+                self.epoch_secs(sealed, self.epoch_end(sealed).await?).await?
+            },
             epoch_aligned: false,
             activation_epochs: 0,
             // the SFC takes any non-zero delegation
@@ -401,26 +409,19 @@ impl ChainAdapter for SonicAdapter {
     }
 
     async fn epoch(&self) -> Result<EpochInfo> {
-        let sfc = self.sfc();
-        let current = sfc
+        let current = self
+            .sfc()
             .currentEpoch()
             .call()
             .await
             .map_err(|e| call_err(CHAIN, "SFC.currentEpoch", e))?;
-        let sealed = sfc
-            .currentSealedEpoch()
-            .call()
-            .await
-            .map_err(|e| call_err(CHAIN, "SFC.currentSealedEpoch", e))?;
-        let start = sfc
-            .epochEndTime(sealed)
-            .call()
-            .await
-            .map_err(|e| call_err(CHAIN, "SFC.epochEndTime", e))?;
+        let sealed = self.sealed_epoch().await?;
+        // the current epoch started when the last one was sealed
+        let start = self.epoch_end(sealed).await?;
         Ok(EpochInfo {
             index: u64_of("currentEpoch", current)?,
             start: time_of("epochEndTime", start)?,
-            secs: self.epoch_secs().await?,
+            secs: self.epoch_secs(sealed, start).await?,
         })
     }
 
