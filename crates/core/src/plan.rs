@@ -9,6 +9,9 @@
 //!  3. committed < target·(1 − low):  delegate up to target, within liquid − target_buffer
 //!     committed > target·(1 + high): undelegate down to target, worst validators first
 //!     otherwise: undelegate from deselected validators only (rebalancing)
+//!     (instant-exit chains such as the AXS pool: one withdraw from the active stake)
+//!     earns-in-custody chains (ApeChain): no delegation at all, only step 2 (the
+//!     chain's yield opt-in, when custody is not earning)
 //!     all moves ≤ max_move_per_epoch · max(P, Σ positions) − moved this epoch;
 //!     each ≥ min_delegation
 //!  4. forecast (now, 1 d, 7 d, 21 d) with the planned undelegations at their ETA
@@ -227,6 +230,13 @@ pub fn plan(inp: &PlanInputs<'_>) -> Result<TreasuryPlan> {
             exit_eta: None,
             message: format!("moves frozen for {}: {why}", t.symbol),
         });
+    } else if inp.model.earns_in_custody {
+        // only a claim can be due: the chain's opt-in when custody is not earning
+        plan_withdrawals_and_claims(inp, &mut draft);
+        notes.push(format!(
+            "{} earns in custody (the chain pays every unit held): nothing to delegate",
+            t.symbol
+        ));
     } else {
         plan_withdrawals_and_claims(inp, &mut draft);
         let cap = move_cap(inp, &totals)?;
@@ -253,7 +263,7 @@ pub fn plan(inp: &PlanInputs<'_>) -> Result<TreasuryPlan> {
     let eta = inp.model.unbonding_eta(inp.now, &inp.epoch);
     let planned: Vec<(Timestamp, Amount)> = draft
         .iter()
-        .filter(|d| d.0 == OpKind::Undelegate)
+        .filter(|d| is_release(inp.model, d.0))
         .map(|d| (eta, d.2))
         .collect();
     let schedule = unbonding_schedule(inp.positions, &planned);
@@ -263,7 +273,7 @@ pub fn plan(inp: &PlanInputs<'_>) -> Result<TreasuryPlan> {
     let moved = Amount::checked_sum(
         draft
             .iter()
-            .filter(|d| matches!(d.0, OpKind::Delegate | OpKind::Undelegate))
+            .filter(|d| d.0 == OpKind::Delegate || is_release(inp.model, d.0))
             .map(|d| d.2),
         "moved",
     )?;
@@ -301,6 +311,12 @@ pub fn plan(inp: &PlanInputs<'_>) -> Result<TreasuryPlan> {
         needs_approval: moved > threshold,
         notes,
     })
+}
+
+/// True for the operation that releases active stake: an undelegation, or on a chain
+/// with instant exit (no unbonding) the withdrawal that replaces it.
+fn is_release(model: &LiquidityModel, kind: OpKind) -> bool {
+    kind == OpKind::Undelegate || (model.instant_exit && kind == OpKind::Withdraw)
 }
 
 fn plan_withdrawals_and_claims(inp: &PlanInputs<'_>, draft: &mut Vec<(OpKind, String, Amount, String)>) {
@@ -516,12 +532,12 @@ fn undelegate(
             continue;
         }
         left = left.checked_sub(a, "undelegation budget")?;
-        draft.push((
-            OpKind::Undelegate,
-            tgt.validator.clone(),
-            a,
-            format!("{why}: {}", tgt.reason),
-        ));
+        let kind = if inp.model.instant_exit {
+            OpKind::Withdraw
+        } else {
+            OpKind::Undelegate
+        };
+        draft.push((kind, tgt.validator.clone(), a, format!("{why}: {}", tgt.reason)));
     }
     Ok(())
 }

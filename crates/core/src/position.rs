@@ -81,6 +81,16 @@ pub struct LiquidityModel {
     pub claim_all_validators: bool,
     /// Most stake operations we send per epoch (a chain limit or our policy).
     pub max_operations_per_epoch: u32,
+    /// True when leaving pays out at once, with no unbonding (the AXS staking pool's
+    /// `unstake`): the planner releases stake with one [`crate::plan::OpKind::Withdraw`]
+    /// from the active position instead of an undelegation followed by a withdrawal.
+    #[serde(default)]
+    pub instant_exit: bool,
+    /// True when every unit held in custody earns by itself (ApeChain's native yield
+    /// rebases the custody account's balance): there is nothing to delegate, and the
+    /// planner only tracks the buffer.
+    #[serde(default)]
+    pub earns_in_custody: bool,
 }
 
 /// The chain's epoch clock at a moment.

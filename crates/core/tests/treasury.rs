@@ -46,6 +46,8 @@ fn model(unbonding_secs: u64) -> LiquidityModel {
         claim_cadence_secs: 0,
         claim_all_validators: false,
         max_operations_per_epoch: 64,
+        instant_exit: false,
+        earns_in_custody: false,
     }
 }
 
@@ -167,6 +169,46 @@ fn success_withdraws_then_undelegates_worst_first() {
     let und: Vec<_> = p.ops.iter().filter(|o| o.kind == OpKind::Undelegate).collect();
     assert_eq!(und[0].validator, "v3", "worst (highest commission) first: {:?}", p.ops);
     assert_eq!(p.moved, Amount(13_000));
+}
+
+#[test]
+fn success_instant_exit_releases_with_one_withdrawal_due_now() {
+    // the AXS pool: no unbonding, `unstake` pays at once
+    let mut c = Ctx::new(0);
+    c.model.instant_exit = true;
+    let held = vec![
+        pos("v0", StakeState::Active, 30_000, None),
+        pos("v3", StakeState::Active, 30_000, None),
+    ];
+    let p = c.plan(t0(), 50_000, &[], &held, 0);
+    assert!(!p.ops.is_empty());
+    assert!(
+        p.ops.iter().all(|o| o.kind == OpKind::Withdraw),
+        "no undelegation on an instant-exit chain: {:?}",
+        p.ops
+    );
+    assert_eq!(p.ops[0].validator, "v3", "worst first, as undelegations: {:?}", p.ops);
+    // the releases count as moves (capped at 20 % of max(P, positions) = 60 000) and as
+    // liquidity at once
+    assert_eq!(p.moved, Amount(12_000));
+    let released: u128 = p.ops.iter().map(|o| o.amount.0).sum();
+    assert_eq!(p.forecast.available_1d, p.forecast.available_now + released as i128);
+}
+
+#[test]
+fn success_earns_in_custody_plans_no_delegation() {
+    // ApeChain: the custody balance earns by itself
+    let mut c = Ctx::new(0);
+    c.model.earns_in_custody = true;
+    let p = c.plan(t0(), 100_000, &[], &[], 0);
+    assert!(p.ops.is_empty(), "{:?}", p.ops);
+    assert!(
+        p.notes.iter().any(|n| n.contains("nothing to delegate")),
+        "{:?}",
+        p.notes
+    );
+    assert_eq!(p.forecast.available_now, 100_000);
+    assert!(p.alerts.is_empty(), "{:?}", p.alerts);
 }
 
 #[test]
