@@ -9,6 +9,8 @@
 //!                                           gas     = eth_estimateGas × 1.2 (a revert is a Rejected
 //!                                                     with the contract's decoded error; nothing is signed)
 //!                                         ─▶ SignedTx { tx_id: hash, payload: 0x-hex EIP-2718 bytes }
+//!    (sign_calls: several calls at consecutive nonces, e.g. approve then stake; the
+//!     operation's id is the last one's hash)
 //!    broadcast ──▶ eth_sendRawTransaction (already known / already mined = success)
 //!    tx_status ──▶ receipt with ≥ confirmations blocks on top, block hash still canonical
 //!                  → Confirmed; reverted → Failed; in the mempool → Pending;
@@ -23,9 +25,11 @@
 //! `eth_feeHistory`, `eth_estimateGas`, `eth_sendRawTransaction`,
 //! `eth_getTransactionReceipt`), EIP-1559, EIP-2718.
 
+pub mod apechain;
 pub mod bsc;
 pub mod paid;
 pub mod polygon;
+pub mod ronin;
 pub mod sonic;
 
 /// EVM addresses (alloy's), for callers that name a contract.
@@ -53,6 +57,43 @@ pub const LOG_CHUNK_BLOCKS: u64 = 5_000;
 pub const MAX_LOG_CHUNKS: u64 = 200;
 /// Gas estimate head-room, percent.
 const GAS_HEADROOM_PCT: u64 = 20;
+/// Most transactions one operation signs ([`EvmClient::sign_calls`]).
+pub const MAX_BUNDLE: usize = 4;
+
+/// One contract call to sign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvmCall {
+    /// Contract called.
+    pub to: Address,
+    /// Wei sent with it.
+    pub value: U256,
+    /// ABI-encoded calldata.
+    pub input: Bytes,
+    /// Gas limit: `None` estimates it (`eth_estimateGas` + 20 %); a fixed limit is for a
+    /// call that can only succeed after an earlier call of the same bundle has landed
+    /// (estimating it now would revert).
+    pub gas_limit: Option<u64>,
+}
+
+impl EvmCall {
+    /// A call whose gas is estimated.
+    pub fn estimated(to: Address, value: U256, input: Bytes) -> EvmCall {
+        EvmCall {
+            to,
+            value,
+            input,
+            gas_limit: None,
+        }
+    }
+
+    fn request(&self, from: Address) -> TransactionRequest {
+        TransactionRequest::default()
+            .with_from(from)
+            .with_to(self.to)
+            .with_value(self.value)
+            .with_input(self.input.clone())
+    }
+}
 
 /// Settings shared by every EVM adapter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -440,16 +481,85 @@ impl EvmClient {
         input: Bytes,
         decode_revert: fn(&[u8]) -> Option<String>,
     ) -> Result<SignedTx> {
+        self.sign_calls(&[EvmCall::estimated(to, value, input)], decode_revert)
+            .await
+    }
+
+    /// Builds and signs `calls` as consecutive transactions (nonces `n`, `n + 1`, …, `n`
+    /// read from the chain), for an operation that needs a preparatory transaction first
+    /// (an ERC-20 `approve` before a staking pool pulls the tokens). The result is one
+    /// [`SignedTx`]: its id is the **last** transaction's hash (the one whose receipt
+    /// decides the operation), its payload every transaction in order, comma-separated.
+    /// Sends nothing.
+    ///
+    /// # Errors
+    /// As [`EvmClient::sign_call`], for the sum of the calls' values and fee caps;
+    /// [`AdapterError::BadInput`] for an empty list or more than [`MAX_BUNDLE`] calls.
+    pub async fn sign_calls(&self, calls: &[EvmCall], decode_revert: fn(&[u8]) -> Option<String>) -> Result<SignedTx> {
+        if calls.is_empty() || calls.len() > MAX_BUNDLE {
+            return Err(AdapterError::bad_input(
+                self.chain,
+                format!("an operation signs 1 to {MAX_BUNDLE} transactions, not {}", calls.len()),
+            ));
+        }
         self.check_chain_id().await?;
         let from = self.address();
         let (max_fee, tip) = self.fees().await?;
-        let base = TransactionRequest::default()
-            .with_from(from)
-            .with_to(to)
-            .with_value(value)
-            .with_input(input);
-        let gas = match self.provider.estimate_gas(base.clone()).await {
-            Ok(g) => g.saturating_mul(100 + GAS_HEADROOM_PCT) / 100,
+        let mut gas = Vec::with_capacity(calls.len());
+        let mut need = U256::ZERO;
+        for c in calls {
+            let g = match c.gas_limit {
+                Some(g) => g,
+                None => self.estimate(c, decode_revert).await?,
+            };
+            need = need
+                .saturating_add(c.value)
+                .saturating_add(U256::from(g) * U256::from(max_fee));
+            gas.push(g);
+        }
+        let have = self.balance().await?;
+        if have < need {
+            return Err(AdapterError::InsufficientFunds {
+                chain: self.chain.to_string(),
+                needed: u128::try_from(need).unwrap_or(u128::MAX),
+                available: u128::try_from(have).unwrap_or(u128::MAX),
+            });
+        }
+        let first_nonce = self
+            .provider
+            .get_transaction_count(from)
+            .pending()
+            .await
+            .map_err(|e| self.err("eth_getTransactionCount(pending)", &e))?;
+        let mut raw = Vec::with_capacity(calls.len());
+        let mut last_hash = String::new();
+        for (i, (c, g)) in calls.iter().zip(gas).enumerate() {
+            let req = c
+                .request(from)
+                .with_nonce(first_nonce + i as u64)
+                .with_chain_id(self.cfg.chain_id)
+                .with_gas_limit(g)
+                .with_max_fee_per_gas(max_fee)
+                .with_max_priority_fee_per_gas(tip);
+            let envelope: TxEnvelope = req
+                .build(&self.wallet)
+                .await
+                .map_err(|e| AdapterError::Signer(format!("signing the {} transaction failed: {e}", self.chain)))?;
+            last_hash = envelope.tx_hash().to_string();
+            raw.push(alloy::hex::encode_prefixed(envelope.encoded_2718()));
+        }
+        Ok(SignedTx {
+            tx_id: last_hash,
+            payload: raw.join(","),
+            valid_until: None,
+        })
+    }
+
+    /// `eth_estimateGas` for one call, with head-room; a revert is a [`AdapterError::Rejected`]
+    /// naming the error.
+    async fn estimate(&self, c: &EvmCall, decode_revert: fn(&[u8]) -> Option<String>) -> Result<u64> {
+        match self.provider.estimate_gas(c.request(self.address())).await {
+            Ok(g) => Ok(g.saturating_mul(100 + GAS_HEADROOM_PCT) / 100),
             Err(e) => {
                 if let Some(data) = e.as_error_resp().and_then(|p| p.as_revert_data()) {
                     // the contract's custom error, else a require string / panic code
@@ -458,64 +568,44 @@ impl EvmClient {
                         .unwrap_or_else(|| format!("revert data {data}"));
                     return Err(AdapterError::rejected(self.chain, format!("the call reverts: {name}")));
                 }
-                let text = e.to_string();
-                if text.to_ascii_lowercase().contains("insufficient funds") {
+                if e.to_string().to_ascii_lowercase().contains("insufficient funds") {
                     let have = self.balance().await?;
                     return Err(AdapterError::InsufficientFunds {
                         chain: self.chain.to_string(),
-                        needed: u128::try_from(value).unwrap_or(u128::MAX),
+                        needed: u128::try_from(c.value).unwrap_or(u128::MAX),
                         available: u128::try_from(have).unwrap_or(u128::MAX),
                     });
                 }
-                return Err(self.err("eth_estimateGas", &e));
+                Err(self.err("eth_estimateGas", &e))
             }
-        };
-        let fee_cap = U256::from(gas) * U256::from(max_fee);
-        let have = self.balance().await?;
-        let need = value.saturating_add(fee_cap);
-        if have < need {
-            return Err(AdapterError::InsufficientFunds {
-                chain: self.chain.to_string(),
-                needed: u128::try_from(need).unwrap_or(u128::MAX),
-                available: u128::try_from(have).unwrap_or(u128::MAX),
-            });
         }
-        let nonce = self
-            .provider
-            .get_transaction_count(from)
-            .pending()
-            .await
-            .map_err(|e| self.err("eth_getTransactionCount(pending)", &e))?;
-        let req = base
-            .with_nonce(nonce)
-            .with_chain_id(self.cfg.chain_id)
-            .with_gas_limit(gas)
-            .with_max_fee_per_gas(max_fee)
-            .with_max_priority_fee_per_gas(tip);
-        let envelope: TxEnvelope = req
-            .build(&self.wallet)
-            .await
-            .map_err(|e| AdapterError::Signer(format!("signing the {} transaction failed: {e}", self.chain)))?;
-        Ok(SignedTx {
-            tx_id: envelope.tx_hash().to_string(),
-            payload: alloy::hex::encode_prefixed(envelope.encoded_2718()),
-            valid_until: None,
-        })
     }
 
-    fn decode(&self, tx: &SignedTx) -> Result<(TxHash, TxEnvelope, Vec<u8>)> {
-        let bytes =
-            alloy::hex::decode(&tx.payload).map_err(|_| AdapterError::bad_input(self.chain, "payload is not hex"))?;
-        let env = TxEnvelope::decode_2718(&mut bytes.as_slice())
-            .map_err(|e| AdapterError::bad_input(self.chain, format!("payload is not a transaction: {e}")))?;
-        let hash = *env.tx_hash();
-        if hash.to_string() != tx.tx_id {
+    /// The transactions of a payload, in order; the last must hash to the recorded id.
+    fn decode(&self, tx: &SignedTx) -> Result<Vec<(TxHash, TxEnvelope, Vec<u8>)>> {
+        let parts: Vec<&str> = tx.payload.split(',').collect();
+        if parts.len() > MAX_BUNDLE {
             return Err(AdapterError::bad_input(
                 self.chain,
-                format!("payload hashes to {hash}, not the recorded {}", tx.tx_id),
+                format!("payload holds {} transactions, at most {MAX_BUNDLE}", parts.len()),
             ));
         }
-        Ok((hash, env, bytes))
+        let mut out = Vec::with_capacity(parts.len());
+        for part in parts {
+            let bytes =
+                alloy::hex::decode(part).map_err(|_| AdapterError::bad_input(self.chain, "payload is not hex"))?;
+            let env = TxEnvelope::decode_2718(&mut bytes.as_slice())
+                .map_err(|e| AdapterError::bad_input(self.chain, format!("payload is not a transaction: {e}")))?;
+            out.push((*env.tx_hash(), env, bytes));
+        }
+        let last = out.last().map(|(h, _, _)| h.to_string()).unwrap_or_default();
+        if last != tx.tx_id {
+            return Err(AdapterError::bad_input(
+                self.chain,
+                format!("payload hashes to {last}, not the recorded {}", tx.tx_id),
+            ));
+        }
+        Ok(out)
     }
 
     async fn known(&self, hash: TxHash) -> Result<bool> {
@@ -533,16 +623,14 @@ impl EvmClient {
     /// [`AdapterError::Rejected`] with the node's message (e.g. a nonce used by another
     /// transaction); transient errors as in [`rpc_err`].
     pub async fn broadcast(&self, tx: &SignedTx) -> Result<()> {
-        let (hash, _, bytes) = self.decode(tx)?;
-        match self.provider.send_raw_transaction(&bytes).await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                if self.known(hash).await? {
-                    return Ok(());
+        for (hash, _, bytes) in self.decode(tx)? {
+            if let Err(e) = self.provider.send_raw_transaction(&bytes).await {
+                if !self.known(hash).await? {
+                    return Err(self.err("eth_sendRawTransaction", &e));
                 }
-                Err(self.err("eth_sendRawTransaction", &e))
             }
         }
+        Ok(())
     }
 
     /// Where a signed transaction stands (see the module docs).
@@ -551,7 +639,10 @@ impl EvmClient {
     /// Transient errors as in [`rpc_err`]; [`AdapterError::BadInput`] for a payload
     /// that is not the recorded transaction.
     pub async fn tx_status(&self, tx: &SignedTx) -> Result<TxStatus> {
-        let (hash, env, _) = self.decode(tx)?;
+        let (hash, env, _) = self
+            .decode(tx)?
+            .pop()
+            .ok_or_else(|| AdapterError::bad_input(self.chain, "empty payload"))?;
         let receipt = self
             .provider
             .get_transaction_receipt(hash)
