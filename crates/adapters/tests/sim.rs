@@ -35,6 +35,8 @@ fn model(auto_compound: bool, aligned: bool) -> LiquidityModel {
         claim_cadence_secs: DAY as u64,
         claim_all_validators: false,
         max_operations_per_epoch: 32,
+        instant_exit: false,
+        earns_in_custody: false,
     }
 }
 

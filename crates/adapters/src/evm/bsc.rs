@@ -336,6 +336,8 @@ impl ChainAdapter for BscAdapter {
             claim_cadence_secs: 0,
             claim_all_validators: false,
             max_operations_per_epoch: self.evm.config().max_operations_per_epoch,
+            instant_exit: false,
+            earns_in_custody: false,
         })
     }
 

@@ -417,6 +417,8 @@ impl ChainAdapter for PolygonAdapter {
             claim_cadence_secs: CLAIM_CADENCE_SECS,
             claim_all_validators: false,
             max_operations_per_epoch: self.evm.config().max_operations_per_epoch,
+            instant_exit: false,
+            earns_in_custody: false,
         })
     }
 

@@ -277,6 +277,8 @@ impl ChainAdapter for SolanaAdapter {
             claim_cadence_secs: 0,
             claim_all_validators: false,
             max_operations_per_epoch: self.cfg.max_operations_per_epoch,
+            instant_exit: false,
+            earns_in_custody: false,
         })
     }
 
