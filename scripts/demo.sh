@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job on its embedded defaults (SQLite, devnet config, bundled real data):
 #   bash scripts/demo.sh [demo options, e.g. --days 14 --seed 7]
-# With --chain BNB=bsc, --chain S=sonic or --chain POL=polygon (any of them, together),
-# that token runs on a real EVM node instead of the simulated chain: a local anvil with
-# the stand-in of its staking contracts (StakeHub, SFC, StakeManager), started here and
+# With --chain BNB=bsc, S=sonic, POL=polygon, AXS=ronin or APE=apechain (any of them,
+# together, each as its own --chain), that token runs on a real EVM node instead of the
+# simulated chain: a local anvil with the stand-in of its staking contracts (StakeHub,
+# SFC, StakeManager, the AXS staking pool, ApeChain's ArbInfo), started here and
 # stopped at exit (config/localnet.toml; rewards are paid by the local chain on an
 # accelerated schedule).
 set -euo pipefail
@@ -17,6 +18,8 @@ for a in "$@"; do
     BNB=bsc) evm_chains+=(bsc) ;;
     S=sonic) evm_chains+=(sonic) ;;
     POL=polygon) evm_chains+=(polygon) ;;
+    AXS=ronin) evm_chains+=(ronin) ;;
+    APE=apechain) evm_chains+=(apechain) ;;
   esac
 done
 
@@ -45,6 +48,8 @@ for c in "${evm_chains[@]}"; do
     bsc) port=8545; token=BNB ;;
     sonic) port=8546; token=S ;;
     polygon) port=8547; token=POL ;;
+    ronin) port=8548; token=AXS ;;
+    apechain) port=8549; token=APE ;;
   esac
   tokens+=("$token")
   if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then

@@ -125,6 +125,42 @@ pub struct Compiled {
     pub abi: serde_json::Value,
 }
 
+impl Compiled {
+    /// keccak-256 of each ABI entry of `kind` (`function`, `event`) by its canonical
+    /// signature: a function's selector is the first 4 bytes, an event's topic 0 all 32.
+    ///
+    /// # Panics
+    /// On an ABI entry without a name or input types (solc never writes one).
+    pub fn signature_hashes(&self, kind: &str) -> Vec<[u8; 32]> {
+        let signature = |e: &serde_json::Value| {
+            let types: Vec<&str> = e["inputs"]
+                .as_array()
+                .expect("ABI inputs")
+                .iter()
+                .map(|i| i["type"].as_str().expect("ABI input type"))
+                .collect();
+            format!("{}({})", e["name"].as_str().expect("ABI name"), types.join(","))
+        };
+        self.abi
+            .as_array()
+            .map(|a| a.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter(|e| e["type"] == kind)
+            .map(|e| alloy::primitives::keccak256(signature(e)).0)
+            .collect()
+    }
+
+    /// Whether the contract has a function with each of `selectors`; the missing ones.
+    pub fn missing_functions(&self, selectors: impl IntoIterator<Item = [u8; 4]>) -> Vec<[u8; 4]> {
+        let have = self.signature_hashes("function");
+        selectors
+            .into_iter()
+            .filter(|sel| !have.iter().any(|h| h[..4] == *sel))
+            .collect()
+    }
+}
+
 /// Compiles `source` (a path under [`contracts_dir`]) with solc-js, optimized; contracts by name.
 pub fn compile(source: &Path) -> Result<BTreeMap<String, Compiled>> {
     let out = tempfile::tempdir()?;

@@ -7,9 +7,13 @@
 #![deny(missing_docs)]
 
 #[cfg(feature = "evm-anvil")]
+pub mod apechain;
+#[cfg(feature = "evm-anvil")]
 pub mod evm;
 #[cfg(feature = "evm-anvil")]
 pub mod polygon;
+#[cfg(feature = "evm-anvil")]
+pub mod ronin;
 #[cfg(feature = "evm-anvil")]
 pub mod sonic;
 

@@ -84,6 +84,8 @@ pub fn sim_model(t: &TokenConfig) -> LiquidityModel {
         claim_cadence_secs: if t.chain == "tron" { 86_400 } else { 0 },
         claim_all_validators: t.chain == "tron",
         max_operations_per_epoch: 32,
+        instant_exit: false,
+        earns_in_custody: false,
     }
 }
 
@@ -115,7 +117,13 @@ fn real_handle<A: ChainAdapter + 'static>(
 }
 
 /// The EVM adapters this build has: (`adapter` name, the token it stakes).
-pub const EVM_ADAPTERS: [(&str, &str); 3] = [("bsc", "BNB"), ("sonic", "S"), ("polygon", "POL")];
+pub const EVM_ADAPTERS: [(&str, &str); 5] = [
+    ("bsc", "BNB"),
+    ("sonic", "S"),
+    ("polygon", "POL"),
+    ("ronin", "AXS"),
+    ("apechain", "APE"),
+];
 
 /// The settings, key and staking contract of an EVM adapter `name` from `[chains.X]` and
 /// `[chains.X.evm]` (`default_contract`: the chain's system address).
@@ -299,6 +307,27 @@ impl Chains {
                     use softstake_adapters::evm::sonic::{SonicAdapter, SFC_ADDRESS};
                     let (cfg, key, sfc) = evm_parts(symbol, "sonic", chain, SFC_ADDRESS)?;
                     let adapter = SonicAdapter::new(cfg, &key, sfc).with_context(|| format!("chains.{symbol}"))?;
+                    real_handle(adapter, chain, &observer)
+                }
+                #[cfg(feature = "evm")]
+                "ronin" => {
+                    use softstake_adapters::evm::ronin::{RoninAxsAdapter, AXS_POOL_MAINNET};
+                    let evm = chain.evm.as_ref();
+                    if evm.is_some_and(|e| e.chain_id != 2020 && e.staking_contract.is_none()) {
+                        bail!(
+                            "chains.{symbol}.evm.staking_contract is required off Ronin mainnet (chain id 2020): \
+                             the AXS pool {AXS_POOL_MAINNET} is a mainnet address"
+                        );
+                    }
+                    let (cfg, key, pool) = evm_parts(symbol, "ronin", chain, AXS_POOL_MAINNET)?;
+                    let adapter = RoninAxsAdapter::new(cfg, &key, pool).with_context(|| format!("chains.{symbol}"))?;
+                    real_handle(adapter, chain, &observer)
+                }
+                #[cfg(feature = "evm")]
+                "apechain" => {
+                    use softstake_adapters::evm::apechain::{ApeChainAdapter, ARB_INFO};
+                    let (cfg, key, info) = evm_parts(symbol, "apechain", chain, ARB_INFO)?;
+                    let adapter = ApeChainAdapter::new(cfg, &key, info).with_context(|| format!("chains.{symbol}"))?;
                     real_handle(adapter, chain, &observer)
                 }
                 other => bail!(

@@ -79,8 +79,8 @@ pub struct ChainConfig {
     /// Status polls per run before leaving an operation pending (the next run resolves it).
     #[serde(default = "d_confirm_polls")]
     pub confirm_max_polls: u32,
-    /// EVM chains (`adapter = "bsc"`, `"sonic"` or `"polygon"`): chain id, confirmations,
-    /// fee caps.
+    /// EVM chains (`adapter = "bsc"`, `"sonic"`, `"polygon"`, `"ronin"` or `"apechain"`):
+    /// chain id, confirmations, fee caps.
     #[serde(default)]
     pub evm: Option<EvmSettings>,
 }
@@ -90,7 +90,8 @@ pub struct ChainConfig {
 #[serde(deny_unknown_fields)]
 pub struct EvmSettings {
     /// Chain id transactions are signed for (BSC 56, BSC testnet 97, Sonic 146, Sonic
-    /// Blaze testnet 57054, Ethereum 1 and Sepolia 11155111 for POL); the node must agree.
+    /// Blaze testnet 57054, Ethereum 1 and Sepolia 11155111 for POL, Ronin 2020 and Saigon
+    /// 2021 for AXS, ApeChain 33139 and Curtis 33111 for APE); the node must agree.
     pub chain_id: u64,
     /// Blocks on top of a receipt (its own included) before an operation is confirmed.
     #[serde(default = "d_confirmations")]
@@ -107,7 +108,9 @@ pub struct EvmSettings {
     /// The staking contract (default: the chain's; BSC StakeHub
     /// `0x0000000000000000000000000000000000002002`, Sonic SFC
     /// `0xFC00FACE00000000000000000000000000000000`, Polygon StakeManager
-    /// `0x5e3Ef299fDDf15eAa0432E6e66473ace8c13D908` on Ethereum, `0x4AE8…08bE` on Sepolia).
+    /// `0x5e3Ef299fDDf15eAa0432E6e66473ace8c13D908` on Ethereum, `0x4AE8…08bE` on Sepolia,
+    /// the AXS staking pool `0x05b0bb3c1c320b280501b86706c3551995bc8571` on Ronin,
+    /// ApeChain's ArbInfo precompile `0x…65`).
     #[serde(default)]
     pub staking_contract: Option<String>,
 }
@@ -479,6 +482,11 @@ mod tests {
         let bnb = &cfg.chains["BNB"];
         assert_eq!(bnb.adapter, "bsc");
         assert_eq!(bnb.evm.as_ref().map(|e| (e.chain_id, e.confirmations)), Some((56, 2)));
+        for (token, adapter, chain_id) in [("AXS", "ronin", 2020), ("APE", "apechain", 33139)] {
+            let c = &cfg.chains[token];
+            assert_eq!(c.adapter, adapter, "{token}");
+            assert_eq!(c.evm.as_ref().map(|e| e.chain_id), Some(chain_id), "{token}");
+        }
     }
 
     #[test]

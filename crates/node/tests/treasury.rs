@@ -38,6 +38,8 @@ fn chain(auto_compound: bool) -> (Arc<SimChain>, SimAdapter) {
             claim_cadence_secs: 0,
             claim_all_validators: false,
             max_operations_per_epoch: 32,
+            instant_exit: false,
+            earns_in_custody: false,
         },
         series: RewardSeries::Solana,
         validator_set: ValidatorSet::Solana,

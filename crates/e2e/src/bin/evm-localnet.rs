@@ -7,6 +7,8 @@
 //! cargo run -p softstake-e2e --features evm-anvil --bin evm-localnet -- --chain bsc      (8545, chain id 56)
 //! cargo run -p softstake-e2e --features evm-anvil --bin evm-localnet -- --chain sonic    (8546, chain id 146)
 //! cargo run -p softstake-e2e --features evm-anvil --bin evm-localnet -- --chain polygon  (8547, chain id 1)
+//! cargo run -p softstake-e2e --features evm-anvil --bin evm-localnet -- --chain ronin    (8548, chain id 2020)
+//! cargo run -p softstake-e2e --features evm-anvil --bin evm-localnet -- --chain apechain (8549, chain id 33139)
 //! softstake --network localnet demo --tokens BNB --chain BNB=bsc
 //! ```
 
@@ -16,9 +18,14 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 
+use softstake_e2e::apechain::{start_apechain, LocalApeChain};
 use softstake_e2e::evm::{start_bsc, LocalBsc, LocalEvm, BNB_WEI};
 use softstake_e2e::polygon::{start_polygon, LocalPolygon};
+use softstake_e2e::ronin::{start_ronin, LocalRonin};
 use softstake_e2e::sonic::{start_sonic, LocalSonic};
+
+/// APE each dev account of the local ApeChain holds (the treasury's custody).
+const APECHAIN_BALANCE_APE: u64 = 100_000;
 
 /// Which staking chain to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -29,6 +36,10 @@ enum Chain {
     Sonic,
     /// Ethereum with Polygon PoS staking: StakeManager stand-in (chain id 1).
     Polygon,
+    /// Ronin: the AXS staking pool stand-in (chain id 2020).
+    Ronin,
+    /// ApeChain: ArbInfo stand-in at 0x…65, native yield by rebasing (chain id 33139).
+    Apechain,
 }
 
 impl Chain {
@@ -37,6 +48,8 @@ impl Chain {
             Chain::Bsc => 8545,
             Chain::Sonic => 8546,
             Chain::Polygon => 8547,
+            Chain::Ronin => 8548,
+            Chain::Apechain => 8549,
         }
     }
 
@@ -45,6 +58,8 @@ impl Chain {
             Chain::Bsc => ".softstake/localnet/bnb-treasury.key",
             Chain::Sonic => ".softstake/localnet/s-treasury.key",
             Chain::Polygon => ".softstake/localnet/pol-treasury.key",
+            Chain::Ronin => ".softstake/localnet/axs-treasury.key",
+            Chain::Apechain => ".softstake/localnet/ape-treasury.key",
         }
     }
 }
@@ -56,7 +71,8 @@ struct Args {
     /// The chain.
     #[arg(long, value_enum, default_value = "bsc")]
     chain: Chain,
-    /// JSON-RPC port (default: 8545 bsc, 8546 sonic, 8547 polygon).
+    /// JSON-RPC port (default: 8545 bsc, 8546 sonic, 8547 polygon, 8548 ronin, 8549
+    /// apechain).
     #[arg(long)]
     port: Option<u16>,
     /// Seconds per block.
@@ -66,7 +82,7 @@ struct Args {
     #[arg(long)]
     key_file: Option<PathBuf>,
     /// Validators' yearly reward rate, bps of their stake (real: BNB about 250, S about
-    /// 350, POL about 400).
+    /// 350, POL about 400); the AXS pool's rate on its total stake; APE's native yield.
     #[arg(long, default_value_t = 300)]
     apr_bps: u64,
     /// Seconds of rewards paid per real second (17 280: a day's rewards every 5 s).
@@ -82,6 +98,8 @@ enum Running {
     Bsc(LocalBsc),
     Sonic(LocalSonic),
     Polygon(LocalPolygon),
+    Ronin(LocalRonin),
+    Apechain(LocalApeChain),
 }
 
 impl Running {
@@ -90,6 +108,8 @@ impl Running {
             Running::Bsc(c) => c,
             Running::Sonic(c) => c,
             Running::Polygon(c) => c,
+            Running::Ronin(c) => c,
+            Running::Apechain(c) => c,
         }
     }
 
@@ -111,6 +131,14 @@ impl Running {
             ))
             .chain(c.validators.iter().map(|v| format!("  validator {v}")))
             .collect(),
+            Running::Ronin(c) => vec![format!(
+                "AXS staking pool stand-in at {} (chain id 2020), AXS token {}",
+                c.pool, c.axs
+            )],
+            Running::Apechain(_) => vec![
+                "ArbInfo stand-in at 0x0000000000000000000000000000000000000065 (chain id 33139)".to_string(),
+                "  native yield: the treasury's balance rebases on every payment".to_string(),
+            ],
         }
     }
 
@@ -142,6 +170,16 @@ impl Running {
                 }
                 c.advance_epoch(1).await?;
             }
+            Running::Ronin(c) => {
+                let r = reward(c.staking_total().await?);
+                if r > 0 {
+                    c.distribute_rewards(r).await?;
+                }
+            }
+            Running::Apechain(c) => {
+                let year = 365 * 86_400 * 10_000;
+                c.rebase(&[c.treasury], u128::from(apr_bps) * secs, year).await?;
+            }
         }
         Ok(())
     }
@@ -166,6 +204,8 @@ async fn start(args: &Args) -> Result<Running> {
         Chain::Bsc => Running::Bsc(start_bsc(port, args.block_time_secs).await?),
         Chain::Sonic => Running::Sonic(start_sonic(port, args.block_time_secs).await?),
         Chain::Polygon => Running::Polygon(start_polygon(port, args.block_time_secs).await?),
+        Chain::Ronin => Running::Ronin(start_ronin(port, args.block_time_secs).await?),
+        Chain::Apechain => Running::Apechain(start_apechain(port, args.block_time_secs, APECHAIN_BALANCE_APE).await?),
     })
 }
 
