@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use alloy::primitives::{keccak256, U256};
+use alloy::primitives::U256;
 use alloy::sol_types::{SolEvent, SolInterface};
 
 use softstake_adapters::evm::polygon::{IStakingInfo, IValidatorShare, PolygonAdapter};
@@ -320,43 +320,14 @@ async fn fail_spoofed_reward_events_are_not_realized() {
 #[test]
 fn success_stand_in_matches_the_adapter_interface() {
     let compiled = compile(&contracts_dir().join("polygon/StakeManager.sol")).unwrap();
-    let signature = |e: &serde_json::Value| {
-        let types: Vec<&str> = e["inputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["type"].as_str().unwrap())
-            .collect();
-        format!("{}({})", e["name"].as_str().unwrap(), types.join(","))
-    };
-    let hashes = |contract: &str, kind: &str| -> Vec<[u8; 32]> {
-        compiled[contract]
-            .abi
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["type"] == kind)
-            .map(|e| keccak256(signature(e)).0)
-            .collect()
-    };
-    let share = hashes("ValidatorShare", "function");
-    for sel in IValidatorShare::IValidatorShareCalls::selectors() {
-        assert!(
-            share.iter().any(|h| h[..4] == sel),
-            "ValidatorShare function {sel:?} missing"
-        );
-    }
-    let sm = hashes("StakeManager", "function");
-    for sel in softstake_adapters::evm::polygon::IStakeManager::IStakeManagerCalls::selectors() {
-        assert!(
-            sm.iter().any(|h| h[..4] == sel),
-            "StakeManager function {sel:?} missing"
-        );
-    }
-    let events = hashes("StakingInfo", "event");
+    let missing = compiled["ValidatorShare"].missing_functions(IValidatorShare::IValidatorShareCalls::selectors());
+    assert!(missing.is_empty(), "ValidatorShare functions missing: {missing:?}");
+    let missing = compiled["StakeManager"]
+        .missing_functions(softstake_adapters::evm::polygon::IStakeManager::IStakeManagerCalls::selectors());
+    assert!(missing.is_empty(), "StakeManager functions missing: {missing:?}");
+    let events = compiled["StakingInfo"].signature_hashes("event");
     assert!(events.contains(&IStakingInfo::DelegatorClaimedRewards::SIGNATURE_HASH.0));
-    let pol = hashes("PolToken", "function");
-    for sel in softstake_adapters::evm::polygon::IPolToken::IPolTokenCalls::selectors() {
-        assert!(pol.iter().any(|h| h[..4] == sel), "POL function {sel:?} missing");
-    }
+    let missing = compiled["PolToken"]
+        .missing_functions(softstake_adapters::evm::polygon::IPolToken::IPolTokenCalls::selectors());
+    assert!(missing.is_empty(), "POL functions missing: {missing:?}");
 }

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use alloy::primitives::{keccak256, U256};
+use alloy::primitives::U256;
 use alloy::sol_types::{SolEvent, SolInterface};
 
 use softstake_adapters::evm::sonic::{SonicAdapter, ISFC, SFC_ADDRESS};
@@ -322,29 +322,14 @@ async fn fail_bad_requests_and_slashing_show() {
 #[test]
 fn success_stand_in_matches_the_adapter_interface() {
     let compiled = compile(&contracts_dir().join("sonic/SFC.sol")).unwrap();
-    let abi = compiled["SFC"].abi.as_array().unwrap().clone();
-    let signature = |e: &serde_json::Value| {
-        let types: Vec<&str> = e["inputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["type"].as_str().unwrap())
-            .collect();
-        format!("{}({})", e["name"].as_str().unwrap(), types.join(","))
-    };
-    let hashes = |kind: &str| -> Vec<[u8; 32]> {
-        abi.iter()
-            .filter(|e| e["type"] == kind)
-            .map(|e| keccak256(signature(e)).0)
-            .collect()
-    };
-    let (functions, errors, events) = (hashes("function"), hashes("error"), hashes("event"));
-    for sel in ISFC::ISFCCalls::selectors() {
-        assert!(functions.iter().any(|h| h[..4] == sel), "function {sel:?} missing");
-    }
+    let sfc = &compiled["SFC"];
+    let missing = sfc.missing_functions(ISFC::ISFCCalls::selectors());
+    assert!(missing.is_empty(), "functions missing: {missing:?}");
+    let errors = sfc.signature_hashes("error");
     for sel in ISFC::ISFCErrors::selectors() {
         assert!(errors.iter().any(|h| h[..4] == sel), "error {sel:?} missing");
     }
+    let events = sfc.signature_hashes("event");
     for topic in [
         ISFC::Delegated::SIGNATURE_HASH,
         ISFC::Undelegated::SIGNATURE_HASH,
