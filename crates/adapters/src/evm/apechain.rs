@@ -239,6 +239,7 @@ impl ChainAdapter for ApeChainAdapter {
             max_operations_per_epoch: self.evm.config().max_operations_per_epoch,
             instant_exit: false,
             earns_in_custody: true,
+            rewards_from_positions: false,
         })
     }
 

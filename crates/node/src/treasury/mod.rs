@@ -78,11 +78,57 @@ pub async fn sync_token(store: &Store, chain: &dyn ChainAdapter, now: Timestamp)
         .positions()
         .await
         .with_context(|| format!("{token}: reading positions"))?;
+    if chain.liquidity_model().await?.rewards_from_positions {
+        let cursor = cursor.unwrap_or_default();
+        let out = realize_position_growth(store, chain, &report.positions, &cursor).await?;
+        report.new_rewards += out.new_records;
+        report.new_amount = report.new_amount.checked_add(out.new_amount, "synced rewards")?;
+    }
     store.save_positions(&token, &report.positions, now).await?;
     if report.new_rewards > 0 {
         info!(token = %token, rewards = report.new_rewards, amount = %report.new_amount, "synced realized rewards");
     }
     Ok(report)
+}
+
+/// For chains whose rewards compound with no record to read
+/// ([`softstake_core::position::LiquidityModel::rewards_from_positions`]): books each
+/// validator's growth of `positions` over the ledger's `stake:<validator>` (our own
+/// operations) as a compounded reward, keyed by the chain time of the reading. Skipped
+/// while an operation of the token is open (its effect may be on chain and not yet in
+/// the ledger); a shortfall is not a reward (reconciliation reports it as drift).
+async fn realize_position_growth(
+    store: &Store,
+    chain: &dyn ChainAdapter,
+    positions: &[Position],
+    cursor: &str,
+) -> Result<softstake_store::RewardCursor> {
+    let token = chain.token().to_string();
+    if !store.open_operations(Some(&token)).await?.is_empty() {
+        info!(token = %token, "operations open: position growth is realized at the next sync");
+        return Ok(softstake_store::RewardCursor::default());
+    }
+    let at = chain
+        .now()
+        .await
+        .with_context(|| format!("{token}: reading chain time"))?;
+    // the chain time of the reading, nanoseconds: one key per reading
+    let key = u64::try_from(at.0).context("chain time before 1970")?;
+    let records: Vec<RealizedReward> = drift(store, &token, positions, 0)
+        .await?
+        .into_iter()
+        .filter(|l| l.drift > 0)
+        .map(|l| -> Result<RealizedReward> {
+            Ok(RealizedReward {
+                validator: l.validator,
+                epoch: key,
+                kind: "compounded".into(),
+                amount: Amount(u128::try_from(l.drift)?),
+                at,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(store.record_realized(&token, &records, cursor, at).await?)
 }
 
 /// One validator's reconciliation line (base units).
