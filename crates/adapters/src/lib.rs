@@ -3,7 +3,8 @@
 //! One [`ChainAdapter`] trait that every chain implements, the [`Guarded`] wrapper that
 //! rate limits, retries and traces every call, the [`Signer`] trait, and one module per
 //! chain family behind a cargo feature (`sim`: the simulated chain; `solana`: stake
-//! accounts through solana-client 3.1).
+//! accounts through solana-client 3.1; `evm`: BNB, S, POL, AXS and APE through alloy;
+//! `near`: staking-pool calls through nearcore's crates).
 //!
 //! ```text
 //!  treasury (journal) ─▶ Guarded<A> ─▶ A: ChainAdapter ─▶ chain RPC
@@ -19,6 +20,8 @@ pub mod error;
 #[cfg(feature = "evm")]
 pub mod evm;
 pub mod guard;
+#[cfg(feature = "near")]
+pub mod near;
 pub mod signer;
 #[cfg(feature = "sim")]
 pub mod sim;
