@@ -4,7 +4,9 @@
 # With --chain BNB=bsc, S=sonic, POL=polygon, AXS=ronin or APE=apechain (any of them,
 # together, each as its own --chain), that token runs on a real EVM node instead of the
 # simulated chain: a local anvil with the stand-in of its staking contracts (StakeHub,
-# SFC, StakeManager, the AXS staking pool, ApeChain's ArbInfo), started here and
+# SFC, StakeManager, the AXS staking pool, ApeChain's ArbInfo); with --chain NEAR=near,
+# NEAR runs on our local NEAR chain (crates/localchains: NEAR JSON-RPC and the reference
+# staking pool's rules). Each is started here and
 # stopped at exit (config/localnet.toml; rewards are paid by the local chain on an
 # accelerated schedule).
 set -euo pipefail
@@ -13,6 +15,7 @@ cd "$ROOT"
 
 # EVM chains asked for with --chain TOKEN=adapter, each run on its own local anvil
 evm_chains=()
+local_chains=()
 for a in "$@"; do
   case "${a#--chain=}" in
     BNB=bsc) evm_chains+=(bsc) ;;
@@ -20,10 +23,11 @@ for a in "$@"; do
     POL=polygon) evm_chains+=(polygon) ;;
     AXS=ronin) evm_chains+=(ronin) ;;
     APE=apechain) evm_chains+=(apechain) ;;
+    NEAR=near) local_chains+=(near) ;;
   esac
 done
 
-if [ "${#evm_chains[@]}" = 0 ]; then
+if [ "${#evm_chains[@]}" = 0 ] && [ "${#local_chains[@]}" = 0 ]; then
   bash "$ROOT/scripts/setup.sh" --demo
   log "building softstake"
   cargo build --locked --bin softstake
@@ -31,9 +35,14 @@ if [ "${#evm_chains[@]}" = 0 ]; then
 fi
 
 bash "$ROOT/scripts/setup.sh" --demo --evm
-log "building softstake (with the EVM adapters) and the local EVM chains"
-cargo build --locked --bin softstake --features softstake-node/evm
-cargo build --locked -p softstake-e2e --features evm-anvil --bin evm-localnet
+log "building softstake (with the EVM and NEAR adapters) and the local chains"
+cargo build --locked --bin softstake --features softstake-node/evm,softstake-node/near
+if [ "${#evm_chains[@]}" -gt 0 ]; then
+  cargo build --locked -p softstake-e2e --features evm-anvil --bin evm-localnet
+fi
+if [ "${#local_chains[@]}" -gt 0 ]; then
+  cargo build --locked -p softstake-localchains --features near --bin near-localnet
+fi
 mkdir -p .softstake/localnet
 pids=()
 # stop the helpers and their anvil children (even if a helper is still starting up)
@@ -65,6 +74,23 @@ for c in "${evm_chains[@]}"; do
   done
   grep -q "chain ready" ".softstake/evm-localnet-$c.log" || die "the local $c chain did not become ready (see .softstake/evm-localnet-$c.log)"
   head -n 3 ".softstake/evm-localnet-$c.log"
+done
+for c in "${local_chains[@]}"; do
+  port=3030; token=NEAR
+  tokens+=("$token")
+  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+    die "something already listens on 127.0.0.1:$port; stop it (the demo starts its own local $c chain there)"
+  fi
+  log "starting the local $c chain on 127.0.0.1:$port"
+  "$CARGO_TARGET_DIR/debug/near-localnet" --port "$port" > ".softstake/$c-localnet.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 120); do
+    grep -q "chain ready" ".softstake/$c-localnet.log" 2>/dev/null && break
+    kill -0 "${pids[-1]}" 2>/dev/null || { cat ".softstake/$c-localnet.log" >&2; die "the local $c chain did not start"; }
+    sleep 0.5
+  done
+  grep -q "chain ready" ".softstake/$c-localnet.log" || die "the local $c chain did not become ready (see .softstake/$c-localnet.log)"
+  head -n 2 ".softstake/$c-localnet.log"
 done
 token_arg=(--tokens "$(IFS=,; echo "${tokens[*]}")")
 for a in "$@"; do case "$a" in --tokens|--tokens=*) token_arg=() ;; esac; done

@@ -86,6 +86,7 @@ pub fn sim_model(t: &TokenConfig) -> LiquidityModel {
         max_operations_per_epoch: 32,
         instant_exit: false,
         earns_in_custody: false,
+        rewards_from_positions: false,
     }
 }
 
@@ -330,10 +331,38 @@ impl Chains {
                     let adapter = ApeChainAdapter::new(cfg, &key, info).with_context(|| format!("chains.{symbol}"))?;
                     real_handle(adapter, chain, &observer)
                 }
+                #[cfg(feature = "near")]
+                "near" => {
+                    use softstake_adapters::near::{NearAdapter, NearConfig};
+                    if symbol != "NEAR" {
+                        bail!("chains.{symbol}.adapter = \"near\" stakes NEAR only");
+                    }
+                    let near = chain
+                        .near
+                        .as_ref()
+                        .ok_or_else(|| anyhow!("chains.{symbol}.near is required for the near adapter"))?;
+                    let rpc_url = chain
+                        .rpc_url
+                        .clone()
+                        .ok_or_else(|| anyhow!("chains.{symbol}.rpc_url is required for the near adapter"))?;
+                    let source = chain.signer.as_deref().ok_or_else(|| {
+                        anyhow!("chains.{symbol}.signer is required for the near adapter (env:VAR or file:PATH)")
+                    })?;
+                    let key = KeySource::parse(source)?.load()?;
+                    let cfg = NearConfig {
+                        rpc_url,
+                        account_id: near.account_id.clone(),
+                        extra_pools: near.extra_pools.clone(),
+                        max_operations_per_epoch: 32,
+                    };
+                    let adapter = NearAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
+                    real_handle(adapter, chain, &observer)
+                }
                 other => bail!(
-                    "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}); \
+                    "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}); \
                      real adapters are compiled in with their cargo feature",
                     if cfg!(feature = "solana") { ", solana" } else { "" },
+                    if cfg!(feature = "near") { ", near" } else { "" },
                     if cfg!(feature = "evm") {
                         EVM_ADAPTERS.iter().map(|(n, _)| format!(", {n}")).collect::<String>()
                     } else {

@@ -83,6 +83,22 @@ pub struct ChainConfig {
     /// chain id, confirmations, fee caps.
     #[serde(default)]
     pub evm: Option<EvmSettings>,
+    /// NEAR (`adapter = "near"`): the treasury account and extra pools.
+    #[serde(default)]
+    pub near: Option<NearSettings>,
+}
+
+/// `[chains.X.near]`: settings of the NEAR adapter.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NearSettings {
+    /// The treasury's account id (`treasury.testnet`); `signer` holds its full-access key
+    /// (32-byte ed25519 seed or 64-byte keypair).
+    pub account_id: String,
+    /// Pools to read besides the current and next validators (pools that may still hold
+    /// our stake after leaving the validator set).
+    #[serde(default)]
+    pub extra_pools: Vec<String>,
 }
 
 /// `[chains.X.evm]`: settings of an EVM adapter.
@@ -370,6 +386,22 @@ impl NetworkConfig {
                 }
                 (None, false) => {}
             }
+            match (&chain.near, chain.adapter.as_str()) {
+                (None, "near") => {
+                    return Err(invalid(format!(
+                        "chains.{symbol}.near: required by adapter \"near\" (account_id at least)"
+                    )))
+                }
+                (Some(_), a) if a != "near" && a != "sim" => {
+                    return Err(invalid(format!(
+                        "chains.{symbol}.near: only the near adapter takes it, not {a:?}"
+                    )))
+                }
+                (Some(n), _) if n.account_id.trim().is_empty() => {
+                    return Err(invalid(format!("chains.{symbol}.near.account_id: empty")))
+                }
+                _ => {}
+            }
         }
         for c in &raw.service.clients {
             if c.token_sha256.len() != 64
@@ -513,5 +545,33 @@ mod tests {
         // a simulated chain may carry the settings of its `--chain BNB=bsc` override
         let ok = "[chains.BNB]\nadapter = \"sim\"\n[chains.BNB.evm]\nchain_id = 97\n";
         assert!(NetworkConfig::from_toml_str(&format!("{LOCAL}{ok}"), EMBEDDED_TOKENS, "x.toml").is_ok());
+    }
+
+    #[test]
+    fn fail_near_settings_checked() {
+        let cases = [
+            ("[chains.NEAR]\nadapter = \"near\"\n", "chains.NEAR.near: required"),
+            (
+                "[chains.BNB]\nadapter = \"bsc\"\n[chains.BNB.evm]\nchain_id = 56\n[chains.BNB.near]\naccount_id = \"a.near\"\n",
+                "only the near adapter",
+            ),
+            ("[chains.NEAR]\nadapter = \"near\"\n[chains.NEAR.near]\naccount_id = \" \"\n", "account_id: empty"),
+            (
+                "[chains.NEAR]\nadapter = \"near\"\n[chains.NEAR.near]\naccount_id = \"a.near\"\npools = []\n",
+                "unknown field",
+            ),
+        ];
+        for (chains, want) in cases {
+            let e = NetworkConfig::from_toml_str(&format!("{LOCAL}{chains}"), EMBEDDED_TOKENS, "x.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{chains}: {e}");
+        }
+        let text = include_str!("../../../config/localnet.toml");
+        let cfg = NetworkConfig::from_toml_str(text, EMBEDDED_TOKENS, "config/localnet.toml").unwrap();
+        assert_eq!(
+            cfg.chains["NEAR"].near.as_ref().map(|n| n.account_id.as_str()),
+            Some("treasury.localnet")
+        );
     }
 }
