@@ -52,6 +52,24 @@ cleanup() {
 }
 trap cleanup EXIT
 tokens=()
+# start_local NAME PORT LOG CMD…: runs CMD in the background and waits for "chain ready"
+start_local() {
+  local name=$1 port=$2 logf=$3
+  shift 3
+  if (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
+    die "something already listens on 127.0.0.1:$port; stop it (the demo starts its own local $name chain there)"
+  fi
+  log "starting the local $name chain on 127.0.0.1:$port"
+  "$@" > "$logf" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 120); do
+    grep -q "chain ready" "$logf" 2>/dev/null && break
+    kill -0 "${pids[-1]}" 2>/dev/null || { cat "$logf" >&2; die "the local $name chain did not start"; }
+    sleep 0.5
+  done
+  grep -q "chain ready" "$logf" || die "the local $name chain did not become ready (see $logf)"
+  head -n 3 "$logf"
+}
 for c in "${evm_chains[@]}"; do
   case "$c" in
     bsc) port=8545; token=BNB ;;
@@ -61,36 +79,11 @@ for c in "${evm_chains[@]}"; do
     apechain) port=8549; token=APE ;;
   esac
   tokens+=("$token")
-  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
-    die "something already listens on 127.0.0.1:$port; stop it (the demo starts its own local $c chain there)"
-  fi
-  log "starting the local $c chain (anvil) on 127.0.0.1:$port"
-  "$CARGO_TARGET_DIR/debug/evm-localnet" --chain "$c" > ".softstake/evm-localnet-$c.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 120); do
-    grep -q "chain ready" ".softstake/evm-localnet-$c.log" 2>/dev/null && break
-    kill -0 "${pids[-1]}" 2>/dev/null || { cat ".softstake/evm-localnet-$c.log" >&2; die "the local $c chain did not start"; }
-    sleep 0.5
-  done
-  grep -q "chain ready" ".softstake/evm-localnet-$c.log" || die "the local $c chain did not become ready (see .softstake/evm-localnet-$c.log)"
-  head -n 3 ".softstake/evm-localnet-$c.log"
+  start_local "$c (anvil)" "$port" ".softstake/evm-localnet-$c.log" "$CARGO_TARGET_DIR/debug/evm-localnet" --chain "$c"
 done
 for c in "${local_chains[@]}"; do
-  port=3030; token=NEAR
-  tokens+=("$token")
-  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
-    die "something already listens on 127.0.0.1:$port; stop it (the demo starts its own local $c chain there)"
-  fi
-  log "starting the local $c chain on 127.0.0.1:$port"
-  "$CARGO_TARGET_DIR/debug/near-localnet" --port "$port" > ".softstake/$c-localnet.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 120); do
-    grep -q "chain ready" ".softstake/$c-localnet.log" 2>/dev/null && break
-    kill -0 "${pids[-1]}" 2>/dev/null || { cat ".softstake/$c-localnet.log" >&2; die "the local $c chain did not start"; }
-    sleep 0.5
-  done
-  grep -q "chain ready" ".softstake/$c-localnet.log" || die "the local $c chain did not become ready (see .softstake/$c-localnet.log)"
-  head -n 2 ".softstake/$c-localnet.log"
+  tokens+=(NEAR)
+  start_local "$c" 3030 ".softstake/$c-localnet.log" "$CARGO_TARGET_DIR/debug/near-localnet" --port 3030
 done
 token_arg=(--tokens "$(IFS=,; echo "${tokens[*]}")")
 for a in "$@"; do case "$a" in --tokens|--tokens=*) token_arg=() ;; esac; done

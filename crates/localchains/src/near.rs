@@ -114,29 +114,34 @@ struct Pool {
 }
 
 impl Pool {
+    /// Shares worth `amount` at the pool's price (1:1 in an empty pool).
+    fn shares(&self, amount: u128, up: bool) -> u128 {
+        convert(amount, self.total_shares, self.total_staked, up)
+    }
+    /// yoctoNEAR worth `shares` at the pool's price.
+    fn staked(&self, shares: u128, up: bool) -> u128 {
+        convert(shares, self.total_staked, self.total_shares, up)
+    }
     fn shares_down(&self, amount: u128) -> u128 {
-        if self.total_staked == 0 {
-            return amount;
-        }
-        mul_div(amount, self.total_shares, self.total_staked, false)
+        self.shares(amount, false)
     }
     fn shares_up(&self, amount: u128) -> u128 {
-        if self.total_staked == 0 {
-            return amount;
-        }
-        mul_div(amount, self.total_shares, self.total_staked, true)
+        self.shares(amount, true)
     }
     fn staked_down(&self, shares: u128) -> u128 {
-        if self.total_shares == 0 {
-            return shares;
-        }
-        mul_div(shares, self.total_staked, self.total_shares, false)
+        self.staked(shares, false)
     }
     fn staked_up(&self, shares: u128) -> u128 {
-        if self.total_shares == 0 {
-            return shares;
-        }
-        mul_div(shares, self.total_staked, self.total_shares, true)
+        self.staked(shares, true)
+    }
+}
+
+/// `v · to / from`, or `v` itself when `from` is empty (the contract's first deposit).
+fn convert(v: u128, to: u128, from: u128, up: bool) -> u128 {
+    if from == 0 {
+        v
+    } else {
+        mul_div(v, to, from, up)
     }
 }
 

@@ -58,8 +58,6 @@ pub const NATIVE_YIELD: &str = "native-yield";
 pub const YIELD_AUTOMATIC: u8 = 0;
 /// Most blocks one `rewards_since` call reads (bounds the loop; the sync continues).
 pub const MAX_SCAN_BLOCKS: u64 = 5_000;
-/// The chain has no epochs: the planning epoch is the UTC day.
-const DAY_SECS: u64 = 86_400;
 
 /// ApeChain's ArbInfo yield-mode functions (ApeChain Nitro fork, `precompiles/ArbInfo.go`).
 mod abi {
@@ -243,15 +241,9 @@ impl ChainAdapter for ApeChainAdapter {
         })
     }
 
+    /// The chain has no epochs: the planning epoch is the UTC day (length 0: none).
     async fn epoch(&self) -> Result<EpochInfo> {
-        let (_, now) = self.evm.head().await?;
-        let day = now.unix_secs().div_euclid(DAY_SECS as i64);
-        Ok(EpochInfo {
-            index: u64::try_from(day).map_err(|_| AdapterError::bad_response(CHAIN, "block time before 1970"))?,
-            start: Timestamp::from_unix_secs(day * DAY_SECS as i64)
-                .map_err(|e| AdapterError::bad_response(CHAIN, e.to_string()))?,
-            secs: 0,
-        })
+        self.evm.utc_day_epoch(0).await
     }
 
     async fn now(&self) -> Result<Timestamp> {

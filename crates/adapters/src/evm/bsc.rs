@@ -343,15 +343,7 @@ impl ChainAdapter for BscAdapter {
     }
 
     async fn epoch(&self) -> Result<EpochInfo> {
-        let now = self.now().await?;
-        let secs = now.unix_secs().max(0) as u64;
-        let index = secs / DAY_SECS;
-        Ok(EpochInfo {
-            index,
-            start: Timestamp::from_unix_secs((index * DAY_SECS) as i64)
-                .map_err(|e| AdapterError::bad_response(CHAIN, e.to_string()))?,
-            secs: DAY_SECS,
-        })
+        self.evm.utc_day_epoch(DAY_SECS).await
     }
 
     async fn now(&self) -> Result<Timestamp> {

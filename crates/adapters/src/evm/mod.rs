@@ -342,6 +342,24 @@ impl EvmClient {
         Ok((block.header.number, at))
     }
 
+    /// The planning epoch of a chain without epochs: the UTC day of the latest block,
+    /// reported with `secs` as its length (a day, or 0 for "no epochs").
+    ///
+    /// # Errors
+    /// Transport errors as in [`rpc_err`]; a block time out of range as
+    /// [`AdapterError::BadResponse`].
+    pub async fn utc_day_epoch(&self, secs: u64) -> Result<crate::traits::EpochInfo> {
+        const DAY: i64 = 86_400;
+        let (_, now) = self.head().await?;
+        let day = now.unix_secs().div_euclid(DAY);
+        Ok(crate::traits::EpochInfo {
+            index: u64::try_from(day).map_err(|_| AdapterError::bad_response(self.chain, "block time before 1970"))?,
+            start: Timestamp::from_unix_secs(day * DAY)
+                .map_err(|e| AdapterError::bad_response(self.chain, e.to_string()))?,
+            secs,
+        })
+    }
+
     /// The time of block `n`.
     pub async fn block_time(&self, n: u64) -> Result<Timestamp> {
         let block = self

@@ -193,14 +193,7 @@ impl ChainAdapter for RoninAxsAdapter {
 
     /// The pool has no epochs; the planning epoch is the UTC day of the latest block.
     async fn epoch(&self) -> Result<EpochInfo> {
-        let (_, now) = self.evm.head().await?;
-        let day = now.unix_secs().div_euclid(EPOCH_SECS as i64);
-        Ok(EpochInfo {
-            index: u64::try_from(day).map_err(|_| AdapterError::bad_response(CHAIN, "block time before 1970"))?,
-            start: Timestamp::from_unix_secs(day * EPOCH_SECS as i64)
-                .map_err(|e| AdapterError::bad_response(CHAIN, e.to_string()))?,
-            secs: EPOCH_SECS,
-        })
+        self.evm.utc_day_epoch(EPOCH_SECS).await
     }
 
     async fn now(&self) -> Result<Timestamp> {
