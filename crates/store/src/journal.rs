@@ -261,8 +261,10 @@ impl Store {
         rows.iter().map(decode).collect()
     }
 
-    /// Stake moved (delegate + undelegate, not failed) and operations sent in `epoch`.
-    pub async fn moved_in_epoch(&self, token: &str, epoch: u64) -> Result<(Amount, u32)> {
+    /// Stake moved (delegate + undelegate, and withdraw when `withdrawals_move` — on an
+    /// instant-exit chain a withdrawal is the release itself; not failed) and operations
+    /// sent in `epoch`.
+    pub async fn moved_in_epoch(&self, token: &str, epoch: u64, withdrawals_move: bool) -> Result<(Amount, u32)> {
         let rows =
             sqlx::query("SELECT kind, amount FROM operations WHERE token = $1 AND epoch = $2 AND state <> 'failed'")
                 .bind(token.to_string())
@@ -272,7 +274,7 @@ impl Store {
         let mut moved = Amount::ZERO;
         for r in &rows {
             let kind: String = r.try_get("kind")?;
-            if kind == "delegate" || kind == "undelegate" {
+            if kind == "delegate" || kind == "undelegate" || (withdrawals_move && kind == "withdraw") {
                 moved = moved.checked_add(sql::amount(r, "amount", "operations")?, "moved this epoch")?;
             }
         }

@@ -70,7 +70,12 @@ async fn journal_transitions(store: Store) {
     );
     let stake = store.ledger_balances("SOL", "stake:").await.unwrap();
     assert_eq!(stake[0].net(), Some(1_000));
-    assert_eq!(store.moved_in_epoch("SOL", 7).await.unwrap(), (Amount(1_000), 1));
+    assert_eq!(store.moved_in_epoch("SOL", 7, false).await.unwrap(), (Amount(1_000), 1));
+    // a withdrawal is a move only where it is the release itself (instant exit)
+    store.record_intents(&[op("k-w", OpKind::Withdraw)], now).await.unwrap();
+    assert_eq!(store.moved_in_epoch("SOL", 7, false).await.unwrap(), (Amount(1_000), 2));
+    assert_eq!(store.moved_in_epoch("SOL", 7, true).await.unwrap(), (Amount(2_000), 2));
+    store.mark_failed("k-w", "test", now).await.unwrap();
     assert_eq!(store.mark_reconciled("SOL", now).await.unwrap(), 1);
     assert_eq!(
         store.operation("k1").await.unwrap().unwrap().state,

@@ -309,7 +309,7 @@ pub async fn plan_token(
     let positions = chain.positions().await?;
     let validators = chain.validators().await?;
     let claimable = chain.claimable().await?;
-    let (moved, ops) = store.moved_in_epoch(token, epoch.index).await?;
+    let (moved, ops) = store.moved_in_epoch(token, epoch.index, model.instant_exit).await?;
     let frozen = store.frozen(token).await?;
     let last_claim = store.last_claim(token).await?;
     let spendable = chain.spendable().await?;
