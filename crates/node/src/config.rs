@@ -548,6 +548,32 @@ mod tests {
     }
 
     #[test]
+    fn success_repo_testnet_is_valid() {
+        let text = include_str!("../../../config/testnet.toml");
+        let cfg = NetworkConfig::from_toml_str(text, EMBEDDED_TOKENS, "config/testnet.toml").unwrap();
+        assert_eq!(cfg.network, "testnet");
+        for (token, adapter) in [
+            ("NEAR", "near"),
+            ("BNB", "bsc"),
+            ("S", "sonic"),
+            ("POL", "polygon"),
+            ("APE", "apechain"),
+        ] {
+            let c = &cfg.chains[token];
+            assert_eq!(c.adapter, adapter, "{token}");
+            assert!(
+                c.signer.as_deref().is_some_and(|s| s.starts_with("env:")),
+                "{token}: a key from the environment"
+            );
+        }
+        let evm = |t: &str| cfg.chains[t].evm.as_ref().map(|e| e.chain_id);
+        assert_eq!(
+            (evm("BNB"), evm("S"), evm("POL"), evm("APE")),
+            (Some(97), Some(57_054), Some(11_155_111), Some(33_111))
+        );
+    }
+
+    #[test]
     fn fail_near_settings_checked() {
         let cases = [
             ("[chains.NEAR]\nadapter = \"near\"\n", "chains.NEAR.near: required"),
