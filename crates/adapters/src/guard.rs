@@ -134,6 +134,9 @@ impl<A: ChainAdapter> ChainAdapter for Guarded<A> {
     fn token(&self) -> &str {
         self.inner.token()
     }
+    fn rewards_from_positions(&self) -> bool {
+        self.inner.rewards_from_positions()
+    }
     async fn liquidity_model(&self) -> Result<LiquidityModel> {
         self.call("liquidity_model", || self.inner.liquidity_model()).await
     }
@@ -189,6 +192,9 @@ impl<T: ChainAdapter + ?Sized> ChainAdapter for Arc<T> {
     }
     fn token(&self) -> &str {
         (**self).token()
+    }
+    fn rewards_from_positions(&self) -> bool {
+        (**self).rewards_from_positions()
     }
     async fn liquidity_model(&self) -> Result<LiquidityModel> {
         (**self).liquidity_model().await

@@ -115,6 +115,16 @@ pub trait ChainAdapter: Send + Sync + Debug {
     /// Token symbol this adapter stakes.
     fn token(&self) -> &str;
 
+    /// True when the chain keeps no record of rewards to read (NEAR's staking pools
+    /// compound them into the share price): the node then books the growth of each
+    /// validator's positions over what the ledger holds for it (our own delegations,
+    /// undelegations and withdrawals) as realized, at each sync while no operation is
+    /// open, keyed by the chain time of the reading (nanoseconds) in place of an epoch.
+    /// A property of the adapter, read without I/O.
+    fn rewards_from_positions(&self) -> bool {
+        false
+    }
+
     /// The chain's unbonding, epochs, minimums and reward style.
     async fn liquidity_model(&self) -> Result<LiquidityModel>;
 

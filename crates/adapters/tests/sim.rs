@@ -37,7 +37,6 @@ fn model(auto_compound: bool, aligned: bool) -> LiquidityModel {
         max_operations_per_epoch: 32,
         instant_exit: false,
         earns_in_custody: false,
-        rewards_from_positions: false,
     }
 }
 

@@ -91,14 +91,6 @@ pub struct LiquidityModel {
     /// planner only tracks the buffer.
     #[serde(default)]
     pub earns_in_custody: bool,
-    /// True when the chain keeps no record of rewards to read (NEAR's staking pools
-    /// compound them into the share price): the realized reward of a validator is the
-    /// growth of our positions there over what the ledger holds for it (our own
-    /// delegations, undelegations and withdrawals), read at each sync while no
-    /// operation is open, and keyed by the chain time of the reading (nanoseconds) in
-    /// place of an epoch.
-    #[serde(default)]
-    pub rewards_from_positions: bool,
 }
 
 /// The chain's epoch clock at a moment.

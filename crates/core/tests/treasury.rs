@@ -48,7 +48,6 @@ fn model(unbonding_secs: u64) -> LiquidityModel {
         max_operations_per_epoch: 64,
         instant_exit: false,
         earns_in_custody: false,
-        rewards_from_positions: false,
     }
 }
 

@@ -95,7 +95,7 @@ async fn success_near_stake_lifecycle_on_the_local_chain() {
     let (alpha, beta) = (POOLS[0], POOLS[1]);
 
     let model = chain.liquidity_model().await.unwrap();
-    assert!(model.rewards_from_positions && model.rewards_auto_compound && model.epoch_aligned);
+    assert!(chain.rewards_from_positions() && model.rewards_auto_compound && model.epoch_aligned);
     assert_eq!(
         model.epoch_secs, EPOCH_BLOCKS,
         "epoch_length × 1 s blocks, from the chain"

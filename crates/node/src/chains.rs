@@ -86,7 +86,6 @@ pub fn sim_model(t: &TokenConfig) -> LiquidityModel {
         max_operations_per_epoch: 32,
         instant_exit: false,
         earns_in_custody: false,
-        rewards_from_positions: false,
     }
 }
 

@@ -40,7 +40,6 @@ fn chain(auto_compound: bool) -> (Arc<SimChain>, SimAdapter) {
             max_operations_per_epoch: 32,
             instant_exit: false,
             earns_in_custody: false,
-            rewards_from_positions: false,
         },
         series: RewardSeries::Solana,
         validator_set: ValidatorSet::Solana,

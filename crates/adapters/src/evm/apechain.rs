@@ -237,7 +237,6 @@ impl ChainAdapter for ApeChainAdapter {
             max_operations_per_epoch: self.evm.config().max_operations_per_epoch,
             instant_exit: false,
             earns_in_custody: true,
-            rewards_from_positions: false,
         })
     }
 

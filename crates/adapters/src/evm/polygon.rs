@@ -419,7 +419,6 @@ impl ChainAdapter for PolygonAdapter {
             max_operations_per_epoch: self.evm.config().max_operations_per_epoch,
             instant_exit: false,
             earns_in_custody: false,
-            rewards_from_positions: false,
         })
     }
 

@@ -187,7 +187,6 @@ impl ChainAdapter for RoninAxsAdapter {
             max_operations_per_epoch: self.evm.config().max_operations_per_epoch,
             instant_exit: true,
             earns_in_custody: false,
-            rewards_from_positions: false,
         })
     }
 

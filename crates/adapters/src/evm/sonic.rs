@@ -407,7 +407,6 @@ impl ChainAdapter for SonicAdapter {
             max_operations_per_epoch: self.evm.config().max_operations_per_epoch,
             instant_exit: false,
             earns_in_custody: false,
-            rewards_from_positions: false,
         })
     }
 

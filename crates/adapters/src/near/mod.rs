@@ -9,7 +9,7 @@
 //!  withdraw    FunctionCall withdraw {"amount": "<yocto>"} once
 //!              is_account_unstaked_balance_available (the pool's NUM_EPOCHS_TO_UNLOCK = 4)
 //!  rewards     compound into the pool's share price: no claim, no record to read, so
-//!              LiquidityModel::rewards_from_positions: the node books each pool's growth
+//!              ChainAdapter::rewards_from_positions: the node books each pool's growth
 //!              over the ledger (our own calls) as realized
 //!  positions   per pool, view get_account {account_id}: staked → active; unstaked →
 //!              withdrawable when can_withdraw, else deactivating
@@ -317,11 +317,29 @@ impl NearAdapter {
             .map_err(|e| rpc_err("validators", e))
     }
 
-    /// Every pool that may hold our stake (bounded by [`MAX_POOLS`]).
-    async fn pools(&self) -> Result<Vec<AccountId>> {
-        let v = self.validators_info().await?;
-        let mut set: BTreeSet<AccountId> = v.current_validators.into_iter().map(|c| c.account_id).collect();
-        set.extend(v.next_validators.into_iter().map(|n| n.account_id));
+    /// The epoch described by `v` (the `validators` answer): its index, its start
+    /// dated from the average block time, its length (genesis `epoch_length` blocks).
+    async fn epoch_of(&self, v: &near_primitives::views::EpochValidatorInfo) -> Result<EpochInfo> {
+        let g = self.genesis().await?;
+        let head = self.final_block().await?;
+        let nanos = self.block_nanos(&head, v.epoch_start_height).await?;
+        let elapsed = head
+            .header
+            .height
+            .saturating_sub(v.epoch_start_height)
+            .saturating_mul(nanos);
+        Ok(EpochInfo {
+            index: v.epoch_height,
+            start: block_time(head.header.timestamp_nanosec.saturating_sub(elapsed))?,
+            secs: g.epoch_length.saturating_mul(nanos) / 1_000_000_000,
+        })
+    }
+
+    /// Every pool that may hold our stake, from `v` and the configured extra pools
+    /// (bounded by [`MAX_POOLS`]).
+    fn pools(&self, v: &near_primitives::views::EpochValidatorInfo) -> Result<Vec<AccountId>> {
+        let mut set: BTreeSet<AccountId> = v.current_validators.iter().map(|c| c.account_id.clone()).collect();
+        set.extend(v.next_validators.iter().map(|n| n.account_id.clone()));
         for p in &self.cfg.extra_pools {
             set.insert(parse_account("extra pool", p)?);
         }
@@ -441,14 +459,12 @@ impl ChainAdapter for NearAdapter {
         "NEAR"
     }
 
+    fn rewards_from_positions(&self) -> bool {
+        true
+    }
+
     async fn liquidity_model(&self) -> Result<LiquidityModel> {
-        let g = self.genesis().await?;
-        let head = self.final_block().await?;
-        let v = self.validators_info().await?;
-        let epoch_secs = g
-            .epoch_length
-            .saturating_mul(self.block_nanos(&head, v.epoch_start_height).await?)
-            / 1_000_000_000;
+        let epoch_secs = self.epoch().await?.secs;
         Ok(LiquidityModel {
             unbonding_period_secs: epoch_secs.saturating_mul(NUM_EPOCHS_TO_UNLOCK),
             epoch_secs,
@@ -462,25 +478,12 @@ impl ChainAdapter for NearAdapter {
             max_operations_per_epoch: self.cfg.max_operations_per_epoch,
             instant_exit: false,
             earns_in_custody: false,
-            rewards_from_positions: true,
         })
     }
 
     async fn epoch(&self) -> Result<EpochInfo> {
-        let g = self.genesis().await?;
-        let head = self.final_block().await?;
         let v = self.validators_info().await?;
-        let nanos = self.block_nanos(&head, v.epoch_start_height).await?;
-        let elapsed = head
-            .header
-            .height
-            .saturating_sub(v.epoch_start_height)
-            .saturating_mul(nanos);
-        Ok(EpochInfo {
-            index: v.epoch_height,
-            start: block_time(head.header.timestamp_nanosec.saturating_sub(elapsed))?,
-            secs: g.epoch_length.saturating_mul(nanos) / 1_000_000_000,
-        })
+        self.epoch_of(&v).await
     }
 
     async fn now(&self) -> Result<Timestamp> {
@@ -519,9 +522,10 @@ impl ChainAdapter for NearAdapter {
     }
 
     async fn positions(&self) -> Result<Vec<Position>> {
-        let epoch = self.epoch().await?;
+        let v = self.validators_info().await?;
+        let epoch = self.epoch_of(&v).await?;
         let mut out = Vec::new();
-        for pool in self.pools().await? {
+        for pool in self.pools(&v)? {
             let a = self.pool_account(&pool).await?;
             if a.staked_balance > 0 {
                 out.push(Position {

@@ -279,7 +279,6 @@ impl ChainAdapter for SolanaAdapter {
             max_operations_per_epoch: self.cfg.max_operations_per_epoch,
             instant_exit: false,
             earns_in_custody: false,
-            rewards_from_positions: false,
         })
     }
 

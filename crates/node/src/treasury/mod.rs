@@ -78,7 +78,7 @@ pub async fn sync_token(store: &Store, chain: &dyn ChainAdapter, now: Timestamp)
         .positions()
         .await
         .with_context(|| format!("{token}: reading positions"))?;
-    if chain.liquidity_model().await?.rewards_from_positions {
+    if chain.rewards_from_positions() {
         let cursor = cursor.unwrap_or_default();
         let out = realize_position_growth(store, chain, &report.positions, &cursor).await?;
         report.new_rewards += out.new_records;
@@ -92,7 +92,7 @@ pub async fn sync_token(store: &Store, chain: &dyn ChainAdapter, now: Timestamp)
 }
 
 /// For chains whose rewards compound with no record to read
-/// ([`softstake_core::position::LiquidityModel::rewards_from_positions`]): books each
+/// ([`ChainAdapter::rewards_from_positions`]): books each
 /// validator's growth of `positions` over the ledger's `stake:<validator>` (our own
 /// operations) as a compounded reward, keyed by the chain time of the reading. Skipped
 /// while an operation of the token is open (its effect may be on chain and not yet in
