@@ -62,6 +62,19 @@ impl OpKind {
         }
     }
 
+    /// True for the kinds counted against the per-epoch move cap: delegations and
+    /// undelegations, and on an instant-exit chain the withdrawal that replaces the
+    /// undelegation.
+    pub fn moves_stake(self, instant_exit: bool) -> bool {
+        self == OpKind::Delegate || self.releases_stake(instant_exit)
+    }
+
+    /// True for the kind that releases active stake: an undelegation, or on an
+    /// instant-exit chain (no unbonding) the withdrawal that replaces it.
+    pub fn releases_stake(self, instant_exit: bool) -> bool {
+        self == OpKind::Undelegate || (instant_exit && self == OpKind::Withdraw)
+    }
+
     /// Parses [`OpKind::as_str`]'s output.
     pub fn parse(s: &str) -> Option<OpKind> {
         Some(match s {
@@ -263,7 +276,7 @@ pub fn plan(inp: &PlanInputs<'_>) -> Result<TreasuryPlan> {
     let eta = inp.model.unbonding_eta(inp.now, &inp.epoch);
     let planned: Vec<(Timestamp, Amount)> = draft
         .iter()
-        .filter(|d| is_release(inp.model, d.0))
+        .filter(|d| d.0.releases_stake(inp.model.instant_exit))
         .map(|d| (eta, d.2))
         .collect();
     let schedule = unbonding_schedule(inp.positions, &planned);
@@ -273,7 +286,7 @@ pub fn plan(inp: &PlanInputs<'_>) -> Result<TreasuryPlan> {
     let moved = Amount::checked_sum(
         draft
             .iter()
-            .filter(|d| d.0 == OpKind::Delegate || is_release(inp.model, d.0))
+            .filter(|d| d.0.moves_stake(inp.model.instant_exit))
             .map(|d| d.2),
         "moved",
     )?;
@@ -311,12 +324,6 @@ pub fn plan(inp: &PlanInputs<'_>) -> Result<TreasuryPlan> {
         needs_approval: moved > threshold,
         notes,
     })
-}
-
-/// True for the operation that releases active stake: an undelegation, or on a chain
-/// with instant exit (no unbonding) the withdrawal that replaces it.
-fn is_release(model: &LiquidityModel, kind: OpKind) -> bool {
-    kind == OpKind::Undelegate || (model.instant_exit && kind == OpKind::Withdraw)
 }
 
 fn plan_withdrawals_and_claims(inp: &PlanInputs<'_>, draft: &mut Vec<(OpKind, String, Amount, String)>) {

@@ -261,10 +261,9 @@ impl Store {
         rows.iter().map(decode).collect()
     }
 
-    /// Stake moved (delegate + undelegate, and withdraw when `withdrawals_move` — on an
-    /// instant-exit chain a withdrawal is the release itself; not failed) and operations
-    /// sent in `epoch`.
-    pub async fn moved_in_epoch(&self, token: &str, epoch: u64, withdrawals_move: bool) -> Result<(Amount, u32)> {
+    /// Stake moved in `epoch` (operations not failed whose kind moves stake, see
+    /// [`OpKind::moves_stake`]; `instant_exit`: the chain's) and operations sent in it.
+    pub async fn moved_in_epoch(&self, token: &str, epoch: u64, instant_exit: bool) -> Result<(Amount, u32)> {
         let rows =
             sqlx::query("SELECT kind, amount FROM operations WHERE token = $1 AND epoch = $2 AND state <> 'failed'")
                 .bind(token.to_string())
@@ -274,7 +273,7 @@ impl Store {
         let mut moved = Amount::ZERO;
         for r in &rows {
             let kind: String = r.try_get("kind")?;
-            if kind == "delegate" || kind == "undelegate" || (withdrawals_move && kind == "withdraw") {
+            if OpKind::parse(&kind).is_some_and(|k| k.moves_stake(instant_exit)) {
                 moved = moved.checked_add(sql::amount(r, "amount", "operations")?, "moved this epoch")?;
             }
         }

@@ -425,7 +425,7 @@ impl NearAdapter {
         parse_account("pool", validator)
     }
 
-    async fn check_amount(&self, what: &str, amount: Amount, have: u128) -> Result<()> {
+    fn check_amount(what: &str, amount: Amount, have: u128) -> Result<()> {
         if amount.is_zero() {
             return Err(AdapterError::bad_input(CHAIN, format!("{what} of 0 yoctoNEAR")));
         }
@@ -605,7 +605,7 @@ impl ChainAdapter for NearAdapter {
     async fn undelegate(&self, _key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
         let pool = Self::pool_id(validator)?;
         let a = self.pool_account(&pool).await?;
-        self.check_amount("unstake", amount, a.staked_balance).await?;
+        Self::check_amount("unstake", amount, a.staked_balance)?;
         self.sign_call(
             &pool,
             "unstake",
@@ -622,7 +622,7 @@ impl ChainAdapter for NearAdapter {
     async fn withdraw(&self, _key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
         let pool = Self::pool_id(validator)?;
         let a = self.pool_account(&pool).await?;
-        self.check_amount("withdraw", amount, a.unstaked_balance).await?;
+        Self::check_amount("withdraw", amount, a.unstaked_balance)?;
         if !a.can_withdraw {
             return Err(AdapterError::bad_input(
                 CHAIN,
