@@ -37,6 +37,7 @@ fn model(auto_compound: bool, aligned: bool) -> LiquidityModel {
         max_operations_per_epoch: 32,
         instant_exit: false,
         earns_in_custody: false,
+        stake_unit: Amount(1),
     }
 }
 

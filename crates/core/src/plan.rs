@@ -478,7 +478,10 @@ fn delegate(
     notes.extend(sel.notes);
     let mut left = amount;
     for tgt in sel.targets.iter().filter(|x| x.target > x.current) {
-        let a = tgt.target.checked_sub(tgt.current, "delegation")?.min(left);
+        let a = whole_units(
+            tgt.target.checked_sub(tgt.current, "delegation")?.min(left),
+            inp.model.stake_unit,
+        );
         if a < min {
             continue;
         }
@@ -535,7 +538,10 @@ fn undelegate(
                 tgt.current.checked_sub(min, "stake above the minimum")?
             };
         }
-        if a < min && a != tgt.current {
+        if a != tgt.current {
+            a = whole_units(a, inp.model.stake_unit);
+        }
+        if a.is_zero() || (a < min && a != tgt.current) {
             continue;
         }
         left = left.checked_sub(a, "undelegation budget")?;
@@ -547,6 +553,12 @@ fn undelegate(
         draft.push((kind, tgt.validator.clone(), a, format!("{why}: {}", tgt.reason)));
     }
     Ok(())
+}
+
+/// `a` rounded down to whole multiples of the chain's stake unit (TRON: whole TRX).
+fn whole_units(a: Amount, unit: Amount) -> Amount {
+    let unit = unit.0.max(1);
+    Amount(a.0 - a.0 % unit)
 }
 
 fn raise_liquidity_alerts(

@@ -91,6 +91,15 @@ pub struct LiquidityModel {
     /// planner only tracks the buffer.
     #[serde(default)]
     pub earns_in_custody: bool,
+    /// The chain's unit of stake, base units: the planner delegates and undelegates whole
+    /// multiples of it (TRON's votes are whole TRX, so 1 000 000 sun; java-tron
+    /// `VoteWitnessActuator` counts votes × `TRX_PRECISION`). 1 where any amount goes.
+    #[serde(default = "one_base_unit")]
+    pub stake_unit: Amount,
+}
+
+fn one_base_unit() -> Amount {
+    Amount(1)
 }
 
 /// The chain's epoch clock at a moment.

@@ -48,6 +48,7 @@ fn model(unbonding_secs: u64) -> LiquidityModel {
         max_operations_per_epoch: 64,
         instant_exit: false,
         earns_in_custody: false,
+        stake_unit: Amount(1),
     }
 }
 
@@ -193,6 +194,31 @@ fn success_instant_exit_releases_with_one_withdrawal_due_now() {
     assert_eq!(p.moved, Amount(12_000));
     let released: u128 = p.ops.iter().map(|o| o.amount.0).sum();
     assert_eq!(p.forecast.available_1d, p.forecast.available_now + released as i128);
+}
+
+#[test]
+fn success_moves_are_whole_stake_units() {
+    // TRON: votes are whole TRX, so stake moves in multiples of the chain's unit
+    let held = vec![
+        pos("v0", StakeState::Active, 30_000, None),
+        pos("v3", StakeState::Active, 30_000, None),
+    ];
+    for (p_total, positions) in [(100_777, vec![]), (50_333, held)] {
+        let mut c = Ctx::new(14);
+        let odd = c.plan(t0(), p_total, &[], &positions, 0);
+        assert!(
+            odd.ops.iter().any(|o| o.amount.0 % 1_000 != 0),
+            "with a unit of 1 some move is not whole thousands: {:?}",
+            odd.ops
+        );
+        c.model.stake_unit = Amount(1_000);
+        let whole = c.plan(t0(), p_total, &[], &positions, 0);
+        assert_eq!(whole.ops.len(), odd.ops.len());
+        for (w, o) in whole.ops.iter().zip(&odd.ops) {
+            assert_eq!((w.kind, &w.validator), (o.kind, &o.validator));
+            assert_eq!(w.amount.0, o.amount.0 / 1_000 * 1_000, "rounded down to the unit");
+        }
+    }
 }
 
 #[test]

@@ -40,6 +40,7 @@ fn chain(auto_compound: bool) -> (Arc<SimChain>, SimAdapter) {
             max_operations_per_epoch: 32,
             instant_exit: false,
             earns_in_custody: false,
+            stake_unit: Amount(1),
         },
         series: RewardSeries::Solana,
         validator_set: ValidatorSet::Solana,

@@ -237,6 +237,7 @@ impl ChainAdapter for ApeChainAdapter {
             max_operations_per_epoch: self.evm.config().max_operations_per_epoch,
             instant_exit: false,
             earns_in_custody: true,
+            stake_unit: Amount(1),
         })
     }
 

@@ -338,6 +338,7 @@ impl ChainAdapter for BscAdapter {
             max_operations_per_epoch: self.evm.config().max_operations_per_epoch,
             instant_exit: false,
             earns_in_custody: false,
+            stake_unit: Amount(1),
         })
     }
 

@@ -419,6 +419,7 @@ impl ChainAdapter for PolygonAdapter {
             max_operations_per_epoch: self.evm.config().max_operations_per_epoch,
             instant_exit: false,
             earns_in_custody: false,
+            stake_unit: Amount(1),
         })
     }
 

@@ -187,6 +187,7 @@ impl ChainAdapter for RoninAxsAdapter {
             max_operations_per_epoch: self.evm.config().max_operations_per_epoch,
             instant_exit: true,
             earns_in_custody: false,
+            stake_unit: Amount(1),
         })
     }
 

@@ -407,6 +407,7 @@ impl ChainAdapter for SonicAdapter {
             max_operations_per_epoch: self.evm.config().max_operations_per_epoch,
             instant_exit: false,
             earns_in_custody: false,
+            stake_unit: Amount(1),
         })
     }
 

@@ -478,6 +478,7 @@ impl ChainAdapter for NearAdapter {
             max_operations_per_epoch: self.cfg.max_operations_per_epoch,
             instant_exit: false,
             earns_in_custody: false,
+            stake_unit: Amount(1),
         })
     }
 

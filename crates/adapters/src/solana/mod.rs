@@ -279,6 +279,7 @@ impl ChainAdapter for SolanaAdapter {
             max_operations_per_epoch: self.cfg.max_operations_per_epoch,
             instant_exit: false,
             earns_in_custody: false,
+            stake_unit: Amount(1),
         })
     }
 
