@@ -137,6 +137,9 @@ impl<A: ChainAdapter> ChainAdapter for Guarded<A> {
     fn rewards_from_positions(&self) -> bool {
         self.inner.rewards_from_positions()
     }
+    fn pooled_unbonding(&self) -> Option<&str> {
+        self.inner.pooled_unbonding()
+    }
     async fn liquidity_model(&self) -> Result<LiquidityModel> {
         self.call("liquidity_model", || self.inner.liquidity_model()).await
     }
@@ -195,6 +198,9 @@ impl<T: ChainAdapter + ?Sized> ChainAdapter for Arc<T> {
     }
     fn rewards_from_positions(&self) -> bool {
         (**self).rewards_from_positions()
+    }
+    fn pooled_unbonding(&self) -> Option<&str> {
+        (**self).pooled_unbonding()
     }
     async fn liquidity_model(&self) -> Result<LiquidityModel> {
         (**self).liquidity_model().await

@@ -125,6 +125,17 @@ pub trait ChainAdapter: Send + Sync + Debug {
         false
     }
 
+    /// The pseudo-validator under which the chain pools unbonding stake, when unbonding
+    /// is not per validator (TRON Stake 2.0: `UnfreezeBalanceV2` releases frozen TRX, not
+    /// a vote, and `WithdrawExpireUnfreeze` takes every expired unfreeze at once). The
+    /// adapter then reports unbonding positions under this name; a confirmed undelegation
+    /// moves the ledger's stake from `stake:<validator>` to `stake:<this>`, and the
+    /// withdrawal is planned from it. `None` (the default) when each validator unbonds on
+    /// its own. A property of the adapter, read without I/O.
+    fn pooled_unbonding(&self) -> Option<&str> {
+        None
+    }
+
     /// The chain's unbonding, epochs, minimums and reward style.
     async fn liquidity_model(&self) -> Result<LiquidityModel>;
 

@@ -255,7 +255,11 @@ impl<'a> Executor<'a> {
                 TxStatus::Confirmed { at } => {
                     self.checkpoint(CrashPoint::AfterConfirmedStatus)?;
                     self.store
-                        .mark_confirmed(&op.idempotency_key, &effect_entries(op), at)
+                        .mark_confirmed(
+                            &op.idempotency_key,
+                            &effect_entries(op, self.chain.pooled_unbonding()),
+                            at,
+                        )
                         .await?;
                     info!(token = %op.token, key = %op.idempotency_key, kind = op.kind.as_str(), validator = %op.validator, amount = %op.amount, tx = %tx_id, "operation confirmed");
                     return Ok(Some(OpOutcome::Confirmed));
@@ -298,8 +302,10 @@ impl<'a> Executor<'a> {
     }
 }
 
-/// The ledger entries of a confirmed operation's effect.
-pub fn effect_entries(op: &Operation) -> Vec<Entry> {
+/// The ledger entries of a confirmed operation's effect. `pooled_unbonding` is the
+/// chain's [`ChainAdapter::pooled_unbonding`]: there an undelegation moves the stake to
+/// that pooled account, from which the withdrawal is planned.
+pub fn effect_entries(op: &Operation, pooled_unbonding: Option<&str>) -> Vec<Entry> {
     let e = Entry::new(op.kind.as_str(), &op.idempotency_key);
     match op.kind {
         OpKind::Delegate => vec![e.transfer(
@@ -314,7 +320,17 @@ pub fn effect_entries(op: &Operation) -> Vec<Entry> {
             &op.token,
             op.amount,
         )],
-        // Unbonding changes the state, not the owner; claims are booked by the reward sync.
-        OpKind::Undelegate | OpKind::Claim => vec![],
+        OpKind::Undelegate => match pooled_unbonding {
+            Some(pool) if pool != op.validator => vec![e.transfer(
+                LedgerAccount::stake(pool),
+                LedgerAccount::stake(&op.validator),
+                &op.token,
+                op.amount,
+            )],
+            // Unbonding changes the state, not the owner.
+            _ => vec![],
+        },
+        // Claims are booked by the reward sync.
+        OpKind::Claim => vec![],
     }
 }
