@@ -4,7 +4,8 @@
 //! rate limits, retries and traces every call, the [`Signer`] trait, and one module per
 //! chain family behind a cargo feature (`sim`: the simulated chain; `solana`: stake
 //! accounts through solana-client 3.1; `evm`: BNB, S, POL, AXS and APE through alloy;
-//! `near`: staking-pool calls through nearcore's crates).
+//! `near`: staking-pool calls through nearcore's crates; `tron`: Stake 2.0 over java-tron's
+//! HTTP API).
 //!
 //! ```text
 //!  treasury (journal) ─▶ Guarded<A> ─▶ A: ChainAdapter ─▶ chain RPC
@@ -28,6 +29,8 @@ pub mod sim;
 #[cfg(feature = "solana")]
 pub mod solana;
 pub mod traits;
+#[cfg(feature = "tron")]
+pub mod tron;
 
 pub use error::{AdapterError, Result};
 pub use guard::{CallObserver, GuardConfig, Guarded};
