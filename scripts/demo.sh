@@ -6,7 +6,8 @@
 # simulated chain: a local anvil with the stand-in of its staking contracts (StakeHub,
 # SFC, StakeManager, the AXS staking pool, ApeChain's ArbInfo); with --chain NEAR=near,
 # NEAR runs on our local NEAR chain (crates/localchains: NEAR JSON-RPC and the reference
-# staking pool's rules). Each is started here and
+# staking pool's rules); with --chain TRX=tron, TRX runs on our local TRON chain (java-tron's
+# HTTP API and Stake 2.0's rules). Each is started here and
 # stopped at exit (config/localnet.toml; rewards are paid by the local chain on an
 # accelerated schedule).
 set -euo pipefail
@@ -24,6 +25,7 @@ for a in "$@"; do
     AXS=ronin) evm_chains+=(ronin) ;;
     APE=apechain) evm_chains+=(apechain) ;;
     NEAR=near) local_chains+=(near) ;;
+    TRX=tron) local_chains+=(tron) ;;
   esac
 done
 
@@ -35,13 +37,13 @@ if [ "${#evm_chains[@]}" = 0 ] && [ "${#local_chains[@]}" = 0 ]; then
 fi
 
 bash "$ROOT/scripts/setup.sh" --demo --evm
-log "building softstake (with the EVM and NEAR adapters) and the local chains"
-cargo build --locked --bin softstake --features softstake-node/evm,softstake-node/near
+log "building softstake (with the EVM, NEAR and TRON adapters) and the local chains"
+cargo build --locked --bin softstake --features softstake-node/evm,softstake-node/near,softstake-node/tron
 if [ "${#evm_chains[@]}" -gt 0 ]; then
   cargo build --locked -p softstake-e2e --features evm-anvil --bin evm-localnet
 fi
 if [ "${#local_chains[@]}" -gt 0 ]; then
-  cargo build --locked -p softstake-localchains --features near --bin near-localnet
+  cargo build --locked -p softstake-localchains --features near,tron --bin near-localnet --bin tron-localnet
 fi
 mkdir -p .softstake/localnet
 pids=()
@@ -82,8 +84,12 @@ for c in "${evm_chains[@]}"; do
   start_local "$c (anvil)" "$port" ".softstake/evm-localnet-$c.log" "$CARGO_TARGET_DIR/debug/evm-localnet" --chain "$c"
 done
 for c in "${local_chains[@]}"; do
-  tokens+=(NEAR)
-  start_local "$c" 3030 ".softstake/$c-localnet.log" "$CARGO_TARGET_DIR/debug/near-localnet" --port 3030
+  case "$c" in
+    near) port=3030; token=NEAR ;;
+    tron) port=8090; token=TRX ;;
+  esac
+  tokens+=("$token")
+  start_local "$c" "$port" ".softstake/$c-localnet.log" "$CARGO_TARGET_DIR/debug/$c-localnet" --port "$port"
 done
 token_arg=(--tokens "$(IFS=,; echo "${tokens[*]}")")
 for a in "$@"; do case "$a" in --tokens|--tokens=*) token_arg=() ;; esac; done

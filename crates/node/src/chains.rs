@@ -86,6 +86,12 @@ pub fn sim_model(t: &TokenConfig) -> LiquidityModel {
         max_operations_per_epoch: 32,
         instant_exit: false,
         earns_in_custody: false,
+        // TRON votes are whole TRX
+        stake_unit: if t.chain == "tron" {
+            Amount(10u128.pow(u32::from(t.decimals)))
+        } else {
+            Amount(1)
+        },
     }
 }
 
@@ -357,11 +363,43 @@ impl Chains {
                     let adapter = NearAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
                     real_handle(adapter, chain, &observer)
                 }
+                #[cfg(feature = "tron")]
+                "tron" => {
+                    use softstake_adapters::tron::{TronAdapter, TronConfig};
+                    if symbol != "TRX" {
+                        bail!("chains.{symbol}.adapter = \"tron\" stakes TRX only");
+                    }
+                    let api_url = chain
+                        .rpc_url
+                        .clone()
+                        .ok_or_else(|| anyhow!("chains.{symbol}.rpc_url is required for the tron adapter"))?;
+                    let source = chain.signer.as_deref().ok_or_else(|| {
+                        anyhow!("chains.{symbol}.signer is required for the tron adapter (env:VAR or file:PATH)")
+                    })?;
+                    let key = KeySource::parse(source)?.load()?;
+                    let settings = chain.tron.clone().unwrap_or_default();
+                    let api_key = match &settings.api_key_env {
+                        Some(var) => Some(std::env::var(var).with_context(|| {
+                            format!("chains.{symbol}.tron.api_key_env: environment variable {var} is not set")
+                        })?),
+                        None => None,
+                    };
+                    let cfg = TronConfig {
+                        api_url,
+                        api_key,
+                        expiration_secs: settings.expiration_secs,
+                        max_operations_per_epoch: 32,
+                        owner_address: settings.owner_address.clone(),
+                    };
+                    let adapter = TronAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
+                    real_handle(adapter, chain, &observer)
+                }
                 other => bail!(
-                    "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}); \
+                    "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}); \
                      real adapters are compiled in with their cargo feature",
                     if cfg!(feature = "solana") { ", solana" } else { "" },
                     if cfg!(feature = "near") { ", near" } else { "" },
+                    if cfg!(feature = "tron") { ", tron" } else { "" },
                     if cfg!(feature = "evm") {
                         EVM_ADAPTERS.iter().map(|(n, _)| format!(", {n}")).collect::<String>()
                     } else {

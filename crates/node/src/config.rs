@@ -86,6 +86,41 @@ pub struct ChainConfig {
     /// NEAR (`adapter = "near"`): the treasury account and extra pools.
     #[serde(default)]
     pub near: Option<NearSettings>,
+    /// TRON (`adapter = "tron"`): TronGrid key and transaction expiration (optional).
+    #[serde(default)]
+    pub tron: Option<TronSettings>,
+}
+
+/// `[chains.X.tron]`: settings of the TRON adapter (all optional). The treasury's address
+/// is the `signer` key's.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TronSettings {
+    /// The environment variable holding a TronGrid API key (sent as `TRON-PRO-API-KEY`;
+    /// TronGrid rate-limits requests without one). Never the key itself.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Seconds a signed transaction stays valid after its reference block (1..=86 400).
+    #[serde(default = "d_tron_expiration")]
+    pub expiration_secs: u64,
+    /// The account to act for (`T…`) when `signer` is another key of its owner permission;
+    /// by default the signer's own account.
+    #[serde(default)]
+    pub owner_address: Option<String>,
+}
+
+fn d_tron_expiration() -> u64 {
+    60
+}
+
+impl Default for TronSettings {
+    fn default() -> Self {
+        TronSettings {
+            api_key_env: None,
+            expiration_secs: d_tron_expiration(),
+            owner_address: None,
+        }
+    }
 }
 
 /// `[chains.X.near]`: settings of the NEAR adapter.
@@ -402,6 +437,23 @@ impl NetworkConfig {
                 }
                 _ => {}
             }
+            match (&chain.tron, chain.adapter.as_str()) {
+                (Some(_), a) if a != "tron" && a != "sim" => {
+                    return Err(invalid(format!(
+                        "chains.{symbol}.tron: only the tron adapter takes it, not {a:?}"
+                    )))
+                }
+                (Some(t), _) if t.expiration_secs == 0 || t.expiration_secs > 86_400 => {
+                    return Err(invalid(format!(
+                    "chains.{symbol}.tron.expiration_secs: {} is not in 1..=86400 (java-tron refuses more than 24 h)",
+                    t.expiration_secs
+                )))
+                }
+                (Some(t), _) if t.api_key_env.as_deref().is_some_and(|v| v.trim().is_empty()) => {
+                    return Err(invalid(format!("chains.{symbol}.tron.api_key_env: empty")))
+                }
+                _ => {}
+            }
         }
         for c in &raw.service.clients {
             if c.token_sha256.len() != 64
@@ -554,6 +606,7 @@ mod tests {
         assert_eq!(cfg.network, "testnet");
         for (token, adapter) in [
             ("NEAR", "near"),
+            ("TRX", "tron"),
             ("BNB", "bsc"),
             ("S", "sonic"),
             ("POL", "polygon"),
@@ -571,6 +624,37 @@ mod tests {
             (evm("BNB"), evm("S"), evm("POL"), evm("APE")),
             (Some(97), Some(57_054), Some(11_155_111), Some(33_111))
         );
+    }
+
+    #[test]
+    fn fail_tron_settings_checked() {
+        let cases = [
+            (
+                "[chains.BNB]\nadapter = \"bsc\"\n[chains.BNB.evm]\nchain_id = 56\n[chains.BNB.tron]\n",
+                "only the tron adapter",
+            ),
+            (
+                "[chains.TRX]\nadapter = \"tron\"\n[chains.TRX.tron]\nexpiration_secs = 90000\n",
+                "not in 1..=86400",
+            ),
+            (
+                "[chains.TRX]\nadapter = \"tron\"\n[chains.TRX.tron]\napi_key_env = \"\"\n",
+                "api_key_env: empty",
+            ),
+            (
+                "[chains.TRX]\nadapter = \"tron\"\n[chains.TRX.tron]\napi_key = \"x\"\n",
+                "unknown field",
+            ),
+        ];
+        for (chains, want) in cases {
+            let e = NetworkConfig::from_toml_str(&format!("{LOCAL}{chains}"), EMBEDDED_TOKENS, "x.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{chains}: {e}");
+        }
+        let ok = "[chains.TRX]\nadapter = \"tron\"\n";
+        let cfg = NetworkConfig::from_toml_str(&format!("{LOCAL}{ok}"), EMBEDDED_TOKENS, "x.toml").unwrap();
+        assert_eq!(cfg.chains["TRX"].tron, None, "the section is optional");
     }
 
     #[test]

@@ -1,0 +1,302 @@
+//! The TRON adapter against our local TRON chain (`softstake-localchains`, feature `tron`):
+//! java-tron's HTTP API with protobuf transactions checked as java-tron checks them
+//! (signature, TAPOS, expiration, the actuators' rules) and Stake 2.0's rules, driven
+//! through the operations journal: freeze and vote for two witnesses, voting rewards over
+//! several maintenance periods claimed and realized from TronGrid's history, a second
+//! claim within 24 h refused, undelegate (vote down + unfreeze into the pooled
+//! `unfreezing`), an early withdrawal refused, withdrawal after 14 days, reconciliation
+//! with zero drift; a key outside the owner's permission as a typed rejection with
+//! nothing recorded as done; expiry; a dropped reply resolved without a second freeze.
+//!
+//! `cargo nextest run -p softstake-e2e --features tron-local` (`scripts/test.sh` runs it).
+#![cfg(feature = "tron-local")]
+
+use std::sync::Arc;
+
+use softstake_adapters::traits::{OpKind, StakeState, TxStatus};
+use softstake_adapters::tron::{wire, TronAdapter, TronConfig, UNFREEZING};
+use softstake_adapters::{AdapterError, ChainAdapter, SecretBytes};
+use softstake_core::plan::ALL_VALIDATORS;
+use softstake_core::{Amount, TokenRegistry};
+use softstake_e2e::journal;
+use softstake_localchains::tron::{start, witnesses_from_csv, LocalTron, TronGenesis, DAY_MS, TRX};
+use softstake_node::treasury::executor::{CrashPoint, ExecConfig, OpOutcome};
+use softstake_node::treasury::{reconcile_token, sync_token};
+use softstake_store::{NewOperation, OperationState, Store};
+
+const MAINTENANCE_MS: i64 = 21_600_000;
+
+fn key() -> SecretBytes {
+    SecretBytes::new(vec![42; 32])
+}
+
+fn treasury() -> String {
+    let k = softstake_adapters::tron::signing_key(&key()).unwrap();
+    wire::to_base58(&wire::address_of(k.verifying_key()))
+}
+
+fn witnesses() -> Vec<softstake_localchains::tron::WitnessSpec> {
+    witnesses_from_csv(include_str!("../../../data/tron/super_representatives.csv"), 30).unwrap()
+}
+
+fn genesis() -> TronGenesis {
+    TronGenesis {
+        witnesses: witnesses(),
+        accounts: vec![(treasury(), 100_000 * TRX)],
+        genesis_ms: 1_750_000_000_000,
+        block_ms: 3_000,
+        maintenance_interval_ms: MAINTENANCE_MS,
+        unfreeze_delay_days: 14,
+        solid_lag_blocks: 19,
+        witness127_pay_per_block_sun: 128 * TRX,
+        witness_pay_per_block_sun: 8 * TRX,
+        tick_ms: 20,
+    }
+}
+
+fn adapter_with(c: &LocalTron, key: &SecretBytes, owner: Option<String>) -> Arc<dyn ChainAdapter> {
+    let cfg = TronConfig {
+        api_url: c.url.clone(),
+        api_key: None,
+        expiration_secs: 600,
+        max_operations_per_epoch: 32,
+        owner_address: owner,
+    };
+    journal::guarded(TronAdapter::new(cfg, key).unwrap(), 1_000, 3)
+}
+
+fn exec() -> ExecConfig {
+    ExecConfig {
+        max_polls: 200,
+        poll_interval: std::time::Duration::from_millis(50),
+        max_attempts: 3,
+    }
+}
+
+fn op(key: &str, kind: OpKind, witness: &str, sun: u128) -> NewOperation {
+    journal::op("TRX", key, kind, witness, sun)
+}
+
+async fn run(store: &Store, chain: &dyn ChainAdapter, o: NewOperation) -> OpOutcome {
+    journal::run(store, chain, o, exec()).await
+}
+
+async fn store(dir: &tempfile::TempDir) -> Store {
+    journal::sqlite_store(dir.path(), "tron").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_tron_stake_lifecycle_on_the_local_chain() {
+    let c = start(genesis(), 0).await.unwrap();
+    let chain = adapter_with(&c, &key(), None);
+    let me = treasury();
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let reg = TokenRegistry::from_toml_str(softstake_node::config::EMBEDDED_TOKENS).unwrap();
+    let trx = reg.get("TRX").unwrap();
+    let ws = witnesses();
+    let (w0, w1) = (ws[0].address.as_str(), ws[1].address.as_str());
+
+    let model = chain.liquidity_model().await.unwrap();
+    assert_eq!(
+        model.unbonding_period_secs,
+        14 * 86_400,
+        "getUnfreezeDelayDays from the chain"
+    );
+    assert_eq!(model.epoch_secs, 21_600, "getMaintenanceTimeInterval from the chain");
+    assert_eq!((model.stake_unit, model.min_delegation), (Amount(TRX), Amount(TRX)));
+    assert!(model.claim_all_validators && !model.rewards_auto_compound);
+    assert_eq!(chain.pooled_unbonding(), Some(UNFREEZING));
+    let vals = chain.validators().await.unwrap();
+    assert_eq!(vals.len(), 30);
+    let v0 = vals.iter().find(|v| v.id == w0).unwrap();
+    assert_eq!(v0.commission_bps, u32::from(ws[0].brokerage_pct) * 100, "getBrokerage");
+
+    for (k, w, trx_amount) in [("d-a", w0, 3_000), ("d-b", w1, 1_000)] {
+        assert_eq!(
+            run(&store, chain.as_ref(), op(k, OpKind::Delegate, w, trx_amount * TRX)).await,
+            OpOutcome::Confirmed,
+            "{k}"
+        );
+    }
+    assert_eq!(
+        (c.votes(&me, w0), c.votes(&me, w1)),
+        (3_000, 1_000),
+        "one vote per TRX frozen"
+    );
+    assert_eq!(c.stake(&me).0, 4_000 * TRX);
+    assert_eq!(
+        journal::amount_at(chain.as_ref(), w1, StakeState::Active).await,
+        1_000 * TRX
+    );
+
+    // votes count from the next maintenance and are paid at the one after
+    c.advance_maintenances(3);
+    let accrued = c.stake(&me).2;
+    assert!(accrued > 0, "two periods of voting rewards");
+    let claimable = chain.claimable().await.unwrap();
+    assert_eq!(claimable, vec![(ALL_VALIDATORS.to_string(), Amount(accrued))]);
+    assert_eq!(
+        run(
+            &store,
+            chain.as_ref(),
+            op("c-1", OpKind::Claim, ALL_VALIDATORS, accrued)
+        )
+        .await,
+        OpOutcome::Confirmed
+    );
+    c.solidify();
+    let now = chain.now().await.unwrap();
+    let synced = sync_token(&store, chain.as_ref(), now).await.unwrap();
+    assert_eq!(
+        (synced.new_rewards, synced.new_amount),
+        (1, Amount(accrued)),
+        "{synced:?}"
+    );
+
+    // a second claim within 24 h: refused by the chain, recorded as failed
+    c.advance_maintenances(1);
+    let out = run(&store, chain.as_ref(), op("c-2", OpKind::Claim, ALL_VALIDATORS, 1)).await;
+    assert!(
+        matches!(&out, OpOutcome::Failed(r) if r.contains("less than 24 hours")),
+        "{out:?}"
+    );
+    assert_eq!(
+        store.operation("c-2").await.unwrap().unwrap().state,
+        OperationState::Failed
+    );
+
+    c.advance_secs(DAY_MS / 1_000);
+    let accrued2 = c.stake(&me).2;
+    assert_eq!(
+        run(
+            &store,
+            chain.as_ref(),
+            op("c-3", OpKind::Claim, ALL_VALIDATORS, accrued2)
+        )
+        .await,
+        OpOutcome::Confirmed
+    );
+    c.solidify();
+    let now = chain.now().await.unwrap();
+    let synced = sync_token(&store, chain.as_ref(), now).await.unwrap();
+    assert_eq!(
+        (synced.new_rewards, synced.new_amount),
+        (1, Amount(accrued2)),
+        "booked once each"
+    );
+
+    // undelegate: the vote goes down, the TRX unfreezes for 14 days under `unfreezing`
+    assert_eq!(
+        run(&store, chain.as_ref(), op("u-a", OpKind::Undelegate, w0, 1_000 * TRX)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(c.votes(&me, w0), 2_000);
+    assert_eq!(
+        journal::amount_at(chain.as_ref(), UNFREEZING, StakeState::Deactivating).await,
+        1_000 * TRX
+    );
+    let early = chain
+        .withdraw("w-early", UNFREEZING, Amount(1_000 * TRX))
+        .await
+        .unwrap_err();
+    assert!(matches!(early, AdapterError::BadInput { .. }), "{early}");
+    c.advance_secs(14 * DAY_MS / 1_000 + 3);
+    assert_eq!(
+        journal::amount_at(chain.as_ref(), UNFREEZING, StakeState::Withdrawable).await,
+        1_000 * TRX
+    );
+    let before = c.balance(&me);
+    assert_eq!(
+        run(
+            &store,
+            chain.as_ref(),
+            op("w-u", OpKind::Withdraw, UNFREEZING, 1_000 * TRX)
+        )
+        .await,
+        OpOutcome::Confirmed
+    );
+    assert!(
+        c.balance(&me) >= before + 999 * TRX,
+        "back in the balance, less bandwidth burned"
+    );
+
+    let now = chain.now().await.unwrap();
+    let rep = reconcile_token(&store, chain.as_ref(), trx, 0, now).await.unwrap();
+    assert!(rep.alert_id.is_none(), "zero drift: {:?}", rep.lines);
+    assert!(rep.lines.iter().all(|l| l.drift == 0), "{:?}", rep.lines);
+    for k in ["d-a", "d-b", "u-a", "w-u"] {
+        assert_eq!(
+            store.operation(k).await.unwrap().unwrap().state,
+            OperationState::Reconciled,
+            "{k}"
+        );
+    }
+}
+
+/// A key outside the owner's permission: java-tron's SIGERROR as a typed rejection, the
+/// journal records the failure, nothing moves. A transaction past its expiration can
+/// never land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_foreign_key_and_expiry_are_typed_rejections() {
+    let c = start(genesis(), 0).await.unwrap();
+    let me = treasury();
+    let w0 = witnesses()[0].address.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let before = c.balance(&me);
+
+    let foreign = adapter_with(&c, &SecretBytes::new(vec![9; 32]), Some(me.clone()));
+    let out = run(
+        &store,
+        foreign.as_ref(),
+        op("d-foreign", OpKind::Delegate, &w0, 10 * TRX),
+    )
+    .await;
+    assert!(
+        matches!(&out, OpOutcome::Failed(r) if r.contains("SIGERROR")),
+        "{out:?}"
+    );
+    assert_eq!(
+        store.operation("d-foreign").await.unwrap().unwrap().state,
+        OperationState::Failed
+    );
+    assert_eq!((c.balance(&me), c.stake(&me).0), (before, 0), "nothing moved");
+
+    let chain = adapter_with(&c, &key(), None);
+    let stale = chain.delegate("e-1", &w0, Amount(10 * TRX)).await.unwrap();
+    c.advance_secs(603);
+    assert_eq!(chain.tx_status(&stale).await.unwrap(), TxStatus::Expired);
+    let e = chain.broadcast(&stale).await.unwrap_err();
+    assert!(
+        matches!(e, AdapterError::Rejected { .. }) && e.to_string().contains("TRANSACTION_EXPIRATION_ERROR"),
+        "{e}"
+    );
+    assert_eq!(c.stake(&me).0, 0, "the stale freeze never landed");
+
+    // whole TRX only: votes cannot carry fractions
+    let e = chain.delegate("e-2", &w0, Amount(TRX + 1)).await.unwrap_err();
+    assert!(matches!(e, AdapterError::BadInput { .. }), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_dropped_reply_resolves_without_a_second_freeze() {
+    let c = start(genesis(), 0).await.unwrap();
+    let chain = adapter_with(&c, &key(), None);
+    let me = treasury();
+    let w = witnesses()[2].address.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let mut expected = 0u128;
+    for (k, point) in [
+        ("crash-submitted", CrashPoint::AfterSubmitted),
+        ("crash-broadcast", CrashPoint::AfterBroadcast),
+    ] {
+        let o = op(k, OpKind::Delegate, &w, 500 * TRX);
+        let recovered = journal::crash_and_recover(&store, chain.as_ref(), o, point, exec()).await;
+        assert_eq!(recovered, vec![(k.to_string(), OpOutcome::Confirmed)]);
+        expected += 500 * TRX;
+        assert_eq!(c.stake(&me).0, expected, "{k}: exactly one freeze");
+        assert_eq!(u128::from(c.votes(&me, &w)) * TRX, expected, "{k}: and its vote");
+    }
+}
