@@ -85,6 +85,20 @@ async fn store(dir: &tempfile::TempDir) -> Store {
     journal::sqlite_store(dir.path(), "tron").await
 }
 
+/// Claims through the journal (confirmed), lets the claim become solid and syncs: the
+/// sync's (new reward records, their amount).
+async fn claim_and_sync(c: &LocalTron, store: &Store, chain: &dyn ChainAdapter, key: &str, sun: u128) -> (u64, Amount) {
+    assert_eq!(
+        run(store, chain, op(key, OpKind::Claim, ALL_VALIDATORS, sun)).await,
+        OpOutcome::Confirmed,
+        "{key}"
+    );
+    c.solidify();
+    let now = chain.now().await.unwrap();
+    let synced = sync_token(store, chain, now).await.unwrap();
+    (synced.new_rewards, synced.new_amount)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn success_tron_stake_lifecycle_on_the_local_chain() {
     let c = start(genesis(), 0).await.unwrap();
@@ -137,21 +151,8 @@ async fn success_tron_stake_lifecycle_on_the_local_chain() {
     let claimable = chain.claimable().await.unwrap();
     assert_eq!(claimable, vec![(ALL_VALIDATORS.to_string(), Amount(accrued))]);
     assert_eq!(
-        run(
-            &store,
-            chain.as_ref(),
-            op("c-1", OpKind::Claim, ALL_VALIDATORS, accrued)
-        )
-        .await,
-        OpOutcome::Confirmed
-    );
-    c.solidify();
-    let now = chain.now().await.unwrap();
-    let synced = sync_token(&store, chain.as_ref(), now).await.unwrap();
-    assert_eq!(
-        (synced.new_rewards, synced.new_amount),
-        (1, Amount(accrued)),
-        "{synced:?}"
+        claim_and_sync(&c, &store, chain.as_ref(), "c-1", accrued).await,
+        (1, Amount(accrued))
     );
 
     // a second claim within 24 h: refused by the chain, recorded as failed
@@ -169,19 +170,7 @@ async fn success_tron_stake_lifecycle_on_the_local_chain() {
     c.advance_secs(DAY_MS / 1_000);
     let accrued2 = c.stake(&me).2;
     assert_eq!(
-        run(
-            &store,
-            chain.as_ref(),
-            op("c-3", OpKind::Claim, ALL_VALIDATORS, accrued2)
-        )
-        .await,
-        OpOutcome::Confirmed
-    );
-    c.solidify();
-    let now = chain.now().await.unwrap();
-    let synced = sync_token(&store, chain.as_ref(), now).await.unwrap();
-    assert_eq!(
-        (synced.new_rewards, synced.new_amount),
+        claim_and_sync(&c, &store, chain.as_ref(), "c-3", accrued2).await,
         (1, Amount(accrued2)),
         "booked once each"
     );

@@ -16,3 +16,37 @@
 pub mod near;
 #[cfg(feature = "tron")]
 pub mod tron;
+
+/// Binds 127.0.0.1:`port` (0 = any free port) and serves `app` there; when `tick_ms` > 0
+/// it also calls `tick` every `tick_ms` real milliseconds (a chain producing blocks on its
+/// own). Returns the bound address and the task (abort it to stop both).
+#[cfg(any(feature = "near", feature = "tron"))]
+async fn serve(
+    app: axum::Router,
+    port: u16,
+    tick_ms: u64,
+    mut tick: impl FnMut() + Send + 'static,
+) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    use anyhow::Context;
+    let listener = tokio::net::TcpListener::bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move {
+        let producer = async move {
+            if tick_ms == 0 {
+                return std::future::pending::<()>().await;
+            }
+            let mut t = tokio::time::interval(std::time::Duration::from_millis(tick_ms));
+            loop {
+                t.tick().await;
+                tick();
+            }
+        };
+        tokio::select! {
+            _ = axum::serve(listener, app) => {}
+            _ = producer => {}
+        }
+    });
+    Ok((addr, server))
+}

@@ -28,7 +28,6 @@
 //! blocks produced by `sandbox_fast_forward`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
@@ -593,28 +592,13 @@ type Shared = Arc<Mutex<Chain>>;
 pub async fn start(genesis: NearGenesis, port: u16) -> Result<LocalNear> {
     let chain: Shared = Arc::new(Mutex::new(Chain::new(genesis)?));
     let app = Router::new().route("/", post(rpc)).with_state(chain.clone());
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
-        .await
-        .context("binding the local NEAR RPC port")?;
-    let addr = listener.local_addr()?;
     let tick_ms = chain.lock().map(|c| c.g.tick_ms).unwrap_or(0);
     let ticking = chain.clone();
-    let server = tokio::spawn(async move {
-        let producer = async move {
-            if tick_ms == 0 {
-                return std::future::pending::<()>().await;
-            }
-            let mut t = tokio::time::interval(std::time::Duration::from_millis(tick_ms));
-            loop {
-                t.tick().await;
-                ticking.lock().unwrap_or_else(|p| p.into_inner()).produce(1);
-            }
-        };
-        tokio::select! {
-            _ = axum::serve(listener, app) => {}
-            _ = producer => {}
-        }
-    });
+    let (addr, server) = crate::serve(app, port, tick_ms, move || {
+        ticking.lock().unwrap_or_else(|p| p.into_inner()).produce(1);
+    })
+    .await
+    .context("the local NEAR RPC")?;
     Ok(LocalNear {
         url: format!("http://{addr}"),
         chain,

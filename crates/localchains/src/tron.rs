@@ -35,7 +35,6 @@
 //! account, then 1 000 sun per byte burned (frozen bandwidth is not counted here).
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
@@ -635,15 +634,10 @@ impl Chain {
                 {"type": "TRON_POWER"},
             ],
         });
-        if x.balance > 0 {
-            v["balance"] = json!(x.balance);
-        }
-        if x.allowance > 0 {
-            v["allowance"] = json!(x.allowance);
-        }
-        if x.latest_withdraw_time > 0 {
-            v["latest_withdraw_time"] = json!(x.latest_withdraw_time);
-        }
+        // protobuf's JSON leaves zero fields out
+        v = nonzero(v, "balance", x.balance);
+        v = nonzero(v, "allowance", x.allowance);
+        v = nonzero(v, "latest_withdraw_time", u128::try_from(x.latest_withdraw_time).unwrap_or(0));
         if !x.unfrozen.is_empty() {
             v["unfrozenV2"] = x
                 .unfrozen
@@ -708,16 +702,9 @@ impl Chain {
             "contractResult": [""],
             "receipt": receipt,
         });
-        if t.fee > 0 {
-            v["fee"] = json!(t.fee);
-        }
-        if t.withdraw_amount > 0 {
-            v["withdraw_amount"] = json!(t.withdraw_amount);
-        }
-        if t.withdraw_expire_amount > 0 {
-            v["withdraw_expire_amount"] = json!(t.withdraw_expire_amount);
-        }
-        v
+        v = nonzero(v, "fee", t.fee);
+        v = nonzero(v, "withdraw_amount", t.withdraw_amount);
+        nonzero(v, "withdraw_expire_amount", t.withdraw_expire_amount)
     }
 
     fn history_json(&self, a: &Address, q: &HashMap<String, String>) -> Value {
@@ -868,27 +855,10 @@ pub async fn start(genesis: TronGenesis, port: u16) -> Result<LocalTron> {
         .route("/wallet/gettransactionfrompending", post(from_pending))
         .route("/v1/accounts/{address}/transactions", get(history))
         .with_state(chain.clone());
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
-        .await
-        .context("binding the local TRON HTTP port")?;
-    let addr = listener.local_addr()?;
     let ticking = chain.clone();
-    let server = tokio::spawn(async move {
-        let producer = async move {
-            if tick_ms == 0 {
-                return std::future::pending::<()>().await;
-            }
-            let mut t = tokio::time::interval(std::time::Duration::from_millis(tick_ms));
-            loop {
-                t.tick().await;
-                lock(&ticking).produce(1);
-            }
-        };
-        tokio::select! {
-            _ = axum::serve(listener, app) => {}
-            _ = producer => {}
-        }
-    });
+    let (addr, server) = crate::serve(app, port, tick_ms, move || lock(&ticking).produce(1))
+        .await
+        .context("the local TRON HTTP API")?;
     Ok(LocalTron {
         url: format!("http://{addr}"),
         chain,

@@ -150,28 +150,17 @@ fn evm_parts(
         .find(|(n, _)| *n == name)
         .map(|(_, t)| *t)
         .ok_or_else(|| anyhow!("{name} is not an EVM adapter"))?;
-    if symbol != token {
-        bail!("chains.{symbol}.adapter = \"{name}\" stakes {token} only");
-    }
-    let rpc_url = chain
-        .rpc_url
-        .clone()
-        .ok_or_else(|| anyhow!("chains.{symbol}.rpc_url is required for the {name} adapter"))?;
     let evm = chain
         .evm
         .as_ref()
         .ok_or_else(|| anyhow!("chains.{symbol}.evm is required for the {name} adapter (chain_id at least)"))?;
-    let source = chain
-        .signer
-        .as_deref()
-        .ok_or_else(|| anyhow!("chains.{symbol}.signer is required for the {name} adapter (env:VAR or file:PATH)"))?;
+    let (rpc_url, key) = endpoint_and_key(symbol, name, token, chain)?;
     let contract = match &evm.staking_contract {
         Some(a) => a
             .parse()
             .map_err(|_| anyhow!("chains.{symbol}.evm.staking_contract: {a:?} is not an address"))?,
         None => default_contract,
     };
-    let key = KeySource::parse(source)?.load()?;
     let cfg = EvmConfig {
         rpc_url,
         chain_id: evm.chain_id,
@@ -182,6 +171,24 @@ fn evm_parts(
         start_block: evm.start_block,
     };
     Ok((cfg, key, contract))
+}
+
+/// What every real adapter needs: `symbol` is the adapter's `token`, and the chain's RPC
+/// endpoint and signing key (loaded from its `env:`/`file:` source).
+#[cfg(any(feature = "evm", feature = "near", feature = "tron"))]
+fn endpoint_and_key(symbol: &str, name: &str, token: &str, chain: &ChainConfig) -> Result<(String, SecretBytes)> {
+    if symbol != token {
+        bail!("chains.{symbol}.adapter = \"{name}\" stakes {token} only");
+    }
+    let rpc_url = chain
+        .rpc_url
+        .clone()
+        .ok_or_else(|| anyhow!("chains.{symbol}.rpc_url is required for the {name} adapter"))?;
+    let source = chain
+        .signer
+        .as_deref()
+        .ok_or_else(|| anyhow!("chains.{symbol}.signer is required for the {name} adapter (env:VAR or file:PATH)"))?;
+    Ok((rpc_url, KeySource::parse(source)?.load()?))
 }
 
 /// Builds a simulated chain for `token` (not persisted, not advanced).
@@ -339,21 +346,11 @@ impl Chains {
                 #[cfg(feature = "near")]
                 "near" => {
                     use softstake_adapters::near::{NearAdapter, NearConfig};
-                    if symbol != "NEAR" {
-                        bail!("chains.{symbol}.adapter = \"near\" stakes NEAR only");
-                    }
                     let near = chain
                         .near
                         .as_ref()
                         .ok_or_else(|| anyhow!("chains.{symbol}.near is required for the near adapter"))?;
-                    let rpc_url = chain
-                        .rpc_url
-                        .clone()
-                        .ok_or_else(|| anyhow!("chains.{symbol}.rpc_url is required for the near adapter"))?;
-                    let source = chain.signer.as_deref().ok_or_else(|| {
-                        anyhow!("chains.{symbol}.signer is required for the near adapter (env:VAR or file:PATH)")
-                    })?;
-                    let key = KeySource::parse(source)?.load()?;
+                    let (rpc_url, key) = endpoint_and_key(symbol, "near", "NEAR", chain)?;
                     let cfg = NearConfig {
                         rpc_url,
                         account_id: near.account_id.clone(),
@@ -366,17 +363,7 @@ impl Chains {
                 #[cfg(feature = "tron")]
                 "tron" => {
                     use softstake_adapters::tron::{TronAdapter, TronConfig};
-                    if symbol != "TRX" {
-                        bail!("chains.{symbol}.adapter = \"tron\" stakes TRX only");
-                    }
-                    let api_url = chain
-                        .rpc_url
-                        .clone()
-                        .ok_or_else(|| anyhow!("chains.{symbol}.rpc_url is required for the tron adapter"))?;
-                    let source = chain.signer.as_deref().ok_or_else(|| {
-                        anyhow!("chains.{symbol}.signer is required for the tron adapter (env:VAR or file:PATH)")
-                    })?;
-                    let key = KeySource::parse(source)?.load()?;
+                    let (api_url, key) = endpoint_and_key(symbol, "tron", "TRX", chain)?;
                     let settings = chain.tron.clone().unwrap_or_default();
                     let api_key = match &settings.api_key_env {
                         Some(var) => Some(std::env::var(var).with_context(|| {
