@@ -637,7 +637,11 @@ impl Chain {
         // protobuf's JSON leaves zero fields out
         v = nonzero(v, "balance", x.balance);
         v = nonzero(v, "allowance", x.allowance);
-        v = nonzero(v, "latest_withdraw_time", u128::try_from(x.latest_withdraw_time).unwrap_or(0));
+        v = nonzero(
+            v,
+            "latest_withdraw_time",
+            u128::try_from(x.latest_withdraw_time).unwrap_or(0),
+        );
         if !x.unfrozen.is_empty() {
             v["unfrozenV2"] = x
                 .unfrozen
