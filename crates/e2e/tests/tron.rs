@@ -14,8 +14,8 @@
 use std::sync::Arc;
 
 use softstake_adapters::traits::{OpKind, StakeState, TxStatus};
-use softstake_adapters::tron::{wire, TronAdapter, TronConfig, UNFREEZING};
-use softstake_adapters::{AdapterError, ChainAdapter, SecretBytes};
+use softstake_adapters::tron::{wire, TronAdapter, TronConfig, UNFREEZING, UNVOTED};
+use softstake_adapters::{AdapterError, ChainAdapter, SecretBytes, SignedTx};
 use softstake_core::plan::ALL_VALIDATORS;
 use softstake_core::{Amount, TokenRegistry};
 use softstake_e2e::journal;
@@ -288,4 +288,64 @@ async fn success_dropped_reply_resolves_without_a_second_freeze() {
         assert_eq!(c.stake(&me).0, expected, "{k}: exactly one freeze");
         assert_eq!(u128::from(c.votes(&me, &w)) * TRX, expected, "{k}: and its vote");
     }
+}
+
+/// The first transaction of a two-contract operation alone (as if only it had landed).
+fn first_only(tx: &SignedTx) -> SignedTx {
+    use prost::Message;
+    let list: Vec<String> = serde_json::from_str(&tx.payload).unwrap();
+    assert_eq!(list.len(), 2, "a two-contract operation");
+    let t = wire::Transaction::decode(hex::decode(&list[0]).unwrap().as_slice()).unwrap();
+    SignedTx {
+        tx_id: hex::encode(wire::tx_id(&t.raw_data)),
+        payload: serde_json::to_string(&list[..1]).unwrap(),
+        valid_until: tx.valid_until,
+    }
+}
+
+/// Half of a two-contract operation landed (the freeze without its vote; the vote down
+/// without its unfreeze): the journal's next attempt is built from the account's state
+/// and completes it without freezing or unfreezing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_half_landed_operations_complete_from_the_account_state() {
+    let c = start(genesis(), 0).await.unwrap();
+    let chain = adapter_with(&c, &key(), None);
+    let me = treasury();
+    let w = witnesses()[3].address.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+
+    // the freeze lands, its vote does not: 100 TRX frozen without a vote
+    let bundle = chain.delegate("half-d", &w, Amount(100 * TRX)).await.unwrap();
+    chain.broadcast(&first_only(&bundle)).await.unwrap();
+    c.solidify();
+    assert_eq!((c.stake(&me).0, c.votes(&me, &w)), (100 * TRX, 0));
+    assert_eq!(
+        journal::amount_at(chain.as_ref(), UNVOTED, StakeState::Active).await,
+        100 * TRX
+    );
+    assert_eq!(
+        run(&store, chain.as_ref(), op("d", OpKind::Delegate, &w, 100 * TRX)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(
+        (c.stake(&me).0, c.votes(&me, &w)),
+        (100 * TRX, 100),
+        "voted, not frozen twice"
+    );
+
+    // the vote down lands, its unfreeze does not
+    let bundle = chain.undelegate("half-u", &w, Amount(40 * TRX)).await.unwrap();
+    chain.broadcast(&first_only(&bundle)).await.unwrap();
+    c.solidify();
+    assert_eq!((c.stake(&me).0, c.votes(&me, &w)), (100 * TRX, 60));
+    assert_eq!(
+        run(&store, chain.as_ref(), op("u", OpKind::Undelegate, &w, 40 * TRX)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(
+        (c.stake(&me).0, c.stake(&me).1, c.votes(&me, &w)),
+        (60 * TRX, 40 * TRX, 60),
+        "unfrozen once, the votes left alone"
+    );
 }
