@@ -185,10 +185,16 @@ struct Chain {
     witnesses: Vec<Witness>,
     txs: HashMap<String, TxRecord>,
     order: Vec<String>,
+    /// Accepted and not yet in a block: the next block takes them all.
+    pending: Vec<String>,
 }
 
 /// A refusal in java-tron's broadcast shape: its response code and message.
 struct Refusal(&'static str, String);
+
+fn refuse(code: &'static str, msg: impl Into<String>) -> Refusal {
+    Refusal(code, msg.into())
+}
 
 fn validate_err(msg: impl Into<String>) -> Refusal {
     Refusal(
@@ -241,6 +247,7 @@ impl Chain {
             witnesses,
             txs: HashMap::new(),
             order: Vec::new(),
+            pending: Vec::new(),
             g,
         };
         c.seal(0, c.head_ms);
@@ -270,12 +277,10 @@ impl Chain {
             let ms = self.head_ms + self.g.block_ms;
             let number = self.head + 1;
             self.seal(number, ms);
-            for id in &self.order {
-                if let Some(t) = self.txs.get_mut(id) {
-                    if t.block == 0 {
-                        t.block = number;
-                        t.block_ms = ms;
-                    }
+            for id in self.pending.drain(..) {
+                if let Some(t) = self.txs.get_mut(&id) {
+                    t.block = number;
+                    t.block_ms = ms;
                 }
             }
             while self.head_ms >= self.next_maintenance_ms {
@@ -355,24 +360,20 @@ impl Chain {
         }
     }
 
-    fn refuse(&self, code: &'static str, msg: impl Into<String>) -> Refusal {
-        Refusal(code, msg.into())
-    }
-
     /// Checks and applies a hex transaction as java-tron's `broadcasthex` does.
     fn broadcast(&mut self, hex_tx: &str) -> std::result::Result<String, Refusal> {
-        let bytes = hex::decode(hex_tx).map_err(|e| self.refuse("OTHER_ERROR", format!("not hex: {e}")))?;
+        let bytes = hex::decode(hex_tx).map_err(|e| refuse("OTHER_ERROR", format!("not hex: {e}")))?;
         let tx = wire::Transaction::decode(bytes.as_slice())
-            .map_err(|e| self.refuse("OTHER_ERROR", format!("not a Transaction: {e}")))?;
+            .map_err(|e| refuse("OTHER_ERROR", format!("not a Transaction: {e}")))?;
         let raw = wire::Raw::decode(tx.raw_data.as_slice())
-            .map_err(|e| self.refuse("OTHER_ERROR", format!("not a Transaction.raw: {e}")))?;
+            .map_err(|e| refuse("OTHER_ERROR", format!("not a Transaction.raw: {e}")))?;
         let id_bytes = wire::tx_id(&tx.raw_data);
         let id = hex::encode(id_bytes);
         if self.txs.contains_key(&id) {
-            return Err(self.refuse("DUP_TRANSACTION_ERROR", "dup trans"));
+            return Err(refuse("DUP_TRANSACTION_ERROR", "dup trans"));
         }
         if raw.expiration <= self.head_ms {
-            return Err(self.refuse(
+            return Err(refuse(
                 "TRANSACTION_EXPIRATION_ERROR",
                 format!(
                     "Transaction expiration, transaction expiration time is {}, but headBlockTime is {}",
@@ -381,7 +382,7 @@ impl Chain {
             ));
         }
         if raw.expiration > self.head_ms + DAY_MS {
-            return Err(self.refuse(
+            return Err(refuse(
                 "TRANSACTION_EXPIRATION_ERROR",
                 format!("expiration time is too long: {} > head + 24 h", raw.expiration),
             ));
@@ -399,15 +400,15 @@ impl Chain {
             .try_into()
             .map_err(|_| validate_err("Invalid address"))?;
         let [sig] = tx.signature.as_slice() else {
-            return Err(self.refuse(
+            return Err(refuse(
                 "SIGERROR",
                 format!("{} signatures: exactly one expected", tx.signature.len()),
             ));
         };
-        let signer = wire::recover(&id_bytes, sig)
-            .map_err(|e| self.refuse("SIGERROR", format!("Validate signature error: {e}")))?;
+        let signer =
+            wire::recover(&id_bytes, sig).map_err(|e| refuse("SIGERROR", format!("Validate signature error: {e}")))?;
         if signer != owner {
-            return Err(self.refuse(
+            return Err(refuse(
                 "SIGERROR",
                 format!(
                     "Validate signature error: {} is signed by {} but it is not contained of permission.",
@@ -439,13 +440,14 @@ impl Chain {
         acct.balance = acct
             .balance
             .checked_sub(fee)
-            .ok_or_else(|| self.refuse("BANDWITH_ERROR", "Account resource insufficient error."))?;
+            .ok_or_else(|| refuse("BANDWITH_ERROR", "Account resource insufficient error."))?;
         if fee == 0 {
             acct.free_net_used += net;
         }
         self.accounts.insert(owner, acct);
         self.txs.insert(id.clone(), rec);
         self.order.push(id.clone());
+        self.pending.push(id.clone());
         Ok(id)
     }
 
@@ -454,10 +456,10 @@ impl Chain {
             .ref_block_bytes
             .as_slice()
             .try_into()
-            .map_err(|_| self.refuse("TAPOS_ERROR", "Tapos failed, ref_block_bytes is not 2 bytes"))?;
+            .map_err(|_| refuse("TAPOS_ERROR", "Tapos failed, ref_block_bytes is not 2 bytes"))?;
         match self.tapos.get(&key) {
             Some(h) if h[..] == raw.ref_block_hash[..] => Ok(()),
-            Some(h) => Err(self.refuse(
+            Some(h) => Err(refuse(
                 "TAPOS_ERROR",
                 format!(
                     "Tapos failed, different block hash, {}, {}",
@@ -465,7 +467,7 @@ impl Chain {
                     hex::encode(h)
                 ),
             )),
-            None => Err(self.refuse(
+            None => Err(refuse(
                 "TAPOS_ERROR",
                 format!("Tapos failed, block not found, ref block is {}", hex::encode(key)),
             )),

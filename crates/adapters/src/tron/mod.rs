@@ -499,10 +499,9 @@ impl TronAdapter {
         ))
     }
 
-    /// Signs one transaction per contract against the head block (TAPOS), valid for
-    /// `expiration_secs`; the payload is the JSON list of their hex encodings.
-    async fn sign_all(&self, contracts: Vec<wire::Contract>) -> Result<SignedTx> {
-        let head = self.head().await?;
+    /// Signs one transaction per contract against `head` (TAPOS), valid for
+    /// `expiration_secs` after it; the payload is the JSON list of their hex encodings.
+    fn sign_all(&self, head: &BlockView, contracts: Vec<wire::Contract>) -> Result<SignedTx> {
         let id = hex::decode(&head.block_id)
             .ok()
             .filter(|b| b.len() == 32)
@@ -799,7 +798,7 @@ impl ChainAdapter for TronAdapter {
             ));
         }
         contracts.push(self.vote_contract(&votes)?);
-        self.sign_all(contracts).await
+        self.sign_all(&self.head().await?, contracts)
     }
 
     /// Votes the list without `amount` TRX for `validator` (skipped when the list would
@@ -814,8 +813,8 @@ impl ChainAdapter for TronAdapter {
     async fn undelegate(&self, _key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
         Self::check_unit("undelegation", amount)?;
         let s = self.stake().await?;
-        let now = self.head_ms().await?;
-        if s.expired(now) > 0 {
+        let head = self.head().await?;
+        if s.expired(head.block_header.raw_data.timestamp) > 0 {
             return Err(AdapterError::bad_input(
                 CHAIN,
                 "expired unfreezes are waiting: withdraw them first (an unfreeze would sweep them into the balance)",
@@ -867,7 +866,7 @@ impl ChainAdapter for TronAdapter {
                 resource: wire::BANDWIDTH,
             },
         ));
-        self.sign_all(contracts).await
+        self.sign_all(&head, contracts)
     }
 
     /// `WithdrawExpireUnfreeze`: every expired unfreeze at once, so `amount` must be
@@ -884,7 +883,8 @@ impl ChainAdapter for TronAdapter {
             ));
         }
         let s = self.stake().await?;
-        let expired = s.expired(self.head_ms().await?);
+        let head = self.head().await?;
+        let expired = s.expired(head.block_header.raw_data.timestamp);
         if expired == 0 || expired != amount.0 {
             return Err(AdapterError::bad_input(
                 CHAIN,
@@ -893,24 +893,28 @@ impl ChainAdapter for TronAdapter {
                 ),
             ));
         }
-        self.sign_all(vec![wire::contract(
-            wire::WITHDRAW_EXPIRE_UNFREEZE,
-            &wire::OwnerOnly {
-                owner_address: self.owner(),
-            },
-        )])
-        .await
+        self.sign_all(
+            &head,
+            vec![wire::contract(
+                wire::WITHDRAW_EXPIRE_UNFREEZE,
+                &wire::OwnerOnly {
+                    owner_address: self.owner(),
+                },
+            )],
+        )
     }
 
     /// `WithdrawBalance`: every witness's voting reward (`validator` is informational).
     async fn claim_rewards(&self, _key: &str, _validator: &str) -> Result<SignedTx> {
-        self.sign_all(vec![wire::contract(
-            wire::WITHDRAW_BALANCE,
-            &wire::OwnerOnly {
-                owner_address: self.owner(),
-            },
-        )])
-        .await
+        self.sign_all(
+            &self.head().await?,
+            vec![wire::contract(
+                wire::WITHDRAW_BALANCE,
+                &wire::OwnerOnly {
+                    owner_address: self.owner(),
+                },
+            )],
+        )
     }
 
     /// `/wallet/broadcasthex` for each transaction of the payload the chain has not seen.
@@ -1021,11 +1025,11 @@ impl ChainAdapter for TronAdapter {
             }
             // the next page starts at the last block time seen (inclusive: records are
             // keyed by block, so one read twice is the same record)
-            if n < HISTORY_PAGE || last == from {
-                from = last;
+            let full_page = n >= HISTORY_PAGE && last != from;
+            from = last;
+            if !full_page {
                 break;
             }
-            from = last;
         }
         Ok(RewardsPage {
             records,
