@@ -140,6 +140,9 @@ impl<A: ChainAdapter> ChainAdapter for Guarded<A> {
     fn pooled_unbonding(&self) -> Option<&str> {
         self.inner.pooled_unbonding()
     }
+    fn unbonding_returns_itself(&self) -> bool {
+        self.inner.unbonding_returns_itself()
+    }
     async fn liquidity_model(&self) -> Result<LiquidityModel> {
         self.call("liquidity_model", || self.inner.liquidity_model()).await
     }
@@ -201,6 +204,9 @@ impl<T: ChainAdapter + ?Sized> ChainAdapter for Arc<T> {
     }
     fn pooled_unbonding(&self) -> Option<&str> {
         (**self).pooled_unbonding()
+    }
+    fn unbonding_returns_itself(&self) -> bool {
+        (**self).unbonding_returns_itself()
     }
     async fn liquidity_model(&self) -> Result<LiquidityModel> {
         (**self).liquidity_model().await

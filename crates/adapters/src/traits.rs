@@ -136,6 +136,16 @@ pub trait ChainAdapter: Send + Sync + Debug {
         None
     }
 
+    /// True when the chain pays matured unbonding back to the account by itself, with no
+    /// transaction to send (Cosmos SDK: x/staking's EndBlocker `CompleteUnbonding`): a
+    /// matured entry then vanishes from the chain instead of showing as withdrawable. The
+    /// node plans the withdrawal of what its confirmed undelegations released and the
+    /// chain no longer shows unbonding, and the adapter's withdrawal books that return
+    /// without sending anything. A property of the adapter, read without I/O.
+    fn unbonding_returns_itself(&self) -> bool {
+        false
+    }
+
     /// The chain's unbonding, epochs, minimums and reward style.
     async fn liquidity_model(&self) -> Result<LiquidityModel>;
 

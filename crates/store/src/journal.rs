@@ -5,6 +5,8 @@
 //! before the side effect it guards, and logged in `operation_log`. A transition from a
 //! state that does not allow it is refused ([`StoreError::Journal`]) and changes nothing.
 
+use std::collections::BTreeMap;
+
 use sqlx::{AnyConnection, Row};
 
 use softstake_core::ledger::Entry;
@@ -278,6 +280,37 @@ impl Store {
             }
         }
         Ok((moved, rows.len() as u32))
+    }
+
+    /// Per validator: stake our undelegations released (confirmed or reconciled) less what
+    /// withdrawals took back (any not failed), base units; validators where that is zero
+    /// are left out. For chains that pay matured unbonding back by themselves.
+    ///
+    /// # Errors
+    /// A store error, or an amount column that is not base units.
+    pub async fn released_not_withdrawn(&self, token: &str) -> Result<BTreeMap<String, Amount>> {
+        let rows = sqlx::query(
+            "SELECT kind, validator, amount, state FROM operations WHERE token = $1 AND kind IN ('undelegate', 'withdraw') AND state <> 'failed'",
+        )
+        .bind(token.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut released: BTreeMap<String, (Amount, Amount)> = BTreeMap::new();
+        for r in &rows {
+            let kind: String = r.try_get("kind")?;
+            let state: String = r.try_get("state")?;
+            let amount = sql::amount(r, "amount", "operations")?;
+            let e = released.entry(r.try_get("validator")?).or_default();
+            if kind == "withdraw" {
+                e.1 = e.1.checked_add(amount, "withdrawn")?;
+            } else if state == "confirmed" || state == "reconciled" {
+                e.0 = e.0.checked_add(amount, "released")?;
+            }
+        }
+        Ok(released
+            .into_iter()
+            .filter_map(|(v, (r, w))| r.checked_sub(w, "").ok().filter(|a| !a.is_zero()).map(|a| (v, a)))
+            .collect())
     }
 
     /// `intent|submitted → submitted` with a (new) signed transaction, persisted before

@@ -20,7 +20,7 @@ use softstake_adapters::{ChainAdapter, RewardKind};
 use softstake_core::buffer::signed;
 use softstake_core::ledger::{Entry, LedgerAccount};
 use softstake_core::plan::{plan, AlertKind, PlanInputs, TreasuryPlan};
-use softstake_core::position::Position;
+use softstake_core::position::{Position, StakeState};
 use softstake_core::{Amount, Timestamp, TokenConfig};
 use softstake_store::{NewOperation, PlanRecord, PlanStatus, RealizedReward, Store};
 
@@ -74,10 +74,7 @@ pub async fn sync_token(store: &Store, chain: &dyn ChainAdapter, now: Timestamp)
             break;
         }
     }
-    report.positions = chain
-        .positions()
-        .await
-        .with_context(|| format!("{token}: reading positions"))?;
+    report.positions = positions_of(store, chain).await?;
     if chain.rewards_from_positions() {
         let cursor = cursor.unwrap_or_default();
         let out = realize_position_growth(store, chain, &report.positions, &cursor).await?;
@@ -89,6 +86,43 @@ pub async fn sync_token(store: &Store, chain: &dyn ChainAdapter, now: Timestamp)
         info!(token = %token, rewards = report.new_rewards, amount = %report.new_amount, "synced realized rewards");
     }
     Ok(report)
+}
+
+/// The chain's positions and, on a chain that pays matured unbonding back by itself
+/// ([`ChainAdapter::unbonding_returns_itself`]), what it has paid back and the ledger has
+/// not booked yet: per validator, what our confirmed undelegations released less what
+/// withdrawals took and less what the chain still shows unbonding, as a withdrawable
+/// position (the planner withdraws it, which books the return).
+///
+/// # Errors
+/// The chain's or the store's.
+pub async fn positions_of(store: &Store, chain: &dyn ChainAdapter) -> Result<Vec<Position>> {
+    let token = chain.token().to_string();
+    let mut positions = chain
+        .positions()
+        .await
+        .with_context(|| format!("{token}: reading positions"))?;
+    if !chain.unbonding_returns_itself() {
+        return Ok(positions);
+    }
+    let released = store.released_not_withdrawn(&token).await?;
+    for (validator, amount) in released {
+        let unbonding = positions
+            .iter()
+            .filter(|p| p.validator == validator && p.state == StakeState::Deactivating)
+            .try_fold(Amount::ZERO, |acc, p| acc.checked_add(p.amount, "unbonding"))?;
+        let returned = amount.0.saturating_sub(unbonding.0);
+        if returned > 0 {
+            positions.push(Position {
+                validator,
+                state: StakeState::Withdrawable,
+                amount: Amount(returned),
+                eta: None,
+                account: None,
+            });
+        }
+    }
+    Ok(positions)
 }
 
 /// For chains whose rewards compound with no record to read
@@ -265,7 +299,7 @@ pub async fn acknowledge_drift(
     if alert.token != chain.token() {
         bail!("alert {alert_id} is for {}, not {}", alert.token, chain.token());
     }
-    let positions = chain.positions().await?;
+    let positions = positions_of(store, chain).await?;
     let lines = drift(store, &alert.token, &positions, 0).await?;
     let mut entries = Vec::new();
     for l in lines.iter().filter(|l| l.drift != 0) {
@@ -306,7 +340,7 @@ pub async fn plan_token(
     let daily: Vec<Amount> = totals.iter().map(|(_, p, _)| *p).collect();
     let model = chain.liquidity_model().await?;
     let epoch = chain.epoch().await?;
-    let positions = chain.positions().await?;
+    let positions = positions_of(store, chain).await?;
     let validators = chain.validators().await?;
     let claimable = chain.claimable().await?;
     let (moved, ops) = store.moved_in_epoch(token, epoch.index, model.instant_exit).await?;
