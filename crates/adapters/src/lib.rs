@@ -5,11 +5,11 @@
 //! chain family behind a cargo feature (`sim`: the simulated chain; `solana`: stake
 //! accounts through solana-client 3.1; `evm`: BNB, S, POL, AXS and APE through alloy;
 //! `near`: staking-pool calls through nearcore's crates; `tron`: Stake 2.0 over java-tron's
-//! HTTP API).
+//! HTTP API; `cosmos`: x/staking and x/distribution through cosmrs, gRPC and CometBFT).
 //!
 //! ```text
 //!  treasury (journal) ─▶ Guarded<A> ─▶ A: ChainAdapter ─▶ chain RPC
-//!                        governor, backon,    sim | solana | bsc | …
+//!                        governor, backon,    sim | solana | bsc | near | tron | cosmos | …
 //!                        tracing, observer
 //! ```
 //!
@@ -17,6 +17,8 @@
 //! its reason, insufficient funds, bad input, bad response (garbage from the chain).
 #![deny(missing_docs)]
 
+#[cfg(feature = "cosmos")]
+pub mod cosmos;
 pub mod error;
 #[cfg(feature = "evm")]
 pub mod evm;

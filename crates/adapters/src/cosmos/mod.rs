@@ -1,0 +1,1081 @@
+//! Cosmos SDK staking (Cosmos Hub, `uatom`): `x/staking` and `x/distribution` messages
+//! built and signed here with cosmrs (`TxRaw`, SIGN_MODE_DIRECT, secp256k1), sent with
+//! CometBFT's `broadcast_tx_sync`, and every read over the node's gRPC services
+//! (cosmos-sdk-proto clients).
+//!
+//! ```text
+//!  delegate    MsgDelegate                   (pays out the pending reward of that validator)
+//!  undelegate  MsgUndelegate                 (an unbonding entry for unbonding_time, 21 d on
+//!                                             the Hub; at most max_entries (7) per validator)
+//!  withdraw    nothing to send: x/staking's EndBlocker pays a matured entry back by itself
+//!              (ChainAdapter::unbonding_returns_itself); the operation books the return once
+//!              the chain shows no matured entry left for the validator
+//!  claim       MsgWithdrawDelegatorReward, one validator at a time
+//!  rewards     our transactions (tx service GetTxsEvent, message.sender = us): every
+//!              `withdraw_rewards` event, claims and the payouts delegation changes trigger
+//!  status      GetTx(hash): code 0 confirmed, other codes failed; unknown: expired once the
+//!              height is past the body's timeout_height or the account's sequence is past
+//!              the transaction's, else not found (it can still land)
+//! ```
+//!
+//! Chain constants come from the chain: `unbonding_time`, `max_entries` and `bond_denom`
+//! from the staking module's Params, the chain id from the latest block header, account
+//! number and sequence from the auth module. Operations of one account must run one at a
+//! time (each signs the account's current sequence).
+//!
+//! Sources: cosmos-sdk `x/staking` (msg_server.go, keeper/delegation.go `Undelegate`,
+//! `HasMaxUnbondingDelegationEntries`, EndBlocker `CompleteUnbonding`), `x/distribution`
+//! (keeper/delegation.go `withdrawDelegationRewards`, event `withdraw_rewards`), `x/auth`
+//! ante handlers (sequence, signature, fee, timeout height); docs.cosmos.network "Staking"
+//! and "Distribution"; Cosmos Hub `gaiad q staking params`. Amounts are `uatom`
+//! (1 ATOM = 10^6 uatom).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use cosmos_sdk_proto::cosmos::auth::v1beta1 as auth;
+use cosmos_sdk_proto::cosmos::bank::v1beta1 as bank;
+use cosmos_sdk_proto::cosmos::base::tendermint::v1beta1 as cmt;
+use cosmos_sdk_proto::cosmos::distribution::v1beta1 as distr;
+use cosmos_sdk_proto::cosmos::staking::v1beta1 as staking;
+use cosmos_sdk_proto::cosmos::tx::v1beta1 as txpb;
+use cosmos_sdk_proto::prost::Message;
+use cosmrs::crypto::secp256k1::SigningKey;
+use cosmrs::tx::{Body, Fee, Msg, SignDoc, SignerInfo};
+use cosmrs::{AccountId, Coin, Denom};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+use tonic_cosmos::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic_cosmos::{Code, Status};
+
+use softstake_core::{Amount, Timestamp};
+
+use crate::error::{AdapterError, Result};
+use crate::signer::SecretBytes;
+use crate::traits::{
+    ChainAdapter, EpochInfo, LiquidityModel, Position, RewardKind, RewardRecord, RewardsPage, SignedTx, StakeState,
+    TxStatus, ValidatorCandidate,
+};
+
+const CHAIN: &str = "cosmos";
+/// `sdk.Dec` (LegacyDec) values travel as integers scaled by 10^18.
+pub const DEC_SCALE: u128 = 1_000_000_000_000_000_000;
+/// Most validators, delegations or unbondings read per page.
+const PAGE: u64 = 200;
+/// Most pages read per listing (bounds the loops).
+const MAX_PAGES: usize = 20;
+/// Most transactions read per `rewards_since` page.
+const HISTORY_PAGE: u64 = 100;
+/// Most history pages read per `rewards_since` (the cursor continues).
+const MAX_HISTORY_PAGES: u64 = 50;
+/// Seconds in the UTC day used as the operations budget epoch (the chain has no epochs).
+const DAY_SECS: u64 = 86_400;
+/// The tx id prefix of a withdrawal, which sends nothing (see the module docs).
+const RETURNED: &str = "returned:";
+
+/// Settings of the Cosmos adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CosmosConfig {
+    /// The node's gRPC endpoint (`http://127.0.0.1:9090`, a provider's gRPC URL).
+    pub grpc_url: String,
+    /// The node's CometBFT RPC endpoint, for `broadcast_tx_sync` (`http://127.0.0.1:26657`).
+    pub rpc_url: String,
+    /// The chain id the key signs for (`cosmoshub-4`, `theta-testnet-001`); the adapter
+    /// refuses a node that reports another one.
+    pub chain_id: String,
+    /// Bech32 prefix of account addresses (`cosmos`).
+    pub account_prefix: String,
+    /// Gas limit per message.
+    pub gas_per_message: u64,
+    /// Gas price as a fraction, base units per gas: fee = ceil(gas × numerator / denominator)
+    /// (the Hub's minimum is 0.005 uatom = 5/1000).
+    pub gas_price_numerator: u64,
+    /// See `gas_price_numerator`; not zero.
+    pub gas_price_denominator: u64,
+    /// Blocks a signed transaction stays valid (`timeout_height` = height + this).
+    pub timeout_blocks: u64,
+    /// Largest number of operations sent per epoch (a UTC day).
+    pub max_operations_per_epoch: u32,
+}
+
+/// The staking module's parameters the adapter needs.
+#[derive(Debug, Clone)]
+struct Params {
+    unbonding_time_secs: u64,
+    max_entries: usize,
+    bond_denom: String,
+}
+
+/// What a payload carries besides the signed bytes: the withdrawal that sends nothing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Returned {
+    validator: String,
+    amount: String,
+    at_nanos: i64,
+}
+
+/// The chain's latest block: height, time, chain id.
+#[derive(Debug, Clone)]
+struct Head {
+    height: u64,
+    at: Timestamp,
+    chain_id: String,
+}
+
+/// The Cosmos SDK adapter.
+pub struct CosmosAdapter {
+    http: reqwest::Client,
+    channel: Channel,
+    cfg: CosmosConfig,
+    key: SigningKey,
+    address: AccountId,
+    params: OnceCell<Params>,
+}
+
+impl std::fmt::Debug for CosmosAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CosmosAdapter")
+            .field("grpc_url", &self.cfg.grpc_url)
+            .field("rpc_url", &self.cfg.rpc_url)
+            .field("address", &self.address.to_string())
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A secp256k1 key from 32 bytes.
+///
+/// # Errors
+/// [`AdapterError::Signer`] for another length or a scalar outside the curve's order.
+pub fn signing_key(key: &SecretBytes) -> Result<SigningKey> {
+    let bytes = key.expose();
+    if bytes.len() != 32 {
+        return Err(AdapterError::Signer(format!(
+            "a Cosmos key is 32 bytes, not {}",
+            bytes.len()
+        )));
+    }
+    SigningKey::from_slice(bytes)
+        .map_err(|_| AdapterError::Signer("the Cosmos key is not a valid secp256k1 scalar".into()))
+}
+
+/// The account address of `key` under `prefix` (`cosmos1…`).
+///
+/// # Errors
+/// [`AdapterError::Signer`] for a bad key, [`AdapterError::BadInput`] for a bad prefix.
+pub fn address_of(key: &SecretBytes, prefix: &str) -> Result<String> {
+    signing_key(key)?
+        .public_key()
+        .account_id(prefix)
+        .map(|a| a.to_string())
+        .map_err(|e| AdapterError::bad_input(CHAIN, format!("account prefix {prefix:?}: {e}")))
+}
+
+/// Parses a Cosmos integer (`math.Int`, a decimal string) into base units.
+///
+/// # Errors
+/// [`AdapterError::BadResponse`] naming `what` for anything but digits within u128.
+pub fn int(what: &str, s: &str) -> Result<u128> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AdapterError::bad_response(
+            CHAIN,
+            format!("{what} {s:?} is not an integer"),
+        ));
+    }
+    s.parse()
+        .map_err(|_| AdapterError::bad_response(CHAIN, format!("{what} {s:?} is out of range")))
+}
+
+/// Parses an `sdk.Dec` as it travels over gRPC (an integer scaled by 10^18) and truncates
+/// it to whole base units.
+///
+/// # Errors
+/// As [`int`].
+pub fn dec_truncated(what: &str, s: &str) -> Result<u128> {
+    Ok(int(what, s)? / DEC_SCALE)
+}
+
+/// The hash CometBFT gives a transaction: upper-case hex SHA-256 of its bytes.
+pub fn tx_hash(tx_bytes: &[u8]) -> String {
+    hex::encode_upper(Sha256::digest(tx_bytes))
+}
+
+fn grpc_err(what: &str, s: &Status) -> AdapterError {
+    match s.code() {
+        Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted | Code::Cancelled => {
+            AdapterError::transient(CHAIN, format!("{what}: {}", s.message()))
+        }
+        Code::Unknown if s.message().contains("transport") || s.message().contains("connection") => {
+            AdapterError::transient(CHAIN, format!("{what}: {}", s.message()))
+        }
+        c => AdapterError::bad_response(CHAIN, format!("{what}: gRPC {c:?}: {}", s.message())),
+    }
+}
+
+fn time_of(what: &str, t: Option<&cosmos_sdk_proto::Timestamp>) -> Result<Timestamp> {
+    let t = t.ok_or_else(|| AdapterError::bad_response(CHAIN, format!("{what} has no time")))?;
+    t.seconds
+        .checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(i64::from(t.nanos)))
+        .map(Timestamp)
+        .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("{what} time {}s is out of range", t.seconds)))
+}
+
+/// The amount of `denom` in a coin list as events print it (`"123uatom,4ibc/…"`; empty
+/// for nothing).
+fn coins_amount(what: &str, list: &str, denom: &str) -> Result<u128> {
+    let mut total = 0u128;
+    for c in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        let digits = c.bytes().take_while(u8::is_ascii_digit).count();
+        if &c[digits..] == denom {
+            total = total
+                .checked_add(int(what, &c[..digits])?)
+                .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("{what} overflows")))?;
+        }
+    }
+    Ok(total)
+}
+
+impl CosmosAdapter {
+    /// An adapter signing with `key` (its address is the treasury's). Connects lazily.
+    ///
+    /// # Errors
+    /// [`AdapterError::BadInput`] for an empty or malformed URL, an empty chain id, a zero
+    /// gas limit, gas price denominator or timeout; [`AdapterError::Signer`] for a key that
+    /// is not secp256k1.
+    pub fn new(cfg: CosmosConfig, key: &SecretBytes) -> Result<CosmosAdapter> {
+        for (name, url) in [("grpc_url", &cfg.grpc_url), ("rpc_url", &cfg.rpc_url)] {
+            if url.trim().is_empty() {
+                return Err(AdapterError::bad_input(CHAIN, format!("{name} is empty")));
+            }
+        }
+        if cfg.chain_id.trim().is_empty() {
+            return Err(AdapterError::bad_input(CHAIN, "chain_id is empty"));
+        }
+        for (name, v) in [
+            ("gas_per_message", cfg.gas_per_message),
+            ("gas_price_denominator", cfg.gas_price_denominator),
+            ("timeout_blocks", cfg.timeout_blocks),
+        ] {
+            if v == 0 {
+                return Err(AdapterError::bad_input(CHAIN, format!("{name} is 0")));
+            }
+        }
+        let key = signing_key(key)?;
+        let address = key
+            .public_key()
+            .account_id(&cfg.account_prefix)
+            .map_err(|e| AdapterError::bad_input(CHAIN, format!("account_prefix {:?}: {e}", cfg.account_prefix)))?;
+        let mut endpoint = Endpoint::from_shared(cfg.grpc_url.clone())
+            .map_err(|e| AdapterError::bad_input(CHAIN, format!("grpc_url {:?}: {e}", cfg.grpc_url)))?
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(30));
+        if cfg.grpc_url.starts_with("https://") {
+            endpoint = endpoint
+                .tls_config(ClientTlsConfig::new().with_webpki_roots())
+                .map_err(|e| AdapterError::bad_input(CHAIN, format!("grpc_url {:?}: TLS: {e}", cfg.grpc_url)))?;
+        }
+        let channel = endpoint.connect_lazy();
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| AdapterError::bad_input(CHAIN, format!("HTTP client: {e}")))?;
+        Ok(CosmosAdapter {
+            http,
+            channel,
+            cfg,
+            key,
+            address,
+            params: OnceCell::new(),
+        })
+    }
+
+    /// The treasury's address (`cosmos1…`).
+    pub fn address(&self) -> String {
+        self.address.to_string()
+    }
+
+    fn staking(&self) -> staking::query_client::QueryClient<Channel> {
+        staking::query_client::QueryClient::new(self.channel.clone())
+    }
+
+    fn distribution(&self) -> distr::query_client::QueryClient<Channel> {
+        distr::query_client::QueryClient::new(self.channel.clone())
+    }
+
+    fn tx_service(&self) -> txpb::service_client::ServiceClient<Channel> {
+        txpb::service_client::ServiceClient::new(self.channel.clone())
+    }
+
+    async fn params(&self) -> Result<&Params> {
+        self.params
+            .get_or_try_init(|| async {
+                let p = self
+                    .staking()
+                    .params(staking::QueryParamsRequest {})
+                    .await
+                    .map_err(|e| grpc_err("staking Params", &e))?
+                    .into_inner()
+                    .params
+                    .ok_or_else(|| AdapterError::bad_response(CHAIN, "staking Params: empty"))?;
+                let unbonding = p
+                    .unbonding_time
+                    .and_then(|d| u64::try_from(d.seconds).ok())
+                    .filter(|s| *s > 0)
+                    .ok_or_else(|| AdapterError::bad_response(CHAIN, "staking Params: no unbonding_time"))?;
+                if p.max_entries == 0 || p.bond_denom.is_empty() {
+                    return Err(AdapterError::bad_response(
+                        CHAIN,
+                        format!(
+                            "staking Params: max_entries {} bond_denom {:?}",
+                            p.max_entries, p.bond_denom
+                        ),
+                    ));
+                }
+                Ok(Params {
+                    unbonding_time_secs: unbonding,
+                    max_entries: p.max_entries as usize,
+                    bond_denom: p.bond_denom,
+                })
+            })
+            .await
+    }
+
+    async fn head(&self) -> Result<Head> {
+        let b = cmt::service_client::ServiceClient::new(self.channel.clone())
+            .get_latest_block(cmt::GetLatestBlockRequest {})
+            .await
+            .map_err(|e| grpc_err("GetLatestBlock", &e))?
+            .into_inner();
+        let h = b
+            .sdk_block
+            .and_then(|b| b.header)
+            .ok_or_else(|| AdapterError::bad_response(CHAIN, "GetLatestBlock: no header"))?;
+        if h.chain_id != self.cfg.chain_id {
+            return Err(AdapterError::bad_response(
+                CHAIN,
+                format!(
+                    "the node is on chain {:?}, configured {:?}",
+                    h.chain_id, self.cfg.chain_id
+                ),
+            ));
+        }
+        Ok(Head {
+            height: u64::try_from(h.height)
+                .map_err(|_| AdapterError::bad_response(CHAIN, format!("height {}", h.height)))?,
+            at: time_of("latest block", h.time.as_ref())?,
+            chain_id: h.chain_id,
+        })
+    }
+
+    /// (account number, sequence) from the auth module.
+    async fn account(&self) -> Result<(u64, u64)> {
+        let r = auth::query_client::QueryClient::new(self.channel.clone())
+            .account(auth::QueryAccountRequest {
+                address: self.address(),
+            })
+            .await
+            .map_err(|e| match e.code() {
+                Code::NotFound => AdapterError::bad_input(
+                    CHAIN,
+                    format!("account {} does not exist on chain yet (fund it first)", self.address()),
+                ),
+                _ => grpc_err("auth Account", &e),
+            })?
+            .into_inner();
+        let any = r
+            .account
+            .ok_or_else(|| AdapterError::bad_response(CHAIN, "auth Account: empty"))?;
+        if any.type_url != "/cosmos.auth.v1beta1.BaseAccount" {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!(
+                    "account {} is a {} (only base accounts sign here)",
+                    self.address(),
+                    any.type_url
+                ),
+            ));
+        }
+        let a = auth::BaseAccount::decode(any.value.as_slice())
+            .map_err(|e| AdapterError::bad_response(CHAIN, format!("BaseAccount: {e}")))?;
+        Ok((a.account_number, a.sequence))
+    }
+
+    async fn balance(&self) -> Result<u128> {
+        let denom = self.params().await?.bond_denom.clone();
+        let r = bank::query_client::QueryClient::new(self.channel.clone())
+            .balance(bank::QueryBalanceRequest {
+                address: self.address(),
+                denom,
+            })
+            .await
+            .map_err(|e| grpc_err("bank Balance", &e))?
+            .into_inner();
+        r.balance.map_or(Ok(0), |c| int("balance", &c.amount))
+    }
+
+    async fn delegations(&self) -> Result<BTreeMap<String, u128>> {
+        let mut out = BTreeMap::new();
+        let mut key = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let r = self
+                .staking()
+                .delegator_delegations(staking::QueryDelegatorDelegationsRequest {
+                    delegator_addr: self.address(),
+                    pagination: Some(page(key)),
+                })
+                .await
+                .map_err(|e| grpc_err("DelegatorDelegations", &e))?
+                .into_inner();
+            for d in r.delegation_responses {
+                let v = d
+                    .delegation
+                    .map(|d| d.validator_address)
+                    .ok_or_else(|| AdapterError::bad_response(CHAIN, "delegation without validator"))?;
+                let amount = int("delegation balance", &d.balance.map(|c| c.amount).unwrap_or_default())?;
+                *out.entry(v).or_default() += amount;
+            }
+            match r.pagination.map(|p| p.next_key).filter(|k| !k.is_empty()) {
+                Some(k) => key = k,
+                None => return Ok(out),
+            }
+        }
+        Err(AdapterError::bad_response(
+            CHAIN,
+            "DelegatorDelegations: too many pages",
+        ))
+    }
+
+    /// Unbonding entries: (validator, balance, completion time).
+    async fn unbondings(&self) -> Result<Vec<(String, u128, Timestamp)>> {
+        let mut out = Vec::new();
+        let mut key = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let r = self
+                .staking()
+                .delegator_unbonding_delegations(staking::QueryDelegatorUnbondingDelegationsRequest {
+                    delegator_addr: self.address(),
+                    pagination: Some(page(key)),
+                })
+                .await
+                .map_err(|e| grpc_err("DelegatorUnbondingDelegations", &e))?
+                .into_inner();
+            for u in r.unbonding_responses {
+                for e in u.entries {
+                    out.push((
+                        u.validator_address.clone(),
+                        int("unbonding balance", &e.balance)?,
+                        time_of("unbonding completion", e.completion_time.as_ref())?,
+                    ));
+                }
+            }
+            match r.pagination.map(|p| p.next_key).filter(|k| !k.is_empty()) {
+                Some(k) => key = k,
+                None => return Ok(out),
+            }
+        }
+        Err(AdapterError::bad_response(
+            CHAIN,
+            "DelegatorUnbondingDelegations: too many pages",
+        ))
+    }
+
+    fn account_id(what: &str, s: &str) -> Result<AccountId> {
+        AccountId::from_str(s).map_err(|e| AdapterError::bad_input(CHAIN, format!("{what} {s:?}: {e}")))
+    }
+
+    fn coin(&self, denom: &str, amount: u128) -> Result<Coin> {
+        Ok(Coin {
+            denom: Denom::from_str(denom).map_err(|e| AdapterError::bad_response(CHAIN, format!("denom: {e}")))?,
+            amount,
+        })
+    }
+
+    /// Fee of a transaction of `messages` messages, base units.
+    fn fee_for(&self, messages: u64) -> Result<(u64, u128)> {
+        let gas = self
+            .cfg
+            .gas_per_message
+            .checked_mul(messages)
+            .ok_or_else(|| AdapterError::bad_input(CHAIN, "gas limit overflows"))?;
+        let num = u128::from(gas) * u128::from(self.cfg.gas_price_numerator);
+        let den = u128::from(self.cfg.gas_price_denominator);
+        Ok((gas, num.div_ceil(den)))
+    }
+
+    /// Signs `msgs` with the account's current number and sequence, valid until
+    /// `timeout_blocks` past the head. Checks that the balance pays `spend` + the fee.
+    async fn sign(&self, msgs: Vec<cosmrs::Any>, spend: u128) -> Result<SignedTx> {
+        let p = self.params().await?;
+        let head = self.head().await?;
+        let (number, sequence) = self.account().await?;
+        let (gas, fee) = self.fee_for(msgs.len() as u64)?;
+        let needed = spend
+            .checked_add(fee)
+            .ok_or_else(|| AdapterError::bad_input(CHAIN, "amount plus fee overflows"))?;
+        let available = self.balance().await?;
+        if needed > available {
+            return Err(AdapterError::InsufficientFunds {
+                chain: CHAIN.into(),
+                needed,
+                available,
+            });
+        }
+        let timeout = head.height.saturating_add(self.cfg.timeout_blocks);
+        let body = Body::new(msgs, "softstake", u32::try_from(timeout).unwrap_or(u32::MAX));
+        let auth_info = SignerInfo::single_direct(Some(self.key.public_key()), sequence)
+            .auth_info(Fee::from_amount_and_gas(self.coin(&p.bond_denom, fee)?, gas));
+        let chain_id = cosmrs::tendermint::chain::Id::try_from(head.chain_id.clone())
+            .map_err(|e| AdapterError::bad_response(CHAIN, format!("chain id: {e}")))?;
+        let raw = SignDoc::new(&body, &auth_info, &chain_id, number)
+            .and_then(|d| d.sign(&self.key))
+            .and_then(|r| r.to_bytes())
+            .map_err(|e| AdapterError::Signer(e.to_string()))?;
+        Ok(SignedTx {
+            tx_id: tx_hash(&raw),
+            payload: base64::engine::general_purpose::STANDARD.encode(&raw),
+            valid_until: None,
+        })
+    }
+
+    fn msg<M: Msg>(m: M) -> Result<cosmrs::Any> {
+        m.to_any()
+            .map_err(|e| AdapterError::Signer(format!("encoding a message: {e}")))
+    }
+
+    /// The payload's (sequence, timeout height); `None` for a withdrawal.
+    fn decode(tx: &SignedTx) -> Result<Option<(u64, u64, Vec<u8>)>> {
+        if tx.tx_id.starts_with(RETURNED) {
+            return Ok(None);
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&tx.payload)
+            .map_err(|e| AdapterError::bad_input(CHAIN, format!("payload is not base64: {e}")))?;
+        if tx_hash(&bytes) != tx.tx_id {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!("payload hashes to {}, not the recorded {}", tx_hash(&bytes), tx.tx_id),
+            ));
+        }
+        let raw = txpb::TxRaw::decode(bytes.as_slice())
+            .map_err(|e| AdapterError::bad_input(CHAIN, format!("payload is not a TxRaw: {e}")))?;
+        let body = txpb::TxBody::decode(raw.body_bytes.as_slice())
+            .map_err(|e| AdapterError::bad_input(CHAIN, format!("TxBody: {e}")))?;
+        let auth_info = txpb::AuthInfo::decode(raw.auth_info_bytes.as_slice())
+            .map_err(|e| AdapterError::bad_input(CHAIN, format!("AuthInfo: {e}")))?;
+        let sequence = auth_info
+            .signer_infos
+            .first()
+            .map(|s| s.sequence)
+            .ok_or_else(|| AdapterError::bad_input(CHAIN, "AuthInfo has no signer"))?;
+        Ok(Some((sequence, body.timeout_height, bytes)))
+    }
+
+    async fn get_tx(&self, hash: &str) -> Result<Option<cosmos_sdk_proto::cosmos::base::abci::v1beta1::TxResponse>> {
+        match self
+            .tx_service()
+            .get_tx(txpb::GetTxRequest { hash: hash.to_string() })
+            .await
+        {
+            Ok(r) => Ok(r.into_inner().tx_response),
+            Err(s) if s.code() == Code::NotFound => Ok(None),
+            Err(s) => Err(grpc_err("GetTx", &s)),
+        }
+    }
+
+    async fn rpc(&self, method: &str, params: Value) -> Result<Value> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let resp = self
+            .http
+            .post(&self.cfg.rpc_url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| AdapterError::transient(CHAIN, format!("{method}: {e}")))?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| AdapterError::transient(CHAIN, format!("{method}: reading the reply: {e}")))?;
+        if status.as_u16() == 429 {
+            return Err(AdapterError::transient(CHAIN, format!("{method}: HTTP {status}")));
+        }
+        // CometBFT answers JSON-RPC errors with a JSON body (also on HTTP 500)
+        serde_json::from_str(&text).map_err(|e| {
+            if status.is_server_error() {
+                AdapterError::transient(CHAIN, format!("{method}: HTTP {status}"))
+            } else {
+                AdapterError::bad_response(CHAIN, format!("{method}: not JSON ({e}): {text}"))
+            }
+        })
+    }
+}
+
+type RewardSums = BTreeMap<(u64, String), (u128, Timestamp)>;
+
+/// Adds a transaction's `withdraw_rewards` events paid to `me` to `sums`.
+fn add_rewards(
+    sums: &mut RewardSums,
+    t: &cosmos_sdk_proto::cosmos::base::abci::v1beta1::TxResponse,
+    height: u64,
+    me: &str,
+    denom: &str,
+) -> Result<()> {
+    let at = Timestamp::parse_rfc3339(&t.timestamp)
+        .map_err(|e| AdapterError::bad_response(CHAIN, format!("tx timestamp {:?}: {e}", t.timestamp)))?;
+    for e in t.events.iter().filter(|e| e.r#type == "withdraw_rewards") {
+        let attr = |k: &str| {
+            e.attributes
+                .iter()
+                .find(|a| a.key == k)
+                .map(|a| a.value.clone())
+                .unwrap_or_default()
+        };
+        if attr("delegator") != me {
+            continue;
+        }
+        let amount = coins_amount("withdraw_rewards amount", &attr("amount"), denom)?;
+        if amount == 0 {
+            continue;
+        }
+        let s = sums.entry((height, attr("validator"))).or_insert((0, at));
+        s.0 =
+            s.0.checked_add(amount)
+                .ok_or_else(|| AdapterError::bad_response(CHAIN, "rewards overflow"))?;
+    }
+    Ok(())
+}
+
+fn page(key: Vec<u8>) -> cosmos_sdk_proto::cosmos::base::query::v1beta1::PageRequest {
+    cosmos_sdk_proto::cosmos::base::query::v1beta1::PageRequest {
+        key,
+        offset: 0,
+        limit: PAGE,
+        count_total: false,
+        reverse: false,
+    }
+}
+
+#[async_trait]
+impl ChainAdapter for CosmosAdapter {
+    fn chain(&self) -> &str {
+        CHAIN
+    }
+
+    fn token(&self) -> &str {
+        "ATOM"
+    }
+
+    fn unbonding_returns_itself(&self) -> bool {
+        true
+    }
+
+    async fn liquidity_model(&self) -> Result<LiquidityModel> {
+        let p = self.params().await?;
+        Ok(LiquidityModel {
+            unbonding_period_secs: p.unbonding_time_secs,
+            epoch_secs: DAY_SECS,
+            epoch_aligned: false,
+            // a delegation earns from the next block
+            activation_epochs: 0,
+            min_delegation: Amount(1),
+            rewards_auto_compound: false,
+            claim_cadence_secs: 0,
+            claim_all_validators: false,
+            max_operations_per_epoch: self.cfg.max_operations_per_epoch,
+            instant_exit: false,
+            earns_in_custody: false,
+            stake_unit: Amount(1),
+        })
+    }
+
+    /// The UTC day of the latest block (the chain has no epochs; it budgets operations).
+    async fn epoch(&self) -> Result<EpochInfo> {
+        let at = self.head().await?.at;
+        let secs = u64::try_from(at.unix_secs()).unwrap_or(0);
+        let index = secs / DAY_SECS;
+        Ok(EpochInfo {
+            index,
+            start: Timestamp::from_unix_secs(i64::try_from(index * DAY_SECS).unwrap_or(0))
+                .map_err(|e| AdapterError::bad_response(CHAIN, e.to_string()))?,
+            secs: DAY_SECS,
+        })
+    }
+
+    async fn now(&self) -> Result<Timestamp> {
+        Ok(self.head().await?.at)
+    }
+
+    /// The bonded validators, with their commission rate and bonded tokens; jailed ones
+    /// are inactive. Uptime lives in x/slashing's signing infos, not read here:
+    /// performance is reported as 100 %.
+    async fn validators(&self) -> Result<Vec<ValidatorCandidate>> {
+        let mut out = Vec::new();
+        let mut key = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let r = self
+                .staking()
+                .validators(staking::QueryValidatorsRequest {
+                    status: "BOND_STATUS_BONDED".into(),
+                    pagination: Some(page(key)),
+                })
+                .await
+                .map_err(|e| grpc_err("staking Validators", &e))?
+                .into_inner();
+            for v in r.validators {
+                let rate = v
+                    .commission
+                    .and_then(|c| c.commission_rates)
+                    .map(|r| r.rate)
+                    .unwrap_or_default();
+                let rate = int("commission rate", &rate)?;
+                if rate > DEC_SCALE {
+                    return Err(AdapterError::bad_response(
+                        CHAIN,
+                        format!("{}: commission above 1", v.operator_address),
+                    ));
+                }
+                out.push(ValidatorCandidate {
+                    name: v
+                        .description
+                        .map(|d| d.moniker)
+                        .filter(|m| !m.is_empty())
+                        .unwrap_or_else(|| v.operator_address.clone()),
+                    commission_bps: u32::try_from(rate * 10_000 / DEC_SCALE).unwrap_or(10_000),
+                    total_stake: Amount(int("validator tokens", &v.tokens)?),
+                    performance_bps: 10_000,
+                    active: !v.jailed,
+                    id: v.operator_address,
+                });
+            }
+            match r.pagination.map(|p| p.next_key).filter(|k| !k.is_empty()) {
+                Some(k) => key = k,
+                None => return Ok(out),
+            }
+        }
+        Err(AdapterError::bad_response(CHAIN, "staking Validators: too many pages"))
+    }
+
+    /// Delegations (active) and unbonding entries (deactivating until their completion
+    /// time). Matured entries are paid back by the chain and never show as withdrawable.
+    async fn positions(&self) -> Result<Vec<Position>> {
+        let mut out: Vec<Position> = self
+            .delegations()
+            .await?
+            .into_iter()
+            .filter(|(_, a)| *a > 0)
+            .map(|(v, a)| Position {
+                validator: v,
+                state: StakeState::Active,
+                amount: Amount(a),
+                eta: None,
+                account: None,
+            })
+            .collect();
+        for (v, a, done) in self.unbondings().await? {
+            out.push(Position {
+                validator: v,
+                state: StakeState::Deactivating,
+                amount: Amount(a),
+                eta: Some(done),
+                account: None,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The bond-denom balance less the fee of one more transaction.
+    async fn spendable(&self) -> Result<Amount> {
+        let (_, fee) = self.fee_for(1)?;
+        Ok(Amount(self.balance().await?.saturating_sub(fee)))
+    }
+
+    /// `DelegationTotalRewards`: each validator's pending reward, truncated to base units
+    /// (the chain pays the truncated amount).
+    async fn claimable(&self) -> Result<Vec<(String, Amount)>> {
+        let denom = self.params().await?.bond_denom.clone();
+        let r = self
+            .distribution()
+            .delegation_total_rewards(distr::QueryDelegationTotalRewardsRequest {
+                delegator_address: self.address(),
+            })
+            .await
+            .map_err(|e| grpc_err("DelegationTotalRewards", &e))?
+            .into_inner();
+        let mut out = Vec::new();
+        for d in r.rewards {
+            let mut amount = 0;
+            for c in d.reward.iter().filter(|c| c.denom == denom) {
+                amount += dec_truncated("reward", &c.amount)?;
+            }
+            out.push((d.validator_address, Amount(amount)));
+        }
+        Ok(out)
+    }
+
+    /// `MsgDelegate` of `amount` to `validator` (`cosmosvaloper1…`).
+    ///
+    /// # Errors
+    /// [`AdapterError::BadInput`] for a malformed validator or zero amount;
+    /// [`AdapterError::InsufficientFunds`] when the balance cannot pay it and the fee.
+    async fn delegate(&self, _key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
+        if amount.is_zero() {
+            return Err(AdapterError::bad_input(CHAIN, "delegation of 0"));
+        }
+        let denom = self.params().await?.bond_denom.clone();
+        let msg = cosmrs::staking::MsgDelegate {
+            delegator_address: self.address.clone(),
+            validator_address: Self::account_id("validator", validator)?,
+            amount: self.coin(&denom, amount.0)?,
+        };
+        self.sign(vec![Self::msg(msg)?], amount.0).await
+    }
+
+    /// `MsgUndelegate` of `amount` from `validator`.
+    ///
+    /// # Errors
+    /// [`AdapterError::BadInput`] beyond the delegation, or when the pair already has
+    /// `max_entries` unbonding entries (x/staking `ErrMaxUnbondingDelegationEntries`).
+    async fn undelegate(&self, _key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
+        let p = self.params().await?;
+        let have = self.delegations().await?.get(validator).copied().unwrap_or(0);
+        if amount.is_zero() || amount.0 > have {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!("undelegation of {amount} from {validator}: {have} delegated"),
+            ));
+        }
+        let entries = self.unbondings().await?.iter().filter(|u| u.0 == validator).count();
+        if entries >= p.max_entries {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!(
+                    "{entries} unbonding entries with {validator}: at most {} (max_entries)",
+                    p.max_entries
+                ),
+            ));
+        }
+        let msg = cosmrs::staking::MsgUndelegate {
+            delegator_address: self.address.clone(),
+            validator_address: Self::account_id("validator", validator)?,
+            amount: self.coin(&p.bond_denom, amount.0)?,
+        };
+        self.sign(vec![Self::msg(msg)?], 0).await
+    }
+
+    /// Books the chain's own return of matured unbonding entries: nothing is sent. The
+    /// node plans it for undelegations no longer unbonding (see
+    /// [`ChainAdapter::unbonding_returns_itself`]).
+    ///
+    /// # Errors
+    /// [`AdapterError::BadInput`] while an entry of `validator` has reached its completion
+    /// time and the chain has not paid it yet (the next block pays it).
+    async fn withdraw(&self, key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
+        let head = self.head().await?;
+        if self
+            .unbondings()
+            .await?
+            .iter()
+            .any(|u| u.0 == validator && u.2 <= head.at)
+        {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!("an unbonding entry of {validator} is due and not paid yet: wait for the next block"),
+            ));
+        }
+        let r = Returned {
+            validator: validator.to_string(),
+            amount: amount.0.to_string(),
+            at_nanos: head.at.0,
+        };
+        Ok(SignedTx {
+            tx_id: format!("{RETURNED}{key}"),
+            payload: serde_json::to_string(&r).map_err(|e| AdapterError::Signer(e.to_string()))?,
+            valid_until: None,
+        })
+    }
+
+    /// `MsgWithdrawDelegatorReward` from `validator`.
+    async fn claim_rewards(&self, _key: &str, validator: &str) -> Result<SignedTx> {
+        let msg = cosmrs::distribution::MsgWithdrawDelegatorReward {
+            delegator_address: self.address.clone(),
+            validator_address: Self::account_id("validator", validator)?,
+        };
+        self.sign(vec![Self::msg(msg)?], 0).await
+    }
+
+    /// CometBFT `broadcast_tx_sync` (CheckTx). Code 0, "tx already exists in cache" and
+    /// `ErrTxInMempoolCache` are success (a retry); anything else is a rejection with the
+    /// codespace, code and log.
+    async fn broadcast(&self, tx: &SignedTx) -> Result<()> {
+        let Some((_, _, bytes)) = Self::decode(tx)? else {
+            return Ok(());
+        };
+        let v = self
+            .rpc(
+                "broadcast_tx_sync",
+                json!({ "tx": base64::engine::general_purpose::STANDARD.encode(bytes) }),
+            )
+            .await?;
+        if let Some(e) = v.get("error") {
+            let data = e["data"].as_str().unwrap_or_default();
+            if data.contains("tx already exists in cache") {
+                return Ok(());
+            }
+            return Err(AdapterError::rejected(
+                CHAIN,
+                format!("{} {data}", e["message"].as_str().unwrap_or("error")),
+            ));
+        }
+        let r = &v["result"];
+        let code = r["code"]
+            .as_u64()
+            .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("broadcast_tx_sync: {v}")))?;
+        let codespace = r["codespace"].as_str().unwrap_or_default();
+        match (codespace, code) {
+            (_, 0) | ("sdk", 19) => Ok(()),
+            _ => Err(AdapterError::rejected(
+                CHAIN,
+                format!("{codespace} code {code}: {}", r["log"].as_str().unwrap_or_default()),
+            )),
+        }
+    }
+
+    async fn tx_status(&self, tx: &SignedTx) -> Result<TxStatus> {
+        let Some((sequence, timeout, _)) = Self::decode(tx)? else {
+            let r: Returned = serde_json::from_str(&tx.payload)
+                .map_err(|e| AdapterError::bad_input(CHAIN, format!("withdrawal payload: {e}")))?;
+            return Ok(TxStatus::Confirmed {
+                at: Timestamp(r.at_nanos),
+            });
+        };
+        // read the sequence first: if it moved past ours because ours landed, GetTx sees it
+        let (_, current) = self.account().await?;
+        let head = self.head().await?;
+        if let Some(r) = self.get_tx(&tx.tx_id).await? {
+            if r.code != 0 {
+                return Ok(TxStatus::Failed {
+                    reason: format!("{} code {}: {}", r.codespace, r.code, r.raw_log),
+                });
+            }
+            let at = Timestamp::parse_rfc3339(&r.timestamp)
+                .map_err(|e| AdapterError::bad_response(CHAIN, format!("tx timestamp {:?}: {e}", r.timestamp)))?;
+            return Ok(TxStatus::Confirmed { at });
+        }
+        if current > sequence || (timeout > 0 && head.height > timeout) {
+            return Ok(TxStatus::Expired);
+        }
+        Ok(TxStatus::NotFound)
+    }
+
+    /// Every `withdraw_rewards` event of our successful transactions after the cursor (a
+    /// height): claims and the payouts delegations and undelegations trigger. One record
+    /// per validator and height.
+    async fn rewards_since(&self, cursor: Option<&str>) -> Result<RewardsPage> {
+        let from: u64 = match cursor {
+            Some(c) if !c.is_empty() => c
+                .parse()
+                .map_err(|_| AdapterError::bad_input(CHAIN, format!("reward cursor {c:?} is not a height")))?,
+            _ => 0,
+        };
+        let denom = self.params().await?.bond_denom.clone();
+        let me = self.address();
+        let mut sums = RewardSums::new();
+        let mut last = from;
+        let mut complete = false;
+        for page_no in 1..=MAX_HISTORY_PAGES {
+            let r = self
+                .tx_service()
+                .get_txs_event(txpb::GetTxsEventRequest {
+                    query: format!("message.sender='{me}' AND tx.height>{from}"),
+                    order_by: txpb::OrderBy::Asc as i32,
+                    page: page_no,
+                    limit: HISTORY_PAGE,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| grpc_err("GetTxsEvent", &e))?
+                .into_inner();
+            let n = r.tx_responses.len() as u64;
+            for t in r.tx_responses.into_iter().take(HISTORY_PAGE as usize) {
+                let height =
+                    u64::try_from(t.height).map_err(|_| AdapterError::bad_response(CHAIN, "negative height"))?;
+                last = last.max(height);
+                if t.code == 0 {
+                    add_rewards(&mut sums, &t, height, &me, &denom)?;
+                }
+            }
+            if n < HISTORY_PAGE {
+                complete = true;
+                break;
+            }
+        }
+        if !complete && last > from {
+            // the last height may continue on the next page: read it whole next time
+            sums.retain(|(h, _), _| *h < last);
+            last -= 1;
+        }
+        let records = sums
+            .into_iter()
+            .map(|((height, validator), (amount, at))| RewardRecord {
+                validator,
+                epoch: height,
+                amount: Amount(amount),
+                at,
+                kind: RewardKind::Claimed,
+            })
+            .collect();
+        Ok(RewardsPage {
+            records,
+            cursor: last.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_parses_chain_numbers() {
+        assert_eq!(int("x", "123").unwrap(), 123);
+        assert_eq!(dec_truncated("x", "1500000000000000000").unwrap(), 1);
+        assert_eq!(coins_amount("x", "12uatom,5ibc/ABC", "uatom").unwrap(), 12);
+        assert_eq!(coins_amount("x", "", "uatom").unwrap(), 0);
+    }
+
+    #[test]
+    fn fail_garbage_numbers() {
+        for s in ["", "-1", "1.5", "abc", "999999999999999999999999999999999999999999"] {
+            assert!(matches!(int("x", s), Err(AdapterError::BadResponse { .. })), "{s}");
+        }
+    }
+
+    #[test]
+    fn success_address_of_known_key() {
+        // cosmrs derives the address as bech32(ripemd160(sha256(compressed pubkey)))
+        let a = address_of(&SecretBytes::new(vec![1; 32]), "cosmos").unwrap();
+        assert!(a.starts_with("cosmos1") && a.len() == 45, "{a}");
+    }
+
+    #[test]
+    fn fail_bad_config() {
+        let cfg = CosmosConfig {
+            grpc_url: "http://127.0.0.1:1".into(),
+            rpc_url: "http://127.0.0.1:2".into(),
+            chain_id: "test".into(),
+            account_prefix: "cosmos".into(),
+            gas_per_message: 0,
+            gas_price_numerator: 5,
+            gas_price_denominator: 1000,
+            timeout_blocks: 10,
+            max_operations_per_epoch: 8,
+        };
+        let e = CosmosAdapter::new(cfg, &SecretBytes::new(vec![1; 32])).unwrap_err();
+        assert!(e.to_string().contains("gas_per_message"), "{e}");
+    }
+}
