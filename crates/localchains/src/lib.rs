@@ -4,7 +4,9 @@
 //! speaks the chain's real wire protocol (its RPC methods, encodings and error shapes),
 //! verifies what an adapter sends (signature, nonce, expiry, balance) and keeps the
 //! chain's staking rules over a clock the tests control. `near`: NEAR JSON-RPC and the
-//! reference staking pool; `tron`: java-tron's HTTP API, TronGrid's history and Stake 2.0.
+//! reference staking pool; `tron`: java-tron's HTTP API, TronGrid's history and Stake 2.0;
+//! `cosmos`: the Cosmos SDK's gRPC services and CometBFT's `broadcast_tx_sync` over
+//! x/auth, x/staking and x/distribution.
 //!
 //! ```text
 //!  test ─▶ start(genesis) ─▶ 127.0.0.1:<port>  ◀── real adapter (its own RPC client)
@@ -12,6 +14,8 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "cosmos")]
+pub mod cosmos;
 #[cfg(feature = "near")]
 pub mod near;
 #[cfg(feature = "tron")]
@@ -20,7 +24,7 @@ pub mod tron;
 /// Binds 127.0.0.1:`port` (0 = any free port) and serves `app` there; when `tick_ms` > 0
 /// it also calls `tick` every `tick_ms` real milliseconds (a chain producing blocks on its
 /// own). Returns the bound address and the task (abort it to stop both).
-#[cfg(any(feature = "near", feature = "tron"))]
+#[cfg(any(feature = "near", feature = "tron", feature = "cosmos"))]
 async fn serve(
     app: axum::Router,
     port: u16,
