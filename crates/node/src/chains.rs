@@ -109,7 +109,13 @@ fn key_for(token: &str, chain: &ChainConfig) -> Result<SecretBytes> {
 }
 
 /// A real chain's handle: the adapter guarded with the endpoint's rate limit.
-#[cfg(any(feature = "solana", feature = "evm"))]
+#[cfg(any(
+    feature = "solana",
+    feature = "evm",
+    feature = "near",
+    feature = "tron",
+    feature = "cosmos"
+))]
 fn real_handle<A: ChainAdapter + 'static>(
     adapter: A,
     chain: &ChainConfig,
@@ -175,7 +181,7 @@ fn evm_parts(
 
 /// What every real adapter needs: `symbol` is the adapter's `token`, and the chain's RPC
 /// endpoint and signing key (loaded from its `env:`/`file:` source).
-#[cfg(any(feature = "evm", feature = "near", feature = "tron"))]
+#[cfg(any(feature = "evm", feature = "near", feature = "tron", feature = "cosmos"))]
 fn endpoint_and_key(symbol: &str, name: &str, token: &str, chain: &ChainConfig) -> Result<(String, SecretBytes)> {
     if symbol != token {
         bail!("chains.{symbol}.adapter = \"{name}\" stakes {token} only");
@@ -381,12 +387,38 @@ impl Chains {
                     let adapter = TronAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
                     real_handle(adapter, chain, &observer)
                 }
+                #[cfg(feature = "cosmos")]
+                "cosmos" => {
+                    use softstake_adapters::cosmos::{CosmosAdapter, CosmosConfig};
+                    let (rpc_url, key) = endpoint_and_key(symbol, "cosmos", "ATOM", chain)?;
+                    let c = chain
+                        .cosmos
+                        .as_ref()
+                        .ok_or_else(|| anyhow!("chains.{symbol}.cosmos is required for the cosmos adapter"))?;
+                    let (num, den) = c
+                        .gas_price_fraction()
+                        .map_err(|e| anyhow!("chains.{symbol}.cosmos.{e}"))?;
+                    let cfg = CosmosConfig {
+                        grpc_url: c.grpc_url.clone(),
+                        rpc_url,
+                        chain_id: c.chain_id.clone(),
+                        account_prefix: c.account_prefix.clone(),
+                        gas_per_message: c.gas_per_message,
+                        gas_price_numerator: num,
+                        gas_price_denominator: den,
+                        timeout_blocks: c.timeout_blocks,
+                        max_operations_per_epoch: 32,
+                    };
+                    let adapter = CosmosAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
+                    real_handle(adapter, chain, &observer)
+                }
                 other => bail!(
-                    "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}); \
+                    "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}{}); \
                      real adapters are compiled in with their cargo feature",
                     if cfg!(feature = "solana") { ", solana" } else { "" },
                     if cfg!(feature = "near") { ", near" } else { "" },
                     if cfg!(feature = "tron") { ", tron" } else { "" },
+                    if cfg!(feature = "cosmos") { ", cosmos" } else { "" },
                     if cfg!(feature = "evm") {
                         EVM_ADAPTERS.iter().map(|(n, _)| format!(", {n}")).collect::<String>()
                     } else {

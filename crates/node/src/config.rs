@@ -89,6 +89,67 @@ pub struct ChainConfig {
     /// TRON (`adapter = "tron"`): TronGrid key and transaction expiration (optional).
     #[serde(default)]
     pub tron: Option<TronSettings>,
+    /// Cosmos SDK (`adapter = "cosmos"`): gRPC endpoint, chain id, gas (`rpc_url` is the
+    /// CometBFT RPC).
+    #[serde(default)]
+    pub cosmos: Option<CosmosSettings>,
+}
+
+/// `[chains.X.cosmos]`: settings of the Cosmos SDK adapter. `rpc_url` is the node's
+/// CometBFT RPC (`broadcast_tx_sync`); the treasury's address is the `signer` key's.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CosmosSettings {
+    /// The node's gRPC endpoint (`http://127.0.0.1:9090`).
+    pub grpc_url: String,
+    /// The chain id signed for (`cosmoshub-4`, `theta-testnet-001`); a node on another
+    /// chain is refused.
+    pub chain_id: String,
+    /// Bech32 prefix of account addresses.
+    #[serde(default = "d_cosmos_prefix")]
+    pub account_prefix: String,
+    /// Gas limit per message.
+    #[serde(default = "d_cosmos_gas")]
+    pub gas_per_message: u64,
+    /// Gas price, base units per gas as a decimal (`"0.005"`: the Hub's minimum).
+    #[serde(default = "d_cosmos_gas_price")]
+    pub gas_price: String,
+    /// Blocks a signed transaction stays valid (its `timeout_height`), 1..=100 000.
+    #[serde(default = "d_cosmos_timeout")]
+    pub timeout_blocks: u64,
+}
+
+fn d_cosmos_prefix() -> String {
+    "cosmos".into()
+}
+fn d_cosmos_gas() -> u64 {
+    300_000
+}
+fn d_cosmos_gas_price() -> String {
+    "0.005".into()
+}
+fn d_cosmos_timeout() -> u64 {
+    100
+}
+
+impl CosmosSettings {
+    /// The gas price as (numerator, denominator), base units per gas.
+    ///
+    /// # Errors
+    /// A message naming the field for a malformed or negative price, or more than 18
+    /// decimals.
+    pub fn gas_price_fraction(&self) -> Result<(u64, u64), String> {
+        let d = rust_decimal::Decimal::from_str_exact(self.gas_price.trim())
+            .map_err(|e| format!("gas_price {:?}: {e}", self.gas_price))?;
+        if d.is_sign_negative() || d.scale() > 18 {
+            return Err(format!(
+                "gas_price {:?}: not a non-negative decimal with at most 18 decimals",
+                self.gas_price
+            ));
+        }
+        let num = u64::try_from(d.mantissa()).map_err(|_| format!("gas_price {:?}: too large", self.gas_price))?;
+        Ok((num, 10u64.pow(d.scale())))
+    }
 }
 
 /// `[chains.X.tron]`: settings of the TRON adapter (all optional). The treasury's address
@@ -437,6 +498,7 @@ impl NetworkConfig {
                 }
                 _ => {}
             }
+            check_cosmos(symbol, chain).map_err(invalid)?;
             match (&chain.tron, chain.adapter.as_str()) {
                 (Some(_), a) if a != "tron" && a != "sim" => {
                     return Err(invalid(format!(
@@ -493,6 +555,46 @@ impl NetworkConfig {
             origin: origin.to_string(),
         })
     }
+}
+
+/// `[chains.X.cosmos]`: required by the cosmos adapter, taken by no other real adapter,
+/// and within range.
+fn check_cosmos(symbol: &str, chain: &ChainConfig) -> Result<(), String> {
+    let c = match (&chain.cosmos, chain.adapter.as_str()) {
+        (None, "cosmos") => {
+            return Err(format!(
+                "chains.{symbol}.cosmos: required by adapter \"cosmos\" (grpc_url and chain_id at least)"
+            ))
+        }
+        (Some(_), a) if a != "cosmos" && a != "sim" => {
+            return Err(format!(
+                "chains.{symbol}.cosmos: only the cosmos adapter takes it, not {a:?}"
+            ))
+        }
+        (None, _) => return Ok(()),
+        (Some(c), _) => c,
+    };
+    for (name, v) in [
+        ("grpc_url", &c.grpc_url),
+        ("chain_id", &c.chain_id),
+        ("account_prefix", &c.account_prefix),
+    ] {
+        if v.trim().is_empty() {
+            return Err(format!("chains.{symbol}.cosmos.{name}: empty"));
+        }
+    }
+    if c.gas_per_message == 0 {
+        return Err(format!("chains.{symbol}.cosmos.gas_per_message: 0"));
+    }
+    if !(1..=100_000).contains(&c.timeout_blocks) {
+        return Err(format!(
+            "chains.{symbol}.cosmos.timeout_blocks: {} is not in 1..=100000",
+            c.timeout_blocks
+        ));
+    }
+    c.gas_price_fraction()
+        .map(|_| ())
+        .map_err(|e| format!("chains.{symbol}.cosmos.{e}"))
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
@@ -607,6 +709,7 @@ mod tests {
         for (token, adapter) in [
             ("NEAR", "near"),
             ("TRX", "tron"),
+            ("ATOM", "cosmos"),
             ("BNB", "bsc"),
             ("S", "sonic"),
             ("POL", "polygon"),
@@ -624,6 +727,41 @@ mod tests {
             (evm("BNB"), evm("S"), evm("POL"), evm("APE")),
             (Some(97), Some(57_054), Some(11_155_111), Some(33_111))
         );
+    }
+
+    #[test]
+    fn fail_cosmos_settings_checked() {
+        let good = "[chains.ATOM.cosmos]\ngrpc_url = \"http://127.0.0.1:9090\"\nchain_id = \"c\"\n";
+        let cases = [
+            ("[chains.ATOM]\nadapter = \"cosmos\"\n".to_string(), "required by adapter"),
+            (
+                format!("[chains.ATOM]\nadapter = \"cosmos\"\n{good}gas_price = \"-1\"\n"),
+                "gas_price",
+            ),
+            (
+                format!("[chains.ATOM]\nadapter = \"cosmos\"\n{good}timeout_blocks = 0\n"),
+                "not in 1..=100000",
+            ),
+            (
+                format!("[chains.ATOM]\nadapter = \"cosmos\"\n{good}denom = \"uatom\"\n"),
+                "unknown field",
+            ),
+            (
+                "[chains.BNB]\nadapter = \"bsc\"\n[chains.BNB.evm]\nchain_id = 56\n[chains.BNB.cosmos]\ngrpc_url = \"x\"\nchain_id = \"c\"\n".to_string(),
+                "only the cosmos adapter",
+            ),
+        ];
+        for (chains, want) in cases {
+            let e = NetworkConfig::from_toml_str(&format!("{LOCAL}{chains}"), EMBEDDED_TOKENS, "x.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{chains}: {e}");
+        }
+        let ok = format!("[chains.ATOM]\nadapter = \"cosmos\"\n{good}");
+        let cfg = NetworkConfig::from_toml_str(&format!("{LOCAL}{ok}"), EMBEDDED_TOKENS, "x.toml").unwrap();
+        let c = cfg.chains["ATOM"].cosmos.clone().unwrap();
+        assert_eq!((c.gas_per_message, c.timeout_blocks), (300_000, 100));
+        assert_eq!(c.gas_price_fraction().unwrap(), (5, 1_000), "0.005 uatom per gas");
     }
 
     #[test]
