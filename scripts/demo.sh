@@ -7,7 +7,9 @@
 # SFC, StakeManager, the AXS staking pool, ApeChain's ArbInfo); with --chain NEAR=near,
 # NEAR runs on our local NEAR chain (crates/localchains: NEAR JSON-RPC and the reference
 # staking pool's rules); with --chain TRX=tron, TRX runs on our local TRON chain (java-tron's
-# HTTP API and Stake 2.0's rules). Each is started here and
+# HTTP API and Stake 2.0's rules); with --chain ATOM=cosmos, ATOM runs on our local Cosmos
+# chain (the SDK's gRPC services, CometBFT's broadcast_tx_sync, x/staking's and
+# x/distribution's rules). Each is started here and
 # stopped at exit (config/localnet.toml; rewards are paid by the local chain on an
 # accelerated schedule).
 set -euo pipefail
@@ -26,6 +28,7 @@ for a in "$@"; do
     APE=apechain) evm_chains+=(apechain) ;;
     NEAR=near) local_chains+=(near) ;;
     TRX=tron) local_chains+=(tron) ;;
+    ATOM=cosmos) local_chains+=(cosmos) ;;
   esac
 done
 
@@ -37,13 +40,13 @@ if [ "${#evm_chains[@]}" = 0 ] && [ "${#local_chains[@]}" = 0 ]; then
 fi
 
 bash "$ROOT/scripts/setup.sh" --demo --evm
-log "building softstake (with the EVM, NEAR and TRON adapters) and the local chains"
-cargo build --locked --bin softstake --features softstake-node/evm,softstake-node/near,softstake-node/tron
+log "building softstake (with the EVM, NEAR, TRON and Cosmos adapters) and the local chains"
+cargo build --locked --bin softstake --features softstake-node/evm,softstake-node/near,softstake-node/tron,softstake-node/cosmos
 if [ "${#evm_chains[@]}" -gt 0 ]; then
   cargo build --locked -p softstake-e2e --features evm-anvil --bin evm-localnet
 fi
 if [ "${#local_chains[@]}" -gt 0 ]; then
-  cargo build --locked -p softstake-localchains --features near,tron --bin near-localnet --bin tron-localnet
+  cargo build --locked -p softstake-localchains --features near,tron,cosmos --bin near-localnet --bin tron-localnet --bin cosmos-localnet
 fi
 mkdir -p .softstake/localnet
 pids=()
@@ -87,6 +90,7 @@ for c in "${local_chains[@]}"; do
   case "$c" in
     near) port=3030; token=NEAR ;;
     tron) port=8090; token=TRX ;;
+    cosmos) port=9090; token=ATOM ;;
   esac
   tokens+=("$token")
   start_local "$c" "$port" ".softstake/$c-localnet.log" "$CARGO_TARGET_DIR/debug/$c-localnet" --port "$port"
