@@ -21,6 +21,8 @@
 //! (`withdraw_rewards` event), as x/distribution's hooks do. Error codes and logs are the
 //! SDK's (`sdk` codespace: 4 unauthorized, 5 insufficient funds, 13 insufficient fee, 30
 //! timeout height, 32 wrong sequence).
+// tonic's `Status` is the error type every generated gRPC method returns
+#![allow(clippy::result_large_err)]
 
 mod grpc;
 
