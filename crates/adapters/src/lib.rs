@@ -5,11 +5,12 @@
 //! chain family behind a cargo feature (`sim`: the simulated chain; `solana`: stake
 //! accounts through solana-client 3.1; `evm`: BNB, S, POL, AXS and APE through alloy;
 //! `near`: staking-pool calls through nearcore's crates; `tron`: Stake 2.0 over java-tron's
-//! HTTP API; `cosmos`: x/staking and x/distribution through cosmrs, gRPC and CometBFT).
+//! HTTP API; `cosmos`: x/staking and x/distribution through cosmrs, gRPC and CometBFT; `cardano`:
+//! stake keys and pool delegation certificates through pallas and Blockfrost).
 //!
 //! ```text
 //!  treasury (journal) ─▶ Guarded<A> ─▶ A: ChainAdapter ─▶ chain RPC
-//!                        governor, backon,    sim | solana | bsc | near | tron | cosmos | …
+//!                        governor, backon,    sim | solana | bsc | near | tron | cosmos | cardano | …
 //!                        tracing, observer
 //! ```
 //!
@@ -17,6 +18,8 @@
 //! its reason, insufficient funds, bad input, bad response (garbage from the chain).
 #![deny(missing_docs)]
 
+#[cfg(feature = "cardano")]
+pub mod cardano;
 #[cfg(feature = "cosmos")]
 pub mod cosmos;
 pub mod error;

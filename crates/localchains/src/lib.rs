@@ -6,7 +6,8 @@
 //! chain's staking rules over a clock the tests control. `near`: NEAR JSON-RPC and the
 //! reference staking pool; `tron`: java-tron's HTTP API, TronGrid's history and Stake 2.0;
 //! `cosmos`: the Cosmos SDK's gRPC services and CometBFT's `broadcast_tx_sync` over
-//! x/auth, x/staking and x/distribution.
+//! x/auth, x/staking and x/distribution; `cardano`: Blockfrost's REST API over the Conway
+//! ledger's UTxO, witness, deposit and reward rules.
 //!
 //! ```text
 //!  test ─▶ start(genesis) ─▶ 127.0.0.1:<port>  ◀── real adapter (its own RPC client)
@@ -14,6 +15,8 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "cardano")]
+pub mod cardano;
 #[cfg(feature = "cosmos")]
 pub mod cosmos;
 #[cfg(feature = "near")]
@@ -24,7 +27,7 @@ pub mod tron;
 /// Binds 127.0.0.1:`port` (0 = any free port) and serves `app` there; when `tick_ms` > 0
 /// it also calls `tick` every `tick_ms` real milliseconds (a chain producing blocks on its
 /// own). Returns the bound address and the task (abort it to stop both).
-#[cfg(any(feature = "near", feature = "tron", feature = "cosmos"))]
+#[cfg(any(feature = "near", feature = "tron", feature = "cosmos", feature = "cardano"))]
 async fn serve(
     app: axum::Router,
     port: u16,

@@ -181,7 +181,13 @@ fn evm_parts(
 
 /// What every real adapter needs: `symbol` is the adapter's `token`, and the chain's RPC
 /// endpoint and signing key (loaded from its `env:`/`file:` source).
-#[cfg(any(feature = "evm", feature = "near", feature = "tron", feature = "cosmos"))]
+#[cfg(any(
+    feature = "evm",
+    feature = "near",
+    feature = "tron",
+    feature = "cosmos",
+    feature = "cardano"
+))]
 fn endpoint_and_key(symbol: &str, name: &str, token: &str, chain: &ChainConfig) -> Result<(String, SecretBytes)> {
     if symbol != token {
         bail!("chains.{symbol}.adapter = \"{name}\" stakes {token} only");
@@ -412,13 +418,39 @@ impl Chains {
                     let adapter = CosmosAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
                     real_handle(adapter, chain, &observer)
                 }
+                #[cfg(feature = "cardano")]
+                "cardano" => {
+                    use softstake_adapters::cardano::{CardanoAdapter, CardanoConfig};
+                    let (api_url, key) = endpoint_and_key(symbol, "cardano", "ADA", chain)?;
+                    let c = chain
+                        .cardano
+                        .as_ref()
+                        .ok_or_else(|| anyhow!("chains.{symbol}.cardano is required for the cardano adapter"))?;
+                    let project_id = match &c.project_id_env {
+                        Some(var) => Some(std::env::var(var).with_context(|| {
+                            format!("chains.{symbol}.cardano.project_id_env: environment variable {var} is not set")
+                        })?),
+                        None => None,
+                    };
+                    let cfg = CardanoConfig {
+                        api_url,
+                        project_id,
+                        network_id: c.network_id,
+                        stake_keys: c.stake_keys,
+                        ttl_slots: c.ttl_slots,
+                        max_operations_per_epoch: 32,
+                    };
+                    let adapter = CardanoAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
+                    real_handle(adapter, chain, &observer)
+                }
                 other => bail!(
-                    "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}{}); \
+                    "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}{}{}); \
                      real adapters are compiled in with their cargo feature",
                     if cfg!(feature = "solana") { ", solana" } else { "" },
                     if cfg!(feature = "near") { ", near" } else { "" },
                     if cfg!(feature = "tron") { ", tron" } else { "" },
                     if cfg!(feature = "cosmos") { ", cosmos" } else { "" },
+                    if cfg!(feature = "cardano") { ", cardano" } else { "" },
                     if cfg!(feature = "evm") {
                         EVM_ADAPTERS.iter().map(|(n, _)| format!(", {n}")).collect::<String>()
                     } else {

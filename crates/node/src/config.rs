@@ -93,6 +93,37 @@ pub struct ChainConfig {
     /// CometBFT RPC).
     #[serde(default)]
     pub cosmos: Option<CosmosSettings>,
+    /// Cardano (`adapter = "cardano"`): network, stake keys, TTL, Blockfrost key (`rpc_url`
+    /// is Blockfrost's base URL).
+    #[serde(default)]
+    pub cardano: Option<CardanoSettings>,
+}
+
+/// `[chains.X.cardano]`: settings of the Cardano adapter. `rpc_url` is Blockfrost's base
+/// URL with its version; `signer` is the payment key (a 32-byte ed25519 seed), whose stake
+/// keys derive from it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardanoSettings {
+    /// 0 for the testnets (preprod, preview), 1 for mainnet.
+    pub network_id: u8,
+    /// Stake keys the treasury may use, one per pool (1..=100).
+    #[serde(default = "d_cardano_stake_keys")]
+    pub stake_keys: u32,
+    /// Slots a signed transaction stays valid (1..=86 400).
+    #[serde(default = "d_cardano_ttl")]
+    pub ttl_slots: u64,
+    /// The environment variable holding the Blockfrost project id (sent as `project_id`).
+    /// Never the id itself.
+    #[serde(default)]
+    pub project_id_env: Option<String>,
+}
+
+fn d_cardano_stake_keys() -> u32 {
+    10
+}
+fn d_cardano_ttl() -> u64 {
+    600
 }
 
 /// `[chains.X.cosmos]`: settings of the Cosmos SDK adapter. `rpc_url` is the node's
@@ -499,6 +530,7 @@ impl NetworkConfig {
                 _ => {}
             }
             check_cosmos(symbol, chain).map_err(invalid)?;
+            check_cardano(symbol, chain).map_err(invalid)?;
             match (&chain.tron, chain.adapter.as_str()) {
                 (Some(_), a) if a != "tron" && a != "sim" => {
                     return Err(invalid(format!(
@@ -595,6 +627,47 @@ fn check_cosmos(symbol: &str, chain: &ChainConfig) -> Result<(), String> {
     c.gas_price_fraction()
         .map(|_| ())
         .map_err(|e| format!("chains.{symbol}.cosmos.{e}"))
+}
+
+/// `[chains.X.cardano]`: required by the cardano adapter, taken by no other real adapter,
+/// and within range.
+fn check_cardano(symbol: &str, chain: &ChainConfig) -> Result<(), String> {
+    let c = match (&chain.cardano, chain.adapter.as_str()) {
+        (None, "cardano") => {
+            return Err(format!(
+                "chains.{symbol}.cardano: required by adapter \"cardano\" (network_id at least)"
+            ))
+        }
+        (Some(_), a) if a != "cardano" && a != "sim" => {
+            return Err(format!(
+                "chains.{symbol}.cardano: only the cardano adapter takes it, not {a:?}"
+            ))
+        }
+        (None, _) => return Ok(()),
+        (Some(c), _) => c,
+    };
+    if c.network_id > 1 {
+        return Err(format!(
+            "chains.{symbol}.cardano.network_id: {} is not 0 or 1",
+            c.network_id
+        ));
+    }
+    if !(1..=100).contains(&c.stake_keys) {
+        return Err(format!(
+            "chains.{symbol}.cardano.stake_keys: {} is not in 1..=100",
+            c.stake_keys
+        ));
+    }
+    if !(1..=86_400).contains(&c.ttl_slots) {
+        return Err(format!(
+            "chains.{symbol}.cardano.ttl_slots: {} is not in 1..=86400",
+            c.ttl_slots
+        ));
+    }
+    if c.project_id_env.as_deref().is_some_and(|v| v.trim().is_empty()) {
+        return Err(format!("chains.{symbol}.cardano.project_id_env: empty"));
+    }
+    Ok(())
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
@@ -710,6 +783,7 @@ mod tests {
             ("NEAR", "near"),
             ("TRX", "tron"),
             ("ATOM", "cosmos"),
+            ("ADA", "cardano"),
             ("BNB", "bsc"),
             ("S", "sonic"),
             ("POL", "polygon"),
@@ -727,6 +801,35 @@ mod tests {
             (evm("BNB"), evm("S"), evm("POL"), evm("APE")),
             (Some(97), Some(57_054), Some(11_155_111), Some(33_111))
         );
+    }
+
+    #[test]
+    fn fail_cardano_settings_checked() {
+        let cases = [
+            ("[chains.ADA]\nadapter = \"cardano\"\n", "required by adapter"),
+            (
+                "[chains.ADA]\nadapter = \"cardano\"\n[chains.ADA.cardano]\nnetwork_id = 2\n",
+                "not 0 or 1",
+            ),
+            (
+                "[chains.ADA]\nadapter = \"cardano\"\n[chains.ADA.cardano]\nnetwork_id = 0\nstake_keys = 0\n",
+                "not in 1..=100",
+            ),
+            (
+                "[chains.ADA]\nadapter = \"cardano\"\n[chains.ADA.cardano]\nnetwork_id = 0\nproject_id = \"x\"\n",
+                "unknown field",
+            ),
+        ];
+        for (chains, want) in cases {
+            let e = NetworkConfig::from_toml_str(&format!("{LOCAL}{chains}"), EMBEDDED_TOKENS, "x.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{chains}: {e}");
+        }
+        let ok = "[chains.ADA]\nadapter = \"cardano\"\n[chains.ADA.cardano]\nnetwork_id = 0\n";
+        let cfg = NetworkConfig::from_toml_str(&format!("{LOCAL}{ok}"), EMBEDDED_TOKENS, "x.toml").unwrap();
+        let c = cfg.chains["ADA"].cardano.clone().unwrap();
+        assert_eq!((c.stake_keys, c.ttl_slots), (10, 600));
     }
 
     #[test]

@@ -1,0 +1,858 @@
+//! Cardano staking (Conway era) through Blockfrost's REST API, with transactions built
+//! and signed here (pallas), so the id is known before anything is sent.
+//!
+//! Cardano locks nothing: stake is the lovelace held at addresses whose stake part is a
+//! stake key delegated to a pool, and one stake key delegates to one pool. The treasury
+//! keeps its liquid funds at its payment key's enterprise address and gives each pool a
+//! stake key of its own (`wire::stake_seed`, index 0..`stake_keys`).
+//!
+//! ```text
+//!  delegate    lovelace from the enterprise address to the base address (payment key,
+//!              stake key of the pool); first time: StakeVoteRegDeleg (register, delegate to
+//!              the pool, vote always-abstain, pay key_deposit)
+//!  undelegate  none: nothing unbonds (instant exit: the withdrawal replaces it)
+//!  withdraw    lovelace from the base address back to the enterprise address; all of it:
+//!              also the reward withdrawal and UnReg (the deposit comes back)
+//!  claim       withdrawal of the stake key's whole reward balance (needs the vote
+//!              delegation, made at registration)
+//!  rewards     each stake key's withdrawals (/accounts/{stake}/withdrawals), timed by
+//!              /txs/{hash}
+//!  status      /txs/{hash}: found → confirmed; unknown → expired once the latest slot is
+//!              past its TTL, else not found
+//! ```
+//!
+//! Fees are `min_fee_a × size + min_fee_b`, deposits `key_deposit` and outputs at least
+//! `coins_per_utxo_size × (160 + output size)`, all from `/epochs/latest/parameters`.
+//! Operations of one treasury must run one at a time (each spends the enterprise UTxOs
+//! it read). Only pure-lovelace UTxOs are spent.
+//!
+//! Sources: cardano-ledger Conway rules (UTXO: value preservation, fee, min UTxO, TTL;
+//! UTXOW: witnesses; DELEG/CERT: deposits; withdrawals need a DRep delegation since
+//! Conway's bootstrap ended), docs.cardano.org "Delegation", Blockfrost OpenAPI
+//! (docs.blockfrost.io). Amounts are lovelace (1 ADA = 10^6 lovelace).
+
+pub mod wire;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use pallas_addresses::{Network, ShelleyAddress};
+use pallas_crypto::hash::Hash;
+use pallas_crypto::key::ed25519::SecretKey;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use tokio::sync::OnceCell;
+
+use softstake_core::plan::ALL_VALIDATORS;
+use softstake_core::{Amount, Timestamp};
+
+use crate::error::{AdapterError, Result};
+use crate::signer::SecretBytes;
+use crate::traits::{
+    ChainAdapter, EpochInfo, LiquidityModel, Position, RewardKind, RewardRecord, RewardsPage, SignedTx, StakeState,
+    TxStatus, ValidatorCandidate,
+};
+
+const CHAIN: &str = "cardano";
+/// 1 ADA in lovelace.
+pub const LOVELACE_PER_ADA: u128 = 1_000_000;
+/// Most stake keys (pools) one treasury may use.
+pub const MAX_STAKE_KEYS: u32 = 100;
+/// Most inputs one transaction spends.
+const MAX_INPUTS: usize = 60;
+/// Blockfrost's page size.
+const PAGE: usize = 100;
+/// Most pages read per listing.
+const MAX_PAGES: usize = 50;
+/// Bytes added to the measured size before the fee is computed (the fee and change fields
+/// may grow when the real fee replaces the estimate).
+const SIZE_MARGIN: u64 = 16;
+
+/// Settings of the Cardano adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardanoConfig {
+    /// Blockfrost's base URL with its version (`https://cardano-preprod.blockfrost.io/api/v0`).
+    pub api_url: String,
+    /// Blockfrost project id, sent as `project_id`.
+    pub project_id: Option<String>,
+    /// Network id: 0 for the testnets (preprod, preview), 1 for mainnet.
+    pub network_id: u8,
+    /// Stake keys the treasury may use, one per pool (1..=100).
+    pub stake_keys: u32,
+    /// Slots a signed transaction stays valid (its TTL is the latest slot plus this).
+    pub ttl_slots: u64,
+    /// Largest number of operations sent per epoch.
+    pub max_operations_per_epoch: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Params {
+    min_fee_a: u64,
+    min_fee_b: u64,
+    key_deposit: String,
+    coins_per_utxo_size: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct LatestBlock {
+    time: i64,
+    slot: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct EpochView {
+    epoch: u64,
+    start_time: i64,
+    end_time: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct AccountView {
+    active: bool,
+    withdrawable_amount: String,
+    pool_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct UtxoView {
+    tx_hash: String,
+    output_index: u64,
+    amount: Vec<AmountView>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct AmountView {
+    unit: String,
+    quantity: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct WithdrawalView {
+    tx_hash: String,
+    amount: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct TxView {
+    block_height: u64,
+    block_time: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct PoolView {
+    pool_id: String,
+    #[serde(default)]
+    live_stake: Option<String>,
+    #[serde(default)]
+    margin_cost: Option<f64>,
+    #[serde(default)]
+    retirement: Option<Vec<serde_json::Value>>,
+}
+
+/// One stake key of the treasury and what the chain says about it.
+#[derive(Debug, Clone)]
+struct StakeKey {
+    index: u32,
+    hash: Hash<28>,
+    address: String,
+    reward_account: Vec<u8>,
+    base: ShelleyAddress,
+    /// `None`: not registered.
+    account: Option<AccountView>,
+}
+
+fn lovelace(what: &str, s: &str) -> Result<u64> {
+    s.parse()
+        .map_err(|_| AdapterError::bad_response(CHAIN, format!("{what} {s:?} is not lovelace")))
+}
+
+/// The Cardano adapter.
+pub struct CardanoAdapter {
+    http: reqwest::Client,
+    cfg: CardanoConfig,
+    net: Network,
+    payment: SecretKey,
+    payment_hash: Hash<28>,
+    enterprise: ShelleyAddress,
+    stake_secrets: Vec<SecretKey>,
+    params: OnceCell<Params>,
+}
+
+impl std::fmt::Debug for CardanoAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CardanoAdapter")
+            .field("api_url", &self.cfg.api_url)
+            .field("address", &self.address())
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The 32-byte ed25519 seed of a key.
+///
+/// # Errors
+/// [`AdapterError::Signer`] for another length.
+pub fn seed(key: &SecretBytes) -> Result<[u8; 32]> {
+    <[u8; 32]>::try_from(key.expose()).map_err(|_| {
+        AdapterError::Signer(format!(
+            "a Cardano key is a 32-byte ed25519 seed, not {} bytes",
+            key.expose().len()
+        ))
+    })
+}
+
+impl CardanoAdapter {
+    /// An adapter whose payment key is `key` (an ed25519 seed); its stake keys derive from it.
+    ///
+    /// # Errors
+    /// [`AdapterError::BadInput`] for an empty URL, a network id other than 0 or 1,
+    /// `stake_keys` outside 1..=100 or a zero TTL; [`AdapterError::Signer`] for a bad key.
+    pub fn new(cfg: CardanoConfig, key: &SecretBytes) -> Result<CardanoAdapter> {
+        if cfg.api_url.trim().is_empty() {
+            return Err(AdapterError::bad_input(CHAIN, "api_url is empty"));
+        }
+        if cfg.network_id > 1 {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!("network_id {} is not 0 or 1", cfg.network_id),
+            ));
+        }
+        if !(1..=MAX_STAKE_KEYS).contains(&cfg.stake_keys) || cfg.ttl_slots == 0 {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!(
+                    "stake_keys {} (1..={MAX_STAKE_KEYS}) or ttl_slots {}",
+                    cfg.stake_keys, cfg.ttl_slots
+                ),
+            ));
+        }
+        let s = seed(key)?;
+        let payment = wire::secret_key(s);
+        let payment_hash = wire::key_hash(&payment.public_key());
+        let net = wire::network(cfg.network_id);
+        let stake_secrets = (0..cfg.stake_keys)
+            .map(|i| wire::secret_key(wire::stake_seed(&s, i)))
+            .collect();
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| AdapterError::bad_input(CHAIN, format!("HTTP client: {e}")))?;
+        Ok(CardanoAdapter {
+            http,
+            enterprise: wire::enterprise_address(net, payment_hash),
+            net,
+            payment,
+            payment_hash,
+            stake_secrets,
+            params: OnceCell::new(),
+            cfg,
+        })
+    }
+
+    /// The treasury's enterprise address (`addr…`), where liquid funds are kept.
+    pub fn address(&self) -> String {
+        self.enterprise.to_bech32().unwrap_or_default()
+    }
+
+    /// The stake address of stake key `index` (`stake…`).
+    pub fn stake_address(&self, index: u32) -> Option<String> {
+        let k = self.stake_secrets.get(index as usize)?;
+        wire::stake_address(self.net, wire::key_hash(&k.public_key()))
+            .to_bech32()
+            .ok()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.cfg.api_url.trim_end_matches('/'))
+    }
+
+    async fn send(&self, path: &str, req: reqwest::RequestBuilder) -> Result<Option<String>> {
+        let req = match &self.cfg.project_id {
+            Some(p) => req.header("project_id", p),
+            None => req,
+        };
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| AdapterError::transient(CHAIN, format!("{path}: {e}")))?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| AdapterError::transient(CHAIN, format!("{path}: reading the reply: {e}")))?;
+        match status.as_u16() {
+            200..=299 => Ok(Some(text)),
+            404 => Ok(None),
+            429 | 500..=599 => Err(AdapterError::transient(CHAIN, format!("{path}: HTTP {status}: {text}"))),
+            400 => Err(AdapterError::rejected(CHAIN, blockfrost_message(&text))),
+            _ => Err(AdapterError::bad_response(
+                CHAIN,
+                format!("{path}: HTTP {status}: {text}"),
+            )),
+        }
+    }
+
+    /// GET `path`; `None` on 404 (Blockfrost's answer for what does not exist yet).
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
+        let Some(text) = self.send(path, self.http.get(self.url(path))).await? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| AdapterError::bad_response(CHAIN, format!("{path}: {e}: {text}")))
+    }
+
+    async fn must<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.get(path)
+            .await?
+            .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("{path}: 404")))
+    }
+
+    async fn params(&self) -> Result<&Params> {
+        self.params
+            .get_or_try_init(|| self.must::<Params>("/epochs/latest/parameters"))
+            .await
+    }
+
+    async fn head(&self) -> Result<LatestBlock> {
+        self.must("/blocks/latest").await
+    }
+
+    /// Every page of a listing, bounded.
+    async fn pages<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let rows: Vec<T> = self
+                .get(&format!("{path}{sep}count={PAGE}&page={page}"))
+                .await?
+                .unwrap_or_default();
+            let n = rows.len();
+            out.extend(rows);
+            if n < PAGE {
+                return Ok(out);
+            }
+        }
+        Err(AdapterError::bad_response(
+            CHAIN,
+            format!("{path}: more than {MAX_PAGES} pages"),
+        ))
+    }
+
+    /// Pure-lovelace UTxOs at `address`: (input, lovelace), largest first.
+    async fn utxos(&self, address: &ShelleyAddress) -> Result<Vec<(wire::Input, u64)>> {
+        let bech = address
+            .to_bech32()
+            .map_err(|e| AdapterError::bad_input(CHAIN, format!("address: {e}")))?;
+        let rows: Vec<UtxoView> = self.pages(&format!("/addresses/{bech}/utxos")).await?;
+        let mut out = Vec::new();
+        for u in rows {
+            if u.amount.len() != 1 || u.amount[0].unit != "lovelace" {
+                continue;
+            }
+            let id: [u8; 32] = hex::decode(&u.tx_hash)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("utxo tx_hash {:?}", u.tx_hash)))?;
+            out.push((
+                (Hash::from(id), u.output_index),
+                lovelace("utxo quantity", &u.amount[0].quantity)?,
+            ));
+        }
+        out.sort_by(|a, b| b.1.cmp(&a.1));
+        Ok(out)
+    }
+
+    fn key_at(&self, index: u32) -> StakeKey {
+        let hash = wire::key_hash(&self.stake_secrets[index as usize].public_key());
+        let sa = wire::stake_address(self.net, hash);
+        StakeKey {
+            index,
+            hash,
+            address: sa.to_bech32().unwrap_or_default(),
+            reward_account: sa.to_vec(),
+            base: wire::base_address(self.net, self.payment_hash, hash),
+            account: None,
+        }
+    }
+
+    /// Every stake key with its account (registered or not).
+    async fn stake_keys(&self) -> Result<Vec<StakeKey>> {
+        let mut out = Vec::new();
+        for i in 0..self.cfg.stake_keys {
+            let mut k = self.key_at(i);
+            k.account = self
+                .get::<AccountView>(&format!("/accounts/{}", k.address))
+                .await?
+                .filter(|a| a.active);
+            out.push(k);
+        }
+        Ok(out)
+    }
+
+    /// The stake key delegated to `pool`.
+    fn key_for<'a>(keys: &'a [StakeKey], pool: &str) -> Option<&'a StakeKey> {
+        keys.iter()
+            .find(|k| k.account.as_ref().and_then(|a| a.pool_id.as_deref()) == Some(pool))
+    }
+
+    fn min_utxo(&self, p: &Params, address: &[u8], coin: u64) -> u64 {
+        let per_byte = p
+            .coins_per_utxo_size
+            .as_deref()
+            .and_then(|c| c.parse::<u64>().ok())
+            .unwrap_or(4_310);
+        // a map {0: address, 1: coin}
+        let size = 1 + 1 + cbor_bytes_len(address.len()) + 1 + cbor_uint_len(coin);
+        per_byte.saturating_mul(160 + size as u64)
+    }
+
+    /// Adds enterprise inputs until `preselected` (what the draft's inputs, withdrawals
+    /// and refunds bring) pays `spend` (the draft's outputs and deposits), the fee and a
+    /// change output back to the enterprise address; sets the fee from the signed size
+    /// and signs with the payment key and the stake keys `stake_signers` (certificates,
+    /// withdrawals).
+    async fn finish(
+        &self,
+        mut d: wire::Draft,
+        preselected: u64,
+        spend: u64,
+        stake_signers: &[u32],
+    ) -> Result<SignedTx> {
+        let p = self.params().await?.clone();
+        let head = self.head().await?;
+        let slot = head
+            .slot
+            .ok_or_else(|| AdapterError::bad_response(CHAIN, "/blocks/latest: no slot"))?;
+        d.ttl = slot.saturating_add(self.cfg.ttl_slots);
+        let mut pool = self.utxos(&self.enterprise).await?.into_iter();
+        let mut have = preselected;
+        let mut signers: Vec<&SecretKey> = vec![&self.payment];
+        for i in stake_signers {
+            signers.push(&self.stake_secrets[*i as usize]);
+        }
+        let change_addr = self.enterprise.to_vec();
+        let mut fee = 0u64;
+        for _ in 0..4 {
+            let needed = spend.saturating_add(fee);
+            let min_change = self.min_utxo(&p, &change_addr, needed);
+            while have < needed.saturating_add(min_change) && d.inputs.len() < MAX_INPUTS {
+                match pool.next() {
+                    Some((input, coin)) => {
+                        d.inputs.push(input);
+                        have = have.saturating_add(coin);
+                    }
+                    None => break,
+                }
+            }
+            if have < needed.saturating_add(min_change) {
+                return Err(AdapterError::InsufficientFunds {
+                    chain: CHAIN.into(),
+                    needed: u128::from(needed) + u128::from(min_change),
+                    available: u128::from(have),
+                });
+            }
+            let mut draft = d.clone();
+            draft.fee = fee.max(p.min_fee_b);
+            draft
+                .outputs
+                .push((change_addr.clone(), have - needed.max(spend + draft.fee)));
+            let (id, cbor) = wire::sign(&draft, &signers).map_err(AdapterError::Signer)?;
+            let size = cbor.len() as u64 + SIZE_MARGIN;
+            let want = p.min_fee_a.saturating_mul(size).saturating_add(p.min_fee_b);
+            if want <= draft.fee {
+                return Ok(SignedTx {
+                    tx_id: hex::encode(id),
+                    payload: hex::encode(cbor),
+                    valid_until: None,
+                });
+            }
+            fee = want;
+        }
+        Err(AdapterError::bad_response(CHAIN, "the fee did not settle"))
+    }
+
+    fn decode_payload(tx: &SignedTx) -> Result<(Vec<u8>, u64)> {
+        let cbor =
+            hex::decode(&tx.payload).map_err(|e| AdapterError::bad_input(CHAIN, format!("payload is not hex: {e}")))?;
+        let t = wire::decode(&cbor)
+            .map_err(|e| AdapterError::bad_input(CHAIN, format!("payload is not a transaction: {e}")))?;
+        let id = hex::encode(wire::tx_id(t.transaction_body.raw_cbor()));
+        if id != tx.tx_id {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!("payload's id is {id}, not the recorded {}", tx.tx_id),
+            ));
+        }
+        let ttl = t.transaction_body.ttl.unwrap_or(u64::MAX);
+        Ok((cbor, ttl))
+    }
+
+    fn check_amount(what: &str, amount: Amount) -> Result<u64> {
+        u64::try_from(amount.0)
+            .ok()
+            .filter(|a| *a > 0)
+            .ok_or_else(|| AdapterError::bad_input(CHAIN, format!("{what} of {amount} lovelace")))
+    }
+}
+
+fn cbor_uint_len(v: u64) -> usize {
+    match v {
+        0..=23 => 1,
+        24..=0xff => 2,
+        0x100..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
+}
+
+fn cbor_bytes_len(n: usize) -> usize {
+    cbor_uint_len(n as u64) + n
+}
+
+/// Blockfrost's error body (`{"status_code", "error", "message"}`) as its message.
+fn blockfrost_message(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| text.to_string())
+}
+
+#[async_trait]
+impl ChainAdapter for CardanoAdapter {
+    fn chain(&self) -> &str {
+        CHAIN
+    }
+
+    fn token(&self) -> &str {
+        "ADA"
+    }
+
+    async fn liquidity_model(&self) -> Result<LiquidityModel> {
+        let e: EpochView = self.must("/epochs/latest").await?;
+        Ok(LiquidityModel {
+            unbonding_period_secs: 0,
+            epoch_secs: u64::try_from(e.end_time - e.start_time).unwrap_or(432_000),
+            epoch_aligned: false,
+            // a delegation counts from the snapshot two epoch boundaries later
+            activation_epochs: 2,
+            min_delegation: Amount(LOVELACE_PER_ADA),
+            rewards_auto_compound: false,
+            claim_cadence_secs: 0,
+            claim_all_validators: false,
+            max_operations_per_epoch: self.cfg.max_operations_per_epoch,
+            instant_exit: true,
+            earns_in_custody: false,
+            stake_unit: Amount(1),
+        })
+    }
+
+    async fn epoch(&self) -> Result<EpochInfo> {
+        let e: EpochView = self.must("/epochs/latest").await?;
+        Ok(EpochInfo {
+            index: e.epoch,
+            start: Timestamp::from_unix_secs(e.start_time)
+                .map_err(|x| AdapterError::bad_response(CHAIN, x.to_string()))?,
+            secs: u64::try_from(e.end_time - e.start_time).unwrap_or(0),
+        })
+    }
+
+    async fn now(&self) -> Result<Timestamp> {
+        let b = self.head().await?;
+        Timestamp::from_unix_secs(b.time).map_err(|e| AdapterError::bad_response(CHAIN, e.to_string()))
+    }
+
+    /// Pools from `/pools/extended` (live stake, margin), retiring ones inactive.
+    async fn validators(&self) -> Result<Vec<ValidatorCandidate>> {
+        let pools: Vec<PoolView> = self.pages("/pools/extended").await?;
+        let mut out = Vec::new();
+        for p in pools {
+            let margin = p.margin_cost.unwrap_or(0.0);
+            if !(0.0..=1.0).contains(&margin) {
+                return Err(AdapterError::bad_response(
+                    CHAIN,
+                    format!("{}: margin {margin}", p.pool_id),
+                ));
+            }
+            out.push(ValidatorCandidate {
+                name: p.pool_id.clone(),
+                // margin is a fraction on the wire; basis points for the selection only
+                commission_bps: (margin * 10_000.0).round() as u32,
+                total_stake: Amount(u128::from(lovelace(
+                    "live_stake",
+                    p.live_stake.as_deref().unwrap_or("0"),
+                )?)),
+                performance_bps: 10_000,
+                active: p.retirement.as_ref().is_none_or(Vec::is_empty),
+                id: p.pool_id,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Each delegated stake key's base-address lovelace, active at its pool (rewards sit
+    /// in the reward account until withdrawn and are not counted).
+    async fn positions(&self) -> Result<Vec<Position>> {
+        let mut out = Vec::new();
+        for k in self.stake_keys().await? {
+            let Some(pool) = k.account.as_ref().and_then(|a| a.pool_id.clone()) else {
+                continue;
+            };
+            let amount: u64 = self.utxos(&k.base).await?.iter().map(|u| u.1).sum();
+            out.push(Position {
+                validator: pool,
+                state: StakeState::Active,
+                amount: Amount(u128::from(amount)),
+                eta: None,
+                account: Some(k.address),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Lovelace at the enterprise address, less the largest fee of a simple transaction.
+    async fn spendable(&self) -> Result<Amount> {
+        let p = self.params().await?;
+        let total: u64 = self.utxos(&self.enterprise).await?.iter().map(|u| u.1).sum();
+        let fee = p.min_fee_a.saturating_mul(1_000).saturating_add(p.min_fee_b);
+        Ok(Amount(u128::from(total.saturating_sub(fee))))
+    }
+
+    /// Each delegated stake key's `withdrawable_amount`, under its pool.
+    async fn claimable(&self) -> Result<Vec<(String, Amount)>> {
+        let mut out = Vec::new();
+        for k in self.stake_keys().await? {
+            if let Some(a) = &k.account {
+                if let Some(pool) = &a.pool_id {
+                    out.push((
+                        pool.clone(),
+                        Amount(u128::from(lovelace("withdrawable_amount", &a.withdrawable_amount)?)),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sends `amount` lovelace to the pool's base address; the first time, registers a
+    /// free stake key and delegates it (and its vote, to always-abstain) in the same
+    /// transaction.
+    ///
+    /// # Errors
+    /// [`AdapterError::BadInput`] for a malformed pool id, an amount below the minimum
+    /// UTxO, or every stake key in use; [`AdapterError::InsufficientFunds`].
+    async fn delegate(&self, _key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
+        let pool = wire::pool_hash(validator).map_err(|e| AdapterError::bad_input(CHAIN, e))?;
+        let amount = Self::check_amount("delegation", amount)?;
+        let p = self.params().await?.clone();
+        let keys = self.stake_keys().await?;
+        let (key, certs, deposit) = match Self::key_for(&keys, validator) {
+            Some(k) => (k.clone(), vec![], 0),
+            None => {
+                let k = keys.iter().find(|k| k.account.is_none()).ok_or_else(|| {
+                    AdapterError::bad_input(
+                        CHAIN,
+                        format!(
+                            "all {} stake keys delegate to other pools (one pool per stake key)",
+                            self.cfg.stake_keys
+                        ),
+                    )
+                })?;
+                let deposit = lovelace("key_deposit", &p.key_deposit)?;
+                (
+                    k.clone(),
+                    vec![wire::register_and_delegate(k.hash, pool, deposit)],
+                    deposit,
+                )
+            }
+        };
+        let base = key.base.to_vec();
+        if amount < self.min_utxo(&p, &base, amount) {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!("delegation of {amount} lovelace is below the minimum UTxO"),
+            ));
+        }
+        let d = wire::Draft {
+            outputs: vec![(base, amount)],
+            certificates: certs.clone(),
+            ..Default::default()
+        };
+        let signers = if certs.is_empty() { vec![] } else { vec![key.index] };
+        self.finish(d, 0, amount + deposit, &signers).await
+    }
+
+    async fn undelegate(&self, _key: &str, _validator: &str, _amount: Amount) -> Result<SignedTx> {
+        Err(AdapterError::bad_input(
+            CHAIN,
+            "Cardano locks nothing: stake leaves with a withdraw, not an undelegation",
+        ))
+    }
+
+    /// Moves `amount` lovelace from the pool's base address back to the enterprise
+    /// address. All of it: also withdraws the rewards and deregisters the stake key (the
+    /// deposit comes back).
+    ///
+    /// # Errors
+    /// [`AdapterError::BadInput`] for a pool no stake key delegates to, or more than it holds.
+    async fn withdraw(&self, _key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
+        let amount = Self::check_amount("withdrawal", amount)?;
+        let p = self.params().await?.clone();
+        let keys = self.stake_keys().await?;
+        let key = Self::key_for(&keys, validator)
+            .ok_or_else(|| AdapterError::bad_input(CHAIN, format!("no stake key delegates to {validator}")))?
+            .clone();
+        let utxos = self.utxos(&key.base).await?;
+        let total: u64 = utxos.iter().map(|u| u.1).sum();
+        if amount > total {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!("withdrawal of {amount} lovelace from {validator}: {total} there"),
+            ));
+        }
+        let mut d = wire::Draft::default();
+        let mut taken = 0u64;
+        for (input, coin) in utxos.into_iter().take(MAX_INPUTS) {
+            if taken >= amount {
+                break;
+            }
+            d.inputs.push(input);
+            taken += coin;
+        }
+        let rest = taken - amount;
+        let full = amount == total;
+        let mut refund = 0;
+        let mut rewards = 0;
+        if full {
+            let a = key
+                .account
+                .as_ref()
+                .ok_or_else(|| AdapterError::bad_response(CHAIN, "a delegated stake key without an account"))?;
+            rewards = lovelace("withdrawable_amount", &a.withdrawable_amount)?;
+            if rewards > 0 {
+                d.withdrawals.push((key.reward_account.clone(), rewards));
+            }
+            refund = lovelace("key_deposit", &p.key_deposit)?;
+            d.certificates.push(wire::deregister(key.hash, refund));
+        } else if rest > 0 {
+            d.outputs.push((key.base.to_vec(), rest));
+        }
+        // the moved amount lands in the change output at the enterprise address
+        let preselected = taken + rewards + refund;
+        let signers = if full { vec![key.index] } else { vec![] };
+        self.finish(d, preselected, rest, &signers).await
+    }
+
+    /// Withdraws the stake key's whole reward balance to the enterprise address.
+    ///
+    /// # Errors
+    /// [`AdapterError::BadInput`] when no stake key delegates to `validator` or nothing accrued.
+    async fn claim_rewards(&self, _key: &str, validator: &str) -> Result<SignedTx> {
+        let keys = self.stake_keys().await?;
+        let key = Self::key_for(&keys, validator)
+            .ok_or_else(|| AdapterError::bad_input(CHAIN, format!("no stake key delegates to {validator}")))?;
+        let a = key
+            .account
+            .as_ref()
+            .ok_or_else(|| AdapterError::bad_response(CHAIN, "a delegated stake key without an account"))?;
+        let rewards = lovelace("withdrawable_amount", &a.withdrawable_amount)?;
+        if rewards == 0 {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!("no rewards to withdraw at {validator}"),
+            ));
+        }
+        let d = wire::Draft {
+            withdrawals: vec![(key.reward_account.clone(), rewards)],
+            ..Default::default()
+        };
+        self.finish(d, rewards, 0, &[key.index]).await
+    }
+
+    /// POST `/tx/submit` (CBOR). A transaction already on chain or in the mempool is
+    /// success; the node's ledger errors are rejections.
+    async fn broadcast(&self, tx: &SignedTx) -> Result<()> {
+        let (cbor, _) = Self::decode_payload(tx)?;
+        if self.get::<TxView>(&format!("/txs/{}", tx.tx_id)).await?.is_some() {
+            return Ok(());
+        }
+        let req = self
+            .http
+            .post(self.url("/tx/submit"))
+            .header("Content-Type", "application/cbor")
+            .body(cbor);
+        match self.send("/tx/submit", req).await {
+            Ok(_) => Ok(()),
+            Err(AdapterError::Rejected { reason, .. }) if reason.contains("already") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn tx_status(&self, tx: &SignedTx) -> Result<TxStatus> {
+        let (_, ttl) = Self::decode_payload(tx)?;
+        if let Some(t) = self.get::<TxView>(&format!("/txs/{}", tx.tx_id)).await? {
+            let at = Timestamp::from_unix_secs(t.block_time)
+                .map_err(|e| AdapterError::bad_response(CHAIN, e.to_string()))?;
+            return Ok(TxStatus::Confirmed { at });
+        }
+        let slot = self.head().await?.slot.unwrap_or(0);
+        Ok(if slot > ttl {
+            TxStatus::Expired
+        } else {
+            TxStatus::NotFound
+        })
+    }
+
+    /// Every stake key's reward withdrawals after the cursor (`index:count,…`: how many
+    /// of each key's withdrawals were read), keyed by block height.
+    async fn rewards_since(&self, cursor: Option<&str>) -> Result<RewardsPage> {
+        let mut seen: BTreeMap<u32, usize> = BTreeMap::new();
+        for part in cursor.unwrap_or("").split(',').filter(|p| !p.is_empty()) {
+            let (i, n) = part
+                .split_once(':')
+                .and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)))
+                .ok_or_else(|| AdapterError::bad_input(CHAIN, format!("reward cursor part {part:?}")))?;
+            seen.insert(i, n);
+        }
+        let mut sums: BTreeMap<(u64, String), (u128, Timestamp)> = BTreeMap::new();
+        for k in self.stake_keys().await? {
+            let rows: Vec<WithdrawalView> = self
+                .pages(&format!("/accounts/{}/withdrawals?order=asc", k.address))
+                .await?;
+            let from = seen.get(&k.index).copied().unwrap_or(0);
+            let pool = k
+                .account
+                .as_ref()
+                .and_then(|a| a.pool_id.clone())
+                .unwrap_or_else(|| ALL_VALIDATORS.to_string());
+            for w in rows.iter().skip(from) {
+                let t: TxView = self.must(&format!("/txs/{}", w.tx_hash)).await?;
+                let at = Timestamp::from_unix_secs(t.block_time)
+                    .map_err(|e| AdapterError::bad_response(CHAIN, e.to_string()))?;
+                let e = sums.entry((t.block_height, pool.clone())).or_insert((0, at));
+                e.0 += u128::from(lovelace("withdrawal amount", &w.amount)?);
+            }
+            if !rows.is_empty() {
+                seen.insert(k.index, rows.len());
+            }
+        }
+        let records = sums
+            .into_iter()
+            .map(|((height, validator), (amount, at))| RewardRecord {
+                validator,
+                epoch: height,
+                amount: Amount(amount),
+                at,
+                kind: RewardKind::Claimed,
+            })
+            .collect();
+        Ok(RewardsPage {
+            records,
+            cursor: seen
+                .iter()
+                .map(|(i, n)| format!("{i}:{n}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        })
+    }
+}

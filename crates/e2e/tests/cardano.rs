@@ -1,0 +1,326 @@
+//! The Cardano adapter against our local Cardano chain (`softstake-localchains`, feature
+//! `cardano`): Blockfrost's REST API with Conway transactions checked as the ledger checks
+//! them (witnesses over the body hash, TTL, inputs, fee, min UTxO, value preservation,
+//! deposits, withdrawals needing a vote delegation), driven through the operations
+//! journal: delegation to two pools (one stake key each, registered with the first
+//! delegation), rewards two epoch boundaries later claimed by reward withdrawal and
+//! realized once, a partial withdrawal, a full withdrawal that also withdraws the rewards
+//! and deregisters the key (deposit refunded), reconciliation with zero drift; an unknown
+//! pool, a forged witness, a spent input and a passed TTL refused with the ledger's
+//! failure names; a dropped reply resolved without a second delegation.
+//!
+//! `cargo nextest run -p softstake-e2e --features cardano-local` (`scripts/test.sh` runs it).
+#![cfg(feature = "cardano-local")]
+
+use std::sync::Arc;
+
+use softstake_adapters::cardano::{wire, CardanoAdapter, CardanoConfig};
+use softstake_adapters::traits::{OpKind, StakeState, TxStatus};
+use softstake_adapters::{AdapterError, ChainAdapter, SecretBytes, SignedTx};
+use softstake_core::{Amount, TokenRegistry};
+use softstake_e2e::journal;
+use softstake_localchains::cardano::{
+    pools_from_fixture, rates_from_fixture, start, CardanoGenesis, LocalCardano, PoolSpec, ADA,
+};
+use softstake_node::treasury::executor::{CrashPoint, ExecConfig, OpOutcome};
+use softstake_node::treasury::{reconcile_token, sync_token};
+use softstake_store::{NewOperation, OperationState, Store};
+
+const SEED: [u8; 32] = [42; 32];
+
+fn treasury() -> String {
+    let k = wire::secret_key(SEED);
+    wire::enterprise_address(wire::network(0), wire::key_hash(&k.public_key()))
+        .to_bech32()
+        .unwrap()
+}
+
+fn pools() -> Vec<PoolSpec> {
+    pools_from_fixture(include_str!("../../../data/cardano/pools/pool-id.json")).unwrap()
+}
+
+fn genesis() -> CardanoGenesis {
+    CardanoGenesis {
+        network_id: 0,
+        pools: pools(),
+        reward_rates: rates_from_fixture(include_str!("../../../data/cardano/pools/pool-id-history.json")).unwrap(),
+        utxos: vec![(treasury(), 1_000_000 * ADA), (treasury(), 50_000 * ADA)],
+        genesis_secs: 1_750_000_000,
+        epoch_slots: 3_600,
+        block_slots: 20,
+        min_fee: (44, 155_381),
+        key_deposit: 2 * ADA,
+        coins_per_utxo_size: 4_310,
+        tick_ms: 20,
+    }
+}
+
+fn adapter(c: &LocalCardano) -> (Arc<dyn ChainAdapter>, CardanoAdapter) {
+    let cfg = CardanoConfig {
+        api_url: c.url.clone(),
+        project_id: None,
+        network_id: 0,
+        stake_keys: 3,
+        ttl_slots: 600,
+        max_operations_per_epoch: 32,
+    };
+    let key = SecretBytes::new(SEED.to_vec());
+    (
+        journal::guarded(CardanoAdapter::new(cfg.clone(), &key).unwrap(), 1_000, 3),
+        CardanoAdapter::new(cfg, &key).unwrap(),
+    )
+}
+
+fn exec() -> ExecConfig {
+    ExecConfig {
+        max_polls: 200,
+        poll_interval: std::time::Duration::from_millis(50),
+        max_attempts: 3,
+    }
+}
+
+fn op(key: &str, kind: OpKind, pool: &str, lovelace: u64) -> NewOperation {
+    journal::op("ADA", key, kind, pool, u128::from(lovelace))
+}
+
+async fn run(store: &Store, chain: &dyn ChainAdapter, o: NewOperation) -> OpOutcome {
+    journal::run(store, chain, o, exec()).await
+}
+
+fn base_of(index: u32) -> String {
+    let k = wire::secret_key(SEED);
+    let s = wire::secret_key(wire::stake_seed(&SEED, index));
+    wire::base_address(
+        wire::network(0),
+        wire::key_hash(&k.public_key()),
+        wire::key_hash(&s.public_key()),
+    )
+    .to_bech32()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_cardano_stake_lifecycle_on_the_local_chain() {
+    let c = start(genesis(), 0).await.unwrap();
+    let (chain, raw) = adapter(&c);
+    let me = treasury();
+    let dir = tempfile::tempdir().unwrap();
+    let store = journal::sqlite_store(dir.path(), "cardano").await;
+    let reg = TokenRegistry::from_toml_str(softstake_node::config::EMBEDDED_TOKENS).unwrap();
+    let ada = reg.get("ADA").unwrap();
+    let ps = pools();
+    let (p0, p1) = (ps[0].pool_id.as_str(), ps[1].pool_id.as_str());
+    let (s0, s1) = (raw.stake_address(0).unwrap(), raw.stake_address(1).unwrap());
+
+    let model = chain.liquidity_model().await.unwrap();
+    assert!(model.instant_exit && model.unbonding_period_secs == 0);
+    assert_eq!(
+        (model.epoch_secs, model.activation_epochs),
+        (3_600, 2),
+        "epoch length from the chain"
+    );
+    let vals = chain.validators().await.unwrap();
+    assert_eq!(vals.len(), 12);
+    assert_eq!(
+        vals.iter().find(|v| v.id == p0).unwrap().commission_bps,
+        490,
+        "margin 4.9 %"
+    );
+
+    let before = c.balance(&me);
+    assert_eq!(
+        run(&store, chain.as_ref(), op("d-a", OpKind::Delegate, p0, 30_000 * ADA)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(
+        c.delegation(&s0),
+        (true, Some(p0.to_string())),
+        "registered and delegated in one certificate"
+    );
+    assert_eq!(c.balance(&base_of(0)), 30_000 * ADA);
+    let spent = before - c.balance(&me);
+    assert!(
+        spent > 30_002 * ADA && spent < 30_003 * ADA,
+        "stake, the 2 ADA key deposit and a fee: {spent}"
+    );
+    for (k, p, ada_amount) in [("d-b", p1, 10_000), ("d-c", p0, 5_000)] {
+        assert_eq!(
+            run(&store, chain.as_ref(), op(k, OpKind::Delegate, p, ada_amount * ADA)).await,
+            OpOutcome::Confirmed,
+            "{k}"
+        );
+    }
+    assert_eq!(
+        c.delegation(&s1),
+        (true, Some(p1.to_string())),
+        "a second stake key for the second pool"
+    );
+    assert_eq!(c.balance(&base_of(0)), 35_000 * ADA, "the same key for the same pool");
+    assert_eq!(
+        journal::amount_at(chain.as_ref(), p1, StakeState::Active).await,
+        u128::from(10_000 * ADA)
+    );
+
+    // stake counts from the snapshot two boundaries on; rewards reach the reward account
+    c.advance_epochs(4);
+    let r0 = c.rewards(&s0);
+    assert!(r0 > 0, "rewards after the snapshot delay");
+    let claimable = chain.claimable().await.unwrap();
+    assert_eq!(
+        claimable.iter().find(|(v, _)| v == p0).unwrap().1,
+        Amount(u128::from(r0))
+    );
+    assert_eq!(
+        run(&store, chain.as_ref(), op("c-1", OpKind::Claim, p0, r0)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(c.rewards(&s0), 0, "the whole balance withdrawn");
+    let synced = sync_token(&store, chain.as_ref(), chain.now().await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!((synced.new_rewards, synced.new_amount), (1, Amount(u128::from(r0))));
+    let again = sync_token(&store, chain.as_ref(), chain.now().await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(again.new_rewards, 0, "booked once");
+
+    // no unbonding: stake leaves by withdrawal, partly or wholly
+    let e = chain.undelegate("u", p0, Amount(ADA.into())).await.unwrap_err();
+    assert!(matches!(e, AdapterError::BadInput { .. }), "{e}");
+    assert_eq!(
+        run(&store, chain.as_ref(), op("w-a", OpKind::Withdraw, p0, 5_000 * ADA)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(c.balance(&base_of(0)), 30_000 * ADA);
+    let r1 = c.rewards(&s1);
+    assert!(r1 > 0);
+    let bal = c.balance(&me);
+    assert_eq!(
+        run(&store, chain.as_ref(), op("w-b", OpKind::Withdraw, p1, 10_000 * ADA)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(c.delegation(&s1), (false, None), "deregistered");
+    let gained = c.balance(&me) - bal;
+    assert!(
+        gained > 10_000 * ADA + 2 * ADA + r1 - ADA && gained < 10_000 * ADA + 2 * ADA + r1,
+        "stake, deposit and rewards back, less a fee: {gained}"
+    );
+    let synced = sync_token(&store, chain.as_ref(), chain.now().await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (synced.new_rewards, synced.new_amount),
+        (1, Amount(u128::from(r1))),
+        "the rewards withdrawn on exit"
+    );
+
+    let now = chain.now().await.unwrap();
+    let rep = reconcile_token(&store, chain.as_ref(), ada, 0, now).await.unwrap();
+    assert!(rep.alert_id.is_none(), "zero drift: {:?}", rep.lines);
+    assert!(rep.lines.iter().all(|l| l.drift == 0), "{:?}", rep.lines);
+    for k in ["d-a", "d-b", "d-c", "w-a", "w-b"] {
+        assert_eq!(
+            store.operation(k).await.unwrap().unwrap().state,
+            OperationState::Reconciled,
+            "{k}"
+        );
+    }
+}
+
+/// An unknown pool is refused by the ledger (`DelegateeStakePoolNotRegisteredDELEG`), the
+/// journal records the failure and nothing moves; a forged witness, a spent input and a
+/// passed TTL are refused with the ledger's names and never land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_ledger_refusals_are_typed_rejections() {
+    let mut g = genesis();
+    g.tick_ms = 0;
+    let c = start(g, 0).await.unwrap();
+    let (chain, _) = adapter(&c);
+    let me = treasury();
+    let dir = tempfile::tempdir().unwrap();
+    let store = journal::sqlite_store(dir.path(), "cardano").await;
+    let before = c.balance(&me);
+
+    let unknown = wire::pool_id(&wire::pool_hash(&"07".repeat(28)).unwrap()).unwrap();
+    let out = run(
+        &store,
+        chain.as_ref(),
+        op("d-unknown", OpKind::Delegate, &unknown, 100 * ADA),
+    )
+    .await;
+    assert!(
+        matches!(&out, OpOutcome::Failed(r) if r.contains("DelegateeStakePoolNotRegisteredDELEG")),
+        "{out:?}"
+    );
+    assert_eq!(
+        store.operation("d-unknown").await.unwrap().unwrap().state,
+        OperationState::Failed
+    );
+    c.produce(1);
+    assert_eq!(c.balance(&me), before, "nothing moved");
+
+    let p = pools()[2].pool_id.clone();
+    let good = chain.delegate("g", &p, Amount(u128::from(100 * ADA))).await.unwrap();
+    // a forged witness: one bit of the last signature
+    let mut cbor = hex::decode(&good.payload).unwrap();
+    let n = cbor.len();
+    cbor[n - 3] ^= 1;
+    let forged = SignedTx {
+        tx_id: good.tx_id.clone(),
+        payload: hex::encode(&cbor),
+        valid_until: None,
+    };
+    let e = chain.broadcast(&forged).await.unwrap_err();
+    assert!(
+        matches!(&e, AdapterError::Rejected { reason, .. } if reason.contains("InvalidWitnessesUTXOW")),
+        "{e}"
+    );
+    // a second transaction spending the same UTxO as the first
+    let rival = chain.delegate("r", &p, Amount(u128::from(200 * ADA))).await.unwrap();
+    chain.broadcast(&good).await.unwrap();
+    c.produce(1);
+    assert!(matches!(
+        chain.tx_status(&good).await.unwrap(),
+        TxStatus::Confirmed { .. }
+    ));
+    let e = chain.broadcast(&rival).await.unwrap_err();
+    assert!(
+        matches!(&e, AdapterError::Rejected { reason, .. } if reason.contains("BadInputsUTxO")),
+        "{e}"
+    );
+    // past its TTL: refused, and expired
+    let late = chain.claim_rewards("l", &p).await;
+    assert!(
+        matches!(late, Err(AdapterError::BadInput { .. })),
+        "nothing to claim yet"
+    );
+    let late = chain.delegate("l", &p, Amount(u128::from(ADA * 5))).await.unwrap();
+    c.produce(31);
+    let e = chain.broadcast(&late).await.unwrap_err();
+    assert!(
+        matches!(&e, AdapterError::Rejected { reason, .. } if reason.contains("OutsideValidityIntervalUTxO")),
+        "{e}"
+    );
+    assert_eq!(chain.tx_status(&late).await.unwrap(), TxStatus::Expired);
+    assert_eq!(c.balance(&base_of(0)), 100 * ADA, "only the first landed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_dropped_reply_resolves_without_a_second_delegation() {
+    let c = start(genesis(), 0).await.unwrap();
+    let (chain, _) = adapter(&c);
+    let p = pools()[3].pool_id.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let store = journal::sqlite_store(dir.path(), "cardano").await;
+    let mut expected = 0u64;
+    for (k, point) in [
+        ("crash-submitted", CrashPoint::AfterSubmitted),
+        ("crash-broadcast", CrashPoint::AfterBroadcast),
+    ] {
+        let o = op(k, OpKind::Delegate, &p, 500 * ADA);
+        let recovered = journal::crash_and_recover(&store, chain.as_ref(), o, point, exec()).await;
+        assert_eq!(recovered, vec![(k.to_string(), OpOutcome::Confirmed)]);
+        expected += 500 * ADA;
+        assert_eq!(c.balance(&base_of(0)), expected, "{k}: exactly one delegation");
+    }
+}

@@ -1,0 +1,894 @@
+//! A local Cardano chain behind Blockfrost's REST API (the routes the adapter reads and
+//! `POST /tx/submit` with CBOR), over the Conway ledger rules a staking treasury meets, on
+//! a clock the tests control.
+//!
+//! ```text
+//!  /tx/submit(CBOR) ─▶ decode (pallas) ─▶ TTL ─▶ inputs unspent ─▶ witnesses (ed25519 over
+//!                      the body hash; payment keys of the inputs, stake keys of the
+//!                      certificates and withdrawals) ─▶ fee ≥ a·size + b ─▶ min UTxO ─▶
+//!                      withdrawals (whole balance, vote delegated) then certificates
+//!                      (deposits, refunds) ─▶ value preserved ─▶ mempool ─▶ next block
+//!  epoch boundary: stake snapshot; rewards of the snapshot two boundaries back, at the
+//!                  member rate of the bundled pool history, into the reward accounts
+//! ```
+//!
+//! Refusals carry the ledger's failure names (`BadInputsUTxO`, `FeeTooSmallUTxO`,
+//! `ValueNotConservedUTxO`, `MissingVKeyWitnessesUTXOW`, `InvalidWitnessesUTXOW`,
+//! `OutsideValidityIntervalUTxO`, `StakeKeyRegisteredDELEG`, `ConwayWdrlNotDelegatedToDRep`,
+//! …) in Blockfrost's error body (`{"status_code": 400, "error": "Bad Request", "message"}`).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context, Result};
+use axum::body::Bytes as Body;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use pallas_addresses::{Address, Network, ShelleyDelegationPart, ShelleyPaymentPart, StakeAddress, StakePayload};
+use pallas_codec::minicbor;
+use pallas_crypto::hash::Hash;
+use pallas_primitives::conway::{Certificate, TransactionOutput, Value};
+use pallas_primitives::StakeCredential;
+use serde::Deserialize;
+use serde_json::{json, Value as Json_};
+
+use softstake_adapters::cardano::wire;
+
+/// 1 ADA in lovelace.
+pub const ADA: u64 = 1_000_000;
+/// Most transactions in one block.
+const MAX_BLOCK_TXS: usize = 1_000;
+
+/// A stake pool of the genesis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolSpec {
+    /// `pool1…`.
+    pub pool_id: String,
+    /// Margin, parts per million.
+    pub margin_ppm: u32,
+    /// Fixed cost, lovelace.
+    pub fixed_cost: u64,
+    /// Stake of others, lovelace.
+    pub live_stake: u64,
+}
+
+/// Pools of the bundled Blockfrost fixture `data/cardano/pools/pool-id.json`.
+///
+/// # Errors
+/// Malformed JSON or a pool without its id or margin.
+pub fn pools_from_fixture(text: &str) -> Result<Vec<PoolSpec>> {
+    let fixtures: Vec<Json_> = serde_json::from_str(text).context("pools fixture")?;
+    let mut out = Vec::new();
+    for f in &fixtures {
+        let r = &f["response"];
+        let Some(id) = r["pool_id"].as_str() else { continue };
+        if out.iter().any(|p: &PoolSpec| p.pool_id == id) {
+            continue;
+        }
+        let margin = r["margin_cost"]
+            .as_f64()
+            .with_context(|| format!("{id}: margin_cost"))?;
+        // live numbers are range matchers in the fixture: their lower bound
+        let live = r["live_stake"]["args"][0]
+            .as_str()
+            .or_else(|| r["live_stake"].as_str())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        out.push(PoolSpec {
+            pool_id: id.to_string(),
+            margin_ppm: (margin * 1e6).round() as u32,
+            fixed_cost: r["fixed_cost"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(340 * ADA),
+            live_stake: live,
+        });
+    }
+    Ok(out)
+}
+
+/// Member reward rates per epoch, (numerator, denominator) = (rewards − operator fees,
+/// active stake), from the bundled `data/cardano/pools/pool-id-history.json` (its first
+/// pool's epochs).
+///
+/// # Errors
+/// Malformed JSON or rows.
+pub fn rates_from_fixture(text: &str) -> Result<Vec<(u128, u128)>> {
+    let fixtures: Vec<Json_> = serde_json::from_str(text).context("pool history fixture")?;
+    let rows = fixtures
+        .first()
+        .and_then(|f| f["response"].as_array())
+        .context("pool history fixture: no rows")?;
+    let num = |r: &Json_, k: &str| -> Result<u128> {
+        r[k].as_str()
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("pool history: {k}"))
+    };
+    let mut out = Vec::new();
+    for r in rows {
+        let active = num(r, "active_stake")?;
+        if active > 0 {
+            out.push((num(r, "rewards")?.saturating_sub(num(r, "fees")?), active));
+        }
+    }
+    Ok(out)
+}
+
+/// The chain's starting state and rules.
+#[derive(Debug, Clone)]
+pub struct CardanoGenesis {
+    /// 0 testnet, 1 mainnet.
+    pub network_id: u8,
+    /// Registered pools.
+    pub pools: Vec<PoolSpec>,
+    /// Member reward rate per epoch, cycled.
+    pub reward_rates: Vec<(u128, u128)>,
+    /// Initial UTxOs: (address bech32, lovelace), one each.
+    pub utxos: Vec<(String, u64)>,
+    /// Unix time of slot 0.
+    pub genesis_secs: i64,
+    /// Slots per epoch (mainnet and preprod 432 000, one second each).
+    pub epoch_slots: u64,
+    /// Slots per block.
+    pub block_slots: u64,
+    /// `min_fee_a` (lovelace per byte) and `min_fee_b` (lovelace).
+    pub min_fee: (u64, u64),
+    /// `key_deposit`, lovelace.
+    pub key_deposit: u64,
+    /// `coins_per_utxo_size`, lovelace per byte.
+    pub coins_per_utxo_size: u64,
+    /// Real milliseconds per block produced on its own (0: only when told).
+    pub tick_ms: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct StakeAccount {
+    registered: bool,
+    deposit: u64,
+    pool: Option<Hash<28>>,
+    drep: bool,
+    rewards: u64,
+    rewards_sum: u64,
+    withdrawals: Vec<(String, u64)>,
+    active_epoch: u64,
+}
+
+#[derive(Debug, Clone)]
+struct TxRecord {
+    height: u64,
+    time: i64,
+    slot: u64,
+    fee: u64,
+    deposit: i128,
+    size: usize,
+    ttl: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Ledger {
+    utxos: BTreeMap<(Hash<32>, u64), (Vec<u8>, u64)>,
+    accounts: BTreeMap<Hash<28>, StakeAccount>,
+}
+
+#[derive(Debug)]
+struct Chain {
+    g: CardanoGenesis,
+    net: Network,
+    slot: u64,
+    height: u64,
+    ledger: Ledger,
+    mempool: Vec<(Hash<32>, Vec<u8>)>,
+    txs: BTreeMap<String, TxRecord>,
+    snapshots: VecDeque<BTreeMap<Hash<28>, (Hash<28>, u64)>>,
+}
+
+/// A refusal with the ledger's failure name.
+#[derive(Debug)]
+struct Refusal(String);
+
+fn refuse<T>(m: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal(m.into()))
+}
+
+fn key_credential(c: &StakeCredential) -> Result<Hash<28>, Refusal> {
+    match c {
+        StakeCredential::AddrKeyhash(h) => Ok(*h),
+        StakeCredential::ScriptHash(_) => refuse("script credentials are not kept by the local chain"),
+    }
+}
+
+/// What a valid transaction does to the ledger.
+struct Effect {
+    id: Hash<32>,
+    spent: Vec<(Hash<32>, u64)>,
+    created: Vec<(Vec<u8>, u64)>,
+    ledger_accounts: BTreeMap<Hash<28>, StakeAccount>,
+    withdrawals: Vec<(Hash<28>, u64)>,
+    fee: u64,
+    deposit: i128,
+    size: usize,
+    ttl: u64,
+}
+
+impl Chain {
+    fn new(g: CardanoGenesis) -> Result<Chain> {
+        if g.epoch_slots == 0 || g.block_slots == 0 || g.reward_rates.is_empty() {
+            bail!("epoch_slots, block_slots and reward_rates must be non-empty");
+        }
+        let net = wire::network(g.network_id);
+        let mut ledger = Ledger::default();
+        for (i, (addr, coin)) in g.utxos.iter().enumerate() {
+            let a = Address::from_bech32(addr).with_context(|| format!("genesis address {addr}"))?;
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            ledger.utxos.insert((Hash::from(id), 0), (a.to_vec(), *coin));
+        }
+        Ok(Chain {
+            g,
+            net,
+            slot: 0,
+            height: 1,
+            ledger,
+            mempool: Vec::new(),
+            txs: BTreeMap::new(),
+            snapshots: VecDeque::new(),
+        })
+    }
+
+    fn epoch(&self) -> u64 {
+        self.slot / self.g.epoch_slots
+    }
+
+    fn time(&self) -> i64 {
+        self.g.genesis_secs + self.slot as i64
+    }
+
+    fn pool_known(&self, h: &Hash<28>) -> bool {
+        self.g
+            .pools
+            .iter()
+            .any(|p| wire::pool_hash(&p.pool_id).is_ok_and(|x| x == *h))
+    }
+
+    fn min_utxo(&self, out_cbor_len: usize) -> u64 {
+        self.g.coins_per_utxo_size * (160 + out_cbor_len as u64)
+    }
+
+    /// Validates `cbor` against `ledger` minus `pending` (inputs of mempool transactions).
+    fn validate(&self, ledger: &Ledger, pending: &BTreeSet<(Hash<32>, u64)>, cbor: &[u8]) -> Result<Effect, Refusal> {
+        let tx = wire::decode(cbor).map_err(|e| Refusal(format!("transaction read error: DeserialiseFailure: {e}")))?;
+        let body = &*tx.transaction_body;
+        let id = wire::tx_id(tx.transaction_body.raw_cbor());
+        let ttl = body.ttl.unwrap_or(u64::MAX);
+        if self.slot > ttl {
+            return refuse(format!("OutsideValidityIntervalUTxO (ValidityInterval {{invalidHereafter = SJust (SlotNo {ttl})}}) (SlotNo {})", self.slot));
+        }
+        // witnesses: every signature valid, then the keys that signed
+        let mut signed: BTreeSet<Hash<28>> = BTreeSet::new();
+        for w in tx
+            .transaction_witness_set
+            .vkeywitness
+            .clone()
+            .map(|s| s.to_vec())
+            .unwrap_or_default()
+        {
+            if !wire::verify(&w.vkey, &w.signature, &id) {
+                return refuse(format!("InvalidWitnessesUTXOW [{}]", hex::encode(w.vkey.to_vec())));
+            }
+            let pk: [u8; 32] = w
+                .vkey
+                .to_vec()
+                .try_into()
+                .map_err(|_| Refusal("InvalidWitnessesUTXOW".into()))?;
+            signed.insert(wire::key_hash(&pk.into()));
+        }
+        let mut needed: BTreeSet<Hash<28>> = BTreeSet::new();
+        let mut value_in: u128 = 0;
+        let mut spent = Vec::new();
+        for i in body.inputs.iter() {
+            let key = (i.transaction_id, i.index);
+            let Some((addr, coin)) = ledger.utxos.get(&key).filter(|_| !pending.contains(&key)) else {
+                return refuse(format!(
+                    "BadInputsUTxO (fromList [TxIn (TxId {{unTxId = {}}}) (TxIx {})])",
+                    i.transaction_id, i.index
+                ));
+            };
+            match Address::from_bytes(addr) {
+                Ok(Address::Shelley(s)) => match s.payment() {
+                    ShelleyPaymentPart::Key(h) => {
+                        needed.insert(*h);
+                    }
+                    ShelleyPaymentPart::Script(_) => return refuse("script inputs are not kept by the local chain"),
+                },
+                _ => return refuse("BadInputsUTxO: not a Shelley address"),
+            }
+            value_in += u128::from(*coin);
+            spent.push(key);
+        }
+        if spent.is_empty() {
+            return refuse("InputSetEmptyUTxO");
+        }
+        let size = cbor.len();
+        let (a, b) = self.g.min_fee;
+        let min_fee = a * size as u64 + b;
+        if body.fee < min_fee {
+            return refuse(format!("FeeTooSmallUTxO (Coin {min_fee}) (Coin {})", body.fee));
+        }
+        let mut created = Vec::new();
+        let mut value_out: u128 = u128::from(body.fee);
+        for o in &body.outputs {
+            let TransactionOutput::PostAlonzo(o) = o else {
+                return refuse("legacy outputs are not kept by the local chain");
+            };
+            let Value::Coin(coin) = o.value.clone() else {
+                return refuse("multi-asset outputs are not kept by the local chain");
+            };
+            let len = minicbor::to_vec(&**o).map(|v| v.len()).unwrap_or(0);
+            if coin < self.min_utxo(len) {
+                return refuse(format!(
+                    "BabbageOutputTooSmallUTxO [(Coin {coin}, Coin {})]",
+                    self.min_utxo(len)
+                ));
+            }
+            if Address::from_bytes(&o.address).is_err() {
+                return refuse("OutputBootAddrAttrsTooBig: malformed address");
+            }
+            value_out += u128::from(coin);
+            created.push((o.address.to_vec(), coin));
+        }
+        // withdrawals first (the ledger drains them before the certificates), each the whole balance
+        let mut accounts = ledger.accounts.clone();
+        let mut withdrawals = Vec::new();
+        for (ra, coin) in body.withdrawals.clone().unwrap_or_default() {
+            let h = match Address::from_bytes(&ra) {
+                Ok(Address::Stake(s)) => match s.payload() {
+                    StakePayload::Stake(h) => *h,
+                    StakePayload::Script(_) => return refuse("script reward accounts are not kept by the local chain"),
+                },
+                _ => return refuse("WithdrawalsNotInRewardsCERTS: not a reward account"),
+            };
+            needed.insert(h);
+            let acct = accounts.get_mut(&h).filter(|a| a.registered);
+            let Some(acct) = acct else {
+                return refuse(format!(
+                    "WithdrawalsNotInRewardsCERTS (fromList [({}, Coin {coin})])",
+                    hex::encode(h)
+                ));
+            };
+            if !acct.drep {
+                return refuse(format!("ConwayWdrlNotDelegatedToDRep [{}]", hex::encode(h)));
+            }
+            if acct.rewards != coin {
+                return refuse(format!(
+                    "WithdrawalsNotInRewardsCERTS: withdrawal {coin} but the balance is {}",
+                    acct.rewards
+                ));
+            }
+            acct.rewards = 0;
+            value_in += u128::from(coin);
+            withdrawals.push((h, coin));
+        }
+        let mut deposits: u128 = 0;
+        let mut refunds: u128 = 0;
+        for c in body.certificates.clone().map(|c| c.to_vec()).unwrap_or_default() {
+            let (h, reg, pool, drep, unreg) = match &c {
+                Certificate::StakeVoteRegDeleg(cred, pool, _, dep) => {
+                    (key_credential(cred)?, Some(*dep), Some(*pool), true, None)
+                }
+                Certificate::StakeRegDeleg(cred, pool, dep) => {
+                    (key_credential(cred)?, Some(*dep), Some(*pool), false, None)
+                }
+                Certificate::Reg(cred, dep) => (key_credential(cred)?, Some(*dep), None, false, None),
+                Certificate::StakeVoteDeleg(cred, pool, _) => (key_credential(cred)?, None, Some(*pool), true, None),
+                Certificate::StakeDelegation(cred, pool) => (key_credential(cred)?, None, Some(*pool), false, None),
+                Certificate::VoteDeleg(cred, _) => (key_credential(cred)?, None, None, true, None),
+                Certificate::UnReg(cred, refund) => (key_credential(cred)?, None, None, false, Some(*refund)),
+                other => return refuse(format!("certificate {other:?} is not kept by the local chain")),
+            };
+            needed.insert(h);
+            if let Some(dep) = reg {
+                self.register(&mut accounts, h, dep)?;
+                deposits += u128::from(dep);
+            }
+            if let Some(pool) = pool {
+                self.delegate_to(&mut accounts, h, pool)?;
+            }
+            if drep {
+                let Some(a) = accounts.get_mut(&h).filter(|a| a.registered) else {
+                    return refuse(format!("StakeKeyNotRegisteredDELEG ({})", hex::encode(h)));
+                };
+                a.drep = true;
+            }
+            if let Some(refund) = unreg {
+                let Some(a) = accounts.get_mut(&h).filter(|a| a.registered) else {
+                    return refuse(format!("StakeKeyNotRegisteredDELEG ({})", hex::encode(h)));
+                };
+                if refund != a.deposit {
+                    return refuse(format!(
+                        "IncorrectKeyDepositRefundDELEG (Coin {refund}) (Coin {})",
+                        a.deposit
+                    ));
+                }
+                if a.rewards != 0 {
+                    return refuse(format!("StakeKeyNonZeroAccountBalanceDELEG (Coin {})", a.rewards));
+                }
+                a.registered = false;
+                a.pool = None;
+                a.drep = false;
+                a.deposit = 0;
+                refunds += u128::from(refund);
+            }
+        }
+        let missing: Vec<String> = needed.difference(&signed).map(hex::encode).collect();
+        if !missing.is_empty() {
+            return refuse(format!("MissingVKeyWitnessesUTXOW (fromList [{}])", missing.join(",")));
+        }
+        let consumed = value_in + refunds;
+        let produced = value_out + deposits;
+        if consumed != produced {
+            return refuse(format!(
+                "ValueNotConservedUTxO (Mismatch {{mismatchSupplied = Coin {consumed}, mismatchExpected = Coin {produced}}})"
+            ));
+        }
+        Ok(Effect {
+            id,
+            spent,
+            created,
+            ledger_accounts: accounts,
+            withdrawals,
+            fee: body.fee,
+            deposit: deposits as i128 - refunds as i128,
+            size,
+            ttl,
+        })
+    }
+
+    fn register(&self, accounts: &mut BTreeMap<Hash<28>, StakeAccount>, h: Hash<28>, dep: u64) -> Result<(), Refusal> {
+        let a = accounts.entry(h).or_default();
+        if a.registered {
+            return refuse(format!("StakeKeyRegisteredDELEG ({})", hex::encode(h)));
+        }
+        if dep != self.g.key_deposit {
+            return refuse(format!("IncorrectDepositDELEG (Coin {dep})"));
+        }
+        a.registered = true;
+        a.deposit = dep;
+        Ok(())
+    }
+
+    fn delegate_to(
+        &self,
+        accounts: &mut BTreeMap<Hash<28>, StakeAccount>,
+        h: Hash<28>,
+        pool: Hash<28>,
+    ) -> Result<(), Refusal> {
+        if !self.pool_known(&pool) {
+            return refuse(format!("DelegateeStakePoolNotRegisteredDELEG ({})", hex::encode(pool)));
+        }
+        let epoch = self.epoch();
+        let Some(a) = accounts.get_mut(&h).filter(|a| a.registered) else {
+            return refuse(format!("StakeKeyNotRegisteredDELEG ({})", hex::encode(h)));
+        };
+        a.pool = Some(pool);
+        a.active_epoch = epoch + 2;
+        Ok(())
+    }
+
+    fn pending_inputs(&self) -> BTreeSet<(Hash<32>, u64)> {
+        self.mempool
+            .iter()
+            .filter_map(|(_, c)| {
+                wire::decode(c).ok().map(|t| {
+                    t.transaction_body
+                        .inputs
+                        .iter()
+                        .map(|i| (i.transaction_id, i.index))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .flatten()
+            .collect()
+    }
+
+    fn submit(&mut self, cbor: Vec<u8>) -> Result<String, Refusal> {
+        let id = wire::decode(&cbor)
+            .map(|t| wire::tx_id(t.transaction_body.raw_cbor()))
+            .map_err(|e| Refusal(format!("transaction read error: DeserialiseFailure: {e}")))?;
+        if self.mempool.iter().any(|(h, _)| *h == id) {
+            return refuse("the transaction is already in the mempool");
+        }
+        let e = self.validate(&self.ledger, &self.pending_inputs(), &cbor)?;
+        self.mempool.push((e.id, cbor));
+        Ok(hex::encode(id))
+    }
+
+    fn apply(&mut self, e: Effect) {
+        for k in &e.spent {
+            self.ledger.utxos.remove(k);
+        }
+        for (i, (addr, coin)) in e.created.into_iter().enumerate() {
+            self.ledger.utxos.insert((e.id, i as u64), (addr, coin));
+        }
+        self.ledger.accounts = e.ledger_accounts;
+        let hash = hex::encode(e.id);
+        for (h, coin) in e.withdrawals {
+            self.ledger
+                .accounts
+                .entry(h)
+                .or_default()
+                .withdrawals
+                .push((hash.clone(), coin));
+        }
+        self.txs.insert(
+            hash,
+            TxRecord {
+                height: self.height,
+                time: self.time(),
+                slot: self.slot,
+                fee: e.fee,
+                deposit: e.deposit,
+                size: e.size,
+                ttl: e.ttl,
+            },
+        );
+    }
+
+    /// Produces `blocks` blocks: the mempool's transactions that are still valid, and the
+    /// epoch boundary's snapshot and rewards when one is crossed.
+    fn produce(&mut self, blocks: u64) {
+        for _ in 0..blocks {
+            let before = self.epoch();
+            self.slot += self.g.block_slots;
+            self.height += 1;
+            if self.epoch() != before {
+                self.boundary();
+            }
+            let pending = std::mem::take(&mut self.mempool);
+            for (_, cbor) in pending.into_iter().take(MAX_BLOCK_TXS) {
+                if let Ok(e) = self.validate(&self.ledger, &BTreeSet::new(), &cbor) {
+                    self.apply(e);
+                }
+            }
+        }
+    }
+
+    /// Stake of each delegated credential: its base-address UTxOs and its rewards.
+    fn stake_distribution(&self) -> BTreeMap<Hash<28>, (Hash<28>, u64)> {
+        let mut out: BTreeMap<Hash<28>, (Hash<28>, u64)> = BTreeMap::new();
+        for (h, a) in &self.ledger.accounts {
+            if let (true, Some(pool)) = (a.registered, a.pool) {
+                out.insert(*h, (pool, a.rewards));
+            }
+        }
+        for (addr, coin) in self.ledger.utxos.values() {
+            if let Ok(Address::Shelley(s)) = Address::from_bytes(addr) {
+                if let ShelleyDelegationPart::Key(h) = s.delegation() {
+                    if let Some(e) = out.get_mut(h) {
+                        e.1 += coin;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The boundary into a new epoch: rewards on the snapshot taken two boundaries ago
+    /// (the `go` snapshot), then a new snapshot.
+    fn boundary(&mut self) {
+        let epoch = self.epoch();
+        if self.snapshots.len() >= 2 {
+            let go = self.snapshots.pop_front().unwrap_or_default();
+            let (num, den) = self.g.reward_rates[(epoch as usize) % self.g.reward_rates.len()];
+            for (h, (pool, stake)) in go {
+                let reward = u64::try_from(u128::from(stake) * num / den.max(1)).unwrap_or(u64::MAX);
+                let a = self.ledger.accounts.entry(h).or_default();
+                if a.registered && a.pool == Some(pool) && reward > 0 {
+                    a.rewards += reward;
+                    a.rewards_sum += reward;
+                }
+            }
+        }
+        let snap = self.stake_distribution();
+        self.snapshots.push_back(snap);
+    }
+
+    fn stake_hash(&self, stake: &str) -> Option<Hash<28>> {
+        match Address::from_bech32(stake).ok()? {
+            Address::Stake(s) => match s.payload() {
+                StakePayload::Stake(h) => Some(*h),
+                StakePayload::Script(_) => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+type Shared = Arc<Mutex<Chain>>;
+
+fn lock(chain: &Shared) -> std::sync::MutexGuard<'_, Chain> {
+    chain.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn blockfrost_error(status: StatusCode, message: impl Into<String>) -> Response {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    (
+        status,
+        Json(json!({"status_code": status.as_u16(), "error": reason, "message": message.into()})),
+    )
+        .into_response()
+}
+
+fn not_found() -> Response {
+    blockfrost_error(StatusCode::NOT_FOUND, "The requested component has not been found.")
+}
+
+#[derive(Debug, Deserialize)]
+struct Paging {
+    count: Option<usize>,
+    page: Option<usize>,
+    order: Option<String>,
+}
+
+impl Paging {
+    fn apply<T: Clone>(&self, mut rows: Vec<T>) -> Vec<T> {
+        if self.order.as_deref() == Some("desc") {
+            rows.reverse();
+        }
+        let count = self.count.unwrap_or(100).clamp(1, 100);
+        let page = self.page.unwrap_or(1).max(1);
+        rows.into_iter().skip((page - 1) * count).take(count).collect()
+    }
+}
+
+async fn latest_block(State(c): State<Shared>) -> Response {
+    let c = lock(&c);
+    Json(json!({
+        "time": c.time(), "height": c.height, "slot": c.slot, "epoch": c.epoch(),
+        "epoch_slot": c.slot % c.g.epoch_slots, "hash": format!("{:064x}", c.height),
+    }))
+    .into_response()
+}
+
+async fn latest_epoch(State(c): State<Shared>) -> Response {
+    let c = lock(&c);
+    let start = c.g.genesis_secs + (c.epoch() * c.g.epoch_slots) as i64;
+    Json(json!({"epoch": c.epoch(), "start_time": start, "end_time": start + c.g.epoch_slots as i64})).into_response()
+}
+
+async fn parameters(State(c): State<Shared>) -> Response {
+    let c = lock(&c);
+    Json(json!({
+        "epoch": c.epoch(), "min_fee_a": c.g.min_fee.0, "min_fee_b": c.g.min_fee.1,
+        "key_deposit": c.g.key_deposit.to_string(), "pool_deposit": "500000000",
+        "coins_per_utxo_size": c.g.coins_per_utxo_size.to_string(), "max_tx_size": 16384,
+    }))
+    .into_response()
+}
+
+async fn account(State(c): State<Shared>, Path(stake): Path<String>) -> Response {
+    let c = lock(&c);
+    let Some(h) = c.stake_hash(&stake) else {
+        return blockfrost_error(StatusCode::BAD_REQUEST, "Invalid or malformed stake address format.");
+    };
+    let Some(a) = c.ledger.accounts.get(&h) else {
+        return not_found();
+    };
+    let controlled = c.stake_distribution().get(&h).map_or(a.rewards, |s| s.1);
+    Json(json!({
+        "stake_address": stake, "active": a.registered, "active_epoch": a.active_epoch,
+        "controlled_amount": controlled.to_string(), "rewards_sum": a.rewards_sum.to_string(),
+        "withdrawals_sum": a.withdrawals.iter().map(|w| w.1).sum::<u64>().to_string(),
+        "withdrawable_amount": a.rewards.to_string(),
+        "pool_id": a.pool.and_then(|p| wire::pool_id(&p).ok()),
+        "drep_id": if a.drep { Some("drep_always_abstain") } else { None },
+    }))
+    .into_response()
+}
+
+async fn withdrawals(State(c): State<Shared>, Path(stake): Path<String>, Query(p): Query<Paging>) -> Response {
+    let c = lock(&c);
+    let Some(a) = c.stake_hash(&stake).and_then(|h| c.ledger.accounts.get(&h)) else {
+        return not_found();
+    };
+    let rows: Vec<Json_> = a
+        .withdrawals
+        .iter()
+        .map(|(h, amt)| json!({"tx_hash": h, "amount": amt.to_string()}))
+        .collect();
+    Json(p.apply(rows)).into_response()
+}
+
+async fn utxos(State(c): State<Shared>, Path(addr): Path<String>, Query(p): Query<Paging>) -> Response {
+    let c = lock(&c);
+    let Ok(a) = Address::from_bech32(&addr) else {
+        return blockfrost_error(
+            StatusCode::BAD_REQUEST,
+            "Invalid address for this network or malformed address format.",
+        );
+    };
+    let bytes = a.to_vec();
+    let rows: Vec<Json_> = c
+        .ledger
+        .utxos
+        .iter()
+        .filter(|(_, (a, _))| *a == bytes)
+        .map(|((id, ix), (_, coin))| {
+            json!({
+                "address": addr, "tx_hash": hex::encode(id), "output_index": ix,
+                "amount": [{"unit": "lovelace", "quantity": coin.to_string()}],
+                "block": null, "data_hash": null, "inline_datum": null, "reference_script_hash": null,
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return not_found();
+    }
+    Json(p.apply(rows)).into_response()
+}
+
+async fn transaction(State(c): State<Shared>, Path(hash): Path<String>) -> Response {
+    let c = lock(&c);
+    let Some(t) = c.txs.get(&hash.to_lowercase()) else {
+        return not_found();
+    };
+    Json(json!({
+        "hash": hash, "block": format!("{:064x}", t.height), "block_height": t.height, "block_time": t.time,
+        "slot": t.slot, "index": 0, "fees": t.fee.to_string(), "deposit": t.deposit.to_string(),
+        "size": t.size, "invalid_before": null, "invalid_hereafter": t.ttl.to_string(), "valid_contract": true,
+    }))
+    .into_response()
+}
+
+async fn pools_extended(State(c): State<Shared>, Query(p): Query<Paging>) -> Response {
+    let c = lock(&c);
+    let dist = c.stake_distribution();
+    let rows: Vec<Json_> =
+        c.g.pools
+            .iter()
+            .map(|s| {
+                let ours: u64 = wire::pool_hash(&s.pool_id)
+                    .map(|h| dist.values().filter(|(p, _)| *p == h).map(|(_, a)| a).sum())
+                    .unwrap_or(0);
+                json!({
+                    "pool_id": s.pool_id, "live_stake": (s.live_stake + ours).to_string(),
+                    "active_stake": s.live_stake.to_string(), "margin_cost": f64::from(s.margin_ppm) / 1e6,
+                    "fixed_cost": s.fixed_cost.to_string(), "retirement": [],
+                })
+            })
+            .collect();
+    Json(p.apply(rows)).into_response()
+}
+
+async fn submit(State(c): State<Shared>, body: Body) -> Response {
+    match lock(&c).submit(body.to_vec()) {
+        Ok(id) => Json(json!(id)).into_response(),
+        Err(Refusal(m)) => blockfrost_error(StatusCode::BAD_REQUEST, m),
+    }
+}
+
+/// A running local Cardano chain; stopped when dropped.
+#[derive(Debug)]
+pub struct LocalCardano {
+    /// Blockfrost-style base URL, `http://127.0.0.1:<port>/api/v0`.
+    pub url: String,
+    chain: Shared,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LocalCardano {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Starts the chain on 127.0.0.1:`port` (0 = any free port).
+///
+/// # Errors
+/// A malformed genesis or a port that cannot be bound.
+pub async fn start(genesis: CardanoGenesis, port: u16) -> Result<LocalCardano> {
+    let tick_ms = genesis.tick_ms;
+    let chain: Shared = Arc::new(Mutex::new(Chain::new(genesis)?));
+    let api = Router::new()
+        .route("/blocks/latest", get(latest_block))
+        .route("/epochs/latest", get(latest_epoch))
+        .route("/epochs/latest/parameters", get(parameters))
+        .route("/accounts/{stake}", get(account))
+        .route("/accounts/{stake}/withdrawals", get(withdrawals))
+        .route("/addresses/{address}/utxos", get(utxos))
+        .route("/txs/{hash}", get(transaction))
+        .route("/pools/extended", get(pools_extended))
+        .route("/tx/submit", post(submit))
+        .with_state(chain.clone());
+    let app = Router::new().nest("/api/v0", api);
+    let ticking = chain.clone();
+    let (addr, server) = crate::serve(app, port, tick_ms, move || lock(&ticking).produce(1))
+        .await
+        .context("the local Blockfrost API")?;
+    Ok(LocalCardano {
+        url: format!("http://{addr}/api/v0"),
+        chain,
+        server,
+    })
+}
+
+impl LocalCardano {
+    /// Produces `blocks` blocks.
+    pub fn produce(&self, blocks: u64) {
+        lock(&self.chain).produce(blocks);
+    }
+
+    /// Produces blocks until `epochs` epoch boundaries have passed.
+    pub fn advance_epochs(&self, epochs: u64) {
+        let mut c = lock(&self.chain);
+        let target = (c.epoch() + epochs) * c.g.epoch_slots;
+        let blocks = target.saturating_sub(c.slot).div_ceil(c.g.block_slots);
+        c.produce(blocks);
+    }
+
+    /// Lovelace at an address (bech32).
+    pub fn balance(&self, address: &str) -> u64 {
+        let c = lock(&self.chain);
+        let Ok(a) = Address::from_bech32(address) else { return 0 };
+        let bytes = a.to_vec();
+        c.ledger
+            .utxos
+            .values()
+            .filter(|(x, _)| *x == bytes)
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    /// A stake address's reward balance, lovelace.
+    pub fn rewards(&self, stake: &str) -> u64 {
+        let c = lock(&self.chain);
+        c.stake_hash(stake)
+            .and_then(|h| c.ledger.accounts.get(&h))
+            .map_or(0, |a| a.rewards)
+    }
+
+    /// A stake address's registration and pool.
+    pub fn delegation(&self, stake: &str) -> (bool, Option<String>) {
+        let c = lock(&self.chain);
+        c.stake_hash(stake)
+            .and_then(|h| c.ledger.accounts.get(&h))
+            .map_or((false, None), |a| {
+                (a.registered, a.pool.and_then(|p| wire::pool_id(&p).ok()))
+            })
+    }
+
+    /// The current epoch.
+    pub fn epoch(&self) -> u64 {
+        lock(&self.chain).epoch()
+    }
+
+    /// The network of the chain's addresses.
+    pub fn network(&self) -> Network {
+        lock(&self.chain).net
+    }
+}
+
+/// The stake address (bech32) of a stake key hash on `net`.
+pub fn stake_address_of(net: Network, h: Hash<28>) -> String {
+    StakeAddress::new(net, StakePayload::Stake(h))
+        .to_bech32()
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_bundled_fixtures_parse() {
+        let pools = pools_from_fixture(include_str!("../../../data/cardano/pools/pool-id.json")).unwrap();
+        assert_eq!(pools.len(), 12);
+        assert_eq!(pools[0].margin_ppm, 49_000);
+        let rates = rates_from_fixture(include_str!("../../../data/cardano/pools/pool-id-history.json")).unwrap();
+        assert_eq!(rates.len(), 10);
+        assert_eq!(rates[0].0, 0, "epoch 210 paid nothing");
+        assert!(rates.iter().all(|(n, d)| n < d));
+    }
+}
