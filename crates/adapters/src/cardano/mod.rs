@@ -359,7 +359,7 @@ impl CardanoAdapter {
                 lovelace("utxo quantity", &u.amount[0].quantity)?,
             ));
         }
-        out.sort_by(|a, b| b.1.cmp(&a.1));
+        out.sort_by_key(|u| std::cmp::Reverse(u.1));
         Ok(out)
     }
 
@@ -436,7 +436,8 @@ impl CardanoAdapter {
         for _ in 0..4 {
             let needed = spend.saturating_add(fee);
             let min_change = self.min_utxo(&p, &change_addr, needed);
-            while have < needed.saturating_add(min_change) && d.inputs.len() < MAX_INPUTS {
+            // a transaction spends at least one input (the ledger's InputSetEmptyUTxO)
+            while (have < needed.saturating_add(min_change) || d.inputs.is_empty()) && d.inputs.len() < MAX_INPUTS {
                 match pool.next() {
                     Some((input, coin)) => {
                         d.inputs.push(input);
@@ -445,7 +446,7 @@ impl CardanoAdapter {
                     None => break,
                 }
             }
-            if have < needed.saturating_add(min_change) {
+            if have < needed.saturating_add(min_change) || d.inputs.is_empty() {
                 return Err(AdapterError::InsufficientFunds {
                     chain: CHAIN.into(),
                     needed: u128::from(needed) + u128::from(min_change),
