@@ -55,22 +55,25 @@ pub struct PoolSpec {
     pub live_stake: u64,
 }
 
-/// Pools of the bundled Blockfrost fixture `data/cardano/pools/pool-id.json`.
+/// The live pools of the bundled Blockfrost fixture `data/cardano/pools/pool-id.json`:
+/// retired pools (a retirement listed) and pools whose margin the fixture gives only as a
+/// range are left out.
 ///
 /// # Errors
-/// Malformed JSON or a pool without its id or margin.
+/// Malformed JSON.
 pub fn pools_from_fixture(text: &str) -> Result<Vec<PoolSpec>> {
     let fixtures: Vec<Json_> = serde_json::from_str(text).context("pools fixture")?;
     let mut out = Vec::new();
     for f in &fixtures {
         let r = &f["response"];
         let Some(id) = r["pool_id"].as_str() else { continue };
-        if out.iter().any(|p: &PoolSpec| p.pool_id == id) {
+        let retired = r["retirement"].as_array().is_some_and(|a| !a.is_empty());
+        let Some(margin) = r["margin_cost"].as_f64() else {
+            continue;
+        };
+        if retired || out.iter().any(|p: &PoolSpec| p.pool_id == id) {
             continue;
         }
-        let margin = r["margin_cost"]
-            .as_f64()
-            .with_context(|| format!("{id}: margin_cost"))?;
         // live numbers are range matchers in the fixture: their lower bound
         let live = r["live_stake"]["args"][0]
             .as_str()
@@ -859,6 +862,15 @@ impl LocalCardano {
             })
     }
 
+    /// A stake address's reward withdrawals, lovelace, oldest first.
+    pub fn withdrawals(&self, stake: &str) -> Vec<u64> {
+        let c = lock(&self.chain);
+        c.stake_hash(stake)
+            .and_then(|h| c.ledger.accounts.get(&h))
+            .map(|a| a.withdrawals.iter().map(|w| w.1).collect())
+            .unwrap_or_default()
+    }
+
     /// The current epoch.
     pub fn epoch(&self) -> u64 {
         lock(&self.chain).epoch()
@@ -884,7 +896,7 @@ mod tests {
     #[test]
     fn success_bundled_fixtures_parse() {
         let pools = pools_from_fixture(include_str!("../../../data/cardano/pools/pool-id.json")).unwrap();
-        assert_eq!(pools.len(), 12);
+        assert_eq!(pools.len(), 2, "the live pools with a known margin");
         assert_eq!(pools[0].margin_ppm, 49_000);
         let rates = rates_from_fixture(include_str!("../../../data/cardano/pools/pool-id-history.json")).unwrap();
         assert_eq!(rates.len(), 10);

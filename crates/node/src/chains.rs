@@ -114,7 +114,8 @@ fn key_for(token: &str, chain: &ChainConfig) -> Result<SecretBytes> {
     feature = "evm",
     feature = "near",
     feature = "tron",
-    feature = "cosmos"
+    feature = "cosmos",
+    feature = "cardano"
 ))]
 fn real_handle<A: ChainAdapter + 'static>(
     adapter: A,
