@@ -23,9 +23,9 @@ pub mod journal {
 
     use softstake_adapters::traits::{OpKind, StakeState};
     use softstake_adapters::{ChainAdapter, GuardConfig, Guarded};
-    use softstake_core::Amount;
+    use softstake_core::{Amount, TokenConfig};
     use softstake_node::treasury::executor::{CrashPoint, Crashed, ExecConfig, Executor, OpOutcome};
-    use softstake_store::{NewOperation, Store};
+    use softstake_store::{NewOperation, OperationState, Store};
 
     /// A journal operation of `token` (plan `<token>-e2e`), `amount` in base units.
     pub fn op(token: &str, key: &str, kind: OpKind, validator: &str, amount: u128) -> NewOperation {
@@ -107,6 +107,24 @@ pub mod journal {
             .expect_err("the run stops at the crash point");
         assert!(e.downcast_ref::<Crashed>().is_some(), "not the crash point: {e:#}");
         Executor::new(store, chain, exec).recover().await.expect("recovery")
+    }
+
+    /// Reconciles `token` at the chain's time and asserts zero drift, no alert, and every
+    /// operation of `keys` reconciled.
+    ///
+    /// # Panics
+    /// When any of that does not hold, or the chain or the store cannot be read.
+    pub async fn assert_zero_drift(store: &Store, chain: &dyn ChainAdapter, token: &TokenConfig, keys: &[&str]) {
+        let now = chain.now().await.expect("chain time");
+        let rep = softstake_node::treasury::reconcile_token(store, chain, token, 0, now)
+            .await
+            .expect("reconciliation");
+        assert!(rep.alert_id.is_none(), "zero drift: {:?}", rep.lines);
+        assert!(rep.lines.iter().all(|l| l.drift == 0), "{:?}", rep.lines);
+        for k in keys {
+            let op = store.operation(k).await.expect("the journal").expect("the operation");
+            assert_eq!(op.state, OperationState::Reconciled, "{k}");
+        }
     }
 
     /// Our stake with `validator` in `state`, base units, read from the chain.

@@ -23,7 +23,7 @@ use softstake_localchains::cardano::{
     pools_from_fixture, rates_from_fixture, start, CardanoGenesis, LocalCardano, PoolSpec, ADA,
 };
 use softstake_node::treasury::executor::{CrashPoint, ExecConfig, OpOutcome};
-use softstake_node::treasury::{reconcile_token, sync_token};
+use softstake_node::treasury::sync_token;
 use softstake_store::{NewOperation, OperationState, Store};
 
 const SEED: [u8; 32] = [42; 32];
@@ -218,17 +218,7 @@ async fn success_cardano_stake_lifecycle_on_the_local_chain() {
         "the rewards withdrawn on exit"
     );
 
-    let now = chain.now().await.unwrap();
-    let rep = reconcile_token(&store, chain.as_ref(), ada, 0, now).await.unwrap();
-    assert!(rep.alert_id.is_none(), "zero drift: {:?}", rep.lines);
-    assert!(rep.lines.iter().all(|l| l.drift == 0), "{:?}", rep.lines);
-    for k in ["d-a", "d-b", "d-c", "w-a", "w-b"] {
-        assert_eq!(
-            store.operation(k).await.unwrap().unwrap().state,
-            OperationState::Reconciled,
-            "{k}"
-        );
-    }
+    journal::assert_zero_drift(&store, chain.as_ref(), ada, &["d-a", "d-b", "d-c", "w-a", "w-b"]).await;
 }
 
 /// An unknown pool is refused by the ledger (`DelegateeStakePoolNotRegisteredDELEG`), the

@@ -23,7 +23,7 @@ use softstake_core::{Amount, TokenRegistry};
 use softstake_e2e::journal;
 use softstake_localchains::cosmos::{start, validators_from_csv, CosmosGenesis, LocalCosmos, ValidatorSpec};
 use softstake_node::treasury::executor::{CrashPoint, ExecConfig, OpOutcome};
-use softstake_node::treasury::{positions_of, reconcile_token, sync_token};
+use softstake_node::treasury::{positions_of, sync_token};
 use softstake_store::{NewOperation, OperationState, Store};
 
 const ATOM: u128 = 1_000_000;
@@ -234,17 +234,7 @@ async fn success_cosmos_stake_lifecycle_on_the_local_chain() {
     let after = positions_of(&store, chain.as_ref()).await.unwrap();
     assert!(!after.iter().any(|p| p.state == StakeState::Withdrawable), "{after:?}");
 
-    let now = chain.now().await.unwrap();
-    let rep = reconcile_token(&store, chain.as_ref(), atom, 0, now).await.unwrap();
-    assert!(rep.alert_id.is_none(), "zero drift: {:?}", rep.lines);
-    assert!(rep.lines.iter().all(|l| l.drift == 0), "{:?}", rep.lines);
-    for k in ["d-a", "d-b", "u-a", "w-a"] {
-        assert_eq!(
-            store.operation(k).await.unwrap().unwrap().state,
-            OperationState::Reconciled,
-            "{k}"
-        );
-    }
+    journal::assert_zero_drift(&store, chain.as_ref(), atom, &["d-a", "d-b", "u-a", "w-a"]).await;
 }
 
 /// A fee below the chain's minimum gas price: refused at CheckTx (sdk code 13), the

@@ -18,7 +18,7 @@ use softstake_core::{Amount, TokenRegistry};
 use softstake_e2e::journal;
 use softstake_localchains::near::{start, LocalNear, NearGenesis, PoolSpec, NEAR};
 use softstake_node::treasury::executor::{CrashPoint, ExecConfig, OpOutcome};
-use softstake_node::treasury::{reconcile_token, sync_token};
+use softstake_node::treasury::sync_token;
 use softstake_store::{NewOperation, OperationState, Store};
 
 const TREASURY: &str = "treasury.near";
@@ -183,17 +183,7 @@ async fn success_near_stake_lifecycle_on_the_local_chain() {
         "back in the account, less the gas fee"
     );
 
-    let now = chain.now().await.unwrap();
-    let rep = reconcile_token(&store, chain.as_ref(), near, 0, now).await.unwrap();
-    assert!(rep.alert_id.is_none(), "zero drift: {:?}", rep.lines);
-    assert!(rep.lines.iter().all(|l| l.drift == 0), "{:?}", rep.lines);
-    for k in ["d-a", "d-b", "u-a", "w-a"] {
-        assert_eq!(
-            store.operation(k).await.unwrap().unwrap().state,
-            OperationState::Reconciled,
-            "{k}"
-        );
-    }
+    journal::assert_zero_drift(&store, chain.as_ref(), near, &["d-a", "d-b", "u-a", "w-a"]).await;
 }
 
 /// A key the chain does not know, and a nonce already used: typed rejections, the

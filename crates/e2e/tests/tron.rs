@@ -21,7 +21,7 @@ use softstake_core::{Amount, TokenRegistry};
 use softstake_e2e::journal;
 use softstake_localchains::tron::{start, witnesses_from_csv, LocalTron, TronGenesis, DAY_MS, TRX};
 use softstake_node::treasury::executor::{CrashPoint, ExecConfig, OpOutcome};
-use softstake_node::treasury::{reconcile_token, sync_token};
+use softstake_node::treasury::sync_token;
 use softstake_store::{NewOperation, OperationState, Store};
 
 const MAINTENANCE_MS: i64 = 21_600_000;
@@ -210,17 +210,7 @@ async fn success_tron_stake_lifecycle_on_the_local_chain() {
         "back in the balance, less bandwidth burned"
     );
 
-    let now = chain.now().await.unwrap();
-    let rep = reconcile_token(&store, chain.as_ref(), trx, 0, now).await.unwrap();
-    assert!(rep.alert_id.is_none(), "zero drift: {:?}", rep.lines);
-    assert!(rep.lines.iter().all(|l| l.drift == 0), "{:?}", rep.lines);
-    for k in ["d-a", "d-b", "u-a", "w-u"] {
-        assert_eq!(
-            store.operation(k).await.unwrap().unwrap().state,
-            OperationState::Reconciled,
-            "{k}"
-        );
-    }
+    journal::assert_zero_drift(&store, chain.as_ref(), trx, &["d-a", "d-b", "u-a", "w-u"]).await;
 }
 
 /// A key outside the owner's permission: java-tron's SIGERROR as a typed rejection, the

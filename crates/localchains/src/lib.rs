@@ -57,3 +57,23 @@ async fn serve(
     });
     Ok((addr, server))
 }
+
+/// Writes a local chain's treasury key (`hex`) to `path` for the config's
+/// `signer = "file:…"`, creating its folder, readable by the owner only.
+///
+/// # Errors
+/// A folder or file that cannot be written.
+pub fn write_key_file(path: &std::path::Path, hex: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, hex).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting {}", path.display()))?;
+    }
+    Ok(())
+}

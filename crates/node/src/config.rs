@@ -734,6 +734,17 @@ mod tests {
 
     const LOCAL: &str = "network = \"t\"\ntokens = \"tokens.toml\"\ndata_dir = \"/tmp/x\"\n";
 
+    /// Each `[chains…]` snippet is refused with an error containing its text.
+    fn expect_invalid<S: AsRef<str>>(cases: &[(S, &str)]) {
+        for (chains, want) in cases {
+            let chains = chains.as_ref();
+            let e = NetworkConfig::from_toml_str(&format!("{LOCAL}{chains}"), EMBEDDED_TOKENS, "x.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{chains}: {e}");
+        }
+    }
+
     #[test]
     fn success_repo_localnet_is_valid() {
         let text = include_str!("../../../config/localnet.toml");
@@ -763,12 +774,7 @@ mod tests {
             ),
             ("[chains.BNB]\nadapter = \"bsc\"\n[chains.BNB.evm]\nchain_id = 56\ngas = 1\n", "unknown field"),
         ];
-        for (chains, want) in cases {
-            let e = NetworkConfig::from_toml_str(&format!("{LOCAL}{chains}"), EMBEDDED_TOKENS, "x.toml")
-                .unwrap_err()
-                .to_string();
-            assert!(e.contains(want), "{chains}: {e}");
-        }
+        expect_invalid(&cases);
         // a simulated chain may carry the settings of its `--chain BNB=bsc` override
         let ok = "[chains.BNB]\nadapter = \"sim\"\n[chains.BNB.evm]\nchain_id = 97\n";
         assert!(NetworkConfig::from_toml_str(&format!("{LOCAL}{ok}"), EMBEDDED_TOKENS, "x.toml").is_ok());
@@ -820,12 +826,7 @@ mod tests {
                 "unknown field",
             ),
         ];
-        for (chains, want) in cases {
-            let e = NetworkConfig::from_toml_str(&format!("{LOCAL}{chains}"), EMBEDDED_TOKENS, "x.toml")
-                .unwrap_err()
-                .to_string();
-            assert!(e.contains(want), "{chains}: {e}");
-        }
+        expect_invalid(&cases);
         let ok = "[chains.ADA]\nadapter = \"cardano\"\n[chains.ADA.cardano]\nnetwork_id = 0\n";
         let cfg = NetworkConfig::from_toml_str(&format!("{LOCAL}{ok}"), EMBEDDED_TOKENS, "x.toml").unwrap();
         let c = cfg.chains["ADA"].cardano.clone().unwrap();
@@ -854,12 +855,7 @@ mod tests {
                 "only the cosmos adapter",
             ),
         ];
-        for (chains, want) in cases {
-            let e = NetworkConfig::from_toml_str(&format!("{LOCAL}{chains}"), EMBEDDED_TOKENS, "x.toml")
-                .unwrap_err()
-                .to_string();
-            assert!(e.contains(want), "{chains}: {e}");
-        }
+        expect_invalid(&cases);
         let ok = format!("[chains.ATOM]\nadapter = \"cosmos\"\n{good}");
         let cfg = NetworkConfig::from_toml_str(&format!("{LOCAL}{ok}"), EMBEDDED_TOKENS, "x.toml").unwrap();
         let c = cfg.chains["ATOM"].cosmos.clone().unwrap();
@@ -887,12 +883,7 @@ mod tests {
                 "unknown field",
             ),
         ];
-        for (chains, want) in cases {
-            let e = NetworkConfig::from_toml_str(&format!("{LOCAL}{chains}"), EMBEDDED_TOKENS, "x.toml")
-                .unwrap_err()
-                .to_string();
-            assert!(e.contains(want), "{chains}: {e}");
-        }
+        expect_invalid(&cases);
         let ok = "[chains.TRX]\nadapter = \"tron\"\n";
         let cfg = NetworkConfig::from_toml_str(&format!("{LOCAL}{ok}"), EMBEDDED_TOKENS, "x.toml").unwrap();
         assert_eq!(cfg.chains["TRX"].tron, None, "the section is optional");
@@ -912,12 +903,7 @@ mod tests {
                 "unknown field",
             ),
         ];
-        for (chains, want) in cases {
-            let e = NetworkConfig::from_toml_str(&format!("{LOCAL}{chains}"), EMBEDDED_TOKENS, "x.toml")
-                .unwrap_err()
-                .to_string();
-            assert!(e.contains(want), "{chains}: {e}");
-        }
+        expect_invalid(&cases);
         let text = include_str!("../../../config/localnet.toml");
         let cfg = NetworkConfig::from_toml_str(text, EMBEDDED_TOKENS, "config/localnet.toml").unwrap();
         assert_eq!(

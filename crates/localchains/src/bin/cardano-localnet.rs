@@ -68,16 +68,7 @@ async fn main() -> Result<()> {
         tick_ms: args.tick_ms,
     };
     let chain = start(genesis, args.port).await?;
-    if let Some(dir) = args.key_file.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(&args.key_file, hex::encode(seed))
-        .with_context(|| format!("writing {}", args.key_file.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&args.key_file, std::fs::Permissions::from_mode(0o600))?;
-    }
+    softstake_localchains::write_key_file(&args.key_file, &hex::encode(seed))?;
     println!(
         "local Cardano chain ready at {}: treasury {address} ({} ADA), key in {}",
         chain.url,

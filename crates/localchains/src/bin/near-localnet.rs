@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
 
 use softstake_localchains::near::{start, NearGenesis, PoolSpec, NEAR};
@@ -80,15 +80,7 @@ async fn main() -> Result<()> {
         tick_ms: args.tick_ms,
     };
     let chain = start(genesis, args.port).await?;
-    if let Some(dir) = args.key_file.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(&args.key_file, hex_of(&seed)).with_context(|| format!("writing {}", args.key_file.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&args.key_file, std::fs::Permissions::from_mode(0o600))?;
-    }
+    softstake_localchains::write_key_file(&args.key_file, &hex_of(&seed))?;
     println!(
         "local NEAR chain ready at {}: treasury {} ({} NEAR), key in {}",
         chain.url,
