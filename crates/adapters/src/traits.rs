@@ -12,6 +12,7 @@
 //!        Expired: it can never land: sign a new attempt
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use async_trait::async_trait;
@@ -22,7 +23,7 @@ pub use softstake_core::position::{EpochInfo, LiquidityModel, Position, StakeSta
 pub use softstake_core::validator::ValidatorCandidate;
 use softstake_core::{Amount, Timestamp};
 
-use crate::error::Result;
+use crate::error::{AdapterError, Result};
 
 /// A signed transaction, not yet sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +91,38 @@ pub struct RewardsPage {
     pub records: Vec<RewardRecord>,
     /// Pass this to the next call.
     pub cursor: String,
+}
+
+/// Claimed rewards summed per (height or epoch, validator), with the time of the first
+/// one: what a chain's history of claims becomes before it is a [`RewardsPage`].
+pub type ClaimSums = BTreeMap<(u64, String), (u128, Timestamp)>;
+
+/// The records of [`ClaimSums`], oldest first, each [`RewardKind::Claimed`].
+pub fn claimed_records(sums: ClaimSums) -> Vec<RewardRecord> {
+    sums.into_iter()
+        .map(|((epoch, validator), (amount, at))| RewardRecord {
+            validator,
+            epoch,
+            amount: Amount(amount),
+            at,
+            kind: RewardKind::Claimed,
+        })
+        .collect()
+}
+
+/// The UTC day of `now` as the epoch of a chain without epochs (it budgets operations per
+/// day); `secs` is the length reported.
+///
+/// # Errors
+/// [`AdapterError::BadResponse`] naming `chain` for a time before 1970.
+pub fn utc_day_epoch(chain: &str, now: Timestamp, secs: u64) -> Result<EpochInfo> {
+    const DAY: i64 = 86_400;
+    let day = now.unix_secs().div_euclid(DAY);
+    Ok(EpochInfo {
+        index: u64::try_from(day).map_err(|_| AdapterError::bad_response(chain, "block time before 1970"))?,
+        start: Timestamp::from_unix_secs(day * DAY).map_err(|e| AdapterError::bad_response(chain, e.to_string()))?,
+        secs,
+    })
 }
 
 /// One planned operation, as the journal hands it to an adapter.

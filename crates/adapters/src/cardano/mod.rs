@@ -49,7 +49,7 @@ use softstake_core::{Amount, Timestamp};
 use crate::error::{AdapterError, Result};
 use crate::signer::SecretBytes;
 use crate::traits::{
-    ChainAdapter, EpochInfo, LiquidityModel, Position, RewardKind, RewardRecord, RewardsPage, SignedTx, StakeState,
+    claimed_records, ChainAdapter, ClaimSums, EpochInfo, LiquidityModel, Position, RewardsPage, SignedTx, StakeState,
     TxStatus, ValidatorCandidate,
 };
 
@@ -815,7 +815,7 @@ impl ChainAdapter for CardanoAdapter {
                 .ok_or_else(|| AdapterError::bad_input(CHAIN, format!("reward cursor part {part:?}")))?;
             seen.insert(i, n);
         }
-        let mut sums: BTreeMap<(u64, String), (u128, Timestamp)> = BTreeMap::new();
+        let mut sums = ClaimSums::new();
         for k in self.stake_keys().await? {
             let rows: Vec<WithdrawalView> = self
                 .pages(&format!("/accounts/{}/withdrawals?order=asc", k.address))
@@ -837,18 +837,8 @@ impl ChainAdapter for CardanoAdapter {
                 seen.insert(k.index, rows.len());
             }
         }
-        let records = sums
-            .into_iter()
-            .map(|((height, validator), (amount, at))| RewardRecord {
-                validator,
-                epoch: height,
-                amount: Amount(amount),
-                at,
-                kind: RewardKind::Claimed,
-            })
-            .collect();
         Ok(RewardsPage {
-            records,
+            records: claimed_records(sums),
             cursor: seen
                 .iter()
                 .map(|(i, n)| format!("{i}:{n}"))

@@ -57,8 +57,8 @@ use softstake_core::{Amount, Timestamp};
 use crate::error::{AdapterError, Result};
 use crate::signer::SecretBytes;
 use crate::traits::{
-    ChainAdapter, EpochInfo, LiquidityModel, Position, RewardKind, RewardRecord, RewardsPage, SignedTx, StakeState,
-    TxStatus, ValidatorCandidate,
+    claimed_records, utc_day_epoch, ChainAdapter, ClaimSums, EpochInfo, LiquidityModel, Position, RewardsPage,
+    SignedTx, StakeState, TxStatus, ValidatorCandidate,
 };
 
 const CHAIN: &str = "cosmos";
@@ -615,11 +615,9 @@ impl CosmosAdapter {
     }
 }
 
-type RewardSums = BTreeMap<(u64, String), (u128, Timestamp)>;
-
 /// Adds a transaction's `withdraw_rewards` events paid to `me` to `sums`.
 fn add_rewards(
-    sums: &mut RewardSums,
+    sums: &mut ClaimSums,
     t: &cosmos_sdk_proto::cosmos::base::abci::v1beta1::TxResponse,
     height: u64,
     me: &str,
@@ -695,15 +693,7 @@ impl ChainAdapter for CosmosAdapter {
 
     /// The UTC day of the latest block (the chain has no epochs; it budgets operations).
     async fn epoch(&self) -> Result<EpochInfo> {
-        let at = self.head().await?.at;
-        let secs = u64::try_from(at.unix_secs()).unwrap_or(0);
-        let index = secs / DAY_SECS;
-        Ok(EpochInfo {
-            index,
-            start: Timestamp::from_unix_secs(i64::try_from(index * DAY_SECS).unwrap_or(0))
-                .map_err(|e| AdapterError::bad_response(CHAIN, e.to_string()))?,
-            secs: DAY_SECS,
-        })
+        utc_day_epoch(CHAIN, self.head().await?.at, DAY_SECS)
     }
 
     async fn now(&self) -> Result<Timestamp> {
@@ -984,7 +974,7 @@ impl ChainAdapter for CosmosAdapter {
         };
         let denom = self.params().await?.bond_denom.clone();
         let me = self.address();
-        let mut sums = RewardSums::new();
+        let mut sums = ClaimSums::new();
         let mut last = from;
         let mut complete = false;
         for page_no in 1..=MAX_HISTORY_PAGES {
@@ -1019,18 +1009,8 @@ impl ChainAdapter for CosmosAdapter {
             sums.retain(|(h, _), _| *h < last);
             last -= 1;
         }
-        let records = sums
-            .into_iter()
-            .map(|((height, validator), (amount, at))| RewardRecord {
-                validator,
-                epoch: height,
-                amount: Amount(amount),
-                at,
-                kind: RewardKind::Claimed,
-            })
-            .collect();
         Ok(RewardsPage {
-            records,
+            records: claimed_records(sums),
             cursor: last.to_string(),
         })
     }

@@ -349,15 +349,8 @@ impl EvmClient {
     /// Transport errors as in [`rpc_err`]; a block time out of range as
     /// [`AdapterError::BadResponse`].
     pub async fn utc_day_epoch(&self, secs: u64) -> Result<crate::traits::EpochInfo> {
-        const DAY: i64 = 86_400;
         let (_, now) = self.head().await?;
-        let day = now.unix_secs().div_euclid(DAY);
-        Ok(crate::traits::EpochInfo {
-            index: u64::try_from(day).map_err(|_| AdapterError::bad_response(self.chain, "block time before 1970"))?,
-            start: Timestamp::from_unix_secs(day * DAY)
-                .map_err(|e| AdapterError::bad_response(self.chain, e.to_string()))?,
-            secs,
-        })
+        crate::traits::utc_day_epoch(self.chain, now, secs)
     }
 
     /// The time of block `n`.
