@@ -239,6 +239,132 @@ fn format_units(value: u128, decimals: u8) -> String {
     format!("{int}.{frac_s}")
 }
 
+/// A signed number of base units over the whole `u128` range on either side: a ledger
+/// account's `debits − credits`, or a drift `actual − expected`. (An `i128` would refuse
+/// valid balances at or above 2^127 base units; a difference of two `u128` needs 129 bits.)
+///
+/// Zero is never negative, so equal values compare equal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Net {
+    negative: bool,
+    magnitude: u128,
+}
+
+impl Net {
+    /// Zero.
+    pub const ZERO: Net = Net {
+        negative: false,
+        magnitude: 0,
+    };
+
+    /// `+a`.
+    pub const fn positive(a: Amount) -> Net {
+        Net {
+            negative: false,
+            magnitude: a.0,
+        }
+    }
+
+    /// `−a` (zero stays non-negative).
+    pub const fn negative(a: Amount) -> Net {
+        Net {
+            negative: a.0 != 0,
+            magnitude: a.0,
+        }
+    }
+
+    /// `plus − minus`, exact for any two amounts.
+    pub fn diff(plus: Amount, minus: Amount) -> Net {
+        if plus >= minus {
+            Net::positive(Amount(plus.0 - minus.0))
+        } else {
+            Net::negative(Amount(minus.0 - plus.0))
+        }
+    }
+
+    /// True below zero.
+    pub const fn is_negative(self) -> bool {
+        self.negative
+    }
+
+    /// True at zero.
+    pub const fn is_zero(self) -> bool {
+        self.magnitude == 0
+    }
+
+    /// `|self|`.
+    pub const fn magnitude(self) -> Amount {
+        Amount(self.magnitude)
+    }
+
+    /// The value when it is not negative, else `None`.
+    pub fn non_negative(self) -> Option<Amount> {
+        (!self.negative).then_some(Amount(self.magnitude))
+    }
+
+    /// `−self`.
+    pub const fn neg(self) -> Net {
+        Net {
+            negative: !self.negative && self.magnitude != 0,
+            magnitude: self.magnitude,
+        }
+    }
+
+    /// `self + rhs`, or [`CoreError::Overflow`] when the magnitude passes `u128::MAX`.
+    pub fn checked_add(self, rhs: Net, what: &'static str) -> Result<Net> {
+        if self.negative == rhs.negative {
+            let m = self.magnitude.checked_add(rhs.magnitude).ok_or(CoreError::Overflow { what })?;
+            return Ok(if self.negative {
+                Net::negative(Amount(m))
+            } else {
+                Net::positive(Amount(m))
+            });
+        }
+        // Opposite signs: the larger magnitude wins.
+        let (pos, neg) = if self.negative { (rhs, self) } else { (self, rhs) };
+        Ok(Net::diff(Amount(pos.magnitude), Amount(neg.magnitude)))
+    }
+
+    /// `self − rhs`, checked as [`Net::checked_add`].
+    pub fn checked_sub(self, rhs: Net, what: &'static str) -> Result<Net> {
+        self.checked_add(rhs.neg(), what)
+    }
+
+    /// As an `i128` when it fits (metrics and displays that need a primitive).
+    pub fn to_i128(self) -> Option<i128> {
+        let m = i128::try_from(self.magnitude).ok()?;
+        Some(if self.negative { -m } else { m })
+    }
+}
+
+impl PartialOrd for Net {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Net {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        match (self.negative, other.negative) {
+            (false, false) => self.magnitude.cmp(&other.magnitude),
+            (true, true) => other.magnitude.cmp(&self.magnitude),
+            (false, true) => Ordering::Greater,
+            (true, false) => Ordering::Less,
+        }
+    }
+}
+
+impl fmt::Display for Net {
+    /// Signed base units, e.g. `-12`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.negative {
+            f.write_str("-")?;
+        }
+        write!(f, "{}", self.magnitude)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,5 +447,28 @@ mod tests {
             prop_assert!(r < den);
             prop_assert_eq!(U256::from(q) * U256::from(den) + U256::from(r), U256::from(a) * U256::from(b));
         }
+    }
+
+    #[test]
+    fn success_net_spans_the_whole_u128_range() {
+        let max = Amount(u128::MAX);
+        let n = Net::diff(max, Amount::ZERO);
+        assert_eq!(n.magnitude(), max);
+        assert!(!n.is_negative());
+        let m = Net::diff(Amount::ZERO, max);
+        assert!(m.is_negative());
+        assert!(m < n);
+        assert_eq!(n.checked_add(m, "t").unwrap(), Net::ZERO);
+        assert_eq!(Net::negative(Amount::ZERO), Net::ZERO);
+        assert_eq!(n.to_i128(), None);
+        assert_eq!(Net::diff(Amount(3), Amount(5)).to_i128(), Some(-2));
+        assert_eq!(Net::diff(Amount(3), Amount(5)).to_string(), "-2");
+    }
+
+    #[test]
+    fn fail_net_magnitude_overflow() {
+        let max = Net::positive(Amount(u128::MAX));
+        assert!(max.checked_add(Net::positive(Amount(1)), "t").is_err());
+        assert_eq!(max.checked_sub(Net::positive(Amount(1)), "t").unwrap().magnitude(), Amount(u128::MAX - 1));
     }
 }

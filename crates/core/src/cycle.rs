@@ -74,22 +74,22 @@ pub fn replay_day(
         for e in evs {
             closer.apply(&e.account_id, e.ts, e.balance)?;
         }
-        let closed: Vec<_> = closer
-            .finish()
-            .into_iter()
+        let closed = closer.finish();
+        let rows_in: Vec<_> = closed
+            .iter()
             .filter(|c| !(c.average.is_zero() && c.closing.is_zero()))
             .collect();
-        let entries: Vec<EligibleEntry> = closed
+        let entries: Vec<EligibleEntry> = rows_in
             .iter()
             .map(|c| EligibleEntry {
-                account_id: c.account_id.clone(),
-                eligible: eligible_for_day(accounts.get(&c.account_id), day, c.average, cfg, registry),
+                account_id: c.account_id.to_string(),
+                eligible: eligible_for_day(accounts.get(c.account_id), day, c.average, cfg, registry),
             })
             .collect();
         let r = rewards.get(token).copied().unwrap_or_default();
         let allocation = allocate(r, Amount::ZERO, cfg.fee_bps, &entries)?;
-        let mut rows = Vec::with_capacity(closed.len());
-        for (c, p) in closed.iter().zip(&allocation.payouts) {
+        let mut rows = Vec::with_capacity(rows_in.len());
+        for (c, p) in rows_in.iter().zip(&allocation.payouts) {
             if c.account_id != p.account_id {
                 return Err(CoreError::Invariant(format!(
                     "{token}: payout order {} != balance order {}",
@@ -97,7 +97,7 @@ pub fn replay_day(
                 )));
             }
             rows.push(DayRow {
-                account_id: c.account_id.clone(),
+                account_id: c.account_id.to_string(),
                 average: c.average,
                 eligible: p.eligible,
                 reward: p.reward,

@@ -9,7 +9,7 @@
 //!  reward received    Dr chain:rewards        Cr pool:undistributed   R
 //!  carry in           Dr pool:carry           Cr pool:undistributed   carry_in
 //!  fee                Dr pool:undistributed   Cr platform:fees        fee
-//!  payout             Dr pool:undistributed   Cr user:<id>            reward_u
+//!  payouts            Dr pool:undistributed   Cr users:rewards        Σ reward_u (detail: payouts table)
 //!  carry out          Dr pool:undistributed   Cr pool:carry           carry_out
 //!  ── treasury ──
 //!  custodial change   Dr pool:buffer          Cr custody:users        ΔP (reversed when P falls)
@@ -26,12 +26,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::allocate::Allocation;
-use crate::amount::Amount;
+use crate::allocate::AllocationPlan;
+use crate::amount::{Amount, Net};
 use crate::error::{CoreError, Result};
 use crate::time::Day;
 
-/// A ledger account name such as `pool:undistributed` or `user:42`.
+/// A ledger account name such as `pool:undistributed` or `stake:<validator>`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LedgerAccount(pub String);
 
@@ -52,9 +52,10 @@ impl LedgerAccount {
     pub fn fees() -> Self {
         LedgerAccount("platform:fees".into())
     }
-    /// A user's spot account.
-    pub fn user(account_id: &str) -> Self {
-        LedgerAccount(format!("user:{account_id}"))
+    /// Rewards paid into users' spot accounts (control account; the per-user detail is the
+    /// payouts table).
+    pub fn users_rewards() -> Self {
+        LedgerAccount("users:rewards".into())
     }
     /// Custodial funds not staked (the liquidity buffer).
     pub fn buffer() -> Self {
@@ -174,40 +175,40 @@ impl Entry {
 
 /// The entries that record one token's allocation for one day, each checked balanced,
 /// and together leaving `pool:undistributed` at zero for the day.
-pub fn allocation_entries(token: &str, day: Day, alloc: &Allocation) -> Result<Vec<Entry>> {
+///
+/// The payouts are one posting to the control account `users:rewards` for `Σ rewards`;
+/// the per-user detail is the payouts table (the subsidiary ledger), whose sum the store
+/// checks against this posting when it writes the day.
+pub fn allocation_entries(token: &str, day: Day, plan: &AllocationPlan) -> Result<Vec<Entry>> {
     let r = day.to_string();
-    let mut payouts = Entry::new("payout", &r);
-    for p in &alloc.payouts {
-        payouts = payouts.transfer(
-            LedgerAccount::undistributed(),
-            LedgerAccount::user(&p.account_id),
-            token,
-            p.reward,
-        );
-    }
     let entries = vec![
         Entry::new("reward_received", &r).transfer(
             LedgerAccount::chain_rewards(),
             LedgerAccount::undistributed(),
             token,
-            alloc.realized_reward,
+            plan.realized_reward,
         ),
         Entry::new("carry_in", &r).transfer(
             LedgerAccount::carry(),
             LedgerAccount::undistributed(),
             token,
-            alloc.carry_in,
+            plan.carry_in,
         ),
-        Entry::new("fee", &r).transfer(LedgerAccount::undistributed(), LedgerAccount::fees(), token, alloc.fee),
-        payouts,
+        Entry::new("fee", &r).transfer(LedgerAccount::undistributed(), LedgerAccount::fees(), token, plan.fee),
+        Entry::new("payout", &r).transfer(
+            LedgerAccount::undistributed(),
+            LedgerAccount::users_rewards(),
+            token,
+            plan.to_pay(),
+        ),
         Entry::new("carry_out", &r).transfer(
             LedgerAccount::undistributed(),
             LedgerAccount::carry(),
             token,
-            alloc.carry_out,
+            plan.carry_out,
         ),
     ];
-    let mut undistributed: i128 = 0;
+    let mut undistributed = Net::ZERO;
     for e in &entries {
         e.check_balanced()?;
         for p in e
@@ -215,15 +216,14 @@ pub fn allocation_entries(token: &str, day: Day, alloc: &Allocation) -> Result<V
             .iter()
             .filter(|p| p.account == LedgerAccount::undistributed())
         {
-            let v = i128::try_from(p.amount.0).map_err(|_| CoreError::Overflow { what: "ledger net" })?;
-            undistributed = match p.side {
-                Side::Debit => undistributed.checked_add(v),
-                Side::Credit => undistributed.checked_sub(v),
-            }
-            .ok_or(CoreError::Overflow { what: "ledger net" })?;
+            let v = match p.side {
+                Side::Debit => Net::positive(p.amount),
+                Side::Credit => Net::negative(p.amount),
+            };
+            undistributed = undistributed.checked_add(v, "ledger net")?;
         }
     }
-    if undistributed != 0 {
+    if !undistributed.is_zero() {
         return Err(CoreError::Invariant(format!(
             "{token} {day}: pool:undistributed nets to {undistributed}, expected 0"
         )));
@@ -254,7 +254,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let es = allocation_entries("SOL", Day::parse("2025-06-01").unwrap(), &a).unwrap();
+        let es = allocation_entries("SOL", Day::parse("2025-06-01").unwrap(), &a.plan()).unwrap();
         assert!(es.iter().all(|e| e.check_balanced().is_ok()));
         let kinds: Vec<&str> = es.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(kinds, vec!["reward_received", "carry_in", "fee", "payout"]);

@@ -14,7 +14,8 @@
 //! ```
 //!
 //! Modules: [`amount`], [`time`], [`token`] (registry), [`twab`], [`eligibility`],
-//! [`allocate`], [`ledger`], [`cycle`] (one day replayed from its inputs); for the
+//! [`allocate`], [`ledger`], [`cycle`] (one day replayed from its inputs), [`intern`]
+//! (compact account ids); for the
 //! treasury: [`position`], [`buffer`] (liquidity), [`validator`] (selection), [`plan`].
 #![deny(missing_docs)]
 
@@ -24,6 +25,7 @@ pub mod buffer;
 pub mod cycle;
 pub mod eligibility;
 pub mod error;
+pub mod intern;
 pub mod ledger;
 pub mod plan;
 pub mod position;
@@ -32,7 +34,7 @@ pub mod token;
 pub mod twab;
 pub mod validator;
 
-pub use amount::Amount;
+pub use amount::{Amount, Net};
 pub use error::{CoreError, Result};
 pub use time::{Day, Timestamp};
 pub use token::{TokenConfig, TokenRegistry};

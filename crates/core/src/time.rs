@@ -54,18 +54,30 @@ impl Timestamp {
 
     /// Parses an RFC 3339 timestamp (`2025-06-01T12:00:00Z`, offsets allowed and converted
     /// to UTC, fractional seconds down to nanoseconds).
+    ///
+    /// Errors ([`CoreError::InvalidTime`]): not RFC 3339; more than 9 fractional digits
+    /// (they would be truncated, as amounts refuse extra digits); outside the days
+    /// [`Day::MIN`]..=[`Day::MAX`] that nanoseconds since 1970 in an `i64` can hold.
     pub fn parse_rfc3339(s: &str) -> Result<Timestamp> {
-        let dt = DateTime::parse_from_rfc3339(s.trim()).map_err(|e| CoreError::InvalidTime {
+        let t = s.trim();
+        if let Some(n) = fraction_digits(t) {
+            if n > 9 {
+                return Err(CoreError::InvalidTime {
+                    input: s.to_string(),
+                    reason: format!("{n} fractional digits; at most 9 (nanoseconds)"),
+                });
+            }
+        }
+        let dt = DateTime::parse_from_rfc3339(t).map_err(|e| CoreError::InvalidTime {
             input: s.to_string(),
             reason: format!("not RFC 3339 ({e})"),
         })?;
         let utc = dt.with_timezone(&Utc);
-        utc.timestamp_nanos_opt()
-            .map(Timestamp)
-            .ok_or_else(|| CoreError::InvalidTime {
-                input: s.to_string(),
-                reason: "out of range (1677–2262)".into(),
-            })
+        let day = Day(utc.date_naive());
+        if day < Day::MIN || day > Day::MAX {
+            return Err(out_of_range(s));
+        }
+        utc.timestamp_nanos_opt().map(Timestamp).ok_or_else(|| out_of_range(s))
     }
 
     /// As a chrono UTC datetime.
@@ -106,35 +118,61 @@ impl fmt::Display for Timestamp {
 pub struct Day(pub NaiveDate);
 
 impl Day {
+    /// The first day whose start fits nanoseconds in an `i64` (1677-09-22).
+    pub const MIN: Day = Day(match NaiveDate::from_ymd_opt(1677, 9, 22) {
+        Some(d) => d,
+        None => NaiveDate::MIN,
+    });
+    /// The last day whose end fits nanoseconds in an `i64` (2262-04-10).
+    pub const MAX: Day = Day(match NaiveDate::from_ymd_opt(2262, 4, 10) {
+        Some(d) => d,
+        None => NaiveDate::MAX,
+    });
+
     /// Parses `YYYY-MM-DD`.
+    ///
+    /// Errors ([`CoreError::InvalidTime`]): another shape, no such date, or a day outside
+    /// [`Day::MIN`]..=[`Day::MAX`].
     pub fn parse(s: &str) -> Result<Day> {
-        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
             .map(Day)
             .map_err(|e| CoreError::InvalidTime {
                 input: s.to_string(),
                 reason: format!("expected YYYY-MM-DD ({e})"),
-            })
+            })?;
+        Day::in_range(d, s)
     }
 
-    /// From a calendar date.
+    /// From a calendar date; errors as [`Day::parse`].
     pub fn from_ymd(y: i32, m: u32, d: u32) -> Result<Day> {
-        NaiveDate::from_ymd_opt(y, m, d)
+        let input = format!("{y:04}-{m:02}-{d:02}");
+        let day = NaiveDate::from_ymd_opt(y, m, d)
             .map(Day)
             .ok_or_else(|| CoreError::InvalidTime {
-                input: format!("{y:04}-{m:02}-{d:02}"),
+                input: input.clone(),
                 reason: "no such date".into(),
-            })
+            })?;
+        Day::in_range(day, &input)
     }
 
-    /// 00:00:00 UTC of this day.
+    fn in_range(d: Day, input: &str) -> Result<Day> {
+        if d < Day::MIN || d > Day::MAX {
+            return Err(out_of_range(input));
+        }
+        Ok(d)
+    }
+
+    /// 00:00:00 UTC of this day. Days are refused outside [`Day::MIN`]..=[`Day::MAX`] when
+    /// parsed; one computed beyond them (the day after `Day::MAX`) saturates at the end of
+    /// the representable range instead of wrapping.
     pub fn start(self) -> Timestamp {
         let days = i64::from(self.0.num_days_from_ce()) - i64::from(EPOCH_DAYS_FROM_CE);
-        Timestamp(days * NANOS_PER_DAY)
+        Timestamp(days.saturating_mul(NANOS_PER_DAY))
     }
 
-    /// 00:00:00 UTC of the next day (exclusive end).
+    /// 00:00:00 UTC of the next day (exclusive end); saturates as [`Day::start`].
     pub fn end(self) -> Timestamp {
-        Timestamp(self.start().0 + NANOS_PER_DAY)
+        Timestamp(self.start().0.saturating_add(NANOS_PER_DAY))
     }
 
     /// The next day.
@@ -161,6 +199,27 @@ impl Day {
     pub fn plus_days(self, n: i64) -> Day {
         Day(self.0 + chrono::Duration::days(n))
     }
+}
+
+fn out_of_range(input: &str) -> CoreError {
+    CoreError::InvalidTime {
+        input: input.to_string(),
+        reason: format!(
+            "outside {}..={}, the days nanoseconds since 1970 in 64 bits can hold",
+            Day::MIN,
+            Day::MAX
+        ),
+    }
+}
+
+/// Number of fractional-second digits of an RFC 3339 string, if it has a fraction.
+fn fraction_digits(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    // `YYYY-MM-DDTHH:MM:SS` is 19 bytes; a fraction starts right after it.
+    if b.len() <= 19 || b[19] != b'.' {
+        return None;
+    }
+    Some(b[20..].iter().take_while(|c| c.is_ascii_digit()).count())
 }
 
 /// Days from 0001-01-01 (CE day 1) to 1970-01-01.
@@ -196,6 +255,36 @@ mod tests {
         let a = Timestamp::parse_rfc3339("2025-06-01T02:00:00+02:00").unwrap();
         assert_eq!(a, Timestamp::parse_rfc3339("2025-06-01T00:00:00Z").unwrap());
         assert_eq!(a.to_rfc3339(), "2025-06-01T00:00:00Z");
+    }
+
+    #[test]
+    fn success_range_edges() {
+        assert_eq!(Day::parse("2262-04-10").unwrap(), Day::MAX);
+        assert_eq!(Day::parse("1677-09-22").unwrap(), Day::MIN);
+        assert!(Day::MAX.end() > Day::MAX.start());
+        assert!(Day::MIN.start().0 < 0);
+        assert!(Timestamp::parse_rfc3339("2262-04-10T23:59:59.999999999Z").is_ok());
+        assert!(Timestamp::parse_rfc3339("2025-06-01T00:00:00.123456789Z").is_ok());
+        // The day after MAX saturates instead of wrapping.
+        assert_eq!(Day::MAX.next().end(), Timestamp(i64::MAX));
+    }
+
+    #[test]
+    fn fail_days_and_times_beyond_nanosecond_range() {
+        for d in ["2262-04-11", "9999-12-31", "1677-09-21", "0001-01-01"] {
+            let e = Day::parse(d).unwrap_err().to_string();
+            assert!(e.contains("outside 1677-09-22..=2262-04-10"), "{d}: {e}");
+        }
+        assert!(Day::from_ymd(9999, 1, 1).is_err());
+        for t in ["2262-04-11T00:00:00Z", "9999-01-01T00:00:00Z", "1677-09-21T12:00:00Z"] {
+            assert!(Timestamp::parse_rfc3339(t).is_err(), "{t}");
+        }
+    }
+
+    #[test]
+    fn fail_more_than_nanoseconds() {
+        let e = Timestamp::parse_rfc3339("2025-06-01T00:00:00.1234567891Z").unwrap_err().to_string();
+        assert!(e.contains("10 fractional digits; at most 9"), "{e}");
     }
 
     #[test]

@@ -17,13 +17,13 @@
 //! [`TwabAccumulator`] keeps only the running balance, the last timestamp and the
 //! balance·nanoseconds integral (a 256-bit number), so a day close streams events and its
 //! memory grows with accounts, never with events (the cumulative-balance idea behind
-//! PoolTogether's TWAB). [`DayCloser`] holds one accumulator per account for one token.
-
-use std::collections::HashMap;
+//! PoolTogether's TWAB). [`DayCloser`] holds one 64-byte accumulator per account for one
+//! token, its ids interned in one arena ([`AccountIds`]).
 
 use ruint::aliases::U256;
 
 use crate::amount::Amount;
+use crate::intern::AccountIds;
 use crate::error::{CoreError, Result};
 use crate::time::{Day, Timestamp, NANOS_PER_DAY};
 
@@ -32,12 +32,22 @@ use crate::time::{Day, Timestamp, NANOS_PER_DAY};
 pub struct TwabAccumulator {
     day_start: Timestamp,
     day_end: Timestamp,
-    balance: Amount,
-    /// Timestamp of the last applied event, if any (for ordering and conflict checks).
-    last_event_ts: Option<Timestamp>,
-    /// Σ balance · Δt in base-unit·nanoseconds since `day_start`, up to `max(last_event_ts, day_start)`.
-    integral: U256,
+    state: Acc,
 }
+
+/// The compact state behind [`TwabAccumulator`] and [`DayCloser`] (64 bytes): running
+/// balance, the last event's time, `Σ balance · Δt` since the day's start (256 bits:
+/// u128::MAX base units held for a day is about 2^174 unit·ns) and flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Acc {
+    balance: u128,
+    integral: U256,
+    last_ts: i64,
+    flags: u8,
+}
+
+/// `Acc::flags`: an event was applied (`last_ts` is meaningful).
+const HAS_EVENT: u8 = 1;
 
 /// Outcome of applying an event to an accumulator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,31 +67,33 @@ pub enum ApplyError {
     AfterDay,
 }
 
-impl TwabAccumulator {
-    /// Starts a day with the balance carried from earlier days (0 if none).
-    pub fn open(day: Day, opening_balance: Amount) -> TwabAccumulator {
-        TwabAccumulator {
-            day_start: day.start(),
-            day_end: day.end(),
-            balance: opening_balance,
-            last_event_ts: None,
+impl Acc {
+    fn open(balance: u128) -> Acc {
+        Acc {
+            balance,
             integral: U256::ZERO,
+            last_ts: 0,
+            flags: 0,
         }
     }
 
-    /// The current running balance.
-    pub fn balance(&self) -> Amount {
-        self.balance
+    fn last_event(&self) -> Option<Timestamp> {
+        (self.flags & HAS_EVENT != 0).then_some(Timestamp(self.last_ts))
     }
 
-    /// Applies an event (`ts`, new absolute balance). Events before the day only move the
-    /// opening balance. Events must arrive in non-decreasing `ts` order; an event at the
-    /// same instant as the previous one must carry the same balance.
-    pub fn apply(&mut self, ts: Timestamp, new_balance: Amount) -> Result<(), ApplyError> {
-        if ts >= self.day_end {
+    fn segment_start(&self, day_start: Timestamp) -> Timestamp {
+        match self.last_event() {
+            Some(t) if t > day_start => t,
+            _ => day_start,
+        }
+    }
+
+    fn apply(&mut self, day: (Timestamp, Timestamp), ts: Timestamp, new_balance: u128) -> Result<(), ApplyError> {
+        let (day_start, day_end) = day;
+        if ts >= day_end {
             return Err(ApplyError::AfterDay);
         }
-        if let Some(prev) = self.last_event_ts {
+        if let Some(prev) = self.last_event() {
             if ts < prev {
                 return Err(ApplyError::OutOfOrder { previous: prev });
             }
@@ -89,42 +101,66 @@ impl TwabAccumulator {
                 return if new_balance == self.balance {
                     Ok(())
                 } else {
-                    Err(ApplyError::Conflict { existing: self.balance })
+                    Err(ApplyError::Conflict {
+                        existing: Amount(self.balance),
+                    })
                 };
             }
         }
-        if ts > self.day_start {
-            let from = self.segment_start();
+        if ts > day_start {
+            let from = self.segment_start(day_start);
             self.integral += segment(self.balance, from, ts);
         }
         self.balance = new_balance;
-        self.last_event_ts = Some(ts);
+        self.last_ts = ts.0;
+        self.flags |= HAS_EVENT;
         Ok(())
     }
 
-    fn segment_start(&self) -> Timestamp {
-        match self.last_event_ts {
-            Some(t) if t > self.day_start => t,
-            _ => self.day_start,
+    /// `(average, closing)`, the average rounded down.
+    fn finish(&self, day: (Timestamp, Timestamp)) -> (Amount, Amount) {
+        let from = self.segment_start(day.0);
+        let integral = self.integral + segment(self.balance, from, day.1);
+        let avg = integral / U256::from(NANOS_PER_DAY as u64);
+        // avg ≤ max balance seen ≤ u128::MAX, so the conversion cannot fail.
+        let avg = u128::try_from(avg).unwrap_or(u128::MAX);
+        (Amount(avg), Amount(self.balance))
+    }
+}
+
+impl TwabAccumulator {
+    /// Starts a day with the balance carried from earlier days (0 if none).
+    pub fn open(day: Day, opening_balance: Amount) -> TwabAccumulator {
+        TwabAccumulator {
+            day_start: day.start(),
+            day_end: day.end(),
+            state: Acc::open(opening_balance.0),
         }
+    }
+
+    /// The current running balance.
+    pub fn balance(&self) -> Amount {
+        Amount(self.state.balance)
+    }
+
+    /// Applies an event (`ts`, new absolute balance). Events before the day only move the
+    /// opening balance. Events must arrive in non-decreasing `ts` order; an event at the
+    /// same instant as the previous one must carry the same balance.
+    pub fn apply(&mut self, ts: Timestamp, new_balance: Amount) -> Result<(), ApplyError> {
+        self.state.apply((self.day_start, self.day_end), ts, new_balance.0)
     }
 
     /// Closes the day: returns `(average, closing_balance)` in base units, the average
     /// rounded down.
-    pub fn finish(mut self) -> (Amount, Amount) {
-        let from = self.segment_start();
-        self.integral += segment(self.balance, from, self.day_end);
-        let avg = self.integral / U256::from(NANOS_PER_DAY as u64);
-        // avg ≤ max balance seen ≤ u128::MAX, so the conversion cannot fail.
-        let avg = u128::try_from(avg).unwrap_or(u128::MAX);
-        (Amount(avg), self.balance)
+    pub fn finish(self) -> (Amount, Amount) {
+        self.state.finish((self.day_start, self.day_end))
     }
 }
 
-fn segment(balance: Amount, from: Timestamp, to: Timestamp) -> U256 {
+fn segment(balance: u128, from: Timestamp, to: Timestamp) -> U256 {
     debug_assert!(to >= from);
     let dt = (to.0 - from.0) as u64;
-    U256::from(balance.0) * U256::from(dt)
+    U256::from(balance) * U256::from(dt)
 }
 
 /// Average and closing balance for one account and one day from an opening balance and
@@ -143,7 +179,8 @@ pub fn daily_average(day: Day, opening_balance: Amount, events: &[(Timestamp, Am
     Ok(acc.finish())
 }
 
-fn apply_error(account: &str, token: &str, ts: Timestamp, bal: Amount, e: ApplyError) -> CoreError {
+/// The error for an event an accumulator refused, naming the account and token.
+pub fn apply_error(account: &str, token: &str, ts: Timestamp, bal: Amount, e: ApplyError) -> CoreError {
     match e {
         ApplyError::Conflict { existing } => CoreError::ConflictingEvents {
             account_id: account.to_string(),
@@ -175,15 +212,18 @@ pub struct BalanceEvent {
     pub balance: Amount,
 }
 
-/// One closed (account, token, day): the day's average and the balance carried forward.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClosedBalance {
+/// One closed (account, token, day), borrowed from a [`ClosedDay`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClosedRef<'a> {
     /// Account id.
-    pub account_id: String,
+    pub account_id: &'a str,
     /// TWAB over the day, base units, rounded down.
     pub average: Amount,
     /// Balance at the end of the day (the next day's opening balance), base units.
     pub closing: Amount,
+    /// True when an event of the account was applied (its closing balance may differ
+    /// from its opening one); false when it only carried its opening balance.
+    pub changed: bool,
 }
 
 /// Streams one token's balance events for one day and keeps one accumulator per account.
@@ -191,12 +231,16 @@ pub struct ClosedBalance {
 /// Feed opening balances with [`DayCloser::set_opening`] (before any event of that
 /// account), then events with [`DayCloser::apply`] in non-decreasing time order per
 /// account (a global time order satisfies this), then [`DayCloser::finish`].
-/// Memory: one entry per account, independent of the number of events.
+///
+/// Memory: per account its id's bytes plus about 80 bytes ([`AccountIds`] and a 64-byte
+/// accumulator), independent of the number of events.
 #[derive(Debug)]
 pub struct DayCloser {
     day: Day,
+    bounds: (Timestamp, Timestamp),
     token: String,
-    accounts: HashMap<String, TwabAccumulator>,
+    ids: AccountIds,
+    accs: Vec<Acc>,
     max_accounts: usize,
 }
 
@@ -206,8 +250,10 @@ impl DayCloser {
     pub fn new(day: Day, token: &str, max_accounts: usize) -> DayCloser {
         DayCloser {
             day,
+            bounds: (day.start(), day.end()),
             token: token.to_string(),
-            accounts: HashMap::new(),
+            ids: AccountIds::new(),
+            accs: Vec::new(),
             max_accounts,
         }
     }
@@ -217,73 +263,101 @@ impl DayCloser {
         self.day
     }
 
-    fn entry(&mut self, account_id: &str, opening: Amount) -> Result<&mut TwabAccumulator> {
-        if !self.accounts.contains_key(account_id) {
-            if self.accounts.len() >= self.max_accounts {
-                return Err(CoreError::InvalidInput(format!(
-                    "day close of {} {} exceeds the bound of {} accounts",
-                    self.token, self.day, self.max_accounts
-                )));
-            }
-            self.accounts
-                .insert(account_id.to_string(), TwabAccumulator::open(self.day, opening));
+    fn add(&mut self, account_id: &str, opening: u128) -> Result<usize> {
+        if self.accs.len() >= self.max_accounts {
+            return Err(CoreError::InvalidInput(format!(
+                "day close of {} {} exceeds the bound of {} accounts",
+                self.token, self.day, self.max_accounts
+            )));
         }
-        Ok(self.accounts.get_mut(account_id).expect("inserted above"))
+        let idx = self.ids.intern(account_id)? as usize;
+        debug_assert_eq!(idx, self.accs.len());
+        self.accs.push(Acc::open(opening));
+        Ok(idx)
     }
 
     /// Sets the balance carried from earlier days for an account.
     ///
     /// Errors when the account already has an accumulator (opening balances come first).
     pub fn set_opening(&mut self, account_id: &str, balance: Amount) -> Result<()> {
-        if self.accounts.contains_key(account_id) {
+        if self.ids.get(account_id).is_some() {
             return Err(CoreError::Invariant(format!(
                 "opening balance for account {account_id} token {} set twice or after its events",
                 self.token
             )));
         }
-        self.entry(account_id, balance).map(|_| ())
+        self.add(account_id, balance.0).map(|_| ())
     }
 
     /// Applies one event. Events at or after the end of the day are ignored (they belong
     /// to a later day); events before the day move the opening balance.
     pub fn apply(&mut self, account_id: &str, ts: Timestamp, balance: Amount) -> Result<()> {
-        if ts >= self.day.end() {
+        if ts >= self.bounds.1 {
             return Ok(());
         }
-        // One hash lookup for accounts already seen (the common case); no allocation.
-        let result = match self.accounts.get_mut(account_id) {
-            Some(acc) => acc.apply(ts, balance),
-            None => self.entry(account_id, Amount::ZERO)?.apply(ts, balance),
+        let idx = match self.ids.get(account_id) {
+            Some(i) => i as usize,
+            None => self.add(account_id, 0)?,
         };
-        result.map_err(|e| apply_error(account_id, &self.token, ts, balance, e))
+        self.accs[idx]
+            .apply(self.bounds, ts, balance.0)
+            .map_err(|e| apply_error(account_id, &self.token, ts, balance, e))
     }
 
     /// Number of accounts tracked.
     pub fn len(&self) -> usize {
-        self.accounts.len()
+        self.accs.len()
     }
 
     /// True when no account is tracked.
     pub fn is_empty(&self) -> bool {
-        self.accounts.is_empty()
+        self.accs.is_empty()
     }
 
-    /// Closes every account, sorted by account id (byte order).
-    pub fn finish(self) -> Vec<ClosedBalance> {
-        let mut out: Vec<ClosedBalance> = self
-            .accounts
-            .into_iter()
-            .map(|(account_id, acc)| {
-                let (average, closing) = acc.finish();
-                ClosedBalance {
-                    account_id,
-                    average,
-                    closing,
-                }
-            })
-            .collect();
-        out.sort_by(|a, b| a.account_id.as_bytes().cmp(b.account_id.as_bytes()));
-        out
+    /// Closes every account; the result lists them by account id (byte order).
+    pub fn finish(self) -> ClosedDay {
+        let order = self.ids.sorted();
+        ClosedDay {
+            bounds: self.bounds,
+            ids: self.ids,
+            accs: self.accs,
+            order,
+        }
+    }
+}
+
+/// The closed accounts of one token-day, in account-id order (byte order).
+#[derive(Debug)]
+pub struct ClosedDay {
+    bounds: (Timestamp, Timestamp),
+    ids: AccountIds,
+    accs: Vec<Acc>,
+    order: Vec<u32>,
+}
+
+impl ClosedDay {
+    /// Number of accounts.
+    pub fn len(&self) -> usize {
+        self.accs.len()
+    }
+
+    /// True when there is no account.
+    pub fn is_empty(&self) -> bool {
+        self.accs.is_empty()
+    }
+
+    /// Every account by id (byte order), with its average and closing balance.
+    pub fn iter(&self) -> impl Iterator<Item = ClosedRef<'_>> + '_ {
+        self.order.iter().map(move |&i| {
+            let acc = &self.accs[i as usize];
+            let (average, closing) = acc.finish(self.bounds);
+            ClosedRef {
+                account_id: self.ids.name(i),
+                average,
+                closing,
+                changed: acc.flags & HAS_EVENT != 0,
+            }
+        })
     }
 }
 
@@ -359,6 +433,32 @@ mod tests {
         assert!(c.apply("b", at(1), Amount(1)).is_err());
     }
 
+    #[test]
+    fn success_closer_lists_by_id_and_marks_changed() {
+        let mut c = DayCloser::new(day(), "SOL", 10);
+        c.set_opening("b", Amount(48)).unwrap();
+        c.set_opening("c", Amount(7)).unwrap();
+        c.apply("a", at(12), Amount(24)).unwrap();
+        c.apply("b", at(12), Amount(0)).unwrap();
+        c.apply("a", at(25), Amount(1_000)).unwrap(); // next day: ignored
+        let closed = c.finish();
+        let got: Vec<(&str, u128, u128, bool)> = closed
+            .iter()
+            .map(|r| (r.account_id, r.average.0, r.closing.0, r.changed))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("a", 12, 24, true), ("b", 24, 0, true), ("c", 7, 7, false)]
+        );
+    }
+
+    #[test]
+    fn fail_opening_after_events() {
+        let mut c = DayCloser::new(day(), "SOL", 10);
+        c.apply("a", at(1), Amount(1)).unwrap();
+        assert!(c.set_opening("a", Amount(5)).is_err());
+    }
+
     proptest! {
         /// The average lies between the smallest and largest balance held during the day.
         #[test]
@@ -385,9 +485,10 @@ mod tests {
             c.set_opening("a", Amount(5)).unwrap();
             for (ts, b) in &evs { c.apply("a", *ts, *b).unwrap(); }
             let closed = c.finish();
+            let first = closed.iter().next().unwrap();
             let (avg, close) = daily_average(day(), Amount(5), &evs).unwrap();
-            prop_assert_eq!(closed[0].average, avg);
-            prop_assert_eq!(closed[0].closing, close);
+            prop_assert_eq!(first.average, avg);
+            prop_assert_eq!(first.closing, close);
         }
     }
 }

@@ -41,7 +41,7 @@ proptest! {
         } else {
             prop_assert_eq!(paid, Amount::ZERO);
         }
-        let es = allocation_entries("BNB", Day::parse("2025-06-01").unwrap(), &a).unwrap();
+        let es = allocation_entries("BNB", Day::parse("2025-06-01").unwrap(), &a.plan()).unwrap();
         prop_assert!(es.iter().all(|x| x.check_balanced().is_ok()));
     }
 
