@@ -3,14 +3,15 @@
 use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
-use sqlx::{AnyConnection, Row};
 
 use softstake_core::eligibility::Account;
 use softstake_core::Timestamp;
 
+use crate::db::{insert_rows, on_pool, on_tx, RowExt, Tx, Val};
 use crate::error::{Result, StoreError};
-use crate::sql::{insert_rows, ts, ts_opt, Val};
 use crate::Store;
+
+const ACCOUNT_COLS: &str = "account_id, jurisdiction, activated_at, deactivated_at";
 
 impl Store {
     /// Inserts or replaces accounts (all in one transaction). Returns how many rows were
@@ -43,19 +44,26 @@ impl Store {
 
     /// One account, if known.
     pub async fn account(&self, account_id: &str) -> Result<Option<Account>> {
-        let row = sqlx::query(
-            "SELECT account_id, jurisdiction, activated_at, deactivated_at FROM accounts WHERE account_id = $1",
-        )
-        .bind(account_id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| decode_account(&r)).transpose()
+        let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE account_id = $1");
+        on_pool!(self, |p| {
+            let row = sqlx::query(&sql).bind(account_id).fetch_optional(p).await?;
+            row.map(|r| decode_account(&r)).transpose()
+        })
     }
 
-    /// All accounts by id (memory grows with accounts: the day close needs them).
+    /// All accounts by id (memory grows with accounts: for small programs such as the
+    /// demo; the day close streams them instead).
     pub async fn accounts_map(&self) -> Result<HashMap<String, Account>> {
-        let mut conn = self.pool.acquire().await?;
-        load_accounts(&mut conn).await
+        let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts");
+        on_pool!(self, |p| {
+            let mut out = HashMap::new();
+            let mut rows = sqlx::query(&sql).fetch(p);
+            while let Some(r) = rows.try_next().await? {
+                let a = decode_account(&r)?;
+                out.insert(a.account_id.clone(), a);
+            }
+            Ok(out)
+        })
     }
 
     /// The one-click opt-in: activates `account_id` at `now` (its first snapshot is the
@@ -63,14 +71,7 @@ impl Store {
     /// re-activating a deactivated one starts afresh. A new account needs a jurisdiction.
     pub async fn activate(&self, account_id: &str, jurisdiction: Option<&str>, now: Timestamp) -> Result<Account> {
         let mut tx = self.write_tx().await?;
-        let existing = sqlx::query(
-            "SELECT account_id, jurisdiction, activated_at, deactivated_at FROM accounts WHERE account_id = $1",
-        )
-        .bind(account_id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|r| decode_account(&r))
-        .transpose()?;
+        let existing = account_in(&mut tx, account_id).await?;
         let account = match existing {
             Some(a) if a.deactivated_at.is_none() => a,
             Some(a) => Account::new(account_id, jurisdiction.unwrap_or(&a.jurisdiction), now, None)?,
@@ -103,24 +104,19 @@ impl Store {
     /// an already deactivated account keeps its first deactivation time.
     pub async fn deactivate(&self, account_id: &str, now: Timestamp) -> Result<Account> {
         let mut tx = self.write_tx().await?;
-        let a = sqlx::query(
-            "SELECT account_id, jurisdiction, activated_at, deactivated_at FROM accounts WHERE account_id = $1",
-        )
-        .bind(account_id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|r| decode_account(&r))
-        .transpose()?
-        .ok_or_else(|| StoreError::NotFound(format!("account {account_id}")))?;
+        let a = account_in(&mut tx, account_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("account {account_id}")))?;
         if a.deactivated_at.is_some() {
             return Ok(a);
         }
         let at = now.max(a.activated_at);
-        sqlx::query("UPDATE accounts SET deactivated_at = $1 WHERE account_id = $2")
+        on_tx!(&mut tx, |c| sqlx::query("UPDATE accounts SET deactivated_at = $1 WHERE account_id = $2")
             .bind(at.0)
-            .bind(account_id.to_string())
-            .execute(&mut *tx)
-            .await?;
+            .bind(account_id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
         tx.commit().await?;
         Ok(Account {
             deactivated_at: Some(at),
@@ -129,21 +125,27 @@ impl Store {
     }
 }
 
-fn decode_account(r: &sqlx::any::AnyRow) -> Result<Account> {
-    let id: String = r.try_get("account_id")?;
-    let j: String = r.try_get("jurisdiction")?;
-    Account::new(&id, &j, ts(r, "activated_at")?, ts_opt(r, "deactivated_at")?)
+fn decode_account<R: RowExt>(r: &R) -> Result<Account> {
+    let id = r.text("account_id")?;
+    let j = r.text("jurisdiction")?;
+    Account::new(&id, &j, r.ts("activated_at")?, r.opt_ts("deactivated_at")?)
         .map_err(|e| StoreError::corrupt("accounts", e.to_string()))
 }
 
-/// All accounts by id, read on `conn` (inside the caller's transaction).
-pub(crate) async fn load_accounts(conn: &mut AnyConnection) -> Result<HashMap<String, Account>> {
-    let mut out = HashMap::new();
-    let mut rows =
-        sqlx::query("SELECT account_id, jurisdiction, activated_at, deactivated_at FROM accounts").fetch(&mut *conn);
-    while let Some(r) = rows.try_next().await? {
-        let a = decode_account(&r)?;
-        out.insert(a.account_id.clone(), a);
-    }
-    Ok(out)
+async fn account_in(tx: &mut Tx, account_id: &str) -> Result<Option<Account>> {
+    let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE account_id = $1");
+    on_tx!(tx, |c| {
+        let row = sqlx::query(&sql).bind(account_id).fetch_optional(&mut *c).await?;
+        row.map(|r| decode_account(&r)).transpose()
+    })
+}
+
+/// Up to `limit` accounts with ids `>= from`, in id order (byte order): the day close
+/// merges them with its accounts without holding every account in memory.
+pub(crate) async fn accounts_from(tx: &mut Tx, from: &str, limit: i64) -> Result<Vec<Account>> {
+    let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE account_id >= $1 ORDER BY account_id LIMIT $2");
+    on_tx!(tx, |c| {
+        let rows = sqlx::query(&sql).bind(from).bind(limit).fetch_all(&mut *c).await?;
+        rows.iter().map(decode_account).collect()
+    })
 }

@@ -69,8 +69,10 @@ pub enum StoreError {
         reason: String,
     },
     /// A balance event falls in a day that is already closed for its token.
-    #[error("balance event for account {account_id} token {token} at {ts} is in a closed day (last closed {last_closed}); late events cannot change a closed day")]
+    #[error("{}balance event for account {account_id} token {token} at {ts} is in a closed day (last closed {last_closed}); late events cannot change a closed day", at_line(*line))]
     EventInClosedDay {
+        /// Where the event came from (file line or feed position), when known.
+        line: Option<u64>,
         /// Token symbol.
         token: String,
         /// Account id.
@@ -81,8 +83,10 @@ pub enum StoreError {
         last_closed: String,
     },
     /// An event at the same (token, account, ts) already exists with another balance.
-    #[error("balance event for account {account_id} token {token} at {ts} already recorded with balance {existing}, new {new} (base units)")]
+    #[error("{}balance event for account {account_id} token {token} at {ts} already recorded with balance {existing}, new {new} (base units)", at_line(*line))]
     ConflictingEvent {
+        /// Where the new event came from (file line or feed position), when known.
+        line: Option<u64>,
         /// Token symbol.
         token: String,
         /// Account id.
@@ -95,8 +99,10 @@ pub enum StoreError {
         new: String,
     },
     /// A feed event id was given to two different events.
-    #[error("event id {event_id:?} was already used for another balance event")]
+    #[error("{}event id {event_id:?} was already used for another balance event", at_line(*line))]
     EventIdReused {
+        /// Where the event came from (file line or feed position), when known.
+        line: Option<u64>,
         /// The id.
         event_id: String,
     },
@@ -122,12 +128,39 @@ pub enum StoreError {
         /// The day.
         day: String,
     },
+    /// A reward for a day before the token's first closed day: it could never be paid.
+    #[error("reward for {token} {day} is before the token's first closed day {first_closed}; it could never be paid (attribute it to {first_closed} or later)")]
+    RewardBeforeFirstClosedDay {
+        /// Token symbol.
+        token: String,
+        /// The day asked for.
+        day: String,
+        /// The token's first closed day.
+        first_closed: String,
+    },
     /// A state transition that the journal does not allow.
     #[error("journal: {0}")]
     Journal(String),
     /// Something looked up is not there.
     #[error("not found: {0}")]
     NotFound(String),
+    /// Input the store refuses before writing anything (an ingest batch, an archive
+    /// request, an export), with what is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// Writing or reading a file (archive, export) failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// `"line N: "` when the input position is known.
+fn at_line(line: Option<u64>) -> String {
+    line.map(|l| format!("line {l}: ")).unwrap_or_default()
 }
 
 impl StoreError {

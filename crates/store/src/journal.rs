@@ -7,15 +7,13 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{AnyConnection, Row};
-
 use softstake_core::ledger::Entry;
 use softstake_core::plan::OpKind;
 use softstake_core::{Amount, Timestamp};
 
+use crate::db::{on_pool, on_tx, DbAmount, RowExt, Tx};
 use crate::error::{Result, StoreError};
 use crate::ledger::insert_entries;
-use crate::sql;
 use crate::Store;
 
 /// Where an operation stands.
@@ -123,32 +121,32 @@ pub struct Operation {
 
 const COLS: &str = "idempotency_key, plan_id, seq, token, kind, validator, amount, state, tx_id, payload, valid_until, attempts, error, epoch, created_at, updated_at";
 
-fn decode(r: &sqlx::any::AnyRow) -> Result<Operation> {
-    let kind: String = r.try_get("kind")?;
-    let state: String = r.try_get("state")?;
+fn decode<R: RowExt>(r: &R) -> Result<Operation> {
+    let kind = r.text("kind")?;
+    let state = r.text("state")?;
     Ok(Operation {
-        idempotency_key: r.try_get("idempotency_key")?,
-        plan_id: r.try_get("plan_id")?,
-        seq: r.try_get::<i64, _>("seq")? as u32,
-        token: r.try_get("token")?,
+        idempotency_key: r.text("idempotency_key")?,
+        plan_id: r.text("plan_id")?,
+        seq: r.int("seq")? as u32,
+        token: r.text("token")?,
         kind: OpKind::parse(&kind).ok_or_else(|| StoreError::corrupt("operations", format!("kind {kind:?}")))?,
-        validator: r.try_get("validator")?,
-        amount: sql::amount(r, "amount", "operations")?,
+        validator: r.text("validator")?,
+        amount: r.amount("amount", "operations")?,
         state: OperationState::parse(&state)
             .ok_or_else(|| StoreError::corrupt("operations", format!("state {state:?}")))?,
-        tx_id: r.try_get("tx_id")?,
-        payload: r.try_get("payload")?,
-        valid_until: sql::ts_opt(r, "valid_until")?,
-        attempts: r.try_get::<i64, _>("attempts")? as u32,
-        error: r.try_get("error")?,
-        epoch: r.try_get::<i64, _>("epoch")? as u64,
-        created_at: sql::ts(r, "created_at")?,
-        updated_at: sql::ts(r, "updated_at")?,
+        tx_id: r.opt_text("tx_id")?,
+        payload: r.opt_text("payload")?,
+        valid_until: r.opt_ts("valid_until")?,
+        attempts: r.int("attempts")? as u32,
+        error: r.opt_text("error")?,
+        epoch: r.int("epoch")? as u64,
+        created_at: r.ts("created_at")?,
+        updated_at: r.ts("updated_at")?,
     })
 }
 
 async fn log(
-    conn: &mut AnyConnection,
+    tx: &mut Tx,
     key: &str,
     from: Option<OperationState>,
     to: OperationState,
@@ -156,25 +154,29 @@ async fn log(
     detail: &str,
     now: Timestamp,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO operation_log (idempotency_key, at, from_state, to_state, tx_id, detail) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(key.to_string())
-        .bind(now.0)
-        .bind(from.map(|s| s.as_str().to_string()))
-        .bind(to.as_str().to_string())
-        .bind(tx_id.map(str::to_string))
-        .bind(detail.to_string())
-        .execute(&mut *conn)
-        .await?;
+    on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO operation_log (idempotency_key, at, from_state, to_state, tx_id, detail) VALUES ($1, $2, $3, $4, $5, $6)"
+    )
+    .bind(key)
+    .bind(now.0)
+    .bind(from.map(|s| s.as_str()))
+    .bind(to.as_str())
+    .bind(tx_id)
+    .bind(detail)
+    .execute(&mut *c)
+    .await?
+            .rows_affected());
     Ok(())
 }
 
-async fn current_state(conn: &mut AnyConnection, key: &str) -> Result<OperationState> {
-    let row = sqlx::query("SELECT state FROM operations WHERE idempotency_key = $1")
-        .bind(key.to_string())
-        .fetch_optional(&mut *conn)
+async fn current_state(tx: &mut Tx, key: &str) -> Result<OperationState> {
+    let s = on_tx!(tx, |c| sqlx::query("SELECT state FROM operations WHERE idempotency_key = $1")
+        .bind(key)
+        .fetch_optional(&mut *c)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("operation {key}")))?;
-    let s: String = row.try_get("state")?;
+        .map(|r| r.text("state"))
+        .transpose()?)
+    .ok_or_else(|| StoreError::NotFound(format!("operation {key}")))?;
     OperationState::parse(&s).ok_or_else(|| StoreError::corrupt("operations", format!("state {s:?}")))
 }
 
@@ -183,24 +185,25 @@ impl Store {
     /// plan executed again does not restart its operations). Returns how many were new.
     pub async fn record_intents(&self, ops: &[NewOperation], now: Timestamp) -> Result<u64> {
         let mut tx = self.write_tx().await?;
+        let sql = format!(
+            "INSERT INTO operations ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 'intent', NULL, NULL, NULL, 0, NULL, $8, $9, $9) \
+             ON CONFLICT (idempotency_key) DO NOTHING"
+        );
         let mut new = 0;
         for op in ops {
-            let n = sqlx::query(&format!(
-                "INSERT INTO operations ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 'intent', NULL, NULL, NULL, 0, NULL, $8, $9, $9) \
-                 ON CONFLICT (idempotency_key) DO NOTHING"
-            ))
-            .bind(op.idempotency_key.clone())
-            .bind(op.plan_id.clone())
-            .bind(i64::from(op.seq))
-            .bind(op.token.clone())
-            .bind(op.kind.as_str().to_string())
-            .bind(op.validator.clone())
-            .bind(op.amount.0.to_string())
-            .bind(op.epoch as i64)
-            .bind(now.0)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            let n = on_tx!(&mut tx, |c| sqlx::query(&sql)
+                .bind(&op.idempotency_key)
+                .bind(&op.plan_id)
+                .bind(i64::from(op.seq))
+                .bind(&op.token)
+                .bind(op.kind.as_str())
+                .bind(&op.validator)
+                .bind(DbAmount(op.amount.0))
+                .bind(op.epoch as i64)
+                .bind(now.0)
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
             if n == 1 {
                 log(
                     &mut tx,
@@ -221,62 +224,67 @@ impl Store {
 
     /// One operation.
     pub async fn operation(&self, key: &str) -> Result<Option<Operation>> {
-        let row = sqlx::query(&format!("SELECT {COLS} FROM operations WHERE idempotency_key = $1"))
-            .bind(key.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| decode(&r)).transpose()
+        let sql = format!("SELECT {COLS} FROM operations WHERE idempotency_key = $1");
+        on_pool!(self, |p| {
+            let row = sqlx::query(&sql).bind(key).fetch_optional(p).await?;
+            row.map(|r| decode(&r)).transpose()
+        })
     }
 
     /// Operations still open (intent or submitted), oldest first; all tokens when
     /// `token` is `None`.
     pub async fn open_operations(&self, token: Option<&str>) -> Result<Vec<Operation>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {COLS} FROM operations WHERE state IN ('intent', 'submitted') AND ($1 = '' OR token = $1) ORDER BY created_at, plan_id, seq"
-        ))
-        .bind(token.unwrap_or("").to_string())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(decode).collect()
+        );
+        on_pool!(self, |p| {
+            let rows = sqlx::query(&sql).bind(token.unwrap_or("")).fetch_all(p).await?;
+            rows.iter().map(decode).collect()
+        })
     }
 
     /// Operations of a token (or all), newest first, at most `limit`.
     pub async fn operations(&self, token: Option<&str>, limit: u32) -> Result<Vec<Operation>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {COLS} FROM operations WHERE ($1 = '' OR token = $1) ORDER BY created_at DESC, plan_id, seq LIMIT $2"
-        ))
-        .bind(token.unwrap_or("").to_string())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(decode).collect()
+        );
+        on_pool!(self, |p| {
+            let rows = sqlx::query(&sql)
+                .bind(token.unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(p)
+                .await?;
+            rows.iter().map(decode).collect()
+        })
     }
 
     /// Operations of one plan in order.
     pub async fn plan_operations(&self, plan_id: &str) -> Result<Vec<Operation>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLS} FROM operations WHERE plan_id = $1 ORDER BY seq"
-        ))
-        .bind(plan_id.to_string())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(decode).collect()
+        let sql = format!("SELECT {COLS} FROM operations WHERE plan_id = $1 ORDER BY seq");
+        on_pool!(self, |p| {
+            let rows = sqlx::query(&sql).bind(plan_id).fetch_all(p).await?;
+            rows.iter().map(decode).collect()
+        })
     }
 
     /// Stake moved in `epoch` (operations not failed whose kind moves stake, see
     /// [`OpKind::moves_stake`]; `instant_exit`: the chain's) and operations sent in it.
     pub async fn moved_in_epoch(&self, token: &str, epoch: u64, instant_exit: bool) -> Result<(Amount, u32)> {
-        let rows =
-            sqlx::query("SELECT kind, amount FROM operations WHERE token = $1 AND epoch = $2 AND state <> 'failed'")
-                .bind(token.to_string())
-                .bind(epoch as i64)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(String, Amount)> = on_pool!(self, |p| {
+            let rows =
+                sqlx::query("SELECT kind, amount FROM operations WHERE token = $1 AND epoch = $2 AND state <> 'failed'")
+                    .bind(token)
+                    .bind(epoch as i64)
+                    .fetch_all(p)
+                    .await?;
+            rows.iter()
+                .map(|r| Ok((r.text("kind")?, r.amount("amount", "operations")?)))
+                .collect::<Result<Vec<_>>>()?
+        });
         let mut moved = Amount::ZERO;
-        for r in &rows {
-            let kind: String = r.try_get("kind")?;
-            if OpKind::parse(&kind).is_some_and(|k| k.moves_stake(instant_exit)) {
-                moved = moved.checked_add(sql::amount(r, "amount", "operations")?, "moved this epoch")?;
+        for (kind, amount) in &rows {
+            if OpKind::parse(kind).is_some_and(|k| k.moves_stake(instant_exit)) {
+                moved = moved.checked_add(*amount, "moved this epoch")?;
             }
         }
         Ok((moved, rows.len() as u32))
@@ -289,18 +297,27 @@ impl Store {
     /// # Errors
     /// A store error, or an amount column that is not base units.
     pub async fn released_not_withdrawn(&self, token: &str) -> Result<BTreeMap<String, Amount>> {
-        let rows = sqlx::query(
-            "SELECT kind, validator, amount, state FROM operations WHERE token = $1 AND kind IN ('undelegate', 'withdraw') AND state <> 'failed'",
-        )
-        .bind(token.to_string())
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(String, String, Amount, String)> = on_pool!(self, |p| {
+            let rows = sqlx::query(
+                "SELECT kind, validator, amount, state FROM operations WHERE token = $1 AND kind IN ('undelegate', 'withdraw') AND state <> 'failed'",
+            )
+            .bind(token)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.text("kind")?,
+                        r.text("validator")?,
+                        r.amount("amount", "operations")?,
+                        r.text("state")?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?
+        });
         let mut released: BTreeMap<String, (Amount, Amount)> = BTreeMap::new();
-        for r in &rows {
-            let kind: String = r.try_get("kind")?;
-            let state: String = r.try_get("state")?;
-            let amount = sql::amount(r, "amount", "operations")?;
-            let e = released.entry(r.try_get("validator")?).or_default();
+        for (kind, validator, amount, state) in rows {
+            let e = released.entry(validator).or_default();
             if kind == "withdraw" {
                 e.1 = e.1.checked_add(amount, "withdrawn")?;
             } else if state == "confirmed" || state == "reconciled" {
@@ -325,18 +342,18 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.write_tx().await?;
         let from = current_state(&mut tx, key).await?;
-        let n = sqlx::query(
+        let n = on_tx!(&mut tx, |c| sqlx::query(
             "UPDATE operations SET state = 'submitted', tx_id = $1, payload = $2, valid_until = $3, attempts = attempts + 1, updated_at = $4 \
              WHERE idempotency_key = $5 AND state IN ('intent', 'submitted')",
         )
-        .bind(tx_id.to_string())
-        .bind(payload.to_string())
+        .bind(tx_id)
+        .bind(payload)
         .bind(valid_until.map(|t| t.0))
         .bind(now.0)
-        .bind(key.to_string())
-        .execute(&mut *tx)
+        .bind(key)
+        .execute(&mut *c)
         .await?
-        .rows_affected();
+        .rows_affected());
         if n != 1 {
             return Err(StoreError::Journal(format!(
                 "operation {key}: cannot go from {} to submitted",
@@ -360,12 +377,14 @@ impl Store {
     /// `submitted → confirmed`, with the ledger entries of its effect, atomically.
     pub async fn mark_confirmed(&self, key: &str, entries: &[Entry], now: Timestamp) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        let n = sqlx::query("UPDATE operations SET state = 'confirmed', error = NULL, updated_at = $1 WHERE idempotency_key = $2 AND state = 'submitted'")
-            .bind(now.0)
-            .bind(key.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let n = on_tx!(&mut tx, |c| sqlx::query(
+            "UPDATE operations SET state = 'confirmed', error = NULL, updated_at = $1 WHERE idempotency_key = $2 AND state = 'submitted'"
+        )
+        .bind(now.0)
+        .bind(key)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
         if n != 1 {
             let from = current_state(&mut tx, key).await?;
             return Err(StoreError::Journal(format!(
@@ -392,13 +411,15 @@ impl Store {
     pub async fn mark_failed(&self, key: &str, reason: &str, now: Timestamp) -> Result<()> {
         let mut tx = self.write_tx().await?;
         let from = current_state(&mut tx, key).await?;
-        let n = sqlx::query("UPDATE operations SET state = 'failed', error = $1, updated_at = $2 WHERE idempotency_key = $3 AND state IN ('intent', 'submitted')")
-            .bind(reason.to_string())
-            .bind(now.0)
-            .bind(key.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let n = on_tx!(&mut tx, |c| sqlx::query(
+            "UPDATE operations SET state = 'failed', error = $1, updated_at = $2 WHERE idempotency_key = $3 AND state IN ('intent', 'submitted')"
+        )
+        .bind(reason)
+        .bind(now.0)
+        .bind(key)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
         if n != 1 {
             return Err(StoreError::Journal(format!(
                 "operation {key}: cannot go from {} to failed",
@@ -414,20 +435,24 @@ impl Store {
     /// reconciliation with no drift). Returns how many.
     pub async fn mark_reconciled(&self, token: &str, now: Timestamp) -> Result<u64> {
         let mut tx = self.write_tx().await?;
-        let keys: Vec<String> =
-            sqlx::query("SELECT idempotency_key FROM operations WHERE token = $1 AND state = 'confirmed'")
-                .bind(token.to_string())
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| r.try_get("idempotency_key"))
-                .collect::<std::result::Result<_, _>>()?;
+        let keys: Vec<String> = on_tx!(&mut tx, |c| sqlx::query(
+            "SELECT idempotency_key FROM operations WHERE token = $1 AND state = 'confirmed'"
+        )
+        .bind(token)
+        .fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(|r| r.text("idempotency_key"))
+        .collect::<Result<_>>()?);
         for k in &keys {
-            sqlx::query("UPDATE operations SET state = 'reconciled', updated_at = $1 WHERE idempotency_key = $2 AND state = 'confirmed'")
-                .bind(now.0)
-                .bind(k.clone())
-                .execute(&mut *tx)
-                .await?;
+            on_tx!(&mut tx, |c| sqlx::query(
+                "UPDATE operations SET state = 'reconciled', updated_at = $1 WHERE idempotency_key = $2 AND state = 'confirmed'"
+            )
+            .bind(now.0)
+            .bind(k)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
             log(
                 &mut tx,
                 k,
@@ -448,22 +473,24 @@ impl Store {
         &self,
         key: &str,
     ) -> Result<Vec<(Timestamp, Option<String>, String, Option<String>, String)>> {
-        let rows = sqlx::query(
-            "SELECT at, from_state, to_state, tx_id, detail FROM operation_log WHERE idempotency_key = $1 ORDER BY at",
-        )
-        .bind(key.to_string())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    sql::ts(r, "at")?,
-                    r.try_get("from_state")?,
-                    r.try_get("to_state")?,
-                    r.try_get("tx_id")?,
-                    r.try_get("detail")?,
-                ))
-            })
-            .collect()
+        on_pool!(self, |p| {
+            let rows = sqlx::query(
+                "SELECT at, from_state, to_state, tx_id, detail FROM operation_log WHERE idempotency_key = $1 ORDER BY at",
+            )
+            .bind(key)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.ts("at")?,
+                        r.opt_text("from_state")?,
+                        r.text("to_state")?,
+                        r.opt_text("tx_id")?,
+                        r.text("detail")?,
+                    ))
+                })
+                .collect()
+        })
     }
 }

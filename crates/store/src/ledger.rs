@@ -3,13 +3,12 @@
 use std::collections::BTreeMap;
 
 use futures_util::TryStreamExt;
-use sqlx::{AnyConnection, Row};
 
 use softstake_core::ledger::{Entry, Side};
-use softstake_core::{Amount, Timestamp};
+use softstake_core::{Amount, Net, Timestamp};
 
+use crate::db::{insert_rows, on_tx, Pool, RowExt, Tx, Val};
 use crate::error::{Result, StoreError};
-use crate::sql::{self, insert_rows, Val};
 use crate::Store;
 
 /// Debits and credits of one ledger account for one token, base units.
@@ -26,27 +25,27 @@ pub struct LedgerBalance {
 }
 
 impl LedgerBalance {
-    /// `debits − credits` as a signed number (i128 is enough for any real pool; an
-    /// overflow is reported as an error by the caller's checks).
-    pub fn net(&self) -> Option<i128> {
-        let d = i128::try_from(self.debits.0).ok()?;
-        let c = i128::try_from(self.credits.0).ok()?;
-        d.checked_sub(c)
+    /// `debits − credits`, exact over the whole `u128` range of either side.
+    pub fn net(&self) -> Net {
+        Net::diff(self.debits, self.credits)
     }
 }
 
-/// Inserts balanced entries (checked again here, before writing) on `conn`.
-pub(crate) async fn insert_entries(conn: &mut AnyConnection, entries: &[Entry], now: Timestamp) -> Result<()> {
+/// Inserts balanced entries (checked again here, before writing) in `tx`.
+pub(crate) async fn insert_entries(tx: &mut Tx, entries: &[Entry], now: Timestamp) -> Result<()> {
     for e in entries {
         e.check_balanced()?;
-        let row =
-            sqlx::query("INSERT INTO ledger_entries (kind, reference, created_at) VALUES ($1, $2, $3) RETURNING id")
-                .bind(e.kind.clone())
-                .bind(e.reference.clone())
-                .bind(now.0)
-                .fetch_one(&mut *conn)
-                .await?;
-        let id: i64 = row.try_get("id")?;
+        let id: i64 = on_tx!(&mut *tx, |c| {
+            let row = sqlx::query(
+                "INSERT INTO ledger_entries (kind, reference, created_at) VALUES ($1, $2, $3) RETURNING id",
+            )
+            .bind(&e.kind)
+            .bind(&e.reference)
+            .bind(now.0)
+            .fetch_one(&mut *c)
+            .await?;
+            row.int("id")?
+        });
         let rows: Vec<Vec<Val>> = e
             .postings
             .iter()
@@ -59,12 +58,12 @@ pub(crate) async fn insert_entries(conn: &mut AnyConnection, entries: &[Entry], 
                         Side::Debit => "D".into(),
                         Side::Credit => "C".into(),
                     }),
-                    Val::T(p.amount.0.to_string()),
+                    Val::A(p.amount),
                 ]
             })
             .collect();
         insert_rows(
-            conn,
+            tx,
             "INSERT INTO ledger_postings (entry_id, account, token, side, amount)",
             "",
             5,
@@ -73,6 +72,36 @@ pub(crate) async fn insert_entries(conn: &mut AnyConnection, entries: &[Entry], 
         .await?;
     }
     Ok(())
+}
+
+/// Σ debits and Σ credits per ledger account, accumulated with checked arithmetic.
+#[derive(Default)]
+struct Sums {
+    by: BTreeMap<String, (Amount, Amount)>,
+    all: (Amount, Amount),
+}
+
+impl Sums {
+    fn add(&mut self, account: String, side: &str, amount: Amount, keep: bool) -> Result<()> {
+        let debit = match side {
+            "D" => true,
+            "C" => false,
+            other => return Err(StoreError::corrupt("ledger_postings", format!("side {other:?}"))),
+        };
+        let bump = |pair: &mut (Amount, Amount)| -> Result<()> {
+            if debit {
+                pair.0 = pair.0.checked_add(amount, "ledger debits")?;
+            } else {
+                pair.1 = pair.1.checked_add(amount, "ledger credits")?;
+            }
+            Ok(())
+        };
+        bump(&mut self.all)?;
+        if keep {
+            bump(self.by.entry(account).or_default())?;
+        }
+        Ok(())
+    }
 }
 
 impl Store {
@@ -85,45 +114,44 @@ impl Store {
     }
 
     /// Debits and credits per ledger account of `token` whose name starts with
-    /// `prefix` (empty for all). Checks on read that the token's whole ledger balances
-    /// when `prefix` is empty.
+    /// `prefix` (empty for all). Checks on read that the token's whole ledger balances.
+    ///
+    /// PostgreSQL sums in SQL (`NUMERIC`); SQLite streams the postings and sums them here.
     pub async fn ledger_balances(&self, token: &str, prefix: &str) -> Result<Vec<LedgerBalance>> {
-        let mut rows = sqlx::query("SELECT account, side, amount FROM ledger_postings WHERE token = $1")
-            .bind(token.to_string())
-            .fetch(&self.pool);
-        let mut by: BTreeMap<String, (Amount, Amount)> = BTreeMap::new();
-        let (mut all_d, mut all_c) = (Amount::ZERO, Amount::ZERO);
-        while let Some(r) = rows.try_next().await? {
-            let account: String = r.try_get("account")?;
-            let side: String = r.try_get("side")?;
-            let amount = sql::amount(&r, "amount", "ledger_postings")?;
-            let is_debit = match side.as_str() {
-                "D" => true,
-                "C" => false,
-                other => return Err(StoreError::corrupt("ledger_postings", format!("side {other:?}"))),
-            };
-            if is_debit {
-                all_d = all_d.checked_add(amount, "ledger debits")?;
-            } else {
-                all_c = all_c.checked_add(amount, "ledger credits")?;
+        let mut sums = Sums::default();
+        match &self.pool {
+            Pool::Postgres(p) => {
+                let rows = sqlx::query(
+                    "SELECT account, side, SUM(amount) AS amount FROM ledger_postings WHERE token = $1 GROUP BY account, side",
+                )
+                .bind(token)
+                .fetch_all(p)
+                .await?;
+                for r in &rows {
+                    let account = r.text("account")?;
+                    let keep = account.starts_with(prefix);
+                    sums.add(account, &r.text("side")?, r.amount("amount", "ledger_postings")?, keep)?;
+                }
             }
-            if !account.starts_with(prefix) {
-                continue;
-            }
-            let e = by.entry(account).or_default();
-            if is_debit {
-                e.0 = e.0.checked_add(amount, "ledger debits")?;
-            } else {
-                e.1 = e.1.checked_add(amount, "ledger credits")?;
+            Pool::Sqlite(p) => {
+                let mut rows = sqlx::query("SELECT account, side, amount FROM ledger_postings WHERE token = $1")
+                    .bind(token)
+                    .fetch(p);
+                while let Some(r) = rows.try_next().await? {
+                    let account = r.text("account")?;
+                    let keep = account.starts_with(prefix);
+                    sums.add(account, &r.text("side")?, r.amount("amount", "ledger_postings")?, keep)?;
+                }
             }
         }
-        if all_d != all_c {
+        if sums.all.0 != sums.all.1 {
             return Err(StoreError::corrupt(
                 "ledger_postings",
-                format!("{token}: debits {all_d} != credits {all_c}"),
+                format!("{token}: debits {} != credits {}", sums.all.0, sums.all.1),
             ));
         }
-        Ok(by
+        Ok(sums
+            .by
             .into_iter()
             .map(|(account, (debits, credits))| LedgerBalance {
                 account,

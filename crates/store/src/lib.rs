@@ -1,45 +1,68 @@
 //! # softstake-store
 //!
-//! Persistence for softstake over sqlx's `Any` driver: a SQLite file is the embedded
-//! default, PostgreSQL the production store; the same SQL runs on both (`$n`
-//! placeholders, `ON CONFLICT`), with one migration folder per dialect.
+//! Persistence for softstake with two real backends behind one API: a SQLite file is the
+//! embedded default, PostgreSQL the production store. Each backend has its own typed sqlx
+//! pool; SQL that is the same on both is written once ([`db`]'s dispatch macros), and
+//! where speed or correctness needs it each backend has its own path: PostgreSQL loads
+//! and unloads with binary `COPY`, keeps amounts in `NUMERIC(39,0)`, partitions
+//! `balance_events` by day and serializes a token's day writers with an advisory lock;
+//! SQLite keeps events in a clustered `WITHOUT ROWID` table and serializes every writer
+//! with `BEGIN IMMEDIATE`.
 //!
 //! ```text
 //!  accounts ─┐
-//!  balance_events ─▶ close_day (stream, one accumulator per account) ─▶ daily_balances
-//!  balances (closing) ◀┘                                              closed_days
-//!  rewards ─────────────────────────▶ distribute ─▶ payouts + distributions + ledger
+//!  balance feed ─▶ ingest (batches, COPY) ─▶ balance_events (per-day partitions)
+//!  daily_balances(d−1).closing ─┐
+//!  events of d in time order ───┴▶ close_day (one 64-byte accumulator per account)
+//!                                  ─▶ daily_balances(d) with closing (COPY), closed_days
+//!  rewards ─────────────▶ distribute (two streamed passes) ─▶ payouts (COPY) +
+//!                                             distributions + ledger
 //!  operations journal (intent → submitted → confirmed | failed → reconciled)
+//!  archive: closed days' events ─▶ CSV files, partitions dropped
 //! ```
 //!
-//! Amounts are stored as TEXT decimal strings of base units (u128 does not fit a 64-bit
-//! integer column) and are parsed, with their invariants checked, when read back.
-//! Timestamps are BIGINT Unix nanoseconds (UTC); days are TEXT `YYYY-MM-DD`.
+//! Writers of one token's days (ingest, rewards record, close, distribute) take one lock
+//! in their transaction ([`Store::lock_token_days`]), so an event is either counted by its
+//! day's close or refused as late, never lost.
+//!
+//! Amounts are `NUMERIC(39,0)` on PostgreSQL and decimal `TEXT` on SQLite (no 128-bit
+//! integer there), checked when read back. Timestamps are BIGINT Unix nanoseconds (UTC);
+//! days are TEXT `YYYY-MM-DD`.
 //!
 //! Every command that writes runs in one transaction: an error leaves the store as it was.
 #![deny(missing_docs)]
 
 mod accounts;
+mod archive;
 mod balances;
+mod close;
+mod db;
 mod distribution;
 pub mod error;
+mod export;
+mod ingest;
 mod journal;
 mod ledger;
+mod pg;
 mod rewards;
 mod service;
-mod sql;
 mod treasury;
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-pub use balances::{CloseOutcome, IngestReport};
+use crate::db::{on_pool, Pool, Tx};
+
+pub use archive::{ArchiveDay, ArchiveReport, ArchiveSink};
+pub use balances::CloseOutcome;
 pub use distribution::{AprRow, DistributionSummary, HistoryRow};
 pub use error::{Result, StoreError};
+pub use export::{ExportRow, PayoutExport};
+pub use ingest::{Ingest, IngestEvent, IngestReport};
 pub use journal::{NewOperation, Operation, OperationState};
 pub use ledger::LedgerBalance;
 pub use rewards::{RecordOutcome, RewardRow};
@@ -58,12 +81,15 @@ pub enum Backend {
 /// A handle on the database; cheap to clone (a connection pool).
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: AnyPool,
-    backend: Backend,
+    pool: Pool,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long an SQLite writer waits for another's write lock before failing. A day close
+/// of a large token holds it for as long as it streams, so this is generous.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Store {
     /// Connects to `url` (`sqlite://path/to/file.db` — created with its folder if missing —
@@ -73,70 +99,112 @@ impl Store {
     /// the database cannot be reached, [`StoreError::Migrate`] when the schema cannot be
     /// brought up to date.
     pub async fn open(url: &str) -> Result<Store> {
-        sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
+        let pool = if url.starts_with("sqlite:") {
+            let url = prepare_sqlite_url(url)?;
+            let opts = SqliteConnectOptions::from_str(&url)?
+                .foreign_keys(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(opts)
+                .await?;
+            SQLITE_MIGRATIONS.run(&pool).await?;
+            Pool::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
+            let opts = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(opts)
+                .await?;
+            POSTGRES_MIGRATIONS.run(&pool).await?;
+            Pool::Postgres(pool)
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
-        let url = match backend {
-            Backend::Sqlite => prepare_sqlite_url(url)?,
-            Backend::Postgres => url.to_string(),
-        };
-        let opts = AnyConnectOptions::from_str(&url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;")
-                            .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(opts)
-            .await?;
-        match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
-        }
-        Ok(Store { pool, backend })
+        Ok(Store { pool })
     }
 
     /// The backend in use.
     pub fn backend(&self) -> Backend {
-        self.backend
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
     }
 
-    /// The underlying pool (for advanced callers such as the daemon's leader lease).
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
+    /// The PostgreSQL pool, when that is the backend (for the daemon's leader lease, which
+    /// holds session advisory locks on a dedicated connection).
+    pub fn pg_pool(&self) -> Option<&sqlx::PgPool> {
+        match &self.pool {
+            Pool::Postgres(p) => Some(p),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
+    /// Checks that the database answers (`SELECT 1`).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when it does not.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, |p| sqlx::query("SELECT 1").execute(p).await?.rows_affected());
+        Ok(())
     }
 
     /// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: the write
     /// lock is taken up front, so a concurrent writer waits (`busy_timeout`) instead of
     /// failing with `SQLITE_BUSY` when a deferred transaction that has already read tries
-    /// to upgrade to a write (sqlite.org/lang_transaction.html). PostgreSQL: plain `BEGIN`.
+    /// to upgrade to a write (sqlite.org/lang_transaction.html). PostgreSQL: plain `BEGIN`
+    /// (READ COMMITTED); writers of a token's days also take [`Store::lock_token_days`].
     ///
     /// # Errors
     /// [`StoreError::Db`] when no connection can be acquired or the lock is not granted
     /// within the busy timeout.
-    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+    pub(crate) async fn write_tx(&self) -> Result<Tx> {
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
+    }
+
+    /// Starts a read-only snapshot: SQLite's deferred `BEGIN`; PostgreSQL's
+    /// `REPEATABLE READ, READ ONLY`, so several statements see one state.
+    pub(crate) async fn read_tx(&self) -> Result<Tx> {
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Postgres(p) => Tx::Postgres(
+                p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .await?,
+            ),
+        })
+    }
+
+    /// Takes the lock that serializes the writers of `token`'s days (ingest, rewards record,
+    /// close, distribute) until `tx` ends: `pg_advisory_xact_lock` on PostgreSQL; on SQLite
+    /// `BEGIN IMMEDIATE` already serializes every writer. Lock several tokens in sorted order.
+    pub(crate) async fn lock_token_days(tx: &mut Tx, token: &str) -> Result<()> {
+        if let Tx::Postgres(t) = tx {
+            sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+                .bind(TOKEN_DAY_LOCK)
+                .bind(token)
+                .execute(&mut **t)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
-        self.pool.close().await;
+        on_pool!(self, |p| p.close().await)
     }
 }
+
+/// The advisory-lock namespace of token-day writers (`"SSK1"`); the second key is
+/// `hashtext(token)`.
+const TOKEN_DAY_LOCK: i32 = 0x5353_4B31;
 
 /// Makes sure the SQLite file's folder exists and asks SQLite to create the file.
 fn prepare_sqlite_url(url: &str) -> Result<String> {

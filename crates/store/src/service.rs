@@ -3,10 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::Row;
-
 use softstake_core::Timestamp;
 
+use crate::db::{on_pool, RowExt};
 use crate::error::{Result, StoreError};
 use crate::Store;
 
@@ -34,16 +33,16 @@ impl std::fmt::Debug for ApiKey {
 impl Store {
     /// Stores an API key for an account. Errors when the key exists.
     pub async fn create_api_key(&self, key: &ApiKey, now: Timestamp) -> Result<()> {
-        let n = sqlx::query(
+        let n = on_pool!(self, |p| sqlx::query(
             "INSERT INTO api_keys (api_key, secret, account_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (api_key) DO NOTHING",
         )
-        .bind(key.api_key.clone())
-        .bind(key.secret.clone())
-        .bind(key.account_id.clone())
+        .bind(&key.api_key)
+        .bind(&key.secret)
+        .bind(&key.account_id)
         .bind(now.0)
-        .execute(&self.pool)
+        .execute(p)
         .await?
-        .rows_affected();
+        .rows_affected());
         if n != 1 {
             return Err(StoreError::Journal(format!("API key {} already exists", key.api_key)));
         }
@@ -52,30 +51,34 @@ impl Store {
 
     /// The API key record, if known.
     pub async fn api_key(&self, api_key: &str) -> Result<Option<ApiKey>> {
-        let row = sqlx::query("SELECT api_key, secret, account_id FROM api_keys WHERE api_key = $1")
-            .bind(api_key.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok(ApiKey {
-                api_key: r.try_get("api_key")?,
-                secret: r.try_get("secret")?,
-                account_id: r.try_get("account_id")?,
+        on_pool!(self, |p| {
+            let row = sqlx::query("SELECT api_key, secret, account_id FROM api_keys WHERE api_key = $1")
+                .bind(api_key)
+                .fetch_optional(p)
+                .await?;
+            row.map(|r| {
+                Ok(ApiKey {
+                    api_key: r.text("api_key")?,
+                    secret: r.text("secret")?,
+                    account_id: r.text("account_id")?,
+                })
             })
+            .transpose()
         })
-        .transpose()
     }
 
     /// Journal operations of `token` per state.
     pub async fn operation_counts(&self, token: &str) -> Result<BTreeMap<String, u64>> {
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM operations WHERE token = $1 GROUP BY state")
-            .bind(token.to_string())
-            .fetch_all(&self.pool)
-            .await?;
-        let mut out = BTreeMap::new();
-        for r in rows {
-            out.insert(r.try_get::<String, _>("state")?, r.try_get::<i64, _>("n")? as u64);
-        }
-        Ok(out)
+        on_pool!(self, |p| {
+            let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM operations WHERE token = $1 GROUP BY state")
+                .bind(token)
+                .fetch_all(p)
+                .await?;
+            let mut out = BTreeMap::new();
+            for r in rows {
+                out.insert(r.text("state")?, r.count("n", "operations")?);
+            }
+            Ok(out)
+        })
     }
 }

@@ -2,16 +2,14 @@
 //! alerts (drift freezes moves until acknowledged), position snapshots and custody
 //! changes.
 
-use sqlx::{AnyConnection, Row};
-
 use softstake_core::ledger::{Entry, LedgerAccount};
 use softstake_core::position::{Position, StakeState};
-use softstake_core::{Amount, Day, Timestamp};
+use softstake_core::{Amount, Day, Net, Timestamp};
 
+use crate::db::{insert_rows, on_pool, on_tx, DbAmount, RowExt, Tx, Val};
 use crate::error::{Result, StoreError};
 use crate::ledger::insert_entries;
-use crate::rewards::{record_one, RecordOutcome};
-use crate::sql::{self, insert_rows, Val};
+use crate::rewards::{first_closed, record_one, RecordOutcome};
 use crate::Store;
 
 /// Lifecycle of a plan.
@@ -149,49 +147,53 @@ const PLAN_COLS: &str =
     "plan_id, token, epoch, created_at, status, moved, needs_approval, approved_by, approved_at, body";
 const ALERT_COLS: &str = "id, token, kind, message, shortfall, exit_eta, freezes_moves, created_at, updated_at, acknowledged_at, acknowledged_by";
 
-fn decode_plan(r: &sqlx::any::AnyRow) -> Result<PlanRecord> {
-    let status: String = r.try_get("status")?;
+fn decode_plan<R: RowExt>(r: &R) -> Result<PlanRecord> {
+    let status = r.text("status")?;
     Ok(PlanRecord {
-        plan_id: r.try_get("plan_id")?,
-        token: r.try_get("token")?,
-        epoch: r.try_get::<i64, _>("epoch")? as u64,
-        created_at: sql::ts(r, "created_at")?,
+        plan_id: r.text("plan_id")?,
+        token: r.text("token")?,
+        epoch: r.int("epoch")? as u64,
+        created_at: r.ts("created_at")?,
         status: PlanStatus::parse(&status).ok_or_else(|| StoreError::corrupt("plans", format!("status {status:?}")))?,
-        moved: sql::amount(r, "moved", "plans")?,
-        needs_approval: r.try_get::<i64, _>("needs_approval")? != 0,
-        approved_by: r.try_get("approved_by")?,
-        approved_at: sql::ts_opt(r, "approved_at")?,
-        body: r.try_get("body")?,
+        moved: r.amount("moved", "plans")?,
+        needs_approval: r.int("needs_approval")? != 0,
+        approved_by: r.opt_text("approved_by")?,
+        approved_at: r.opt_ts("approved_at")?,
+        body: r.text("body")?,
     })
 }
 
-fn decode_alert(r: &sqlx::any::AnyRow) -> Result<Alert> {
+fn decode_alert<R: RowExt>(r: &R) -> Result<Alert> {
     Ok(Alert {
-        id: r.try_get("id")?,
-        token: r.try_get("token")?,
-        kind: r.try_get("kind")?,
-        message: r.try_get("message")?,
-        shortfall: sql::amount(r, "shortfall", "alerts")?,
-        exit_eta: sql::ts_opt(r, "exit_eta")?,
-        freeze: r.try_get::<i64, _>("freezes_moves")? != 0,
-        created_at: sql::ts(r, "created_at")?,
-        updated_at: sql::ts(r, "updated_at")?,
-        acknowledged_at: sql::ts_opt(r, "acknowledged_at")?,
-        acknowledged_by: r.try_get("acknowledged_by")?,
+        id: r.int("id")?,
+        token: r.text("token")?,
+        kind: r.text("kind")?,
+        message: r.text("message")?,
+        shortfall: r.amount("shortfall", "alerts")?,
+        exit_eta: r.opt_ts("exit_eta")?,
+        freeze: r.int("freezes_moves")? != 0,
+        created_at: r.ts("created_at")?,
+        updated_at: r.ts("updated_at")?,
+        acknowledged_at: r.opt_ts("acknowledged_at")?,
+        acknowledged_by: r.opt_text("acknowledged_by")?,
     })
 }
 
-async fn first_undistributed_day(conn: &mut AnyConnection, token: &str, day: Day) -> Result<Day> {
-    let row = sqlx::query("SELECT MAX(day) AS day FROM distributions WHERE token = $1")
-        .bind(token.to_string())
-        .fetch_one(&mut *conn)
-        .await?;
-    let last: Option<String> = row.try_get("day")?;
-    let last = last
-        .map(|s| Day::parse(&s).map_err(|e| StoreError::corrupt("distributions", e.to_string())))
-        .transpose()?;
-    Ok(match last {
+/// The day a reward realized on `day` is attributed to: that day, unless it is already
+/// distributed (then the first day after the last distribution) or before the token's
+/// first closed day (then that day: earlier days are never paid).
+async fn attribution_day(tx: &mut Tx, token: &str, day: Day) -> Result<Day> {
+    let last = on_tx!(&mut *tx, |c| sqlx::query("SELECT MAX(day) AS day FROM distributions WHERE token = $1")
+        .bind(token)
+        .fetch_one(&mut *c)
+        .await?
+        .opt_day("day", "distributions")?);
+    let day = match last {
         Some(l) if l >= day => l.next(),
+        _ => day,
+    };
+    Ok(match first_closed(tx, token).await? {
+        Some(first) if first > day => first,
         _ => day,
     })
 }
@@ -199,43 +201,46 @@ async fn first_undistributed_day(conn: &mut AnyConnection, token: &str, day: Day
 impl Store {
     /// Stores a plan (a plan already stored keeps its record).
     pub async fn save_plan(&self, p: &PlanRecord) -> Result<()> {
-        sqlx::query(&format!(
+        let sql = format!(
             "INSERT INTO plans ({PLAN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (plan_id) DO NOTHING"
-        ))
-        .bind(p.plan_id.clone())
-        .bind(p.token.clone())
-        .bind(p.epoch as i64)
-        .bind(p.created_at.0)
-        .bind(p.status.as_str().to_string())
-        .bind(p.moved.0.to_string())
-        .bind(i64::from(p.needs_approval))
-        .bind(p.approved_by.clone())
-        .bind(p.approved_at.map(|t| t.0))
-        .bind(p.body.clone())
-        .execute(&self.pool)
-        .await?;
+        );
+        on_pool!(self, |pool| sqlx::query(&sql)
+            .bind(&p.plan_id)
+            .bind(&p.token)
+            .bind(p.epoch as i64)
+            .bind(p.created_at.0)
+            .bind(p.status.as_str())
+            .bind(DbAmount(p.moved.0))
+            .bind(i64::from(p.needs_approval))
+            .bind(p.approved_by.as_deref())
+            .bind(p.approved_at.map(|t| t.0))
+            .bind(&p.body)
+            .execute(pool)
+            .await?
+            .rows_affected());
         Ok(())
     }
 
     /// A stored plan.
     pub async fn plan(&self, plan_id: &str) -> Result<Option<PlanRecord>> {
-        let row = sqlx::query(&format!("SELECT {PLAN_COLS} FROM plans WHERE plan_id = $1"))
-            .bind(plan_id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| decode_plan(&r)).transpose()
+        let sql = format!("SELECT {PLAN_COLS} FROM plans WHERE plan_id = $1");
+        on_pool!(self, |p| {
+            let row = sqlx::query(&sql).bind(plan_id).fetch_optional(p).await?;
+            row.map(|r| decode_plan(&r)).transpose()
+        })
     }
 
     /// Plans, newest first.
     pub async fn plans(&self, token: Option<&str>, limit: u32) -> Result<Vec<PlanRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {PLAN_COLS} FROM plans WHERE ($1 = '' OR token = $1) ORDER BY created_at DESC LIMIT $2"
-        ))
-        .bind(token.unwrap_or("").to_string())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(decode_plan).collect()
+        let sql = format!("SELECT {PLAN_COLS} FROM plans WHERE ($1 = '' OR token = $1) ORDER BY created_at DESC LIMIT $2");
+        on_pool!(self, |p| {
+            let rows = sqlx::query(&sql)
+                .bind(token.unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(p)
+                .await?;
+            rows.iter().map(decode_plan).collect()
+        })
     }
 
     /// Moves a plan to `to` if it is in one of `from`; approvals record who and when.
@@ -248,18 +253,19 @@ impl Store {
         now: Timestamp,
     ) -> Result<()> {
         let allowed: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
-        let n = sqlx::query(&format!(
+        let sql = format!(
             "UPDATE plans SET status = $1, approved_by = COALESCE($2, approved_by), approved_at = CASE WHEN $2 IS NULL THEN approved_at ELSE $3 END \
              WHERE plan_id = $4 AND status IN ({})",
             allowed.join(", ")
-        ))
-        .bind(to.as_str().to_string())
-        .bind(by.map(str::to_string))
-        .bind(now.0)
-        .bind(plan_id.to_string())
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        );
+        let n = on_pool!(self, |p| sqlx::query(&sql)
+            .bind(to.as_str())
+            .bind(by)
+            .bind(now.0)
+            .bind(plan_id)
+            .execute(p)
+            .await?
+            .rows_affected());
         if n != 1 {
             let cur = self
                 .plan(plan_id)
@@ -276,16 +282,19 @@ impl Store {
 
     /// The saved rewards cursor of a token's chain.
     pub async fn reward_cursor(&self, token: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT cursor FROM reward_cursors WHERE token = $1")
-            .bind(token.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| r.try_get("cursor")).transpose()?)
+        on_pool!(self, |p| {
+            let row = sqlx::query("SELECT cursor FROM reward_cursors WHERE token = $1")
+                .bind(token)
+                .fetch_optional(p)
+                .await?;
+            row.map(|r| r.text("cursor")).transpose()
+        })
     }
 
-    /// Records realized rewards from a chain and the new cursor, in one transaction:
-    /// each reward once (by token, validator, epoch, kind), attributed to the UTC day it
-    /// was realized (or the first day not yet distributed), with its ledger entry
+    /// Records realized rewards from a chain and the new cursor, in one transaction that
+    /// holds the token's day lock: each reward once (by token, validator, epoch, kind),
+    /// attributed to the UTC day it was realized (or the first day not yet distributed,
+    /// and never before the first closed day), with its ledger entry
     /// (`Dr stake:<validator>` when compounded, `Dr pool:buffer` when claimed,
     /// `Cr chain:rewards`).
     pub async fn record_realized(
@@ -296,6 +305,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<RewardCursor> {
         let mut tx = self.write_tx().await?;
+        Store::lock_token_days(&mut tx, token).await?;
         let mut out = RewardCursor {
             cursor: cursor.to_string(),
             ..RewardCursor::default()
@@ -304,17 +314,18 @@ impl Store {
             if r.amount.is_zero() {
                 continue;
             }
-            let exists = sqlx::query(
+            let stored = on_tx!(&mut tx, |c| sqlx::query(
                 "SELECT amount FROM realized_rewards WHERE token = $1 AND validator = $2 AND epoch = $3 AND kind = $4",
             )
-            .bind(token.to_string())
-            .bind(r.validator.clone())
+            .bind(token)
+            .bind(&r.validator)
             .bind(r.epoch as i64)
-            .bind(r.kind.clone())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = exists {
-                let stored = sql::amount(&row, "amount", "realized_rewards")?;
+            .bind(&r.kind)
+            .fetch_optional(&mut *c)
+            .await?
+            .map(|row| row.amount("amount", "realized_rewards"))
+            .transpose()?);
+            if let Some(stored) = stored {
                 if stored != r.amount {
                     return Err(StoreError::corrupt(
                         "realized_rewards",
@@ -326,17 +337,20 @@ impl Store {
                 }
                 continue;
             }
-            let day = first_undistributed_day(&mut tx, token, r.at.day()).await?;
-            sqlx::query("INSERT INTO realized_rewards (token, validator, epoch, kind, amount, at, day) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                .bind(token.to_string())
-                .bind(r.validator.clone())
-                .bind(r.epoch as i64)
-                .bind(r.kind.clone())
-                .bind(r.amount.0.to_string())
-                .bind(r.at.0)
-                .bind(day.to_string())
-                .execute(&mut *tx)
-                .await?;
+            let day = attribution_day(&mut tx, token, r.at.day()).await?;
+            on_tx!(&mut tx, |c| sqlx::query(
+                "INSERT INTO realized_rewards (token, validator, epoch, kind, amount, at, day) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            )
+            .bind(token)
+            .bind(&r.validator)
+            .bind(r.epoch as i64)
+            .bind(&r.kind)
+            .bind(DbAmount(r.amount.0))
+            .bind(r.at.0)
+            .bind(day.to_string())
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
             let debit = if r.kind == "claimed" {
                 LedgerAccount::buffer()
             } else {
@@ -348,23 +362,27 @@ impl Store {
                 out.new_amount = out.new_amount.checked_add(r.amount, "new rewards")?;
             }
         }
-        sqlx::query("INSERT INTO reward_cursors (token, cursor, updated_at) VALUES ($1, $2, $3) ON CONFLICT (token) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at")
-            .bind(token.to_string())
-            .bind(cursor.to_string())
-            .bind(now.0)
-            .execute(&mut *tx)
-            .await?;
+        on_tx!(&mut tx, |c| sqlx::query(
+            "INSERT INTO reward_cursors (token, cursor, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (token) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at"
+        )
+        .bind(token)
+        .bind(cursor)
+        .bind(now.0)
+        .execute(&mut *c)
+        .await?
+            .rows_affected());
         tx.commit().await?;
         Ok(out)
     }
 
     /// When rewards of `token` were last claimed (claim chains), from the synced records.
     pub async fn last_claim(&self, token: &str) -> Result<Option<Timestamp>> {
-        let row = sqlx::query("SELECT MAX(at) AS at FROM realized_rewards WHERE token = $1 AND kind = 'claimed'")
-            .bind(token.to_string())
-            .fetch_one(&self.pool)
-            .await?;
-        sql::ts_opt(&row, "at")
+        on_pool!(self, |p| sqlx::query("SELECT MAX(at) AS at FROM realized_rewards WHERE token = $1 AND kind = 'claimed'")
+            .bind(token)
+            .fetch_one(p)
+            .await?
+            .opt_ts("at"))
     }
 
     /// Raises an alert, or refreshes the open one of the same token and kind (one open
@@ -381,41 +399,45 @@ impl Store {
         now: Timestamp,
     ) -> Result<i64> {
         let mut tx = self.write_tx().await?;
-        let open = sqlx::query("SELECT id FROM alerts WHERE token = $1 AND kind = $2 AND acknowledged_at IS NULL")
-            .bind(token.to_string())
-            .bind(kind.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let open = on_tx!(&mut tx, |c| sqlx::query(
+            "SELECT id FROM alerts WHERE token = $1 AND kind = $2 AND acknowledged_at IS NULL"
+        )
+        .bind(token)
+        .bind(kind)
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| r.int("id"))
+        .transpose()?);
         let id = match open {
-            Some(r) => {
-                let id: i64 = r.try_get("id")?;
-                sqlx::query("UPDATE alerts SET message = $1, shortfall = $2, exit_eta = $3, freezes_moves = $4, updated_at = $5 WHERE id = $6")
-                    .bind(message.to_string())
-                    .bind(shortfall.0.to_string())
-                    .bind(exit_eta.map(|t| t.0))
-                    .bind(i64::from(freeze))
-                    .bind(now.0)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                id
-            }
-            None => {
-                let r = sqlx::query(
-                    "INSERT INTO alerts (token, kind, message, shortfall, exit_eta, freezes_moves, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+            Some(id) => {
+                on_tx!(&mut tx, |c| sqlx::query(
+                    "UPDATE alerts SET message = $1, shortfall = $2, exit_eta = $3, freezes_moves = $4, updated_at = $5 WHERE id = $6"
                 )
-                .bind(token.to_string())
-                .bind(kind.to_string())
-                .bind(message.to_string())
-                .bind(shortfall.0.to_string())
+                .bind(message)
+                .bind(DbAmount(shortfall.0))
                 .bind(exit_eta.map(|t| t.0))
                 .bind(i64::from(freeze))
                 .bind(now.0)
-                .fetch_one(&mut *tx)
-                .await?;
-                r.try_get("id")?
+                .bind(id)
+                .execute(&mut *c)
+                .await?
+            .rows_affected());
+                id
             }
+            None => on_tx!(&mut tx, |c| sqlx::query(
+                "INSERT INTO alerts (token, kind, message, shortfall, exit_eta, freezes_moves, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+            )
+            .bind(token)
+            .bind(kind)
+            .bind(message)
+            .bind(DbAmount(shortfall.0))
+            .bind(exit_eta.map(|t| t.0))
+            .bind(i64::from(freeze))
+            .bind(now.0)
+            .fetch_one(&mut *c)
+            .await?
+            .int("id")?),
         };
         tx.commit().await?;
         Ok(id)
@@ -424,52 +446,55 @@ impl Store {
     /// Closes open alerts of `token` and `kind` that no longer apply (e.g. liquidity back
     /// above target). Freezing alerts are never closed this way: they need a person.
     pub async fn resolve_alerts(&self, token: &str, kind: &str, now: Timestamp) -> Result<u64> {
-        Ok(sqlx::query(
+        Ok(on_pool!(self, |p| sqlx::query(
             "UPDATE alerts SET acknowledged_at = $1, acknowledged_by = 'resolved: condition cleared' \
              WHERE token = $2 AND kind = $3 AND acknowledged_at IS NULL AND freezes_moves = 0",
         )
         .bind(now.0)
-        .bind(token.to_string())
-        .bind(kind.to_string())
-        .execute(&self.pool)
+        .bind(token)
+        .bind(kind)
+        .execute(p)
         .await?
-        .rows_affected())
+        .rows_affected()))
     }
 
     /// Alerts, newest first; only open ones unless `all`.
     pub async fn alerts(&self, token: Option<&str>, all: bool) -> Result<Vec<Alert>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {ALERT_COLS} FROM alerts WHERE ($1 = '' OR token = $1) AND ($2 = 1 OR acknowledged_at IS NULL) ORDER BY id DESC"
-        ))
-        .bind(token.unwrap_or("").to_string())
-        .bind(i64::from(all))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(decode_alert).collect()
+        );
+        on_pool!(self, |p| {
+            let rows = sqlx::query(&sql)
+                .bind(token.unwrap_or(""))
+                .bind(i64::from(all))
+                .fetch_all(p)
+                .await?;
+            rows.iter().map(decode_alert).collect()
+        })
     }
 
     /// One alert.
     pub async fn alert(&self, id: i64) -> Result<Option<Alert>> {
-        let row = sqlx::query(&format!("SELECT {ALERT_COLS} FROM alerts WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| decode_alert(&r)).transpose()
+        let sql = format!("SELECT {ALERT_COLS} FROM alerts WHERE id = $1");
+        on_pool!(self, |p| {
+            let row = sqlx::query(&sql).bind(id).fetch_optional(p).await?;
+            row.map(|r| decode_alert(&r)).transpose()
+        })
     }
 
     /// Acknowledges an alert, recording `entries` (e.g. booking a drift as slashing) in
     /// the same transaction. Acknowledging twice is refused.
     pub async fn acknowledge_alert(&self, id: i64, by: &str, entries: &[Entry], now: Timestamp) -> Result<Alert> {
         let mut tx = self.write_tx().await?;
-        let n = sqlx::query(
+        let n = on_tx!(&mut tx, |c| sqlx::query(
             "UPDATE alerts SET acknowledged_at = $1, acknowledged_by = $2 WHERE id = $3 AND acknowledged_at IS NULL",
         )
         .bind(now.0)
-        .bind(by.to_string())
+        .bind(by)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut *c)
         .await?
-        .rows_affected();
+        .rows_affected());
         if n != 1 {
             return Err(StoreError::NotFound(format!(
                 "open alert {id} (unknown or already acknowledged)"
@@ -484,25 +509,26 @@ impl Store {
 
     /// Why moves of `token` are frozen (the open freezing alert's message), if they are.
     pub async fn frozen(&self, token: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT id, message FROM alerts WHERE token = $1 AND freezes_moves = 1 AND acknowledged_at IS NULL ORDER BY id LIMIT 1")
-            .bind(token.to_string())
-            .fetch_optional(&self.pool)
+        on_pool!(self, |p| {
+            let row = sqlx::query(
+                "SELECT id, message FROM alerts WHERE token = $1 AND freezes_moves = 1 AND acknowledged_at IS NULL ORDER BY id LIMIT 1",
+            )
+            .bind(token)
+            .fetch_optional(p)
             .await?;
-        row.map(|r| -> Result<String> {
-            let id: i64 = r.try_get("id")?;
-            let m: String = r.try_get("message")?;
-            Ok(format!("alert {id}: {m}"))
+            row.map(|r| -> Result<String> { Ok(format!("alert {}: {}", r.int("id")?, r.text("message")?)) })
+                .transpose()
         })
-        .transpose()
     }
 
     /// Replaces the position snapshot of `token`.
     pub async fn save_positions(&self, token: &str, positions: &[Position], now: Timestamp) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("DELETE FROM position_snapshots WHERE token = $1")
-            .bind(token.to_string())
-            .execute(&mut *tx)
-            .await?;
+        on_tx!(&mut tx, |c| sqlx::query("DELETE FROM position_snapshots WHERE token = $1")
+            .bind(token)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
         let rows: Vec<Vec<Val>> = positions
             .iter()
             .map(|p| {
@@ -510,7 +536,7 @@ impl Store {
                     Val::T(token.to_string()),
                     Val::T(p.validator.clone()),
                     Val::T(p.state.as_str().to_string()),
-                    Val::T(p.amount.0.to_string()),
+                    Val::A(p.amount),
                     p.eta.map(|t| Val::I(t.0)).unwrap_or(Val::NullI),
                     Val::T(p.account.clone().unwrap_or_default()),
                     Val::I(now.0),
@@ -531,63 +557,75 @@ impl Store {
 
     /// The last position snapshot of `token`, if any.
     pub async fn positions_snapshot(&self, token: &str) -> Result<Option<PositionSnapshot>> {
-        let rows = sqlx::query("SELECT validator, state, amount, eta, account, at FROM position_snapshots WHERE token = $1 ORDER BY validator, state")
-            .bind(token.to_string())
-            .fetch_all(&self.pool)
+        let rows: Vec<(Timestamp, Position)> = on_pool!(self, |p| {
+            let rows = sqlx::query(
+                "SELECT validator, state, amount, eta, account, at FROM position_snapshots WHERE token = $1 ORDER BY validator, state",
+            )
+            .bind(token)
+            .fetch_all(p)
             .await?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let at = sql::ts(&rows[0], "at")?;
-        let positions = rows
-            .iter()
-            .map(|r| {
-                let state: String = r.try_get("state")?;
-                let account: String = r.try_get("account")?;
-                Ok(Position {
-                    validator: r.try_get("validator")?,
-                    state: StakeState::parse(&state)
-                        .ok_or_else(|| StoreError::corrupt("position_snapshots", format!("state {state:?}")))?,
-                    amount: sql::amount(r, "amount", "position_snapshots")?,
-                    eta: sql::ts_opt(r, "eta")?,
-                    account: (!account.is_empty()).then_some(account),
+            rows.iter()
+                .map(|r| {
+                    let state = r.text("state")?;
+                    let account = r.text("account")?;
+                    Ok((
+                        r.ts("at")?,
+                        Position {
+                            validator: r.text("validator")?,
+                            state: StakeState::parse(&state)
+                                .ok_or_else(|| StoreError::corrupt("position_snapshots", format!("state {state:?}")))?,
+                            amount: r.amount("amount", "position_snapshots")?,
+                            eta: r.opt_ts("eta")?,
+                            account: (!account.is_empty()).then_some(account),
+                        },
+                    ))
                 })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Some(PositionSnapshot { at, positions }))
+                .collect::<Result<Vec<_>>>()?
+        });
+        let Some(at) = rows.first().map(|r| r.0) else {
+            return Ok(None);
+        };
+        Ok(Some(PositionSnapshot {
+            at,
+            positions: rows.into_iter().map(|r| r.1).collect(),
+        }))
     }
 
     /// Books the change of the custodial total to `total` as of `day` (once per day):
     /// `Dr pool:buffer / Cr custody:users` for growth, the reverse for a fall. Returns the
-    /// signed change.
-    pub async fn record_custody_total(&self, token: &str, day: Day, total: Amount, now: Timestamp) -> Result<i128> {
+    /// signed change (zero when the day was already booked).
+    pub async fn record_custody_total(&self, token: &str, day: Day, total: Amount, now: Timestamp) -> Result<Net> {
         let reference = format!("{token} {day}");
-        let done = sqlx::query("SELECT 1 AS x FROM ledger_entries WHERE kind = 'custody_change' AND reference = $1")
-            .bind(reference.clone())
-            .fetch_optional(&self.pool)
-            .await?;
-        if done.is_some() {
-            return Ok(0);
+        let done = on_pool!(self, |p| sqlx::query(
+            "SELECT 1 AS x FROM ledger_entries WHERE kind = 'custody_change' AND reference = $1"
+        )
+        .bind(&reference)
+        .fetch_optional(p)
+        .await?
+        .is_some());
+        if done {
+            return Ok(Net::ZERO);
         }
         let users = self.ledger_balances(token, "custody:users").await?;
-        let booked: i128 = users.first().and_then(|b| b.net()).map(|n| -n).unwrap_or(0);
-        let new =
-            i128::try_from(total.0).map_err(|_| StoreError::corrupt("balances", "custodial total beyond i128"))?;
-        let delta = new - booked;
-        let amount = Amount(delta.unsigned_abs());
-        let entry = if delta >= 0 {
+        // custody:users is credited with what users hold: its balance is −net.
+        let booked = users.first().map(|b| b.net().neg()).unwrap_or(Net::ZERO);
+        let booked = booked
+            .non_negative()
+            .ok_or_else(|| StoreError::corrupt("ledger_postings", format!("{token}: custody:users has a debit balance")))?;
+        let delta = Net::diff(total, booked);
+        let entry = if delta.is_negative() {
             Entry::new("custody_change", &reference).transfer(
-                LedgerAccount::buffer(),
                 LedgerAccount::custody_users(),
+                LedgerAccount::buffer(),
                 token,
-                amount,
+                delta.magnitude(),
             )
         } else {
             Entry::new("custody_change", &reference).transfer(
-                LedgerAccount::custody_users(),
                 LedgerAccount::buffer(),
+                LedgerAccount::custody_users(),
                 token,
-                amount,
+                delta.magnitude(),
             )
         };
         let mut tx = self.write_tx().await?;

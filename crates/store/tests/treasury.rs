@@ -5,7 +5,7 @@ mod common;
 
 use softstake_core::ledger::{Entry, LedgerAccount};
 use softstake_core::plan::OpKind;
-use softstake_core::{Amount, Day, Timestamp};
+use softstake_core::{Amount, Day, Net, Timestamp};
 use softstake_store::{NewOperation, OperationState, RealizedReward, Store, StoreError};
 
 fn ts(s: &str) -> Timestamp {
@@ -69,7 +69,7 @@ async fn journal_transitions(store: Store) {
         "no resubmission after confirmation"
     );
     let stake = store.ledger_balances("SOL", "stake:").await.unwrap();
-    assert_eq!(stake[0].net(), Some(1_000));
+    assert_eq!(stake[0].net(), Net::positive(Amount(1_000)));
     assert_eq!(store.moved_in_epoch("SOL", 7, false).await.unwrap(), (Amount(1_000), 1));
     // a withdrawal is a move only where it is the release itself (instant exit)
     store.record_intents(&[op("k-w", OpKind::Withdraw)], now).await.unwrap();
@@ -140,7 +140,7 @@ async fn realized_rewards(store: Store) {
         Amount(100)
     );
     let stake = store.ledger_balances("SOL", "stake:v1").await.unwrap();
-    assert_eq!(stake[0].net(), Some(150));
+    assert_eq!(stake[0].net(), Net::positive(Amount(150)));
 }
 both_backends!(success_realized_rewards_once_per_epoch, realized_rewards);
 
@@ -183,11 +183,11 @@ async fn custody(store: Store) {
     let d1 = Day::parse("2025-06-01").unwrap();
     assert_eq!(
         store.record_custody_total("SOL", d1, Amount(1_000), now).await.unwrap(),
-        1_000
+        Net::positive(Amount(1_000))
     );
     assert_eq!(
         store.record_custody_total("SOL", d1, Amount(1_000), now).await.unwrap(),
-        0,
+        Net::ZERO,
         "once per day"
     );
     assert_eq!(
@@ -195,9 +195,9 @@ async fn custody(store: Store) {
             .record_custody_total("SOL", d1.next(), Amount(600), now)
             .await
             .unwrap(),
-        -400
+        Net::negative(Amount(400))
     );
     let buffer = store.ledger_balances("SOL", "pool:buffer").await.unwrap();
-    assert_eq!(buffer[0].net(), Some(600));
+    assert_eq!(buffer[0].net(), Net::positive(Amount(600)));
 }
 both_backends!(success_custody_total_booked_per_day, custody);

@@ -1,0 +1,110 @@
+-- softstake at exchange scale (PostgreSQL).
+--   * Amounts become NUMERIC(39,0) with CHECK (>= 0): exact for every u128, sorted and
+--     summed in SQL, sent in binary.
+--   * Ids that are sorted and joined on (account_id, token) use the "C" collation: byte
+--     order, the order payouts and leftover units follow, and memcmp-fast.
+--   * balance_events is partitioned by UTC day (RANGE on ts, nanoseconds) with the close's
+--     access path as its key (token, ts, account_id): a day's events of a token are one
+--     index range, in time order. Closed days are exported and dropped by `softstake
+--     archive`. Feed event ids move to balance_event_ids (one row per id, globally unique).
+
+CREATE FUNCTION softstake_numeric_columns() RETURNS VOID LANGUAGE plpgsql AS $$
+DECLARE
+    c RECORD;
+BEGIN
+    FOR c IN SELECT * FROM (VALUES
+        ('balances', 'balance'),
+        ('closed_days', 'total_eligible'), ('closed_days', 'total_balance'),
+        ('daily_balances', 'average'), ('daily_balances', 'eligible'),
+        ('rewards', 'amount'),
+        ('distributions', 'realized_reward'), ('distributions', 'fee'), ('distributions', 'carry_in'),
+        ('distributions', 'distributable'), ('distributions', 'total_eligible'), ('distributions', 'carry_out'),
+        ('payouts', 'average'), ('payouts', 'eligible'), ('payouts', 'reward'),
+        ('ledger_postings', 'amount'),
+        ('plans', 'moved'), ('operations', 'amount'), ('realized_rewards', 'amount'),
+        ('alerts', 'shortfall'), ('position_snapshots', 'amount')) AS t(tbl, col)
+    LOOP
+        EXECUTE format('ALTER TABLE %I ALTER COLUMN %I TYPE NUMERIC(39,0) USING %I::NUMERIC(39,0)', c.tbl, c.col, c.col);
+        EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (%I >= 0)', c.tbl, c.tbl || '_' || c.col || '_nonnegative', c.col);
+    END LOOP;
+END $$;
+SELECT softstake_numeric_columns();
+DROP FUNCTION softstake_numeric_columns();
+
+-- The APR is display-only: NULL when beyond Decimal's range, never blocking a payout.
+ALTER TABLE distributions ALTER COLUMN apr DROP NOT NULL;
+
+ALTER TABLE accounts ALTER COLUMN account_id TYPE TEXT COLLATE "C";
+ALTER TABLE balances ALTER COLUMN token TYPE TEXT COLLATE "C", ALTER COLUMN account_id TYPE TEXT COLLATE "C";
+ALTER TABLE daily_balances ALTER COLUMN token TYPE TEXT COLLATE "C", ALTER COLUMN account_id TYPE TEXT COLLATE "C";
+ALTER TABLE payouts ALTER COLUMN token TYPE TEXT COLLATE "C", ALTER COLUMN account_id TYPE TEXT COLLATE "C";
+
+-- Creates (idempotently) the partition of balance_events for the UTC day that starts at
+-- day_start_ns (Unix nanoseconds). CREATE TABLE + ATTACH takes only SHARE UPDATE EXCLUSIVE
+-- on the parent, so it does not wait for running closes or ingests. Returns its name.
+CREATE FUNCTION softstake_event_partition(day_start_ns BIGINT) RETURNS TEXT LANGUAGE plpgsql AS $$
+DECLARE
+    day_ns CONSTANT BIGINT := 86400000000000;
+    name TEXT;
+BEGIN
+    IF day_start_ns % day_ns <> 0 THEN
+        RAISE EXCEPTION 'softstake_event_partition: % is not the start of a UTC day', day_start_ns;
+    END IF;
+    name := 'balance_events_' || to_char(to_timestamp(day_start_ns / 1000000000) AT TIME ZONE 'UTC', 'YYYYMMDD');
+    -- One creator at a time (transaction-scoped lock, namespace "SSK2").
+    PERFORM pg_advisory_xact_lock(1397967666, 0);
+    IF to_regclass(name) IS NULL THEN
+        EXECUTE format('CREATE TABLE %I (LIKE balance_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
+        EXECUTE format('ALTER TABLE balance_events ATTACH PARTITION %I FOR VALUES FROM (%s) TO (%s)',
+                       name, day_start_ns, day_start_ns + day_ns);
+    END IF;
+    RETURN name;
+END $$;
+
+ALTER TABLE balance_events RENAME TO balance_events_unpartitioned;
+ALTER INDEX balance_events_pkey RENAME TO balance_events_unpartitioned_pkey;
+DROP INDEX balance_events_by_time;
+DROP INDEX balance_events_by_event_id;
+
+CREATE TABLE balance_events (
+    token      TEXT COLLATE "C" NOT NULL,
+    ts         BIGINT NOT NULL,
+    account_id TEXT COLLATE "C" NOT NULL,
+    balance    NUMERIC(39,0) NOT NULL CHECK (balance >= 0),
+    PRIMARY KEY (token, ts, account_id)
+) PARTITION BY RANGE (ts);
+
+CREATE TABLE balance_event_ids (
+    event_id   TEXT PRIMARY KEY,
+    token      TEXT COLLATE "C" NOT NULL,
+    ts         BIGINT NOT NULL,
+    account_id TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX balance_event_ids_by_ts ON balance_event_ids (ts);
+
+SELECT softstake_event_partition(d)
+FROM (SELECT DISTINCT ts - ((ts % 86400000000000) + 86400000000000) % 86400000000000 AS d
+      FROM balance_events_unpartitioned) days;
+
+INSERT INTO balance_events (token, ts, account_id, balance)
+SELECT token, ts, account_id, balance::NUMERIC(39,0) FROM balance_events_unpartitioned;
+INSERT INTO balance_event_ids (event_id, token, ts, account_id)
+SELECT event_id, token, ts, account_id FROM balance_events_unpartitioned WHERE event_id IS NOT NULL;
+DROP TABLE balance_events_unpartitioned;
+
+-- Each account's closing balance is a column of its daily row: the next day opens from
+-- the previous day's rows, so no table of closing balances is rewritten per account each
+-- day. Rows of days before this migration keep NULL except the last closed day's.
+ALTER TABLE daily_balances ADD COLUMN closing NUMERIC(39,0) CHECK (closing >= 0);
+UPDATE daily_balances d SET closing = b.balance
+FROM balances b WHERE d.token = b.token AND d.account_id = b.account_id AND d.day = b.as_of_day;
+UPDATE daily_balances d SET closing = 0
+WHERE d.closing IS NULL AND d.day = (SELECT MAX(c.day) FROM closed_days c WHERE c.token = d.token);
+DROP TABLE balances;
+
+-- Days whose events were exported and dropped (`softstake archive`).
+CREATE TABLE archived_days (
+    day         TEXT PRIMARY KEY,
+    events      BIGINT NOT NULL,
+    archived_at BIGINT NOT NULL
+);
