@@ -273,6 +273,14 @@ impl Net {
         }
     }
 
+    /// From an `i128`.
+    pub const fn from_i128(v: i128) -> Net {
+        Net {
+            negative: v < 0,
+            magnitude: v.unsigned_abs(),
+        }
+    }
+
     /// `plus − minus`, exact for any two amounts.
     pub fn diff(plus: Amount, minus: Amount) -> Net {
         if plus >= minus {

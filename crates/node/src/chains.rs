@@ -17,7 +17,7 @@ use softstake_adapters::guard::{CallObserver, GuardConfig, Guarded};
 use softstake_adapters::sim::{FaultConfig, RewardSeries, SimAdapter, SimChain, SimConfig, ValidatorSet};
 use softstake_adapters::traits::LiquidityModel;
 use softstake_adapters::{ChainAdapter, KeySource, SecretBytes};
-use softstake_core::{Amount, Timestamp, TokenConfig};
+use softstake_core::{Amount, Net, Timestamp, TokenConfig};
 
 use crate::config::{ChainConfig, NetworkConfig};
 use crate::treasury::executor::ExecConfig;
@@ -490,12 +490,12 @@ impl Chains {
     /// Custody moved on an exchange wallet: mirror it on a simulated chain's treasury
     /// wallet (real chains see the exchange's own transfers). A fall beyond the wallet
     /// takes what is there and returns the rest (withdrawals waiting for liquidity).
-    pub fn mirror_custody(&self, token: &str, delta: i128) -> Result<Amount> {
+    pub fn mirror_custody(&self, token: &str, delta: Net) -> Result<Amount> {
         let Some(sim) = &self.get(token)?.sim else {
             return Ok(Amount::ZERO);
         };
-        let amount = Amount(delta.unsigned_abs());
-        if delta >= 0 {
+        let amount = delta.magnitude();
+        if !delta.is_negative() {
             sim.fund(amount)?;
             return Ok(Amount::ZERO);
         }

@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::config::NetworkConfig;
 use crate::input::{read_accounts, read_balances, read_rewards};
 use crate::progress;
-use crate::report::{self, num, pct, SummaryRow};
+use crate::report::{self, apr_pct, num, SummaryRow};
 
 /// Opens (and migrates) the store at `url`, naming it in errors.
 pub async fn open_store(url: &str) -> Result<Store> {
@@ -246,7 +246,7 @@ pub async fn apr(store: &Store) -> Result<()> {
     }
     let mut t = report::table(&["token", "from day", "APR (estimate)"]);
     for r in rows {
-        t.add_row(vec![Cell::new(&r.token), Cell::new(r.day.to_string()), num(pct(r.apr))]);
+        t.add_row(vec![Cell::new(&r.token), Cell::new(r.day.to_string()), num(apr_pct(r.apr))]);
     }
     println!("{t}");
     Ok(())

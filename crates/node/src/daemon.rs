@@ -415,7 +415,9 @@ impl Scheduler {
             match store.distribute(t, day, now).await {
                 Ok(s) => {
                     info!(token = %t.symbol, day = %day, paid_accounts = s.eligible_accounts, "distributed day");
-                    metrics::record_apr(&t.symbol, s.apr);
+                    if let Some(apr) = s.apr {
+                        metrics::record_apr(&t.symbol, apr);
+                    }
                     store.resolve_alerts(&t.symbol, "distribution_late", now).await?;
                 }
                 Err(e) => {

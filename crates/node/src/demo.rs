@@ -34,7 +34,7 @@ use crate::chains::Chains;
 use crate::clock::{Clock, ManualClock};
 use crate::config::NetworkConfig;
 use crate::progress;
-use crate::report::{self, num, pct, SummaryRow};
+use crate::report::{self, apr_pct, num, pct, SummaryRow};
 use crate::treasury::{self as tr};
 
 /// Options of the demo.
@@ -340,7 +340,7 @@ pub async fn run(cfg: &NetworkConfig, opts: DemoOptions) -> Result<()> {
             .filter(|h| &h.token == token)
             .map(|h| h.balance.0)
             .sum();
-        chains.mirror_custody(token, total as i128)?;
+        chains.mirror_custody(token, softstake_core::Net::positive(Amount(total)))?;
     }
     pb.finish_and_clear();
     let mut summaries: Vec<SummaryRow> = Vec::new();
@@ -383,7 +383,7 @@ pub async fn run(cfg: &NetworkConfig, opts: DemoOptions) -> Result<()> {
         clock.set(day.end());
         chains.advance_sims(clock.now())?;
         for (token, net) in &flows {
-            let unpaid = chains.mirror_custody(token, *net)?;
+            let unpaid = chains.mirror_custody(token, softstake_core::Net::from_i128(*net))?;
             if !unpaid.is_zero() {
                 let o = owed.entry(token.clone()).or_default();
                 *o = o.checked_add(unpaid, "owed")?;
@@ -598,7 +598,7 @@ async fn print_report(
             num(aprs
                 .iter()
                 .find(|a| &a.token == token)
-                .map(|a| pct(a.apr))
+                .map(|a| apr_pct(a.apr))
                 .unwrap_or_else(|| "—".into())),
             num(store
                 .trailing_apr(token, 7)

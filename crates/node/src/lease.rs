@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, Row};
+use sqlx::{Postgres, Row};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
@@ -38,7 +38,7 @@ pub enum LeaseState {
 #[derive(Debug)]
 pub struct Leases {
     store: Store,
-    conn: Mutex<Option<PoolConnection<Any>>>,
+    conn: Mutex<Option<PoolConnection<Postgres>>>,
     held: Mutex<BTreeSet<String>>,
 }
 
@@ -73,13 +73,8 @@ impl Leases {
         }
         if conn.is_none() {
             // Held for the daemon's life: a connection in use is never reaped by the pool.
-            *conn = Some(
-                self.store
-                    .pool()
-                    .acquire()
-                    .await
-                    .context("a connection for the leases")?,
-            );
+            let pool = self.store.pg_pool().context("leases on PostgreSQL need its pool")?;
+            *conn = Some(pool.acquire().await.context("a connection for the leases")?);
         }
         if held.contains(token) {
             return Ok(LeaseState::Held);

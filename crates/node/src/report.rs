@@ -64,7 +64,7 @@ pub struct SummaryRow {
     /// Carried to the next day, token units.
     pub carry: String,
     /// APR.
-    pub apr: Decimal,
+    pub apr: Option<Decimal>,
 }
 
 impl SummaryRow {
@@ -125,6 +125,12 @@ pub fn pct(apr: Decimal) -> String {
     format!("{:.4}%", apr * Decimal::ONE_HUNDRED)
 }
 
+/// A published APR as a percentage, or `beyond range` when it did not fit a Decimal
+/// (display only: such a day was still paid).
+pub fn apr_pct(apr: Option<Decimal>) -> String {
+    apr.map(pct).unwrap_or_else(|| "beyond range".into())
+}
+
 /// Formats an amount of a token with its symbol.
 pub fn units(cfg: &TokenConfig, a: Amount) -> String {
     format!("{} {}", cfg.format_amount(a), cfg.symbol)
@@ -157,7 +163,7 @@ pub fn summary_table(rows: &[SummaryRow]) -> Table {
             num(&r.distributable),
             num(&r.paid),
             num(&r.carry),
-            num(pct(r.apr)),
+            num(apr_pct(r.apr)),
         ]);
     }
     t

@@ -14,7 +14,7 @@ use softstake_store::{PlanStatus, Store};
 use crate::chains::{Chains, SIM_GENESIS_UNIX_SECS};
 use crate::clock::Clock;
 use crate::config::NetworkConfig;
-use crate::report::{self, num, pct};
+use crate::report::{self, apr_pct, num};
 use crate::treasury::executor::{Executor, OpOutcome};
 use crate::treasury::{self as tr};
 
@@ -364,7 +364,7 @@ pub async fn status_report(
         let apr = aprs
             .iter()
             .find(|a| a.token == sym)
-            .map(|a| pct(a.apr))
+            .map(|a| apr_pct(a.apr))
             .unwrap_or_else(|| "—".into());
         let f = |a: Amount| t.format_amount(a);
         table.add_row(vec![

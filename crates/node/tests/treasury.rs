@@ -328,5 +328,5 @@ async fn success_reconciliation_catches_injected_slashing() {
     let after = reconcile_token(&s, &a, sol, 1, now).await.unwrap();
     assert!(after.alert_id.is_none(), "{:?}", after.lines);
     let slashing = s.ledger_balances("SOL", "chain:slashing").await.unwrap();
-    assert_eq!(slashing[0].net(), Some(lost.0 as i128));
+    assert_eq!(slashing[0].net(), softstake_core::Net::positive(lost));
 }

@@ -259,7 +259,7 @@ async fn list(
             "asset": t.symbol,
             "minAmount": t.format_amount(t.min_holding),
             "maxCap": t.format_amount(t.cap),
-            "apr": aprs.iter().find(|a| a.token == t.symbol).map(|a| a.apr.to_string()).unwrap_or_else(|| "0".into()),
+            "apr": aprs.iter().find(|a| a.token == t.symbol).and_then(|a| a.apr).map(|a| a.to_string()).unwrap_or_else(|| "0".into()),
             "stakedAmount": t.format_amount(staked),
             "totalProfit": t.format_amount(profit),
         }));

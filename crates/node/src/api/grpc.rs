@@ -286,7 +286,7 @@ impl pb::rewards_server::Rewards for Api {
             aprs.push(pb::TokenApr {
                 token: a.token.clone(),
                 day: a.day.to_string(),
-                apr: a.apr.to_string(),
+                apr: a.apr.map(|d| d.to_string()).unwrap_or_default(),
                 apr_trailing_7d: trailing.map(|d| d.to_string()).unwrap_or_default(),
             });
         }

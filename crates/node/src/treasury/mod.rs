@@ -196,7 +196,12 @@ pub async fn drift(store: &Store, token: &str, positions: &[Position], tolerance
     let mut expected: BTreeMap<String, i128> = BTreeMap::new();
     for b in store.ledger_balances(token, "stake:").await? {
         let v = b.account.trim_start_matches("stake:").to_string();
-        expected.insert(v, b.net().context("ledger balance beyond i128")?);
+        expected.insert(
+            v,
+            b.net()
+                .to_i128()
+                .context("a stake ledger balance beyond ±2^127 base units (more than any chain's supply)")?,
+        );
     }
     let mut actual: BTreeMap<String, i128> = BTreeMap::new();
     for p in positions {
