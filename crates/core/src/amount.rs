@@ -321,7 +321,10 @@ impl Net {
     /// `self + rhs`, or [`CoreError::Overflow`] when the magnitude passes `u128::MAX`.
     pub fn checked_add(self, rhs: Net, what: &'static str) -> Result<Net> {
         if self.negative == rhs.negative {
-            let m = self.magnitude.checked_add(rhs.magnitude).ok_or(CoreError::Overflow { what })?;
+            let m = self
+                .magnitude
+                .checked_add(rhs.magnitude)
+                .ok_or(CoreError::Overflow { what })?;
             return Ok(if self.negative {
                 Net::negative(Amount(m))
             } else {
@@ -477,6 +480,9 @@ mod tests {
     fn fail_net_magnitude_overflow() {
         let max = Net::positive(Amount(u128::MAX));
         assert!(max.checked_add(Net::positive(Amount(1)), "t").is_err());
-        assert_eq!(max.checked_sub(Net::positive(Amount(1)), "t").unwrap().magnitude(), Amount(u128::MAX - 1));
+        assert_eq!(
+            max.checked_sub(Net::positive(Amount(1)), "t").unwrap().magnitude(),
+            Amount(u128::MAX - 1)
+        );
     }
 }

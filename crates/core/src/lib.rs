@@ -14,7 +14,8 @@
 //! ```
 //!
 //! Modules: [`amount`], [`time`], [`token`] (registry), [`twab`], [`eligibility`],
-//! [`allocate`], [`ledger`], [`cycle`] (one day replayed from its inputs), [`intern`]
+//! [`allocate`], [`ledger`], [`cycle`] and [`replay`] (one day replayed from its inputs,
+//! in memory and in one pass), [`intern`]
 //! (compact account ids); for the
 //! treasury: [`position`], [`buffer`] (liquidity), [`validator`] (selection), [`plan`].
 #![deny(missing_docs)]
@@ -29,6 +30,7 @@ pub mod intern;
 pub mod ledger;
 pub mod plan;
 pub mod position;
+pub mod replay;
 pub mod time;
 pub mod token;
 pub mod twab;

@@ -283,7 +283,9 @@ mod tests {
 
     #[test]
     fn fail_more_than_nanoseconds() {
-        let e = Timestamp::parse_rfc3339("2025-06-01T00:00:00.1234567891Z").unwrap_err().to_string();
+        let e = Timestamp::parse_rfc3339("2025-06-01T00:00:00.1234567891Z")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("10 fractional digits; at most 9"), "{e}");
     }
 

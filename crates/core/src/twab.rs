@@ -23,8 +23,8 @@
 use ruint::aliases::U256;
 
 use crate::amount::Amount;
-use crate::intern::AccountIds;
 use crate::error::{CoreError, Result};
+use crate::intern::AccountIds;
 use crate::time::{Day, Timestamp, NANOS_PER_DAY};
 
 /// Running TWAB state of one (account, token) for one day.
@@ -446,10 +446,7 @@ mod tests {
             .iter()
             .map(|r| (r.account_id, r.average.0, r.closing.0, r.changed))
             .collect();
-        assert_eq!(
-            got,
-            vec![("a", 12, 24, true), ("b", 24, 0, true), ("c", 7, 7, false)]
-        );
+        assert_eq!(got, vec![("a", 12, 24, true), ("b", 24, 0, true), ("c", 7, 7, false)]);
     }
 
     #[test]

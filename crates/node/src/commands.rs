@@ -11,7 +11,7 @@ use softstake_store::{RecordOutcome, Store, StoreError};
 
 use crate::clock::Clock;
 use crate::config::NetworkConfig;
-use crate::input::{read_accounts, read_balances, read_rewards};
+use crate::input::{parse_account, read_rewards, BalancesReader, CsvFile, ACCOUNTS_COLUMNS};
 use crate::progress;
 use crate::report::{self, apr_pct, num, SummaryRow};
 
@@ -50,36 +50,74 @@ pub async fn init(cfg: &NetworkConfig, db_url: &str) -> Result<()> {
     Ok(())
 }
 
-/// `softstake accounts import --file F`.
+/// Events per ingest batch (memory: one batch, about 150 bytes an event).
+pub const INGEST_BATCH: usize = 50_000;
+/// Accounts per import batch.
+const ACCOUNTS_BATCH: usize = 50_000;
+
+fn file_len(file: &Path) -> u64 {
+    std::fs::metadata(file).map(|m| m.len()).unwrap_or(0)
+}
+
+/// `softstake accounts import --file F`: streamed in batches into one transaction; a bad
+/// record or an id given twice imports nothing.
 pub async fn accounts_import(store: &Store, file: &Path) -> Result<()> {
-    let pb = progress::spinner(&format!("reading {}", file.display()));
-    let accounts = read_accounts(file)?;
+    let pb = progress::bytes(file_len(file), "accounts");
+    let mut import = store.begin_accounts_import().await?;
+    let mut csv = CsvFile::open(file, &ACCOUNTS_COLUMNS, &[])?;
+    let (mut batch, mut lines) = (Vec::with_capacity(ACCOUNTS_BATCH), Vec::with_capacity(ACCOUNTS_BATCH));
+    let mut done = false;
+    while !done {
+        match csv.next()? {
+            Some((p, f)) => {
+                batch.push(parse_account(&p, &f)?);
+                lines.push(p.line);
+            }
+            None => done = true,
+        }
+        if batch.len() == ACCOUNTS_BATCH || (done && !batch.is_empty()) {
+            import
+                .push(&batch, &lines)
+                .await
+                .with_context(|| format!("importing {}", file.display()))?;
+            batch.clear();
+            lines.clear();
+            pb.set_position(csv.bytes_read());
+        }
+    }
+    let n = import
+        .commit()
+        .await
+        .with_context(|| format!("importing {} (nothing was imported)", file.display()))?;
     pb.finish_and_clear();
-    let n = store.upsert_accounts(&accounts).await?;
-    println!(
-        "imported {} accounts from {} ({n} rows written)",
-        accounts.len(),
-        file.display()
-    );
+    println!("imported {n} accounts from {}", file.display());
     Ok(())
 }
 
-/// `softstake balances ingest --file F`.
+/// `softstake balances ingest --file F`: streamed in batches of [`INGEST_BATCH`] into one
+/// transaction (COPY on PostgreSQL); an error anywhere stores nothing.
 pub async fn balances_ingest(store: &Store, registry: &TokenRegistry, file: &Path) -> Result<()> {
-    let pb = progress::spinner(&format!("reading {}", file.display()));
-    let events = read_balances(file, registry)?;
+    let started = std::time::Instant::now();
+    let pb = progress::bytes(file_len(file), "ingesting");
+    let mut reader = BalancesReader::open(file, registry)?;
+    let mut ingest = store.begin_ingest().await?;
+    let mut events = 0u64;
+    let nothing = || format!("ingesting {} (nothing was stored)", file.display());
+    while let Some(batch) = reader.next_batch(INGEST_BATCH)? {
+        events += batch.len() as u64;
+        ingest.push(&batch).await.with_context(nothing)?;
+        pb.set_position(reader.bytes_read());
+        pb.set_message(format!("{events} events"));
+    }
+    let rep = ingest.commit().await.with_context(nothing)?;
     pb.finish_and_clear();
-    let pb = progress::spinner(&format!("storing {} balance events", events.len()));
-    let rep = store
-        .ingest_events(&events)
-        .await
-        .with_context(|| format!("ingesting {} (nothing was stored)", file.display()))?;
-    pb.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
     println!(
-        "ingested {}: {} new events, {} already stored",
+        "ingested {}: {} new events, {} already stored ({:.0} events/s)",
         file.display(),
         rep.inserted,
-        rep.duplicates
+        rep.duplicates,
+        events as f64 / secs
     );
     Ok(())
 }
@@ -246,7 +284,11 @@ pub async fn apr(store: &Store) -> Result<()> {
     }
     let mut t = report::table(&["token", "from day", "APR (estimate)"]);
     for r in rows {
-        t.add_row(vec![Cell::new(&r.token), Cell::new(r.day.to_string()), num(apr_pct(r.apr))]);
+        t.add_row(vec![
+            Cell::new(&r.token),
+            Cell::new(r.day.to_string()),
+            num(apr_pct(r.apr)),
+        ]);
     }
     println!("{t}");
     Ok(())
@@ -277,5 +319,158 @@ pub async fn api_key_create(store: &Store, account: &str, clock: &dyn Clock) -> 
         "api_key {}\nsecret  {}\n(the secret is shown once; the client signs requests with it)",
         key.api_key, key.secret
     );
+    Ok(())
+}
+
+/// Writes one archived day as `balances.csv` (`ts,account_id,token,balance`, token units:
+/// what `allocate --balances` reads) to a temporary file, published with its SHA-256
+/// (`sha256sum -c` format) when complete.
+struct ArchiveFile<'r> {
+    registry: &'r TokenRegistry,
+    path: std::path::PathBuf,
+    tmp: Option<tempfile::NamedTempFile>,
+    w: Option<csv::Writer<HashingWriter<std::io::BufWriter<std::fs::File>>>>,
+    sha256: String,
+}
+
+/// A writer that hashes what passes through it.
+struct HashingWriter<W> {
+    inner: W,
+    hash: sha2::Sha256,
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<'r> ArchiveFile<'r> {
+    fn create(registry: &'r TokenRegistry, path: std::path::PathBuf) -> Result<Self> {
+        if path.exists() {
+            bail!(
+                "{} already exists: move it away before archiving that day again",
+                path.display()
+            );
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let tmp =
+            tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a file in {}", dir.display()))?;
+        let file = tmp.reopen()?;
+        let mut w = csv::Writer::from_writer(HashingWriter {
+            inner: std::io::BufWriter::with_capacity(1 << 20, file),
+            hash: sha2::Sha256::default(),
+        });
+        w.write_record(crate::input::BALANCES_COLUMNS)?;
+        Ok(ArchiveFile {
+            registry,
+            path,
+            tmp: Some(tmp),
+            w: Some(w),
+            sha256: String::new(),
+        })
+    }
+}
+
+impl softstake_store::ArchiveSink for ArchiveFile<'_> {
+    fn event(&mut self, e: &softstake_core::twab::BalanceEvent) -> std::io::Result<()> {
+        let cfg = self
+            .registry
+            .get(&e.token)
+            .map_err(|err| std::io::Error::other(format!("{err}: cannot write its events in token units")))?;
+        let w = self
+            .w
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("archive file already finished"))?;
+        w.write_record([
+            e.ts.to_rfc3339(),
+            e.account_id.clone(),
+            e.token.clone(),
+            cfg.format_amount(e.balance),
+        ])
+        .map_err(std::io::Error::other)
+    }
+
+    fn finish(&mut self, _events: u64) -> std::io::Result<()> {
+        use sha2::Digest;
+        use std::io::Write;
+        let w = self
+            .w
+            .take()
+            .ok_or_else(|| std::io::Error::other("archive file already finished"))?;
+        let mut hw = w.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
+        hw.flush()?;
+        hw.inner.get_ref().sync_all()?;
+        self.sha256 = hex::encode(hw.hash.finalize());
+        let tmp = self
+            .tmp
+            .take()
+            .ok_or_else(|| std::io::Error::other("archive file already finished"))?;
+        tmp.persist(&self.path).map_err(|e| e.error)?;
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let mut sum = std::fs::File::create(self.path.with_extension("csv.sha256"))?;
+        writeln!(sum, "{}  {name}", self.sha256)?;
+        sum.sync_all()?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+/// `softstake archive --before D --out DIR [--keep]`: exports each closed day's events
+/// before `D` to `DIR/balance_events-YYYY-MM-DD.csv` (with a `.sha256`), then drops them
+/// from the store (the day's partition on PostgreSQL) unless `--keep`.
+pub async fn archive(
+    store: &Store,
+    registry: &TokenRegistry,
+    before: Day,
+    out: &Path,
+    keep: bool,
+    clock: &dyn Clock,
+) -> Result<()> {
+    let days = store.archivable_days(before).await?;
+    if days.is_empty() {
+        println!("no balance events before {before}: nothing to archive");
+        return Ok(());
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let total: u64 = days.iter().map(|d| d.events).sum();
+    let pb = progress::bar(total, "archiving");
+    let mut t = report::table(&["day", "events", "tokens", "file", "sha256", "store"]);
+    for d in &days {
+        pb.set_message(d.day.to_string());
+        let path = out.join(format!("balance_events-{}.csv", d.day));
+        let mut file = ArchiveFile::create(registry, path.clone())?;
+        let n = store
+            .archive_day(d.day, keep, &mut file, clock.now())
+            .await
+            .with_context(|| format!("archiving {} (nothing was dropped for it)", d.day))?;
+        pb.inc(n);
+        t.add_row(vec![
+            Cell::new(d.day.to_string()),
+            num(n),
+            Cell::new(d.tokens.join(" ")),
+            Cell::new(path.display().to_string()),
+            Cell::new(&file.sha256[..16]),
+            Cell::new(match (keep, store.archive_drops_partitions()) {
+                (true, _) => "kept",
+                (false, true) => "partition dropped",
+                (false, false) => "deleted",
+            }),
+        ]);
+    }
+    pb.finish_and_clear();
+    println!("{t}");
     Ok(())
 }

@@ -1,20 +1,40 @@
 //! `softstake allocate`: replay one day from files, with no database, so an auditor can
-//! check a day's payouts independently.
+//! check a day's payouts independently; and `softstake payouts export`, which writes a
+//! stored day in the same output contract.
 //!
-//! Memory grows with the number of events in `balances.csv` (they are sorted in memory);
-//! the stateful `close-day` streams from the store instead.
+//! ```text
+//!  tokens.toml ─┐
+//!  accounts.csv ─┼─▶ DayReplay (one pass over each file, memory ∝ accounts)
+//!  balances.csv… ┤        ─▶ per token: TWAB, eligibility, allocation (R, fee, carry in)
+//!  rewards.csv ──┘        ─▶ out.csv (day,token,account_id,average_balance,eligible_balance,reward)
+//! ```
+//!
+//! Balances may come in several files (the per-day files `softstake archive` writes):
+//! only each account's last event before the day and the day's own events are kept.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
-use softstake_core::cycle::{replay_day, TokenDay};
+use softstake_core::replay::{DayReplay, ReplayedToken};
 use softstake_core::{Amount, Day, TokenRegistry};
+use softstake_store::Store;
 
-use crate::input::{read_accounts, read_balances, read_registry, read_rewards};
+use crate::input::{for_each_account, read_registry, read_rewards, BalancesReader};
+use crate::progress;
 use crate::report;
+
+/// The header of the per-account output (allocate and payouts export).
+pub const OUTPUT_COLUMNS: [&str; 6] = [
+    "day",
+    "token",
+    "account_id",
+    "average_balance",
+    "eligible_balance",
+    "reward",
+];
 
 /// Paths of the stateless allocation's inputs and output.
 #[derive(Debug, Clone)]
@@ -23,38 +43,90 @@ pub struct AllocateFiles<'a> {
     pub tokens: &'a Path,
     /// `accounts.csv`.
     pub accounts: &'a Path,
-    /// `balances.csv`.
-    pub balances: &'a Path,
-    /// `rewards.csv`.
+    /// `balances.csv` files (any order within and across them).
+    pub balances: &'a [PathBuf],
+    /// `rewards.csv` (optional `carry_in` column).
     pub rewards: &'a Path,
     /// Output CSV.
     pub out: &'a Path,
 }
 
-/// Reads every input, replays `day`, writes the output CSV atomically (a temporary file
-/// renamed into place, so an error leaves no partial file) and returns the per-token
-/// results for the summary.
-pub fn run_allocate(files: &AllocateFiles<'_>, day: Day) -> Result<(TokenRegistry, Vec<TokenDay>)> {
+/// Reads every input in one pass each, replays `day`, writes the output CSV atomically (a
+/// temporary file renamed into place, so an error leaves no partial file) and returns the
+/// per-token results for the summary. `carry` (`(TOKEN, amount in token units)`) overrides
+/// the rewards file's `carry_in`.
+pub fn run_allocate(
+    files: &AllocateFiles<'_>,
+    day: Day,
+    carry: &[(String, String)],
+) -> Result<(TokenRegistry, Vec<ReplayedToken>)> {
     let registry = read_registry(files.tokens)?;
-    let accounts: HashMap<_, _> = read_accounts(files.accounts)?
-        .into_iter()
-        .map(|a| (a.account_id.clone(), a))
-        .collect();
-    let events = read_balances(files.balances, &registry)?;
-    let rewards: BTreeMap<String, Amount> = read_rewards(files.rewards, &registry)?
+    let mut replay = DayReplay::new(&registry, day);
+    for_each_account(files.accounts, |p, a| {
+        replay
+            .add_account(&a)
+            .map_err(|e| p.err(Some("account_id"), e.to_string()))
+    })?;
+    for path in files.balances {
+        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let pb = progress::bytes(len, "reading");
+        let mut r = BalancesReader::open(path, &registry)?;
+        let mut n = 0u64;
+        r.for_each(|p, ts, id, token, balance| {
+            n += 1;
+            if n % 262_144 == 0 {
+                pb.set_position(p.line.min(len));
+            }
+            replay
+                .add_event(&token.symbol, id, ts, balance)
+                .map_err(|e| p.err(None, e.to_string()))
+        })?;
+        pb.finish_and_clear();
+    }
+    let mut rewards: BTreeMap<String, (Amount, Amount)> = BTreeMap::new();
+    for r in read_rewards(files.rewards, &registry)?
         .into_iter()
         .filter(|r| r.day == day)
-        .map(|r| (r.token, r.amount))
-        .collect();
-    let days = replay_day(&registry, &accounts, &events, &rewards, day)
-        .with_context(|| format!("replaying {day} from {}", files.balances.display()))?;
-    write_output(files.out, day, &registry, &days)?;
+    {
+        rewards.insert(r.token, (r.amount, r.carry_in));
+    }
+    for (token, units) in carry {
+        let cfg = registry
+            .get(token)
+            .with_context(|| format!("--carry {token}={units}"))?;
+        let c = cfg
+            .parse_amount(units)
+            .with_context(|| format!("--carry {token}={units}"))?;
+        rewards.entry(token.clone()).or_default().1 = c;
+    }
+    let days = replay.finish(&rewards).with_context(|| format!("replaying {day}"))?;
+    write_atomically(files.out, |w| {
+        for td in &days {
+            let cfg = registry.get(&td.token)?;
+            let day_s = day.to_string();
+            td.for_each_row(|r| {
+                w.write_record([
+                    day_s.as_str(),
+                    td.token.as_str(),
+                    r.account_id,
+                    &cfg.format_amount(r.average),
+                    &cfg.format_amount(r.eligible),
+                    &cfg.format_amount(r.reward),
+                ])
+                .map_err(|e| softstake_core::CoreError::InvalidInput(e.to_string()))
+            })?;
+        }
+        Ok(())
+    })?;
     Ok((registry, days))
 }
 
-/// Writes `day,token,account_id,average_balance,eligible_balance,reward` in token units,
-/// sorted by token then account id.
-fn write_output(out: &Path, day: Day, registry: &TokenRegistry, days: &[TokenDay]) -> Result<()> {
+/// Writes a CSV with [`OUTPUT_COLUMNS`] to a temporary file in `out`'s folder and renames
+/// it into place once complete.
+pub fn write_atomically(
+    out: &Path,
+    body: impl FnOnce(&mut csv::Writer<&mut std::io::BufWriter<std::fs::File>>) -> Result<()>,
+) -> Result<()> {
     let dir = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -62,54 +134,118 @@ fn write_output(out: &Path, day: Day, registry: &TokenRegistry, days: &[TokenDay
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let mut buf = std::io::BufWriter::with_capacity(1 << 20, tmp.reopen()?);
     {
-        let mut w = csv::Writer::from_writer(std::io::BufWriter::new(tmp.as_file()));
-        w.write_record([
-            "day",
-            "token",
-            "account_id",
-            "average_balance",
-            "eligible_balance",
-            "reward",
-        ])?;
-        for td in days {
+        let mut w = csv::Writer::from_writer(&mut buf);
+        w.write_record(OUTPUT_COLUMNS)?;
+        body(&mut w)?;
+        w.flush()?;
+    }
+    buf.flush()?;
+    buf.get_ref().sync_all()?;
+    drop(buf);
+    tmp.persist(out).with_context(|| format!("writing {}", out.display()))?;
+    Ok(())
+}
+
+/// Prints the per-token summary of a replayed day.
+pub fn print_summary(registry: &TokenRegistry, day: Day, days: &[ReplayedToken]) -> Result<()> {
+    let rows = days
+        .iter()
+        .map(|td| {
             let cfg = registry.get(&td.token)?;
-            for r in &td.rows {
+            Ok(report::SummaryRow::from_plan(
+                cfg,
+                day,
+                &td.plan,
+                td.accounts,
+                td.eligible_accounts,
+                report::Precision::Exact,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    println!("{}", report::summary_table(&rows));
+    Ok(())
+}
+
+/// `softstake payouts export --day D [--token T] --out F`: the stored day in allocate's
+/// output contract, sorted by token then account, streamed page by page; prints the
+/// day's summary with its carry in and out (what `allocate --carry` takes).
+pub async fn payouts_export(
+    store: &Store,
+    registry: &TokenRegistry,
+    day: Day,
+    token: Option<&str>,
+    out: &Path,
+) -> Result<()> {
+    let tokens: Vec<&str> = match token {
+        Some(t) => vec![registry.get(t)?.symbol.as_str()],
+        None => registry.symbols().collect(),
+    };
+    let mut found = Vec::new();
+    for t in tokens {
+        match store.payout_export(t, day).await? {
+            Some(e) => found.push((t, e)),
+            None if token.is_some() => bail!("{t} {day} is not closed and distributed: nothing to export"),
+            None => {}
+        }
+    }
+    if found.is_empty() {
+        bail!("no token is closed and distributed for {day}: nothing to export");
+    }
+    // Each token's accounts, page by page, into a temporary file renamed when complete.
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, tmp.reopen()?));
+    w.write_record(OUTPUT_COLUMNS)?;
+    let mut rows = Vec::new();
+    for (t, e) in &found {
+        let cfg = registry.get(t)?;
+        let mut after: Option<String> = None;
+        let mut n = 0u64;
+        loop {
+            let page = store.export_page(t, day, after.as_deref(), 20_000).await?;
+            let Some(last) = page.last().map(|r| r.account_id.clone()) else {
+                break;
+            };
+            for r in &page {
                 w.write_record([
                     day.to_string(),
-                    td.token.clone(),
+                    t.to_string(),
                     r.account_id.clone(),
                     cfg.format_amount(r.average),
                     cfg.format_amount(r.eligible),
                     cfg.format_amount(r.reward),
                 ])?;
             }
+            n += page.len() as u64;
+            after = Some(last);
         }
-        w.flush()?;
-        let mut inner = w
-            .into_inner()
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))?;
-        inner.flush()?;
+        if n != e.closed.accounts {
+            bail!(
+                "{t} {day}: exported {n} accounts but the closed day records {}",
+                e.closed.accounts
+            );
+        }
+        rows.push(report::SummaryRow::from_distribution(
+            cfg,
+            &e.summary,
+            n,
+            report::Precision::Exact,
+        ));
     }
+    let mut inner = w
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))?;
+    inner.flush()?;
+    inner.get_ref().sync_all()?;
+    drop(inner);
     tmp.persist(out).with_context(|| format!("writing {}", out.display()))?;
-    Ok(())
-}
-
-/// Prints the per-token summary of a replayed day.
-pub fn print_summary(registry: &TokenRegistry, day: Day, days: &[TokenDay]) -> Result<()> {
-    let rows = days
-        .iter()
-        .map(|td| {
-            let cfg = registry.get(&td.token)?;
-            Ok(report::SummaryRow::from_allocation(
-                cfg,
-                day,
-                &td.allocation,
-                td.rows.len() as u64,
-                report::Precision::Exact,
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
     println!("{}", report::summary_table(&rows));
     Ok(())
 }

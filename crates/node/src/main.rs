@@ -56,10 +56,11 @@ enum Command {
         /// accounts.csv: account_id,jurisdiction,activated_at,deactivated_at
         #[arg(long)]
         accounts: PathBuf,
-        /// balances.csv: ts,account_id,token,balance (token units)
-        #[arg(long)]
-        balances: PathBuf,
-        /// rewards.csv: day,token,amount (token units)
+        /// balances.csv: ts,account_id,token,balance (token units); repeat it for several
+        /// files (e.g. the per-day files of `softstake archive`)
+        #[arg(long, required = true, num_args = 1..)]
+        balances: Vec<PathBuf>,
+        /// rewards.csv: day,token,amount and optionally carry_in (token units)
         #[arg(long)]
         rewards: PathBuf,
         /// The day to replay, YYYY-MM-DD (UTC).
@@ -68,6 +69,10 @@ enum Command {
         /// Output CSV: day,token,account_id,average_balance,eligible_balance,reward
         #[arg(long)]
         out: PathBuf,
+        /// Carry-in of a token from earlier days, `TOKEN=AMOUNT` in token units (as
+        /// `payouts export` prints it); overrides rewards.csv's carry_in. Repeatable.
+        #[arg(long = "carry", value_parser = parse_override)]
+        carry: Vec<(String, String)>,
     },
     /// Create the store (SQLite file or PostgreSQL schema) and apply migrations.
     Init,
@@ -103,6 +108,25 @@ enum Command {
         /// One token (default: every closed token).
         #[arg(long)]
         token: Option<String>,
+    },
+    /// Stored payouts.
+    Payouts {
+        #[command(subcommand)]
+        action: PayoutsCmd,
+    },
+    /// Export closed days' balance events to per-day CSV files (the `allocate` input) and
+    /// drop them from the store.
+    Archive {
+        /// Archive the days before this one, YYYY-MM-DD (each must be closed for every
+        /// token with events on it).
+        #[arg(long)]
+        before: String,
+        /// Folder for `balance_events-YYYY-MM-DD.csv` files.
+        #[arg(long)]
+        out: PathBuf,
+        /// Export only: keep the events in the store (an audit copy).
+        #[arg(long)]
+        keep: bool,
     },
     /// A user's distribution history.
     History {
@@ -219,6 +243,24 @@ enum ApiKeyCmd {
 }
 
 #[derive(Debug, Subcommand)]
+enum PayoutsCmd {
+    /// Write a stored, distributed day in `allocate`'s output contract
+    /// (day,token,account_id,average_balance,eligible_balance,reward), sorted by token then
+    /// account, and print its summary with the carry in and out.
+    Export {
+        /// YYYY-MM-DD (UTC).
+        #[arg(long)]
+        day: String,
+        /// One token (default: every token closed and distributed for the day).
+        #[arg(long)]
+        token: Option<String>,
+        /// Output CSV.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum AccountsCmd {
     /// Import accounts.csv (insert or update).
     Import {
@@ -275,7 +317,7 @@ fn parse_override(s: &str) -> Result<(String, String), String> {
 }
 
 fn parse_day(s: &str) -> Result<Day> {
-    Day::parse(s).with_context(|| "--day")
+    Day::parse(s).with_context(|| format!("day {s:?}"))
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -287,6 +329,7 @@ async fn run(cli: Cli) -> Result<()> {
         rewards,
         day,
         out,
+        carry,
     } = &cli.command
     {
         let day = parse_day(day)?;
@@ -297,7 +340,7 @@ async fn run(cli: Cli) -> Result<()> {
             rewards,
             out,
         };
-        let (registry, days) = files::run_allocate(&files, day)?;
+        let (registry, days) = files::run_allocate(&files, day, carry)?;
         files::print_summary(&registry, day, &days)?;
         println!("wrote {}", out.display());
         return Ok(());
@@ -388,6 +431,12 @@ async fn run(cli: Cli) -> Result<()> {
             commands::history(&store, reg, account, token.as_deref(), *limit).await
         }
         Command::Apr => commands::apr(&store).await,
+        Command::Payouts {
+            action: PayoutsCmd::Export { day, token, out },
+        } => files::payouts_export(&store, reg, parse_day(day)?, token.as_deref(), out).await,
+        Command::Archive { before, out, keep } => {
+            commands::archive(&store, reg, parse_day(before)?, out, *keep, &clock).await
+        }
     };
     store.close().await;
     result

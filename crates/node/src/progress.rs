@@ -28,3 +28,17 @@ pub fn bar(len: u64, prefix: &str) -> ProgressBar {
     pb.set_prefix(prefix.to_string());
     pb
 }
+
+/// A bar over the bytes of a file being read, with a per-step message.
+pub fn bytes(len: u64, prefix: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {msg} ({elapsed}, {bytes_per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    pb.set_prefix(prefix.to_string());
+    pb
+}

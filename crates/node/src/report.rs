@@ -5,7 +5,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use rust_decimal::Decimal;
 
-use softstake_core::allocate::Allocation;
+use softstake_core::allocate::AllocationPlan;
 use softstake_core::{Amount, Day, TokenConfig};
 use softstake_store::DistributionSummary;
 
@@ -57,6 +57,8 @@ pub struct SummaryRow {
     pub realized: String,
     /// Fee, token units.
     pub fee: String,
+    /// Carried in from earlier days, token units.
+    pub carry_in: String,
     /// D, token units.
     pub distributable: String,
     /// Paid, token units.
@@ -68,20 +70,27 @@ pub struct SummaryRow {
 }
 
 impl SummaryRow {
-    /// From a fresh allocation.
-    pub fn from_allocation(cfg: &TokenConfig, day: Day, a: &Allocation, accounts: u64, p: Precision) -> SummaryRow {
-        let paid = a.distributable.saturating_sub(a.carry_out);
+    /// From a fresh allocation's totals.
+    pub fn from_plan(
+        cfg: &TokenConfig,
+        day: Day,
+        a: &AllocationPlan,
+        accounts: u64,
+        eligible_accounts: u64,
+        p: Precision,
+    ) -> SummaryRow {
         let f = |x: Amount| amount(cfg, x, p);
         SummaryRow {
             token: cfg.symbol.clone(),
             day,
             accounts,
-            eligible_accounts: a.eligible_accounts() as u64,
+            eligible_accounts,
             total_eligible: f(a.total_eligible),
             realized: f(a.realized_reward),
             fee: f(a.fee),
+            carry_in: f(a.carry_in),
             distributable: f(a.distributable),
-            paid: f(paid),
+            paid: f(a.to_pay()),
             carry: f(a.carry_out),
             apr: a.apr,
         }
@@ -98,6 +107,7 @@ impl SummaryRow {
             total_eligible: f(s.total_eligible),
             realized: f(s.realized_reward),
             fee: f(s.fee),
+            carry_in: f(s.carry_in),
             distributable: f(s.distributable),
             paid: f(s.distributable.saturating_sub(s.carry_out)),
             carry: f(s.carry_out),
@@ -146,9 +156,10 @@ pub fn summary_table(rows: &[SummaryRow]) -> Table {
         "Σ eligible",
         "realized R",
         "fee",
+        "carry in",
         "D",
         "paid",
-        "carry",
+        "carry out",
         "APR",
     ]);
     for r in rows {
@@ -160,6 +171,7 @@ pub fn summary_table(rows: &[SummaryRow]) -> Table {
             num(&r.total_eligible),
             num(&r.realized),
             num(&r.fee),
+            num(&r.carry_in),
             num(&r.distributable),
             num(&r.paid),
             num(&r.carry),

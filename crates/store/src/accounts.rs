@@ -13,7 +13,107 @@ use crate::Store;
 
 const ACCOUNT_COLS: &str = "account_id, jurisdiction, activated_at, deactivated_at";
 
+/// An accounts import in progress: one transaction, fed batch by batch through a staging
+/// table (memory is one batch), checked and published at [`AccountsImport::commit`].
+/// Dropping it without committing changes nothing.
+#[derive(Debug)]
+pub struct AccountsImport {
+    tx: Tx,
+    rows: u64,
+}
+
+impl AccountsImport {
+    /// Stages a batch; `lines[i]` is where `accounts[i]` came from (for the duplicate
+    /// check's message).
+    pub async fn push(&mut self, accounts: &[Account], lines: &[u64]) -> Result<()> {
+        let rows: Vec<Vec<Val>> = accounts
+            .iter()
+            .zip(lines)
+            .map(|(a, line)| {
+                vec![
+                    Val::I(*line as i64),
+                    Val::T(a.account_id.clone()),
+                    Val::T(a.jurisdiction.clone()),
+                    Val::I(a.activated_at.0),
+                    a.deactivated_at.map(|t| Val::I(t.0)).unwrap_or(Val::NullI),
+                ]
+            })
+            .collect();
+        insert_rows(
+            &mut self.tx,
+            "INSERT INTO accounts_staging (line, account_id, jurisdiction, activated_at, deactivated_at)",
+            "",
+            5,
+            &rows,
+        )
+        .await?;
+        self.rows += accounts.len() as u64;
+        Ok(())
+    }
+
+    /// Refuses an account id given twice (naming both lines), then inserts or replaces
+    /// every staged account and commits. Returns how many were imported.
+    pub async fn commit(mut self) -> Result<u64> {
+        let dup = on_tx!(&mut self.tx, |c| {
+            let row = sqlx::query(
+                "SELECT account_id, MIN(line) AS first, MAX(line) AS last FROM accounts_staging \
+                 GROUP BY account_id HAVING COUNT(*) > 1 ORDER BY MIN(line) LIMIT 1",
+            )
+            .fetch_optional(&mut *c)
+            .await?;
+            row.map(|r| -> Result<StoreError> {
+                Ok(StoreError::Invalid(format!(
+                    "line {}: field `account_id`: account {} already given on line {}",
+                    r.int("last")?,
+                    r.text("account_id")?,
+                    r.int("first")?
+                )))
+            })
+            .transpose()?
+        });
+        if let Some(e) = dup {
+            return Err(e);
+        }
+        on_tx!(&mut self.tx, |c| sqlx::query(
+            "INSERT INTO accounts (account_id, jurisdiction, activated_at, deactivated_at) \
+             SELECT account_id, jurisdiction, activated_at, deactivated_at FROM accounts_staging WHERE true \
+             ON CONFLICT (account_id) DO UPDATE SET jurisdiction = excluded.jurisdiction, \
+             activated_at = excluded.activated_at, deactivated_at = excluded.deactivated_at"
+        )
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        on_tx!(&mut self.tx, |c| sqlx::query("DELETE FROM accounts_staging")
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        self.tx.commit().await?;
+        Ok(self.rows)
+    }
+}
+
 impl Store {
+    /// Starts an accounts import (one transaction, staged in a temporary table).
+    pub async fn begin_accounts_import(&self) -> Result<AccountsImport> {
+        let mut tx = self.write_tx().await?;
+        let ddl = match &tx {
+            Tx::Postgres(_) => {
+                "CREATE TEMP TABLE IF NOT EXISTS accounts_staging (line BIGINT NOT NULL, account_id TEXT COLLATE \"C\" NOT NULL, \
+                 jurisdiction TEXT NOT NULL, activated_at BIGINT NOT NULL, deactivated_at BIGINT)"
+            }
+            Tx::Sqlite(_) => {
+                "CREATE TEMP TABLE IF NOT EXISTS accounts_staging (line BIGINT NOT NULL, account_id TEXT NOT NULL, \
+                 jurisdiction TEXT NOT NULL, activated_at BIGINT NOT NULL, deactivated_at BIGINT)"
+            }
+        };
+        on_tx!(&mut tx, |c| sqlx::query(ddl).execute(&mut *c).await?.rows_affected());
+        on_tx!(&mut tx, |c| sqlx::query("DELETE FROM accounts_staging")
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        Ok(AccountsImport { tx, rows: 0 })
+    }
+
     /// Inserts or replaces accounts (all in one transaction). Returns how many rows were
     /// written.
     pub async fn upsert_accounts(&self, accounts: &[Account]) -> Result<u64> {
@@ -111,12 +211,14 @@ impl Store {
             return Ok(a);
         }
         let at = now.max(a.activated_at);
-        on_tx!(&mut tx, |c| sqlx::query("UPDATE accounts SET deactivated_at = $1 WHERE account_id = $2")
-            .bind(at.0)
-            .bind(account_id)
-            .execute(&mut *c)
-            .await?
-            .rows_affected());
+        on_tx!(&mut tx, |c| sqlx::query(
+            "UPDATE accounts SET deactivated_at = $1 WHERE account_id = $2"
+        )
+        .bind(at.0)
+        .bind(account_id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
         tx.commit().await?;
         Ok(Account {
             deactivated_at: Some(at),

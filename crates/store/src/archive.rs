@@ -92,11 +92,17 @@ impl Store {
     /// events on the day is not closed through it (checked again under the token locks).
     pub async fn archive_day(&self, day: Day, keep: bool, sink: &mut dyn ArchiveSink, now: Timestamp) -> Result<u64> {
         let mut tx = self.write_tx().await?;
-        let tokens: Vec<String> = day_token_counts_of(&mut tx, day).await?.into_iter().map(|(t, _)| t).collect();
+        let tokens: Vec<String> = day_token_counts_of(&mut tx, day)
+            .await?
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
         for t in &tokens {
             Store::lock_token_days(&mut tx, t).await?;
             if last_closed(&mut tx, t).await?.is_none_or(|c| c < day) {
-                return Err(StoreError::Invalid(format!("cannot archive {day}: {t} is not closed through it")));
+                return Err(StoreError::Invalid(format!(
+                    "cannot archive {day}: {t} is not closed through it"
+                )));
             }
         }
         let io = |e: std::io::Error| StoreError::Io {
@@ -109,7 +115,8 @@ impl Store {
             return Ok(n);
         }
         drop_day(&mut tx, day, &tokens).await?;
-        on_tx!(&mut tx, |c| sqlx::query(
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
             "INSERT INTO archived_days (day, events, archived_at) VALUES ($1, $2, $3) \
              ON CONFLICT (day) DO UPDATE SET events = archived_days.events + excluded.events, archived_at = excluded.archived_at"
         )
@@ -118,7 +125,8 @@ impl Store {
         .bind(now.0)
         .execute(&mut *c)
         .await?
-            .rows_affected());
+            .rows_affected()
+        });
         tx.commit().await?;
         Ok(n)
     }
@@ -157,7 +165,9 @@ async fn day_token_counts(tx: &mut Tx, before: Day) -> Result<Vec<(Day, String, 
             .bind(before.start().0)
             .fetch_all(&mut **t)
             .await?;
-            rows.iter().map(|r| Ok(Timestamp(r.int("d")?).day())).collect::<Result<Vec<_>>>()?
+            rows.iter()
+                .map(|r| Ok(Timestamp(r.int("d")?).day()))
+                .collect::<Result<Vec<_>>>()?
         }
     };
     let mut out = Vec::new();
@@ -243,7 +253,9 @@ async fn drop_day(tx: &mut Tx, day: Day, tokens: &[String]) -> Result<()> {
                 .await?
                 .opt_text("name")?;
             if let Some(name) = name {
-                sqlx::query(&format!("DROP TABLE {}", pg_ident(&name))).execute(&mut **t).await?;
+                sqlx::query(&format!("DROP TABLE {}", pg_ident(&name)))
+                    .execute(&mut **t)
+                    .await?;
             }
         }
         Tx::Sqlite(t) => {
@@ -257,12 +269,14 @@ async fn drop_day(tx: &mut Tx, day: Day, tokens: &[String]) -> Result<()> {
             }
         }
     }
-    on_tx!(tx, |c| sqlx::query("DELETE FROM balance_event_ids WHERE ts >= $1 AND ts < $2")
-        .bind(from)
-        .bind(to)
-        .execute(&mut *c)
-        .await?
-            .rows_affected());
+    on_tx!(tx, |c| sqlx::query(
+        "DELETE FROM balance_event_ids WHERE ts >= $1 AND ts < $2"
+    )
+    .bind(from)
+    .bind(to)
+    .execute(&mut *c)
+    .await?
+    .rows_affected());
     Ok(())
 }
 

@@ -82,11 +82,13 @@ impl Store {
 
 /// The last closed day of `token`, read in `tx`.
 pub(crate) async fn last_closed(tx: &mut Tx, token: &str) -> Result<Option<Day>> {
-    on_tx!(tx, |c| sqlx::query("SELECT MAX(day) AS day FROM closed_days WHERE token = $1")
-        .bind(token)
-        .fetch_one(&mut *c)
-        .await?
-        .opt_day("day", "closed_days"))
+    on_tx!(tx, |c| sqlx::query(
+        "SELECT MAX(day) AS day FROM closed_days WHERE token = $1"
+    )
+    .bind(token)
+    .fetch_one(&mut *c)
+    .await?
+    .opt_day("day", "closed_days"))
 }
 
 /// The closed-day record of `(token, day)`, read in `tx`.

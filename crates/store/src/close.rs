@@ -77,7 +77,8 @@ impl Store {
         write_days(&mut tx, registry, cfg, &closed, &mut w).await?;
         w.flush(&mut tx).await?;
         let out = w.outcome();
-        on_tx!(&mut tx, |c| sqlx::query(
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
             "INSERT INTO closed_days (token, day, closed_at, accounts, eligible_accounts, total_eligible, total_balance) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -90,7 +91,8 @@ impl Store {
         .bind(DbAmount(out.total_balance.0))
         .execute(&mut *c)
         .await?
-            .rows_affected());
+            .rows_affected()
+        });
         tx.commit().await?;
         info!(
             token = %token, day = %day, events, accounts = out.accounts, eligible_accounts = out.eligible_accounts,
@@ -110,7 +112,8 @@ async fn load_openings(tx: &mut Tx, token: &str, prev: Day, closer: &mut DayClos
                 literal(&prev.to_string())
             );
             copy_out(t, &q, |b, f| {
-                let id = pg::text(field(b, f, 0, "account_id")?).map_err(|e| StoreError::corrupt("daily_balances", e))?;
+                let id =
+                    pg::text(field(b, f, 0, "account_id")?).map_err(|e| StoreError::corrupt("daily_balances", e))?;
                 let bal = pg::numeric_decode(field(b, f, 1, "closing")?)
                     .map_err(|e| StoreError::corrupt("daily_balances", format!("closing: {e}")))?;
                 closer.set_opening(id, Amount(bal))?;
@@ -210,7 +213,11 @@ impl AccountCursor {
     /// The account `id`, if it exists. Ids must be asked in increasing (byte) order.
     async fn get(&mut self, tx: &mut Tx, id: &str) -> Result<Option<Account>> {
         loop {
-            while self.page.front().is_some_and(|a| a.account_id.as_bytes() < id.as_bytes()) {
+            while self
+                .page
+                .front()
+                .is_some_and(|a| a.account_id.as_bytes() < id.as_bytes())
+            {
                 self.page.pop_front();
             }
             if let Some(front) = self.page.front() {
@@ -258,8 +265,17 @@ impl DailyWriter {
     /// Adds one account's row; ids must strictly increase (asserted: the rows are
     /// appended to the index in order and payouts rely on it).
     fn push(&mut self, id: &str, average: Amount, eligible: Amount, closing: Amount) -> Result<()> {
-        if self.rows.last().map(|r| r.0.as_str()).or(self.last_id.as_deref()).is_some_and(|p| p.as_bytes() >= id.as_bytes()) {
-            return Err(StoreError::corrupt("daily_balances", format!("account {id:?} out of order")));
+        if self
+            .rows
+            .last()
+            .map(|r| r.0.as_str())
+            .or(self.last_id.as_deref())
+            .is_some_and(|p| p.as_bytes() >= id.as_bytes())
+        {
+            return Err(StoreError::corrupt(
+                "daily_balances",
+                format!("account {id:?} out of order"),
+            ));
         }
         self.total_eligible = self.total_eligible.checked_add(eligible, "Σ eligible")?;
         self.total_balance = self.total_balance.checked_add(closing, "Σ closing balances")?;

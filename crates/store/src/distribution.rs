@@ -106,10 +106,12 @@ impl Store {
         let mut tx = self.write_tx().await?;
         Store::lock_token_days(&mut tx, token).await?;
         check_can_distribute(&mut tx, token, day).await?;
-        let closed = closed_record(&mut tx, token, day).await?.ok_or_else(|| StoreError::NotClosed {
-            token: token.to_string(),
-            day: day.to_string(),
-        })?;
+        let closed = closed_record(&mut tx, token, day)
+            .await?
+            .ok_or_else(|| StoreError::NotClosed {
+                token: token.to_string(),
+                day: day.to_string(),
+            })?;
         let carry_in = previous_carry(&mut tx, token, day).await?;
         let r = realized(&mut tx, token, day).await?;
         let plan = plan_allocation(r, carry_in, cfg.fee_bps, closed.total_eligible)?;
@@ -142,7 +144,11 @@ impl Store {
     pub async fn distribution(&self, token: &str, day: Day) -> Result<Option<DistributionSummary>> {
         let sql = format!("SELECT {SUMMARY_COLS} FROM distributions WHERE token = $1 AND day = $2");
         on_pool!(self, |p| {
-            let row = sqlx::query(&sql).bind(token).bind(day.to_string()).fetch_optional(p).await?;
+            let row = sqlx::query(&sql)
+                .bind(token)
+                .bind(day.to_string())
+                .fetch_optional(p)
+                .await?;
             row.map(|r| decode_summary(&r)).transpose()
         })
     }
@@ -247,11 +253,12 @@ impl Store {
     /// The payouts of one token-day: `(account_id, reward)` in account order.
     pub async fn day_payouts(&self, token: &str, day: Day) -> Result<Vec<(String, Amount)>> {
         on_pool!(self, |p| {
-            let rows = sqlx::query("SELECT account_id, reward FROM payouts WHERE token = $1 AND day = $2 ORDER BY account_id")
-                .bind(token)
-                .bind(day.to_string())
-                .fetch_all(p)
-                .await?;
+            let rows =
+                sqlx::query("SELECT account_id, reward FROM payouts WHERE token = $1 AND day = $2 ORDER BY account_id")
+                    .bind(token)
+                    .bind(day.to_string())
+                    .fetch_all(p)
+                    .await?;
             rows.iter()
                 .map(|r| Ok((r.text("account_id")?, r.amount("reward", "payouts")?)))
                 .collect()
@@ -283,7 +290,9 @@ impl Store {
                 .bind(token)
                 .fetch_all(p)
                 .await?;
-            rows.iter().map(|r| r.amount("reward", "payouts")).collect::<Result<Vec<_>>>()?
+            rows.iter()
+                .map(|r| r.amount("reward", "payouts"))
+                .collect::<Result<Vec<_>>>()?
         });
         Ok(Amount::checked_sum(amounts, "total paid")?)
     }
@@ -345,25 +354,29 @@ impl Store {
 }
 
 async fn check_can_distribute(tx: &mut Tx, token: &str, day: Day) -> Result<()> {
-    let closed = on_tx!(&mut *tx, |c| sqlx::query("SELECT 1 AS x FROM closed_days WHERE token = $1 AND day = $2")
-        .bind(token)
-        .bind(day.to_string())
-        .fetch_optional(&mut *c)
-        .await?
-        .is_some());
+    let closed = on_tx!(&mut *tx, |c| sqlx::query(
+        "SELECT 1 AS x FROM closed_days WHERE token = $1 AND day = $2"
+    )
+    .bind(token)
+    .bind(day.to_string())
+    .fetch_optional(&mut *c)
+    .await?
+    .is_some());
     if !closed {
         return Err(StoreError::NotClosed {
             token: token.to_string(),
             day: day.to_string(),
         });
     }
-    let paid_at = on_tx!(&mut *tx, |c| sqlx::query("SELECT paid_at FROM distributions WHERE token = $1 AND day = $2")
-        .bind(token)
-        .bind(day.to_string())
-        .fetch_optional(&mut *c)
-        .await?
-        .map(|r| r.ts("paid_at"))
-        .transpose()?);
+    let paid_at = on_tx!(&mut *tx, |c| sqlx::query(
+        "SELECT paid_at FROM distributions WHERE token = $1 AND day = $2"
+    )
+    .bind(token)
+    .bind(day.to_string())
+    .fetch_optional(&mut *c)
+    .await?
+    .map(|r| r.ts("paid_at"))
+    .transpose()?);
     if let Some(paid_at) = paid_at {
         return Err(StoreError::AlreadyDistributed {
             token: token.to_string(),
@@ -405,7 +418,13 @@ async fn previous_carry(tx: &mut Tx, token: &str, day: Day) -> Result<Amount> {
 
 /// Pass 1: streams the day's positive eligible amounts, checks them against the closed
 /// day's record, and cuts the leftover units.
-async fn cut_remainders(tx: &mut Tx, token: &str, day: Day, plan: &AllocationPlan, accounts: u64) -> Result<LeftoverCut> {
+async fn cut_remainders(
+    tx: &mut Tx,
+    token: &str,
+    day: Day,
+    plan: &AllocationPlan,
+    accounts: u64,
+) -> Result<LeftoverCut> {
     let mut remainders: Vec<u128> = Vec::with_capacity(usize::try_from(accounts).unwrap_or(0));
     let (mut floor_sum, mut seen, mut sum_e) = (Amount::ZERO, 0u64, Amount::ZERO);
     let mut add = |e: Amount| -> Result<()> {
@@ -433,10 +452,11 @@ async fn cut_remainders(tx: &mut Tx, token: &str, day: Day, plan: &AllocationPla
             .await?;
         }
         Tx::Sqlite(t) => {
-            let mut rows = sqlx::query("SELECT eligible FROM daily_balances WHERE token = $1 AND day = $2 AND eligible <> '0'")
-                .bind(token)
-                .bind(day.to_string())
-                .fetch(&mut **t);
+            let mut rows =
+                sqlx::query("SELECT eligible FROM daily_balances WHERE token = $1 AND day = $2 AND eligible <> '0'")
+                    .bind(token)
+                    .bind(day.to_string())
+                    .fetch(&mut **t);
             while let Some(r) = rows.try_next().await? {
                 add(r.amount("eligible", "daily_balances")?)?;
             }
@@ -457,13 +477,22 @@ async fn cut_remainders(tx: &mut Tx, token: &str, day: Day, plan: &AllocationPla
 
 /// Pass 2: pays the eligible accounts in id order, writing payouts in chunks. Returns
 /// Σ payouts (checked equal to `D − carry_out`).
-async fn pay(tx: &mut Tx, token: &str, day: Day, plan: &AllocationPlan, cut: LeftoverCut, now: Timestamp) -> Result<Amount> {
+async fn pay(
+    tx: &mut Tx,
+    token: &str,
+    day: Day,
+    plan: &AllocationPlan,
+    cut: LeftoverCut,
+    now: Timestamp,
+) -> Result<Amount> {
     let mut payer = Payer::new(plan, cut);
     let mut after: Option<String> = None;
     let day_s = day.to_string();
     loop {
         let page = eligible_page(tx, token, &day_s, after.as_deref()).await?;
-        let Some(last) = page.last().map(|r| r.0.clone()) else { break };
+        let Some(last) = page.last().map(|r| r.0.clone()) else {
+            break;
+        };
         let mut out: Vec<(String, Amount, Amount, Amount)> = Vec::with_capacity(page.len());
         for (id, average, eligible) in page {
             let reward = payer.pay(&id, eligible)?;
@@ -476,12 +505,21 @@ async fn pay(tx: &mut Tx, token: &str, day: Day, plan: &AllocationPlan, cut: Lef
 }
 
 /// Up to [`CHUNK`] eligible daily rows after `after`, in id order.
-async fn eligible_page(tx: &mut Tx, token: &str, day: &str, after: Option<&str>) -> Result<Vec<(String, Amount, Amount)>> {
+async fn eligible_page(
+    tx: &mut Tx,
+    token: &str,
+    day: &str,
+    after: Option<&str>,
+) -> Result<Vec<(String, Amount, Amount)>> {
     let sql = match after {
-        Some(_) => "SELECT account_id, average, eligible FROM daily_balances WHERE token = $1 AND day = $2 \
-                    AND account_id > $3 AND eligible <> '0' ORDER BY account_id LIMIT $4",
-        None => "SELECT account_id, average, eligible FROM daily_balances WHERE token = $1 AND day = $2 \
-                 AND $3 IS NULL AND eligible <> '0' ORDER BY account_id LIMIT $4",
+        Some(_) => {
+            "SELECT account_id, average, eligible FROM daily_balances WHERE token = $1 AND day = $2 \
+                    AND account_id > $3 AND eligible <> '0' ORDER BY account_id LIMIT $4"
+        }
+        None => {
+            "SELECT account_id, average, eligible FROM daily_balances WHERE token = $1 AND day = $2 \
+                 AND $3 IS NULL AND eligible <> '0' ORDER BY account_id LIMIT $4"
+        }
     };
     on_tx!(tx, |c| {
         let rows = sqlx::query(sql)
@@ -503,7 +541,13 @@ async fn eligible_page(tx: &mut Tx, token: &str, day: &str, after: Option<&str>)
     })
 }
 
-async fn write_payouts(tx: &mut Tx, token: &str, day: &str, rows: &[(String, Amount, Amount, Amount)], now: Timestamp) -> Result<()> {
+async fn write_payouts(
+    tx: &mut Tx,
+    token: &str,
+    day: &str,
+    rows: &[(String, Amount, Amount, Amount)],
+    now: Timestamp,
+) -> Result<()> {
     match tx {
         Tx::Postgres(t) => {
             copy_in(
@@ -552,7 +596,8 @@ async fn write_payouts(tx: &mut Tx, token: &str, day: &str, rows: &[(String, Amo
 }
 
 async fn insert_summary(tx: &mut Tx, s: &DistributionSummary) -> Result<()> {
-    let sql = format!("INSERT INTO distributions ({SUMMARY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
+    let sql =
+        format!("INSERT INTO distributions ({SUMMARY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
     on_tx!(tx, |c| sqlx::query(&sql)
         .bind(&s.token)
         .bind(s.day.to_string())
@@ -567,7 +612,7 @@ async fn insert_summary(tx: &mut Tx, s: &DistributionSummary) -> Result<()> {
         .bind(s.paid_at.0)
         .execute(&mut *c)
         .await?
-            .rows_affected());
+        .rows_affected());
     Ok(())
 }
 

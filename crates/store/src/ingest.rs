@@ -231,21 +231,33 @@ impl Ingest<'_> {
         let c: &mut sqlx::PgConnection = t;
         sqlx::query("SAVEPOINT ingest_batch").execute(&mut *c).await?;
         let copied = async {
-            let n = copy_in(c, "COPY balance_events (token, ts, account_id, balance) FROM STDIN (FORMAT binary)", 4, batch, |w, e| {
-                w.text(&e.event.token);
-                w.int8(e.event.ts.0);
-                w.text(&e.event.account_id);
-                w.numeric(e.event.balance.0);
-            })
-            .await?;
-            let ids: Vec<&IngestEvent> = batch.iter().filter(|e| e.event_id.is_some()).collect();
-            if !ids.is_empty() {
-                copy_in(c, "COPY balance_event_ids (event_id, token, ts, account_id) FROM STDIN (FORMAT binary)", 4, &ids, |w, e| {
-                    w.text(e.event_id.as_deref().unwrap_or_default());
+            let n = copy_in(
+                c,
+                "COPY balance_events (token, ts, account_id, balance) FROM STDIN (FORMAT binary)",
+                4,
+                batch,
+                |w, e| {
                     w.text(&e.event.token);
                     w.int8(e.event.ts.0);
                     w.text(&e.event.account_id);
-                })
+                    w.numeric(e.event.balance.0);
+                },
+            )
+            .await?;
+            let ids: Vec<&IngestEvent> = batch.iter().filter(|e| e.event_id.is_some()).collect();
+            if !ids.is_empty() {
+                copy_in(
+                    c,
+                    "COPY balance_event_ids (event_id, token, ts, account_id) FROM STDIN (FORMAT binary)",
+                    4,
+                    &ids,
+                    |w, e| {
+                        w.text(e.event_id.as_deref().unwrap_or_default());
+                        w.text(&e.event.token);
+                        w.int8(e.event.ts.0);
+                        w.text(&e.event.account_id);
+                    },
+                )
                 .await?;
             }
             Ok::<u64, sqlx::Error>(n)
@@ -257,7 +269,9 @@ impl Ingest<'_> {
                 Ok(Some(n))
             }
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
-                sqlx::query("ROLLBACK TO SAVEPOINT ingest_batch").execute(&mut *c).await?;
+                sqlx::query("ROLLBACK TO SAVEPOINT ingest_batch")
+                    .execute(&mut *c)
+                    .await?;
                 sqlx::query("RELEASE SAVEPOINT ingest_batch").execute(&mut *c).await?;
                 Ok(None)
             }
@@ -319,20 +333,24 @@ impl Ingest<'_> {
     async fn staged(&mut self, batch: &[IngestEvent]) -> Result<u64> {
         self.stage(batch).await?;
         self.check_staged().await?;
-        let inserted = on_tx!(&mut self.tx, |c| sqlx::query(
+        let inserted = on_tx!(&mut self.tx, |c| {
+            sqlx::query(
             "INSERT INTO balance_events (token, ts, account_id, balance) \
-             SELECT token, ts, account_id, balance FROM ingest_staging ORDER BY token, ts, account_id ON CONFLICT DO NOTHING"
+             SELECT token, ts, account_id, balance FROM ingest_staging WHERE true ORDER BY token, ts, account_id ON CONFLICT DO NOTHING"
         )
         .execute(&mut *c)
         .await?
-        .rows_affected());
-        on_tx!(&mut self.tx, |c| sqlx::query(
+        .rows_affected()
+        });
+        on_tx!(&mut self.tx, |c| {
+            sqlx::query(
             "INSERT INTO balance_event_ids (event_id, token, ts, account_id) \
              SELECT event_id, token, ts, account_id FROM ingest_staging WHERE event_id IS NOT NULL ON CONFLICT DO NOTHING"
         )
         .execute(&mut *c)
         .await?
-            .rows_affected());
+            .rows_affected()
+        });
         Ok(inserted)
     }
 
@@ -349,11 +367,15 @@ impl Ingest<'_> {
                      account_id TEXT NOT NULL, balance TEXT NOT NULL, event_id TEXT)"
                 }
             };
-            on_tx!(&mut self.tx, |c| sqlx::query(ddl).execute(&mut *c).await?
-            .rows_affected());
+            on_tx!(&mut self.tx, |c| sqlx::query(ddl)
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
             self.staging_ready = true;
         }
-        on_tx!(&mut self.tx, |c| sqlx::query("DELETE FROM ingest_staging").execute(&mut *c).await?
+        on_tx!(&mut self.tx, |c| sqlx::query("DELETE FROM ingest_staging")
+            .execute(&mut *c)
+            .await?
             .rows_affected());
         match &mut self.tx {
             Tx::Postgres(t) => {

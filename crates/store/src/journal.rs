@@ -154,7 +154,8 @@ async fn log(
     detail: &str,
     now: Timestamp,
 ) -> Result<()> {
-    on_tx!(tx, |c| sqlx::query(
+    on_tx!(tx, |c| {
+        sqlx::query(
         "INSERT INTO operation_log (idempotency_key, at, from_state, to_state, tx_id, detail) VALUES ($1, $2, $3, $4, $5, $6)"
     )
     .bind(key)
@@ -165,17 +166,20 @@ async fn log(
     .bind(detail)
     .execute(&mut *c)
     .await?
-            .rows_affected());
+            .rows_affected()
+    });
     Ok(())
 }
 
 async fn current_state(tx: &mut Tx, key: &str) -> Result<OperationState> {
-    let s = on_tx!(tx, |c| sqlx::query("SELECT state FROM operations WHERE idempotency_key = $1")
-        .bind(key)
-        .fetch_optional(&mut *c)
-        .await?
-        .map(|r| r.text("state"))
-        .transpose()?)
+    let s = on_tx!(tx, |c| sqlx::query(
+        "SELECT state FROM operations WHERE idempotency_key = $1"
+    )
+    .bind(key)
+    .fetch_optional(&mut *c)
+    .await?
+    .map(|r| r.text("state"))
+    .transpose()?)
     .ok_or_else(|| StoreError::NotFound(format!("operation {key}")))?;
     OperationState::parse(&s).ok_or_else(|| StoreError::corrupt("operations", format!("state {s:?}")))
 }
@@ -271,12 +275,13 @@ impl Store {
     /// [`OpKind::moves_stake`]; `instant_exit`: the chain's) and operations sent in it.
     pub async fn moved_in_epoch(&self, token: &str, epoch: u64, instant_exit: bool) -> Result<(Amount, u32)> {
         let rows: Vec<(String, Amount)> = on_pool!(self, |p| {
-            let rows =
-                sqlx::query("SELECT kind, amount FROM operations WHERE token = $1 AND epoch = $2 AND state <> 'failed'")
-                    .bind(token)
-                    .bind(epoch as i64)
-                    .fetch_all(p)
-                    .await?;
+            let rows = sqlx::query(
+                "SELECT kind, amount FROM operations WHERE token = $1 AND epoch = $2 AND state <> 'failed'",
+            )
+            .bind(token)
+            .bind(epoch as i64)
+            .fetch_all(p)
+            .await?;
             rows.iter()
                 .map(|r| Ok((r.text("kind")?, r.amount("amount", "operations")?)))
                 .collect::<Result<Vec<_>>>()?
@@ -342,7 +347,8 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.write_tx().await?;
         let from = current_state(&mut tx, key).await?;
-        let n = on_tx!(&mut tx, |c| sqlx::query(
+        let n = on_tx!(&mut tx, |c| {
+            sqlx::query(
             "UPDATE operations SET state = 'submitted', tx_id = $1, payload = $2, valid_until = $3, attempts = attempts + 1, updated_at = $4 \
              WHERE idempotency_key = $5 AND state IN ('intent', 'submitted')",
         )
@@ -353,7 +359,8 @@ impl Store {
         .bind(key)
         .execute(&mut *c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         if n != 1 {
             return Err(StoreError::Journal(format!(
                 "operation {key}: cannot go from {} to submitted",
@@ -377,14 +384,16 @@ impl Store {
     /// `submitted → confirmed`, with the ledger entries of its effect, atomically.
     pub async fn mark_confirmed(&self, key: &str, entries: &[Entry], now: Timestamp) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        let n = on_tx!(&mut tx, |c| sqlx::query(
+        let n = on_tx!(&mut tx, |c| {
+            sqlx::query(
             "UPDATE operations SET state = 'confirmed', error = NULL, updated_at = $1 WHERE idempotency_key = $2 AND state = 'submitted'"
         )
         .bind(now.0)
         .bind(key)
         .execute(&mut *c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         if n != 1 {
             let from = current_state(&mut tx, key).await?;
             return Err(StoreError::Journal(format!(
@@ -411,7 +420,8 @@ impl Store {
     pub async fn mark_failed(&self, key: &str, reason: &str, now: Timestamp) -> Result<()> {
         let mut tx = self.write_tx().await?;
         let from = current_state(&mut tx, key).await?;
-        let n = on_tx!(&mut tx, |c| sqlx::query(
+        let n = on_tx!(&mut tx, |c| {
+            sqlx::query(
             "UPDATE operations SET state = 'failed', error = $1, updated_at = $2 WHERE idempotency_key = $3 AND state IN ('intent', 'submitted')"
         )
         .bind(reason)
@@ -419,7 +429,8 @@ impl Store {
         .bind(key)
         .execute(&mut *c)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         if n != 1 {
             return Err(StoreError::Journal(format!(
                 "operation {key}: cannot go from {} to failed",
@@ -445,14 +456,16 @@ impl Store {
         .map(|r| r.text("idempotency_key"))
         .collect::<Result<_>>()?);
         for k in &keys {
-            on_tx!(&mut tx, |c| sqlx::query(
+            on_tx!(&mut tx, |c| {
+                sqlx::query(
                 "UPDATE operations SET state = 'reconciled', updated_at = $1 WHERE idempotency_key = $2 AND state = 'confirmed'"
             )
             .bind(now.0)
             .bind(k)
             .execute(&mut *c)
             .await?
-            .rows_affected());
+            .rows_affected()
+            });
             log(
                 &mut tx,
                 k,

@@ -57,6 +57,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::db::{on_pool, Pool, Tx};
 
+pub use accounts::AccountsImport;
 pub use archive::{ArchiveDay, ArchiveReport, ArchiveSink};
 pub use balances::CloseOutcome;
 pub use distribution::{AprRow, DistributionSummary, HistoryRow};
@@ -175,10 +176,7 @@ impl Store {
     pub(crate) async fn read_tx(&self) -> Result<Tx> {
         Ok(match &self.pool {
             Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
-            Pool::Postgres(p) => Tx::Postgres(
-                p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    .await?,
-            ),
+            Pool::Postgres(p) => Tx::Postgres(p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?),
         })
     }
 

@@ -68,7 +68,11 @@ pub(crate) fn numeric_decode(b: &[u8]) -> Result<u128, String> {
     match sign {
         NUMERIC_POS => {}
         NUMERIC_NEG => return Err("negative NUMERIC where base units are expected".into()),
-        other => return Err(format!("NUMERIC special value (NaN or infinity, sign word {other:#06x})")),
+        other => {
+            return Err(format!(
+                "NUMERIC special value (NaN or infinity, sign word {other:#06x})"
+            ))
+        }
     }
     if ndigits == 0 {
         return Ok(0);
@@ -335,7 +339,12 @@ pub(crate) async fn copy_out(
 }
 
 /// A field that must not be NULL.
-pub(crate) fn field<'a>(bytes: &'a [u8], fields: &[Option<Range<usize>>], i: usize, what: &str) -> Result<&'a [u8], StoreError> {
+pub(crate) fn field<'a>(
+    bytes: &'a [u8],
+    fields: &[Option<Range<usize>>],
+    i: usize,
+    what: &str,
+) -> Result<&'a [u8], StoreError> {
     fields
         .get(i)
         .cloned()
@@ -363,7 +372,18 @@ mod tests {
 
     #[test]
     fn success_numeric_round_trips_edges() {
-        for v in [0, 1, 9_999, 10_000, 10_001, 100_000_000, 1_234_567_890_123, u128::MAX, u128::MAX - 1, 10u128.pow(38)] {
+        for v in [
+            0,
+            1,
+            9_999,
+            10_000,
+            10_001,
+            100_000_000,
+            1_234_567_890_123,
+            u128::MAX,
+            u128::MAX - 1,
+            10u128.pow(38),
+        ] {
             assert_eq!(round_trip(v), v, "{v}");
         }
     }
@@ -389,10 +409,16 @@ mod tests {
 
     #[test]
     fn fail_numeric_negative_fraction_nan_overflow() {
-        assert!(numeric_decode(&[0, 1, 0, 0, 0x40, 0, 0, 0, 0, 5]).unwrap_err().contains("negative"));
-        assert!(numeric_decode(&[0, 1, 0xff, 0xff, 0, 0, 0, 4, 0, 5]).unwrap_err().contains("fractional"));
+        assert!(numeric_decode(&[0, 1, 0, 0, 0x40, 0, 0, 0, 0, 5])
+            .unwrap_err()
+            .contains("negative"));
+        assert!(numeric_decode(&[0, 1, 0xff, 0xff, 0, 0, 0, 4, 0, 5])
+            .unwrap_err()
+            .contains("fractional"));
         // NaN is sent with no digits and sign word 0xC000: never read as zero.
-        assert!(numeric_decode(&[0, 0, 0, 0, 0xC0, 0, 0, 0]).unwrap_err().contains("NaN"));
+        assert!(numeric_decode(&[0, 0, 0, 0, 0xC0, 0, 0, 0])
+            .unwrap_err()
+            .contains("NaN"));
         // 10 groups of 9999 at weight 10: 10^44 − 1 > u128::MAX.
         let mut b = vec![0, 11, 0, 10, 0, 0, 0, 0];
         for _ in 0..11 {

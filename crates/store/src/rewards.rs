@@ -90,12 +90,14 @@ pub(crate) async fn record_one(
     debit: LedgerAccount,
     now: Timestamp,
 ) -> Result<RecordOutcome> {
-    let distributed = on_tx!(&mut *tx, |c| sqlx::query("SELECT 1 AS x FROM distributions WHERE token = $1 AND day = $2")
-        .bind(token)
-        .bind(day.to_string())
-        .fetch_optional(&mut *c)
-        .await?
-        .is_some());
+    let distributed = on_tx!(&mut *tx, |c| sqlx::query(
+        "SELECT 1 AS x FROM distributions WHERE token = $1 AND day = $2"
+    )
+    .bind(token)
+    .bind(day.to_string())
+    .fetch_optional(&mut *c)
+    .await?
+    .is_some());
     if distributed {
         return Err(StoreError::RewardForDistributedDay {
             token: token.to_string(),
@@ -143,7 +145,7 @@ pub(crate) async fn record_one(
     .bind(now.0)
     .execute(&mut *c)
     .await?
-            .rows_affected());
+    .rows_affected());
     let entry = Entry::new("reward_realized", &format!("{day} {source}")).transfer(
         debit,
         LedgerAccount::chain_rewards(),
@@ -163,7 +165,9 @@ pub(crate) async fn realized(tx: &mut Tx, token: &str, day: Day) -> Result<Amoun
             .bind(day.to_string())
             .fetch_all(&mut *c)
             .await?;
-        rows.iter().map(|r| r.amount("amount", "rewards")).collect::<Result<Vec<_>>>()?
+        rows.iter()
+            .map(|r| r.amount("amount", "rewards"))
+            .collect::<Result<Vec<_>>>()?
     });
     Amount::checked_sum(amounts, "Σ realized rewards").map_err(Into::into)
 }

@@ -33,7 +33,8 @@ impl std::fmt::Debug for ApiKey {
 impl Store {
     /// Stores an API key for an account. Errors when the key exists.
     pub async fn create_api_key(&self, key: &ApiKey, now: Timestamp) -> Result<()> {
-        let n = on_pool!(self, |p| sqlx::query(
+        let n = on_pool!(self, |p| {
+            sqlx::query(
             "INSERT INTO api_keys (api_key, secret, account_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (api_key) DO NOTHING",
         )
         .bind(&key.api_key)
@@ -42,7 +43,8 @@ impl Store {
         .bind(now.0)
         .execute(p)
         .await?
-        .rows_affected());
+        .rows_affected()
+        });
         if n != 1 {
             return Err(StoreError::Journal(format!("API key {} already exists", key.api_key)));
         }

@@ -183,11 +183,13 @@ fn decode_alert<R: RowExt>(r: &R) -> Result<Alert> {
 /// distributed (then the first day after the last distribution) or before the token's
 /// first closed day (then that day: earlier days are never paid).
 async fn attribution_day(tx: &mut Tx, token: &str, day: Day) -> Result<Day> {
-    let last = on_tx!(&mut *tx, |c| sqlx::query("SELECT MAX(day) AS day FROM distributions WHERE token = $1")
-        .bind(token)
-        .fetch_one(&mut *c)
-        .await?
-        .opt_day("day", "distributions")?);
+    let last = on_tx!(&mut *tx, |c| sqlx::query(
+        "SELECT MAX(day) AS day FROM distributions WHERE token = $1"
+    )
+    .bind(token)
+    .fetch_one(&mut *c)
+    .await?
+    .opt_day("day", "distributions")?);
     let day = match last {
         Some(l) if l >= day => l.next(),
         _ => day,
@@ -232,7 +234,8 @@ impl Store {
 
     /// Plans, newest first.
     pub async fn plans(&self, token: Option<&str>, limit: u32) -> Result<Vec<PlanRecord>> {
-        let sql = format!("SELECT {PLAN_COLS} FROM plans WHERE ($1 = '' OR token = $1) ORDER BY created_at DESC LIMIT $2");
+        let sql =
+            format!("SELECT {PLAN_COLS} FROM plans WHERE ($1 = '' OR token = $1) ORDER BY created_at DESC LIMIT $2");
         on_pool!(self, |p| {
             let rows = sqlx::query(&sql)
                 .bind(token.unwrap_or(""))
@@ -314,7 +317,9 @@ impl Store {
             if r.amount.is_zero() {
                 continue;
             }
-            let stored = on_tx!(&mut tx, |c| sqlx::query(
+            let stored =
+                on_tx!(&mut tx, |c| {
+                    sqlx::query(
                 "SELECT amount FROM realized_rewards WHERE token = $1 AND validator = $2 AND epoch = $3 AND kind = $4",
             )
             .bind(token)
@@ -324,7 +329,8 @@ impl Store {
             .fetch_optional(&mut *c)
             .await?
             .map(|row| row.amount("amount", "realized_rewards"))
-            .transpose()?);
+            .transpose()?
+                });
             if let Some(stored) = stored {
                 if stored != r.amount {
                     return Err(StoreError::corrupt(
@@ -338,7 +344,8 @@ impl Store {
                 continue;
             }
             let day = attribution_day(&mut tx, token, r.at.day()).await?;
-            on_tx!(&mut tx, |c| sqlx::query(
+            on_tx!(&mut tx, |c| {
+                sqlx::query(
                 "INSERT INTO realized_rewards (token, validator, epoch, kind, amount, at, day) VALUES ($1, $2, $3, $4, $5, $6, $7)"
             )
             .bind(token)
@@ -350,7 +357,8 @@ impl Store {
             .bind(day.to_string())
             .execute(&mut *c)
             .await?
-            .rows_affected());
+            .rows_affected()
+            });
             let debit = if r.kind == "claimed" {
                 LedgerAccount::buffer()
             } else {
@@ -371,18 +379,20 @@ impl Store {
         .bind(now.0)
         .execute(&mut *c)
         .await?
-            .rows_affected());
+        .rows_affected());
         tx.commit().await?;
         Ok(out)
     }
 
     /// When rewards of `token` were last claimed (claim chains), from the synced records.
     pub async fn last_claim(&self, token: &str) -> Result<Option<Timestamp>> {
-        on_pool!(self, |p| sqlx::query("SELECT MAX(at) AS at FROM realized_rewards WHERE token = $1 AND kind = 'claimed'")
-            .bind(token)
-            .fetch_one(p)
-            .await?
-            .opt_ts("at"))
+        on_pool!(self, |p| sqlx::query(
+            "SELECT MAX(at) AS at FROM realized_rewards WHERE token = $1 AND kind = 'claimed'"
+        )
+        .bind(token)
+        .fetch_one(p)
+        .await?
+        .opt_ts("at"))
     }
 
     /// Raises an alert, or refreshes the open one of the same token and kind (one open
@@ -410,7 +420,8 @@ impl Store {
         .transpose()?);
         let id = match open {
             Some(id) => {
-                on_tx!(&mut tx, |c| sqlx::query(
+                on_tx!(&mut tx, |c| {
+                    sqlx::query(
                     "UPDATE alerts SET message = $1, shortfall = $2, exit_eta = $3, freezes_moves = $4, updated_at = $5 WHERE id = $6"
                 )
                 .bind(message)
@@ -421,10 +432,12 @@ impl Store {
                 .bind(id)
                 .execute(&mut *c)
                 .await?
-            .rows_affected());
+            .rows_affected()
+                });
                 id
             }
-            None => on_tx!(&mut tx, |c| sqlx::query(
+            None => on_tx!(&mut tx, |c| {
+                sqlx::query(
                 "INSERT INTO alerts (token, kind, message, shortfall, exit_eta, freezes_moves, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
             )
@@ -437,7 +450,8 @@ impl Store {
             .bind(now.0)
             .fetch_one(&mut *c)
             .await?
-            .int("id")?),
+            .int("id")?
+            }),
         };
         tx.commit().await?;
         Ok(id)
@@ -486,7 +500,9 @@ impl Store {
     /// the same transaction. Acknowledging twice is refused.
     pub async fn acknowledge_alert(&self, id: i64, by: &str, entries: &[Entry], now: Timestamp) -> Result<Alert> {
         let mut tx = self.write_tx().await?;
-        let n = on_tx!(&mut tx, |c| sqlx::query(
+        let n =
+            on_tx!(&mut tx, |c| {
+                sqlx::query(
             "UPDATE alerts SET acknowledged_at = $1, acknowledged_by = $2 WHERE id = $3 AND acknowledged_at IS NULL",
         )
         .bind(now.0)
@@ -494,7 +510,8 @@ impl Store {
         .bind(id)
         .execute(&mut *c)
         .await?
-        .rows_affected());
+        .rows_affected()
+            });
         if n != 1 {
             return Err(StoreError::NotFound(format!(
                 "open alert {id} (unknown or already acknowledged)"
@@ -524,11 +541,13 @@ impl Store {
     /// Replaces the position snapshot of `token`.
     pub async fn save_positions(&self, token: &str, positions: &[Position], now: Timestamp) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        on_tx!(&mut tx, |c| sqlx::query("DELETE FROM position_snapshots WHERE token = $1")
-            .bind(token)
-            .execute(&mut *c)
-            .await?
-            .rows_affected());
+        on_tx!(&mut tx, |c| sqlx::query(
+            "DELETE FROM position_snapshots WHERE token = $1"
+        )
+        .bind(token)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
         let rows: Vec<Vec<Val>> = positions
             .iter()
             .map(|p| {
@@ -609,9 +628,9 @@ impl Store {
         let users = self.ledger_balances(token, "custody:users").await?;
         // custody:users is credited with what users hold: its balance is −net.
         let booked = users.first().map(|b| b.net().neg()).unwrap_or(Net::ZERO);
-        let booked = booked
-            .non_negative()
-            .ok_or_else(|| StoreError::corrupt("ledger_postings", format!("{token}: custody:users has a debit balance")))?;
+        let booked = booked.non_negative().ok_or_else(|| {
+            StoreError::corrupt("ledger_postings", format!("{token}: custody:users has a debit balance"))
+        })?;
         let delta = Net::diff(total, booked);
         let entry = if delta.is_negative() {
             Entry::new("custody_change", &reference).transfer(
