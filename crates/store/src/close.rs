@@ -72,6 +72,7 @@ impl Store {
             None => i64::MIN,
         };
         let events = stream_events(&mut tx, token, from, day.end().0, &mut closer).await?;
+        self.pauses.hold(crate::PausePoint::CloseStreamed).await;
         let closed = closer.finish();
         let mut w = DailyWriter::new(token, day);
         write_days(&mut tx, registry, cfg, &closed, &mut w).await?;

@@ -132,6 +132,7 @@ impl Store {
             paid_at: now,
         };
         insert_summary(&mut tx, &summary).await?;
+        self.pauses.hold(crate::PausePoint::DistributePaid).await;
         tx.commit().await?;
         info!(
             token = %token, day = %day, paid = %paid, accounts = summary.eligible_accounts,

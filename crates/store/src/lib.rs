@@ -83,6 +83,38 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: Pool,
+    pauses: Pauses,
+}
+
+/// Places where a writer can be held, inside its transaction and holding its locks, for
+/// tests and drills of concurrent writers ([`Store::pause_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PausePoint {
+    /// A day close has streamed its events and not yet written or committed.
+    CloseStreamed,
+    /// A distribution has paid every account and not yet committed.
+    DistributePaid,
+    /// A rewards record has written its rows and not yet committed.
+    RewardsRecorded,
+}
+
+/// Armed pauses: each is taken by the first writer that reaches its point.
+#[derive(Debug, Clone, Default)]
+struct Pauses(std::sync::Arc<std::sync::Mutex<Vec<(PausePoint, std::sync::Arc<tokio::sync::Barrier>)>>>);
+
+impl Pauses {
+    /// Holds the caller at `point` if a pause is armed there: meets the test at the
+    /// barrier (reached), then again (released).
+    async fn hold(&self, point: PausePoint) {
+        let gate = {
+            let mut armed = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            armed.iter().position(|(p, _)| *p == point).map(|i| armed.remove(i).1)
+        };
+        if let Some(b) = gate {
+            b.wait().await;
+            b.wait().await;
+        }
+    }
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -126,7 +158,21 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            pauses: Pauses::default(),
+        })
+    }
+
+    /// Arms a one-shot pause at `point` for tests and drills: the next writer of this
+    /// store (and its clones) that reaches it waits at `gate` (a two-party barrier) once
+    /// to say it arrived, holding its transaction and locks, and again to go on.
+    pub fn pause_at(&self, point: PausePoint, gate: std::sync::Arc<tokio::sync::Barrier>) {
+        self.pauses
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((point, gate));
     }
 
     /// The backend in use.

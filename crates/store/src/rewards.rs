@@ -57,6 +57,7 @@ impl Store {
                 .await?,
             );
         }
+        self.pauses.hold(crate::PausePoint::RewardsRecorded).await;
         tx.commit().await?;
         Ok(out)
     }
