@@ -43,10 +43,11 @@ where
     store.close().await;
 }
 
-/// Runs `body` on a store in a new PostgreSQL database, dropped afterwards.
-pub async fn with_postgres<F, Fut>(body: F)
+/// Runs `body` with the URL of a new, empty PostgreSQL database, dropped afterwards (even
+/// when the body panics).
+pub async fn with_postgres_url<F, Fut>(body: F)
 where
-    F: FnOnce(Store) -> Fut,
+    F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()>,
 {
     let admin = pg_admin_url();
@@ -62,9 +63,7 @@ where
         Some((base, _)) => format!("{base}/{name}"),
         None => panic!("bad admin url {admin}"),
     };
-    let store = Store::open(&url).await.expect("open postgres store");
-    let result = AssertUnwindSafe(body(store.clone())).catch_unwind().await;
-    store.close().await;
+    let result = AssertUnwindSafe(body(url)).catch_unwind().await;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .execute(&mut conn)
         .await
@@ -72,6 +71,23 @@ where
     if let Err(p) = result {
         std::panic::resume_unwind(p);
     }
+}
+
+/// Runs `body` on a store in a new PostgreSQL database, dropped afterwards.
+pub async fn with_postgres<F, Fut>(body: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    with_postgres_url(|url| async move {
+        let store = Store::open(&url).await.expect("open postgres store");
+        let result = AssertUnwindSafe(body(store.clone())).catch_unwind().await;
+        store.close().await;
+        if let Err(p) = result {
+            std::panic::resume_unwind(p);
+        }
+    })
+    .await;
 }
 
 /// Defines a module `$name` with the tests `sqlite` and `postgres`, each running the
