@@ -337,3 +337,350 @@ fn success_treasury_commands_on_the_simulated_chain() {
     assert!(!again.contains(&id), "the state changed, so the plan id did too");
     ok(&["sync", "--token", "SOL"]);
 }
+
+fn stateful(dir: &Path) -> impl Fn(&[&str]) -> Output + '_ {
+    move |args: &[&str]| {
+        let db = format!("sqlite://{}/s.db", dir.display());
+        let mut full = vec!["--db".to_string(), db];
+        full.extend(args.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        run(&refs)
+    }
+}
+
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "{}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+#[test]
+fn fail_days_and_times_beyond_the_nanosecond_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = stateful(dir.path());
+    ok(s(&["init"]));
+    for d in ["9999-12-31", "2262-04-11", "1500-01-01"] {
+        let o = s(&["close-day", "--day", d]);
+        assert!(!o.status.success(), "{d} accepted");
+        assert!(
+            stderr(&o).contains("outside 1677-09-22..=2262-04-10"),
+            "{d}: {}",
+            stderr(&o)
+        );
+    }
+    assert_bad_balances(
+        "ts,account_id,token,balance\n2262-04-11T00:00:00Z,alice,SOL,1\n",
+        2,
+        "ts",
+        "outside 1677-09-22..=2262-04-10",
+    );
+}
+
+#[test]
+fn fail_more_than_nanosecond_fractions() {
+    assert_bad_balances(
+        "ts,account_id,token,balance\n2025-06-01T00:00:00.1234567891Z,alice,SOL,1\n",
+        2,
+        "ts",
+        "10 fractional digits; at most 9",
+    );
+}
+
+#[test]
+fn fail_account_ids_longer_than_accounts_allow() {
+    let long = "a".repeat(129);
+    assert_bad_balances(
+        &format!("ts,account_id,token,balance\n2025-06-01T00:00:00Z,{long},SOL,1\n"),
+        2,
+        "account_id",
+        "129 bytes; at most 128",
+    );
+}
+
+#[test]
+fn fail_accounts_errors_name_the_wrong_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "a".repeat(129);
+    for (row, field, what) in [
+        (format!("{long},DE,2025-05-01T00:00:00Z,"), "account_id", "at most 128"),
+        ("x,DE,2025-05-01,".to_string(), "activated_at", "RFC 3339"),
+        (
+            "x,DE,2025-05-02T00:00:00Z,2025-05-01T00:00:00Z".to_string(),
+            "deactivated_at",
+            "before activated_at",
+        ),
+    ] {
+        let a = write(
+            dir.path(),
+            "accounts.csv",
+            &format!("account_id,jurisdiction,activated_at,deactivated_at\n{row}\n"),
+        );
+        let (o, out) = allocate(dir.path(), &fixture("balances.csv"), &fixture("rewards.csv"), &a);
+        let e = stderr(&o);
+        assert!(
+            e.contains("accounts.csv:2") && e.contains(&format!("`{field}`")) && e.contains(what),
+            "{row}: {e}"
+        );
+        assert!(!out.exists());
+        let s = stateful(dir.path());
+        let o = s(&["accounts", "import", "--file", a.to_str().unwrap()]);
+        assert!(
+            stderr(&o).contains(&format!("`{field}`")),
+            "import {row}: {}",
+            stderr(&o)
+        );
+    }
+    // An id given twice: both lines named, nothing imported.
+    let a = write(
+        dir.path(),
+        "accounts.csv",
+        "account_id,jurisdiction,activated_at,deactivated_at\nx,DE,2025-05-01T00:00:00Z,\ny,DE,2025-05-01T00:00:00Z,\nx,FR,2025-05-01T00:00:00Z,\n",
+    );
+    let s = stateful(dir.path());
+    let o = s(&["accounts", "import", "--file", a.to_str().unwrap()]);
+    assert!(
+        stderr(&o).contains("line 4") && stderr(&o).contains("line 2"),
+        "{}",
+        stderr(&o)
+    );
+    let o = s(&["history", "--account", "y"]);
+    assert!(
+        stderr(&o).contains("unknown account"),
+        "nothing imported: {}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn fail_conflicting_event_names_its_line_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = stateful(dir.path());
+    ok(s(&["init"]));
+    ok(s(&[
+        "balances",
+        "ingest",
+        "--file",
+        fixture("balances.csv").to_str().unwrap(),
+    ]));
+    let b = write(
+        dir.path(),
+        "more.csv",
+        "ts,account_id,token,balance\n2025-06-02T00:00:00Z,zed,SOL,1\n2025-06-01T12:00:00Z,alice,SOL,31\n",
+    );
+    let o = s(&["balances", "ingest", "--file", b.to_str().unwrap()]);
+    let e = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        e.contains("more.csv") && e.contains("line 3") && e.contains("already recorded with balance"),
+        "{e}"
+    );
+    // zed's event on line 2 was not stored: ingesting a file with only it inserts it.
+    let z = write(
+        dir.path(),
+        "z.csv",
+        "ts,account_id,token,balance\n2025-06-02T00:00:00Z,zed,SOL,1\n",
+    );
+    assert!(ok(s(&["balances", "ingest", "--file", z.to_str().unwrap()])).contains("1 new events"));
+}
+
+#[test]
+fn fail_rewards_before_the_first_closed_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = stateful(dir.path());
+    ok(s(&["init"]));
+    ok(s(&[
+        "balances",
+        "ingest",
+        "--file",
+        fixture("balances.csv").to_str().unwrap(),
+    ]));
+    ok(s(&["close-day", "--day", "2025-06-01", "--token", "SOL"]));
+    let r = write(dir.path(), "r.csv", "day,token,amount\n2025-05-31,SOL,1\n");
+    let o = s(&["rewards", "record", "--file", r.to_str().unwrap()]);
+    assert!(
+        stderr(&o).contains("before the token's first closed day 2025-06-01"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn success_apr_beyond_decimal_range_does_not_block_payouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = write(
+        dir.path(),
+        "tokens.toml",
+        "[tokens.BIG]\nchain = \"x\"\ndecimals = 0\nbase_unit = \"unit\"\nmin_holding = \"1\"\ncap = \"1000\"\nfee_bps = 0\nunbonding_period_secs = 0\n",
+    );
+    let a = write(
+        dir.path(),
+        "a.csv",
+        "account_id,jurisdiction,activated_at,deactivated_at\nx,DE,2025-05-01T00:00:00Z,\n",
+    );
+    let b = write(
+        dir.path(),
+        "b.csv",
+        "ts,account_id,token,balance\n2025-05-01T00:00:00Z,x,BIG,1\n",
+    );
+    let r = write(
+        dir.path(),
+        "r.csv",
+        "day,token,amount\n2025-06-01,BIG,1000000000000000000000000000000\n",
+    );
+    let out = dir.path().join("out.csv");
+    let o = run(&[
+        "allocate",
+        "--tokens",
+        tokens.to_str().unwrap(),
+        "--accounts",
+        a.to_str().unwrap(),
+        "--balances",
+        b.to_str().unwrap(),
+        "--rewards",
+        r.to_str().unwrap(),
+        "--day",
+        "2025-06-01",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = ok(o);
+    assert!(stdout.contains("beyond range"), "{stdout}");
+    let csv = std::fs::read_to_string(out).unwrap();
+    assert!(csv.contains("x,1,1,1000000000000000000000000000000"), "{csv}");
+}
+
+/// The stored day exported in allocate's contract equals the stateless replay, also after
+/// the events were archived to per-day files and a carry came in from a day with Σe = 0.
+#[test]
+fn success_payouts_export_matches_allocate_across_archive_and_carry() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = stateful(dir.path());
+    let tokens = root().join("config/tokens.toml");
+    let accounts = fixture("accounts.csv");
+    ok(s(&["init"]));
+    ok(s(&["accounts", "import", "--file", accounts.to_str().unwrap()]));
+    ok(s(&[
+        "balances",
+        "ingest",
+        "--file",
+        fixture("balances.csv").to_str().unwrap(),
+    ]));
+    // 2025-05-20: nobody holds SOL yet → Σe = 0, the reward is carried.
+    let r = write(
+        dir.path(),
+        "rewards.csv",
+        "day,token,amount\n2025-05-20,SOL,0.5\n2025-06-01,SOL,0.0012\n",
+    );
+    ok(s(&["rewards", "record", "--file", r.to_str().unwrap()]));
+    let mut day = softstake_core::Day::parse("2025-05-20").unwrap();
+    let last = softstake_core::Day::parse("2025-06-01").unwrap();
+    while day <= last {
+        let d = day.to_string();
+        ok(s(&["close-day", "--day", &d]));
+        ok(s(&["distribute", "--day", &d]));
+        day = day.next();
+    }
+    let arch = dir.path().join("arch");
+    ok(s(&[
+        "archive",
+        "--before",
+        "2025-06-02",
+        "--out",
+        arch.to_str().unwrap(),
+    ]));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&arch)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    // Every day from the Σe = 0 day on: the stored day equals the replay from the archive
+    // files, with the carry in that the export reports.
+    let mut day = softstake_core::Day::parse("2025-05-20").unwrap();
+    let mut carried = false;
+    while day <= last {
+        let d = day.to_string();
+        let export = dir.path().join(format!("export-{d}.csv"));
+        let summary = ok(s(&[
+            "payouts",
+            "export",
+            "--day",
+            &d,
+            "--token",
+            "SOL",
+            "--out",
+            export.to_str().unwrap(),
+        ]));
+        let row = summary.lines().find(|l| l.contains(&d) && l.contains("SOL")).unwrap();
+        let carry_in = row.split('┆').nth(7).unwrap().trim().to_string();
+        carried |= carry_in != "0";
+        let out = dir.path().join(format!("replay-{d}.csv"));
+        let mut args: Vec<String> = vec![
+            "allocate".into(),
+            "--tokens".into(),
+            tokens.display().to_string(),
+            "--accounts".into(),
+            accounts.display().to_string(),
+            "--balances".into(),
+        ];
+        args.extend(files.iter().map(|f| f.display().to_string()));
+        args.extend([
+            "--rewards".into(),
+            r.display().to_string(),
+            "--day".into(),
+            d.clone(),
+            "--carry".into(),
+            format!("SOL={carry_in}"),
+            "--out".into(),
+            out.display().to_string(),
+        ]);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(run(&refs));
+        let sol = |p: &Path| -> Vec<String> {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .filter(|l| !l.contains(",BNB,"))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(sol(&out), sol(&export), "{d}");
+        day = day.next();
+    }
+    assert!(carried, "some day received the carry of the Σe = 0 day");
+    // The archived days are gone from the store; archiving again finds nothing.
+    assert!(ok(s(&[
+        "archive",
+        "--before",
+        "2025-06-02",
+        "--out",
+        arch.to_str().unwrap()
+    ]))
+    .contains("nothing to archive"));
+}
+
+#[test]
+fn fail_archive_of_a_day_not_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = stateful(dir.path());
+    ok(s(&["init"]));
+    ok(s(&[
+        "balances",
+        "ingest",
+        "--file",
+        fixture("balances.csv").to_str().unwrap(),
+    ]));
+    ok(s(&["close-day", "--day", "2025-06-01", "--token", "SOL"]));
+    let o = s(&[
+        "archive",
+        "--before",
+        "2025-06-02",
+        "--out",
+        dir.path().join("a").to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&o).contains("BNB has") && stderr(&o).contains("close it first"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -317,9 +317,8 @@ impl Store {
             if r.amount.is_zero() {
                 continue;
             }
-            let stored =
-                on_tx!(&mut tx, |c| {
-                    sqlx::query(
+            let stored = on_tx!(&mut tx, |c| {
+                sqlx::query(
                 "SELECT amount FROM realized_rewards WHERE token = $1 AND validator = $2 AND epoch = $3 AND kind = $4",
             )
             .bind(token)
@@ -330,7 +329,7 @@ impl Store {
             .await?
             .map(|row| row.amount("amount", "realized_rewards"))
             .transpose()?
-                });
+            });
             if let Some(stored) = stored {
                 if stored != r.amount {
                     return Err(StoreError::corrupt(
@@ -500,9 +499,8 @@ impl Store {
     /// the same transaction. Acknowledging twice is refused.
     pub async fn acknowledge_alert(&self, id: i64, by: &str, entries: &[Entry], now: Timestamp) -> Result<Alert> {
         let mut tx = self.write_tx().await?;
-        let n =
-            on_tx!(&mut tx, |c| {
-                sqlx::query(
+        let n = on_tx!(&mut tx, |c| {
+            sqlx::query(
             "UPDATE alerts SET acknowledged_at = $1, acknowledged_by = $2 WHERE id = $3 AND acknowledged_at IS NULL",
         )
         .bind(now.0)
@@ -511,7 +509,7 @@ impl Store {
         .execute(&mut *c)
         .await?
         .rows_affected()
-            });
+        });
         if n != 1 {
             return Err(StoreError::NotFound(format!(
                 "open alert {id} (unknown or already acknowledged)"

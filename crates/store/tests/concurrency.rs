@@ -106,9 +106,15 @@ async fn ingest_held_then_close(store: Store) {
     .unwrap();
     ing.check().await.unwrap();
     let s2 = store.clone();
-    let close = tokio::spawn(async move { s2.close_day(&reg(), "SOL", day(), ts("2025-06-02T00:00:01Z"), 100).await });
+    let close = tokio::spawn(async move {
+        s2.close_day(&reg(), "SOL", day(), ts("2025-06-02T00:00:01Z"), 100)
+            .await
+    });
     until_blocked(&store).await;
-    assert!(!close.is_finished(), "the close must wait for the ingest that holds the day");
+    assert!(
+        !close.is_finished(),
+        "the close must wait for the ingest that holds the day"
+    );
     ing.commit().await.unwrap();
     let out = close.await.unwrap().unwrap();
     // alice: 10 until 12:00, then 50 → average 30; closing 50 + bob 20.
@@ -124,12 +130,13 @@ async fn close_held_then_ingest(store: Store) {
     let gate = Arc::new(Barrier::new(2));
     store.pause_at(PausePoint::CloseStreamed, gate.clone());
     let s2 = store.clone();
-    let close = tokio::spawn(async move { s2.close_day(&reg(), "SOL", day(), ts("2025-06-02T00:00:01Z"), 100).await });
+    let close = tokio::spawn(async move {
+        s2.close_day(&reg(), "SOL", day(), ts("2025-06-02T00:00:01Z"), 100)
+            .await
+    });
     gate.wait().await; // the close has streamed the day and holds it
     let s3 = store.clone();
-    let ingest = tokio::spawn(async move {
-        s3.ingest_events(&[ev("2025-06-01T23:00:00Z", "bob", sol(99))]).await
-    });
+    let ingest = tokio::spawn(async move { s3.ingest_events(&[ev("2025-06-01T23:00:00Z", "bob", sol(99))]).await });
     until_blocked(&store).await;
     assert!(!ingest.is_finished(), "the ingest must wait for the close");
     gate.wait().await; // release the close
@@ -156,7 +163,10 @@ async fn closed_day_with_reward(store: &Store) {
         .await
         .unwrap();
     store
-        .record_rewards(&[("SOL".into(), day(), "first".into(), Amount(1_000))], ts("2025-06-02T00:00:02Z"))
+        .record_rewards(
+            &[("SOL".into(), day(), "first".into(), Amount(1_000))],
+            ts("2025-06-02T00:00:02Z"),
+        )
         .await
         .unwrap();
 }
@@ -170,13 +180,17 @@ async fn distribute_held_then_reward(store: Store) {
     let s2 = store.clone();
     let dist = tokio::spawn(async move {
         let r = reg();
-        s2.distribute(r.get("SOL").unwrap(), day(), ts("2025-06-02T01:00:00Z")).await
+        s2.distribute(r.get("SOL").unwrap(), day(), ts("2025-06-02T01:00:00Z"))
+            .await
     });
     gate.wait().await;
     let s3 = store.clone();
     let record = tokio::spawn(async move {
-        s3.record_rewards(&[("SOL".into(), day(), "late".into(), Amount(500))], ts("2025-06-02T01:00:01Z"))
-            .await
+        s3.record_rewards(
+            &[("SOL".into(), day(), "late".into(), Amount(500))],
+            ts("2025-06-02T01:00:01Z"),
+        )
+        .await
     });
     until_blocked(&store).await;
     assert!(!record.is_finished(), "the reward must wait for the distribution");
@@ -200,17 +214,24 @@ async fn reward_held_then_distribute(store: Store) {
     store.pause_at(PausePoint::RewardsRecorded, gate.clone());
     let s2 = store.clone();
     let record = tokio::spawn(async move {
-        s2.record_rewards(&[("SOL".into(), day(), "second".into(), Amount(500))], ts("2025-06-02T00:30:00Z"))
-            .await
+        s2.record_rewards(
+            &[("SOL".into(), day(), "second".into(), Amount(500))],
+            ts("2025-06-02T00:30:00Z"),
+        )
+        .await
     });
     gate.wait().await;
     let s3 = store.clone();
     let dist = tokio::spawn(async move {
         let r = reg();
-        s3.distribute(r.get("SOL").unwrap(), day(), ts("2025-06-02T01:00:00Z")).await
+        s3.distribute(r.get("SOL").unwrap(), day(), ts("2025-06-02T01:00:00Z"))
+            .await
     });
     until_blocked(&store).await;
-    assert!(!dist.is_finished(), "the distribution must wait for the reward being recorded");
+    assert!(
+        !dist.is_finished(),
+        "the distribution must wait for the reward being recorded"
+    );
     gate.wait().await;
     record.await.unwrap().unwrap();
     let paid = dist.await.unwrap().unwrap();
@@ -224,4 +245,7 @@ async fn reward_held_then_distribute(store: Store) {
         .sum();
     assert_eq!(Amount(total), paid.distributable);
 }
-both_backends!(success_reward_held_then_distribution_pays_it, reward_held_then_distribute);
+both_backends!(
+    success_reward_held_then_distribution_pays_it,
+    reward_held_then_distribute
+);

@@ -35,7 +35,9 @@ where
     A: sqlx::Acquire<'a>,
     <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
 {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dialect);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(dialect);
     let mut m = sqlx::migrate::Migrator::new(dir).await.unwrap();
     m.migrations = Cow::Owned(m.migrations.iter().filter(|x| x.version <= 3).cloned().collect());
     m.run(db).await.unwrap();
