@@ -86,5 +86,17 @@ if [ "$need_db" = 1 ]; then
   if ! (command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432); then
     die "PostgreSQL is not reachable at 127.0.0.1:5432 (the tests use $pg_url; set SOFTSTAKE_TEST_PG_URL to another server)"
   fi
+  # NATS with JetStream, for the balance-feed tests (SOFTSTAKE_TEST_NATS_URL points elsewhere).
+  nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }
+  if [ -z "${SOFTSTAKE_TEST_NATS_URL:-}" ] && ! nats_up; then
+    if command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ]; then
+      log "starting NATS with JetStream"
+      mkdir -p /var/lib/nats-server 2>/dev/null || true
+      start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server || echo /usr/sbin/nats-server)" -- \
+        -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log || true
+      for _ in $(seq 1 20); do nats_up && break; sleep 0.5; done
+    fi
+    nats_up || die "NATS (JetStream) is not reachable at 127.0.0.1:4222 (set SOFTSTAKE_TEST_NATS_URL to another server)"
+  fi
 fi
 log "set-up complete (build cache: $CARGO_TARGET_DIR)"

@@ -409,6 +409,105 @@ impl Default for TreasuryConfig {
     }
 }
 
+/// The exchange's balance feed (`[feed.nats]`): NATS JetStream, a subject per token
+/// (`<subject_prefix>.<TOKEN>`) and a durable pull consumer per token.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsFeedConfig {
+    /// Server URL, e.g. `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// The JetStream stream holding the feed (created with the subjects if missing).
+    #[serde(default = "d_stream")]
+    pub stream: String,
+    /// Subjects are `<subject_prefix>.<TOKEN>`.
+    #[serde(default = "d_subject_prefix")]
+    pub subject_prefix: String,
+    /// Durable consumer names are `<consumer>-<TOKEN>`.
+    #[serde(default = "d_consumer")]
+    pub consumer: String,
+    /// Messages fetched (and committed in one transaction) per batch.
+    #[serde(default = "d_batch")]
+    pub batch: usize,
+    /// How long a fetch waits for messages, milliseconds.
+    #[serde(default = "d_fetch_wait")]
+    pub fetch_wait_ms: u64,
+    /// A message not acknowledged this long after delivery is delivered again, seconds.
+    #[serde(default = "d_ack_wait")]
+    pub ack_wait_secs: u64,
+    /// Where poison messages go, with their error in headers (a stream of its own,
+    /// `<stream>_DEAD`, keeps them).
+    #[serde(default = "d_dead_letter")]
+    pub dead_letter_subject: String,
+    /// Tokens consumed (default: every token with a chain).
+    #[serde(default)]
+    pub tokens: Option<Vec<String>>,
+}
+
+fn d_stream() -> String {
+    "SOFTSTAKE_BALANCES".into()
+}
+fn d_subject_prefix() -> String {
+    "softstake.balances".into()
+}
+fn d_consumer() -> String {
+    "softstake-ingest".into()
+}
+fn d_batch() -> usize {
+    1_000
+}
+fn d_fetch_wait() -> u64 {
+    1_000
+}
+fn d_ack_wait() -> u64 {
+    30
+}
+fn d_dead_letter() -> String {
+    "softstake.dead.balances".into()
+}
+
+/// Where the daemon reads the balance feed from (besides gRPC `IngestBalances`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    /// NATS JetStream.
+    pub nats: NatsFeedConfig,
+}
+
+impl NatsFeedConfig {
+    /// Checks names and bounds purely (no I/O).
+    pub fn validate(&self, registry: &TokenRegistry) -> Result<(), String> {
+        let name_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let subject_ok = |s: &str| {
+            !s.is_empty() && !s.contains(['*', '>', ' ']) && s.split('.').all(|t| !t.is_empty())
+        };
+        if !self.url.starts_with("nats://") && !self.url.starts_with("tls://") {
+            return Err(format!("feed.nats.url: {:?} (expected nats://HOST:PORT or tls://HOST:PORT)", self.url));
+        }
+        if !name_ok(&self.stream) || !name_ok(&self.consumer) {
+            return Err("feed.nats.stream and .consumer: letters, digits, '_' and '-' only".into());
+        }
+        if !subject_ok(&self.subject_prefix) || !subject_ok(&self.dead_letter_subject) {
+            return Err("feed.nats.subject_prefix and .dead_letter_subject: dot-separated tokens, no wildcards".into());
+        }
+        if self.dead_letter_subject.starts_with(&format!("{}.", self.subject_prefix)) {
+            return Err("feed.nats.dead_letter_subject: must not be under subject_prefix (the feed's stream would take it)".into());
+        }
+        if !(1..=100_000).contains(&self.batch) {
+            return Err(format!("feed.nats.batch: {} is not in 1..=100000", self.batch));
+        }
+        if !(1..=60_000).contains(&self.fetch_wait_ms) {
+            return Err(format!("feed.nats.fetch_wait_ms: {} is not in 1..=60000", self.fetch_wait_ms));
+        }
+        if !(1..=3_600).contains(&self.ack_wait_secs) {
+            return Err(format!("feed.nats.ack_wait_secs: {} is not in 1..=3600", self.ack_wait_secs));
+        }
+        for t in self.tokens.iter().flatten() {
+            registry.get(t).map_err(|_| format!("feed.nats.tokens: {t} is not in the token registry"))?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawNetwork {
@@ -425,6 +524,8 @@ struct RawNetwork {
     service: ServiceConfig,
     #[serde(default)]
     chains: BTreeMap<String, ChainConfig>,
+    #[serde(default)]
+    feed: Option<FeedConfig>,
 }
 
 fn d_max_accounts() -> usize {
@@ -450,6 +551,8 @@ pub struct NetworkConfig {
     pub service: ServiceConfig,
     /// Chain access per token symbol.
     pub chains: BTreeMap<String, ChainConfig>,
+    /// The balance feed the daemon consumes, if any.
+    pub feed: Option<FeedConfig>,
     /// Where the configuration came from (a path or "embedded").
     pub origin: String,
 }
@@ -571,6 +674,9 @@ impl NetworkConfig {
         if raw.max_accounts_per_close == 0 {
             return Err(invalid("max_accounts_per_close: must be at least 1".into()));
         }
+        if let Some(f) = &raw.feed {
+            f.nats.validate(&registry).map_err(invalid)?;
+        }
         let data_dir = PathBuf::from(&raw.data_dir);
         let db_url = raw
             .db_url
@@ -584,6 +690,7 @@ impl NetworkConfig {
             treasury: raw.treasury,
             service: raw.service,
             chains: raw.chains,
+            feed: raw.feed,
             origin: origin.to_string(),
         })
     }

@@ -68,7 +68,8 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> Result<()> {
         ready: Arc::new(AtomicBool::new(false)),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let servers = spawn_servers(&state, handle, stop_rx.clone()).await?;
+    let mut servers = spawn_servers(&state, handle, stop_rx.clone()).await?;
+    servers.extend(spawn_feed(&state, stop_rx.clone()).await?);
     let leases = Leases::new(store.clone());
     let mut scheduler = Scheduler {
         state: state.clone(),
@@ -212,6 +213,32 @@ async fn spawn_servers(
         }
     });
     Ok(vec![g, r, m])
+}
+
+/// One balance-feed consumer per token when `[feed.nats]` is configured. Every instance
+/// consumes (the durable consumer shares the messages out; ingest is idempotent and
+/// serialized per token-day in the store), so it needs no lease.
+async fn spawn_feed(state: &AppState, stop: watch::Receiver<bool>) -> Result<Vec<tokio::task::JoinHandle<()>>> {
+    let Some(feed) = &state.cfg.feed else {
+        return Ok(Vec::new());
+    };
+    let nats = &feed.nats;
+    let tokens: Vec<String> = match &nats.tokens {
+        Some(t) => t.clone(),
+        None => state.chains.tokens().map(str::to_string).collect(),
+    };
+    let f = Arc::new(crate::feed::Feed::connect(nats, &state.cfg.registry, state.store.clone()).await?);
+    Ok(tokens
+        .into_iter()
+        .map(|token| {
+            let (f, stop) = (f.clone(), stop.clone());
+            tokio::spawn(async move {
+                if let Err(e) = f.run(&token, stop).await {
+                    error!(token = %token, error = %format!("{e:#}"), "balance feed consumer stopped");
+                }
+            })
+        })
+        .collect())
 }
 
 /// The per-tick work.

@@ -17,6 +17,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod feed;
 pub mod files;
 pub mod input;
 pub mod lease;
