@@ -102,14 +102,17 @@ pub async fn balances_ingest(store: &Store, registry: &TokenRegistry, file: &Pat
     let mut reader = BalancesReader::open(file, registry)?;
     let mut ingest = store.begin_ingest().await?;
     let mut events = 0u64;
-    let nothing = || format!("ingesting {} (nothing was stored)", file.display());
+    let located = |e: StoreError| match e.line() {
+        Some(l) => anyhow::anyhow!("{}:{l}: {e} (nothing was stored)", file.display()),
+        None => anyhow::Error::new(e).context(format!("ingesting {} (nothing was stored)", file.display())),
+    };
     while let Some(batch) = reader.next_batch(INGEST_BATCH)? {
         events += batch.len() as u64;
-        ingest.push(&batch).await.with_context(nothing)?;
+        ingest.push(&batch).await.map_err(located)?;
         pb.set_position(reader.bytes_read());
         pb.set_message(format!("{events} events"));
     }
-    let rep = ingest.commit().await.with_context(nothing)?;
+    let rep = ingest.commit().await.map_err(located)?;
     pb.finish_and_clear();
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     println!(

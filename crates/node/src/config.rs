@@ -477,11 +477,12 @@ impl NatsFeedConfig {
     /// Checks names and bounds purely (no I/O).
     pub fn validate(&self, registry: &TokenRegistry) -> Result<(), String> {
         let name_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        let subject_ok = |s: &str| {
-            !s.is_empty() && !s.contains(['*', '>', ' ']) && s.split('.').all(|t| !t.is_empty())
-        };
+        let subject_ok = |s: &str| !s.is_empty() && !s.contains(['*', '>', ' ']) && s.split('.').all(|t| !t.is_empty());
         if !self.url.starts_with("nats://") && !self.url.starts_with("tls://") {
-            return Err(format!("feed.nats.url: {:?} (expected nats://HOST:PORT or tls://HOST:PORT)", self.url));
+            return Err(format!(
+                "feed.nats.url: {:?} (expected nats://HOST:PORT or tls://HOST:PORT)",
+                self.url
+            ));
         }
         if !name_ok(&self.stream) || !name_ok(&self.consumer) {
             return Err("feed.nats.stream and .consumer: letters, digits, '_' and '-' only".into());
@@ -489,20 +490,34 @@ impl NatsFeedConfig {
         if !subject_ok(&self.subject_prefix) || !subject_ok(&self.dead_letter_subject) {
             return Err("feed.nats.subject_prefix and .dead_letter_subject: dot-separated tokens, no wildcards".into());
         }
-        if self.dead_letter_subject.starts_with(&format!("{}.", self.subject_prefix)) {
-            return Err("feed.nats.dead_letter_subject: must not be under subject_prefix (the feed's stream would take it)".into());
+        if self
+            .dead_letter_subject
+            .starts_with(&format!("{}.", self.subject_prefix))
+        {
+            return Err(
+                "feed.nats.dead_letter_subject: must not be under subject_prefix (the feed's stream would take it)"
+                    .into(),
+            );
         }
         if !(1..=100_000).contains(&self.batch) {
             return Err(format!("feed.nats.batch: {} is not in 1..=100000", self.batch));
         }
         if !(1..=60_000).contains(&self.fetch_wait_ms) {
-            return Err(format!("feed.nats.fetch_wait_ms: {} is not in 1..=60000", self.fetch_wait_ms));
+            return Err(format!(
+                "feed.nats.fetch_wait_ms: {} is not in 1..=60000",
+                self.fetch_wait_ms
+            ));
         }
         if !(1..=3_600).contains(&self.ack_wait_secs) {
-            return Err(format!("feed.nats.ack_wait_secs: {} is not in 1..=3600", self.ack_wait_secs));
+            return Err(format!(
+                "feed.nats.ack_wait_secs: {} is not in 1..=3600",
+                self.ack_wait_secs
+            ));
         }
         for t in self.tokens.iter().flatten() {
-            registry.get(t).map_err(|_| format!("feed.nats.tokens: {t} is not in the token registry"))?;
+            registry
+                .get(t)
+                .map_err(|_| format!("feed.nats.tokens: {t} is not in the token registry"))?;
         }
         Ok(())
     }

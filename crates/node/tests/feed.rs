@@ -57,7 +57,13 @@ async fn publish_all(js: &jetstream::Context, cfg: &NatsFeedConfig) -> usize {
     let mut bodies = Vec::new();
     for i in 0..EVENTS {
         let ts = format!("2025-06-02T{:02}:{:02}:{:02}Z", i / 3600 % 24, i / 60 % 60, i % 60);
-        bodies.push(body(&format!("e-{i}"), &ts, &format!("acct-{}", i % 40), "SOL", &format!("{}.5", i)));
+        bodies.push(body(
+            &format!("e-{i}"),
+            &ts,
+            &format!("acct-{}", i % 40),
+            "SOL",
+            &format!("{}.5", i),
+        ));
     }
     // Duplicates: the exchange re-sends some events (same id).
     for i in (0..EVENTS).step_by(7) {
@@ -114,14 +120,23 @@ async fn scenario(db_url: String) {
         .await
         .unwrap();
     store
-        .close_day(&reg, "SOL", Day::parse("2025-06-01").unwrap(), Timestamp::parse_rfc3339("2025-06-02T00:00:01Z").unwrap(), 100)
+        .close_day(
+            &reg,
+            "SOL",
+            Day::parse("2025-06-01").unwrap(),
+            Timestamp::parse_rfc3339("2025-06-02T00:00:01Z").unwrap(),
+            100,
+        )
         .await
         .unwrap();
     let tag = unique();
     let cfg = config(&tag);
-    let client = async_nats::connect(&cfg.url)
-        .await
-        .unwrap_or_else(|e| panic!("NATS with JetStream is required at {} (SOFTSTAKE_TEST_NATS_URL): {e}", cfg.url));
+    let client = async_nats::connect(&cfg.url).await.unwrap_or_else(|e| {
+        panic!(
+            "NATS with JetStream is required at {} (SOFTSTAKE_TEST_NATS_URL): {e}",
+            cfg.url
+        )
+    });
     let js = jetstream::new(client);
     // The first consumer creates the streams; it is killed after its second commit.
     let first = Feed::connect(&cfg, &reg, store.clone()).await.unwrap();
@@ -132,7 +147,10 @@ async fn scenario(db_url: String) {
     first.crash_after_next_commit();
     let crashed = first.step(&consumer, "SOL").await;
     assert!(
-        crashed.as_ref().err().is_some_and(|e| e.downcast_ref::<InjectedCrash>().is_some()),
+        crashed
+            .as_ref()
+            .err()
+            .is_some_and(|e| e.downcast_ref::<InjectedCrash>().is_some()),
         "{crashed:?}"
     );
     drop(consumer);
@@ -159,8 +177,15 @@ async fn scenario(db_url: String) {
     // again, they count as duplicates, as do the re-sent ones.
     assert_eq!(count_events(&db_url).await, EVENTS as i64);
     let resent = EVENTS.div_ceil(7);
-    assert_eq!((inserted + duplicates) as usize, EVENTS + resent, "inserted {inserted}, duplicates {duplicates}");
-    assert!((inserted as usize) < EVENTS, "the crashed step had committed events before its acks");
+    assert_eq!(
+        (inserted + duplicates) as usize,
+        EVENTS + resent,
+        "inserted {inserted}, duplicates {duplicates}"
+    );
+    assert!(
+        (inserted as usize) < EVENTS,
+        "the crashed step had committed events before its acks"
+    );
     assert!(dead as usize <= n_poison);
     let dead_stream = js.get_stream(format!("{}_DEAD", cfg.stream)).await.unwrap();
     let dlq = dead_stream
@@ -180,11 +205,26 @@ async fn scenario(db_url: String) {
     let mut errors = Vec::new();
     while let Some(m) = msgs.next().await {
         let m = m.unwrap();
-        errors.push(m.headers.as_ref().and_then(|h| h.get("Softstake-Error")).map(|v| v.to_string()).unwrap_or_default());
+        errors.push(
+            m.headers
+                .as_ref()
+                .and_then(|h| h.get("Softstake-Error"))
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+        );
     }
     assert_eq!(errors.len(), n_poison, "{errors:?}");
-    for want in ["not a feed message", "account_id", "token \"BNB\"", "balance", "closed day"] {
-        assert!(errors.iter().any(|e| e.contains(want)), "no dead letter for {want:?}: {errors:?}");
+    for want in [
+        "not a feed message",
+        "account_id",
+        "token \"BNB\"",
+        "balance",
+        "closed day",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.contains(want)),
+            "no dead letter for {want:?}: {errors:?}"
+        );
     }
     js.delete_stream(&cfg.stream).await.unwrap();
     js.delete_stream(format!("{}_DEAD", cfg.stream)).await.unwrap();
@@ -199,10 +239,14 @@ async fn success_feed_counts_every_event_once_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn success_feed_counts_every_event_once_on_postgres() {
-    let admin = std::env::var("SOFTSTAKE_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin =
+        std::env::var("SOFTSTAKE_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let name = format!("softstake_feed_{}", unique().to_lowercase());
     let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
     let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     let r = tokio::spawn(scenario(url)).await;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

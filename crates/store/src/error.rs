@@ -69,7 +69,7 @@ pub enum StoreError {
         reason: String,
     },
     /// A balance event falls in a day that is already closed for its token.
-    #[error("{}balance event for account {account_id} token {token} at {ts} is in a closed day (last closed {last_closed}); late events cannot change a closed day", at_line(*line))]
+    #[error("balance event for account {account_id} token {token} at {ts} is in a closed day (last closed {last_closed}); late events cannot change a closed day")]
     EventInClosedDay {
         /// Where the event came from (file line or feed position), when known.
         line: Option<u64>,
@@ -83,7 +83,7 @@ pub enum StoreError {
         last_closed: String,
     },
     /// An event at the same (token, account, ts) already exists with another balance.
-    #[error("{}balance event for account {account_id} token {token} at {ts} already recorded with balance {existing}, new {new} (base units)", at_line(*line))]
+    #[error("balance event for account {account_id} token {token} at {ts} already recorded with balance {existing}, new {new} (base units)")]
     ConflictingEvent {
         /// Where the new event came from (file line or feed position), when known.
         line: Option<u64>,
@@ -99,7 +99,7 @@ pub enum StoreError {
         new: String,
     },
     /// A feed event id was given to two different events.
-    #[error("{}event id {event_id:?} was already used for another balance event", at_line(*line))]
+    #[error("event id {event_id:?} was already used for another balance event")]
     EventIdReused {
         /// Where the event came from (file line or feed position), when known.
         line: Option<u64>,
@@ -158,12 +158,19 @@ pub enum StoreError {
     },
 }
 
-/// `"line N: "` when the input position is known.
-fn at_line(line: Option<u64>) -> String {
-    line.map(|l| format!("line {l}: ")).unwrap_or_default()
-}
-
 impl StoreError {
+    /// Where the offending input came from (its file line or feed position), for the
+    /// errors about one event; callers put it in front of the message in their own terms
+    /// (`balances.csv:12`, `events[11]`).
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            StoreError::ConflictingEvent { line, .. }
+            | StoreError::EventInClosedDay { line, .. }
+            | StoreError::EventIdReused { line, .. } => *line,
+            _ => None,
+        }
+    }
+
     pub(crate) fn corrupt(table: &'static str, detail: impl Into<String>) -> StoreError {
         StoreError::Corrupt {
             table,

@@ -11,7 +11,7 @@ use tracing::info;
 use softstake_core::plan::TreasuryPlan;
 use softstake_core::twab::BalanceEvent;
 use softstake_core::{Amount, Timestamp, TokenConfig};
-use softstake_store::{Alert, PlanRecord, PlanStatus, StoreError};
+use softstake_store::{Alert, IngestEvent, PlanRecord, PlanStatus, StoreError};
 
 use super::auth::Caller;
 use super::pb;
@@ -156,25 +156,34 @@ impl pb::accounts_server::Accounts for Api {
 }
 
 impl Api {
-    fn parse_event(&self, i: u64, e: &pb::BalanceEvent) -> Result<(Option<String>, BalanceEvent), Status> {
+    fn parse_event(&self, i: u64, e: &pb::BalanceEvent) -> Result<IngestEvent, Status> {
         let field = |f: &str| format!("events[{i}].{f}");
         let id = required(&field("event_id"), &e.event_id)?;
         let account = required(&field("account_id"), &e.account_id)?;
+        if account.len() > crate::input::MAX_ACCOUNT_ID_BYTES {
+            return Err(Status::invalid_argument(format!(
+                "{}: {} bytes; at most {}",
+                field("account_id"),
+                account.len(),
+                crate::input::MAX_ACCOUNT_ID_BYTES
+            )));
+        }
         let token = self.token(&field("token"), e.token.trim())?;
         let balance = token
             .parse_amount(&e.balance_units)
             .map_err(|err| Status::invalid_argument(format!("{}: {err}", field("balance_units"))))?;
         let ts = Timestamp::parse_rfc3339(&e.ts)
             .map_err(|err| Status::invalid_argument(format!("{}: {err}", field("ts"))))?;
-        Ok((
-            Some(id.to_string()),
-            BalanceEvent {
+        Ok(IngestEvent {
+            event: BalanceEvent {
                 ts,
                 account_id: account.to_string(),
                 token: token.symbol.clone(),
                 balance,
             },
-        ))
+            event_id: Some(id.to_string()),
+            line: Some(i),
+        })
     }
 }
 
@@ -201,17 +210,14 @@ impl pb::balances_server::Balances for Api {
 }
 
 impl Api {
-    async fn flush(
-        &self,
-        batch: &mut Vec<(Option<String>, BalanceEvent)>,
-        summary: &mut pb::IngestSummary,
-    ) -> Result<(), Status> {
+    async fn flush(&self, batch: &mut Vec<IngestEvent>, summary: &mut pb::IngestSummary) -> Result<(), Status> {
         if batch.is_empty() {
             return Ok(());
         }
-        let rep = self.state.store.ingest_events_with_ids(batch).await.map_err(|e| {
+        let rep = self.state.store.ingest_batch(batch).await.map_err(|e| {
+            let at = e.line().map(|i| format!("events[{i}]: ")).unwrap_or_default();
             Status::failed_precondition(format!(
-                "{e}; the {} events before this batch were stored (resend them: ingest is idempotent by event_id)",
+                "{at}{e}; the {} events before this batch were stored (resend them: ingest is idempotent by event_id)",
                 summary.inserted + summary.duplicates
             ))
         })?;
