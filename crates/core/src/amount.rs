@@ -177,66 +177,107 @@ fn parse_units(s: &str, decimals: u8) -> Result<u128> {
         input: s.to_string(),
         reason: reason.to_string(),
     };
-    let t = s.trim();
-    if t.is_empty() {
-        return Err(bad("empty amount"));
+    let t = s.trim().as_bytes();
+    match t.first() {
+        None => return Err(bad("empty amount")),
+        Some(b'-') => return Err(bad("negative amounts are not allowed")),
+        Some(b'+') => return Err(bad("a sign is not allowed")),
+        _ => {}
     }
-    if t.starts_with('-') {
-        return Err(bad("negative amounts are not allowed"));
+    // One scan for the shape: digits, at most one '.'.
+    let mut dot = None;
+    for (i, &c) in t.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {}
+            b'.' if dot.is_none() => dot = Some(i),
+            _ => return Err(bad("expected digits with at most one '.'")),
+        }
     }
-    if t.starts_with('+') {
-        return Err(bad("a sign is not allowed"));
-    }
-    let (int_part, frac_part) = match t.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (t, ""),
-    };
-    if int_part.is_empty() && frac_part.is_empty() {
+    let frac_len = dot.map(|d| t.len() - d - 1).unwrap_or(0);
+    if t.len() == usize::from(dot.is_some()) {
         return Err(bad("no digits"));
     }
-    if !int_part.bytes().all(|b| b.is_ascii_digit()) || !frac_part.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad("expected digits with at most one '.'"));
-    }
-    if frac_part.len() > usize::from(decimals) {
-        return Err(bad(&format!(
-            "{} fractional digits, the token has {decimals}",
-            frac_part.len()
-        )));
+    if frac_len > usize::from(decimals) {
+        return Err(bad(&format!("{frac_len} fractional digits, the token has {decimals}")));
     }
     let overflow = || bad("larger than u128::MAX base units");
-    let scale = pow10(decimals)?;
-    let int_val: u128 = if int_part.is_empty() {
-        0
-    } else {
-        int_part.parse::<u128>().map_err(|_| overflow())?
-    };
-    let mut frac_val: u128 = 0;
-    if !frac_part.is_empty() {
-        frac_val = frac_part.parse::<u128>().map_err(|_| overflow())?;
-        let pad = u32::from(decimals) - frac_part.len() as u32;
-        frac_val = frac_val.checked_mul(10u128.pow(pad)).ok_or_else(overflow)?;
+    // Digits left to right, in u64 while it cannot overflow (19 digits), then u128.
+    let mut small: u64 = 0;
+    let mut big: Option<u128> = None;
+    let mut n = 0;
+    for &c in t.iter().filter(|c| **c != b'.') {
+        let d = c - b'0';
+        match &mut big {
+            None if n < 19 => small = small * 10 + u64::from(d),
+            None => {
+                big = Some(
+                    u128::from(small)
+                        .checked_mul(10)
+                        .and_then(|v| v.checked_add(u128::from(d)))
+                        .ok_or_else(overflow)?,
+                )
+            }
+            Some(v) => {
+                *v = v
+                    .checked_mul(10)
+                    .and_then(|v| v.checked_add(u128::from(d)))
+                    .ok_or_else(overflow)?
+            }
+        }
+        n += 1;
     }
-    int_val
-        .checked_mul(scale)
-        .and_then(|v| v.checked_add(frac_val))
-        .ok_or_else(overflow)
+    let v = big.unwrap_or(u128::from(small));
+    let pad = u32::from(decimals) - frac_len as u32;
+    v.checked_mul(pow10(pad as u8)?).ok_or_else(overflow)
 }
 
 fn format_units(value: u128, decimals: u8) -> String {
+    let mut s = String::new();
+    write_units(value, decimals, &mut s);
+    s
+}
+
+/// Appends `value` base units as token units with `decimals` fractional digits, trailing
+/// zeros trimmed (the format of [`Amount::to_units_string`]), without allocating when
+/// `out` has room. Values and scales that fit 64 bits take a 64-bit path (u128 division is
+/// a library call).
+pub fn write_units(value: u128, decimals: u8, out: &mut String) {
+    use std::fmt::Write;
+    if let (Ok(v), true) = (u64::try_from(value), decimals <= 19) {
+        if decimals == 0 {
+            let _ = write!(out, "{v}");
+            return;
+        }
+        let scale = 10u64.pow(u32::from(decimals));
+        let (int, mut frac) = (v / scale, v % scale);
+        let _ = write!(out, "{int}");
+        if frac == 0 {
+            return;
+        }
+        let mut width = usize::from(decimals);
+        while frac % 10 == 0 {
+            frac /= 10;
+            width -= 1;
+        }
+        let _ = write!(out, ".{frac:0width$}");
+        return;
+    }
     if decimals == 0 {
-        return value.to_string();
+        let _ = write!(out, "{value}");
+        return;
     }
     let scale = 10u128.pow(u32::from(decimals.min(MAX_DECIMALS)));
     let int = value / scale;
     let frac = value % scale;
+    let _ = write!(out, "{int}");
     if frac == 0 {
-        return int.to_string();
+        return;
     }
     let mut frac_s = format!("{frac:0width$}", width = usize::from(decimals));
     while frac_s.ends_with('0') {
         frac_s.pop();
     }
-    format!("{int}.{frac_s}")
+    let _ = write!(out, ".{frac_s}");
 }
 
 /// A signed number of base units over the whole `u128` range on either side: a ledger
@@ -457,6 +498,21 @@ mod tests {
             let (q, r) = mul_div_rem(a.into(), b.into(), den, "t").unwrap();
             prop_assert!(r < den);
             prop_assert_eq!(U256::from(q) * U256::from(den) + U256::from(r), U256::from(a) * U256::from(b));
+        }
+    }
+
+    proptest! {
+        /// The 64-bit fast path formats exactly as the general one.
+        #[test]
+        fn prop_write_units_fast_path_matches(v in any::<u64>(), d in 0u8..=24) {
+            let mut fast = String::new();
+            write_units(u128::from(v), d, &mut fast);
+            let scale = 10u128.pow(u32::from(d));
+            let (int, frac) = (u128::from(v) / scale, u128::from(v) % scale);
+            let slow = if frac == 0 { int.to_string() } else {
+                format!("{int}.{}", format!("{frac:0w$}", w = usize::from(d)).trim_end_matches('0'))
+            };
+            prop_assert_eq!(fast, slow);
         }
     }
 

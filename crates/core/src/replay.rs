@@ -43,9 +43,13 @@ struct TokenState {
 pub struct DayReplay<'r> {
     registry: &'r TokenRegistry,
     day: Day,
+    /// `[start, end)` of the day, nanoseconds.
+    bounds: (i64, i64),
     accounts: AccountIds,
     takes_part: Vec<bool>,
     tokens: BTreeMap<String, TokenState>,
+    /// Expected accounts per token (sizes the tables up front).
+    capacity: usize,
 }
 
 /// One account's line of a replayed token-day.
@@ -85,10 +89,34 @@ impl<'r> DayReplay<'r> {
         DayReplay {
             registry,
             day,
+            bounds: (day.start().0, day.end().0),
             accounts: AccountIds::new(),
             takes_part: Vec::new(),
             tokens: BTreeMap::new(),
+            capacity: 0,
         }
+    }
+
+    /// Sizes each token's tables for about `accounts` accounts (a hint: no rehashing up
+    /// to it; more still works).
+    pub fn with_capacity(mut self, accounts: usize) -> DayReplay<'r> {
+        self.capacity = accounts;
+        self
+    }
+
+    /// The day replayed.
+    pub fn day(&self) -> Day {
+        self.day
+    }
+
+    /// The table-size hint given by [`DayReplay::with_capacity`].
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// True when nothing was fed yet.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty() && self.tokens.is_empty()
     }
 
     /// Adds an account (activation, deactivation, jurisdiction). Errors on an account
@@ -108,14 +136,19 @@ impl<'r> DayReplay<'r> {
     /// Errors: an unknown token; two events of one account at one instant with different
     /// balances (when it matters to the day: during it, or as its opening balance).
     pub fn add_event(&mut self, token: &str, account_id: &str, ts: Timestamp, balance: Amount) -> Result<()> {
-        if ts >= self.day.end() {
+        if ts.0 >= self.bounds.1 {
             return Ok(());
         }
         let st = match self.tokens.get_mut(token) {
             Some(st) => st,
             None => {
                 self.registry.get(token)?;
-                self.tokens.entry(token.to_string()).or_default()
+                let cap = self.capacity;
+                self.tokens.entry(token.to_string()).or_insert_with(|| TokenState {
+                    ids: AccountIds::with_capacity(cap, 16),
+                    before: Vec::with_capacity(cap),
+                    during: Vec::new(),
+                })
             }
         };
         let before = st.ids.len();
@@ -123,7 +156,7 @@ impl<'r> DayReplay<'r> {
         if i as usize == before {
             st.before.push((NONE, 0));
         }
-        if ts >= self.day.start() {
+        if ts.0 >= self.bounds.0 {
             st.during.push((i, ts.0, balance.0));
             return Ok(());
         }
@@ -139,6 +172,64 @@ impl<'r> DayReplay<'r> {
         }
         if slot.0 == NONE || ts.0 > slot.0 {
             *slot = (ts.0, balance.0);
+        }
+        Ok(())
+    }
+
+    /// Adds everything `other` was fed (its events; its accounts must be disjoint from
+    /// ours), as if it had all been fed here: the parallel readers of one day each fill a
+    /// replay and merge them. Conflicts found across the two are refused as
+    /// [`DayReplay::add_event`] refuses them.
+    ///
+    /// Errors: `other` is for another day or registry, an account given to both,
+    /// conflicting events.
+    pub fn merge(&mut self, other: DayReplay<'_>) -> Result<()> {
+        if other.day != self.day || !std::ptr::eq(other.registry, self.registry) {
+            return Err(CoreError::Invariant(
+                "merging replays of different days or registries".into(),
+            ));
+        }
+        for i in 0..other.accounts.len() as u32 {
+            let before = self.accounts.len();
+            let g = self.accounts.intern(other.accounts.name(i))?;
+            if (g as usize) < before {
+                return Err(CoreError::InvalidInput(format!(
+                    "account {} given twice",
+                    other.accounts.name(i)
+                )));
+            }
+            self.takes_part.push(other.takes_part[i as usize]);
+        }
+        for (token, theirs) in other.tokens {
+            let ours = self.tokens.entry(token.clone()).or_default();
+            let mut map = Vec::with_capacity(theirs.ids.len());
+            for (j, open) in theirs.before.iter().enumerate() {
+                let name = theirs.ids.name(j as u32);
+                let before = ours.ids.len();
+                let i = ours.ids.intern(name)?;
+                if i as usize == before {
+                    ours.before.push((NONE, 0));
+                }
+                map.push(i);
+                if open.0 == NONE {
+                    continue;
+                }
+                let slot = &mut ours.before[i as usize];
+                if slot.0 == open.0 && slot.1 != open.1 {
+                    return Err(CoreError::ConflictingEvents {
+                        account_id: name.to_string(),
+                        token: token.clone(),
+                        ts: Timestamp(open.0).to_rfc3339(),
+                        first: slot.1,
+                        second: open.1,
+                    });
+                }
+                if slot.0 == NONE || open.0 > slot.0 {
+                    *slot = *open;
+                }
+            }
+            ours.during
+                .extend(theirs.during.iter().map(|&(j, ts, b)| (map[j as usize], ts, b)));
         }
         Ok(())
     }
@@ -332,6 +423,38 @@ unbonding_period_secs = 0
                 prop_assert_eq!(rows, expect);
                 prop_assert_eq!(g.plan.carry_out, w.allocation.carry_out);
             }
+        }
+    }
+
+    proptest! {
+        /// Events split between two replays and merged give what one replay gives.
+        #[test]
+        fn prop_merge_equals_one_replay(
+            evs in prop::collection::vec((0usize..8, -86_400i64..2 * 86_400, 0u128..3_000, prop::bool::ANY), 0..60),
+        ) {
+            let r = reg();
+            let d = day();
+            let mut seen = std::collections::BTreeMap::new();
+            for (a, s, b, side) in evs { seen.insert((a, s), (b, side)); }
+            let accounts: Vec<Account> = (0..8).map(|i| Account::new(&format!("a{i}"), "DE", Timestamp(d.start().0 - 86_400_000_000_000), None).unwrap()).collect();
+            let mut one = DayReplay::new(&r, d);
+            let (mut left, mut right) = (DayReplay::new(&r, d), DayReplay::new(&r, d));
+            for a in &accounts { one.add_account(a).unwrap(); left.add_account(a).unwrap(); }
+            for ((a, s), (b, side)) in &seen {
+                let ts = Timestamp(d.start().0 + s * 1_000_000_000);
+                let id = format!("a{a}");
+                one.add_event("SOL", &id, ts, Amount(*b)).unwrap();
+                if *side { left.add_event("SOL", &id, ts, Amount(*b)).unwrap(); } else { right.add_event("SOL", &id, ts, Amount(*b)).unwrap(); }
+            }
+            left.merge(right).unwrap();
+            let mut rw = std::collections::BTreeMap::new();
+            rw.insert("SOL".to_string(), (Amount(10_000), Amount::ZERO));
+            let rows = |t: Vec<ReplayedToken>| -> Vec<(String, Amount, Amount, Amount)> {
+                let mut v = Vec::new();
+                for x in &t { x.for_each_row(|r| { v.push((r.account_id.to_string(), r.average, r.eligible, r.reward)); Ok(()) }).unwrap(); }
+                v
+            };
+            prop_assert_eq!(rows(left.finish(&rw).unwrap()), rows(one.finish(&rw).unwrap()));
         }
     }
 

@@ -190,6 +190,11 @@ impl TokenConfig {
     pub fn format_amount(&self, a: Amount) -> String {
         a.to_units_string(self.decimals)
     }
+
+    /// Appends an amount in token units to `out` (no allocation when it has room).
+    pub fn write_amount(&self, a: Amount, out: &mut String) {
+        crate::amount::write_units(a.0, self.decimals, out);
+    }
 }
 
 /// The registry: tokens by symbol plus program-wide settings.

@@ -95,25 +95,19 @@ pub async fn accounts_import(store: &Store, file: &Path) -> Result<()> {
 }
 
 /// `softstake balances ingest --file F`: streamed in batches of [`INGEST_BATCH`] into one
-/// transaction (COPY on PostgreSQL); an error anywhere stores nothing.
+/// transaction; an error anywhere stores nothing. On PostgreSQL it is a bulk load (new
+/// token-days filled unindexed, then indexed and attached); if the file holds the same
+/// key twice for a new token-day, it is ingested again row by row, which takes exact
+/// duplicates and names the line of a conflict.
 pub async fn balances_ingest(store: &Store, registry: &TokenRegistry, file: &Path) -> Result<()> {
     let started = std::time::Instant::now();
-    let pb = progress::bytes(file_len(file), "ingesting");
-    let mut reader = BalancesReader::open(file, registry)?;
-    let mut ingest = store.begin_ingest().await?;
-    let mut events = 0u64;
-    let located = |e: StoreError| match e.line() {
-        Some(l) => anyhow::anyhow!("{}:{l}: {e} (nothing was stored)", file.display()),
-        None => anyhow::Error::new(e).context(format!("ingesting {} (nothing was stored)", file.display())),
+    let (rep, events) = match ingest_file(store, registry, file, true).await {
+        Err(e) if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::BulkDuplicates { .. })) => {
+            eprintln!("note: {e:#}; ingesting {} again row by row", file.display());
+            ingest_file(store, registry, file, false).await?
+        }
+        r => r?,
     };
-    while let Some(batch) = reader.next_batch(INGEST_BATCH)? {
-        events += batch.len() as u64;
-        ingest.push(&batch).await.map_err(located)?;
-        pb.set_position(reader.bytes_read());
-        pb.set_message(format!("{events} events"));
-    }
-    let rep = ingest.commit().await.map_err(located)?;
-    pb.finish_and_clear();
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     println!(
         "ingested {}: {} new events, {} already stored ({:.0} events/s)",
@@ -123,6 +117,63 @@ pub async fn balances_ingest(store: &Store, registry: &TokenRegistry, file: &Pat
         events as f64 / secs
     );
     Ok(())
+}
+
+/// One pass over the file: parsed on a blocking thread while the store writes the previous
+/// batch (a queue of two batches bounds the memory).
+async fn ingest_file(
+    store: &Store,
+    registry: &TokenRegistry,
+    file: &Path,
+    bulk: bool,
+) -> Result<(softstake_store::IngestReport, u64)> {
+    let pb = progress::bytes(file_len(file), "ingesting");
+    // Fail on the header before opening a transaction.
+    BalancesReader::open(file, registry)?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(Vec<softstake_store::IngestEvent>, u64)>>(2);
+    let (path, reg) = (file.to_path_buf(), registry.clone());
+    let parser = tokio::task::spawn_blocking(move || {
+        let mut reader = match BalancesReader::open(&path, &reg) {
+            Ok(r) => r,
+            Err(e) => return drop(tx.blocking_send(Err(e.into()))),
+        };
+        loop {
+            let next = reader
+                .next_batch(INGEST_BATCH)
+                .map(|b| b.map(|b| (b, reader.bytes_read())));
+            let item = match next {
+                Ok(Some(b)) => Ok(b),
+                Ok(None) => return,
+                Err(e) => Err(e.into()),
+            };
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    let mut ingest = if bulk {
+        store.begin_bulk_ingest().await?
+    } else {
+        store.begin_ingest().await?
+    };
+    let mut events = 0u64;
+    let located = |e: StoreError| match e.line() {
+        Some(l) => anyhow::anyhow!("{}:{l}: {e} (nothing was stored)", file.display()),
+        None => anyhow::Error::new(e).context(format!("ingesting {} (nothing was stored)", file.display())),
+    };
+    while let Some(item) = rx.recv().await {
+        let (batch, read) = item?;
+        events += batch.len() as u64;
+        ingest.push(&batch).await.map_err(located)?;
+        pb.set_position(read);
+        pb.set_message(format!("{events} events"));
+    }
+    parser.await.context("the CSV parser thread")?;
+    pb.set_message("indexing and committing");
+    let rep = ingest.commit().await.map_err(located)?;
+    pb.finish_and_clear();
+    Ok((rep, events))
 }
 
 /// `softstake rewards record --file F [--source S]`.

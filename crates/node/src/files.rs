@@ -22,7 +22,7 @@ use softstake_core::replay::{DayReplay, ReplayedToken};
 use softstake_core::{Amount, Day, TokenRegistry};
 use softstake_store::Store;
 
-use crate::input::{for_each_account, read_registry, read_rewards, BalancesReader};
+use crate::input::{for_each_account, read_registry, read_rewards, split_lines, BalancesReader};
 use crate::progress;
 use crate::report;
 
@@ -60,28 +60,36 @@ pub fn run_allocate(
     day: Day,
     carry: &[(String, String)],
 ) -> Result<(TokenRegistry, Vec<ReplayedToken>)> {
+    let started = std::time::Instant::now();
     let registry = read_registry(files.tokens)?;
-    let mut replay = DayReplay::new(&registry, day);
-    for_each_account(files.accounts, |p, a| {
-        replay
-            .add_account(&a)
-            .map_err(|e| p.err(Some("account_id"), e.to_string()))
+    // About 40 bytes a line: sizes the tables so they never rehash.
+    let hint = std::fs::metadata(files.accounts).map(|m| m.len() / 40).unwrap_or(0) as usize;
+    let mut replay = DayReplay::new(&registry, day).with_capacity(hint);
+    // The accounts file is read on its own thread, beside the first balances file.
+    let accounts = std::thread::scope(|s| -> Result<DayReplay<'_>> {
+        let reader = s.spawn(|| -> Result<DayReplay<'_>> {
+            let mut part = DayReplay::new(&registry, day);
+            for_each_account(files.accounts, |p, a| {
+                part.add_account(&a)
+                    .map_err(|e| p.err(Some("account_id"), e.to_string()))
+            })?;
+            Ok(part)
+        });
+        if let Some(first) = files.balances.first() {
+            read_balances_parallel(first, &registry, &mut replay)?;
+        }
+        reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("the accounts reader panicked"))?
     })?;
-    for path in files.balances {
-        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let pb = progress::bytes(len, "reading");
-        let mut r = BalancesReader::open(path, &registry)?;
-        let mut n = 0u64;
-        r.for_each(|p, ts, id, token, balance| {
-            n += 1;
-            if n % 262_144 == 0 {
-                pb.set_position(p.line.min(len));
-            }
-            replay
-                .add_event(&token.symbol, id, ts, balance)
-                .map_err(|e| p.err(None, e.to_string()))
-        })?;
-        pb.finish_and_clear();
+    replay.merge(accounts)?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "accounts and first balances read"
+    );
+    for path in files.balances.iter().skip(1) {
+        read_balances_parallel(path, &registry, &mut replay)?;
+        tracing::debug!(file = %path.display(), elapsed_ms = started.elapsed().as_millis() as u64, "balances read");
     }
     let mut rewards: BTreeMap<String, (Amount, Amount)> = BTreeMap::new();
     for r in read_rewards(files.rewards, &registry)?
@@ -100,25 +108,106 @@ pub fn run_allocate(
         rewards.entry(token.clone()).or_default().1 = c;
     }
     let days = replay.finish(&rewards).with_context(|| format!("replaying {day}"))?;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "replayed");
     write_atomically(files.out, |w| {
+        let mut amounts = String::with_capacity(128);
         for td in &days {
             let cfg = registry.get(&td.token)?;
             let day_s = day.to_string();
             td.for_each_row(|r| {
+                amounts.clear();
+                cfg.write_amount(r.average, &mut amounts);
+                let a = amounts.len();
+                cfg.write_amount(r.eligible, &mut amounts);
+                let b = amounts.len();
+                cfg.write_amount(r.reward, &mut amounts);
                 w.write_record([
                     day_s.as_str(),
                     td.token.as_str(),
                     r.account_id,
-                    &cfg.format_amount(r.average),
-                    &cfg.format_amount(r.eligible),
-                    &cfg.format_amount(r.reward),
+                    &amounts[..a],
+                    &amounts[a..b],
+                    &amounts[b..],
                 ])
                 .map_err(|e| softstake_core::CoreError::InvalidInput(e.to_string()))
             })?;
         }
         Ok(())
     })?;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "written");
     Ok((registry, days))
+}
+
+/// Most threads a balances file is read with.
+const MAX_READERS: usize = 8;
+
+/// Feeds one balances file to `replay`, read by one thread per core in byte ranges, each
+/// filling its own replay, merged at the end. An error in a range (whose line numbers are
+/// not known) is found again by one sequential pass, which reports its line.
+fn read_balances_parallel<'r>(path: &Path, registry: &'r TokenRegistry, replay: &mut DayReplay<'r>) -> Result<()> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(MAX_READERS);
+    let ranges = split_lines(path, threads)?;
+    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let pb = progress::bytes(len, "reading");
+    let (day, capacity) = (replay.day(), replay.capacity());
+    let parts: Vec<std::result::Result<DayReplay<'r>, ()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .map(|&range| {
+                let pb = pb.clone();
+                s.spawn(move || -> std::result::Result<DayReplay<'r>, ()> {
+                    let mut part = DayReplay::new(registry, day).with_capacity(capacity);
+                    let mut r = BalancesReader::open_range(path, registry, Some(range)).map_err(|_| ())?;
+                    r.for_each(|_, ts, id, token, balance| {
+                        part.add_event(&token.symbol, id, ts, balance)
+                            .map_err(|e| crate::input::InputError {
+                                file: path.to_path_buf(),
+                                line: None,
+                                field: None,
+                                message: e.to_string(),
+                            })
+                    })
+                    .map_err(|_| ())?;
+                    pb.inc(range.1 - range.0);
+                    Ok(part)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(Err(()))).collect()
+    });
+    pb.finish_and_clear();
+    if parts.iter().any(|p| p.is_err()) {
+        // Find the error again in one pass, with its line.
+        let mut r = BalancesReader::open(path, registry)?;
+        let mut check = DayReplay::new(registry, day);
+        r.for_each(|p, ts, id, token, balance| {
+            check
+                .add_event(&token.symbol, id, ts, balance)
+                .map_err(|e| p.err(None, e.to_string()))
+        })?;
+        anyhow::bail!(
+            "{}: a reader failed but a sequential pass found no error",
+            path.display()
+        );
+    }
+    tracing::debug!(file = %path.display(), "ranges read");
+    let mut parts = parts.into_iter().flatten();
+    if replay.is_empty() {
+        // The first range becomes the replay (no copy of what it read).
+        if let Some(first) = parts.next() {
+            *replay = first.with_capacity(capacity);
+        }
+    }
+    for part in parts {
+        replay
+            .merge(part)
+            .with_context(|| format!("reading {}", path.display()))?;
+    }
+    tracing::debug!(file = %path.display(), "ranges merged");
+    Ok(())
 }
 
 /// Writes a CSV with [`OUTPUT_COLUMNS`] to a temporary file in `out`'s folder and renames

@@ -82,7 +82,11 @@ pub struct Fields<'r> {
 impl<'r> Fields<'r> {
     /// The field of column `i` of the expected columns.
     fn get(&self, i: usize) -> &'r str {
-        self.rec.get(self.index[i]).unwrap_or("")
+        let v = self.rec.get(self.index[i]).unwrap_or("");
+        match (v.as_bytes().first(), v.as_bytes().last()) {
+            (Some(a), Some(b)) if a.is_ascii_whitespace() || b.is_ascii_whitespace() => v.trim(),
+            _ => v,
+        }
     }
 }
 
@@ -90,7 +94,7 @@ impl<'r> Fields<'r> {
 /// record at a time: memory is one record whatever the file's size.
 pub struct CsvFile<'p> {
     path: &'p Path,
-    rdr: csv::Reader<std::io::BufReader<std::fs::File>>,
+    rdr: csv::Reader<std::io::BufReader<std::io::Take<std::fs::File>>>,
     /// For each expected column, its position in the file.
     index: Vec<usize>,
     rec: csv::StringRecord,
@@ -107,23 +111,53 @@ impl<'p> CsvFile<'p> {
     /// Opens `path` and checks its header against `columns` (every one required) and
     /// `optional` (may be absent).
     pub fn open(path: &'p Path, columns: &[&str], optional: &[&str]) -> Result<CsvFile<'p>> {
+        CsvFile::open_range(path, columns, optional, None)
+    }
+
+    /// As [`CsvFile::open`], reading only the records in the byte range `[start, end)`
+    /// (`start` at the beginning of a line after the header). Line numbers of records in a
+    /// range are not known (they count from the range's start): callers that find an
+    /// error there read the file again in one pass to report it.
+    pub fn open_range(
+        path: &'p Path,
+        columns: &[&str],
+        optional: &[&str],
+        range: Option<(u64, u64)>,
+    ) -> Result<CsvFile<'p>> {
+        use std::io::{Read, Seek};
         let file_err = |line: Option<u64>, message: String| InputError {
             file: path.to_path_buf(),
             line,
             field: None,
             message,
         };
-        let file = std::fs::File::open(path).map_err(|e| file_err(None, format!("cannot read: {e}")))?;
-        let mut rdr = csv::ReaderBuilder::new()
+        let open = || std::fs::File::open(path).map_err(|e| file_err(None, format!("cannot read: {e}")));
+        let builder = || {
+            let mut b = csv::ReaderBuilder::new();
+            b.flexible(false).trim(csv::Trim::Headers).buffer_capacity(1 << 20);
+            b
+        };
+        let mut head = builder()
             .has_headers(true)
-            .flexible(false)
-            .trim(csv::Trim::All)
-            .buffer_capacity(1 << 20)
-            .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
-        let headers = rdr
+            .from_reader(std::io::BufReader::with_capacity(1 << 20, open()?.take(u64::MAX)));
+        let headers = head
             .headers()
             .map_err(|e| file_err(Some(1), format!("bad header: {e}")))?
             .clone();
+        let rdr = match range {
+            None => head,
+            Some((start, end)) => {
+                let mut f = open()?;
+                f.seek(std::io::SeekFrom::Start(start))
+                    .map_err(|e| file_err(None, format!("cannot read: {e}")))?;
+                builder()
+                    .has_headers(false)
+                    .from_reader(std::io::BufReader::with_capacity(
+                        1 << 20,
+                        f.take(end.saturating_sub(start)),
+                    ))
+            }
+        };
         let all: Vec<&str> = columns.iter().chain(optional).copied().collect();
         let mut pos: HashMap<String, usize> = HashMap::new();
         for (i, h) in headers.iter().enumerate() {
@@ -270,10 +304,10 @@ pub fn read_accounts(path: &Path) -> Result<Vec<Account>> {
 }
 
 /// One record of `balances.csv`: `(ts, account_id, token, balance in base units)`.
-pub fn parse_balance<'r, 'g>(
+fn parse_balance<'r, 'g>(
     p: &Place<'_>,
     f: &Fields<'r>,
-    registry: &'g TokenRegistry,
+    registry: &mut TokenCache<'g>,
 ) -> Result<(Timestamp, &'r str, &'g TokenConfig, Amount)> {
     let ts = Timestamp::parse_rfc3339(f.get(0)).map_err(|e| p.err(Some("ts"), e.to_string()))?;
     let id = account_id(p, f.get(1))?;
@@ -293,15 +327,39 @@ pub fn parse_balance<'r, 'g>(
 #[derive(Debug)]
 pub struct BalancesReader<'p, 'g> {
     csv: CsvFile<'p>,
+    registry: TokenCache<'g>,
+}
+
+/// The registry with the last token looked up kept at hand (a feed is mostly one token
+/// after another).
+#[derive(Debug)]
+struct TokenCache<'g> {
     registry: &'g TokenRegistry,
+    last: Option<&'g TokenConfig>,
+}
+
+impl<'g> TokenCache<'g> {
+    fn get(&mut self, symbol: &str) -> softstake_core::Result<&'g TokenConfig> {
+        if let Some(t) = self.last.filter(|t| t.symbol == symbol) {
+            return Ok(t);
+        }
+        let t = self.registry.get(symbol)?;
+        self.last = Some(t);
+        Ok(t)
+    }
 }
 
 impl<'p, 'g> BalancesReader<'p, 'g> {
     /// Opens `path` and checks its header.
     pub fn open(path: &'p Path, registry: &'g TokenRegistry) -> Result<Self> {
+        BalancesReader::open_range(path, registry, None)
+    }
+
+    /// Opens the records of `path` in a byte range (see [`CsvFile::open_range`]).
+    pub fn open_range(path: &'p Path, registry: &'g TokenRegistry, range: Option<(u64, u64)>) -> Result<Self> {
         Ok(BalancesReader {
-            csv: CsvFile::open(path, &BALANCES_COLUMNS, &[])?,
-            registry,
+            csv: CsvFile::open_range(path, &BALANCES_COLUMNS, &[], range)?,
+            registry: TokenCache { registry, last: None },
         })
     }
 
@@ -310,7 +368,7 @@ impl<'p, 'g> BalancesReader<'p, 'g> {
         let mut out = Vec::with_capacity(batch.min(1 << 16));
         while out.len() < batch {
             let Some((p, f)) = self.csv.next()? else { break };
-            let (ts, id, token, balance) = parse_balance(&p, &f, self.registry)?;
+            let (ts, id, token, balance) = parse_balance(&p, &f, &mut self.registry)?;
             out.push(IngestEvent {
                 event: BalanceEvent {
                     ts,
@@ -331,7 +389,7 @@ impl<'p, 'g> BalancesReader<'p, 'g> {
         mut f: impl FnMut(&Place<'_>, Timestamp, &str, &TokenConfig, Amount) -> Result<()>,
     ) -> Result<()> {
         while let Some((p, fields)) = self.csv.next()? {
-            let (ts, id, token, balance) = parse_balance(&p, &fields, self.registry)?;
+            let (ts, id, token, balance) = parse_balance(&p, &fields, &mut self.registry)?;
             f(&p, ts, id, token, balance)?;
         }
         Ok(())
@@ -341,6 +399,48 @@ impl<'p, 'g> BalancesReader<'p, 'g> {
     pub fn bytes_read(&self) -> u64 {
         self.csv.bytes_read()
     }
+}
+
+/// Splits `path`'s records into at most `n` byte ranges of about equal size, each starting
+/// at the beginning of a line (for parallel readers). Fewer ranges for small files.
+pub fn split_lines(path: &Path, n: usize) -> Result<Vec<(u64, u64)>> {
+    use std::io::{BufRead, Read, Seek};
+    let err = |message: String| InputError {
+        file: path.to_path_buf(),
+        line: None,
+        field: None,
+        message,
+    };
+    let mut f = std::io::BufReader::new(std::fs::File::open(path).map_err(|e| err(format!("cannot read: {e}")))?);
+    let mut header = Vec::new();
+    f.read_until(b'\n', &mut header)
+        .map_err(|e| err(format!("cannot read: {e}")))?;
+    let len = f
+        .get_ref()
+        .metadata()
+        .map_err(|e| err(format!("cannot read: {e}")))?
+        .len();
+    let first = header.len() as u64;
+    let mut cuts = vec![first];
+    let step = (len.saturating_sub(first) / n.max(1) as u64).max(1 << 20);
+    let mut at = first + step;
+    while at < len && cuts.len() < n {
+        f.seek(std::io::SeekFrom::Start(at))
+            .map_err(|e| err(format!("cannot read: {e}")))?;
+        let mut skip = Vec::new();
+        (&mut f)
+            .take(1 << 20)
+            .read_until(b'\n', &mut skip)
+            .map_err(|e| err(format!("cannot read: {e}")))?;
+        let cut = at + skip.len() as u64;
+        if cut >= len || skip.last() != Some(&b'\n') {
+            break;
+        }
+        cuts.push(cut);
+        at = cut + step;
+    }
+    cuts.push(len);
+    Ok(cuts.windows(2).map(|w| (w[0], w[1])).filter(|(a, b)| a < b).collect())
 }
 
 /// Parses `balances.csv` into memory (small files: tests, the demo).

@@ -56,6 +56,9 @@ impl Store {
     ) -> Result<CloseOutcome> {
         let cfg = registry.get(token)?;
         let started = Instant::now();
+        if self.closed_day(token, day).await?.is_none() {
+            self.vacuum_leaves(token, day).await?;
+        }
         let mut tx = self.write_tx().await?;
         Store::lock_token_days(&mut tx, token).await?;
         if let Some(done) = closed_record(&mut tx, token, day).await? {
@@ -100,6 +103,36 @@ impl Store {
             total_eligible = %out.total_eligible, elapsed_ms = started.elapsed().as_millis() as u64, "closed day"
         );
         Ok(out)
+    }
+}
+
+impl Store {
+    /// PostgreSQL: vacuums `token`'s leaves of `balance_events` up to `day` (the day's own
+    /// for a later close; every earlier one too before the token's first close), so their
+    /// pages are all-visible and the close reads them by an index-only scan. Pages already
+    /// all-visible (a bulk load copies frozen) are skipped. No-op on SQLite.
+    async fn vacuum_leaves(&self, token: &str, day: Day) -> Result<()> {
+        let crate::db::Pool::Postgres(p) = &self.pool else {
+            return Ok(());
+        };
+        let first_close = self.last_closed_day(token).await?.is_none();
+        let leaves: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid \
+             WHERE c.relkind = 'r' AND c.relname::text = ANY(ARRAY[softstake_event_leaf_name($1, $2)]) \
+             OR ($3 AND c.relkind = 'r' AND c.relname::text ~ ('^balance_events_[0-9]{8}_' || lower($2) || '$') \
+                 AND c.relname::text <= softstake_event_leaf_name($1, $2))",
+        )
+        .bind(day.start().0)
+        .bind(token)
+        .bind(first_close)
+        .fetch_all(p)
+        .await?;
+        for leaf in leaves {
+            sqlx::query(&format!("VACUUM (ANALYZE) \"{}\"", leaf.replace('"', "\"\"")))
+                .execute(p)
+                .await?;
+        }
+        Ok(())
     }
 }
 

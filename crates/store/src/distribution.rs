@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use futures_util::TryStreamExt;
 use rust_decimal::Decimal;
-use tracing::info;
+use tracing::{debug, info};
 
 use softstake_core::allocate::{plan_allocation, AllocationPlan, LeftoverCut, Payer};
 use softstake_core::ledger::allocation_entries;
@@ -116,7 +116,9 @@ impl Store {
         let r = realized(&mut tx, token, day).await?;
         let plan = plan_allocation(r, carry_in, cfg.fee_bps, closed.total_eligible)?;
         let cut = cut_remainders(&mut tx, token, day, &plan, closed.eligible_accounts).await?;
+        debug!(token = %token, day = %day, elapsed_ms = started.elapsed().as_millis() as u64, "remainders cut");
         let paid = pay(&mut tx, token, day, &plan, cut, now).await?;
+        debug!(token = %token, day = %day, elapsed_ms = started.elapsed().as_millis() as u64, "payouts written");
         insert_entries(&mut tx, &allocation_entries(token, day, &plan)?, now).await?;
         let summary = DistributionSummary {
             token: token.to_string(),
@@ -134,6 +136,7 @@ impl Store {
         insert_summary(&mut tx, &summary).await?;
         self.pauses.hold(crate::PausePoint::DistributePaid).await;
         tx.commit().await?;
+        debug!(token = %token, day = %day, elapsed_ms = started.elapsed().as_millis() as u64, "committed");
         info!(
             token = %token, day = %day, paid = %paid, accounts = summary.eligible_accounts,
             elapsed_ms = started.elapsed().as_millis() as u64, "distributed day"

@@ -138,6 +138,16 @@ pub enum StoreError {
         /// The token's first closed day.
         first_closed: String,
     },
+    /// A bulk ingest found the same key twice in what it loaded for a new token-day;
+    /// nothing was stored. Ingest again row by row ([`crate::Store::begin_ingest`]), which
+    /// takes exact duplicates and names the line of a conflict.
+    #[error("{token} {day}: the bulk load has the same (account, time) twice; nothing was stored (ingest row by row to find it)")]
+    BulkDuplicates {
+        /// Token symbol.
+        token: String,
+        /// The day.
+        day: String,
+    },
     /// A state transition that the journal does not allow.
     #[error("journal: {0}")]
     Journal(String),

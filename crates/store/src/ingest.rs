@@ -19,8 +19,12 @@
 //! held until the commit, so a concurrent close either sees the events or they are
 //! refused; never lost.
 //!
-//! PostgreSQL partitions `balance_events` by UTC day; the partitions a batch needs are
-//! created first, each in its own short transaction (`softstake_event_partition`).
+//! PostgreSQL partitions `balance_events` by UTC day and token; the leaves a batch needs
+//! are created first, each in its own short transaction (`softstake_event_partition`).
+//! A bulk ingest ([`Store::begin_bulk_ingest`]) instead fills new leaves while they are
+//! standalone and unindexed, then builds their keys and attaches them at the commit:
+//! maintaining a B-tree row by row costs several microseconds a row, building it once
+//! about one.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -70,9 +74,22 @@ pub struct Ingest<'s> {
     tx: Tx,
     first: BTreeMap<String, First>,
     days: BTreeSet<i64>,
+    /// PostgreSQL leaves `(day start, token)` seen, and how their rows go in.
+    leaves: BTreeMap<(i64, String), Leaf>,
+    bulk: bool,
     report: IngestReport,
     checked: bool,
     staging_ready: bool,
+}
+
+/// How rows of one `(day, token)` leaf go in (PostgreSQL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Leaf {
+    /// The leaf exists (attached, with its key): through the parent, checked.
+    Attached,
+    /// A bulk load created it in this transaction: copied in without a key, indexed and
+    /// attached at [`Ingest::check`].
+    Bulk(String),
 }
 
 /// Largest number of distinct UTC days one ingest may touch (each is a partition on
@@ -90,10 +107,33 @@ impl Store {
             tx: self.write_tx().await?,
             first: BTreeMap::new(),
             days: BTreeSet::new(),
+            leaves: BTreeMap::new(),
+            bulk: false,
             report: IngestReport::default(),
             checked: false,
             staging_ready: false,
         })
+    }
+
+    /// Starts a bulk ingest (a file, a backfill): on PostgreSQL, the `(day, token)` leaves
+    /// that do not exist yet are filled while standalone, without an index, and indexed
+    /// and attached at the commit (PostgreSQL's bulk-loading advice: load, then index);
+    /// other rows go in as with [`Store::begin_ingest`]. Takes no feed event ids.
+    ///
+    /// Duplicate keys within a bulk-loaded leaf are found when its index is built:
+    /// [`StoreError::BulkDuplicates`] then refuses the whole ingest, and the caller runs it
+    /// again with [`Store::begin_ingest`], which checks row by row (exact duplicates are
+    /// fine there, and a conflict is reported with its line).
+    pub async fn begin_bulk_ingest(&self) -> Result<Ingest<'_>> {
+        let mut ing = self.begin_ingest().await?;
+        if let Tx::Postgres(t) = &mut ing.tx {
+            // Index builds at the commit sort in memory up to this much (this session only).
+            sqlx::query("SET LOCAL maintenance_work_mem = '512MB'")
+                .execute(&mut **t)
+                .await?;
+        }
+        ing.bulk = true;
+        Ok(ing)
     }
 
     /// Stores balance events (all or nothing).
@@ -137,18 +177,17 @@ impl Store {
         ing.commit().await
     }
 
-    /// Creates the `balance_events` partitions of `days` (UTC day starts, nanoseconds) that
-    /// do not exist yet, each in its own short transaction (PostgreSQL; no-op on SQLite).
-    async fn ensure_partitions(&self, days: &[i64]) -> Result<()> {
+    /// Creates the `balance_events` leaf of `(day start, token)` if it does not exist yet,
+    /// in its own short transaction (PostgreSQL).
+    async fn ensure_partition(&self, day: i64, token: &str) -> Result<()> {
         let Pool::Postgres(p) = &self.pool else {
             return Ok(());
         };
-        for d in days {
-            sqlx::query("SELECT softstake_event_partition($1)")
-                .bind(*d)
-                .execute(p)
-                .await?;
-        }
+        sqlx::query("SELECT softstake_event_partition($1, $2)")
+            .bind(day)
+            .bind(token)
+            .execute(p)
+            .await?;
         Ok(())
     }
 }
@@ -167,14 +206,13 @@ impl Ingest<'_> {
             return Err(StoreError::Invalid("ingest: push after check".into()));
         }
         check_batch_ids(batch)?;
-        let new_days = self.note(batch)?;
-        self.store.ensure_partitions(&new_days).await?;
+        if self.bulk && batch.iter().any(|e| e.event_id.is_some()) {
+            return Err(StoreError::Invalid("a bulk ingest takes no feed event ids".into()));
+        }
+        self.note(batch)?;
         let n = batch.len() as u64;
         let inserted = match &mut self.tx {
-            Tx::Postgres(_) => match self.copy_batch(batch).await? {
-                Some(inserted) => inserted,
-                None => self.staged(batch).await?,
-            },
+            Tx::Postgres(_) => self.push_pg(batch).await?,
             Tx::Sqlite(_) => self.insert_batch(batch).await?,
         };
         self.report.inserted += inserted;
@@ -182,10 +220,148 @@ impl Ingest<'_> {
         Ok(())
     }
 
-    /// Records each token's earliest event and the days the batch touches; returns the
-    /// days not seen before (UTC day starts, nanoseconds).
-    fn note(&mut self, batch: &[IngestEvent]) -> Result<Vec<i64>> {
-        let mut new_days = Vec::new();
+    /// PostgreSQL: rows of bulk leaves are copied into them; the rest through the parent.
+    async fn push_pg(&mut self, batch: &[IngestEvent]) -> Result<u64> {
+        let mut bulk: BTreeMap<String, Vec<&IngestEvent>> = BTreeMap::new();
+        let mut plain: Vec<IngestEvent> = Vec::new();
+        for e in batch {
+            let key = (e.event.ts.day().start().0, e.event.token.clone());
+            let leaf = match self.leaves.get(&key) {
+                Some(l) => l.clone(),
+                None => {
+                    let l = self.open_leaf(key.0, &key.1, e.event_id.is_some()).await?;
+                    self.leaves.insert(key, l.clone());
+                    l
+                }
+            };
+            match leaf {
+                Leaf::Bulk(name) => bulk.entry(name).or_default().push(e),
+                Leaf::Attached => plain.push(e.clone()),
+            }
+        }
+        let mut inserted = 0;
+        for (name, rows) in &bulk {
+            let Tx::Postgres(t) = &mut self.tx else { break };
+            inserted += copy_in(
+                t,
+                // FREEZE: the leaf was created in this transaction, so its rows are written
+                // frozen and all-visible, and the close reads them by an index-only scan.
+                &format!(
+                    "COPY {} (token, ts, account_id, balance) FROM STDIN (FORMAT binary, FREEZE)",
+                    ident(name)
+                ),
+                4,
+                rows,
+                |w, e| {
+                    w.text(&e.event.token);
+                    w.int8(e.event.ts.0);
+                    w.text(&e.event.account_id);
+                    w.numeric(e.event.balance.0);
+                },
+            )
+            .await?;
+        }
+        if !plain.is_empty() {
+            inserted += match self.copy_batch(&plain).await? {
+                Some(n) => n,
+                None => self.staged(&plain).await?,
+            };
+        }
+        Ok(inserted)
+    }
+
+    /// How rows of a `(day, token)` leaf seen for the first time go in: a bulk ingest
+    /// creates a missing leaf standalone in its transaction (holding the leaf's lock until
+    /// the commit); otherwise the leaf is created and attached in a short transaction of
+    /// its own.
+    async fn open_leaf(&mut self, day: i64, token: &str, has_id: bool) -> Result<Leaf> {
+        let Tx::Postgres(t) = &mut self.tx else {
+            return Ok(Leaf::Attached);
+        };
+        // An existing leaf is attached (leaves are attached in the transaction that
+        // creates them, or by the bulk load that fills them, at its commit).
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass(softstake_event_leaf_name($1, $2)) IS NOT NULL")
+            .bind(day)
+            .bind(token)
+            .fetch_one(&mut **t)
+            .await?;
+        if exists {
+            return Ok(Leaf::Attached);
+        }
+        if self.bulk && !has_id {
+            // Take the leaf's lock (held to the commit), then look again: another ingest
+            // may have created it while we waited.
+            let name: String = sqlx::query_scalar("SELECT softstake_event_leaf($1, $2)")
+                .bind(day)
+                .bind(token)
+                .fetch_one(&mut **t)
+                .await?;
+            let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+                .bind(&name)
+                .fetch_one(&mut **t)
+                .await?;
+            if exists {
+                return Ok(Leaf::Attached);
+            }
+            sqlx::query("SELECT softstake_event_leaf_table($1, $2, false)")
+                .bind(day)
+                .bind(token)
+                .execute(&mut **t)
+                .await?;
+            return Ok(Leaf::Bulk(name));
+        }
+        self.store.ensure_partition(day, token).await?;
+        Ok(Leaf::Attached)
+    }
+
+    /// Bulk leaves: builds each one's primary key (refusing duplicate keys), analyzes it
+    /// and attaches it under its day.
+    async fn publish_bulk(&mut self) -> Result<()> {
+        let bulk: Vec<((i64, String), String)> = self
+            .leaves
+            .iter()
+            .filter_map(|(k, l)| match l {
+                Leaf::Bulk(n) => Some((k.clone(), n.clone())),
+                Leaf::Attached => None,
+            })
+            .collect();
+        let Tx::Postgres(t) = &mut self.tx else {
+            return Ok(());
+        };
+        for ((day, token), name) in bulk {
+            sqlx::query("SAVEPOINT bulk_key").execute(&mut **t).await?;
+            let keyed = sqlx::query(&format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY (ts, account_id) INCLUDE (token, balance)",
+                ident(&name),
+                ident(&format!("{name}_pkey"))
+            ))
+            .execute(&mut **t)
+            .await;
+            match keyed {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT bulk_key").execute(&mut **t).await?;
+                    return Err(StoreError::BulkDuplicates {
+                        token,
+                        day: Timestamp(day).day().to_string(),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+            sqlx::query(&format!("ANALYZE {}", ident(&name)))
+                .execute(&mut **t)
+                .await?;
+            sqlx::query("SELECT softstake_event_leaf_attach($1, $2)")
+                .bind(day)
+                .bind(&token)
+                .execute(&mut **t)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records each token's earliest event and the days the batch touches.
+    fn note(&mut self, batch: &[IngestEvent]) -> Result<()> {
         for e in batch {
             let ev = &e.event;
             match self.first.get_mut(&ev.token) {
@@ -208,17 +384,14 @@ impl Ingest<'_> {
                     );
                 }
             }
-            let day = ev.ts.day().start().0;
-            if self.days.insert(day) {
-                new_days.push(day);
-            }
+            self.days.insert(ev.ts.day().start().0);
         }
         if self.days.len() > MAX_DAYS_PER_INGEST {
             return Err(StoreError::Invalid(format!(
                 "one ingest touches more than {MAX_DAYS_PER_INGEST} UTC days; split the backfill into several files"
             )));
         }
-        Ok(new_days)
+        Ok(())
     }
 
     /// PostgreSQL fast path: the batch is copied straight into `balance_events` under a
@@ -373,7 +546,11 @@ impl Ingest<'_> {
                 .rows_affected());
             self.staging_ready = true;
         }
-        on_tx!(&mut self.tx, |c| sqlx::query("DELETE FROM ingest_staging")
+        let empty = match &self.tx {
+            Tx::Postgres(_) => "TRUNCATE ingest_staging",
+            Tx::Sqlite(_) => "DELETE FROM ingest_staging",
+        };
+        on_tx!(&mut self.tx, |c| sqlx::query(empty)
             .execute(&mut *c)
             .await?
             .rows_affected());
@@ -400,6 +577,8 @@ impl Ingest<'_> {
                     },
                 )
                 .await?;
+                // Statistics, so the checks join it to the events by index, not by scans.
+                sqlx::query("ANALYZE ingest_staging").execute(&mut **t).await?;
             }
             Tx::Sqlite(_) => {
                 let rows: Vec<Vec<Val>> = batch
@@ -486,6 +665,7 @@ impl Ingest<'_> {
         if self.checked {
             return Ok(());
         }
+        self.publish_bulk().await?;
         for (token, first) in &self.first {
             Store::lock_token_days(&mut self.tx, token).await?;
             let Some(last) = last_closed(&mut self.tx, token).await? else {
@@ -522,6 +702,11 @@ impl Ingest<'_> {
         self.tx.commit().await?;
         Ok(report)
     }
+}
+
+/// A quoted SQL identifier.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Refuses an event id given to two different events within one batch.

@@ -3,10 +3,10 @@
 --     summed in SQL, sent in binary.
 --   * Ids that are sorted and joined on (account_id, token) use the "C" collation: byte
 --     order, the order payouts and leftover units follow, and memcmp-fast.
---   * balance_events is partitioned by UTC day (RANGE on ts, nanoseconds) with the close's
---     access path as its key (token, ts, account_id): a day's events of a token are one
---     index range, in time order. Closed days are exported and dropped by `softstake
---     archive`. Feed event ids move to balance_event_ids (one row per id, globally unique).
+--   * balance_events is partitioned by UTC day, then by token, each leaf keyed by the
+--     close's access path (ts, account_id). Closed days are exported and dropped by
+--     `softstake archive`. Feed event ids move to balance_event_ids (one row per id,
+--     globally unique).
 
 CREATE FUNCTION softstake_numeric_columns() RETURNS VOID LANGUAGE plpgsql AS $$
 DECLARE
@@ -39,24 +39,94 @@ ALTER TABLE balances ALTER COLUMN token TYPE TEXT COLLATE "C", ALTER COLUMN acco
 ALTER TABLE daily_balances ALTER COLUMN token TYPE TEXT COLLATE "C", ALTER COLUMN account_id TYPE TEXT COLLATE "C";
 ALTER TABLE payouts ALTER COLUMN token TYPE TEXT COLLATE "C", ALTER COLUMN account_id TYPE TEXT COLLATE "C";
 
--- Creates (idempotently) the partition of balance_events for the UTC day that starts at
--- day_start_ns (Unix nanoseconds). CREATE TABLE + ATTACH takes only SHARE UPDATE EXCLUSIVE
--- on the parent, so it does not wait for running closes or ingests. Returns its name.
-CREATE FUNCTION softstake_event_partition(day_start_ns BIGINT) RETURNS TEXT LANGUAGE plpgsql AS $$
+-- balance_events is partitioned by UTC day (RANGE on ts, nanoseconds), each day by token
+-- (LIST); a leaf `balance_events_YYYYMMDD_<token>` has the close's access path as its
+-- primary key, (ts, account_id) INCLUDE (token, balance): one token-day is one small
+-- index, read in time order by an index-only scan once its pages are all-visible (a bulk
+-- load copies with FREEZE; the close vacuums the day's leaf first).
+-- Leaves are created before rows go in (softstake_event_partition), or, by a bulk load,
+-- filled while standalone and attached once indexed (see crates/store/src/ingest.rs).
+
+-- Creates the day partition of the UTC day starting at day_start_ns if missing. CREATE
+-- TABLE + ATTACH takes SHARE UPDATE EXCLUSIVE on the parent, which does not wait for
+-- running reads or inserts. Returns its name.
+CREATE FUNCTION softstake_event_day(day_start_ns BIGINT) RETURNS TEXT LANGUAGE plpgsql AS $$
 DECLARE
     day_ns CONSTANT BIGINT := 86400000000000;
     name TEXT;
 BEGIN
     IF day_start_ns % day_ns <> 0 THEN
-        RAISE EXCEPTION 'softstake_event_partition: % is not the start of a UTC day', day_start_ns;
+        RAISE EXCEPTION 'softstake_event_day: % is not the start of a UTC day', day_start_ns;
     END IF;
     name := 'balance_events_' || to_char(to_timestamp(day_start_ns / 1000000000) AT TIME ZONE 'UTC', 'YYYYMMDD');
-    -- One creator at a time (transaction-scoped lock, namespace "SSK2").
+    -- One day creator at a time (transaction-scoped lock, namespace "SSK2").
     PERFORM pg_advisory_xact_lock(1397967666, 0);
     IF to_regclass(name) IS NULL THEN
-        EXECUTE format('CREATE TABLE %I (LIKE balance_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
+        EXECUTE format('CREATE TABLE %I (LIKE balance_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS) PARTITION BY LIST (token)', name);
         EXECUTE format('ALTER TABLE balance_events ATTACH PARTITION %I FOR VALUES FROM (%s) TO (%s)',
                        name, day_start_ns, day_start_ns + day_ns);
+    END IF;
+    RETURN name;
+END $$;
+
+-- The name of the leaf of (day, token).
+CREATE FUNCTION softstake_event_leaf_name(day_start_ns BIGINT, token TEXT) RETURNS TEXT LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF token !~ '^[A-Z0-9]{1,12}$' THEN
+        RAISE EXCEPTION 'softstake_event_leaf_name: bad token symbol %', token;
+    END IF;
+    RETURN 'balance_events_' || to_char(to_timestamp(day_start_ns / 1000000000) AT TIME ZONE 'UTC', 'YYYYMMDD') || '_' || lower(token);
+END $$;
+
+-- The leaf's name, after taking the lock that serializes its creators until the
+-- transaction ends (namespace "SSK3", keyed by the name), so a bulk load and a plain
+-- insert never race to create it.
+CREATE FUNCTION softstake_event_leaf(day_start_ns BIGINT, token TEXT) RETURNS TEXT LANGUAGE plpgsql AS $$
+DECLARE
+    name TEXT := softstake_event_leaf_name(day_start_ns, token);
+BEGIN
+    PERFORM pg_advisory_xact_lock(1397967667, hashtext(name));
+    RETURN name;
+END $$;
+
+-- A standalone leaf table (not attached): the partition bounds as a CHECK, so ATTACH
+-- needs no scan. With_key adds the primary key (rows inserted one by one keep it).
+CREATE FUNCTION softstake_event_leaf_table(day_start_ns BIGINT, token TEXT, with_key BOOLEAN) RETURNS TEXT LANGUAGE plpgsql AS $$
+DECLARE
+    day_ns CONSTANT BIGINT := 86400000000000;
+    name TEXT := softstake_event_leaf(day_start_ns, token);
+BEGIN
+    EXECUTE format('CREATE TABLE %I (LIKE balance_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS, '
+                   'CONSTRAINT %I CHECK (token = %L AND ts >= %s AND ts < %s))',
+                   name, name || '_bounds', token, day_start_ns, day_start_ns + day_ns);
+    IF with_key THEN
+        EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (ts, account_id) INCLUDE (token, balance)', name, name || '_pkey');
+    END IF;
+    RETURN name;
+END $$;
+
+-- Attaches a leaf (with its primary key) under its day, creating the day if needed.
+CREATE FUNCTION softstake_event_leaf_attach(day_start_ns BIGINT, token TEXT) RETURNS TEXT LANGUAGE plpgsql AS $$
+DECLARE
+    name TEXT := softstake_event_leaf(day_start_ns, token);
+    day_name TEXT := softstake_event_day(day_start_ns);
+BEGIN
+    EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES IN (%L)', day_name, name, token);
+    RETURN name;
+END $$;
+
+-- Creates (idempotently) and attaches the leaf of (day, token), ready for inserts.
+CREATE FUNCTION softstake_event_partition(day_start_ns BIGINT, token TEXT) RETURNS TEXT LANGUAGE plpgsql AS $$
+DECLARE
+    name TEXT := softstake_event_leaf_name(day_start_ns, token);
+BEGIN
+    IF to_regclass(name) IS NOT NULL THEN
+        RETURN name;
+    END IF;
+    PERFORM softstake_event_leaf(day_start_ns, token);
+    IF to_regclass(name) IS NULL THEN
+        PERFORM softstake_event_leaf_table(day_start_ns, token, true);
+        PERFORM softstake_event_leaf_attach(day_start_ns, token);
     END IF;
     RETURN name;
 END $$;
@@ -70,8 +140,7 @@ CREATE TABLE balance_events (
     token      TEXT COLLATE "C" NOT NULL,
     ts         BIGINT NOT NULL,
     account_id TEXT COLLATE "C" NOT NULL,
-    balance    NUMERIC(39,0) NOT NULL CHECK (balance >= 0),
-    PRIMARY KEY (token, ts, account_id)
+    balance    NUMERIC(39,0) NOT NULL CHECK (balance >= 0)
 ) PARTITION BY RANGE (ts);
 
 CREATE TABLE balance_event_ids (
@@ -82,9 +151,9 @@ CREATE TABLE balance_event_ids (
 );
 CREATE INDEX balance_event_ids_by_ts ON balance_event_ids (ts);
 
-SELECT softstake_event_partition(d)
-FROM (SELECT DISTINCT ts - ((ts % 86400000000000) + 86400000000000) % 86400000000000 AS d
-      FROM balance_events_unpartitioned) days;
+SELECT softstake_event_partition(d, token)
+FROM (SELECT DISTINCT token, ts - ((ts % 86400000000000) + 86400000000000) % 86400000000000 AS d
+      FROM balance_events_unpartitioned) leaves;
 
 INSERT INTO balance_events (token, ts, account_id, balance)
 SELECT token, ts, account_id, balance::NUMERIC(39,0) FROM balance_events_unpartitioned;
