@@ -280,7 +280,7 @@ impl Ingest<'_> {
         };
         // An existing leaf is attached (leaves are attached in the transaction that
         // creates them, or by the bulk load that fills them, at its commit).
-        let exists: bool = sqlx::query_scalar("SELECT to_regclass(softstake_event_leaf_name($1, $2)) IS NOT NULL")
+        let exists: bool = sqlx::query_scalar("SELECT softstake_table_exists(softstake_event_leaf_name($1, $2))")
             .bind(day)
             .bind(token)
             .fetch_one(&mut **t)
@@ -296,7 +296,7 @@ impl Ingest<'_> {
                 .bind(token)
                 .fetch_one(&mut **t)
                 .await?;
-            let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            let exists: bool = sqlx::query_scalar("SELECT softstake_table_exists($1)")
                 .bind(&name)
                 .fetch_one(&mut **t)
                 .await?;

@@ -61,7 +61,7 @@ BEGIN
     name := 'balance_events_' || to_char(to_timestamp(day_start_ns / 1000000000) AT TIME ZONE 'UTC', 'YYYYMMDD');
     -- One day creator at a time (transaction-scoped lock, namespace "SSK2").
     PERFORM pg_advisory_xact_lock(1397967666, 0);
-    IF to_regclass(name) IS NULL THEN
+    IF NOT softstake_table_exists(name) THEN
         EXECUTE format('CREATE TABLE %I (LIKE balance_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS) PARTITION BY LIST (token)', name);
         EXECUTE format('ALTER TABLE balance_events ATTACH PARTITION %I FOR VALUES FROM (%s) TO (%s)',
                        name, day_start_ns, day_start_ns + day_ns);
@@ -115,16 +115,24 @@ BEGIN
     RETURN name;
 END $$;
 
+-- Whether a table of that name exists in the current schema, read from pg_class with the
+-- statement's snapshot (to_regclass may answer from a catalog cache that predates a lock
+-- just taken).
+CREATE FUNCTION softstake_table_exists(name TEXT) RETURNS BOOLEAN LANGUAGE sql VOLATILE AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE c.relname = name AND n.nspname = current_schema())
+$$;
+
 -- Creates (idempotently) and attaches the leaf of (day, token), ready for inserts.
 CREATE FUNCTION softstake_event_partition(day_start_ns BIGINT, token TEXT) RETURNS TEXT LANGUAGE plpgsql AS $$
 DECLARE
     name TEXT := softstake_event_leaf_name(day_start_ns, token);
 BEGIN
-    IF to_regclass(name) IS NOT NULL THEN
+    IF softstake_table_exists(name) THEN
         RETURN name;
     END IF;
     PERFORM softstake_event_leaf(day_start_ns, token);
-    IF to_regclass(name) IS NULL THEN
+    IF NOT softstake_table_exists(name) THEN
         PERFORM softstake_event_leaf_table(day_start_ns, token, true);
         PERFORM softstake_event_leaf_attach(day_start_ns, token);
     END IF;
