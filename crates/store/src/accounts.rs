@@ -242,12 +242,19 @@ async fn account_in(tx: &mut Tx, account_id: &str) -> Result<Option<Account>> {
     })
 }
 
-/// Up to `limit` accounts with ids `>= from`, in id order (byte order): the day close
-/// merges them with its accounts without holding every account in memory.
-pub(crate) async fn accounts_from(tx: &mut Tx, from: &str, limit: i64) -> Result<Vec<Account>> {
+/// Up to `limit` accounts with ids `>= from`, in id order (byte order), on a pooled
+/// connection: the day close merges them with its accounts without holding every account
+/// in memory.
+pub(crate) async fn accounts_from_pool(pool: &crate::db::Pool, from: &str, limit: i64) -> Result<Vec<Account>> {
     let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE account_id >= $1 ORDER BY account_id LIMIT $2");
-    on_tx!(tx, |c| {
-        let rows = sqlx::query(&sql).bind(from).bind(limit).fetch_all(&mut *c).await?;
-        rows.iter().map(decode_account).collect()
-    })
+    match pool {
+        crate::db::Pool::Sqlite(p) => {
+            let rows = sqlx::query(&sql).bind(from).bind(limit).fetch_all(p).await?;
+            rows.iter().map(decode_account).collect()
+        }
+        crate::db::Pool::Postgres(p) => {
+            let rows = sqlx::query(&sql).bind(from).bind(limit).fetch_all(p).await?;
+            rows.iter().map(decode_account).collect()
+        }
+    }
 }

@@ -260,10 +260,9 @@ async fn drop_day(tx: &mut Tx, day: Day, tokens: &[String]) -> Result<()> {
         }
         Tx::Sqlite(t) => {
             for token in tokens {
-                sqlx::query("DELETE FROM balance_events WHERE token = $1 AND ts >= $2 AND ts < $3")
+                sqlx::query("DELETE FROM balance_events WHERE token = $1 AND day = $2")
                     .bind(token)
-                    .bind(from)
-                    .bind(to)
+                    .bind(from.div_euclid(NANOS_PER_DAY))
                     .execute(&mut **t)
                     .await?;
             }

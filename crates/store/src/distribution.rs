@@ -117,7 +117,10 @@ impl Store {
         let plan = plan_allocation(r, carry_in, cfg.fee_bps, closed.total_eligible)?;
         let cut = cut_remainders(&mut tx, token, day, &plan, closed.eligible_accounts).await?;
         debug!(token = %token, day = %day, elapsed_ms = started.elapsed().as_millis() as u64, "remainders cut");
-        let paid = pay(&mut tx, token, day, &plan, cut, now).await?;
+        let paid = match (&mut tx, &self.pool) {
+            (Tx::Postgres(t), crate::db::Pool::Postgres(pool)) => pay_pg(t, pool, token, day, &plan, cut, now).await?,
+            _ => pay(&mut tx, token, day, &plan, cut, now).await?,
+        };
         debug!(token = %token, day = %day, elapsed_ms = started.elapsed().as_millis() as u64, "payouts written");
         insert_entries(&mut tx, &allocation_entries(token, day, &plan)?, now).await?;
         let summary = DistributionSummary {
@@ -505,6 +508,93 @@ async fn pay(
         write_payouts(tx, token, &day_s, &out, now).await?;
         after = Some(last);
     }
+    Ok(payer.finish()?)
+}
+
+/// Pass 2 on PostgreSQL: the day's eligible rows are streamed in id order on a second
+/// connection (a closed day's rows never change) while the payouts are copied in on the
+/// transaction's, one COPY for the whole day; a queue of two chunks bounds the memory.
+async fn pay_pg(
+    t: &mut sqlx::PgConnection,
+    pool: &sqlx::PgPool,
+    token: &str,
+    day: Day,
+    plan: &AllocationPlan,
+    cut: LeftoverCut,
+    now: Timestamp,
+) -> Result<Amount> {
+    type Row = (String, Amount, Amount);
+    let (tx_rows, mut rx_rows) = tokio::sync::mpsc::channel::<Vec<Row>>(2);
+    let query = format!(
+        "SELECT account_id, average, eligible FROM daily_balances WHERE token = {} AND day = {} AND eligible <> 0 \
+         ORDER BY account_id",
+        literal(token),
+        literal(&day.to_string())
+    );
+    let pool = pool.clone();
+    let reader = tokio::spawn(async move {
+        let mut c = pool.acquire().await?;
+        let mut rows = crate::pg::CopyRows::start(&mut c, &query).await?;
+        loop {
+            let batch: Vec<Row> = rows
+                .next_batch(CHUNK, |b, f| {
+                    let bad = |e: String| StoreError::corrupt("daily_balances", e);
+                    Ok((
+                        pg::text(field(b, f, 0, "account_id")?).map_err(bad)?.to_string(),
+                        Amount(pg::numeric_decode(field(b, f, 1, "average")?).map_err(bad)?),
+                        Amount(pg::numeric_decode(field(b, f, 2, "eligible")?).map_err(bad)?),
+                    ))
+                })
+                .await?;
+            if batch.is_empty() || tx_rows.send(batch).await.is_err() {
+                return Ok::<(), StoreError>(());
+            }
+        }
+    });
+    let mut payer = Payer::new(plan, cut);
+    let day_s = day.to_string();
+    let mut copy = t
+        .copy_in_raw(
+            "COPY payouts (token, day, account_id, average, eligible, reward, paid_at) FROM STDIN (FORMAT binary)",
+        )
+        .await?;
+    let mut w = pg::CopyWriter::new(7);
+    let mut failed: Option<StoreError> = None;
+    while let Some(batch) = rx_rows.recv().await {
+        for (id, average, eligible) in &batch {
+            let reward = match payer.pay(id, *eligible) {
+                Ok(r) => r,
+                Err(e) => {
+                    failed = Some(e.into());
+                    break;
+                }
+            };
+            w.row();
+            w.text(token);
+            w.text(&day_s);
+            w.text(id);
+            w.numeric(average.0);
+            w.numeric(eligible.0);
+            w.numeric(reward.0);
+            w.int8(now.0);
+        }
+        if failed.is_some() {
+            break;
+        }
+        if w.is_full() {
+            copy.send(w.take()).await?;
+        }
+    }
+    drop(rx_rows);
+    let read = reader
+        .await
+        .map_err(|e| StoreError::Invalid(format!("the payout reader stopped: {e}")))?;
+    if let Some(e) = failed.or(read.err()) {
+        copy.abort("payout computation failed").await.ok();
+        return Err(e);
+    }
+    copy.send(w.finish()).await?;
+    copy.finish().await?;
     Ok(payer.finish()?)
 }
 

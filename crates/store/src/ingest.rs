@@ -331,7 +331,7 @@ impl Ingest<'_> {
         for ((day, token), name) in bulk {
             sqlx::query("SAVEPOINT bulk_key").execute(&mut **t).await?;
             let keyed = sqlx::query(&format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY (ts, account_id) INCLUDE (token, balance)",
+                "ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY (account_id, ts) INCLUDE (token, balance)",
                 ident(&name),
                 ident(&format!("{name}_pkey"))
             ))
@@ -455,13 +455,24 @@ impl Ingest<'_> {
     /// SQLite path: multi-row inserts that skip existing keys; when some were skipped
     /// (or some ids were known), the staged path checks the batch.
     async fn insert_batch(&mut self, batch: &[IngestEvent]) -> Result<u64> {
-        let rows: Vec<Vec<Val>> = batch
+        // In key order, so the clustered B-tree is written page by page.
+        let mut sorted: Vec<&IngestEvent> = batch.iter().collect();
+        sorted.sort_by(|a, b| {
+            (&a.event.token, day_number(a.event.ts), &a.event.account_id, a.event.ts).cmp(&(
+                &b.event.token,
+                day_number(b.event.ts),
+                &b.event.account_id,
+                b.event.ts,
+            ))
+        });
+        let rows: Vec<Vec<Val>> = sorted
             .iter()
             .map(|e| {
                 vec![
                     Val::T(e.event.token.clone()),
-                    Val::I(e.event.ts.0),
+                    Val::I(day_number(e.event.ts)),
                     Val::T(e.event.account_id.clone()),
+                    Val::I(e.event.ts.0),
                     Val::A(e.event.balance),
                 ]
             })
@@ -481,9 +492,9 @@ impl Ingest<'_> {
             .collect();
         let inserted = insert_rows(
             &mut self.tx,
-            "INSERT INTO balance_events (token, ts, account_id, balance)",
+            "INSERT INTO balance_events (token, day, account_id, ts, balance)",
             "ON CONFLICT DO NOTHING",
-            4,
+            5,
             &rows,
         )
         .await?;
@@ -509,7 +520,7 @@ impl Ingest<'_> {
         let inserted = on_tx!(&mut self.tx, |c| {
             sqlx::query(
             "INSERT INTO balance_events (token, ts, account_id, balance) \
-             SELECT token, ts, account_id, balance FROM ingest_staging WHERE true ORDER BY token, ts, account_id ON CONFLICT DO NOTHING"
+             SELECT token, ts, account_id, balance FROM ingest_staging WHERE true ORDER BY token, account_id, ts ON CONFLICT DO NOTHING"
         )
         .execute(&mut *c)
         .await?
@@ -536,8 +547,8 @@ impl Ingest<'_> {
                      ts BIGINT NOT NULL, account_id TEXT COLLATE \"C\" NOT NULL, balance NUMERIC(39,0) NOT NULL, event_id TEXT)"
                 }
                 Tx::Sqlite(_) => {
-                    "CREATE TEMP TABLE IF NOT EXISTS ingest_staging (line BIGINT, token TEXT NOT NULL, ts BIGINT NOT NULL, \
-                     account_id TEXT NOT NULL, balance TEXT NOT NULL, event_id TEXT)"
+                    "CREATE TEMP TABLE IF NOT EXISTS ingest_staging (line BIGINT, token TEXT NOT NULL, day BIGINT NOT NULL, \
+                     ts BIGINT NOT NULL, account_id TEXT NOT NULL, balance TEXT NOT NULL, event_id TEXT)"
                 }
             };
             on_tx!(&mut self.tx, |c| sqlx::query(ddl)
@@ -587,6 +598,7 @@ impl Ingest<'_> {
                         vec![
                             e.line.map(|l| Val::I(l as i64)).unwrap_or(Val::NullI),
                             Val::T(e.event.token.clone()),
+                            Val::I(day_number(e.event.ts)),
                             Val::I(e.event.ts.0),
                             Val::T(e.event.account_id.clone()),
                             Val::A(e.event.balance),
@@ -596,9 +608,9 @@ impl Ingest<'_> {
                     .collect();
                 insert_rows(
                     &mut self.tx,
-                    "INSERT INTO ingest_staging (line, token, ts, account_id, balance, event_id)",
+                    "INSERT INTO ingest_staging (line, token, day, ts, account_id, balance, event_id)",
                     "",
-                    6,
+                    7,
                     &rows,
                 )
                 .await?;
@@ -610,15 +622,23 @@ impl Ingest<'_> {
     /// Refuses a staged event whose key is stored with another balance, or whose id is
     /// stored for another event; names the first offending line.
     async fn check_staged(&mut self) -> Result<()> {
-        let conflict = on_tx!(&mut self.tx, |c| {
-            let row = sqlx::query(
+        let sql = match &self.tx {
+            Tx::Postgres(_) => {
                 "SELECT s.line, s.token, s.account_id, s.ts, e.balance AS existing, s.balance AS new_balance \
                  FROM ingest_staging s JOIN balance_events e \
                  ON e.token = s.token AND e.ts = s.ts AND e.account_id = s.account_id \
-                 WHERE e.balance <> s.balance ORDER BY s.line LIMIT 1",
-            )
-            .fetch_optional(&mut *c)
-            .await?;
+                 WHERE e.balance <> s.balance ORDER BY s.line LIMIT 1"
+            }
+            // The day number lets SQLite use the clustered key (token, day, account_id, ts).
+            Tx::Sqlite(_) => {
+                "SELECT s.line, s.token, s.account_id, s.ts, e.balance AS existing, s.balance AS new_balance \
+                 FROM ingest_staging s JOIN balance_events e \
+                 ON e.token = s.token AND e.day = s.day AND e.account_id = s.account_id AND e.ts = s.ts \
+                 WHERE e.balance <> s.balance ORDER BY s.line LIMIT 1"
+            }
+        };
+        let conflict = on_tx!(&mut self.tx, |c| {
+            let row = sqlx::query(sql).fetch_optional(&mut *c).await?;
             row.map(|r| -> Result<StoreError> {
                 Ok(StoreError::ConflictingEvent {
                     line: r.opt_int("line")?.map(|l| l as u64),
@@ -702,6 +722,11 @@ impl Ingest<'_> {
         self.tx.commit().await?;
         Ok(report)
     }
+}
+
+/// The UTC day number of `ts` (days since 1970-01-01; SQLite keys events by it).
+pub(crate) fn day_number(ts: Timestamp) -> i64 {
+    ts.0.div_euclid(86_400_000_000_000)
 }
 
 /// A quoted SQL identifier.

@@ -140,7 +140,7 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
             let pool = SqlitePoolOptions::new()
-                .max_connections(4)
+                .max_connections(8)
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(opts)
                 .await?;
@@ -149,7 +149,7 @@ impl Store {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
-                .max_connections(10)
+                .max_connections(16)
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(opts)
                 .await?;

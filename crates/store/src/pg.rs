@@ -338,6 +338,60 @@ pub(crate) async fn copy_out(
     Ok(n)
 }
 
+/// Reads a `COPY (query) TO STDOUT (FORMAT binary)` stream in batches of parsed rows, for
+/// callers that must do async work between batches (send them on, write elsewhere).
+pub(crate) struct CopyRows<'c> {
+    stream: futures_util::stream::BoxStream<'c, Result<bytes::Bytes, sqlx::Error>>,
+    reader: CopyReader,
+    fields: Vec<Option<Range<usize>>>,
+    done: bool,
+}
+
+impl std::fmt::Debug for CopyRows<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopyRows").field("done", &self.done).finish()
+    }
+}
+
+impl<'c> CopyRows<'c> {
+    /// Starts the COPY on `c`.
+    pub(crate) async fn start(c: &'c mut sqlx::PgConnection, query: &str) -> Result<CopyRows<'c>, StoreError> {
+        let statement = format!("COPY ({query}) TO STDOUT (FORMAT binary)");
+        let stream = c.copy_out_raw(&statement).await?;
+        Ok(CopyRows {
+            stream,
+            reader: CopyReader::default(),
+            fields: Vec::new(),
+            done: false,
+        })
+    }
+
+    /// Up to `max` rows parsed by `parse`; an empty batch at the end of the stream.
+    pub(crate) async fn next_batch<T>(
+        &mut self,
+        max: usize,
+        mut parse: impl FnMut(&[u8], &[Option<Range<usize>>]) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let bad = |e: String| StoreError::corrupt("copy", e);
+        let mut out = Vec::with_capacity(max.min(1 << 16));
+        while out.len() < max && !self.done {
+            match self.reader.next_row(&mut self.fields).map_err(bad)? {
+                Next::Row => out.push(parse(self.reader.bytes(), &self.fields)?),
+                Next::End => self.done = true,
+                Next::NeedMore => match self.stream.try_next().await? {
+                    Some(chunk) => self.reader.feed(&chunk),
+                    None => return Err(bad("COPY stream ended without its trailer".into())),
+                },
+            }
+        }
+        if self.done {
+            // Drain the stream so the connection is left ready.
+            while self.stream.try_next().await?.is_some() {}
+        }
+        Ok(out)
+    }
+}
+
 /// A field that must not be NULL.
 pub(crate) fn field<'a>(
     bytes: &'a [u8],

@@ -47,7 +47,13 @@ fn batches() -> Vec<Vec<IngestEvent>> {
     let all: Vec<IngestEvent> = (0..600)
         .map(|i| {
             let token = if i % 3 == 0 { "TRX" } else { "SOL" };
-            ev(token, (i as i64 - 200) * 300, &format!("a{}", i % 37), 1_000 + i as u128, i as u64 + 2)
+            ev(
+                token,
+                (i as i64 - 200) * 300,
+                &format!("a{}", i % 37),
+                1_000 + i as u128,
+                i as u64 + 2,
+            )
         })
         .collect();
     all.chunks(100).map(|c| c.to_vec()).collect()
@@ -56,7 +62,13 @@ fn batches() -> Vec<Vec<IngestEvent>> {
 async fn total_closing(store: &Store, token: &str) -> Amount {
     let r = TokenRegistry::from_toml_str(TOKENS).unwrap();
     let out = store
-        .close_day(&r, token, Day::parse("2025-06-02").unwrap(), Timestamp(i64::MAX / 2), 1_000)
+        .close_day(
+            &r,
+            token,
+            Day::parse("2025-06-02").unwrap(),
+            Timestamp(i64::MAX / 2),
+            1_000,
+        )
         .await
         .unwrap();
     out.total_balance
@@ -78,16 +90,25 @@ async fn bulk_then_again(store: Store) {
     assert_eq!((rep.inserted, rep.duplicates), (0, 600));
     // One bulk ingest mixing a new day (bulk-loaded) and an existing one (checked).
     let mut ing = store.begin_bulk_ingest().await.unwrap();
-    ing.push(&[ev("SOL", 2 * 86_400 + 5, "a1", 7, 2), ev("SOL", 86_400 + 7, "zz", 11, 3)])
-        .await
-        .unwrap();
+    ing.push(&[
+        ev("SOL", 2 * 86_400 + 5, "a1", 7, 2),
+        ev("SOL", 86_400 + 7, "zz", 11, 3),
+    ])
+    .await
+    .unwrap();
     let rep = ing.commit().await.unwrap();
     assert_eq!((rep.inserted, rep.duplicates), (2, 0));
     // Every account's last balance on 06-02 is in the close: 37 accounts of events
     // before 06-03, plus zz; a1's event on 06-03 is not in it.
     let r = TokenRegistry::from_toml_str(TOKENS).unwrap();
     let out = store
-        .close_day(&r, "SOL", Day::parse("2025-06-02").unwrap(), Timestamp(i64::MAX / 2), 1_000)
+        .close_day(
+            &r,
+            "SOL",
+            Day::parse("2025-06-02").unwrap(),
+            Timestamp(i64::MAX / 2),
+            1_000,
+        )
         .await
         .unwrap();
     let want: u128 = {
@@ -102,7 +123,11 @@ async fn bulk_then_again(store: Store) {
 both_backends!(success_bulk_ingest_then_the_same_file_again, bulk_then_again);
 
 async fn bulk_refuses_repeated_key(store: Store) {
-    let b = vec![ev("SOL", 10, "a", 1, 2), ev("SOL", 20, "b", 2, 3), ev("SOL", 10, "a", 1, 4)];
+    let b = vec![
+        ev("SOL", 10, "a", 1, 2),
+        ev("SOL", 20, "b", 2, 3),
+        ev("SOL", 10, "a", 1, 4),
+    ];
     let mut ing = store.begin_bulk_ingest().await.unwrap();
     let r = match ing.push(&b).await {
         Ok(()) => ing.commit().await,
@@ -124,9 +149,15 @@ async fn bulk_refuses_repeated_key(store: Store) {
     }
     // A conflicting balance for the same key is refused with its line.
     let e = store.ingest_batch(&[ev("SOL", 10, "a", 9, 17)]).await;
-    assert!(matches!(&e, Err(StoreError::ConflictingEvent { line: Some(17), .. })), "{e:?}");
+    assert!(
+        matches!(&e, Err(StoreError::ConflictingEvent { line: Some(17), .. })),
+        "{e:?}"
+    );
 }
-both_backends!(fail_bulk_ingest_with_a_repeated_key_stores_nothing, bulk_refuses_repeated_key);
+both_backends!(
+    fail_bulk_ingest_with_a_repeated_key_stores_nothing,
+    bulk_refuses_repeated_key
+);
 
 /// A bulk ingest and a row-by-row ingest of one new token-day at once: the second waits
 /// for the first (the token-day's creation lock), then both are stored.

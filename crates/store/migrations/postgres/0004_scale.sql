@@ -4,7 +4,7 @@
 --   * Ids that are sorted and joined on (account_id, token) use the "C" collation: byte
 --     order, the order payouts and leftover units follow, and memcmp-fast.
 --   * balance_events is partitioned by UTC day, then by token, each leaf keyed by the
---     close's access path (ts, account_id). Closed days are exported and dropped by
+--     close's access path (account_id, ts). Closed days are exported and dropped by
 --     `softstake archive`. Feed event ids move to balance_event_ids (one row per id,
 --     globally unique).
 
@@ -36,14 +36,20 @@ ALTER TABLE distributions ALTER COLUMN apr DROP NOT NULL;
 
 ALTER TABLE accounts ALTER COLUMN account_id TYPE TEXT COLLATE "C";
 ALTER TABLE balances ALTER COLUMN token TYPE TEXT COLLATE "C", ALTER COLUMN account_id TYPE TEXT COLLATE "C";
-ALTER TABLE daily_balances ALTER COLUMN token TYPE TEXT COLLATE "C", ALTER COLUMN account_id TYPE TEXT COLLATE "C";
 ALTER TABLE payouts ALTER COLUMN token TYPE TEXT COLLATE "C", ALTER COLUMN account_id TYPE TEXT COLLATE "C";
+-- One unique index serves both the once-per-account-per-day guard and a user's history
+-- (every payout is looked up by account); keeping a second B-tree doubled the cost of
+-- writing a day's payouts.
+ALTER TABLE payouts DROP CONSTRAINT payouts_pkey;
+DROP INDEX payouts_by_account;
+CREATE UNIQUE INDEX payouts_by_account ON payouts (account_id, day, token);
 
 -- balance_events is partitioned by UTC day (RANGE on ts, nanoseconds), each day by token
 -- (LIST); a leaf `balance_events_YYYYMMDD_<token>` has the close's access path as its
--- primary key, (ts, account_id) INCLUDE (token, balance): one token-day is one small
--- index, read in time order by an index-only scan once its pages are all-visible (a bulk
--- load copies with FREEZE; the close vacuums the day's leaf first).
+-- primary key, (account_id, ts) INCLUDE (token, balance): one token-day is one small
+-- index, read by account then time (the close merges it with the previous day's closing
+-- balances, one account at a time) by an index-only scan once its pages are all-visible
+-- (a bulk load copies with FREEZE; the close vacuums the day's leaf first).
 -- Leaves are created before rows go in (softstake_event_partition), or, by a bulk load,
 -- filled while standalone and attached once indexed (see crates/store/src/ingest.rs).
 
@@ -100,7 +106,7 @@ BEGIN
                    'CONSTRAINT %I CHECK (token = %L AND ts >= %s AND ts < %s))',
                    name, name || '_bounds', token, day_start_ns, day_start_ns + day_ns);
     IF with_key THEN
-        EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (ts, account_id) INCLUDE (token, balance)', name, name || '_pkey');
+        EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (account_id, ts) INCLUDE (token, balance)', name, name || '_pkey');
     END IF;
     RETURN name;
 END $$;
@@ -171,12 +177,78 @@ DROP TABLE balance_events_unpartitioned;
 
 -- Each account's closing balance is a column of its daily row: the next day opens from
 -- the previous day's rows, so no table of closing balances is rewritten per account each
--- day. Rows of days before this migration keep NULL except the last closed day's.
-ALTER TABLE daily_balances ADD COLUMN closing NUMERIC(39,0) CHECK (closing >= 0);
-UPDATE daily_balances d SET closing = b.balance
-FROM balances b WHERE d.token = b.token AND d.account_id = b.account_id AND d.day = b.as_of_day;
-UPDATE daily_balances d SET closing = 0
-WHERE d.closing IS NULL AND d.day = (SELECT MAX(c.day) FROM closed_days c WHERE c.token = d.token);
+-- day. daily_balances is partitioned by day (RANGE on the 'YYYY-MM-DD' text), each day by
+-- token (LIST): a close writes one new leaf `daily_balances_YYYYMMDD_<token>`, filled
+-- unindexed (COPY FREEZE), then keyed by account_id and attached (crates/store/src/close.rs).
+-- Rows of days before this migration keep NULL closings except the last closed day's.
+
+-- The daily leaf of (day, token): its name; with lock, after the lock that serializes the
+-- creators of its day partition ("SSK4").
+CREATE FUNCTION softstake_daily_leaf_name(day TEXT, token TEXT) RETURNS TEXT LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF token !~ '^[A-Z0-9]{1,12}$' OR day !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN
+        RAISE EXCEPTION 'softstake_daily_leaf_name: bad token % or day %', token, day;
+    END IF;
+    RETURN 'daily_balances_' || replace(day, '-', '') || '_' || lower(token);
+END $$;
+
+-- A standalone daily leaf (not attached), with the partition bounds as a CHECK.
+CREATE FUNCTION softstake_daily_leaf_table(day TEXT, token TEXT) RETURNS TEXT LANGUAGE plpgsql AS $$
+DECLARE
+    name TEXT := softstake_daily_leaf_name(day, token);
+BEGIN
+    EXECUTE format('CREATE TABLE %I (LIKE daily_balances INCLUDING DEFAULTS INCLUDING CONSTRAINTS, '
+                   'CONSTRAINT %I CHECK (token = %L AND day = %L))', name, name || '_bounds', token, day);
+    RETURN name;
+END $$;
+
+-- Keys a filled daily leaf by account and attaches it under its day (created if needed).
+CREATE FUNCTION softstake_daily_leaf_attach(day TEXT, token TEXT) RETURNS TEXT LANGUAGE plpgsql AS $$
+DECLARE
+    name TEXT := softstake_daily_leaf_name(day, token);
+    day_name TEXT := 'daily_balances_' || replace(day, '-', '');
+BEGIN
+    EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (account_id)', name, name || '_pkey');
+    EXECUTE format('ANALYZE %I', name);
+    PERFORM pg_advisory_xact_lock(1397967668, 0);
+    IF NOT softstake_table_exists(day_name) THEN
+        EXECUTE format('CREATE TABLE %I (LIKE daily_balances INCLUDING DEFAULTS INCLUDING CONSTRAINTS) PARTITION BY LIST (token)', day_name);
+        EXECUTE format('ALTER TABLE daily_balances ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+                       day_name, day, (day::date + 1)::text);
+    END IF;
+    EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES IN (%L)', day_name, name, token);
+    RETURN name;
+END $$;
+
+ALTER TABLE daily_balances RENAME TO daily_balances_unpartitioned;
+ALTER INDEX daily_balances_pkey RENAME TO daily_balances_unpartitioned_pkey;
+CREATE TABLE daily_balances (
+    token      TEXT COLLATE "C" NOT NULL,
+    day        TEXT COLLATE "C" NOT NULL,
+    account_id TEXT COLLATE "C" NOT NULL,
+    average    NUMERIC(39,0) NOT NULL CHECK (average >= 0),
+    eligible   NUMERIC(39,0) NOT NULL CHECK (eligible >= 0),
+    closing    NUMERIC(39,0) CHECK (closing >= 0)
+) PARTITION BY RANGE (day);
+
+CREATE FUNCTION softstake_migrate_daily() RETURNS VOID LANGUAGE plpgsql AS $$
+DECLARE
+    k RECORD;
+BEGIN
+    FOR k IN SELECT DISTINCT day, token FROM daily_balances_unpartitioned LOOP
+        PERFORM softstake_daily_leaf_table(k.day, k.token);
+        EXECUTE format('INSERT INTO %I (token, day, account_id, average, eligible, closing) '
+                       'SELECT d.token, d.day, d.account_id, d.average, d.eligible, '
+                       '       CASE WHEN d.day = (SELECT MAX(c.day) FROM closed_days c WHERE c.token = d.token) '
+                       '            THEN COALESCE(b.balance, 0) END '
+                       'FROM daily_balances_unpartitioned d LEFT JOIN balances b ON b.token = d.token AND b.account_id = d.account_id '
+                       'WHERE d.day = %L AND d.token = %L', softstake_daily_leaf_name(k.day, k.token), k.day, k.token);
+        PERFORM softstake_daily_leaf_attach(k.day, k.token);
+    END LOOP;
+END $$;
+SELECT softstake_migrate_daily();
+DROP FUNCTION softstake_migrate_daily();
+DROP TABLE daily_balances_unpartitioned;
 DROP TABLE balances;
 
 -- Days whose events were exported and dropped (`softstake archive`).

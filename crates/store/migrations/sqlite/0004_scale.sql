@@ -1,20 +1,22 @@
 -- softstake at exchange scale (SQLite, the embedded default).
---   * balance_events is clustered on the close's access path (token, ts, account_id):
+--   * balance_events is clustered on the close's access path (token, day, account_id, ts):
 --     a WITHOUT ROWID table is its primary-key B-tree, so a token's day is one contiguous
---     range read in time order, and the feed (mostly in time order) appends.
+--     range, read by account then time (day = the UTC day number, ts div 86 400 s).
 --   * Feed event ids move to balance_event_ids (one row per id).
 --   * The APR is display-only and may be NULL (beyond Decimal's range).
 -- Amounts stay decimal TEXT: SQLite has no 128-bit integer; they are summed in Rust.
 
 CREATE TABLE balance_events_new (
     token      TEXT NOT NULL,
-    ts         BIGINT NOT NULL,
+    day        BIGINT NOT NULL,
     account_id TEXT NOT NULL,
+    ts         BIGINT NOT NULL,
     balance    TEXT NOT NULL,
-    PRIMARY KEY (token, ts, account_id)
+    PRIMARY KEY (token, day, account_id, ts)
 ) WITHOUT ROWID;
-INSERT INTO balance_events_new (token, ts, account_id, balance)
-SELECT token, ts, account_id, balance FROM balance_events;
+INSERT INTO balance_events_new (token, day, account_id, ts, balance)
+SELECT token, (ts - ((ts % 86400000000000) + 86400000000000) % 86400000000000) / 86400000000000, account_id, ts, balance
+FROM balance_events;
 
 CREATE TABLE balance_event_ids (
     event_id   TEXT PRIMARY KEY,
