@@ -238,13 +238,16 @@ const MAX_PARAMS: usize = 30_000;
 const MAX_ROWS: usize = 1_000;
 
 /// Inserts `rows` with `head` (`INSERT INTO t (a, b)`) and `tail` (`ON CONFLICT …` or
-/// empty) in statements of up to 1 000 rows. Placeholders are `$n`, which both backends
-/// accept. Returns the rows affected.
+/// empty, with no placeholders) in statements of up to 1 000 rows. Placeholders are `$n`
+/// on PostgreSQL and anonymous `?` on SQLite, whose named parameters are found by a
+/// linear search per bind (quadratic in a statement of thousands of values). Returns the
+/// rows affected.
 pub(crate) async fn insert_rows(tx: &mut Tx, head: &str, tail: &str, ncols: usize, rows: &[Vec<Val>]) -> Result<u64> {
     let per = (MAX_PARAMS / ncols).clamp(1, MAX_ROWS);
+    let anonymous = matches!(tx, Tx::Sqlite(_));
     let mut affected = 0;
     for chunk in rows.chunks(per) {
-        let sql = values_sql(head, tail, ncols, chunk.len());
+        let sql = values_sql(head, tail, ncols, chunk.len(), anonymous);
         affected += on_tx!(&mut *tx, |c| {
             let mut q = sqlx::query(&sql);
             for row in chunk {
@@ -265,8 +268,9 @@ pub(crate) async fn insert_rows(tx: &mut Tx, head: &str, tail: &str, ncols: usiz
     Ok(affected)
 }
 
-/// `head VALUES ($1,…),(…) tail` for `nrows` rows of `ncols` placeholders.
-pub(crate) fn values_sql(head: &str, tail: &str, ncols: usize, nrows: usize) -> String {
+/// `head VALUES ($1,…),(…) tail` for `nrows` rows of `ncols` placeholders (`?` when
+/// `anonymous`).
+pub(crate) fn values_sql(head: &str, tail: &str, ncols: usize, nrows: usize, anonymous: bool) -> String {
     let mut sql = String::with_capacity(head.len() + nrows * ncols * 6 + tail.len() + 16);
     sql.push_str(head);
     sql.push_str(" VALUES ");
@@ -281,8 +285,12 @@ pub(crate) fn values_sql(head: &str, tail: &str, ncols: usize, nrows: usize) -> 
                 sql.push(',');
             }
             n += 1;
-            sql.push('$');
-            sql.push_str(&n.to_string());
+            if anonymous {
+                sql.push('?');
+            } else {
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            }
         }
         sql.push(')');
     }
