@@ -204,8 +204,7 @@ fn parse_units(s: &str, decimals: u8) -> Result<u128> {
     // Digits left to right, in u64 while it cannot overflow (19 digits), then u128.
     let mut small: u64 = 0;
     let mut big: Option<u128> = None;
-    let mut n = 0;
-    for &c in t.iter().filter(|c| **c != b'.') {
+    for (n, &c) in t.iter().filter(|c| **c != b'.').enumerate() {
         let d = c - b'0';
         match &mut big {
             None if n < 19 => small = small * 10 + u64::from(d),
@@ -224,7 +223,6 @@ fn parse_units(s: &str, decimals: u8) -> Result<u128> {
                     .ok_or_else(overflow)?
             }
         }
-        n += 1;
     }
     let v = big.unwrap_or(u128::from(small));
     let pad = u32::from(decimals) - frac_len as u32;
