@@ -89,6 +89,7 @@ if [ "$need_db" = 1 ]; then
   # NATS with JetStream, for the balance-feed tests (SOFTSTAKE_TEST_NATS_URL points elsewhere).
   nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }
   if [ -z "${SOFTSTAKE_TEST_NATS_URL:-}" ] && ! nats_up; then
+    command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || apt_install nats-server
     if command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ]; then
       log "starting NATS with JetStream"
       mkdir -p /var/lib/nats-server 2>/dev/null || true

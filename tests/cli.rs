@@ -684,3 +684,25 @@ fn fail_archive_of_a_day_not_closed() {
         stderr(&o)
     );
 }
+
+#[test]
+fn success_demo_checks_every_day_against_the_stateless_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = stateful(dir.path());
+    let out = ok(s(&[
+        "demo",
+        "--accounts",
+        "150",
+        "--days",
+        "3",
+        "--warmup-days",
+        "2",
+        "--wave-day",
+        "2",
+        "--tokens",
+        "SOL,BNB,ATOM",
+    ]));
+    assert!(out.contains("invariants: OK for 3 tokens"), "{out}");
+    // The day before the program, 2 warm-up days and 3 reported days, for 3 tokens.
+    assert!(out.contains("stateless replay: OK for 18 token-days"), "{out}");
+}

@@ -68,7 +68,7 @@ pub async fn accounts_import(store: &Store, file: &Path) -> Result<()> {
     let (mut batch, mut lines) = (Vec::with_capacity(ACCOUNTS_BATCH), Vec::with_capacity(ACCOUNTS_BATCH));
     let mut done = false;
     while !done {
-        match csv.next()? {
+        match csv.next_record()? {
             Some((p, f)) => {
                 batch.push(parse_account(&p, &f)?);
                 lines.push(p.line);

@@ -26,6 +26,7 @@ use softstake_adapters::sim::{data, rescale};
 use softstake_core::eligibility::Account;
 use softstake_core::plan::{AlertKind, TreasuryPlan};
 use softstake_core::position::StateTotals;
+use softstake_core::replay::{DayReplay, ReplayedToken};
 use softstake_core::twab::BalanceEvent;
 use softstake_core::{Amount, Day, Timestamp};
 use softstake_store::{OperationState, Store};
@@ -333,6 +334,8 @@ pub async fn run(cfg: &NetworkConfig, opts: DemoOptions) -> Result<()> {
     store.upsert_accounts(&world.accounts).await?;
     let opening = world.opening_events(before)?;
     store.ingest_events(&opening).await?;
+    // Everything the store is fed, kept for the stateless replay that checks every day.
+    let mut fed: Vec<BalanceEvent> = opening;
     for token in &tokens {
         let total: u128 = world
             .holdings
@@ -380,6 +383,7 @@ pub async fn run(cfg: &NetworkConfig, opts: DemoOptions) -> Result<()> {
             .ingest_events(&events)
             .await
             .with_context(|| format!("ingesting {day}"))?;
+        fed.extend(events);
         clock.set(day.end());
         chains.advance_sims(clock.now())?;
         for (token, net) in &flows {
@@ -420,6 +424,11 @@ pub async fn run(cfg: &NetworkConfig, opts: DemoOptions) -> Result<()> {
     pb.finish_and_clear();
     print_report(cfg, &store, &chains, &opts, &tokens, &summaries, &treasury_days).await?;
     check_invariants(cfg, &store, &chains, &tokens, &summaries).await?;
+    let days: Vec<Day> = (0..=total_days).map(|i| before.plus_days(i64::from(i))).collect();
+    let replayed = check_stateless_replay(cfg, &store, &world.accounts, &fed, &days).await?;
+    println!(
+        "stateless replay: OK for {replayed} token-days (allocate's engine on the demo's own inputs = the stored payouts, account by account)"
+    );
     store.close().await;
     Ok(())
 }
@@ -691,5 +700,86 @@ async fn check_invariants(
         "\ninvariants: OK for {checked} tokens over {} token-days (Σ payouts + fees + carry = realized rewards, ledger balanced, ledger = chain positions)",
         summaries.len()
     );
+    Ok(())
+}
+
+/// Replays every distributed day statelessly (the engine of `softstake allocate`) from
+/// the demo's own inputs (its accounts and every balance event it fed the store) with
+/// the realized reward and carry in the store recorded, and checks that it gives what
+/// `payouts export` gives: the same accounts with the same average, eligible amount and
+/// reward, and the same Σe, D and carry out. Returns the token-days checked.
+async fn check_stateless_replay(
+    cfg: &NetworkConfig,
+    store: &Store,
+    accounts: &[Account],
+    fed: &[BalanceEvent],
+    days: &[Day],
+) -> Result<u64> {
+    let mut checked = 0;
+    let pb = progress::bar(days.len() as u64, "stateless replay of every day");
+    for &day in days {
+        let mut replay = DayReplay::new(&cfg.registry, day).with_capacity(accounts.len());
+        for a in accounts {
+            replay.add_account(a)?;
+        }
+        for e in fed {
+            replay.add_event(&e.token, &e.account_id, e.ts, e.balance)?;
+        }
+        let mut rewards = BTreeMap::new();
+        for d in store.distributions().await?.into_iter().filter(|d| d.day == day) {
+            rewards.insert(d.token.clone(), (d.realized_reward, d.carry_in));
+        }
+        for td in replay.finish(&rewards)? {
+            check_replayed_day(store, day, &td).await?;
+            checked += 1;
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    Ok(checked)
+}
+
+/// One token-day: the replay against the stored export, account by account.
+async fn check_replayed_day(store: &Store, day: Day, td: &ReplayedToken) -> Result<()> {
+    let token = td.token.as_str();
+    let Some(e) = store.payout_export(token, day).await? else {
+        bail!("{token} {day}: the replay has it but the store did not close and distribute it");
+    };
+    let (p, s) = (&td.plan, &e.summary);
+    if (p.total_eligible, p.distributable, p.carry_out) != (s.total_eligible, s.distributable, s.carry_out)
+        || td.accounts != e.closed.accounts
+    {
+        bail!(
+            "{token} {day}: replay gives {} accounts, Σe {}, D {}, carry {}; the store {} accounts, Σe {}, D {}, carry {}",
+            td.accounts, p.total_eligible.0, p.distributable.0, p.carry_out.0,
+            e.closed.accounts, s.total_eligible.0, s.distributable.0, s.carry_out.0
+        );
+    }
+    let mut stored = Vec::with_capacity(td.accounts as usize);
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.export_page(token, day, after.as_deref(), 20_000).await?;
+        let Some(last) = page.last().map(|r| r.account_id.clone()) else {
+            break;
+        };
+        stored.extend(page);
+        after = Some(last);
+    }
+    let mut rows = stored.iter();
+    td.for_each_row(|r| {
+        let got = rows.next();
+        let same = got.is_some_and(|g| {
+            (g.account_id.as_str(), g.average, g.eligible, g.reward) == (r.account_id, r.average, r.eligible, r.reward)
+        });
+        if !same {
+            return Err(softstake_core::CoreError::Invariant(format!(
+                "{token} {day}: replay row {r:?}, stored row {got:?}"
+            )));
+        }
+        Ok(())
+    })?;
+    if let Some(extra) = rows.next() {
+        bail!("{token} {day}: the store has a row the replay has not: {extra:?}");
+    }
     Ok(())
 }

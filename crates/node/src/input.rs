@@ -198,7 +198,7 @@ impl<'p> CsvFile<'p> {
     }
 
     /// The next record, or `None` at the end.
-    pub fn next(&mut self) -> Result<Option<(Place<'p>, Fields<'_>)>> {
+    pub fn next_record(&mut self) -> Result<Option<(Place<'p>, Fields<'_>)>> {
         let more = self.rdr.read_record(&mut self.rec).map_err(|e| InputError {
             file: self.path.to_path_buf(),
             line: e.position().map(|p| p.line()),
@@ -278,7 +278,7 @@ pub fn parse_account(p: &Place<'_>, f: &Fields<'_>) -> Result<Account> {
 /// UTC; `deactivated_at` may be empty) to `f`, record by record.
 pub fn for_each_account(path: &Path, mut f: impl FnMut(&Place<'_>, Account) -> Result<()>) -> Result<()> {
     let mut csv = CsvFile::open(path, &ACCOUNTS_COLUMNS, &[])?;
-    while let Some((p, fields)) = csv.next()? {
+    while let Some((p, fields)) = csv.next_record()? {
         let a = parse_account(&p, &fields)?;
         f(&p, a)?;
     }
@@ -367,7 +367,7 @@ impl<'p, 'g> BalancesReader<'p, 'g> {
     pub fn next_batch(&mut self, batch: usize) -> Result<Option<Vec<IngestEvent>>> {
         let mut out = Vec::with_capacity(batch.min(1 << 16));
         while out.len() < batch {
-            let Some((p, f)) = self.csv.next()? else { break };
+            let Some((p, f)) = self.csv.next_record()? else { break };
             let (ts, id, token, balance) = parse_balance(&p, &f, &mut self.registry)?;
             out.push(IngestEvent {
                 event: BalanceEvent {
@@ -388,7 +388,7 @@ impl<'p, 'g> BalancesReader<'p, 'g> {
         &mut self,
         mut f: impl FnMut(&Place<'_>, Timestamp, &str, &TokenConfig, Amount) -> Result<()>,
     ) -> Result<()> {
-        while let Some((p, fields)) = self.csv.next()? {
+        while let Some((p, fields)) = self.csv.next_record()? {
             let (ts, id, token, balance) = parse_balance(&p, &fields, &mut self.registry)?;
             f(&p, ts, id, token, balance)?;
         }
@@ -476,7 +476,7 @@ pub fn read_rewards(path: &Path, registry: &TokenRegistry) -> Result<Vec<RewardI
     let mut seen: HashMap<(Day, String), u64> = HashMap::new();
     let mut csv = CsvFile::open(path, &REWARDS_COLUMNS, &["carry_in"])?;
     let has_carry = !csv.lacks(3);
-    while let Some((p, f)) = csv.next()? {
+    while let Some((p, f)) = csv.next_record()? {
         let day = Day::parse(f.get(0)).map_err(|e| p.err(Some("day"), e.to_string()))?;
         let token = registry
             .get(f.get(1))

@@ -88,15 +88,15 @@ pub enum StoreError {
         /// Where the new event came from (file line or feed position), when known.
         line: Option<u64>,
         /// Token symbol.
-        token: String,
+        token: Box<str>,
         /// Account id.
-        account_id: String,
+        account_id: Box<str>,
         /// RFC 3339 time.
-        ts: String,
+        ts: Box<str>,
         /// The stored balance.
-        existing: String,
+        existing: Box<str>,
         /// The new balance.
-        new: String,
+        new: Box<str>,
     },
     /// A feed event id was given to two different events.
     #[error("event id {event_id:?} was already used for another balance event")]

@@ -642,11 +642,11 @@ impl Ingest<'_> {
             row.map(|r| -> Result<StoreError> {
                 Ok(StoreError::ConflictingEvent {
                     line: r.opt_int("line")?.map(|l| l as u64),
-                    token: r.text("token")?,
-                    account_id: r.text("account_id")?,
-                    ts: r.ts("ts")?.to_rfc3339(),
-                    existing: r.amount("existing", "balance_events")?.to_string(),
-                    new: r.amount("new_balance", "ingest_staging")?.to_string(),
+                    token: r.text("token")?.into(),
+                    account_id: r.text("account_id")?.into(),
+                    ts: r.ts("ts")?.to_rfc3339().into(),
+                    existing: r.amount("existing", "balance_events")?.to_string().into(),
+                    new: r.amount("new_balance", "ingest_staging")?.to_string().into(),
                 })
             })
             .transpose()?

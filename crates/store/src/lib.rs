@@ -98,9 +98,12 @@ pub enum PausePoint {
     RewardsRecorded,
 }
 
+/// One armed pause: the point and the barrier the writer and the test meet at.
+type ArmedPause = (PausePoint, std::sync::Arc<tokio::sync::Barrier>);
+
 /// Armed pauses: each is taken by the first writer that reaches its point.
 #[derive(Debug, Clone, Default)]
-struct Pauses(std::sync::Arc<std::sync::Mutex<Vec<(PausePoint, std::sync::Arc<tokio::sync::Barrier>)>>>);
+struct Pauses(std::sync::Arc<std::sync::Mutex<Vec<ArmedPause>>>);
 
 impl Pauses {
     /// Holds the caller at `point` if a pause is armed there: meets the test at the
