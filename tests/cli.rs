@@ -348,6 +348,19 @@ fn stateful(dir: &Path) -> impl Fn(&[&str]) -> Output + '_ {
     }
 }
 
+/// A store in `dir` with the fixture day's balances ingested.
+fn ingested(dir: &Path) -> impl Fn(&[&str]) -> Output + '_ {
+    let s = stateful(dir);
+    ok(s(&["init"]));
+    ok(s(&[
+        "balances",
+        "ingest",
+        "--file",
+        fixture("balances.csv").to_str().unwrap(),
+    ]));
+    s
+}
+
 fn ok(o: Output) -> String {
     assert!(o.status.success(), "{}", stderr(&o));
     String::from_utf8_lossy(&o.stdout).to_string()
@@ -453,14 +466,7 @@ fn fail_accounts_errors_name_the_wrong_field() {
 #[test]
 fn fail_conflicting_event_names_its_line_and_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let s = stateful(dir.path());
-    ok(s(&["init"]));
-    ok(s(&[
-        "balances",
-        "ingest",
-        "--file",
-        fixture("balances.csv").to_str().unwrap(),
-    ]));
+    let s = ingested(dir.path());
     let b = write(
         dir.path(),
         "more.csv",
@@ -485,14 +491,7 @@ fn fail_conflicting_event_names_its_line_and_stores_nothing() {
 #[test]
 fn fail_rewards_before_the_first_closed_day() {
     let dir = tempfile::tempdir().unwrap();
-    let s = stateful(dir.path());
-    ok(s(&["init"]));
-    ok(s(&[
-        "balances",
-        "ingest",
-        "--file",
-        fixture("balances.csv").to_str().unwrap(),
-    ]));
+    let s = ingested(dir.path());
     ok(s(&["close-day", "--day", "2025-06-01", "--token", "SOL"]));
     let r = write(dir.path(), "r.csv", "day,token,amount\n2025-05-31,SOL,1\n");
     let o = s(&["rewards", "record", "--file", r.to_str().unwrap()]);
@@ -662,14 +661,7 @@ fn success_payouts_export_matches_allocate_across_archive_and_carry() {
 #[test]
 fn fail_archive_of_a_day_not_closed() {
     let dir = tempfile::tempdir().unwrap();
-    let s = stateful(dir.path());
-    ok(s(&["init"]));
-    ok(s(&[
-        "balances",
-        "ingest",
-        "--file",
-        fixture("balances.csv").to_str().unwrap(),
-    ]));
+    let s = ingested(dir.path());
     ok(s(&["close-day", "--day", "2025-06-01", "--token", "SOL"]));
     let o = s(&[
         "archive",

@@ -210,31 +210,61 @@ fn read_balances_parallel<'r>(path: &Path, registry: &'r TokenRegistry, replay: 
     Ok(())
 }
 
-/// Writes a CSV with [`OUTPUT_COLUMNS`] to a temporary file in `out`'s folder and renames
-/// it into place once complete.
+/// A CSV with [`OUTPUT_COLUMNS`] written to a temporary file in its destination's
+/// folder and renamed into place only by [`AtomicCsv::finish`] (after an fsync): an
+/// error or a drop before that leaves no file behind.
+#[derive(Debug)]
+pub struct AtomicCsv {
+    out: PathBuf,
+    tmp: tempfile::NamedTempFile,
+    /// The writer; its header is already written.
+    pub w: csv::Writer<std::io::BufWriter<std::fs::File>>,
+}
+
+impl AtomicCsv {
+    /// Creates the temporary file beside `out` (creating the folder) and writes the header.
+    pub fn create(out: &Path) -> Result<AtomicCsv> {
+        let dir = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let tmp = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+        let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, tmp.reopen()?));
+        w.write_record(OUTPUT_COLUMNS)?;
+        Ok(AtomicCsv {
+            out: out.to_path_buf(),
+            tmp,
+            w,
+        })
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    pub fn finish(self) -> Result<()> {
+        let out = self.out;
+        let mut inner = self
+            .w
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))?;
+        inner.flush()?;
+        inner.get_ref().sync_all()?;
+        drop(inner);
+        self.tmp
+            .persist(&out)
+            .with_context(|| format!("writing {}", out.display()))?;
+        Ok(())
+    }
+}
+
+/// Writes a CSV with [`OUTPUT_COLUMNS`] through `body` atomically ([`AtomicCsv`]).
 pub fn write_atomically(
     out: &Path,
-    body: impl FnOnce(&mut csv::Writer<&mut std::io::BufWriter<std::fs::File>>) -> Result<()>,
+    body: impl FnOnce(&mut csv::Writer<std::io::BufWriter<std::fs::File>>) -> Result<()>,
 ) -> Result<()> {
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    let mut buf = std::io::BufWriter::with_capacity(1 << 20, tmp.reopen()?);
-    {
-        let mut w = csv::Writer::from_writer(&mut buf);
-        w.write_record(OUTPUT_COLUMNS)?;
-        body(&mut w)?;
-        w.flush()?;
-    }
-    buf.flush()?;
-    buf.get_ref().sync_all()?;
-    drop(buf);
-    tmp.persist(out).with_context(|| format!("writing {}", out.display()))?;
-    Ok(())
+    let mut f = AtomicCsv::create(out)?;
+    body(&mut f.w)?;
+    f.finish()
 }
 
 /// Prints the per-token summary of a replayed day.
@@ -283,15 +313,8 @@ pub async fn payouts_export(
         bail!("no token is closed and distributed for {day}: nothing to export");
     }
     // Each token's accounts, page by page, into a temporary file renamed when complete.
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, tmp.reopen()?));
-    w.write_record(OUTPUT_COLUMNS)?;
+    let mut file = AtomicCsv::create(out)?;
+    let w = &mut file.w;
     let mut rows = Vec::new();
     for (t, e) in &found {
         let cfg = registry.get(t)?;
@@ -328,13 +351,7 @@ pub async fn payouts_export(
             report::Precision::Exact,
         ));
     }
-    let mut inner = w
-        .into_inner()
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))?;
-    inner.flush()?;
-    inner.get_ref().sync_all()?;
-    drop(inner);
-    tmp.persist(out).with_context(|| format!("writing {}", out.display()))?;
+    file.finish()?;
     println!("{}", report::summary_table(&rows));
     Ok(())
 }

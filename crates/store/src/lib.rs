@@ -2,7 +2,7 @@
 //!
 //! Persistence for softstake with two real backends behind one API: a SQLite file is the
 //! embedded default, PostgreSQL the production store. Each backend has its own typed sqlx
-//! pool; SQL that is the same on both is written once ([`db`]'s dispatch macros), and
+//! pool; SQL that is the same on both is written once (the `db` module's dispatch macros), and
 //! where speed or correctness needs it each backend has its own path: PostgreSQL loads
 //! and unloads with binary `COPY`, keeps amounts in `NUMERIC(39,0)`, partitions
 //! `balance_events` by day and serializes a token's day writers with an advisory lock;
@@ -22,7 +22,7 @@
 //! ```
 //!
 //! Writers of one token's days (ingest, rewards record, close, distribute) take one lock
-//! in their transaction ([`Store::lock_token_days`]), so an event is either counted by its
+//! in their transaction (`lock_token_days`), so an event is either counted by its
 //! day's close or refused as late, never lost.
 //!
 //! Amounts are `NUMERIC(39,0)` on PostgreSQL and decimal `TEXT` on SQLite (no 128-bit
@@ -63,7 +63,7 @@ pub use balances::CloseOutcome;
 pub use distribution::{AprRow, DistributionSummary, HistoryRow};
 pub use error::{Result, StoreError};
 pub use export::{ExportRow, PayoutExport};
-pub use ingest::{Ingest, IngestEvent, IngestReport};
+pub use ingest::{Ingest, IngestEvent, IngestReport, MAX_DAYS_PER_INGEST};
 pub use journal::{NewOperation, Operation, OperationState};
 pub use ledger::LedgerBalance;
 pub use rewards::{RecordOutcome, RewardRow};

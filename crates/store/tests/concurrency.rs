@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::{ev, reg, sol, ts};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,36 +21,8 @@ use softstake_core::twab::BalanceEvent;
 use softstake_core::{Amount, Day, Timestamp, TokenRegistry};
 use softstake_store::{IngestEvent, PausePoint, Store, StoreError};
 
-const TOKENS: &str = r#"
-[tokens.SOL]
-chain = "solana"
-decimals = 9
-base_unit = "lamports"
-min_holding = "1"
-cap = "100"
-fee_bps = 1000
-unbonding_period_secs = 172800
-"#;
-
-fn reg() -> TokenRegistry {
-    TokenRegistry::from_toml_str(TOKENS).unwrap()
-}
-fn ts(s: &str) -> Timestamp {
-    Timestamp::parse_rfc3339(s).unwrap()
-}
 fn day() -> Day {
     Day::parse("2025-06-01").unwrap()
-}
-fn sol(x: u128) -> Amount {
-    Amount(x * 1_000_000_000)
-}
-fn ev(t: &str, account: &str, bal: Amount) -> BalanceEvent {
-    BalanceEvent {
-        ts: ts(t),
-        account_id: account.into(),
-        token: "SOL".into(),
-        balance: bal,
-    }
 }
 
 async fn seed(store: &Store) {

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{ts, SOL_TOKENS};
+
 use std::borrow::Cow;
 use std::path::PathBuf;
 
@@ -12,22 +14,7 @@ use softstake_core::twab::BalanceEvent;
 use softstake_core::{Amount, Day, Timestamp, TokenRegistry};
 use softstake_store::{Store, StoreError};
 
-const TOKENS: &str = r#"
-[tokens.SOL]
-chain = "solana"
-decimals = 9
-base_unit = "lamports"
-min_holding = "1"
-cap = "100"
-fee_bps = 1000
-unbonding_period_secs = 172800
-"#;
-
 const DAY_NS: i64 = 86_400_000_000_000;
-
-fn ts(s: &str) -> Timestamp {
-    Timestamp::parse_rfc3339(s).unwrap()
-}
 
 /// Applies migrations 0001–0003 only, as a store of the previous release would have.
 async fn old_schema<'a, A>(dialect: &str, db: A)
@@ -59,7 +46,7 @@ INSERT INTO distributions VALUES ('SOL', '2025-06-01', '1000', '100', '0', '900'
 ";
 
 async fn migrated(store: Store) {
-    let r = TokenRegistry::from_toml_str(TOKENS).unwrap();
+    let r = TokenRegistry::from_toml_str(SOL_TOKENS).unwrap();
     let d1 = Day::parse("2025-06-01").unwrap();
     // Amounts up to u128::MAX survived as exact NUMERIC / TEXT.
     let closed = store.closed_day("SOL", d1).await.unwrap().unwrap();

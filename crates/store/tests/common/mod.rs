@@ -107,3 +107,40 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// The SOL registry most store tests use: 1 SOL minimum, 100 SOL cap, a 10 % fee.
+pub const SOL_TOKENS: &str = r#"
+[tokens.SOL]
+chain = "solana"
+decimals = 9
+base_unit = "lamports"
+min_holding = "1"
+cap = "100"
+fee_bps = 1000
+unbonding_period_secs = 172800
+"#;
+
+/// [`SOL_TOKENS`] parsed.
+pub fn reg() -> softstake_core::TokenRegistry {
+    softstake_core::TokenRegistry::from_toml_str(SOL_TOKENS).unwrap()
+}
+
+/// An RFC 3339 time.
+pub fn ts(s: &str) -> softstake_core::Timestamp {
+    softstake_core::Timestamp::parse_rfc3339(s).unwrap()
+}
+
+/// Whole SOL in lamports.
+pub fn sol(x: u128) -> softstake_core::Amount {
+    softstake_core::Amount(x * 1_000_000_000)
+}
+
+/// A SOL balance event.
+pub fn ev(t: &str, account: &str, bal: softstake_core::Amount) -> softstake_core::twab::BalanceEvent {
+    softstake_core::twab::BalanceEvent {
+        ts: ts(t),
+        account_id: account.into(),
+        token: "SOL".into(),
+        balance: bal,
+    }
+}
