@@ -48,16 +48,22 @@ impl Store {
     /// Up to `limit` accounts of a stored day after `after`, in id order (byte order):
     /// every account with a daily row, its average and eligible amount and its reward.
     pub async fn export_page(&self, token: &str, day: Day, after: Option<&str>, limit: u32) -> Result<Vec<ExportRow>> {
+        // The reward is a lookup by the payouts' unique key for each row of the page, so
+        // every page costs its own rows whatever the planner's statistics say (a join
+        // planned on a freshly written, not yet analyzed payouts table degenerated into
+        // a nested loop over all of it per page).
         let sql = match after {
             Some(_) => {
-                "SELECT d.account_id, d.average, d.eligible, p.reward FROM daily_balances d \
-                 LEFT JOIN payouts p ON p.token = d.token AND p.day = d.day AND p.account_id = d.account_id \
-                 WHERE d.token = $1 AND d.day = $2 AND d.account_id > $3 ORDER BY d.account_id LIMIT $4"
+                "SELECT d.account_id, d.average, d.eligible, (SELECT p.reward FROM payouts p \
+                 WHERE p.account_id = d.account_id AND p.day = d.day AND p.token = d.token) AS reward \
+                 FROM daily_balances d WHERE d.token = $1 AND d.day = $2 AND d.account_id > $3 \
+                 ORDER BY d.account_id LIMIT $4"
             }
             None => {
-                "SELECT d.account_id, d.average, d.eligible, p.reward FROM daily_balances d \
-                 LEFT JOIN payouts p ON p.token = d.token AND p.day = d.day AND p.account_id = d.account_id \
-                 WHERE d.token = $1 AND d.day = $2 AND $3 IS NULL ORDER BY d.account_id LIMIT $4"
+                "SELECT d.account_id, d.average, d.eligible, (SELECT p.reward FROM payouts p \
+                 WHERE p.account_id = d.account_id AND p.day = d.day AND p.token = d.token) AS reward \
+                 FROM daily_balances d WHERE d.token = $1 AND d.day = $2 AND $3 IS NULL \
+                 ORDER BY d.account_id LIMIT $4"
             }
         };
         on_pool!(self, |p| {
