@@ -17,8 +17,7 @@ use std::time::Duration;
 use tokio::sync::Barrier;
 
 use softstake_core::eligibility::Account;
-use softstake_core::twab::BalanceEvent;
-use softstake_core::{Amount, Day, Timestamp, TokenRegistry};
+use softstake_core::{Amount, Day};
 use softstake_store::{IngestEvent, PausePoint, Store, StoreError};
 
 fn day() -> Day {

@@ -6,8 +6,7 @@ mod common;
 use common::{ev, reg, sol, ts};
 
 use softstake_core::eligibility::Account;
-use softstake_core::twab::BalanceEvent;
-use softstake_core::{Amount, Day, Timestamp, TokenRegistry};
+use softstake_core::{Amount, Day};
 use softstake_store::{Store, StoreError};
 
 fn day(s: &str) -> Day {
