@@ -33,7 +33,7 @@ use crate::accounts::accounts_from_pool;
 use crate::balances::{check_close_order, closed_record, last_closed, CloseOutcome};
 use crate::db::{insert_rows, on_tx, DbAmount, Pool, RowExt, Tx, Val};
 use crate::error::{Result, StoreError};
-use crate::pg::{self, copy_in, field, literal, CopyRows};
+use crate::pg::{self, copy_in, field, literal};
 use crate::Store;
 
 /// Rows written per chunk, rows read per batch and accounts read per page.
@@ -326,22 +326,14 @@ impl Reader<(String, u128)> {
                         literal(&token),
                         literal(&prev.to_string())
                     );
-                    let mut c = p.acquire().await?;
-                    let mut rows = CopyRows::start(&mut c, &q).await?;
-                    loop {
-                        let batch = rows
-                            .next_batch(CHUNK, |b, f| {
-                                let bad = |e: String| StoreError::corrupt("daily_balances", e);
-                                Ok((
-                                    pg::text(field(b, f, 0, "account_id")?).map_err(bad)?.to_string(),
-                                    pg::numeric_decode(field(b, f, 1, "closing")?).map_err(bad)?,
-                                ))
-                            })
-                            .await?;
-                        if batch.is_empty() || tx.send(Ok(batch)).await.is_err() {
-                            return Ok(());
-                        }
-                    }
+                    let parse = |b: &[u8], f: &[Option<std::ops::Range<usize>>]| {
+                        let bad = |e: String| StoreError::corrupt("daily_balances", e);
+                        Ok((
+                            pg::text(field(b, f, 0, "account_id")?).map_err(bad)?.to_string(),
+                            pg::numeric_decode(field(b, f, 1, "closing")?).map_err(bad)?,
+                        ))
+                    };
+                    pg::stream_batches(&p, &q, CHUNK, parse, &tx, Ok).await
                 }
                 Pool::Sqlite(p) => {
                     let mut c = p.acquire().await?;
@@ -375,23 +367,15 @@ impl Reader<(String, i64, u128)> {
                         literal(&token),
                         day.end().0
                     );
-                    let mut c = p.acquire().await?;
-                    let mut rows = CopyRows::start(&mut c, &q).await?;
-                    loop {
-                        let batch = rows
-                            .next_batch(CHUNK, |b, f| {
-                                let bad = |e: String| StoreError::corrupt("balance_events", e);
-                                Ok((
-                                    pg::text(field(b, f, 0, "account_id")?).map_err(bad)?.to_string(),
-                                    pg::int8(field(b, f, 1, "ts")?).map_err(bad)?,
-                                    pg::numeric_decode(field(b, f, 2, "balance")?).map_err(bad)?,
-                                ))
-                            })
-                            .await?;
-                        if batch.is_empty() || tx.send(Ok(batch)).await.is_err() {
-                            return Ok(());
-                        }
-                    }
+                    let parse = |b: &[u8], f: &[Option<std::ops::Range<usize>>]| {
+                        let bad = |e: String| StoreError::corrupt("balance_events", e);
+                        Ok((
+                            pg::text(field(b, f, 0, "account_id")?).map_err(bad)?.to_string(),
+                            pg::int8(field(b, f, 1, "ts")?).map_err(bad)?,
+                            pg::numeric_decode(field(b, f, 2, "balance")?).map_err(bad)?,
+                        ))
+                    };
+                    pg::stream_batches(&p, &q, CHUNK, parse, &tx, Ok).await
                 }
                 Pool::Sqlite(p) => {
                     let d = day.start().0.div_euclid(NANOS_PER_DAY);

@@ -533,23 +533,15 @@ async fn pay_pg(
     );
     let pool = pool.clone();
     let reader = tokio::spawn(async move {
-        let mut c = pool.acquire().await?;
-        let mut rows = crate::pg::CopyRows::start(&mut c, &query).await?;
-        loop {
-            let batch: Vec<Row> = rows
-                .next_batch(CHUNK, |b, f| {
-                    let bad = |e: String| StoreError::corrupt("daily_balances", e);
-                    Ok((
-                        pg::text(field(b, f, 0, "account_id")?).map_err(bad)?.to_string(),
-                        Amount(pg::numeric_decode(field(b, f, 1, "average")?).map_err(bad)?),
-                        Amount(pg::numeric_decode(field(b, f, 2, "eligible")?).map_err(bad)?),
-                    ))
-                })
-                .await?;
-            if batch.is_empty() || tx_rows.send(batch).await.is_err() {
-                return Ok::<(), StoreError>(());
-            }
-        }
+        let parse = |b: &[u8], f: &[Option<std::ops::Range<usize>>]| -> Result<Row> {
+            let bad = |e: String| StoreError::corrupt("daily_balances", e);
+            Ok((
+                pg::text(field(b, f, 0, "account_id")?).map_err(bad)?.to_string(),
+                Amount(pg::numeric_decode(field(b, f, 1, "average")?).map_err(bad)?),
+                Amount(pg::numeric_decode(field(b, f, 2, "eligible")?).map_err(bad)?),
+            ))
+        };
+        pg::stream_batches(&pool, &query, CHUNK, parse, &tx_rows, |b| b).await
     });
     let mut payer = Payer::new(plan, cut);
     let day_s = day.to_string();

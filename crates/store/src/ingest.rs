@@ -34,7 +34,7 @@ use softstake_core::{Day, Timestamp};
 use crate::balances::last_closed;
 use crate::db::{insert_rows, on_tx, Pool, RowExt, Tx, Val};
 use crate::error::{Result, StoreError};
-use crate::pg::copy_in;
+use crate::pg::{copy_in, CopyWriter};
 use crate::Store;
 
 /// What an ingest did.
@@ -252,12 +252,7 @@ impl Ingest<'_> {
                 ),
                 4,
                 rows,
-                |w, e| {
-                    w.text(&e.event.token);
-                    w.int8(e.event.ts.0);
-                    w.text(&e.event.account_id);
-                    w.numeric(e.event.balance.0);
-                },
+                |w, e| write_event_row(w, e),
             )
             .await?;
         }
@@ -409,12 +404,7 @@ impl Ingest<'_> {
                 "COPY balance_events (token, ts, account_id, balance) FROM STDIN (FORMAT binary)",
                 4,
                 batch,
-                |w, e| {
-                    w.text(&e.event.token);
-                    w.int8(e.event.ts.0);
-                    w.text(&e.event.account_id);
-                    w.numeric(e.event.balance.0);
-                },
+                write_event_row,
             )
             .await?;
             let ids: Vec<&IngestEvent> = batch.iter().filter(|e| e.event_id.is_some()).collect();
@@ -749,4 +739,12 @@ fn check_batch_ids(batch: &[IngestEvent]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One `balance_events` row in `COPY` column order `(token, ts, account_id, balance)`.
+fn write_event_row(w: &mut CopyWriter, e: &IngestEvent) {
+    w.text(&e.event.token);
+    w.int8(e.event.ts.0);
+    w.text(&e.event.account_id);
+    w.numeric(e.event.balance.0);
 }

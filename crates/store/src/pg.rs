@@ -347,6 +347,27 @@ pub(crate) struct CopyRows<'c> {
     done: bool,
 }
 
+/// Streams the rows of `query` on a connection of its own from `pool`, in batches of up
+/// to `max` rows parsed by `parse`, sending each (through `wrap`) on `tx` until the rows
+/// end or the receiver is gone.
+pub(crate) async fn stream_batches<T, U>(
+    pool: &sqlx::PgPool,
+    query: &str,
+    max: usize,
+    mut parse: impl FnMut(&[u8], &[Option<Range<usize>>]) -> Result<T, StoreError>,
+    tx: &tokio::sync::mpsc::Sender<U>,
+    wrap: impl Fn(Vec<T>) -> U,
+) -> Result<(), StoreError> {
+    let mut c = pool.acquire().await?;
+    let mut rows = CopyRows::start(&mut c, query).await?;
+    loop {
+        let batch = rows.next_batch(max, &mut parse).await?;
+        if batch.is_empty() || tx.send(wrap(batch)).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
 impl std::fmt::Debug for CopyRows<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CopyRows").field("done", &self.done).finish()
