@@ -756,15 +756,11 @@ async fn check_replayed_day(store: &Store, day: Day, td: &ReplayedToken) -> Resu
         );
     }
     let mut stored = Vec::with_capacity(td.accounts as usize);
-    let mut after: Option<String> = None;
-    loop {
-        let page = store.export_page(token, day, after.as_deref(), 20_000).await?;
-        let Some(last) = page.last().map(|r| r.account_id.clone()) else {
-            break;
-        };
-        stored.extend(page);
-        after = Some(last);
-    }
+    crate::files::for_each_export_row(store, token, day, |r| {
+        stored.push(r);
+        Ok(())
+    })
+    .await?;
     let mut rows = stored.iter();
     td.for_each_row(|r| {
         let got = rows.next();

@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 
 use softstake_core::replay::{DayReplay, ReplayedToken};
 use softstake_core::{Amount, Day, TokenRegistry};
-use softstake_store::Store;
+use softstake_store::{ExportRow, Store};
 
 use crate::input::{for_each_account, read_registry, read_rewards, split_lines, BalancesReader};
 use crate::progress;
@@ -318,26 +318,18 @@ pub async fn payouts_export(
     let mut rows = Vec::new();
     for (t, e) in &found {
         let cfg = registry.get(t)?;
-        let mut after: Option<String> = None;
-        let mut n = 0u64;
-        loop {
-            let page = store.export_page(t, day, after.as_deref(), 20_000).await?;
-            let Some(last) = page.last().map(|r| r.account_id.clone()) else {
-                break;
-            };
-            for r in &page {
-                w.write_record([
-                    day.to_string(),
-                    t.to_string(),
-                    r.account_id.clone(),
-                    cfg.format_amount(r.average),
-                    cfg.format_amount(r.eligible),
-                    cfg.format_amount(r.reward),
-                ])?;
-            }
-            n += page.len() as u64;
-            after = Some(last);
-        }
+        let n = for_each_export_row(store, t, day, |r| {
+            w.write_record([
+                day.to_string(),
+                t.to_string(),
+                r.account_id.clone(),
+                cfg.format_amount(r.average),
+                cfg.format_amount(r.eligible),
+                cfg.format_amount(r.reward),
+            ])?;
+            Ok(())
+        })
+        .await?;
         if n != e.closed.accounts {
             bail!(
                 "{t} {day}: exported {n} accounts but the closed day records {}",
@@ -354,4 +346,25 @@ pub async fn payouts_export(
     file.finish()?;
     println!("{}", report::summary_table(&rows));
     Ok(())
+}
+
+/// Calls `row` for every account of a stored day, in id order, read page by page;
+/// returns how many there were.
+pub async fn for_each_export_row(
+    store: &Store,
+    token: &str,
+    day: Day,
+    mut row: impl FnMut(ExportRow) -> Result<()>,
+) -> Result<u64> {
+    let mut after: Option<String> = None;
+    let mut n = 0u64;
+    loop {
+        let page = store.export_page(token, day, after.as_deref(), 20_000).await?;
+        let Some(last) = page.last().map(|r| r.account_id.clone()) else {
+            return Ok(n);
+        };
+        n += page.len() as u64;
+        page.into_iter().try_for_each(&mut row)?;
+        after = Some(last);
+    }
 }
