@@ -113,6 +113,7 @@ pub fn exec_config() -> softstake_node::treasury::executor::ExecConfig {
         max_polls: 60,
         poll_interval: std::time::Duration::from_millis(250),
         max_attempts: 3,
+        drill: None,
     }
 }
 

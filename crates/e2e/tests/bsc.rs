@@ -316,7 +316,7 @@ async fn success_status_shows_bnb_positions_from_anvil() {
     )
     .unwrap();
     let now = chain.now().await.unwrap();
-    let chains = softstake_node::chains::Chains::build(&cfg, false, now, None).unwrap();
+    let chains = softstake_node::chains::build(&cfg, false, now, None).unwrap();
     let text = softstake_node::treasury_cmd::status_report(&store, &cfg, &chains, Some("BNB"), now)
         .await
         .unwrap();

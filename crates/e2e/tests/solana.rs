@@ -113,6 +113,7 @@ fn exec() -> ExecConfig {
         max_polls: 120,
         poll_interval: Duration::from_millis(500),
         max_attempts: 5,
+        drill: None,
     }
 }
 
@@ -300,7 +301,7 @@ async fn success_stake_lifecycle_on_a_real_validator() {
         "localnet.toml",
     )
     .unwrap();
-    let chains = softstake_node::chains::Chains::build(&cfg, false, chain.now().await.unwrap(), None).unwrap();
+    let chains = softstake_node::chains::build(&cfg, false, chain.now().await.unwrap(), None).unwrap();
     let text =
         softstake_node::treasury_cmd::status_report(&store, &cfg, &chains, Some("SOL"), chain.now().await.unwrap())
             .await

@@ -70,6 +70,7 @@ fn exec() -> ExecConfig {
         max_polls: 200,
         poll_interval: std::time::Duration::from_millis(50),
         max_attempts: 3,
+        drill: None,
     }
 }
 

@@ -7,7 +7,7 @@
 //! [`Guarded`] (rate limit from `rate_limit_per_sec`, retries, tracing).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -17,24 +17,15 @@ use softstake_adapters::guard::{CallObserver, GuardConfig, Guarded};
 use softstake_adapters::sim::{FaultConfig, RewardSeries, SimAdapter, SimChain, SimConfig, ValidatorSet};
 use softstake_adapters::traits::LiquidityModel;
 use softstake_adapters::{ChainAdapter, KeySource, SecretBytes};
-use softstake_core::{Amount, Net, Timestamp, TokenConfig};
+use softstake_core::{Amount, Timestamp, TokenConfig};
 
 use crate::config::{ChainConfig, NetworkConfig};
 use crate::treasury::executor::ExecConfig;
 
+pub use softstake_orchestrator::chains::{ChainHandle, Chains};
+
 /// Genesis of the CLI's simulated chains (epochs count from here).
 pub const SIM_GENESIS_UNIX_SECS: i64 = 1_735_689_600; // 2025-01-01T00:00:00Z
-
-/// One token's chain.
-#[derive(Debug, Clone)]
-pub struct ChainHandle {
-    /// The adapter (guarded).
-    pub adapter: Arc<dyn ChainAdapter>,
-    /// The simulated chain behind it, when it is one.
-    pub sim: Option<Arc<SimChain>>,
-    /// How the executor waits for finality on this chain.
-    pub exec: ExecConfig,
-}
 
 fn exec_config(chain: &ChainConfig, sim: bool) -> ExecConfig {
     ExecConfig {
@@ -46,13 +37,6 @@ fn exec_config(chain: &ChainConfig, sim: bool) -> ExecConfig {
         })),
         ..ExecConfig::default()
     }
-}
-
-/// The chains of all configured tokens.
-#[derive(Debug, Default)]
-pub struct Chains {
-    map: BTreeMap<String, ChainHandle>,
-    sim_dir: Option<PathBuf>,
 }
 
 /// Whether unbonding completes at an epoch boundary on this chain family.
@@ -204,6 +188,56 @@ fn endpoint_and_key(symbol: &str, name: &str, token: &str, chain: &ChainConfig) 
     Ok((rpc_url, KeySource::parse(source)?.load()?))
 }
 
+/// The simulated chain and its treasury's adapter for `symbol` from its `[chains.X]`
+/// entry (its seed, validator set, reward series and fault rate; `adapter` is not read),
+/// at `genesis`: what `softstake simnet` serves.
+///
+/// # Errors
+/// An unknown token or chain entry, or a bad simulated-chain setting.
+pub fn served_sim(cfg: &NetworkConfig, symbol: &str, genesis: Timestamp) -> Result<(Arc<SimChain>, SimAdapter)> {
+    let t = cfg.registry.get(symbol)?;
+    let chain = cfg
+        .chains
+        .get(symbol)
+        .ok_or_else(|| anyhow!("no [chains.{symbol}] in the network config"))?;
+    let sim = sim_chain(t, chain, genesis, sim_faults(chain))?;
+    let adapter = SimAdapter::new(sim.clone(), key_for(symbol, chain)?);
+    Ok((sim, adapter))
+}
+
+/// The simulated faults of a chain entry's `fault_rate_bps`, spread over the four kinds.
+fn sim_faults(chain: &ChainConfig) -> FaultConfig {
+    FaultConfig {
+        timeout_bps: chain.fault_rate_bps / 4,
+        lost_reply_bps: chain.fault_rate_bps / 4,
+        delayed_finality_bps: chain.fault_rate_bps / 4,
+        reject_bps: chain.fault_rate_bps / 4,
+        finality_polls: 2,
+        ..FaultConfig::default()
+    }
+}
+
+/// A simulated chain's handle with no guard (no retries, no rate limit, no sleeps: the
+/// simulator, where a transient error is retried by the next tick), at `genesis` with
+/// `faults`.
+///
+/// # Errors
+/// A bad simulated-chain setting or signer.
+pub fn sim_handle(
+    t: &TokenConfig,
+    chain: &ChainConfig,
+    genesis: Timestamp,
+    faults: FaultConfig,
+) -> Result<ChainHandle> {
+    let sim = sim_chain(t, chain, genesis, faults)?;
+    let adapter = SimAdapter::new(sim.clone(), key_for(&t.symbol, chain)?);
+    Ok(ChainHandle {
+        adapter: Arc::new(adapter),
+        sim: Some(sim),
+        exec: exec_config(chain, true),
+    })
+}
+
 /// Builds a simulated chain for `token` (not persisted, not advanced).
 pub fn sim_chain(
     t: &TokenConfig,
@@ -246,309 +280,218 @@ fn guard_config(chain: &ChainConfig, sim: bool) -> GuardConfig {
     }
 }
 
-impl Chains {
-    /// Replaces a token's chain (tests and the demo's `--chain` override).
-    pub fn insert(&mut self, token: &str, handle: ChainHandle) {
-        self.map.insert(token.to_string(), handle);
-    }
-
-    /// Chains for every token with a `[chains.X]` entry. Simulated chains are restored
-    /// from `<data_dir>/sim` when `persist` (the CLI), else created at `genesis`.
-    pub fn build(
-        cfg: &NetworkConfig,
-        persist: bool,
-        genesis: Timestamp,
-        observer: Option<Arc<dyn CallObserver>>,
-    ) -> Result<Chains> {
-        let sim_dir = persist.then(|| cfg.data_dir.join("sim"));
-        let mut map = BTreeMap::new();
-        for (symbol, chain) in &cfg.chains {
-            let t = cfg.registry.get(symbol)?;
-            let handle = match chain.adapter.as_str() {
-                "sim" => {
-                    let faults = FaultConfig {
-                        timeout_bps: chain.fault_rate_bps / 4,
-                        lost_reply_bps: chain.fault_rate_bps / 4,
-                        delayed_finality_bps: chain.fault_rate_bps / 4,
-                        reject_bps: chain.fault_rate_bps / 4,
-                        finality_polls: 2,
-                        ..FaultConfig::default()
-                    };
-                    let sim = match &sim_dir {
-                        Some(dir) => load_sim(dir, t, chain, genesis, faults)?,
-                        None => sim_chain(t, chain, genesis, faults)?,
-                    };
-                    let adapter = SimAdapter::new(sim.clone(), key_for(symbol, chain)?);
-                    let guarded: Arc<dyn ChainAdapter> =
-                        Arc::new(Guarded::new(adapter, guard_config(chain, true), observer.clone()));
-                    ChainHandle {
-                        adapter: guarded,
-                        sim: Some(sim),
-                        exec: exec_config(chain, true),
-                    }
+/// Chains for every token with a `[chains.X]` entry. Simulated chains are restored
+/// from `<data_dir>/sim` when `persist` (the CLI), else created at `genesis`.
+pub fn build(
+    cfg: &NetworkConfig,
+    persist: bool,
+    genesis: Timestamp,
+    observer: Option<Arc<dyn CallObserver>>,
+) -> Result<Chains> {
+    let sim_dir = persist.then(|| cfg.data_dir.join("sim"));
+    let mut map = BTreeMap::new();
+    for (symbol, chain) in &cfg.chains {
+        let t = cfg.registry.get(symbol)?;
+        let handle = match chain.adapter.as_str() {
+            "sim" => {
+                let faults = sim_faults(chain);
+                let sim = match &sim_dir {
+                    Some(dir) => load_sim(dir, t, chain, genesis, faults)?,
+                    None => sim_chain(t, chain, genesis, faults)?,
+                };
+                let adapter = SimAdapter::new(sim.clone(), key_for(symbol, chain)?);
+                let guarded: Arc<dyn ChainAdapter> =
+                    Arc::new(Guarded::new(adapter, guard_config(chain, true), observer.clone()));
+                ChainHandle {
+                    adapter: guarded,
+                    sim: Some(sim),
+                    exec: exec_config(chain, true),
                 }
-                #[cfg(feature = "solana")]
-                "solana" => {
-                    use softstake_adapters::solana::{SolanaAdapter, SolanaConfig};
-                    let rpc_url = chain
-                        .rpc_url
-                        .clone()
-                        .ok_or_else(|| anyhow!("chains.{symbol}.rpc_url is required for the solana adapter"))?;
-                    let source = chain.signer.as_deref().ok_or_else(|| {
-                        anyhow!("chains.{symbol}.signer is required for the solana adapter (env:VAR or file:PATH)")
-                    })?;
-                    let key = KeySource::parse(source)?.load()?;
-                    let adapter = SolanaAdapter::new(
-                        SolanaConfig {
-                            rpc_url,
-                            priority_fee_micro_lamports: chain.priority_fee_micro_lamports,
-                            max_operations_per_epoch: 32,
-                        },
-                        &key,
-                    )?;
-                    real_handle(adapter, chain, &observer)
-                }
-                #[cfg(feature = "evm")]
-                "bsc" => {
-                    use softstake_adapters::evm::bsc::{BscAdapter, STAKE_HUB};
-                    let (cfg, key, hub) = evm_parts(symbol, "bsc", chain, STAKE_HUB)?;
-                    let adapter = BscAdapter::new(cfg, &key, hub).with_context(|| format!("chains.{symbol}"))?;
-                    real_handle(adapter, chain, &observer)
-                }
-                #[cfg(feature = "evm")]
-                "polygon" => {
-                    use softstake_adapters::evm::polygon::{
-                        PolygonAdapter, STAKE_MANAGER_MAINNET, STAKE_MANAGER_SEPOLIA,
-                    };
-                    let default = match chain.evm.as_ref().map(|e| e.chain_id) {
-                        Some(11_155_111) => STAKE_MANAGER_SEPOLIA,
-                        _ => STAKE_MANAGER_MAINNET,
-                    };
-                    let (cfg, key, sm) = evm_parts(symbol, "polygon", chain, default)?;
-                    let adapter = PolygonAdapter::new(cfg, &key, sm).with_context(|| format!("chains.{symbol}"))?;
-                    real_handle(adapter, chain, &observer)
-                }
-                #[cfg(feature = "evm")]
-                "sonic" => {
-                    use softstake_adapters::evm::sonic::{SonicAdapter, SFC_ADDRESS};
-                    let (cfg, key, sfc) = evm_parts(symbol, "sonic", chain, SFC_ADDRESS)?;
-                    let adapter = SonicAdapter::new(cfg, &key, sfc).with_context(|| format!("chains.{symbol}"))?;
-                    real_handle(adapter, chain, &observer)
-                }
-                #[cfg(feature = "evm")]
-                "ronin" => {
-                    use softstake_adapters::evm::ronin::{RoninAxsAdapter, AXS_POOL_MAINNET};
-                    let evm = chain.evm.as_ref();
-                    if evm.is_some_and(|e| e.chain_id != 2020 && e.staking_contract.is_none()) {
-                        bail!(
-                            "chains.{symbol}.evm.staking_contract is required off Ronin mainnet (chain id 2020): \
-                             the AXS pool {AXS_POOL_MAINNET} is a mainnet address"
-                        );
-                    }
-                    let (cfg, key, pool) = evm_parts(symbol, "ronin", chain, AXS_POOL_MAINNET)?;
-                    let adapter = RoninAxsAdapter::new(cfg, &key, pool).with_context(|| format!("chains.{symbol}"))?;
-                    real_handle(adapter, chain, &observer)
-                }
-                #[cfg(feature = "evm")]
-                "apechain" => {
-                    use softstake_adapters::evm::apechain::{ApeChainAdapter, ARB_INFO};
-                    let (cfg, key, info) = evm_parts(symbol, "apechain", chain, ARB_INFO)?;
-                    let adapter = ApeChainAdapter::new(cfg, &key, info).with_context(|| format!("chains.{symbol}"))?;
-                    real_handle(adapter, chain, &observer)
-                }
-                #[cfg(feature = "near")]
-                "near" => {
-                    use softstake_adapters::near::{NearAdapter, NearConfig};
-                    let near = chain
-                        .near
-                        .as_ref()
-                        .ok_or_else(|| anyhow!("chains.{symbol}.near is required for the near adapter"))?;
-                    let (rpc_url, key) = endpoint_and_key(symbol, "near", "NEAR", chain)?;
-                    let cfg = NearConfig {
-                        rpc_url,
-                        account_id: near.account_id.clone(),
-                        extra_pools: near.extra_pools.clone(),
-                        max_operations_per_epoch: 32,
-                    };
-                    let adapter = NearAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
-                    real_handle(adapter, chain, &observer)
-                }
-                #[cfg(feature = "tron")]
-                "tron" => {
-                    use softstake_adapters::tron::{TronAdapter, TronConfig};
-                    let (api_url, key) = endpoint_and_key(symbol, "tron", "TRX", chain)?;
-                    let settings = chain.tron.clone().unwrap_or_default();
-                    let api_key = match &settings.api_key_env {
-                        Some(var) => Some(std::env::var(var).with_context(|| {
-                            format!("chains.{symbol}.tron.api_key_env: environment variable {var} is not set")
-                        })?),
-                        None => None,
-                    };
-                    let cfg = TronConfig {
-                        api_url,
-                        api_key,
-                        expiration_secs: settings.expiration_secs,
-                        max_operations_per_epoch: 32,
-                        owner_address: settings.owner_address.clone(),
-                    };
-                    let adapter = TronAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
-                    real_handle(adapter, chain, &observer)
-                }
-                #[cfg(feature = "cosmos")]
-                "cosmos" => {
-                    use softstake_adapters::cosmos::{CosmosAdapter, CosmosConfig};
-                    let (rpc_url, key) = endpoint_and_key(symbol, "cosmos", "ATOM", chain)?;
-                    let c = chain
-                        .cosmos
-                        .as_ref()
-                        .ok_or_else(|| anyhow!("chains.{symbol}.cosmos is required for the cosmos adapter"))?;
-                    let (num, den) = c
-                        .gas_price_fraction()
-                        .map_err(|e| anyhow!("chains.{symbol}.cosmos.{e}"))?;
-                    let cfg = CosmosConfig {
-                        grpc_url: c.grpc_url.clone(),
-                        rpc_url,
-                        chain_id: c.chain_id.clone(),
-                        account_prefix: c.account_prefix.clone(),
-                        gas_per_message: c.gas_per_message,
-                        gas_price_numerator: num,
-                        gas_price_denominator: den,
-                        timeout_blocks: c.timeout_blocks,
-                        max_operations_per_epoch: 32,
-                    };
-                    let adapter = CosmosAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
-                    real_handle(adapter, chain, &observer)
-                }
-                #[cfg(feature = "cardano")]
-                "cardano" => {
-                    use softstake_adapters::cardano::{CardanoAdapter, CardanoConfig};
-                    let (api_url, key) = endpoint_and_key(symbol, "cardano", "ADA", chain)?;
-                    let c = chain
-                        .cardano
-                        .as_ref()
-                        .ok_or_else(|| anyhow!("chains.{symbol}.cardano is required for the cardano adapter"))?;
-                    let project_id = match &c.project_id_env {
-                        Some(var) => Some(std::env::var(var).with_context(|| {
-                            format!("chains.{symbol}.cardano.project_id_env: environment variable {var} is not set")
-                        })?),
-                        None => None,
-                    };
-                    let cfg = CardanoConfig {
-                        api_url,
-                        project_id,
-                        network_id: c.network_id,
-                        stake_keys: c.stake_keys,
-                        ttl_slots: c.ttl_slots,
-                        max_operations_per_epoch: 32,
-                    };
-                    let adapter = CardanoAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
-                    real_handle(adapter, chain, &observer)
-                }
-                other => bail!(
-                    "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}{}{}); \
-                     real adapters are compiled in with their cargo feature",
-                    if cfg!(feature = "solana") { ", solana" } else { "" },
-                    if cfg!(feature = "near") { ", near" } else { "" },
-                    if cfg!(feature = "tron") { ", tron" } else { "" },
-                    if cfg!(feature = "cosmos") { ", cosmos" } else { "" },
-                    if cfg!(feature = "cardano") { ", cardano" } else { "" },
-                    if cfg!(feature = "evm") {
-                        EVM_ADAPTERS.iter().map(|(n, _)| format!(", {n}")).collect::<String>()
-                    } else {
-                        String::new()
-                    }
-                ),
-            };
-            map.insert(symbol.clone(), handle);
-        }
-        Ok(Chains { map, sim_dir })
-    }
-
-    /// The chain of `token`.
-    pub fn get(&self, token: &str) -> Result<&ChainHandle> {
-        self.map
-            .get(token)
-            .ok_or_else(|| anyhow!("no chain configured for {token}: add [chains.{token}] to the network config"))
-    }
-
-    /// Tokens with a chain, in order.
-    pub fn tokens(&self) -> impl Iterator<Item = &str> {
-        self.map.keys().map(String::as_str)
-    }
-
-    /// Moves every simulated chain's clock to `t`.
-    pub fn advance_sims(&self, t: Timestamp) -> Result<()> {
-        for (symbol, h) in &self.map {
-            if let Some(sim) = &h.sim {
-                sim.advance_to(t)
-                    .with_context(|| format!("advancing the {symbol} simulated chain"))?;
             }
-        }
-        Ok(())
-    }
-
-    /// Custody moved on an exchange wallet: mirror it on a simulated chain's treasury
-    /// wallet (real chains see the exchange's own transfers). A fall beyond the wallet
-    /// takes what is there and returns the rest (withdrawals waiting for liquidity).
-    pub fn mirror_custody(&self, token: &str, delta: Net) -> Result<Amount> {
-        let Some(sim) = &self.get(token)?.sim else {
-            return Ok(Amount::ZERO);
-        };
-        let amount = delta.magnitude();
-        if !delta.is_negative() {
-            sim.fund(amount)?;
-            return Ok(Amount::ZERO);
-        }
-        let take = amount.min(sim.wallet());
-        sim.defund(take)?;
-        Ok(amount.saturating_sub(take))
-    }
-
-    /// Reloads the saved state of `token`'s simulated chain, if it has one (a standby
-    /// taking over the token continues from what the previous leader saved).
-    pub fn reload(&self, token: &str) -> Result<()> {
-        let (Some(dir), Some(sim)) = (&self.sim_dir, &self.get(token)?.sim) else {
-            return Ok(());
-        };
-        let path = dir.join(format!("{token}.json"));
-        if !path.exists() {
-            return Ok(());
-        }
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        sim.load_snapshot(SimChain::parse_snapshot(&text)?)
-            .with_context(|| format!("loading {}", path.display()))?;
-        Ok(())
-    }
-
-    /// Saves `token`'s simulated chain (persisted mode only).
-    pub fn save_token(&self, token: &str) -> Result<()> {
-        let (Some(dir), Some(sim)) = (&self.sim_dir, &self.get(token)?.sim) else {
-            return Ok(());
-        };
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join(format!("{token}.json"));
-        let tmp = tempfile::NamedTempFile::new_in(dir)?;
-        std::fs::write(tmp.path(), sim.snapshot()?)?;
-        tmp.persist(&path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        Ok(())
-    }
-
-    /// Saves the simulated chains' state (CLI mode).
-    pub fn save(&self) -> Result<()> {
-        let Some(dir) = &self.sim_dir else { return Ok(()) };
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        for (symbol, h) in &self.map {
-            if let Some(sim) = &h.sim {
-                let path = dir.join(format!("{symbol}.json"));
-                let tmp = tempfile::NamedTempFile::new_in(dir)?;
-                std::fs::write(tmp.path(), sim.snapshot()?)?;
-                tmp.persist(&path)
-                    .with_context(|| format!("writing {}", path.display()))?;
+            "sim-remote" => {
+                let url = chain.rpc_url.as_deref().ok_or_else(|| {
+                    anyhow!("chains.{symbol}.rpc_url is required for the sim-remote adapter (a `softstake simnet` URL)")
+                })?;
+                let adapter = crate::simnet::RemoteSim::new(symbol, url)?;
+                ChainHandle {
+                    adapter: Arc::new(Guarded::new(adapter, guard_config(chain, true), observer.clone())),
+                    sim: None,
+                    exec: exec_config(chain, true),
+                }
             }
-        }
-        Ok(())
+            #[cfg(feature = "solana")]
+            "solana" => {
+                use softstake_adapters::solana::{SolanaAdapter, SolanaConfig};
+                let rpc_url = chain
+                    .rpc_url
+                    .clone()
+                    .ok_or_else(|| anyhow!("chains.{symbol}.rpc_url is required for the solana adapter"))?;
+                let source = chain.signer.as_deref().ok_or_else(|| {
+                    anyhow!("chains.{symbol}.signer is required for the solana adapter (env:VAR or file:PATH)")
+                })?;
+                let key = KeySource::parse(source)?.load()?;
+                let adapter = SolanaAdapter::new(
+                    SolanaConfig {
+                        rpc_url,
+                        priority_fee_micro_lamports: chain.priority_fee_micro_lamports,
+                        max_operations_per_epoch: 32,
+                    },
+                    &key,
+                )?;
+                real_handle(adapter, chain, &observer)
+            }
+            #[cfg(feature = "evm")]
+            "bsc" => {
+                use softstake_adapters::evm::bsc::{BscAdapter, STAKE_HUB};
+                let (cfg, key, hub) = evm_parts(symbol, "bsc", chain, STAKE_HUB)?;
+                let adapter = BscAdapter::new(cfg, &key, hub).with_context(|| format!("chains.{symbol}"))?;
+                real_handle(adapter, chain, &observer)
+            }
+            #[cfg(feature = "evm")]
+            "polygon" => {
+                use softstake_adapters::evm::polygon::{PolygonAdapter, STAKE_MANAGER_MAINNET, STAKE_MANAGER_SEPOLIA};
+                let default = match chain.evm.as_ref().map(|e| e.chain_id) {
+                    Some(11_155_111) => STAKE_MANAGER_SEPOLIA,
+                    _ => STAKE_MANAGER_MAINNET,
+                };
+                let (cfg, key, sm) = evm_parts(symbol, "polygon", chain, default)?;
+                let adapter = PolygonAdapter::new(cfg, &key, sm).with_context(|| format!("chains.{symbol}"))?;
+                real_handle(adapter, chain, &observer)
+            }
+            #[cfg(feature = "evm")]
+            "sonic" => {
+                use softstake_adapters::evm::sonic::{SonicAdapter, SFC_ADDRESS};
+                let (cfg, key, sfc) = evm_parts(symbol, "sonic", chain, SFC_ADDRESS)?;
+                let adapter = SonicAdapter::new(cfg, &key, sfc).with_context(|| format!("chains.{symbol}"))?;
+                real_handle(adapter, chain, &observer)
+            }
+            #[cfg(feature = "evm")]
+            "ronin" => {
+                use softstake_adapters::evm::ronin::{RoninAxsAdapter, AXS_POOL_MAINNET};
+                let evm = chain.evm.as_ref();
+                if evm.is_some_and(|e| e.chain_id != 2020 && e.staking_contract.is_none()) {
+                    bail!(
+                        "chains.{symbol}.evm.staking_contract is required off Ronin mainnet (chain id 2020): \
+                         the AXS pool {AXS_POOL_MAINNET} is a mainnet address"
+                    );
+                }
+                let (cfg, key, pool) = evm_parts(symbol, "ronin", chain, AXS_POOL_MAINNET)?;
+                let adapter = RoninAxsAdapter::new(cfg, &key, pool).with_context(|| format!("chains.{symbol}"))?;
+                real_handle(adapter, chain, &observer)
+            }
+            #[cfg(feature = "evm")]
+            "apechain" => {
+                use softstake_adapters::evm::apechain::{ApeChainAdapter, ARB_INFO};
+                let (cfg, key, info) = evm_parts(symbol, "apechain", chain, ARB_INFO)?;
+                let adapter = ApeChainAdapter::new(cfg, &key, info).with_context(|| format!("chains.{symbol}"))?;
+                real_handle(adapter, chain, &observer)
+            }
+            #[cfg(feature = "near")]
+            "near" => {
+                use softstake_adapters::near::{NearAdapter, NearConfig};
+                let near = chain
+                    .near
+                    .as_ref()
+                    .ok_or_else(|| anyhow!("chains.{symbol}.near is required for the near adapter"))?;
+                let (rpc_url, key) = endpoint_and_key(symbol, "near", "NEAR", chain)?;
+                let cfg = NearConfig {
+                    rpc_url,
+                    account_id: near.account_id.clone(),
+                    extra_pools: near.extra_pools.clone(),
+                    max_operations_per_epoch: 32,
+                };
+                let adapter = NearAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
+                real_handle(adapter, chain, &observer)
+            }
+            #[cfg(feature = "tron")]
+            "tron" => {
+                use softstake_adapters::tron::{TronAdapter, TronConfig};
+                let (api_url, key) = endpoint_and_key(symbol, "tron", "TRX", chain)?;
+                let settings = chain.tron.clone().unwrap_or_default();
+                let api_key = match &settings.api_key_env {
+                    Some(var) => Some(std::env::var(var).with_context(|| {
+                        format!("chains.{symbol}.tron.api_key_env: environment variable {var} is not set")
+                    })?),
+                    None => None,
+                };
+                let cfg = TronConfig {
+                    api_url,
+                    api_key,
+                    expiration_secs: settings.expiration_secs,
+                    max_operations_per_epoch: 32,
+                    owner_address: settings.owner_address.clone(),
+                };
+                let adapter = TronAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
+                real_handle(adapter, chain, &observer)
+            }
+            #[cfg(feature = "cosmos")]
+            "cosmos" => {
+                use softstake_adapters::cosmos::{CosmosAdapter, CosmosConfig};
+                let (rpc_url, key) = endpoint_and_key(symbol, "cosmos", "ATOM", chain)?;
+                let c = chain
+                    .cosmos
+                    .as_ref()
+                    .ok_or_else(|| anyhow!("chains.{symbol}.cosmos is required for the cosmos adapter"))?;
+                let (num, den) = c
+                    .gas_price_fraction()
+                    .map_err(|e| anyhow!("chains.{symbol}.cosmos.{e}"))?;
+                let cfg = CosmosConfig {
+                    grpc_url: c.grpc_url.clone(),
+                    rpc_url,
+                    chain_id: c.chain_id.clone(),
+                    account_prefix: c.account_prefix.clone(),
+                    gas_per_message: c.gas_per_message,
+                    gas_price_numerator: num,
+                    gas_price_denominator: den,
+                    timeout_blocks: c.timeout_blocks,
+                    max_operations_per_epoch: 32,
+                };
+                let adapter = CosmosAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
+                real_handle(adapter, chain, &observer)
+            }
+            #[cfg(feature = "cardano")]
+            "cardano" => {
+                use softstake_adapters::cardano::{CardanoAdapter, CardanoConfig};
+                let (api_url, key) = endpoint_and_key(symbol, "cardano", "ADA", chain)?;
+                let c = chain
+                    .cardano
+                    .as_ref()
+                    .ok_or_else(|| anyhow!("chains.{symbol}.cardano is required for the cardano adapter"))?;
+                let project_id = match &c.project_id_env {
+                    Some(var) => Some(std::env::var(var).with_context(|| {
+                        format!("chains.{symbol}.cardano.project_id_env: environment variable {var} is not set")
+                    })?),
+                    None => None,
+                };
+                let cfg = CardanoConfig {
+                    api_url,
+                    project_id,
+                    network_id: c.network_id,
+                    stake_keys: c.stake_keys,
+                    ttl_slots: c.ttl_slots,
+                    max_operations_per_epoch: 32,
+                };
+                let adapter = CardanoAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
+                real_handle(adapter, chain, &observer)
+            }
+            other => bail!(
+                "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}{}{}); \
+                 real adapters are compiled in with their cargo feature",
+                if cfg!(feature = "solana") { ", solana" } else { "" },
+                if cfg!(feature = "near") { ", near" } else { "" },
+                if cfg!(feature = "tron") { ", tron" } else { "" },
+                if cfg!(feature = "cosmos") { ", cosmos" } else { "" },
+                if cfg!(feature = "cardano") { ", cardano" } else { "" },
+                if cfg!(feature = "evm") {
+                    EVM_ADAPTERS.iter().map(|(n, _)| format!(", {n}")).collect::<String>()
+                } else {
+                    String::new()
+                }
+            ),
+        };
+        map.insert(symbol.clone(), handle);
     }
+    Ok(Chains::new(map, sim_dir))
 }
 
 fn load_sim(

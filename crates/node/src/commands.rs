@@ -12,6 +12,7 @@ use softstake_store::{RecordOutcome, Store, StoreError};
 use crate::clock::Clock;
 use crate::config::NetworkConfig;
 use crate::input::{parse_account, read_rewards, BalancesReader, CsvFile, ACCOUNTS_COLUMNS};
+use crate::lease::under_lease;
 use crate::progress;
 use crate::report::{self, apr_pct, num, SummaryRow};
 
@@ -238,10 +239,12 @@ pub async fn close_day(
     ]);
     for sym in list {
         pb.set_message(sym.to_string());
-        let out = store
-            .close_day(&cfg.registry, sym, day, now, cfg.max_accounts_per_close)
-            .await
-            .with_context(|| format!("closing {sym} {day}"))?;
+        let out = under_lease(store, sym, "close-day", async |s| {
+            Ok(s.close_day(&cfg.registry, sym, day, now, cfg.max_accounts_per_close)
+                .await?)
+        })
+        .await
+        .with_context(|| format!("closing {sym} {day}"))?;
         let c = cfg.registry.get(sym)?;
         t.add_row(vec![
             Cell::new(sym),
@@ -273,7 +276,8 @@ pub async fn distribute(
     let mut already = Vec::new();
     for sym in tokens(&cfg.registry, token)? {
         let c = cfg.registry.get(sym)?;
-        match store.distribute(c, day, now).await {
+        let paid = under_lease(store, sym, "distribute", async |s| Ok(s.distribute(c, day, now).await)).await?;
+        match paid {
             Ok(s) => {
                 let closed = store.closed_day(sym, day).await?.map(|c| c.accounts).unwrap_or(0);
                 rows.push(SummaryRow::from_distribution(c, &s, closed, report::Precision::Exact));

@@ -320,6 +320,10 @@ pub struct ServiceConfig {
     /// Scheduler tick, seconds.
     #[serde(default = "d_tick")]
     pub tick_secs: u64,
+    /// A leader's lease on a token lasts this long without renewal, seconds; a standby
+    /// takes the token over once it lapses (default 30; at least 2 × `tick_secs`).
+    #[serde(default = "d_lease_ttl")]
+    pub lease_ttl_secs: u64,
     /// Distribution of day d starts this long after its end, seconds (default 00:05).
     #[serde(default = "d_distribute_after")]
     pub distribute_after_secs: u64,
@@ -349,6 +353,9 @@ fn d_metrics() -> String {
 fn d_tick() -> u64 {
     10
 }
+fn d_lease_ttl() -> u64 {
+    30
+}
 fn d_distribute_after() -> u64 {
     300
 }
@@ -363,6 +370,7 @@ impl Default for ServiceConfig {
             rest_addr: d_rest(),
             metrics_addr: d_metrics(),
             tick_secs: d_tick(),
+            lease_ttl_secs: d_lease_ttl(),
             distribute_after_secs: d_distribute_after(),
             distribute_deadline_secs: d_distribute_deadline(),
             tls_cert: None,
@@ -685,6 +693,13 @@ impl NetworkConfig {
         }
         if raw.service.tls_cert.is_some() != raw.service.tls_key.is_some() {
             return Err(invalid("service: tls_cert and tls_key go together".into()));
+        }
+        let svc = &raw.service;
+        if svc.tick_secs == 0 || svc.lease_ttl_secs < svc.tick_secs.saturating_mul(2) {
+            return Err(invalid(format!(
+                "service.lease_ttl_secs: {} must be at least twice tick_secs ({}), which must be at least 1: a leader renews its lease every tick",
+                svc.lease_ttl_secs, svc.tick_secs
+            )));
         }
         if raw.max_accounts_per_close == 0 {
             return Err(invalid("max_accounts_per_close: must be at least 1".into()));

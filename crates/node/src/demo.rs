@@ -101,9 +101,11 @@ struct Holding {
     balance: Amount,
 }
 
-struct World {
+/// The demo's (and the simulator's) population: accounts and their holdings drawn from
+/// the bundled real stake distribution, and their day-by-day flows.
+pub(crate) struct World {
     rng: ChaCha8Rng,
-    accounts: Vec<Account>,
+    pub(crate) accounts: Vec<Account>,
     holdings: Vec<Holding>,
     by_key: HashMap<(String, String), usize>,
 }
@@ -113,7 +115,7 @@ fn at(day: Day, secs: i64) -> Result<Timestamp> {
 }
 
 impl World {
-    fn new(cfg: &NetworkConfig, tokens: &[String], opts: &DemoOptions) -> Result<World> {
+    pub(crate) fn new(cfg: &NetworkConfig, tokens: &[String], opts: &DemoOptions) -> Result<World> {
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
         let stakes = data::cardano_delegator_stakes()?;
         let before = opts.start.plus_days(-i64::from(opts.warmup_days)).prev();
@@ -182,7 +184,7 @@ impl World {
     }
 
     /// Opening balances (the day before the program) and the day's events.
-    fn opening_events(&self, before: Day) -> Result<Vec<BalanceEvent>> {
+    pub(crate) fn opening_events(&self, before: Day) -> Result<Vec<BalanceEvent>> {
         self.holdings
             .iter()
             .map(|h| {
@@ -198,7 +200,11 @@ impl World {
 
     /// The day's user flows; returns the events and the net flow per token (deposits
     /// positive), which moves the custody wallets.
-    fn day_events(&mut self, day: Day, wave: &[String]) -> Result<(Vec<BalanceEvent>, BTreeMap<String, i128>)> {
+    pub(crate) fn day_events(
+        &mut self,
+        day: Day,
+        wave: &[String],
+    ) -> Result<(Vec<BalanceEvent>, BTreeMap<String, i128>)> {
         let mut events = Vec::new();
         let mut flows: BTreeMap<String, i128> = BTreeMap::new();
         for k in 0..self.holdings.len() {
@@ -234,7 +240,7 @@ impl World {
     }
 
     /// Payouts credited to spot balances at `ts` (one event per paid account).
-    fn credit(&mut self, token: &str, payouts: &[(String, Amount)], ts: Timestamp) -> Vec<BalanceEvent> {
+    pub(crate) fn credit(&mut self, token: &str, payouts: &[(String, Amount)], ts: Timestamp) -> Vec<BalanceEvent> {
         let mut out = Vec::new();
         for (account, reward) in payouts.iter().filter(|(_, r)| !r.is_zero()) {
             if let Some(&k) = self.by_key.get(&(account.clone(), token.to_string())) {
@@ -317,7 +323,7 @@ pub async fn run(cfg: &NetworkConfig, opts: DemoOptions) -> Result<()> {
             c.rpc_url.as_deref().unwrap_or("?")
         );
     }
-    let chains = Chains::build(&sub, false, genesis, None)?;
+    let chains = crate::chains::build(&sub, false, genesis, None)?;
     chains.advance_sims(clock.now())?;
     println!(
         "softstake demo: {} accounts, {} tokens, {} days from {} after {} days of warm-up (seed {}), store {}",

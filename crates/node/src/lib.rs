@@ -1,7 +1,9 @@
 //! # softstake-node
 //!
 //! The `softstake` binary's library: CLI commands, configuration, CSV inputs, reports,
-//! the treasury loop and the demo. Errors inside are `anyhow` (this is the application
+//! the APIs, the daemon's process (servers, signals, feed) and the demo. The scheduler,
+//! the treasury loop, the executor and the leases are `softstake-orchestrator`'s
+//! (re-exported here as `clock`, `lease` and `treasury`). Errors inside are `anyhow` (this is the application
 //! layer); the domain, the adapters and the store keep typed errors.
 //!
 //! ```text
@@ -12,7 +14,6 @@
 
 pub mod api;
 pub mod chains;
-pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod daemon;
@@ -20,8 +21,10 @@ pub mod demo;
 pub mod feed;
 pub mod files;
 pub mod input;
-pub mod lease;
 pub mod progress;
 pub mod report;
-pub mod treasury;
+pub mod simnet;
+pub mod simulate;
 pub mod treasury_cmd;
+
+pub use softstake_orchestrator::{clock, lease, treasury};

@@ -191,6 +191,52 @@ enum Command {
         #[arg(long)]
         manual_clock: Option<String>,
     },
+    /// Serve one token's simulated chain over HTTP, so several processes share one chain
+    /// (`adapter = "sim-remote"`, `rpc_url = "http://ADDR"`): devnet failover drills.
+    Simnet {
+        /// The token whose `[chains.X]` entry (seed, validator set, faults) builds it.
+        #[arg(long)]
+        token: String,
+        /// Listen address (loopback).
+        #[arg(long, default_value = "127.0.0.1:8899")]
+        listen: String,
+        /// Chain genesis, RFC 3339 (epochs count from here).
+        #[arg(long, default_value = "2025-01-01T00:00:00Z")]
+        genesis: String,
+        /// Delay before answering each call, milliseconds (a network round trip).
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+    },
+    /// Deterministic whole-system simulation: the daemon's schedule against simulated
+    /// chains, the store and a manual clock, with faults from the seed; checks the
+    /// invariants after every step. `--db postgres://…` runs each seed in a new database
+    /// on that server (default: an SQLite file per seed).
+    Simulate {
+        /// One seed (replays a failure).
+        #[arg(long, conflicts_with = "seeds")]
+        seed: Option<u64>,
+        /// Seeds `A..B` (B excluded).
+        #[arg(long, value_parser = parse_seeds, default_value = "0..10")]
+        seeds: std::ops::Range<u64>,
+        /// Days per seed with faults.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Days at the end with no fault, after which every closed day must be paid.
+        #[arg(long, default_value_t = 2)]
+        quiet_days: u32,
+        /// Accounts per seed.
+        #[arg(long, default_value_t = 24)]
+        accounts: u32,
+        /// Tokens (simulated chains of the network config), comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "SOL,NEAR,TRX")]
+        tokens: Vec<String>,
+        /// Seeds run at once.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// Write the report (Markdown) here too.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
     /// Print the SHA-256 of an API bearer token, for `[[service.clients]] token_sha256`.
     HashToken {
         /// The token (prefer piping it: `softstake hash-token -` reads stdin).
@@ -293,8 +339,10 @@ enum RewardsCmd {
     },
 }
 
-fn init_tracing(format: LogFormat, verbose: u8) {
+fn init_tracing(format: LogFormat, verbose: u8, quiet: bool) {
     let level = match verbose {
+        // the simulator's injected faults would fill stderr with the errors they cause
+        0 if quiet => "off",
         0 => "warn",
         1 => "warn,softstake_core=info,softstake_adapters=info,softstake_store=info,softstake_node=info,softstake=info",
         _ => "info,softstake_core=debug,softstake_adapters=debug,softstake_store=debug,softstake_node=debug,softstake=debug",
@@ -314,6 +362,18 @@ fn parse_override(s: &str) -> Result<(String, String), String> {
         .map(|(t, a)| (t.trim().to_uppercase(), a.trim().to_string()))
         .filter(|(t, a)| !t.is_empty() && !a.is_empty())
         .ok_or_else(|| format!("{s:?}: expected TOKEN=ADAPTER, e.g. SOL=solana"))
+}
+
+fn parse_seeds(s: &str) -> Result<std::ops::Range<u64>, String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("{s:?}: expected A..B, e.g. 0..200"))?;
+    let a: u64 = a.trim().parse().map_err(|e| format!("{s:?}: {e}"))?;
+    let b: u64 = b.trim().parse().map_err(|e| format!("{s:?}: {e}"))?;
+    if a >= b {
+        return Err(format!("{s:?}: empty range"));
+    }
+    Ok(a..b)
 }
 
 fn parse_day(s: &str) -> Result<Day> {
@@ -357,6 +417,56 @@ async fn run(cli: Cli) -> Result<()> {
         return Ok(());
     }
     let cfg: NetworkConfig = config::load(&cli.network, cli.config.as_deref())?;
+    if let Command::Simnet {
+        token,
+        listen,
+        genesis,
+        latency_ms,
+    } = &cli.command
+    {
+        let genesis = softstake_core::Timestamp::parse_rfc3339(genesis).with_context(|| "--genesis")?;
+        let (chain, adapter) = softstake_node::chains::served_sim(&cfg, &token.to_uppercase(), genesis)?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding the simnet on {listen}"))?;
+        println!("simnet for {token} on http://{}", listener.local_addr()?);
+        return softstake_node::simnet::serve(
+            softstake_node::simnet::router(chain, adapter, std::time::Duration::from_millis(*latency_ms)),
+            listener,
+        )
+        .await;
+    }
+    if let Command::Simulate {
+        seed,
+        seeds,
+        days,
+        quiet_days,
+        accounts,
+        tokens,
+        jobs,
+        report,
+    } = &cli.command
+    {
+        let pg_url = match cli.db.as_deref() {
+            Some(u) if u.starts_with("postgres") => Some(u.to_string()),
+            Some(u) => {
+                anyhow::bail!("simulate --db takes a PostgreSQL server URL (each seed gets its own database), not {u}")
+            }
+            None => None,
+        };
+        let opts = softstake_node::simulate::SimulateOptions {
+            seeds: seed.map(|s| s..s + 1).unwrap_or_else(|| seeds.clone()),
+            days: *days,
+            quiet_days: *quiet_days,
+            accounts: *accounts,
+            tokens: tokens.iter().map(|t| t.to_uppercase()).collect(),
+            pg_url,
+            jobs: *jobs,
+            report: report.clone(),
+        };
+        softstake_node::simulate::run(&cfg, opts).await?;
+        return Ok(());
+    }
     if let Command::Run { manual_clock } = &cli.command {
         let manual_clock = manual_clock
             .as_deref()
@@ -401,6 +511,8 @@ async fn run(cli: Cli) -> Result<()> {
         | Command::Init
         | Command::Demo { .. }
         | Command::Run { .. }
+        | Command::Simnet { .. }
+        | Command::Simulate { .. }
         | Command::HashToken { .. } => Ok(()),
         Command::ApiKey {
             action: ApiKeyCmd::Create { account },
@@ -446,7 +558,8 @@ fn main() -> ExitCode {
     // `softstake … | head` ends quietly instead of panicking on a closed pipe.
     sigpipe::reset();
     let cli = Cli::parse();
-    init_tracing(cli.log_format, cli.verbose);
+    let quiet = matches!(cli.command, Command::Simulate { .. });
+    init_tracing(cli.log_format, cli.verbose, quiet);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -14,6 +14,7 @@ use softstake_store::{PlanStatus, Store};
 use crate::chains::{Chains, SIM_GENESIS_UNIX_SECS};
 use crate::clock::Clock;
 use crate::config::NetworkConfig;
+use crate::lease::under_lease;
 use crate::report::{self, apr_pct, num};
 use crate::treasury::executor::{Executor, OpOutcome};
 use crate::treasury::{self as tr};
@@ -29,9 +30,9 @@ pub fn cli_chains(cfg: &NetworkConfig, only: Option<&str>, now: Timestamp) -> Re
             }
             let mut sub = cfg.clone();
             sub.chains.retain(|k, _| k == t);
-            Chains::build(&sub, true, genesis, None)?
+            crate::chains::build(&sub, true, genesis, None)?
         }
-        None => Chains::build(cfg, true, genesis, None)?,
+        None => crate::chains::build(cfg, true, genesis, None)?,
     };
     chains.advance_sims(now)?;
     Ok(chains)
@@ -156,40 +157,46 @@ pub async fn execute(
 ) -> Result<()> {
     let now = clock.now();
     let chains = cli_chains(cfg, None, now)?;
+    let stored = store.plan(plan_id).await?;
+    if let Some(p) = &stored {
+        if matches!(p.status, PlanStatus::Done | PlanStatus::Rejected) {
+            bail!("plan {plan_id} is already {}", p.status.as_str());
+        }
+    }
+    let mut ran = None;
     for sym in chains.tokens() {
-        book_custody(store, &chains, sym, now).await?;
-    }
-    let mut found: Option<TreasuryPlan> = None;
-    if let Some(stored) = store.plan(plan_id).await? {
-        if matches!(stored.status, PlanStatus::Done | PlanStatus::Rejected) {
-            bail!("plan {plan_id} is already {}", stored.status.as_str());
+        if stored.as_ref().is_some_and(|p| p.token != sym) {
+            continue;
         }
-        found = Some(serde_json::from_str(&stored.body).with_context(|| format!("stored plan {plan_id}"))?);
-    } else {
-        for sym in chains.tokens() {
-            let t = cfg.registry.get(sym)?;
-            let p = tr::plan_token(
-                store,
-                chains.get(sym)?.adapter.as_ref(),
-                t,
-                cfg.treasury.outflow_history_days,
-                now,
-            )
-            .await?;
-            if p.plan_id == plan_id {
-                found = Some(p);
-                break;
-            }
+        let handle = chains.get(sym)?.clone();
+        let t = cfg.registry.get(sym)?;
+        ran = under_lease(store, sym, "execute", async |s| {
+            book_custody(s, &chains, sym, now).await?;
+            let p: TreasuryPlan = match &stored {
+                Some(rec) => serde_json::from_str(&rec.body).with_context(|| format!("stored plan {plan_id}"))?,
+                None => {
+                    let p =
+                        tr::plan_token(s, handle.adapter.as_ref(), t, cfg.treasury.outflow_history_days, now).await?;
+                    if p.plan_id != plan_id {
+                        return Ok(None);
+                    }
+                    p
+                }
+            };
+            let approver = approve.then_some(by);
+            let result = tr::execute_plan(s, handle.adapter.as_ref(), &p, approver, handle.exec.clone(), now).await;
+            Ok(Some((p, result)))
+        })
+        .await?;
+        if ran.is_some() {
+            break;
         }
     }
-    let Some(p) = found else {
+    chains.save()?;
+    let Some((p, result)) = ran else {
         bail!("no current plan has id {plan_id}: the state changed since it was computed; run `softstake plan` again");
     };
     let t = cfg.registry.get(&p.token)?;
-    let approver = approve.then_some(by);
-    let handle = chains.get(&p.token)?.clone();
-    let result = tr::execute_plan(store, handle.adapter.as_ref(), &p, approver, handle.exec.clone(), now).await;
-    chains.save()?;
     let rep = result?;
     let mut table = report::table(&["#", "operation", "validator", "amount", "outcome"]);
     for (o, (_, outcome)) in p.ops.iter().zip(&rep.outcomes) {
@@ -229,12 +236,16 @@ pub async fn sync(store: &Store, cfg: &NetworkConfig, token: Option<&str>, clock
     for sym in selected(&chains, token)? {
         let t = cfg.registry.get(sym)?;
         let h = chains.get(sym)?;
-        book_custody(store, &chains, sym, now).await?;
-        let rep = tr::sync_token(store, h.adapter.as_ref(), now)
-            .await
-            .with_context(|| format!("syncing {sym}"))?;
-        let p = tr::plan_token(store, h.adapter.as_ref(), t, cfg.treasury.outflow_history_days, now).await?;
-        tr::refresh_liquidity_alerts(store, &p, now).await?;
+        let rep = under_lease(store, sym, "sync", async |s| {
+            book_custody(s, &chains, sym, now).await?;
+            let rep = tr::sync_token(s, h.adapter.as_ref(), now)
+                .await
+                .with_context(|| format!("syncing {sym}"))?;
+            let p = tr::plan_token(s, h.adapter.as_ref(), t, cfg.treasury.outflow_history_days, now).await?;
+            tr::refresh_liquidity_alerts(s, &p, now).await?;
+            Ok(rep)
+        })
+        .await?;
         let st = StateTotals::of(&rep.positions)?;
         table.add_row(vec![
             Cell::new(sym),
@@ -265,7 +276,10 @@ pub async fn reconcile(
     if let Some(id) = acknowledge {
         let alert = store.alert(id).await?.with_context(|| format!("no alert {id}"))?;
         let h = chains.get(&alert.token)?;
-        let lines = tr::acknowledge_drift(store, h.adapter.as_ref(), id, by, now).await?;
+        let lines = under_lease(store, &alert.token, "reconcile", async |s| {
+            tr::acknowledge_drift(s, h.adapter.as_ref(), id, by, now).await
+        })
+        .await?;
         chains.save()?;
         println!(
             "alert {id} acknowledged by {by}; booked {} drift lines; moves of {} are unfrozen",
@@ -279,12 +293,13 @@ pub async fn reconcile(
     for sym in selected(&chains, token)? {
         let t = cfg.registry.get(sym)?;
         let h = chains.get(sym)?;
-        Executor::new(store, h.adapter.as_ref(), h.exec.clone())
-            .recover()
-            .await?;
-        let rep = tr::reconcile_token(store, h.adapter.as_ref(), t, cfg.treasury.drift_tolerance_bps, now)
-            .await
-            .with_context(|| format!("reconciling {sym}"))?;
+        let rep = under_lease(store, sym, "reconcile", async |s| {
+            Executor::new(s, h.adapter.as_ref(), h.exec.clone()).recover().await?;
+            tr::reconcile_token(s, h.adapter.as_ref(), t, cfg.treasury.drift_tolerance_bps, now)
+                .await
+                .with_context(|| format!("reconciling {sym}"))
+        })
+        .await?;
         for l in &rep.lines {
             table.add_row(vec![
                 Cell::new(sym),

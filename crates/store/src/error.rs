@@ -151,6 +151,31 @@ pub enum StoreError {
     /// A state transition that the journal does not allow.
     #[error("journal: {0}")]
     Journal(String),
+    /// A fenced write whose writer no longer holds the token's lease: another instance
+    /// took it (a higher generation), so this write was refused and changed nothing.
+    #[error("{token}: this writer's lease (generation {generation}) is stale: the lease is at generation {current}, held by {holder}; nothing was written")]
+    Fenced {
+        /// Token.
+        token: Box<str>,
+        /// The writer's generation.
+        generation: i64,
+        /// The current generation (0 when the token has no lease row).
+        current: i64,
+        /// Who holds the current generation.
+        holder: Box<str>,
+    },
+    /// Another process holds the SQLite store's write lock; this handle only reads.
+    #[error("{path} is open for writing by another process ({holder}); this process can only read it: stop that process first")]
+    ReadOnly {
+        /// The database file.
+        path: Box<str>,
+        /// What the lock file says about its holder.
+        holder: Box<str>,
+    },
+    /// A write failed on purpose ([`crate::Store::fail_writes`]: the simulator's store
+    /// faults); nothing was written.
+    #[error("injected store fault: write transaction {0} failed before it started")]
+    Injected(u64),
     /// Something looked up is not there.
     #[error("not found: {0}")]
     NotFound(String),

@@ -1,9 +1,12 @@
 //! The operations journal: every side effect on a chain, keyed by an idempotency key,
 //! moving through `intent → submitted (tx id) → confirmed | failed → reconciled`.
 //!
-//! Each transition is a compare-and-set (`UPDATE … WHERE state IN (allowed)`), persisted
-//! before the side effect it guards, and logged in `operation_log`. A transition from a
-//! state that does not allow it is refused ([`StoreError::Journal`]) and changes nothing.
+//! Each transition is a compare-and-set on the `(state, attempts)` its caller read
+//! ([`Expect`]: `UPDATE … WHERE state = $s AND attempts = $a`), persisted before the side
+//! effect it guards, and logged in `operation_log`. A transition from a state that does
+//! not allow it, or from a row another writer moved on since it was read, is refused
+//! ([`StoreError::Journal`]) and changes nothing. On a [`Store::fenced`] handle the
+//! transition is also refused once the writer's lease is stale.
 
 use std::collections::BTreeMap;
 
@@ -119,6 +122,48 @@ pub struct Operation {
     pub updated_at: Timestamp,
 }
 
+/// The version of an operation row a transition expects to find: the `(state,
+/// attempts)` its caller read. If another writer moved the row on in between (signed a
+/// new attempt, confirmed or failed it), the transition is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expect {
+    /// State read.
+    pub state: OperationState,
+    /// Attempts read.
+    pub attempts: u32,
+}
+
+impl Operation {
+    /// This row's version, for a compare-and-set transition from it.
+    pub fn expect(&self) -> Expect {
+        Expect {
+            state: self.state,
+            attempts: self.attempts,
+        }
+    }
+}
+
+/// The error of a refused transition: what the row is now against what was expected.
+async fn refused(tx: &mut Tx, key: &str, expect: Expect, to: OperationState) -> Result<StoreError> {
+    let now = on_tx!(tx, |c| sqlx::query(
+        "SELECT state, attempts FROM operations WHERE idempotency_key = $1"
+    )
+    .bind(key)
+    .fetch_optional(&mut *c)
+    .await?
+    .map(|r| Ok::<_, StoreError>((r.text("state")?, r.int("attempts")?)))
+    .transpose()?)
+    .ok_or_else(|| StoreError::NotFound(format!("operation {key}")))?;
+    Ok(StoreError::Journal(format!(
+        "operation {key}: cannot go from {} (attempt {}) to {}: it is {} (attempt {})",
+        expect.state.as_str(),
+        expect.attempts,
+        to.as_str(),
+        now.0,
+        now.1
+    )))
+}
+
 const COLS: &str = "idempotency_key, plan_id, seq, token, kind, validator, amount, state, tx_id, payload, valid_until, attempts, error, epoch, created_at, updated_at";
 
 fn decode<R: RowExt>(r: &R) -> Result<Operation> {
@@ -169,19 +214,6 @@ async fn log(
             .rows_affected()
     });
     Ok(())
-}
-
-async fn current_state(tx: &mut Tx, key: &str) -> Result<OperationState> {
-    let s = on_tx!(tx, |c| sqlx::query(
-        "SELECT state FROM operations WHERE idempotency_key = $1"
-    )
-    .bind(key)
-    .fetch_optional(&mut *c)
-    .await?
-    .map(|r| r.text("state"))
-    .transpose()?)
-    .ok_or_else(|| StoreError::NotFound(format!("operation {key}")))?;
-    OperationState::parse(&s).ok_or_else(|| StoreError::corrupt("operations", format!("state {s:?}")))
 }
 
 impl Store {
@@ -336,41 +368,49 @@ impl Store {
     }
 
     /// `intent|submitted → submitted` with a (new) signed transaction, persisted before
-    /// the transaction is sent.
+    /// the transaction is sent: a compare-and-set from `expect` (the row as read before
+    /// signing), so of two writers that signed from the same row only one records its
+    /// transaction, and only that one may broadcast.
+    ///
+    /// # Errors
+    /// [`StoreError::Journal`] when the row is no longer at `expect` or `expect` is not
+    /// open; [`StoreError::Fenced`] on a stale lease.
     pub async fn mark_submitted(
         &self,
         key: &str,
+        expect: Expect,
         tx_id: &str,
         payload: &str,
         valid_until: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        let from = current_state(&mut tx, key).await?;
-        let n = on_tx!(&mut tx, |c| {
-            sqlx::query(
-            "UPDATE operations SET state = 'submitted', tx_id = $1, payload = $2, valid_until = $3, attempts = attempts + 1, updated_at = $4 \
-             WHERE idempotency_key = $5 AND state IN ('intent', 'submitted')",
-        )
-        .bind(tx_id)
-        .bind(payload)
-        .bind(valid_until.map(|t| t.0))
-        .bind(now.0)
-        .bind(key)
-        .execute(&mut *c)
-        .await?
-        .rows_affected()
-        });
+        let n = match expect.state.is_open() {
+            false => 0,
+            true => on_tx!(&mut tx, |c| {
+                sqlx::query(
+                    "UPDATE operations SET state = 'submitted', tx_id = $1, payload = $2, valid_until = $3, attempts = attempts + 1, updated_at = $4 \
+                     WHERE idempotency_key = $5 AND state = $6 AND attempts = $7",
+                )
+                .bind(tx_id)
+                .bind(payload)
+                .bind(valid_until.map(|t| t.0))
+                .bind(now.0)
+                .bind(key)
+                .bind(expect.state.as_str())
+                .bind(i64::from(expect.attempts))
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+            }),
+        };
         if n != 1 {
-            return Err(StoreError::Journal(format!(
-                "operation {key}: cannot go from {} to submitted",
-                from.as_str()
-            )));
+            return Err(refused(&mut tx, key, expect, OperationState::Submitted).await?);
         }
         log(
             &mut tx,
             key,
-            Some(from),
+            Some(expect.state),
             OperationState::Submitted,
             Some(tx_id),
             "signed; about to broadcast",
@@ -381,25 +421,32 @@ impl Store {
         Ok(())
     }
 
-    /// `submitted → confirmed`, with the ledger entries of its effect, atomically.
-    pub async fn mark_confirmed(&self, key: &str, entries: &[Entry], now: Timestamp) -> Result<()> {
+    /// `submitted → confirmed`, with the ledger entries of its effect, atomically: a
+    /// compare-and-set from `expect` (submitted, at the attempt whose transaction the
+    /// chain confirmed).
+    ///
+    /// # Errors
+    /// [`StoreError::Journal`] when the row is no longer at `expect`;
+    /// [`StoreError::Fenced`] on a stale lease.
+    pub async fn mark_confirmed(&self, key: &str, expect: Expect, entries: &[Entry], now: Timestamp) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        let n = on_tx!(&mut tx, |c| {
-            sqlx::query(
-            "UPDATE operations SET state = 'confirmed', error = NULL, updated_at = $1 WHERE idempotency_key = $2 AND state = 'submitted'"
-        )
-        .bind(now.0)
-        .bind(key)
-        .execute(&mut *c)
-        .await?
-        .rows_affected()
-        });
+        let n = match expect.state {
+            OperationState::Submitted => on_tx!(&mut tx, |c| {
+                sqlx::query(
+                    "UPDATE operations SET state = 'confirmed', error = NULL, updated_at = $1 \
+                     WHERE idempotency_key = $2 AND state = 'submitted' AND attempts = $3",
+                )
+                .bind(now.0)
+                .bind(key)
+                .bind(i64::from(expect.attempts))
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+            }),
+            _ => 0,
+        };
         if n != 1 {
-            let from = current_state(&mut tx, key).await?;
-            return Err(StoreError::Journal(format!(
-                "operation {key}: cannot go from {} to confirmed",
-                from.as_str()
-            )));
+            return Err(refused(&mut tx, key, expect, OperationState::Confirmed).await?);
         }
         insert_entries(&mut tx, entries, now).await?;
         log(
@@ -416,28 +463,43 @@ impl Store {
         Ok(())
     }
 
-    /// `intent|submitted → failed` with the reason.
-    pub async fn mark_failed(&self, key: &str, reason: &str, now: Timestamp) -> Result<()> {
+    /// `intent|submitted → failed` with the reason: a compare-and-set from `expect`.
+    ///
+    /// # Errors
+    /// [`StoreError::Journal`] when the row is no longer at `expect` or `expect` is not
+    /// open; [`StoreError::Fenced`] on a stale lease.
+    pub async fn mark_failed(&self, key: &str, expect: Expect, reason: &str, now: Timestamp) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        let from = current_state(&mut tx, key).await?;
-        let n = on_tx!(&mut tx, |c| {
-            sqlx::query(
-            "UPDATE operations SET state = 'failed', error = $1, updated_at = $2 WHERE idempotency_key = $3 AND state IN ('intent', 'submitted')"
-        )
-        .bind(reason)
-        .bind(now.0)
-        .bind(key)
-        .execute(&mut *c)
-        .await?
-        .rows_affected()
-        });
+        let n = match expect.state.is_open() {
+            false => 0,
+            true => on_tx!(&mut tx, |c| {
+                sqlx::query(
+                    "UPDATE operations SET state = 'failed', error = $1, updated_at = $2 \
+                     WHERE idempotency_key = $3 AND state = $4 AND attempts = $5",
+                )
+                .bind(reason)
+                .bind(now.0)
+                .bind(key)
+                .bind(expect.state.as_str())
+                .bind(i64::from(expect.attempts))
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+            }),
+        };
         if n != 1 {
-            return Err(StoreError::Journal(format!(
-                "operation {key}: cannot go from {} to failed",
-                from.as_str()
-            )));
+            return Err(refused(&mut tx, key, expect, OperationState::Failed).await?);
         }
-        log(&mut tx, key, Some(from), OperationState::Failed, None, reason, now).await?;
+        log(
+            &mut tx,
+            key,
+            Some(expect.state),
+            OperationState::Failed,
+            None,
+            reason,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

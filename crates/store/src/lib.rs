@@ -40,8 +40,10 @@ mod db;
 mod distribution;
 pub mod error;
 mod export;
+mod filelock;
 mod ingest;
 mod journal;
+mod lease;
 mod ledger;
 mod pg;
 mod rewards;
@@ -64,7 +66,8 @@ pub use distribution::{AprRow, DistributionSummary, HistoryRow};
 pub use error::{Result, StoreError};
 pub use export::{ExportRow, PayoutExport};
 pub use ingest::{Ingest, IngestEvent, IngestReport, MAX_DAYS_PER_INGEST};
-pub use journal::{NewOperation, Operation, OperationState};
+pub use journal::{Expect, NewOperation, Operation, OperationState};
+pub use lease::{Fence, LeaseRecord, LeaseTake};
 pub use ledger::LedgerBalance;
 pub use rewards::{RecordOutcome, RewardRow};
 pub use service::ApiKey;
@@ -84,6 +87,27 @@ pub enum Backend {
 pub struct Store {
     pool: Pool,
     pauses: Pauses,
+    /// The lease this handle's writes are fenced by ([`Store::fenced`]).
+    fence: Option<std::sync::Arc<Fence>>,
+    /// SQLite: this process's hold on the file's write lock, or why it has none.
+    access: Option<filelock::Access>,
+    /// Injected write failures (the simulator's store faults).
+    faults: WriteFaults,
+}
+
+/// Write transactions to fail, by their ordinal from when they were armed (the
+/// simulator's "store error" and "crash before commit" faults: the transaction never
+/// starts, so nothing of it is written, as if the process died before its commit).
+#[derive(Debug, Clone, Default)]
+struct WriteFaults(std::sync::Arc<std::sync::Mutex<(u64, std::collections::BTreeSet<u64>)>>);
+
+impl WriteFaults {
+    fn hit(&self) -> Option<u64> {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        g.0 += 1;
+        let n = g.0;
+        g.1.remove(&n).then_some(n)
+    }
 }
 
 /// Places where a writer can be held, inside its transaction and holding its locks, for
@@ -131,23 +155,37 @@ impl Store {
     /// Connects to `url` (`sqlite://path/to/file.db` — created with its folder if missing —
     /// or `postgres://user@host:port/db`) and applies pending migrations.
     ///
+    /// An SQLite file has one writing process: the first to open it takes its write lock
+    /// (`<file>.lock`, see [`StoreError::ReadOnly`]); while that process runs, any other
+    /// opens the file read-only and its writes are refused naming the holder.
+    ///
     /// Errors: [`StoreError::UnsupportedUrl`] for other schemes, [`StoreError::Db`] when
     /// the database cannot be reached, [`StoreError::Migrate`] when the schema cannot be
-    /// brought up to date.
+    /// brought up to date, [`StoreError::Io`] when the SQLite lock file cannot be opened.
     pub async fn open(url: &str) -> Result<Store> {
+        let mut access = None;
         let pool = if url.starts_with("sqlite:") {
-            let url = prepare_sqlite_url(url)?;
+            let (url, path) = prepare_sqlite_url(url)?;
+            let lock = filelock::acquire(Path::new(&path))?;
+            let writer = matches!(lock, filelock::Access::Write(_));
+            access = Some(lock);
             let opts = SqliteConnectOptions::from_str(&url)?
                 .foreign_keys(true)
-                .journal_mode(SqliteJournalMode::Wal)
+                .read_only(!writer)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            let opts = match writer {
+                true => opts.journal_mode(SqliteJournalMode::Wal),
+                false => opts,
+            };
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(opts)
                 .await?;
-            SQLITE_MIGRATIONS.run(&pool).await?;
+            if writer {
+                SQLITE_MIGRATIONS.run(&pool).await?;
+            }
             Pool::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             // JIT compiles each execution of a generic plan whose estimate is large (an
@@ -167,6 +205,9 @@ impl Store {
         Ok(Store {
             pool,
             pauses: Pauses::default(),
+            fence: None,
+            access,
+            faults: WriteFaults::default(),
         })
     }
 
@@ -179,6 +220,15 @@ impl Store {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((point, gate));
+    }
+
+    /// Makes write transactions of this store (and its clones) fail: the `k`-th write
+    /// transaction started from now for each `k` in `ordinals` (1-based) fails with
+    /// [`StoreError::Injected`] before it starts. For the simulator and drills.
+    pub fn fail_writes(&self, ordinals: impl IntoIterator<Item = u64>) {
+        let mut g = self.faults.0.lock().unwrap_or_else(|p| p.into_inner());
+        let base = g.0;
+        g.1 = ordinals.into_iter().map(|k| base + k).collect();
     }
 
     /// The backend in use.
@@ -216,11 +266,38 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`] when no connection can be acquired or the lock is not granted
     /// within the busy timeout.
+    ///
+    /// On a handle [`Store::fenced`] by a lease, the transaction starts with the fence
+    /// check: [`StoreError::Fenced`] when the lease has moved on. On an SQLite file
+    /// another process writes: [`StoreError::ReadOnly`].
     pub(crate) async fn write_tx(&self) -> Result<Tx> {
+        let mut tx = self.unfenced_write_tx().await?;
+        if let Some(f) = self.fence.as_deref() {
+            lease::check_fence(&mut tx, f, true).await?;
+        }
+        Ok(tx)
+    }
+
+    /// [`Store::write_tx`] without the fence check (the lease calls themselves).
+    pub(crate) async fn unfenced_write_tx(&self) -> Result<Tx> {
+        if let Some(n) = self.faults.hit() {
+            return Err(StoreError::Injected(n));
+        }
+        if let Some(filelock::Access::Read { path, holder }) = &self.access {
+            return Err(StoreError::ReadOnly {
+                path: path.clone(),
+                holder: holder.clone(),
+            });
+        }
         Ok(match &self.pool {
             Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
+    }
+
+    /// True when this handle may write (PostgreSQL, or the SQLite file's lock holder).
+    pub fn writable(&self) -> bool {
+        !matches!(self.access, Some(filelock::Access::Read { .. }))
     }
 
     /// Starts a read-only snapshot: SQLite's deferred `BEGIN`; PostgreSQL's
@@ -257,7 +334,8 @@ impl Store {
 const TOKEN_DAY_LOCK: i32 = 0x5353_4B31;
 
 /// Makes sure the SQLite file's folder exists and asks SQLite to create the file.
-fn prepare_sqlite_url(url: &str) -> Result<String> {
+/// Returns the URL to connect with and the file's path.
+fn prepare_sqlite_url(url: &str) -> Result<(String, String)> {
     let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let (path, query) = match rest.split_once('?') {
         Some((p, q)) => (p, Some(q)),
@@ -275,9 +353,10 @@ fn prepare_sqlite_url(url: &str) -> Result<String> {
             })?;
         }
     }
-    Ok(match query {
+    let url = match query {
         Some(q) if q.contains("mode=") => format!("sqlite://{path}?{q}"),
         Some(q) => format!("sqlite://{path}?{q}&mode=rwc"),
         None => format!("sqlite://{path}?mode=rwc"),
-    })
+    };
+    Ok((url, path.to_string()))
 }

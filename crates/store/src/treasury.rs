@@ -206,7 +206,8 @@ impl Store {
         let sql = format!(
             "INSERT INTO plans ({PLAN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (plan_id) DO NOTHING"
         );
-        on_pool!(self, |pool| sqlx::query(&sql)
+        let mut tx = self.write_tx().await?;
+        on_tx!(&mut tx, |c| sqlx::query(&sql)
             .bind(&p.plan_id)
             .bind(&p.token)
             .bind(p.epoch as i64)
@@ -217,9 +218,10 @@ impl Store {
             .bind(p.approved_by.as_deref())
             .bind(p.approved_at.map(|t| t.0))
             .bind(&p.body)
-            .execute(pool)
+            .execute(&mut *c)
             .await?
             .rows_affected());
+        tx.commit().await?;
         Ok(())
     }
 
@@ -261,14 +263,16 @@ impl Store {
              WHERE plan_id = $4 AND status IN ({})",
             allowed.join(", ")
         );
-        let n = on_pool!(self, |p| sqlx::query(&sql)
+        let mut tx = self.write_tx().await?;
+        let n = on_tx!(&mut tx, |c| sqlx::query(&sql)
             .bind(to.as_str())
             .bind(by)
             .bind(now.0)
             .bind(plan_id)
-            .execute(p)
+            .execute(&mut *c)
             .await?
             .rows_affected());
+        tx.commit().await?;
         if n != 1 {
             let cur = self
                 .plan(plan_id)
@@ -459,16 +463,19 @@ impl Store {
     /// Closes open alerts of `token` and `kind` that no longer apply (e.g. liquidity back
     /// above target). Freezing alerts are never closed this way: they need a person.
     pub async fn resolve_alerts(&self, token: &str, kind: &str, now: Timestamp) -> Result<u64> {
-        Ok(on_pool!(self, |p| sqlx::query(
+        let mut tx = self.write_tx().await?;
+        let n = on_tx!(&mut tx, |c| sqlx::query(
             "UPDATE alerts SET acknowledged_at = $1, acknowledged_by = 'resolved: condition cleared' \
              WHERE token = $2 AND kind = $3 AND acknowledged_at IS NULL AND freezes_moves = 0",
         )
         .bind(now.0)
         .bind(token)
         .bind(kind)
-        .execute(p)
+        .execute(&mut *c)
         .await?
-        .rows_affected()))
+        .rows_affected());
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// Alerts, newest first; only open ones unless `all`.

@@ -37,14 +37,29 @@ async fn journal_transitions(store: Store) {
         "idempotent"
     );
     // confirmed straight from intent is refused
-    let e = store.mark_confirmed("k1", &[], now).await.unwrap_err();
+    let seen = |store: &Store, key: &'static str| {
+        let store = store.clone();
+        async move { store.operation(key).await.unwrap().unwrap().expect() }
+    };
+    let e = store
+        .mark_confirmed("k1", seen(&store, "k1").await, &[], now)
+        .await
+        .unwrap_err();
     assert!(matches!(e, StoreError::Journal(_)), "{e}");
+    let intent = seen(&store, "k1").await;
     store
-        .mark_submitted("k1", "tx-a", "payload-a", Some(now), now)
+        .mark_submitted("k1", intent, "tx-a", "payload-a", Some(now), now)
         .await
         .unwrap();
+    // a second writer that read the same intent cannot record its own transaction
+    let e = store
+        .mark_submitted("k1", intent, "tx-x", "payload-x", Some(now), now)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("it is submitted (attempt 1)"), "{e}");
+    let first = seen(&store, "k1").await;
     store
-        .mark_submitted("k1", "tx-b", "payload-b", Some(now), now)
+        .mark_submitted("k1", first, "tx-b", "payload-b", Some(now), now)
         .await
         .unwrap(); // a re-signed attempt
     let o = store.operation("k1").await.unwrap().unwrap();
@@ -59,13 +74,18 @@ async fn journal_transitions(store: Store) {
         "SOL",
         Amount(1_000),
     );
-    store.mark_confirmed("k1", &[entry], now).await.unwrap();
+    // confirming the first attempt after the second was signed is refused
+    assert!(store.mark_confirmed("k1", first, &[entry.clone()], now).await.is_err());
+    store.mark_confirmed("k1", o.expect(), &[entry], now).await.unwrap();
     assert!(
-        store.mark_failed("k1", "late", now).await.is_err(),
+        store.mark_failed("k1", o.expect(), "late", now).await.is_err(),
         "no failure after confirmation"
     );
     assert!(
-        store.mark_submitted("k1", "tx-c", "p", None, now).await.is_err(),
+        store
+            .mark_submitted("k1", seen(&store, "k1").await, "tx-c", "p", None, now)
+            .await
+            .is_err(),
         "no resubmission after confirmation"
     );
     let stake = store.ledger_balances("SOL", "stake:").await.unwrap();
@@ -75,7 +95,10 @@ async fn journal_transitions(store: Store) {
     store.record_intents(&[op("k-w", OpKind::Withdraw)], now).await.unwrap();
     assert_eq!(store.moved_in_epoch("SOL", 7, false).await.unwrap(), (Amount(1_000), 2));
     assert_eq!(store.moved_in_epoch("SOL", 7, true).await.unwrap(), (Amount(2_000), 2));
-    store.mark_failed("k-w", "test", now).await.unwrap();
+    store
+        .mark_failed("k-w", seen(&store, "k-w").await, "test", now)
+        .await
+        .unwrap();
     assert_eq!(store.mark_reconciled("SOL", now).await.unwrap(), 1);
     assert_eq!(
         store.operation("k1").await.unwrap().unwrap().state,
@@ -93,7 +116,12 @@ async fn journal_transitions(store: Store) {
         .await
         .unwrap();
     store
-        .mark_failed("k2", "rejected by sim: validator not found", now)
+        .mark_failed(
+            "k2",
+            seen(&store, "k2").await,
+            "rejected by sim: validator not found",
+            now,
+        )
         .await
         .unwrap();
     assert!(store.open_operations(None).await.unwrap().is_empty());

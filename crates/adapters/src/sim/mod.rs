@@ -184,6 +184,10 @@ struct State {
     #[serde(skip)]
     next_faults: VecDeque<Fault>,
     attempts: u64,
+    /// Faults injected so far (timeouts, rejections, lost replies, delayed finality,
+    /// garbage answers, slashes).
+    #[serde(default)]
+    injected: u64,
 }
 
 /// The whole mutable state of a simulated chain, to persist it between processes (the
@@ -224,6 +228,7 @@ impl SimChain {
             faults: cfg.faults.clone(),
             next_faults: VecDeque::new(),
             attempts: 0,
+            injected: 0,
         };
         Ok(Arc::new(SimChain {
             verifier: SimSigner::new(cfg.treasury_key.clone()),
@@ -347,6 +352,17 @@ impl SimChain {
     /// How many times an operation with this idempotency key took effect on chain.
     pub fn effects(&self, key: &str) -> u32 {
         self.lock().effects.get(key).copied().unwrap_or(0)
+    }
+
+    /// Faults this chain injected so far (timeouts, rejections, lost replies, delayed
+    /// finality, garbage answers), for the simulator's report.
+    pub fn injected_faults(&self) -> u64 {
+        self.lock().injected
+    }
+
+    /// How many times each operation (by idempotency key) took effect on chain.
+    pub fn all_effects(&self) -> BTreeMap<String, u32> {
+        self.lock().effects.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
     /// Slashes that happened: (validator, epoch, amount lost).
@@ -773,6 +789,7 @@ impl SimChain {
             ));
         }
         if s.faults.garbage_bps > 0 && s.rng.gen_range(0..10_000u32) < s.faults.garbage_bps {
+            s.injected += 1;
             return Err(AdapterError::bad_response(
                 CHAIN,
                 "getStakeAccounts: lamports field is not a number",
@@ -800,6 +817,14 @@ fn unreachable_claim() -> Result<()> {
 }
 
 fn next_broadcast_fault(s: &mut State) -> Option<Fault> {
+    let f = pick_broadcast_fault(s);
+    if f.is_some() {
+        s.injected += 1;
+    }
+    f
+}
+
+fn pick_broadcast_fault(s: &mut State) -> Option<Fault> {
     if let Some(f) = s.next_faults.front().copied().filter(|f| *f != Fault::Garbage) {
         s.next_faults.pop_front();
         return Some(f);

@@ -54,6 +54,97 @@ impl CrashPoint {
     ];
 }
 
+impl CrashPoint {
+    /// Snake-case name (`after_submitted`), as `SOFTSTAKE_CRASH_AT` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrashPoint::AfterIntent => "after_intent",
+            CrashPoint::AfterSign => "after_sign",
+            CrashPoint::AfterSubmitted => "after_submitted",
+            CrashPoint::AfterBroadcast => "after_broadcast",
+            CrashPoint::AfterConfirmedStatus => "after_confirmed_status",
+        }
+    }
+
+    /// Parses [`CrashPoint::as_str`]'s output.
+    pub fn parse(s: &str) -> Option<CrashPoint> {
+        CrashPoint::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// What reaching an armed [`CrashPoint`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashMode {
+    /// The run ends with [`Crashed`] (in-process tests: the caller then "restarts").
+    Error,
+    /// The process aborts at once, as `kill -9` would stop it there (failover drills).
+    Abort,
+    /// The process stops itself with SIGSTOP, as a paused VM would, and goes on from
+    /// there when sent SIGCONT (failover drills of a stale leader).
+    Stop,
+}
+
+/// A one-shot process-level drill shared by every executor of a process: the first
+/// operation to reach its point fires it.
+#[derive(Debug, Default)]
+pub struct Drill(Mutex<Option<(CrashPoint, CrashMode)>>);
+
+impl Drill {
+    /// A drill at `point` with `mode`.
+    pub fn new(point: CrashPoint, mode: CrashMode) -> Drill {
+        Drill(Mutex::new(Some((point, mode))))
+    }
+
+    /// Arms (or re-arms) the drill at `point` with `mode`.
+    pub fn arm(&self, point: CrashPoint, mode: CrashMode) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((point, mode));
+    }
+
+    /// Disarms it; true when it was still armed (it did not fire).
+    pub fn disarm(&self) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take().is_some()
+    }
+
+    /// Takes the drill if it is armed at `point`.
+    fn take_at(&self, point: CrashPoint) -> Option<CrashMode> {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match *g {
+            Some((p, mode)) if p == point => {
+                *g = None;
+                Some(mode)
+            }
+            _ => None,
+        }
+    }
+
+    /// The drill of the `SOFTSTAKE_CRASH_AT` environment variable, read by `softstake
+    /// run`: `abort:POINT` or `stop:POINT` (POINT as [`CrashPoint::as_str`]). For failover
+    /// drills and tests only; unset in production.
+    ///
+    /// # Errors
+    /// A malformed value names what is accepted.
+    pub fn from_env() -> Result<Option<Drill>> {
+        Ok(drill_from_env()?.map(|(p, m)| Drill::new(p, m)))
+    }
+}
+
+fn drill_from_env() -> Result<Option<(CrashPoint, CrashMode)>> {
+    let Ok(v) = std::env::var("SOFTSTAKE_CRASH_AT") else {
+        return Ok(None);
+    };
+    let (mode, point) = v.split_once(':').unwrap_or(("", ""));
+    let mode = match mode {
+        "abort" => CrashMode::Abort,
+        "stop" => CrashMode::Stop,
+        _ => return Err(anyhow!("SOFTSTAKE_CRASH_AT={v:?}: expected abort:POINT or stop:POINT")),
+    };
+    let point = CrashPoint::parse(point).ok_or_else(|| {
+        let names: Vec<&str> = CrashPoint::ALL.iter().map(|p| p.as_str()).collect();
+        anyhow!("SOFTSTAKE_CRASH_AT={v:?}: POINT is one of {}", names.join(", "))
+    })?;
+    Ok(Some((point, mode)))
+}
+
 /// The error an injected crash ends a run with.
 #[derive(Debug, thiserror::Error)]
 #[error("injected crash at {0:?}")]
@@ -79,6 +170,8 @@ pub struct ExecConfig {
     pub poll_interval: Duration,
     /// Signed attempts (after expiries) before giving up.
     pub max_attempts: u32,
+    /// A process-level failover drill (tests and drills only).
+    pub drill: Option<std::sync::Arc<Drill>>,
 }
 
 impl Default for ExecConfig {
@@ -87,6 +180,7 @@ impl Default for ExecConfig {
             max_polls: 30,
             poll_interval: Duration::from_millis(0),
             max_attempts: 5,
+            drill: None,
         }
     }
 }
@@ -97,7 +191,7 @@ pub struct Executor<'a> {
     store: &'a Store,
     chain: &'a dyn ChainAdapter,
     cfg: ExecConfig,
-    crash: Mutex<Option<CrashPoint>>,
+    crash: Mutex<Option<(CrashPoint, CrashMode)>>,
 }
 
 impl<'a> Executor<'a> {
@@ -111,19 +205,47 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Makes the next run stop at `point` (once).
+    /// Makes the next run stop at `point` (once) with [`Crashed`].
     pub fn crash_at(self, point: CrashPoint) -> Self {
-        *self.crash.lock().unwrap_or_else(|p| p.into_inner()) = Some(point);
+        self.drill(point, CrashMode::Error)
+    }
+
+    /// Arms `point` (once) with `mode`.
+    pub fn drill(self, point: CrashPoint, mode: CrashMode) -> Self {
+        *self.crash.lock().unwrap_or_else(|p| p.into_inner()) = Some((point, mode));
         self
     }
 
     fn checkpoint(&self, point: CrashPoint) -> Result<()> {
-        let mut g = self.crash.lock().unwrap_or_else(|p| p.into_inner());
-        if *g == Some(point) {
-            *g = None;
-            return Err(Crashed(point).into());
+        let armed = {
+            let mut g = self.crash.lock().unwrap_or_else(|p| p.into_inner());
+            match *g {
+                Some((p, mode)) if p == point => {
+                    *g = None;
+                    Some(mode)
+                }
+                _ => None,
+            }
+        };
+        let Some(mode) = armed.or_else(|| self.cfg.drill.as_ref().and_then(|d| d.take_at(point))) else {
+            return Ok(());
+        };
+        match mode {
+            CrashMode::Error => Err(Crashed(point).into()),
+            CrashMode::Abort => {
+                warn!(point = point.as_str(), "drill: aborting the process");
+                std::process::abort()
+            }
+            CrashMode::Stop => {
+                warn!(
+                    point = point.as_str(),
+                    "drill: stopping the process (SIGSTOP) until SIGCONT"
+                );
+                nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP)?;
+                warn!(point = point.as_str(), "drill: continued after SIGSTOP");
+                Ok(())
+            }
         }
-        Ok(())
     }
 
     /// Resolves every open operation of the chain's token, oldest first. Call before
@@ -173,7 +295,7 @@ impl<'a> Executor<'a> {
         if op.attempts >= self.cfg.max_attempts {
             let reason = format!("gave up after {} expired attempts", op.attempts);
             self.store
-                .mark_failed(&op.idempotency_key, &reason, self.chain_now().await?)
+                .mark_failed(&op.idempotency_key, op.expect(), &reason, self.chain_now().await?)
                 .await?;
             return Ok(Some(OpOutcome::Failed(reason)));
         }
@@ -193,6 +315,7 @@ impl<'a> Executor<'a> {
         self.store
             .mark_submitted(
                 &op.idempotency_key,
+                op.expect(),
                 &signed.tx_id,
                 &signed.payload,
                 signed.valid_until,
@@ -200,10 +323,13 @@ impl<'a> Executor<'a> {
             )
             .await?;
         self.checkpoint(CrashPoint::AfterSubmitted)?;
-        self.send(op, &signed).await
+        let op = self.load(&op.idempotency_key).await?;
+        self.send(&op, &signed).await
     }
 
     async fn send(&self, op: &Operation, signed: &SignedTx) -> Result<Option<OpOutcome>> {
+        // The last moment a stale leader can be stopped before acting on the chain.
+        self.store.check_fence().await?;
         match self.chain.broadcast(signed).await {
             Ok(()) => {}
             Err(e) if e.is_transient() => {
@@ -227,7 +353,7 @@ impl<'a> Executor<'a> {
         let reason = e.to_string();
         warn!(token = %op.token, key = %op.idempotency_key, kind = op.kind.as_str(), reason = %reason, "operation failed");
         self.store
-            .mark_failed(&op.idempotency_key, &reason, self.chain_now().await?)
+            .mark_failed(&op.idempotency_key, op.expect(), &reason, self.chain_now().await?)
             .await?;
         Ok(OpOutcome::Failed(reason))
     }
@@ -257,6 +383,7 @@ impl<'a> Executor<'a> {
                     self.store
                         .mark_confirmed(
                             &op.idempotency_key,
+                            op.expect(),
                             &effect_entries(op, self.chain.pooled_unbonding()),
                             at,
                         )
@@ -266,7 +393,7 @@ impl<'a> Executor<'a> {
                 }
                 TxStatus::Failed { reason } => {
                     self.store
-                        .mark_failed(&op.idempotency_key, &reason, self.chain_now().await?)
+                        .mark_failed(&op.idempotency_key, op.expect(), &reason, self.chain_now().await?)
                         .await?;
                     return Ok(Some(OpOutcome::Failed(reason)));
                 }
@@ -279,6 +406,7 @@ impl<'a> Executor<'a> {
                     // same transaction again (same id: the chain applies it at most once)
                     // and keep polling. A refusal of the resend is not final: the
                     // transaction may already be on its way; expiry decides.
+                    self.store.check_fence().await?;
                     if let Err(e) = self.chain.broadcast(&signed).await {
                         warn!(token = %op.token, key = %op.idempotency_key, tx = %tx_id, error = %e, "resend refused; waiting for the status");
                     }

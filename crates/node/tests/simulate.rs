@@ -1,0 +1,64 @@
+//! The simulator's CI seeds: `softstake simulate` over 200 seeds × 30 days (plus the
+//! quiet days) on the embedded devnet config, every invariant checked after every step.
+//! A failure prints the seed's replay command and the trace of its last steps.
+
+use std::process::Command;
+
+#[test]
+fn success_ci_seeds_hold_every_invariant() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("simulation.md");
+    let out = Command::new(env!("CARGO_BIN_EXE_softstake"))
+        .current_dir(dir.path())
+        .args(["simulate", "--seeds", "0..200", "--days", "30", "--report"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "simulation failed:\n{stdout}\n{stderr}");
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains("200 seeds × 32 days"), "{text}");
+    let value = |key: &str| -> u64 {
+        text.lines()
+            .find(|l| l.contains(key))
+            .and_then(|l| l.split('|').rev().nth(1))
+            .and_then(|v| v.trim().split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in\n{text}"))
+    };
+    assert_eq!(value("failures"), 0);
+    assert!(value("invariant checks") > 100_000, "{text}");
+    for kind in [
+        "crash_restart",
+        "crash_at_journal_step",
+        "store_write_error",
+        "stale_leader",
+        "late_delivery",
+    ] {
+        assert!(value(&format!("faults: {kind}")) > 0, "{kind} never injected:\n{text}");
+    }
+    assert!(value("crashes recovered") > 0, "{text}");
+    assert!(value("stale-leader writes refused") > 0, "{text}");
+}
+
+#[test]
+fn fail_simulate_refuses_a_real_chain_and_an_empty_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_softstake"))
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["simulate", "--seeds", "5..5"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("empty range"));
+    let o = run(&["simulate", "--seed", "1", "--tokens", "XYZ"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("XYZ has no [chains.XYZ]"));
+    let o = run(&["--db", "sqlite://x.db", "simulate", "--seed", "1"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("PostgreSQL server URL"));
+}
