@@ -555,9 +555,14 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    // `softstake … | head` ends quietly instead of panicking on a closed pipe.
-    sigpipe::reset();
     let cli = Cli::parse();
+    // `softstake … | head` ends quietly instead of panicking on a closed pipe. Not for the
+    // long-running commands: with SIGPIPE at its default, a write to a socket its peer
+    // closed (an idle HTTP or database connection) would kill the process silently
+    // instead of failing that one write with EPIPE.
+    if !matches!(cli.command, Command::Run { .. } | Command::Simnet { .. }) {
+        sigpipe::reset();
+    }
     let quiet = matches!(cli.command, Command::Simulate { .. });
     init_tracing(cli.log_format, cli.verbose, quiet);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -46,7 +46,7 @@ use softstake_orchestrator::lease::{holder_id, Leases};
 use softstake_orchestrator::scheduler::Scheduler;
 use softstake_orchestrator::treasury::executor::{CrashMode, CrashPoint, Drill};
 use softstake_orchestrator::treasury::{self as tr};
-use softstake_store::{Store, StoreError};
+use softstake_store::{PlanStatus, Store, StoreError};
 
 use crate::api::grpc::Api;
 use crate::api::{pb, AppState, DaemonClock};
@@ -392,6 +392,9 @@ struct Sim {
     chains: Arc<Chains>,
     drill: Arc<Drill>,
     scheduler: Scheduler,
+    /// The gRPC API's handlers over the same store and chains (reads checked against the
+    /// store; the operator's approvals and acknowledgements).
+    api: Api,
     world: World,
     /// Per (account, token): accepted events in time order (the model of the feed).
     model: BTreeMap<(String, String), BTreeMap<Timestamp, Amount>>,
@@ -459,7 +462,15 @@ impl Sim {
         };
         let world = World::new(&sub, &opts.tokens, &demo)?;
         let scheduler = new_scheduler(&sub, &store, &chains, &clock);
+        let api = Api::new(AppState {
+            store: store.clone(),
+            cfg: Arc::new(sub.clone()),
+            clock: DaemonClock::Manual(clock.clone()),
+            chains: chains.clone(),
+            ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        });
         Ok(Sim {
+            api,
             cfg: sub,
             opts: opts.clone(),
             rng,
@@ -526,9 +537,9 @@ impl Sim {
                 self.inject().await?;
                 self.tick().await?;
                 self.check_each_tick().await?;
+                self.operator().await?;
             }
             self.deliver_late().await?;
-            self.operator().await?;
             self.check_api().await?;
         }
         // faults have stopped: a few more ticks, then the final invariants
@@ -536,6 +547,7 @@ impl Sim {
             let end = self.start.plus_days(i64::from(total)).start();
             self.clock.set(end.checked_add_secs(h * 3_600)?);
             self.tick().await?;
+            self.operator().await?;
         }
         self.check_final().await
     }
@@ -582,19 +594,43 @@ impl Sim {
         Ok(())
     }
 
-    /// What a treasury user does each morning: acknowledges drift alerts (slashing) open
-    /// since an earlier day, booking the loss, so moves resume.
+    /// What the treasury users do, through the gRPC API's handlers: approve the plans
+    /// waiting for approval, and acknowledge drift alerts (slashing) open since an earlier
+    /// day, booking the loss so moves resume.
     async fn operator(&mut self) -> Result<()> {
+        use pb::treasury_server::Treasury;
         let now = self.clock.now();
+        for p in self.store.plans(None, 50).await? {
+            if p.status != PlanStatus::Proposed {
+                continue;
+            }
+            let r = self
+                .api
+                .approve_plan(Request::new(pb::ApprovePlanRequest {
+                    plan_id: p.plan_id.clone(),
+                }))
+                .await;
+            self.note(format!(
+                "{}: operator approves plan {}: {}",
+                p.token,
+                p.plan_id,
+                outcome(&r)
+            ));
+        }
         for a in self.store.alerts(None, false).await? {
             if a.kind != "drift" || a.created_at.day() >= now.day() {
                 continue;
             }
-            let chain = self.chains.get(&a.token)?.clone();
-            match tr::acknowledge_drift(&self.store, chain.adapter.as_ref(), a.id, "sim-operator", now).await {
-                Ok(_) => self.note(format!("{}: operator acknowledged drift alert {}", a.token, a.id)),
-                Err(e) => self.note(format!("{}: acknowledging alert {} failed: {e:#}", a.token, a.id)),
-            }
+            let r = self
+                .api
+                .acknowledge_drift(Request::new(pb::AcknowledgeDriftRequest { alert_id: a.id }))
+                .await;
+            self.note(format!(
+                "{}: operator acknowledges drift alert {}: {}",
+                a.token,
+                a.id,
+                outcome(&r)
+            ));
         }
         Ok(())
     }
@@ -969,13 +1005,7 @@ impl Sim {
     async fn check_api(&mut self) -> Result<()> {
         use pb::rewards_server::Rewards;
         use pb::treasury_server::Treasury;
-        let api = Api::new(AppState {
-            store: self.store.clone(),
-            cfg: Arc::new(self.cfg.clone()),
-            clock: DaemonClock::Manual(self.clock.clone()),
-            chains: self.chains.clone(),
-            ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
-        });
+        let api = &self.api;
         for token in self.opts.tokens.clone() {
             let Ok(status) = api
                 .get_pool_status(Request::new(pb::GetPoolStatusRequest { token: token.clone() }))
@@ -1083,6 +1113,13 @@ impl Sim {
             .faults
             .insert("chain_faults_armed", self.opts.tokens.len() as u64);
         Ok(())
+    }
+}
+
+fn outcome<T>(r: &Result<T, tonic::Status>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(s) => format!("{:?}: {}", s.code(), s.message()),
     }
 }
 

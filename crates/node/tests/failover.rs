@@ -444,3 +444,122 @@ async fn success_every_backend_terminated_while_executing() {
     p.settle_and_check(&p.a).await;
     p.db.drop_db().await;
 }
+
+/// While a daemon leads the token, mutating CLI commands refuse, naming it; once it is
+/// gone and its lease lapsed, the CLI takes the lease (a new generation) and acts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_cli_refuses_while_a_daemon_leads() {
+    let mut p = Pair::start(None, 0).await;
+    let a_pid = p.a.child.id();
+    for args in [
+        vec!["close-day", "--day", "2025-05-29", "--token", "TST"],
+        vec!["distribute", "--day", "2025-05-29", "--token", "TST"],
+        vec!["sync", "--token", "TST"],
+        vec!["reconcile", "--token", "TST"],
+    ] {
+        let err = p.s.cli_fails(&args);
+        assert!(
+            err.contains("TST is led by softstake run pid") && err.contains(&format!("pid {a_pid} ")),
+            "{args:?}: {err}"
+        );
+    }
+    // both daemons gone: the lease lapses and the CLI takes it
+    let gen_before = lease_generation(&p.db.url).await;
+    for d in [&mut p.a, &mut p.b] {
+        d.child.kill().unwrap();
+        d.child.wait().unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    p.s.cli(&["reconcile", "--token", "TST"]);
+    assert!(
+        lease_generation(&p.db.url).await > gen_before,
+        "the CLI took a new generation"
+    );
+    assert!(lease_holder(&p.db.url).await.contains("softstake reconcile"));
+    p.db.drop_db().await;
+}
+
+/// `/readyz` answers ready only once the journal is recovered: a daemon started over a
+/// journal with an open operation (its leader aborted after persisting `submitted`) on a
+/// slow chain reports ready only when no operation is open any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_ready_only_after_recovery() {
+    let mut p = Pair::start(Some("abort:after_submitted"), 300).await;
+    // B must not recover it first: stop it
+    p.b.child.kill().unwrap();
+    p.b.child.wait().unwrap();
+    p.set_time(CLOSE).await;
+    let start = Instant::now();
+    while p.a.child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "A never aborted:\n{}",
+            p.a.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let open = |url: String| async move {
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM operations WHERE state IN ('intent', 'submitted')")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    };
+    assert!(open(p.db.url.clone()).await > 0, "A left an open operation");
+    tokio::time::sleep(Duration::from_secs(4)).await; // A's lease lapses
+    let (cg, cr, cm) = (free_port(), free_port(), free_port());
+    p.s.write_config(cg, cr, cm, "config-c.toml");
+    let c = p.s.spawn("config-c.toml", CLOSE, "c.log");
+    let mut saw_recovering = false;
+    let start = Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "C never ready:\n{}",
+            c.log_tail()
+        );
+        match http_get(cm, "/readyz") {
+            Some((200, _)) => break,
+            Some((503, body)) => saw_recovering |= body.contains("recovering"),
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        open(p.db.url.clone()).await,
+        0,
+        "ready before the journal was recovered"
+    );
+    assert!(saw_recovering, "readyz never answered 503 while recovering");
+    drop(c);
+    p.db.drop_db().await;
+}
+
+/// On SQLite one process writes: while a daemon runs on the file, the CLI's reads work
+/// and its writes are refused naming the daemon; a second daemon on the file stays
+/// read-only and never leads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_second_writer_on_sqlite_is_refused() {
+    let s = Setup::new("sqlite://data/store.db");
+    let a = s.spawn("config.toml", START, "a.log");
+    wait_ready(&a, s.metrics);
+    let err = s.cli_fails(&["close-day", "--day", "2025-05-29", "--token", "TST"]);
+    assert!(
+        err.contains("is open for writing by another process") && err.contains(&format!("pid {} ", a.child.id())),
+        "{err}"
+    );
+    let out = s.cli(&["status", "--token", "TST"]);
+    assert!(out.contains("TST"), "reads work: {out}");
+    let (bg, br, bm) = (free_port(), free_port(), free_port());
+    s.write_config(bg, br, bm, "config-b.toml");
+    let b = s.spawn("config-b.toml", START, "b.log");
+    eventually(&b, 30, "B logs that it cannot lead", || async {
+        b.log_tail().contains("is open for writing by another process")
+    })
+    .await;
+    let (_, metrics_b) = http_get(bm, "/metrics").unwrap_or_default();
+    assert!(
+        !metrics_b.contains("softstake_leader{token=\"TST\"} 1"),
+        "B must not lead:\n{metrics_b}"
+    );
+}

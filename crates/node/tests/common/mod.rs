@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -123,7 +124,11 @@ impl Setup {
     pub fn spawn_full(&self, config: &str, clock: &str, log: &str, db_url: &str, env: &[(&str, &str)]) -> Daemon {
         let log_path = self.dir.path().join(log);
         let logf = std::fs::File::create(&log_path).unwrap();
+        // Its own process group: when another member of the test's group exits, a group
+        // left with a stopped member (a SIGSTOP drill) gets SIGHUP + SIGCONT from the
+        // kernel (POSIX orphaned process groups), which would end the frozen daemon.
         let child = Command::new(env!("CARGO_BIN_EXE_softstake"))
+            .process_group(0)
             .current_dir(self.dir.path())
             .args(["--config", config, "--db", db_url, "run", "--manual-clock", clock])
             .env("SOFTSTAKE_LOG", "info")
@@ -144,6 +149,22 @@ impl Setup {
             .unwrap();
         assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).to_string()
+    }
+
+    /// Runs the CLI expecting it to fail; returns its stderr.
+    pub fn cli_fails(&self, args: &[&str]) -> String {
+        let o = Command::new(env!("CARGO_BIN_EXE_softstake"))
+            .current_dir(self.dir.path())
+            .args(["--config", "config.toml", "--db", &self.db_url])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            !o.status.success(),
+            "{args:?} succeeded: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8_lossy(&o.stderr).to_string()
     }
 }
 
