@@ -230,8 +230,11 @@ enum Command {
         /// Tokens (simulated chains of the network config), comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "SOL,NEAR,TRX")]
         tokens: Vec<String>,
-        /// Seeds run at once.
-        #[arg(long, default_value_t = 2)]
+        /// Each seed simulates this many of `--tokens`, drawn from the seed (default: all).
+        #[arg(long)]
+        tokens_per_seed: Option<usize>,
+        /// Seeds run at once (they mostly wait on the store's threads: more than the cores).
+        #[arg(long, default_value_t = 8)]
         jobs: usize,
         /// Write the report (Markdown) here too.
         #[arg(long)]
@@ -443,6 +446,7 @@ async fn run(cli: Cli) -> Result<()> {
         quiet_days,
         accounts,
         tokens,
+        tokens_per_seed,
         jobs,
         report,
     } = &cli.command
@@ -460,6 +464,7 @@ async fn run(cli: Cli) -> Result<()> {
             quiet_days: *quiet_days,
             accounts: *accounts,
             tokens: tokens.iter().map(|t| t.to_uppercase()).collect(),
+            tokens_per_seed: *tokens_per_seed,
             pg_url,
             jobs: *jobs,
             report: report.clone(),

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //!  seed ─▶ world (accounts, holdings) ─▶ per day: feed (deposits, withdrawals, waves,
-//!          late/duplicate/out-of-order delivery) ─▶ ticks 00:01, 00:06, 00:30:
+//!          late/duplicate/out-of-order delivery) ─▶ ticks 00:01 and 00:06:
 //!          faults (crash + restart, crash at a journal step, store errors, a stale
 //!          leader, clock jumps; chain timeouts/rejections/lost replies/delayed finality/
 //!          slashing in the chain) ─▶ Scheduler::cycle ─▶ invariants
@@ -66,6 +66,8 @@ pub struct SimulateOptions {
     pub accounts: u32,
     /// Tokens (simulated chains of the network config).
     pub tokens: Vec<String>,
+    /// Each seed simulates this many of `tokens`, drawn from the seed (default: all).
+    pub tokens_per_seed: Option<usize>,
     /// A PostgreSQL server URL: each seed gets a new database on it (dropped after);
     /// default: an SQLite file per seed.
     pub pg_url: Option<String>,
@@ -188,8 +190,8 @@ fn validate(cfg: &NetworkConfig, opts: &SimulateOptions) -> Result<()> {
     if opts.seeds.is_empty() {
         bail!("--seeds {}..{} is empty", opts.seeds.start, opts.seeds.end);
     }
-    if opts.days == 0 || opts.accounts == 0 {
-        bail!("--days and --accounts must be at least 1");
+    if opts.days == 0 || opts.accounts == 0 || opts.tokens_per_seed == Some(0) || opts.jobs == 0 {
+        bail!("--days, --accounts, --tokens-per-seed and --jobs must be at least 1");
     }
     for t in &opts.tokens {
         match cfg.chains.get(t) {
@@ -220,8 +222,12 @@ fn replay_command(opts: &SimulateOptions, seed: u64) -> String {
         Some(u) => format!(" --db {}", crate::commands::redact_url(u)),
         None => String::new(),
     };
+    let per_seed = opts
+        .tokens_per_seed
+        .map(|n| format!(" --tokens-per-seed {n}"))
+        .unwrap_or_default();
     format!(
-        "softstake{db} simulate --seed {seed} --days {} --quiet-days {} --accounts {} --tokens {}",
+        "softstake{db} simulate --seed {seed} --days {} --quiet-days {} --accounts {} --tokens {}{per_seed}",
         opts.days,
         opts.quiet_days,
         opts.accounts,
@@ -385,6 +391,8 @@ async fn run_seed(cfg: &NetworkConfig, opts: &SimulateOptions, seed: u64) -> Res
 /// One seed's world and system.
 struct Sim {
     cfg: NetworkConfig,
+    /// This seed's tokens (all of `--tokens`, or `--tokens-per-seed` of them).
+    tokens: Vec<String>,
     opts: SimulateOptions,
     rng: ChaCha8Rng,
     store: Store,
@@ -402,15 +410,17 @@ struct Sim {
     checked_closes: BTreeSet<(String, Day)>,
     /// Distributed days already checked, per token.
     checked_payouts: BTreeSet<(String, Day)>,
-    /// Tokens with a drift beyond tolerance and no alert yet (the leader's next tick must
-    /// raise it).
-    pending_drift: BTreeSet<String>,
+    /// Tokens the leader reconciled in the last tick (the ledger-vs-chain invariant holds
+    /// right after a reconciliation).
+    reconciled: BTreeSet<String>,
     /// A journal-step crash is armed.
     drill_armed: bool,
     /// Batches held back for late delivery.
     late: Vec<Vec<BalanceEvent>>,
     /// Payouts credited to spot balances, delivered with the next day.
     credits: Vec<BalanceEvent>,
+    /// Credits made so far (each at its own second).
+    credit_seq: i64,
     start: Day,
     trace: VecDeque<String>,
     stats: SeedStats,
@@ -426,9 +436,15 @@ impl Sim {
         let clock = ManualClock::new(before.start().checked_add_secs(43_200)?);
         let drill = Arc::new(Drill::default());
         let mut map = BTreeMap::new();
+        let mut tokens = opts.tokens.clone();
+        if let Some(n) = opts.tokens_per_seed.filter(|n| *n < tokens.len()) {
+            tokens.shuffle(&mut rng);
+            tokens.truncate(n.max(1));
+            tokens.sort();
+        }
         let mut sub = cfg.clone();
-        sub.chains.retain(|k, _| opts.tokens.contains(k));
-        for t in &opts.tokens {
+        sub.chains.retain(|k, _| tokens.contains(k));
+        for t in &tokens {
             let token = cfg.registry.get(t)?;
             let chain = sub.chains.get_mut(t).context("validated")?;
             // the treasury step runs at every tick; each seed has its own chain history
@@ -457,10 +473,10 @@ impl Sim {
             seed,
             warmup_days: 0,
             start,
-            tokens: Some(opts.tokens.clone()),
+            tokens: Some(tokens.clone()),
             ..DemoOptions::default()
         };
-        let world = World::new(&sub, &opts.tokens, &demo)?;
+        let world = World::new(&sub, &tokens, &demo)?;
         let scheduler = new_scheduler(&sub, &store, &chains, &clock);
         let api = Api::new(AppState {
             store: store.clone(),
@@ -470,6 +486,7 @@ impl Sim {
             ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         });
         Ok(Sim {
+            tokens,
             api,
             cfg: sub,
             opts: opts.clone(),
@@ -483,10 +500,11 @@ impl Sim {
             model: BTreeMap::new(),
             checked_closes: BTreeSet::new(),
             checked_payouts: BTreeSet::new(),
-            pending_drift: BTreeSet::new(),
+            reconciled: BTreeSet::new(),
             drill_armed: false,
             late: Vec::new(),
             credits: Vec::new(),
+            credit_seq: 0,
             start,
             trace: VecDeque::new(),
             stats: SeedStats::default(),
@@ -532,7 +550,7 @@ impl Sim {
                 skip_until = Some(day.plus_days(7));
                 continue;
             }
-            for secs in [60, 360, 1_800] {
+            for secs in [60, 360] {
                 self.clock.set(day.end().checked_add_secs(secs)?);
                 self.inject().await?;
                 self.tick().await?;
@@ -566,13 +584,25 @@ impl Sim {
     }
 
     async fn tick(&mut self) -> Result<()> {
-        self.scheduler.cycle().await;
+        self.reconciled.clear();
+        self.cycle().await;
         if std::mem::take(&mut self.drill_armed) && !self.drill.disarm() {
             // the armed journal-step crash fired: the process "died" there; restart it
             self.note("crash at a journal step fired; restarting".into());
             self.restart().await?;
         }
         Ok(())
+    }
+
+    /// One scheduler tick, noting which tokens it reconciled.
+    async fn cycle(&mut self) {
+        let before: Vec<u64> = self.tokens.iter().map(|t| self.scheduler.reconciliations(t)).collect();
+        self.scheduler.cycle().await;
+        for (t, b) in self.tokens.iter().zip(before) {
+            if self.scheduler.reconciliations(t) > b {
+                self.reconciled.insert(t.clone());
+            }
+        }
     }
 
     /// A new process: new leases (holder), the same store and chains. Its first tick
@@ -582,9 +612,9 @@ impl Sim {
         self.scheduler = new_scheduler(&self.cfg, &self.store, &self.chains, &self.clock);
         // the old lease lapses before the new process ticks
         self.clock.advance_secs(LEASE_TTL.as_secs() as i64 + 1);
-        self.scheduler.cycle().await;
+        self.cycle().await;
         let held = self.scheduler.leases().held().await;
-        if held.len() == self.opts.tokens.len() {
+        if held.len() == self.tokens.len() {
             self.stats.crashes_recovered += 1;
         }
         self.note(format!(
@@ -765,20 +795,21 @@ impl Sim {
     }
 
     /// The day's feed: flows (a withdrawal wave on some days), the previous day's payout
-    /// credits, in hourly batches with late, duplicate and out-of-order delivery.
+    /// credits, in six-hour batches with late, duplicate and out-of-order delivery.
     async fn feed_day(&mut self, day: Day) -> Result<()> {
         let wave: Vec<String> = if self.faults_on && self.rng.gen_range(0..100) < 4 {
             self.fault("withdrawal_wave");
-            vec![self.opts.tokens[self.rng.gen_range(0..self.opts.tokens.len())].clone()]
+            vec![self.tokens[self.rng.gen_range(0..self.tokens.len())].clone()]
         } else {
             Vec::new()
         };
         let (mut events, _) = self.world.day_events(day, &wave)?;
         events.append(&mut self.credits);
+        // the feed delivers in four batches a day (six-hour windows)
         let mut batches: BTreeMap<i64, Vec<BalanceEvent>> = BTreeMap::new();
         for e in events {
-            let hour = (e.ts.0 - day.start().0) / 3_600_000_000_000;
-            batches.entry(hour).or_default().push(e);
+            let window = (e.ts.0 - day.start().0) / (6 * 3_600_000_000_000);
+            batches.entry(window).or_default().push(e);
         }
         let mut batches: Vec<Vec<BalanceEvent>> = batches.into_values().collect();
         if self.faults_on && batches.len() > 1 && self.rng.gen_range(0..100) < 20 {
@@ -850,7 +881,7 @@ impl Sim {
     /// Σ payouts + fees + carry = realized rewards, per token, to the base unit.
     async fn check_conservation(&mut self) -> Result<()> {
         let all = self.store.distributions().await?;
-        for token in &self.opts.tokens {
+        for token in &self.tokens {
             let mine: Vec<_> = all.iter().filter(|d| &d.token == token).collect();
             let r: u128 = mine.iter().map(|d| d.realized_reward.0).sum();
             let fee: u128 = mine.iter().map(|d| d.fee.0).sum();
@@ -867,7 +898,7 @@ impl Sim {
     /// Every closed day's custodial total equals the model's: each accepted event counted
     /// once, none lost, none invented.
     async fn check_closes(&mut self) -> Result<()> {
-        for token in self.opts.tokens.clone() {
+        for token in self.tokens.clone() {
             let Some(last) = self.store.last_closed_day(&token).await? else {
                 continue;
             };
@@ -924,7 +955,10 @@ impl Sim {
             if accounts.len() != payouts.len() {
                 bail!("{} {}: an account paid twice", d.token, d.day);
             }
-            let credit_at = self.clock.now().checked_add_secs(1_800)?;
+            // each paid day credited at its own instant (several days are paid at once
+            // after a gap; one account cannot have two balances at one time)
+            self.credit_seq += 1;
+            let credit_at = self.clock.now().checked_add_secs(1_800 + self.credit_seq)?;
             let credit = self.world.credit(&d.token, &payouts, credit_at);
             self.credits.extend(credit);
             self.checked_payouts.insert((d.token.clone(), d.day));
@@ -965,11 +999,11 @@ impl Sim {
         Ok(())
     }
 
-    /// With no operation open, the ledger equals the chain's positions or a drift alert
-    /// is open.
+    /// Right after a reconciliation, with no operation open, the ledger equals the chain's
+    /// positions or a drift alert is open.
     async fn check_ledger_vs_chain(&mut self) -> Result<()> {
-        for token in self.opts.tokens.clone() {
-            if !self.store.open_operations(Some(&token)).await?.is_empty() {
+        for token in self.tokens.clone() {
+            if !self.reconciled.contains(&token) || !self.store.open_operations(Some(&token)).await?.is_empty() {
                 continue;
             }
             let chain = self.chains.get(&token)?.clone();
@@ -980,21 +1014,14 @@ impl Sim {
             if let Some(l) = lines.iter().find(|l| l.beyond_tolerance) {
                 let open = self.store.alerts(Some(&token), false).await?;
                 if !open.iter().any(|a| a.kind == "drift") {
-                    // a drift the leader has not reconciled yet (it runs each tick): reconcile
-                    // must raise it, so it is checked after the leader's next tick
-                    let next_tick_raises = self.pending_drift.insert(token.clone());
-                    if !next_tick_raises {
-                        bail!(
-                            "{token}: ledger expects {} at {}, the chain holds {}, and no drift alert is open",
-                            l.expected,
-                            l.validator,
-                            l.actual
-                        );
-                    }
-                    continue;
+                    bail!(
+                        "{token}: after a reconciliation the ledger expects {} at {}, the chain holds {}, and no drift alert is open",
+                        l.expected,
+                        l.validator,
+                        l.actual
+                    );
                 }
             }
-            self.pending_drift.remove(&token);
             self.stats.checks += 1;
         }
         Ok(())
@@ -1006,7 +1033,7 @@ impl Sim {
         use pb::rewards_server::Rewards;
         use pb::treasury_server::Treasury;
         let api = &self.api;
-        for token in self.opts.tokens.clone() {
+        for token in self.tokens.clone() {
             let Ok(status) = api
                 .get_pool_status(Request::new(pb::GetPoolStatusRequest { token: token.clone() }))
                 .await
@@ -1064,7 +1091,7 @@ impl Sim {
     /// effects, and a settled buffer at its target or an alert open.
     async fn check_final(&mut self) -> Result<()> {
         self.check_each_tick().await?;
-        for token in self.opts.tokens.clone() {
+        for token in self.tokens.clone() {
             let unpaid = self.store.undistributed_days(&token).await?;
             if !unpaid.is_empty() {
                 bail!("{token}: closed days {unpaid:?} not paid after the quiet days");
@@ -1077,7 +1104,7 @@ impl Sim {
             self.stats.checks += 2;
         }
         self.check_effects(true).await?;
-        for token in self.opts.tokens.clone() {
+        for token in self.tokens.clone() {
             let t = self.cfg.registry.get(&token)?.clone();
             let chain = self.chains.get(&token)?.clone();
             let p = tr::plan_token(
@@ -1109,9 +1136,7 @@ impl Sim {
                 self.stats.chain_faults += sim.injected_faults();
             }
         }
-        self.stats
-            .faults
-            .insert("chain_faults_armed", self.opts.tokens.len() as u64);
+        self.stats.faults.insert("chain_faults_armed", self.tokens.len() as u64);
         Ok(())
     }
 }

@@ -87,6 +87,8 @@ pub struct Scheduler {
     /// Tokens led under the current lease whose journal was recovered; a token not in it
     /// is recovered (again) before anything else, so a failed take-over is retried.
     recovered: BTreeSet<String>,
+    /// Reconciliations this instance completed, per token.
+    reconciliations: BTreeMap<String, u64>,
 }
 
 impl Scheduler {
@@ -109,12 +111,19 @@ impl Scheduler {
             leases,
             last_sync: BTreeMap::new(),
             recovered: BTreeSet::new(),
+            reconciliations: BTreeMap::new(),
         }
     }
 
     /// This instance's leases.
     pub fn leases(&self) -> &Arc<Leases> {
         &self.leases
+    }
+
+    /// Reconciliations (ledger against the chain's positions) this instance completed for
+    /// `token`: after one, the ledger equals the positions or a drift alert is open.
+    pub fn reconciliations(&self, token: &str) -> u64 {
+        self.reconciliations.get(token).copied().unwrap_or(0)
     }
 
     /// The chains.
@@ -237,7 +246,7 @@ impl Scheduler {
         Ok(closed_any)
     }
 
-    async fn treasury(&self, store: &Store, t: &TokenConfig, now: Timestamp) -> Result<()> {
+    async fn treasury(&mut self, store: &Store, t: &TokenConfig, now: Timestamp) -> Result<()> {
         let cfg = &self.cfg;
         let handle = self.chains.get(&t.symbol)?.clone();
         let exec = handle.exec.clone();
@@ -254,6 +263,7 @@ impl Scheduler {
         );
         if store.open_operations(Some(&t.symbol)).await?.is_empty() {
             tr::reconcile_token(store, chain, t, cfg.drift_tolerance_bps, now).await?;
+            *self.reconciliations.entry(t.symbol.clone()).or_default() += 1;
         }
         let plan = tr::plan_token(store, chain, t, cfg.outflow_history_days, now).await?;
         metrics::record_plan(t, &plan);

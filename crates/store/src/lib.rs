@@ -178,8 +178,11 @@ impl Store {
                 true => opts.journal_mode(SqliteJournalMode::Wal),
                 false => opts,
             };
+            // An SQLite connection lives in this process: pinging it before each use (sqlx's
+            // default) only adds a round trip to its worker thread per statement.
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(opts)
                 .await?;

@@ -374,7 +374,11 @@ pub async fn plan_token(
 /// Raises the plan's liquidity alerts in the store and clears those that no longer
 /// apply.
 pub async fn refresh_liquidity_alerts(store: &Store, p: &TreasuryPlan, now: Timestamp) -> Result<()> {
+    let open = store.alerts(Some(&p.token), false).await?;
     for kind in [AlertKind::LiquidityShortfall, AlertKind::BufferBelowTarget] {
+        if !p.alerts.iter().any(|a| a.kind == kind) && !open.iter().any(|a| a.kind == kind.as_str()) {
+            continue; // nothing to raise, nothing open to resolve
+        }
         match p.alerts.iter().find(|a| a.kind == kind) {
             Some(a) => {
                 store
