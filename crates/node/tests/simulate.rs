@@ -34,12 +34,13 @@ fn success_ci_seeds_hold_every_invariant() {
         text.lines()
             .find(|l| l.contains(key))
             .and_then(|l| l.split('|').rev().nth(1))
-            .and_then(|v| v.trim().split_whitespace().next())
+            .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("no {key} in\n{text}"))
     };
     assert_eq!(value("failures"), 0);
-    assert!(value("invariant checks") > 100_000, "{text}");
+    // several checks per simulated day: after every tick, and the final ones
+    assert!(value("invariant checks") > 200 * 30 * 4, "{text}");
     for kind in [
         "crash_restart",
         "crash_at_journal_step",

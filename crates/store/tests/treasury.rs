@@ -75,7 +75,10 @@ async fn journal_transitions(store: Store) {
         Amount(1_000),
     );
     // confirming the first attempt after the second was signed is refused
-    assert!(store.mark_confirmed("k1", first, &[entry.clone()], now).await.is_err());
+    assert!(store
+        .mark_confirmed("k1", first, std::slice::from_ref(&entry), now)
+        .await
+        .is_err());
     store.mark_confirmed("k1", o.expect(), &[entry], now).await.unwrap();
     assert!(
         store.mark_failed("k1", o.expect(), "late", now).await.is_err(),
