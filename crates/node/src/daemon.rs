@@ -1,5 +1,5 @@
 //! `softstake run`: the long-running process around the orchestrator's
-//! [`Scheduler`](softstake_orchestrator::scheduler::Scheduler).
+//! [`Scheduler`].
 //!
 //! ```text
 //!  start ─▶ open store ─▶ servers (gRPC, REST, metrics), feed, lease renewer
