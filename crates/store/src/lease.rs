@@ -159,8 +159,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`] (including the timeout); [`StoreError::ReadOnly`].
     pub async fn take_lease(&self, token: &str, holder: &str, ttl_ms: i64, now_ms: i64) -> Result<LeaseTake> {
-        let mut tx = self.unfenced_write_tx().await?;
-        lease_timeouts(&mut tx).await?;
+        let mut tx = self.lease_tx().await?;
         on_tx!(&mut tx, |c| sqlx::query(
             "INSERT INTO leases (token, generation, holder, acquired_at_ms, expires_at_ms) VALUES ($1, 0, NULL, 0, 0) \
              ON CONFLICT (token) DO NOTHING"
@@ -214,8 +213,7 @@ impl Store {
         ttl_ms: i64,
         now_ms: i64,
     ) -> Result<bool> {
-        let mut tx = self.unfenced_write_tx().await?;
-        lease_timeouts(&mut tx).await?;
+        let mut tx = self.lease_tx().await?;
         let n = on_tx!(&mut tx, |c| sqlx::query(
             "UPDATE leases SET expires_at_ms = $1 WHERE token = $2 AND holder = $3 AND generation = $4"
         )
@@ -236,8 +234,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`].
     pub async fn release_lease(&self, token: &str, holder: &str, generation: i64) -> Result<()> {
-        let mut tx = self.unfenced_write_tx().await?;
-        lease_timeouts(&mut tx).await?;
+        let mut tx = self.lease_tx().await?;
         on_tx!(&mut tx, |c| sqlx::query(
             "UPDATE leases SET expires_at_ms = 0 WHERE token = $1 AND holder = $2 AND generation = $3"
         )
@@ -265,14 +262,18 @@ impl Store {
     }
 }
 
-/// Bounds a lease transaction on PostgreSQL (lock wait and statement time).
-async fn lease_timeouts(tx: &mut Tx) -> Result<()> {
-    if let Tx::Postgres(t) = tx {
-        for setting in ["lock_timeout", "statement_timeout"] {
-            sqlx::query(&format!("SET LOCAL {setting} = '{LEASE_STATEMENT_TIMEOUT}'"))
-                .execute(&mut **t)
-                .await?;
+impl Store {
+    /// A write transaction for a lease call: unfenced (the lease calls move the fence),
+    /// bounded on PostgreSQL in lock wait and statement time.
+    async fn lease_tx(&self) -> Result<Tx> {
+        let mut tx = self.unfenced_write_tx().await?;
+        if let Tx::Postgres(t) = &mut tx {
+            for setting in ["lock_timeout", "statement_timeout"] {
+                sqlx::query(&format!("SET LOCAL {setting} = '{LEASE_STATEMENT_TIMEOUT}'"))
+                    .execute(&mut **t)
+                    .await?;
+            }
         }
+        Ok(tx)
     }
-    Ok(())
 }

@@ -141,30 +141,29 @@ impl Setup {
     }
 
     pub fn cli(&self, args: &[&str]) -> String {
-        let o = Command::new(env!("CARGO_BIN_EXE_softstake"))
-            .current_dir(self.dir.path())
-            .args(["--config", "config.toml", "--db", &self.db_url])
-            .args(args)
-            .output()
-            .unwrap();
+        let o = self.run_cli(args);
         assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).to_string()
     }
 
     /// Runs the CLI expecting it to fail; returns its stderr.
     pub fn cli_fails(&self, args: &[&str]) -> String {
-        let o = Command::new(env!("CARGO_BIN_EXE_softstake"))
-            .current_dir(self.dir.path())
-            .args(["--config", "config.toml", "--db", &self.db_url])
-            .args(args)
-            .output()
-            .unwrap();
+        let o = self.run_cli(args);
         assert!(
             !o.status.success(),
             "{args:?} succeeded: {}",
             String::from_utf8_lossy(&o.stdout)
         );
         String::from_utf8_lossy(&o.stderr).to_string()
+    }
+
+    fn run_cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_softstake"))
+            .current_dir(self.dir.path())
+            .args(["--config", "config.toml", "--db", &self.db_url])
+            .args(args)
+            .output()
+            .unwrap()
     }
 }
 
