@@ -251,8 +251,15 @@ impl Scheduler {
         let handle = self.chains.get(&t.symbol)?.clone();
         let exec = handle.exec.clone();
         let chain = handle.adapter.as_ref();
+        // one read of the chain's positions serves the sync, the reconciliation and the plan
         let sync = tr::sync_token(store, chain, now).await?;
-        let lines = tr::drift(store, &t.symbol, &sync.positions, cfg.drift_tolerance_bps).await?;
+        let lines = if store.open_operations(Some(&t.symbol)).await?.is_empty() {
+            let report = tr::reconcile_positions(store, t, &sync.positions, cfg.drift_tolerance_bps, now).await?;
+            *self.reconciliations.entry(t.symbol.clone()).or_default() += 1;
+            report.lines
+        } else {
+            tr::drift(store, &t.symbol, &sync.positions, cfg.drift_tolerance_bps).await?
+        };
         metrics::record_drift(
             t,
             lines
@@ -261,11 +268,7 @@ impl Scheduler {
                 .max_by_key(|d| d.unsigned_abs())
                 .unwrap_or(0),
         );
-        if store.open_operations(Some(&t.symbol)).await?.is_empty() {
-            tr::reconcile_token(store, chain, t, cfg.drift_tolerance_bps, now).await?;
-            *self.reconciliations.entry(t.symbol.clone()).or_default() += 1;
-        }
-        let plan = tr::plan_token(store, chain, t, cfg.outflow_history_days, now).await?;
+        let plan = tr::plan_with_positions(store, chain, t, cfg.outflow_history_days, &sync.positions, now).await?;
         metrics::record_plan(t, &plan);
         tr::refresh_liquidity_alerts(store, &plan, now).await?;
         metrics::record_operations(&t.symbol, &store.operation_counts(&t.symbol).await?);

@@ -507,6 +507,17 @@ impl Store {
     /// `confirmed → reconciled` for every confirmed operation of `token` (after a
     /// reconciliation with no drift). Returns how many.
     pub async fn mark_reconciled(&self, token: &str, now: Timestamp) -> Result<u64> {
+        // none confirmed (the usual case): no write transaction
+        let confirmed: i64 = on_pool!(self, |p| sqlx::query(
+            "SELECT COUNT(*) AS n FROM operations WHERE token = $1 AND state = 'confirmed'"
+        )
+        .bind(token)
+        .fetch_one(p)
+        .await?
+        .int("n")?);
+        if confirmed == 0 {
+            return Ok(0);
+        }
         let mut tx = self.write_tx().await?;
         let keys: Vec<String> = on_tx!(&mut tx, |c| sqlx::query(
             "SELECT idempotency_key FROM operations WHERE token = $1 AND state = 'confirmed'"

@@ -311,6 +311,14 @@ impl Store {
         cursor: &str,
         now: Timestamp,
     ) -> Result<RewardCursor> {
+        // nothing to book and the cursor where it is: no write (the scheduler syncs every
+        // tick, and most pages are empty)
+        if rewards.iter().all(|r| r.amount.is_zero()) && self.reward_cursor(token).await?.as_deref() == Some(cursor) {
+            return Ok(RewardCursor {
+                cursor: cursor.to_string(),
+                ..RewardCursor::default()
+            });
+        }
         let mut tx = self.write_tx().await?;
         Store::lock_token_days(&mut tx, token).await?;
         let mut out = RewardCursor {

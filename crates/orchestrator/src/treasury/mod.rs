@@ -241,7 +241,25 @@ pub async fn reconcile_token(
         bail!("{token}: {} operations are still open; run `softstake execute` recovery (or wait for finality) before reconciling", open.len());
     }
     let sync = sync_token(store, chain, now).await?;
-    let lines = drift(store, token, &sync.positions, tolerance_bps).await?;
+    reconcile_positions(store, cfg, &sync.positions, tolerance_bps, now).await
+}
+
+/// Reconciles against `positions` just read by a sync ([`sync_token`]) with no operation
+/// of the token open since: drift beyond `tolerance_bps` raises the freezing alert, no
+/// drift marks confirmed operations reconciled. The scheduler's step uses it so one tick
+/// reads the chain's positions once.
+///
+/// # Errors
+/// The store's; a ledger balance beyond ±2^127 base units.
+pub async fn reconcile_positions(
+    store: &Store,
+    cfg: &TokenConfig,
+    positions: &[Position],
+    tolerance_bps: u32,
+    now: Timestamp,
+) -> Result<ReconcileReport> {
+    let token = cfg.symbol.as_str();
+    let lines = drift(store, token, positions, tolerance_bps).await?;
     let bad: Vec<&DriftLine> = lines.iter().filter(|l| l.beyond_tolerance).collect();
     if bad.is_empty() {
         let n = store.mark_reconciled(token, now).await?;
@@ -339,13 +357,29 @@ pub async fn plan_token(
     history_days: u32,
     now: Timestamp,
 ) -> Result<TreasuryPlan> {
+    let positions = positions_of(store, chain).await?;
+    plan_with_positions(store, chain, cfg, history_days, &positions, now).await
+}
+
+/// [`plan_token`] over `positions` already read this step (by [`sync_token`] or
+/// [`positions_of`]), so one tick reads them once. Changes nothing.
+///
+/// # Errors
+/// The chain's or the store's; the planner's (an amount overflowing u128).
+pub async fn plan_with_positions(
+    store: &Store,
+    chain: &dyn ChainAdapter,
+    cfg: &TokenConfig,
+    history_days: u32,
+    positions: &[Position],
+    now: Timestamp,
+) -> Result<TreasuryPlan> {
     let token = cfg.symbol.as_str();
     let totals = store.closed_day_totals(token, history_days.max(2)).await?;
     let (p, eligible) = totals.last().map(|(_, p, e)| (*p, *e)).unwrap_or_default();
     let daily: Vec<Amount> = totals.iter().map(|(_, p, _)| *p).collect();
     let model = chain.liquidity_model().await?;
     let epoch = chain.epoch().await?;
-    let positions = positions_of(store, chain).await?;
     let validators = chain.validators().await?;
     let claimable = chain.claimable().await?;
     let (moved, ops) = store.moved_in_epoch(token, epoch.index, model.instant_exit).await?;
@@ -360,7 +394,7 @@ pub async fn plan_token(
         custodial_total: p,
         total_eligible: eligible,
         daily_totals: &daily,
-        positions: &positions,
+        positions,
         validators: &validators,
         moved_this_epoch: moved,
         ops_this_epoch: ops,
