@@ -358,24 +358,69 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(sha2::Sha256::digest(token.as_bytes()))
 }
 
-/// `softstake api-key create --account A`: a random key and secret (256 bits each) for
-/// the Binance-compatible REST API, printed once.
-pub async fn api_key_create(store: &Store, account: &str, clock: &dyn Clock) -> Result<()> {
+/// `softstake api-key create --account A [--expires-in-days N]`: a random key and secret
+/// (256 bits each) for the Binance-compatible REST API, printed once.
+pub async fn api_key_create(store: &Store, account: &str, expires_in_days: Option<u32>, clock: &dyn Clock) -> Result<()> {
     use rand::RngCore;
     if store.account(account).await?.is_none() {
         bail!("unknown account {account:?}: import or activate it first");
     }
-    let mut bytes = [0u8; 64];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let now = clock.now();
+    let expires_at = expires_in_days
+        .map(|d| now.checked_add_secs(i64::from(d) * 86_400))
+        .transpose()?;
+    let mut bytes = zeroize::Zeroizing::new([0u8; 64]);
+    rand::rngs::OsRng.fill_bytes(bytes.as_mut());
     let key = softstake_store::ApiKey {
         api_key: hex::encode(&bytes[..32]),
         secret: hex::encode(&bytes[32..]),
         account_id: account.to_string(),
+        created_at: now,
+        expires_at,
+        revoked_at: None,
     };
-    store.create_api_key(&key, clock.now()).await?;
+    store.create_api_key(&key, now).await?;
     println!(
-        "api_key {}\nsecret  {}\n(the secret is shown once; the client signs requests with it)",
-        key.api_key, key.secret
+        "api_key {}\nsecret  {}\nexpires {}\n(the secret is shown once; the client signs requests with it)",
+        key.api_key,
+        key.secret,
+        expires_at.map_or_else(|| "never".to_string(), |t| t.to_string())
+    );
+    Ok(())
+}
+
+/// `softstake api-key list [--account A]`: keys with account, dates and state (active,
+/// expired, revoked), never the secret.
+pub async fn api_key_list(store: &Store, account: Option<&str>, limit: u32, clock: &dyn Clock) -> Result<()> {
+    let now = clock.now();
+    let keys = store.api_keys(account, limit).await?;
+    let mut t = crate::report::table(&["api_key", "account", "created", "expires", "state"]);
+    for k in &keys {
+        let state = match (k.revoked_at, k.usable_at(now)) {
+            (Some(at), _) => format!("revoked {at}"),
+            (None, true) => "active".to_string(),
+            (None, false) => "expired".to_string(),
+        };
+        t.add_row(vec![
+            k.api_key.clone(),
+            k.account_id.clone(),
+            k.created_at.to_string(),
+            k.expires_at.map_or_else(|| "never".to_string(), |e| e.to_string()),
+            state,
+        ]);
+    }
+    println!("{t}\n{} keys", keys.len());
+    Ok(())
+}
+
+/// `softstake api-key revoke KEY`: its requests are refused from now on.
+pub async fn api_key_revoke(store: &Store, api_key: &str, clock: &dyn Clock) -> Result<()> {
+    let k = store.revoke_api_key(api_key, clock.now()).await?;
+    println!(
+        "revoked {} (account {}) at {}",
+        k.api_key,
+        k.account_id,
+        k.revoked_at.map(|t| t.to_string()).unwrap_or_default()
     );
     Ok(())
 }

@@ -288,6 +288,23 @@ enum ApiKeyCmd {
         /// The account the key acts for.
         #[arg(long)]
         account: String,
+        /// The key stops working this many days from now (default: never).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        expires_in_days: Option<u32>,
+    },
+    /// List keys (never their secrets) with their state: active, expired or revoked.
+    List {
+        /// Only this account's keys.
+        #[arg(long)]
+        account: Option<String>,
+        /// At most this many, oldest first.
+        #[arg(long, default_value_t = 1_000)]
+        limit: u32,
+    },
+    /// Revoke a key: its requests are refused (-2015) from now on.
+    Revoke {
+        /// The key (`X-MBX-APIKEY`).
+        api_key: String,
     },
 }
 
@@ -519,9 +536,14 @@ async fn run(cli: Cli) -> Result<()> {
         | Command::Simnet { .. }
         | Command::Simulate { .. }
         | Command::HashToken { .. } => Ok(()),
-        Command::ApiKey {
-            action: ApiKeyCmd::Create { account },
-        } => commands::api_key_create(&store, account, &clock).await,
+        Command::ApiKey { action } => match action {
+            ApiKeyCmd::Create {
+                account,
+                expires_in_days,
+            } => commands::api_key_create(&store, account, *expires_in_days, &clock).await,
+            ApiKeyCmd::List { account, limit } => commands::api_key_list(&store, account.as_deref(), *limit, &clock).await,
+            ApiKeyCmd::Revoke { api_key } => commands::api_key_revoke(&store, api_key, &clock).await,
+        },
         Command::Plan { token } => treasury_cmd::plan(&store, &cfg, token.as_deref(), &clock).await,
         Command::Execute { plan, approve, by } => treasury_cmd::execute(&store, &cfg, plan, *approve, by, &clock).await,
         Command::Sync { token } => treasury_cmd::sync(&store, &cfg, token.as_deref(), &clock).await,

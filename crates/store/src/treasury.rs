@@ -201,6 +201,35 @@ async fn attribution_day(tx: &mut Tx, token: &str, day: Day) -> Result<Day> {
 }
 
 impl Store {
+    /// Replaces `token`'s pool status: the body (the leader's last plan, JSON) computed
+    /// at `at`. A fenced write: a stale leader's is refused.
+    pub async fn save_pool_status(&self, token: &str, body: &str, at: Timestamp) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        on_tx!(&mut tx, |c| sqlx::query(
+            "INSERT INTO pool_status (token, body, computed_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (token) DO UPDATE SET body = excluded.body, computed_at = excluded.computed_at"
+        )
+        .bind(token)
+        .bind(body)
+        .bind(at.0)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `token`'s last saved pool status: when it was computed and its body.
+    pub async fn pool_status(&self, token: &str) -> Result<Option<(Timestamp, String)>> {
+        on_pool!(self, |p| {
+            let row = sqlx::query("SELECT body, computed_at FROM pool_status WHERE token = $1")
+                .bind(token)
+                .fetch_optional(p)
+                .await?;
+            row.map(|r| Ok((r.ts("computed_at")?, r.text("body")?))).transpose()
+        })
+    }
+
     /// Stores a plan (a plan already stored keeps its record).
     pub async fn save_plan(&self, p: &PlanRecord) -> Result<()> {
         let sql = format!(
