@@ -45,6 +45,8 @@ apt_install() {
 command -v cc >/dev/null || apt_install build-essential
 command -v pkg-config >/dev/null || apt_install pkg-config
 command -v protoc >/dev/null || apt_install protobuf-compiler
+# openssl makes the TLS tests' self-signed certificates.
+[ "$need_db" = 0 ] || command -v openssl >/dev/null || apt_install openssl
 [ "$need_db" = 0 ] || apt_install libclang-dev
 
 if ! cargo nextest --version >/dev/null 2>&1; then

@@ -29,13 +29,29 @@ def main():
     out["list_asset"] = api.get_soft_staking_product_list(asset=asset).data().to_dict()
     out["rewards"] = api.get_soft_staking_rewards_history(asset=asset).data().to_dict()
 
-    # The same signed URL twice: the endpoints are idempotent.
-    params = {"softStaking": "true", "timestamp": str(int(time.time() * 1000))}
+    def raw(path, query):
+        """A hand-signed GET of `query` (a string, sent as is)."""
+        sig = hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()
+        r = requests.get(f"{base}{path}?{query}&signature={sig}", headers={"X-MBX-APIKEY": key}, timeout=10)
+        return [r.status_code, r.json()]
+
+    # The same signed URL twice: the replay guard refuses the second (a retry signs again).
+    params = {"softStaking": "false", "timestamp": str(int(time.time() * 1000))}
     q = urllib.parse.urlencode(params)
     signed = q + "&signature=" + hmac.new(secret.encode(), q.encode(), hashlib.sha256).hexdigest()
     first = requests.get(f"{base}/sapi/v1/soft-staking/set?{signed}", headers={"X-MBX-APIKEY": key}, timeout=10)
     second = requests.get(f"{base}/sapi/v1/soft-staking/set?{signed}", headers={"X-MBX-APIKEY": key}, timeout=10)
     out["retry_same_url"] = [first.status_code, first.json(), second.status_code, second.json()]
+    # switched back on: re-activating keeps nothing of the old activation (a new day starts)
+    out["set_again"] = api.set_soft_staking(soft_staking=True).data().to_dict()
+
+    # Parameter checks: duplicates, numeric bounds.
+    ts = lambda: str(int(time.time() * 1000))
+    out["duplicate"] = raw("/sapi/v1/soft-staking/list", f"asset={asset}&asset={asset}&timestamp={ts()}")
+    out["page_overflow"] = raw("/sapi/v1/soft-staking/list", f"current=4294967295&size=100&timestamp={ts()}")
+    out["time_overflow"] = raw(
+        "/sapi/v1/soft-staking/history/rewardsRecord", f"startTime=9223372036854775807&timestamp={ts()}"
+    )
 
     # Refusals, with Binance's codes.
     bad = ConfigurationRestAPI(api_key=key, api_secret="not-the-secret", base_path=base, timeout=10_000, retries=0)

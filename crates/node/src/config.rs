@@ -299,7 +299,13 @@ pub struct ApiClient {
     /// Name, recorded with what the client does (approvals, acknowledgements).
     pub name: String,
     /// Lower-case hex SHA-256 of the bearer token (`softstake hash-token` prints it).
+    /// Give this or `token_sha256_env`.
+    #[serde(default)]
     pub token_sha256: String,
+    /// The environment variable holding `token_sha256`, read when the configuration is
+    /// loaded (for a deployment whose file is public, e.g. the Docker image's).
+    #[serde(default)]
+    pub token_sha256_env: Option<String>,
     /// Roles.
     pub roles: Vec<Role>,
 }
@@ -339,6 +345,108 @@ pub struct ServiceConfig {
     /// API clients.
     #[serde(default)]
     pub clients: Vec<ApiClient>,
+    /// Refuse a signed REST request seen before within its `recvWindow` (default on): a
+    /// captured request cannot be replayed; a client retrying signs again.
+    #[serde(default = "d_true")]
+    pub rest_replay_guard: bool,
+    /// Rate, time, concurrency and size limits of the APIs.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `[service.limits]`: what one client may cost the service. Defaults follow Binance's
+/// published limits for the REST API.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// REST request weight per client IP per minute (Binance: 12 000; each soft-staking
+    /// endpoint weighs 50).
+    #[serde(default = "d_ip_weight")]
+    pub rest_ip_weight_per_min: u32,
+    /// REST request weight per API key per minute (Binance's UID limit: 180 000).
+    #[serde(default = "d_key_weight")]
+    pub rest_key_weight_per_min: u32,
+    /// gRPC calls per configured client per second.
+    #[serde(default = "d_grpc_calls")]
+    pub grpc_calls_per_client_per_sec: u32,
+    /// A request not answered in this long is cut off, milliseconds (REST: 503; gRPC:
+    /// `CANCELLED`/`DEADLINE_EXCEEDED`).
+    #[serde(default = "d_request_timeout")]
+    pub request_timeout_ms: u64,
+    /// Requests served at once per API (REST, gRPC); more wait their turn, within the
+    /// timeout.
+    #[serde(default = "d_concurrency")]
+    pub max_concurrent_requests: usize,
+    /// Largest request body (REST) or message (gRPC), bytes.
+    #[serde(default = "d_body")]
+    pub max_request_bytes: usize,
+}
+
+fn d_ip_weight() -> u32 {
+    12_000
+}
+fn d_key_weight() -> u32 {
+    180_000
+}
+fn d_grpc_calls() -> u32 {
+    50
+}
+fn d_request_timeout() -> u64 {
+    10_000
+}
+fn d_concurrency() -> usize {
+    64
+}
+fn d_body() -> usize {
+    1 << 20
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            rest_ip_weight_per_min: d_ip_weight(),
+            rest_key_weight_per_min: d_key_weight(),
+            grpc_calls_per_client_per_sec: d_grpc_calls(),
+            request_timeout_ms: d_request_timeout(),
+            max_concurrent_requests: d_concurrency(),
+            max_request_bytes: d_body(),
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// Checks bounds purely (no I/O).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.rest_ip_weight_per_min < 50 || self.rest_key_weight_per_min < 50 {
+            return Err("service.limits: rest_ip_weight_per_min and rest_key_weight_per_min must be at least 50 (one request)".into());
+        }
+        if self.grpc_calls_per_client_per_sec == 0 {
+            return Err("service.limits.grpc_calls_per_client_per_sec: must be at least 1".into());
+        }
+        if !(100..=600_000).contains(&self.request_timeout_ms) {
+            return Err(format!(
+                "service.limits.request_timeout_ms: {} is not in 100..=600000",
+                self.request_timeout_ms
+            ));
+        }
+        if !(1..=100_000).contains(&self.max_concurrent_requests) {
+            return Err(format!(
+                "service.limits.max_concurrent_requests: {} is not in 1..=100000",
+                self.max_concurrent_requests
+            ));
+        }
+        if !(1_024..=(64 << 20)).contains(&self.max_request_bytes) {
+            return Err(format!(
+                "service.limits.max_request_bytes: {} is not in 1 KiB..=64 MiB",
+                self.max_request_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn d_true() -> bool {
+    true
 }
 
 fn d_grpc() -> String {
@@ -376,6 +484,8 @@ impl Default for ServiceConfig {
             tls_cert: None,
             tls_key: None,
             clients: Vec::new(),
+            rest_replay_guard: true,
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -675,7 +785,25 @@ impl NetworkConfig {
                 _ => {}
             }
         }
-        for c in &raw.service.clients {
+        let mut raw = raw;
+        for c in &mut raw.service.clients {
+            match (c.token_sha256.is_empty(), c.token_sha256_env.as_deref()) {
+                (true, Some(var)) => {
+                    c.token_sha256 = std::env::var(var).map(|v| v.trim().to_string()).map_err(|_| {
+                        invalid(format!(
+                            "service.clients {:?}: token_sha256_env names {var}, which is not set (put `softstake hash-token -` of the token there)",
+                            c.name
+                        ))
+                    })?;
+                }
+                (false, Some(_)) => {
+                    return Err(invalid(format!(
+                        "service.clients {:?}: token_sha256 and token_sha256_env exclude each other",
+                        c.name
+                    )))
+                }
+                _ => {}
+            }
             if c.token_sha256.len() != 64
                 || !c
                     .token_sha256
@@ -701,6 +829,7 @@ impl NetworkConfig {
                 svc.lease_ttl_secs, svc.tick_secs
             )));
         }
+        raw.service.limits.validate().map_err(invalid)?;
         if raw.max_accounts_per_close == 0 {
             return Err(invalid("max_accounts_per_close: must be at least 1".into()));
         }
@@ -723,6 +852,76 @@ impl NetworkConfig {
             feed: raw.feed,
             origin: origin.to_string(),
         })
+    }
+}
+
+/// SHA-256 of the bearer tokens published in this repository (`devnet-admin`,
+/// `devnet-reader` in `config/devnet.toml`): anyone can present them, so a network with
+/// real chains refuses to start with them.
+pub const PUBLIC_TOKEN_SHA256: [&str; 2] = [
+    "81967d07a20a3a9b3e52a93790d41d2f22068a174f220b0cce97813e94c60948",
+    "2e31aa71997b6bc4e55e67e18a82b2a7bae7c2648e1ae340cc92c648ffd10c93",
+];
+
+/// True when `addr` (`HOST:PORT`) listens on loopback only (`127.0.0.0/8`, `::1`,
+/// `localhost`).
+pub fn is_loopback_addr(addr: &str) -> bool {
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(a) => a.ip().is_loopback(),
+        Err(_) => addr.rsplit_once(':').is_some_and(|(h, _)| h == "localhost"),
+    }
+}
+
+impl NetworkConfig {
+    /// True when no real funds can be at stake: the network is `devnet` or `localnet`, or
+    /// every chain is simulated (`sim`, `sim-remote`).
+    pub fn is_devnet_class(&self) -> bool {
+        matches!(self.network.as_str(), "devnet" | "localnet")
+            || self
+                .chains
+                .values()
+                .all(|c| matches!(c.adapter.as_str(), "sim" | "sim-remote"))
+    }
+
+    /// What `softstake run` refuses on a network with real chains
+    /// ([`NetworkConfig::is_devnet_class`] false), checked before anything starts: a REST
+    /// or gRPC address off loopback without TLS, an API client with a token published in
+    /// this repository ([`PUBLIC_TOKEN_SHA256`]), and a manual clock.
+    ///
+    /// # Errors
+    /// Every refusal, one per line.
+    pub fn check_deployment(&self, manual_clock: bool) -> Result<(), String> {
+        if self.is_devnet_class() {
+            return Ok(());
+        }
+        let mut why = Vec::new();
+        let tls = self.service.tls_cert.is_some();
+        for (name, addr) in [("grpc_addr", &self.service.grpc_addr), ("rest_addr", &self.service.rest_addr)] {
+            if !tls && !is_loopback_addr(addr) {
+                why.push(format!(
+                    "service.{name} = {addr:?} is not loopback and TLS is off (set service.tls_cert and tls_key)"
+                ));
+            }
+        }
+        for c in &self.service.clients {
+            if PUBLIC_TOKEN_SHA256.contains(&c.token_sha256.as_str()) {
+                why.push(format!(
+                    "service.clients {:?}: its token is published in this repository; configure a secret one",
+                    c.name
+                ));
+            }
+        }
+        if manual_clock {
+            why.push("--manual-clock moves business time by API; it is for devnet and tests only".into());
+        }
+        if why.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "refusing to start network {:?} (real chains): {}",
+            self.network,
+            why.join("; ")
+        ))
     }
 }
 
@@ -849,6 +1048,67 @@ mod tests {
         assert_eq!(c.network, "devnet");
         assert_eq!(c.registry.len(), 19);
         assert!(c.db_url.starts_with("sqlite://"));
+    }
+
+    const DOCKER: &str = include_str!("../../../docker/softstake.toml");
+
+    #[test]
+    fn success_docker_token_from_env_and_fail_without_it() {
+        let var = "SOFTSTAKE_TEST_DOCKER_ADMIN_SHA256";
+        let text = DOCKER.replace("SOFTSTAKE_ADMIN_TOKEN_SHA256", var);
+        let e = NetworkConfig::from_toml_str(&text, EMBEDDED_TOKENS, "docker.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(var) && e.contains("not set"), "{e}");
+        let hash = "a".repeat(64);
+        std::env::set_var(var, &hash);
+        let c = NetworkConfig::from_toml_str(&text, EMBEDDED_TOKENS, "docker.toml").unwrap();
+        assert_eq!(c.service.clients[0].token_sha256, hash);
+        assert!(
+            c.service.clients.iter().all(|c| !PUBLIC_TOKEN_SHA256.contains(&c.token_sha256.as_str())),
+            "no published token in the Docker config"
+        );
+        let both = text.replace("token_sha256_env", "token_sha256 = \"aa\"\ntoken_sha256_env");
+        let e = NetworkConfig::from_toml_str(&both, EMBEDDED_TOKENS, "docker.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exclude each other"), "{e}");
+    }
+
+    /// The devnet file with real adapters' names: a network with real chains.
+    fn real_network(extra_service: &str) -> NetworkConfig {
+        let mut c = NetworkConfig::from_toml_str(EMBEDDED_DEVNET, EMBEDDED_TOKENS, "embedded").unwrap();
+        c.network = "mainnet".into();
+        for chain in c.chains.values_mut() {
+            chain.adapter = "near".into();
+        }
+        if extra_service == "public" {
+            c.service.grpc_addr = "0.0.0.0:50051".into();
+        }
+        c
+    }
+
+    #[test]
+    fn fail_deployment_refusals_on_real_networks() {
+        let devnet = NetworkConfig::from_toml_str(EMBEDDED_DEVNET, EMBEDDED_TOKENS, "embedded").unwrap();
+        assert!(devnet.is_devnet_class());
+        devnet.check_deployment(true).unwrap();
+        // the devnet file's published tokens on a real network
+        let c = real_network("");
+        assert!(!c.is_devnet_class());
+        let e = c.check_deployment(false).unwrap_err();
+        assert!(e.contains("devnet-admin") && e.contains("published"), "{e}");
+        let mut c = real_network("public");
+        c.service.clients.clear();
+        let e = c.check_deployment(true).unwrap_err();
+        assert!(e.contains("grpc_addr") && e.contains("TLS is off"), "{e}");
+        assert!(e.contains("--manual-clock"), "{e}");
+        assert!(!e.contains("rest_addr"), "REST stays on loopback: {e}");
+        c.service.tls_cert = Some("c.pem".into());
+        c.service.tls_key = Some("k.pem".into());
+        c.check_deployment(false).unwrap();
+        assert!(is_loopback_addr("127.0.0.1:1") && is_loopback_addr("[::1]:1") && is_loopback_addr("localhost:80"));
+        assert!(!is_loopback_addr("0.0.0.0:1") && !is_loopback_addr("example.com:443"));
     }
 
     #[test]

@@ -46,6 +46,11 @@ pub struct RunOptions {
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> Result<()> {
+    cfg.check_deployment(opts.manual_clock.is_some())
+        .map_err(anyhow::Error::msg)?;
+    // One process-wide TLS provider (ring): with both rustls backends in the dependency
+    // graph, a library asking rustls for "the default" (tonic's TLS) would otherwise panic.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let store = Store::open(&opts.db_url)
         .await
         .with_context(|| format!("opening the store at {}", crate::commands::redact_url(&opts.db_url)))?;
@@ -97,7 +102,11 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> Result<()> {
     let mut signals = Signals::new()?;
     loop {
         tokio::select! {
-            _ = tick.tick() => scheduler.cycle().await,
+            _ = tick.tick() => {
+                let started = std::time::Instant::now();
+                scheduler.cycle().await;
+                metrics::record_cycle(started.elapsed());
+            }
             why = signals.recv() => {
                 info!(signal = why, "shutting down: the running step finished, saving chain state");
                 break;
@@ -154,6 +163,32 @@ impl Signals {
     }
 }
 
+/// The REST API's TLS settings when `service.tls_cert`/`tls_key` are set: rustls with the
+/// ring provider, TLS 1.2 and 1.3, the certificate chain and key from PEM files.
+///
+/// # Errors
+/// A file that cannot be read or holds no certificate or key; a key rustls refuses.
+fn rest_tls_config(svc: &crate::config::ServiceConfig) -> Result<Option<axum_server::tls_rustls::RustlsConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (Some(cert), Some(key)) = (&svc.tls_cert, &svc.tls_key) else {
+        return Ok(None);
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow::anyhow!("service.tls_cert {cert}: {e}"))?;
+    if chain.is_empty() {
+        anyhow::bail!("service.tls_cert {cert}: no certificate in the file");
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| anyhow::anyhow!("service.tls_key {key}: {e}"))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("service.tls_cert/tls_key: rustls refused the pair")?;
+    Ok(Some(axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config))))
+}
+
 async fn spawn_servers(
     state: &AppState,
     handle: metrics_exporter_prometheus::PrometheusHandle,
@@ -181,7 +216,10 @@ async fn spawn_servers(
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let mut builder = tonic::transport::Server::builder();
+    let limits = &svc.limits;
+    let mut builder = tonic::transport::Server::builder()
+        .timeout(Duration::from_millis(limits.request_timeout_ms))
+        .concurrency_limit_per_connection(limits.max_concurrent_requests);
     if let (Some(cert), Some(key)) = (&svc.tls_cert, &svc.tls_key) {
         let cert = std::fs::read(cert).with_context(|| format!("service.tls_cert {cert}"))?;
         let key = std::fs::read(key).with_context(|| format!("service.tls_key {key}"))?;
@@ -189,15 +227,17 @@ async fn spawn_servers(
             tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(cert, key)),
         )?;
     }
+    let max_msg = limits.max_request_bytes;
     let router = builder
-        .layer(AuthLayer::new(&svc.clients))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(limits.max_concurrent_requests))
+        .layer(AuthLayer::new(&svc.clients).with_rate_limit(limits.grpc_calls_per_client_per_sec))
         .add_service(health)
         .add_service(reflection)
-        .add_service(pb::accounts_server::AccountsServer::new(api.clone()))
-        .add_service(pb::balances_server::BalancesServer::new(api.clone()))
-        .add_service(pb::rewards_server::RewardsServer::new(api.clone()))
-        .add_service(pb::treasury_server::TreasuryServer::new(api.clone()))
-        .add_service(pb::admin_server::AdminServer::new(api));
+        .add_service(pb::accounts_server::AccountsServer::new(api.clone()).max_decoding_message_size(max_msg))
+        .add_service(pb::balances_server::BalancesServer::new(api.clone()).max_decoding_message_size(max_msg))
+        .add_service(pb::rewards_server::RewardsServer::new(api.clone()).max_decoding_message_size(max_msg))
+        .add_service(pb::treasury_server::TreasuryServer::new(api.clone()).max_decoding_message_size(max_msg))
+        .add_service(pb::admin_server::AdminServer::new(api).max_decoding_message_size(max_msg));
     let grpc_listener = tokio::net::TcpListener::bind(grpc_addr)
         .await
         .with_context(|| format!("binding gRPC on {grpc_addr}"))?;
@@ -224,10 +264,40 @@ async fn spawn_servers(
             }
         }
     });
+    let rest_tls = rest_tls_config(svc)?;
     let r = tokio::spawn({
         let (app, stop) = (binance::router(state.clone()), stop.clone());
         async move {
-            if let Err(e) = axum::serve(rest_listener, app).with_graceful_shutdown(wait(stop)).await {
+            let served = match rest_tls {
+                None => {
+                    axum::serve(rest_listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                        .with_graceful_shutdown(wait(stop))
+                        .await
+                }
+                Some(tls) => {
+                    let handle = axum_server::Handle::new();
+                    tokio::spawn({
+                        let handle = handle.clone();
+                        async move {
+                            wait(stop).await;
+                            handle.graceful_shutdown(Some(Duration::from_secs(10)));
+                        }
+                    });
+                    match rest_listener
+                        .into_std()
+                        .and_then(|l| axum_server::from_tcp_rustls(l, tls))
+                    {
+                        Ok(server) => {
+                            server
+                                .handle(handle)
+                                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                                .await
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            if let Err(e) = served {
                 error!(error = %e, "REST server stopped");
             }
         }

@@ -1034,13 +1034,21 @@ impl Sim {
         use pb::treasury_server::Treasury;
         let api = &self.api;
         for token in self.tokens.clone() {
-            let Ok(status) = api
+            // served from the store: no chain fault can reach it
+            let status = api
                 .get_pool_status(Request::new(pb::GetPoolStatusRequest { token: token.clone() }))
                 .await
-            else {
-                continue; // a chain fault: the API reports it; nothing to compare
-            };
+                .map_err(|e| anyhow::anyhow!("{token}: GetPoolStatus: {e}"))?;
             let s = &status.get_ref().tokens[0];
+            let as_of = self
+                .store
+                .pool_status(&token)
+                .await?
+                .map(|(at, _)| at.to_string())
+                .unwrap_or_default();
+            if s.as_of != as_of {
+                bail!("{token}: the API's pool status is as of {:?}, the store's {as_of:?}", s.as_of);
+            }
             let last = self
                 .store
                 .last_closed_day(&token)

@@ -227,13 +227,53 @@ async fn binance_client(s: &Setup, account: &str) {
     assert_eq!(rewards[0]["rewardAsset"], "TST");
     assert!(rewards[0]["time"].as_i64().unwrap() > 0);
     assert_eq!(v["retry_same_url"][1]["success"], true);
-    assert_eq!(v["retry_same_url"][3]["success"], true);
+    assert_eq!(v["retry_same_url"][2], 400, "a replayed signed URL is refused: {v}");
+    assert_eq!(v["retry_same_url"][3]["code"], -1022);
+    assert_eq!(v["set_again"]["success"], true);
+    assert_eq!(v["duplicate"][0], 400);
+    assert_eq!(v["duplicate"][1]["code"], -1101, "{v}");
+    assert_eq!(v["page_overflow"][1]["code"], -1101, "{v}");
+    assert_eq!(v["time_overflow"][1]["code"], -1100, "{v}");
     assert!(v["bad_signature"].as_str().unwrap().contains("-1022"), "{v}");
     assert_eq!(v["stale"][0], 400);
     assert_eq!(v["stale"][1]["code"], -1021);
     assert_eq!(v["bad_key"][0], 401);
     assert_eq!(v["bad_key"][1]["code"], -2015);
     assert!(v["bad_key_client"].as_str().unwrap().contains("-2015"), "{v}");
+    // a signed request works until the key is revoked, then it is refused as unknown
+    let (status, body) = signed_get(s.rest, &key, &secret, "/sapi/v1/soft-staking/list");
+    assert_eq!(status, 200, "{body}");
+    let listed = s.cli(&["api-key", "list", "--account", account]);
+    assert!(listed.contains(&key) && listed.contains("active"), "{listed}");
+    s.cli(&["api-key", "revoke", &key]);
+    let listed = s.cli(&["api-key", "list", "--account", account]);
+    assert!(listed.contains("revoked"), "{listed}");
+    assert!(!listed.contains(&secret), "list never prints a secret");
+    let (status, body) = signed_get(s.rest, &key, &secret, "/sapi/v1/soft-staking/list");
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("-2015"), "{body}");
+}
+
+/// A GET signed as Binance's `USER_DATA` endpoints are (fresh timestamp); status and body.
+fn signed_get(port: u16, key: &str, secret: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let q = format!("timestamp={now_ms}");
+    let sig = softstake_node::api::binance::sign(secret, &q);
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    write!(
+        c,
+        "GET {path}?{q}&signature={sig} HTTP/1.0\r\nHost: localhost\r\nX-MBX-APIKEY: {key}\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = String::new();
+    c.read_to_string(&mut buf).unwrap();
+    let status = buf.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use metrics::{gauge, histogram};
+use metrics::{counter, gauge, histogram};
 use rust_decimal::prelude::ToPrimitive;
 
 use softstake_core::plan::TreasuryPlan;
@@ -24,6 +24,13 @@ fn signed_units(t: &TokenConfig, v: i128) -> f64 {
     } else {
         u
     }
+}
+
+/// Records one scheduler cycle (every token's step) and how long it took:
+/// `softstake_scheduler_cycles_total`, `softstake_scheduler_cycle_seconds`.
+pub fn record_cycle(elapsed: Duration) {
+    counter!("softstake_scheduler_cycles_total").increment(1);
+    histogram!("softstake_scheduler_cycle_seconds").record(elapsed.as_secs_f64());
 }
 
 /// Records a token's treasury gauges from its current plan.

@@ -270,6 +270,8 @@ impl Scheduler {
         );
         let plan = tr::plan_with_positions(store, chain, t, cfg.outflow_history_days, &sync.positions, now).await?;
         metrics::record_plan(t, &plan);
+        // what the API's GetPoolStatus serves: reads never reach the chains
+        store.save_pool_status(&t.symbol, &serde_json::to_string(&plan)?, now).await?;
         tr::refresh_liquidity_alerts(store, &plan, now).await?;
         metrics::record_operations(&t.symbol, &store.operation_counts(&t.symbol).await?);
         if store.frozen(&t.symbol).await?.is_some() {

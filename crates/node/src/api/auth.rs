@@ -4,6 +4,7 @@
 //! Tokens are configured as their SHA-256 (`[[service.clients]] token_sha256`), so the
 //! configuration never holds a usable secret. A missing or unknown token answers
 //! `UNAUTHENTICATED`; a known client calling outside its roles `PERMISSION_DENIED`.
+//! The table fails closed: a method of ours missing from it is denied to everyone.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -24,8 +25,23 @@ pub struct Caller {
     pub name: String,
 }
 
-/// The roles that may call a gRPC method (`/package.Service/Method`); `None` for paths
-/// that are not ours (answered by tonic). Admin may call everything.
+/// Paths open without a token: the standard health and reflection services.
+pub const OPEN_PREFIXES: [&str; 3] = [
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
+
+/// True for a path of the open services ([`OPEN_PREFIXES`]).
+pub fn is_open(path: &str) -> bool {
+    OPEN_PREFIXES.iter().any(|p| path.starts_with(p))
+}
+
+/// The roles that may call a gRPC method (`/package.Service/Method`); `None` for a path
+/// not in the table. Admin may call everything listed; a path that is neither listed
+/// nor open ([`is_open`]) is denied to everyone, admin included (fail closed: a method
+/// added to the proto without a line here cannot ship open). A test checks the table
+/// against the proto's service descriptors.
 pub fn roles_for(path: &str) -> Option<&'static [Role]> {
     use Role::*;
     let method = path.strip_prefix("/softstake.v1.")?;
@@ -69,6 +85,8 @@ struct Client {
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
     clients: Arc<Vec<Client>>,
+    /// Calls per client per second, when limited (`RESOURCE_EXHAUSTED` beyond).
+    rate: Option<Arc<governor::DefaultKeyedRateLimiter<String>>>,
 }
 
 impl AuthLayer {
@@ -88,13 +106,28 @@ impl AuthLayer {
             .collect();
         AuthLayer {
             clients: Arc::new(clients),
+            rate: None,
         }
+    }
+
+    /// Limits every configured client to `calls_per_sec` calls per second (a burst of as
+    /// many); beyond it a call answers `RESOURCE_EXHAUSTED` before its handler runs. The
+    /// keys are the configured clients, so the limiter's map is bounded by them.
+    pub fn with_rate_limit(mut self, calls_per_sec: u32) -> AuthLayer {
+        let q = governor::Quota::per_second(std::num::NonZeroU32::new(calls_per_sec).unwrap_or(std::num::NonZeroU32::MIN));
+        self.rate = Some(Arc::new(governor::RateLimiter::keyed(q)));
+        self
     }
 
     /// Decides a call: the caller, or the status to answer with.
     pub fn check(&self, path: &str, authorization: Option<&str>) -> Result<Option<Caller>, Status> {
-        let Some(allowed) = roles_for(path) else {
+        if is_open(path) {
             return Ok(None);
+        }
+        let Some(allowed) = roles_for(path) else {
+            return Err(Status::permission_denied(format!(
+                "{path} is not in the API's role table: denied"
+            )));
         };
         let token = authorization
             .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
@@ -108,6 +141,14 @@ impl AuthLayer {
             .find(|c| c.hash == hash)
             .ok_or_else(|| Status::unauthenticated("unknown bearer token"))?;
         if client.roles.contains(&Role::Admin) || allowed.iter().any(|r| client.roles.contains(r)) {
+            if let Some(rate) = &self.rate {
+                if rate.check_key(&client.name).is_err() {
+                    return Err(Status::resource_exhausted(format!(
+                        "client {:?} is over its rate limit (service.limits.grpc_calls_per_client_per_sec): retry shortly",
+                        client.name
+                    )));
+                }
+            }
             return Ok(Some(Caller {
                 name: client.name.clone(),
             }));
@@ -183,16 +224,19 @@ mod tests {
             ApiClient {
                 name: "ledger".into(),
                 token_sha256: hash("t-ingest"),
+                token_sha256_env: None,
                 roles: vec![Role::Ingest],
             },
             ApiClient {
                 name: "alice".into(),
                 token_sha256: hash("t-treasury"),
+                token_sha256_env: None,
                 roles: vec![Role::Treasury],
             },
             ApiClient {
                 name: "root".into(),
                 token_sha256: hash("t-admin"),
+                token_sha256_env: None,
                 roles: vec![Role::Admin],
             },
         ])
@@ -209,6 +253,67 @@ mod tests {
         assert!(
             l.check("/grpc.health.v1.Health/Check", None).unwrap().is_none(),
             "health is open"
+        );
+    }
+
+    /// Every method of the proto's services, from the compiled descriptor set.
+    fn proto_methods() -> BTreeSet<String> {
+        use prost::Message;
+        let set = prost_types::FileDescriptorSet::decode(crate::api::pb::FILE_DESCRIPTOR_SET).unwrap();
+        let mut out = BTreeSet::new();
+        for file in &set.file {
+            for svc in &file.service {
+                for m in &svc.method {
+                    out.insert(format!("/{}.{}/{}", file.package(), svc.name(), m.name()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn success_role_table_covers_every_proto_method() {
+        let proto = proto_methods();
+        assert!(proto.len() >= 13, "descriptor read: {proto:?}");
+        let listed: BTreeSet<String> = METHODS.iter().map(|m| m.to_string()).collect();
+        assert_eq!(proto, listed, "METHODS must list exactly the proto's methods");
+        for m in &proto {
+            assert!(roles_for(m).is_some(), "{m} has no line in the role table");
+            assert!(!is_open(m), "{m} must not be open");
+        }
+    }
+
+    #[test]
+    fn fail_unlisted_method_denied_even_to_admin() {
+        let l = layer();
+        for path in [
+            "/softstake.v1.Treasury/DrainPool",
+            "/softstake.v1.Admin/Anything",
+            "/other.v1.Service/Method",
+        ] {
+            let e = l.check(path, Some("Bearer t-admin")).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::PermissionDenied, "{path}");
+            let e = l.check(path, None).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::PermissionDenied, "{path} without a token");
+        }
+        assert!(l.check("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", None)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn fail_client_over_its_rate_limit() {
+        let l = layer().with_rate_limit(3);
+        for _ in 0..3 {
+            l.check("/softstake.v1.Rewards/GetApr", Some("Bearer t-admin")).unwrap();
+        }
+        let e = l
+            .check("/softstake.v1.Rewards/GetApr", Some("Bearer t-admin"))
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::ResourceExhausted);
+        assert!(
+            l.check("/softstake.v1.Treasury/ApprovePlan", Some("Bearer t-treasury")).is_ok(),
+            "another client keeps its own budget"
         );
     }
 

@@ -13,12 +13,15 @@
 //! checked on the wall clock) must satisfy `timestamp < now + 1000` and `now − timestamp ≤ recvWindow` (default
 //! 5 000 ms, at most 60 000). Errors are `{"code": …, "msg": …}`: -2015 (HTTP 401) bad
 //! key, -1022 bad signature, -1021 outside the recvWindow, -1102 missing parameter,
-//! -1100/-1101 malformed parameter, -1127 window too long (HTTP 400). The endpoints are
-//! idempotent, so a client retrying the same signed URL within its window is safe.
+//! -1100/-1101 malformed or duplicated parameter, -1127 window too long (HTTP 400). The
+//! signature is checked in constant time (`Mac::verify_slice`). A signed URL is accepted
+//! once: the [`ReplayGuard`] refuses it again within its window (-1022), so a client
+//! retrying signs again with a new `timestamp`.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -31,6 +34,7 @@ use tracing::warn;
 use softstake_core::{Amount, Timestamp};
 use softstake_store::ApiKey;
 
+use super::limits::{rest_weight, RestLimits};
 use super::AppState;
 use crate::clock::Clock;
 
@@ -78,12 +82,27 @@ impl ApiError {
             msg: "Invalid API-key, IP, or permissions for action.".into(),
         }
     }
+    fn too_many_weight(per_minute: u32) -> ApiError {
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: -1003,
+            msg: format!("Too much request weight used; current limit is {per_minute} request weight per 1 MINUTE for this API key."),
+        }
+    }
+    fn too_many() -> ApiError {
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: -1003,
+            msg: "Too many requests; please use the websocket for live updates or retry later.".into(),
+        }
+    }
     fn internal(e: impl std::fmt::Display) -> ApiError {
-        warn!(error = %e, "REST request failed");
+        let id = super::redact::request_id();
+        warn!(request_id = %id, error = %super::redact::redact_urls(&e.to_string()), "REST request failed");
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: -1000,
-            msg: "An unknown error occurred while processing the request.".into(),
+            msg: format!("An unknown error occurred while processing the request. (request id {id})"),
         }
     }
 }
@@ -94,13 +113,104 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The routes.
+/// The routes, with a fresh [`ReplayGuard`] (unless `service.rest_replay_guard` is off)
+/// and the limits of `[service.limits]` ([`super::limits`]): the outermost layer is the
+/// request timeout, then the concurrency limit, the body limit and the per-IP weight;
+/// the per-key weight is charged once the key is verified. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` so the per-IP limit sees the
+/// client's address.
 pub fn router(state: AppState) -> Router {
+    let cfg = &state.cfg.service.limits;
+    let limits = Arc::new(RestLimits::new(cfg));
+    spawn_limit_cleanup(&limits);
     Router::new()
         .route("/sapi/v1/soft-staking/list", get(list))
         .route("/sapi/v1/soft-staking/set", get(set))
         .route("/sapi/v1/soft-staking/history/rewardsRecord", get(rewards_record))
+        .layer(Extension(Arc::new(if state.cfg.service.rest_replay_guard {
+            ReplayGuard::new(REPLAY_GUARD_MAX_ENTRIES)
+        } else {
+            ReplayGuard::new(0)
+        })))
+        .layer(Extension(limits.clone()))
+        .layer(axum::middleware::from_fn_with_state(limits, super::limits::rest_ip_limit))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(cfg.max_request_bytes))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(cfg.max_concurrent_requests))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            std::time::Duration::from_millis(cfg.request_timeout_ms),
+        ))
         .with_state(state)
+}
+
+/// Forgets idle rate-limit keys every minute, so the maps stay bounded by the clients
+/// active in the last minute. Needs a Tokio runtime; without one nothing is spawned.
+fn spawn_limit_cleanup(limits: &Arc<RestLimits>) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let weak = Arc::downgrade(limits);
+    rt.spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            let Some(l) = weak.upgrade() else { break };
+            l.ip.retain_recent();
+            l.key.retain_recent();
+        }
+    });
+}
+
+/// Most signatures the replay guard remembers at once (about 200 bytes each); beyond it,
+/// requests are refused with -1003 until entries expire.
+pub const REPLAY_GUARD_MAX_ENTRIES: usize = 200_000;
+
+/// Refuses a signed request seen before within its `recvWindow`: a captured
+/// `set?softStaking=false` replayed later would otherwise switch an account off again.
+/// Remembers `(API key, signature)` until the request's timestamp leaves its window, at
+/// most `max_entries` of them. A client retrying must sign again (a new `timestamp`).
+#[derive(Debug)]
+pub struct ReplayGuard {
+    seen: Mutex<HashMap<(String, String), i64>>,
+    max_entries: usize,
+}
+
+impl ReplayGuard {
+    /// An empty guard holding at most `max_entries` signatures; 0 turns it off
+    /// (`service.rest_replay_guard = false`).
+    pub fn new(max_entries: usize) -> ReplayGuard {
+        ReplayGuard {
+            seen: Mutex::new(HashMap::new()),
+            max_entries,
+        }
+    }
+
+    /// Records `(key, signature)` valid until `expires_ms` (Unix ms) at `now_ms`.
+    ///
+    /// # Errors
+    /// -1022 when it was seen and has not expired; -1003 when the guard is full of
+    /// unexpired entries.
+    pub fn admit(&self, key: &str, signature: &str, expires_ms: i64, now_ms: i64) -> Result<(), ApiError> {
+        if self.max_entries == 0 {
+            return Ok(());
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let id = (key.to_string(), signature.to_ascii_lowercase());
+        if seen.get(&id).is_some_and(|e| *e >= now_ms) {
+            return Err(ApiError::bad(
+                -1022,
+                "Signature for this request was already used: sign the retry with a new timestamp.",
+            ));
+        }
+        if seen.len() >= self.max_entries {
+            seen.retain(|_, e| *e >= now_ms);
+            if seen.len() >= self.max_entries {
+                return Err(ApiError::too_many());
+            }
+        }
+        seen.insert(id, expires_ms);
+        Ok(())
+    }
 }
 
 /// A verified request: the key's account and the query parameters.
@@ -123,11 +233,39 @@ fn without_signature(raw: &str) -> (String, Option<String>) {
     (kept.join("&"), sig)
 }
 
-/// HMAC-SHA256 of `payload` with `secret`, lower-case hex.
-pub fn sign(secret: &str, payload: &str) -> String {
+fn mac(secret: &str, payload: &str) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(payload.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    mac
+}
+
+/// HMAC-SHA256 of `payload` with `secret`, lower-case hex.
+pub fn sign(secret: &str, payload: &str) -> String {
+    hex::encode(mac(secret, payload).finalize().into_bytes())
+}
+
+/// Checks a hex `signature` of `payload` in constant time (`Mac::verify_slice`); either
+/// hex case is accepted, as Binance does.
+pub fn verify_signature(secret: &str, payload: &str, signature: &str) -> bool {
+    match hex::decode(signature) {
+        Ok(bytes) => mac(secret, payload).verify_slice(&bytes).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// The query's parameters; a name given twice is refused with -1101, as Binance does.
+fn parse_params(raw: &str) -> Result<HashMap<String, String>, ApiError> {
+    let mut params = HashMap::new();
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()).into_owned() {
+        if params.contains_key(&k) {
+            return Err(ApiError::bad(
+                -1101,
+                format!("Duplicate values for a parameter detected: '{k}'."),
+            ));
+        }
+        params.insert(k, v);
+    }
+    Ok(params)
 }
 
 fn int_param(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
@@ -140,7 +278,14 @@ fn int_param(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>
     }
 }
 
-async fn verify(state: &AppState, headers: &HeaderMap, raw: Option<String>) -> Result<Signed, ApiError> {
+async fn verify(
+    state: &AppState,
+    guard: &ReplayGuard,
+    limits: &RestLimits,
+    path: &str,
+    headers: &HeaderMap,
+    raw: Option<String>,
+) -> Result<Signed, ApiError> {
     let raw = raw.unwrap_or_default();
     let key_name = headers
         .get("X-MBX-APIKEY")
@@ -152,9 +297,10 @@ async fn verify(state: &AppState, headers: &HeaderMap, raw: Option<String>) -> R
         .api_key(key_name)
         .await
         .map_err(ApiError::internal)?
+        .filter(|k| k.usable_at(crate::clock::SystemClock.now()))
         .ok_or_else(ApiError::key)?;
     let (payload, signature) = without_signature(&raw);
-    let params: HashMap<String, String> = form_urlencoded::parse(raw.as_bytes()).into_owned().collect();
+    let params = parse_params(&raw)?;
     let signature = signature
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::missing("signature"))?;
@@ -179,9 +325,14 @@ async fn verify(state: &AppState, headers: &HeaderMap, raw: Option<String>) -> R
             "Timestamp for this request is outside of the recvWindow.",
         ));
     }
-    if !sign(&key.secret, &payload).eq_ignore_ascii_case(&signature) {
+    if !verify_signature(&key.secret, &payload, &signature) {
         return Err(ApiError::bad(-1022, "Signature for this request is not valid."));
     }
+    limits
+        .key
+        .charge(&key.api_key, rest_weight(path))
+        .map_err(|over| ApiError::too_many_weight(over.per_minute))?;
+    guard.admit(key_name, &signature, timestamp.saturating_add(window), now_ms)?;
     Ok(Signed {
         account_id: key.account_id,
         params,
@@ -200,7 +351,16 @@ fn paging(params: &HashMap<String, String>) -> Result<(u32, u32), ApiError> {
     if !(1..=100).contains(&size) {
         return Err(ApiError::bad(-1101, "Illegal value for parameter 'size': 1 to 100."));
     }
-    Ok((u32::try_from(current).unwrap_or(u32::MAX), size as u32))
+    let current = u32::try_from(current)
+        .ok()
+        .filter(|c| (c - 1).checked_mul(size as u32).is_some())
+        .ok_or_else(|| ApiError::bad(-1101, "Illegal value for parameter 'current': the page is beyond any result."))?;
+    Ok((current, size as u32))
+}
+
+/// The row offset of page `current` (from 1) of `size` rows; [`paging`] checked it fits.
+fn offset(current: u32, size: u32) -> u32 {
+    (current - 1).saturating_mul(size)
 }
 
 fn asset(state: &AppState, params: &HashMap<String, String>) -> Result<Option<String>, ApiError> {
@@ -214,10 +374,12 @@ fn asset(state: &AppState, params: &HashMap<String, String>) -> Result<Option<St
 
 async fn list(
     State(state): State<AppState>,
+    Extension(guard): Extension<Arc<ReplayGuard>>,
+    Extension(limits): Extension<Arc<RestLimits>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let req = verify(&state, &headers, q).await?;
+    let req = verify(&state, &guard, &limits, "/sapi/v1/soft-staking/list", &headers, q).await?;
     let (current, size) = paging(&req.params)?;
     let only = asset(&state, &req.params)?;
     let account = state.store.account(&req.account_id).await.map_err(ApiError::internal)?;
@@ -267,7 +429,7 @@ async fn list(
     let total = rows.len();
     let page: Vec<Value> = rows
         .into_iter()
-        .skip(((current - 1) * size) as usize)
+        .skip(offset(current, size) as usize)
         .take(size as usize)
         .collect();
     Ok(Json(json!({
@@ -280,10 +442,12 @@ async fn list(
 
 async fn set(
     State(state): State<AppState>,
+    Extension(guard): Extension<Arc<ReplayGuard>>,
+    Extension(limits): Extension<Arc<RestLimits>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let req = verify(&state, &headers, q).await?;
+    let req = verify(&state, &guard, &limits, "/sapi/v1/soft-staking/set", &headers, q).await?;
     let on = match req.params.get("softStaking").map(|v| v.to_ascii_lowercase()) {
         Some(v) if v == "true" => true,
         Some(v) if v == "false" => false,
@@ -307,16 +471,18 @@ async fn set(
 
 async fn rewards_record(
     State(state): State<AppState>,
+    Extension(guard): Extension<Arc<ReplayGuard>>,
+    Extension(limits): Extension<Arc<RestLimits>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let req = verify(&state, &headers, q).await?;
+    let req = verify(&state, &guard, &limits, "/sapi/v1/soft-staking/history/rewardsRecord", &headers, q).await?;
     let (current, size) = paging(&req.params)?;
     let only = asset(&state, &req.params)?;
     let now = state.clock.now().unix_millis();
     let (start, end) = match (int_param(&req.params, "startTime")?, int_param(&req.params, "endTime")?) {
         (None, None) => (now - 30 * DAY_MS, now),
-        (Some(s), None) => (s, s + 30 * DAY_MS),
+        (Some(s), None) => (s, s.checked_add(30 * DAY_MS).ok_or_else(|| ApiError::illegal("startTime"))?),
         (None, Some(e)) => (e - 30 * DAY_MS, e),
         (Some(s), Some(e)) => (s, e),
     };
@@ -338,7 +504,7 @@ async fn rewards_record(
             to_ts(start)?,
             to_ts(end)?,
             size,
-            (current - 1) * size,
+            offset(current, size),
         )
         .await
         .map_err(ApiError::internal)?;
@@ -378,5 +544,41 @@ mod tests {
         );
         let (payload, sig) = without_signature(&format!("{q}&signature=abc"));
         assert_eq!((payload.as_str(), sig.as_deref()), (q, Some("abc")));
+        let good = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71";
+        assert!(verify_signature(secret, q, good));
+        assert!(verify_signature(secret, q, &good.to_uppercase()), "either hex case");
+        assert!(!verify_signature(secret, q, &good.replace("c8", "c9")));
+        assert!(!verify_signature(secret, q, "not hex"));
+        assert!(!verify_signature(secret, q, &good[..62]), "a prefix is not a signature");
+    }
+
+    #[test]
+    fn fail_duplicate_parameter() {
+        let e = parse_params("asset=SOL&timestamp=1&asset=NEAR").unwrap_err();
+        assert_eq!((e.code, e.status), (-1101, StatusCode::BAD_REQUEST));
+        assert!(e.msg.contains("'asset'"), "{}", e.msg);
+        assert_eq!(parse_params("a=1&b=2").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn fail_paging_beyond_u32_offset() {
+        let p = |q: &str| parse_params(q).and_then(|p| paging(&p));
+        assert_eq!(p("current=3&size=100").unwrap(), (3, 100));
+        assert_eq!(offset(3, 100), 200);
+        for q in ["current=99999999999999999999", "current=4294967295&size=100", "current=0", "size=101"] {
+            assert!(p(q).is_err(), "{q}");
+        }
+    }
+
+    #[test]
+    fn success_replay_guard_refuses_a_replay_until_expiry() {
+        let g = ReplayGuard::new(2);
+        g.admit("k", "ab", 1_000, 0).unwrap();
+        assert_eq!(g.admit("k", "AB", 1_000, 500).unwrap_err().code, -1022, "replay");
+        g.admit("other", "ab", 1_000, 500).unwrap();
+        assert_eq!(g.admit("k", "cd", 1_000, 600).unwrap_err().code, -1003, "full");
+        // once the first two expire, room again; the replay of an expired one is outside its
+        // window anyway (the timestamp check refuses it first)
+        g.admit("k", "cd", 3_000, 1_001).unwrap();
     }
 }

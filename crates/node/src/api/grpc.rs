@@ -66,12 +66,22 @@ fn caller<T>(req: &Request<T>) -> String {
         .unwrap_or_else(|| "anonymous".into())
 }
 
-/// Maps a store error to the gRPC status a client can act on.
+/// Maps a store error to the gRPC status a client can act on; anything else (the
+/// database's own errors) is `INTERNAL` with only a request id ([`super::redact`]).
 pub fn store_status(e: StoreError) -> Status {
-    match &e {
-        StoreError::NotFound(_) => Status::not_found(e.to_string()),
+    match client_code(&e) {
+        Some(code) => Status::new(code, e.to_string()),
+        None => super::redact::internal_status(&e.to_string()),
+    }
+}
+
+/// The status code of a store error the client caused or can act on; `None` for an
+/// internal one.
+fn client_code(e: &StoreError) -> Option<tonic::Code> {
+    Some(match e {
+        StoreError::NotFound(_) => tonic::Code::NotFound,
         StoreError::Core(_) | StoreError::EventIdReused { .. } | StoreError::ConflictingEvent { .. } => {
-            Status::invalid_argument(e.to_string())
+            tonic::Code::InvalidArgument
         }
         StoreError::DayOrder { .. }
         | StoreError::NotClosed { .. }
@@ -80,13 +90,37 @@ pub fn store_status(e: StoreError) -> Status {
         | StoreError::EventInClosedDay { .. }
         | StoreError::RewardConflict { .. }
         | StoreError::RewardForDistributedDay { .. }
-        | StoreError::Journal(_) => Status::failed_precondition(e.to_string()),
-        _ => Status::internal(e.to_string()),
-    }
+        | StoreError::Journal(_) => tonic::Code::FailedPrecondition,
+        _ => return None,
+    })
+}
+
+/// The figures of a stored plan into `out`.
+fn fill_pool_status(
+    out: &mut pb::PoolStatus,
+    t: &softstake_core::TokenConfig,
+    p: &softstake_core::plan::TreasuryPlan,
+) -> Result<(), Status> {
+    let liquid = softstake_core::buffer::unsigned(p.forecast.available_now);
+    let ratio = softstake_core::allocate::ratio(liquid, p.custodial_total)
+        .map_err(|e| super::redact::internal_status(&e.to_string()))?;
+    out.custodial_units = t.format_amount(p.custodial_total);
+    out.eligible_units = t.format_amount(p.total_eligible);
+    out.activating_units = t.format_amount(p.totals.activating);
+    out.active_units = t.format_amount(p.totals.active);
+    out.deactivating_units = t.format_amount(p.totals.deactivating);
+    out.withdrawable_units = t.format_amount(p.totals.withdrawable);
+    out.target_buffer_units = t.format_amount(p.buffer.target_buffer);
+    out.liquid_now_units = signed_units(t, p.forecast.liquid_now);
+    out.available_1d_units = signed_units(t, p.forecast.available_1d);
+    out.available_7d_units = signed_units(t, p.forecast.available_7d);
+    out.available_21d_units = signed_units(t, p.forecast.available_21d);
+    out.buffer_ratio = ratio.round_dp(6).normalize().to_string();
+    Ok(())
 }
 
 fn internal(e: anyhow::Error) -> Status {
-    Status::internal(format!("{e:#}"))
+    super::redact::internal_status(&format!("{e:#}"))
 }
 
 fn required<'a>(field: &str, v: &'a str) -> Result<&'a str, Status> {
@@ -215,6 +249,9 @@ impl Api {
             return Ok(());
         }
         let rep = self.state.store.ingest_batch(batch).await.map_err(|e| {
+            if client_code(&e).is_none() {
+                return super::redact::internal_status(&e.to_string());
+            }
             let at = e.line().map(|i| format!("events[{i}]: ")).unwrap_or_default();
             Status::failed_precondition(format!(
                 "{at}{e}; the {} events before this batch were stored (resend them: ingest is idempotent by event_id)",
@@ -367,46 +404,24 @@ impl pb::treasury_server::Treasury for Api {
             Some(want) => vec![want],
             None => self.state.chains.tokens().map(str::to_string).collect(),
         };
-        let now = self.now();
         let mut out = Vec::new();
         for sym in tokens {
             let t = self.token("token", &sym)?;
-            let chain = self
-                .state
-                .chains
-                .get(&sym)
-                .map_err(|e| Status::invalid_argument(format!("token: {e:#}")))?;
-            let p = tr::plan_token(
-                &self.state.store,
-                chain.adapter.as_ref(),
-                t,
-                self.state.cfg.treasury.outflow_history_days,
-                now,
-            )
-            .await
-            .map_err(internal)?;
             let alerts = self.state.store.alerts(Some(&sym), false).await.map_err(store_status)?;
             let last = self.state.store.last_closed_day(&sym).await.map_err(store_status)?;
-            let liquid = softstake_core::buffer::unsigned(p.forecast.available_now);
-            let ratio = softstake_core::allocate::ratio(liquid, p.custodial_total)
-                .map_err(|e| Status::internal(e.to_string()))?;
-            out.push(pb::PoolStatus {
+            let mut status = pb::PoolStatus {
                 token: sym.clone(),
                 last_closed_day: last.map(|d| d.to_string()).unwrap_or_default(),
-                custodial_units: t.format_amount(p.custodial_total),
-                eligible_units: t.format_amount(p.total_eligible),
-                activating_units: t.format_amount(p.totals.activating),
-                active_units: t.format_amount(p.totals.active),
-                deactivating_units: t.format_amount(p.totals.deactivating),
-                withdrawable_units: t.format_amount(p.totals.withdrawable),
-                target_buffer_units: t.format_amount(p.buffer.target_buffer),
-                liquid_now_units: signed_units(t, p.forecast.liquid_now),
-                available_1d_units: signed_units(t, p.forecast.available_1d),
-                available_7d_units: signed_units(t, p.forecast.available_7d),
-                available_21d_units: signed_units(t, p.forecast.available_21d),
-                buffer_ratio: ratio.round_dp(6).normalize().to_string(),
                 alerts: alerts.iter().map(|a| alert_pb(a, Some(t))).collect(),
-            });
+                ..Default::default()
+            };
+            if let Some((at, body)) = self.state.store.pool_status(&sym).await.map_err(store_status)? {
+                let p: softstake_core::plan::TreasuryPlan = serde_json::from_str(&body)
+                    .map_err(|e| super::redact::internal_status(&format!("pool_status of {sym}: {e}")))?;
+                fill_pool_status(&mut status, t, &p)?;
+                status.as_of = at.to_string();
+            }
+            out.push(status);
         }
         Ok(Response::new(pb::GetPoolStatusResponse { tokens: out }))
     }
@@ -481,7 +496,7 @@ impl pb::treasury_server::Treasury for Api {
             .state
             .chains
             .get(&alert.token)
-            .map_err(|e| Status::failed_precondition(format!("{e:#}")))?;
+            .map_err(|e| Status::failed_precondition(super::redact::redact_urls(&format!("{e:#}"))))?;
         let by = caller(&req);
         tr::acknowledge_drift(&self.state.store, chain.adapter.as_ref(), id, &by, self.now())
             .await

@@ -18,6 +18,8 @@
 //! | `softstake_rpc_errors_total` | chain, token, method, kind | chain call errors |
 //! | `softstake_day_close_seconds` | token | day close duration (histogram) |
 //! | `softstake_distribution_late` | token | 1 when a day is not paid by 08:00 UTC |
+//! | `softstake_scheduler_cycles_total` | | scheduler cycles run (the daemon's pace) |
+//! | `softstake_scheduler_cycle_seconds` | | one cycle's duration (histogram) |
 
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;

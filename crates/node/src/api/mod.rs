@@ -12,6 +12,8 @@ pub mod auth;
 pub mod binance;
 pub mod grpc;
 pub mod metrics;
+pub mod limits;
+pub mod redact;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
