@@ -135,6 +135,8 @@ pub struct SimReport {
 }
 
 /// Steps kept for a failure's trace.
+/// Ticks the new process gets to take a token over before a stale-leader check is dropped.
+const MAX_TAKEOVER_TICKS: usize = 3;
 const TRACE_STEPS: usize = 40;
 /// Lease time-to-live on the simulated clock.
 const LEASE_TTL: Duration = Duration::from_secs(30);
@@ -716,6 +718,22 @@ impl Sim {
         self.fault("stale_leader");
         let stale = self.store.fenced(&token, generation);
         self.restart().await?;
+        // The take-over can fail (a store fault on the new leader's lease write); the
+        // daemon retries it every tick. Until it succeeds the paused leader is not stale:
+        // its generation is still the current one and its writes are rightly accepted.
+        for _ in 0..MAX_TAKEOVER_TICKS {
+            if self.generation(&token).await? > generation {
+                break;
+            }
+            self.note(format!("{token}: take-over not done yet; the new process ticks again"));
+            self.cycle().await;
+        }
+        if self.generation(&token).await? == generation {
+            self.note(format!(
+                "{token}: no take-over after {MAX_TAKEOVER_TICKS} ticks; generation {generation} is not stale"
+            ));
+            return Ok(());
+        }
         let effects_before = self.effects()?;
         let ops_before = self.store.operations(Some(&token), 10_000).await?.len();
         let t = self.cfg.registry.get(&token)?.clone();
@@ -782,6 +800,17 @@ impl Sim {
             "stale leader of {token} (generation {generation}): {refused} writes refused"
         ));
         Ok(())
+    }
+
+    /// The current lease generation of `token` (0 before any).
+    async fn generation(&self, token: &str) -> Result<i64> {
+        Ok(self
+            .store
+            .leases()
+            .await?
+            .iter()
+            .find(|l| l.token == token)
+            .map_or(0, |l| l.generation))
     }
 
     fn effects(&self) -> Result<BTreeMap<String, BTreeMap<String, u32>>> {

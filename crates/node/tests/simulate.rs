@@ -74,3 +74,28 @@ fn fail_simulate_refuses_a_real_chain_and_an_empty_range() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("PostgreSQL server URL"));
 }
+
+/// Seeds the 10 000-seed run found failing, kept as regressions:
+/// - 313: a take-over that failed (a store fault on the new leader's lease write) left the
+///   paused leader's generation current; the simulator took its accepted writes for a
+///   stale leader's (a false alarm of the simulator's own check);
+/// - 317: an operation still submitted after its polls (delayed finality) was only driven
+///   again when a new plan ran, so it stayed open through the quiet days, blocking
+///   reconciliation (a liveness defect of the scheduler).
+#[test]
+fn success_regression_seeds_from_the_10000_seed_run() {
+    for seed in ["313", "317"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_softstake"))
+            .current_dir(dir.path())
+            .args(["simulate", "--seed", seed, "--days", "30", "--tokens-per-seed", "1"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "seed {seed}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

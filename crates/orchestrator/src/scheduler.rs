@@ -23,9 +23,9 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use softstake_core::{Day, Timestamp, TokenConfig, TokenRegistry};
-use softstake_store::{PlanRecord, PlanStatus, Store, StoreError};
+use softstake_store::{OperationState, PlanRecord, PlanStatus, Store, StoreError};
 
-use crate::chains::Chains;
+use crate::chains::{ChainHandle, Chains};
 use crate::clock::Clock;
 use crate::lease::{LeaseState, Leases};
 use crate::metrics;
@@ -251,6 +251,8 @@ impl Scheduler {
         let handle = self.chains.get(&t.symbol)?.clone();
         let exec = handle.exec.clone();
         let chain = handle.adapter.as_ref();
+        let frozen = store.frozen(&t.symbol).await?.is_some();
+        drive_open(store, &handle, frozen).await?;
         // one read of the chain's positions serves the sync, the reconciliation and the plan
         let sync = tr::sync_token(store, chain, now).await?;
         let lines = if store.open_operations(Some(&t.symbol)).await?.is_empty() {
@@ -391,6 +393,27 @@ impl Scheduler {
     fn deadline_passed(&self, day: Day, now: Timestamp) -> Result<bool> {
         Ok(now > day.end().checked_add_secs(self.cfg.distribute_deadline_secs as i64)?)
     }
+}
+
+/// Drives the token's open operations every treasury step, not only when a new plan
+/// runs: one still submitted after its polls (delayed finality) would otherwise stay open
+/// until the next plan with operations, and while any is open the token is neither
+/// reconciled nor credited position growth. While moves are frozen only submitted ones
+/// are resolved; intents wait for the acknowledgement.
+async fn drive_open(store: &Store, handle: &ChainHandle, frozen: bool) -> Result<()> {
+    let open = store.open_operations(Some(handle.adapter.token())).await?;
+    if open.is_empty() {
+        return Ok(());
+    }
+    let executor = Executor::new(store, handle.adapter.as_ref(), handle.exec.clone());
+    for op in open
+        .iter()
+        .filter(|o| !frozen || o.state == OperationState::Submitted)
+    {
+        let outcome = executor.run(&op.idempotency_key).await?;
+        info!(token = %op.token, key = %op.idempotency_key, outcome = ?outcome, "drove an open operation");
+    }
+    Ok(())
 }
 
 /// True when `e` is a write refused because this instance's lease is stale.
