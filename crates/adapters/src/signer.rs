@@ -69,29 +69,59 @@ impl KeySource {
         }
     }
 
-    /// Loads the key bytes (hex-decoded, surrounding whitespace ignored). Errors name
-    /// the source, never the content.
+    /// Loads the key bytes (hex-decoded, surrounding whitespace ignored). The text read
+    /// and the decoded bytes are zeroed when dropped. Errors name the source, never the
+    /// content.
+    ///
+    /// # Errors
+    /// An unset variable, an unreadable file, a key file readable by group or others
+    /// (Unix: it must be `chmod 600`, as `ssh` demands of private keys), text that is
+    /// neither hex nor a JSON byte array, a key under 16 bytes.
     pub fn load(&self) -> Result<SecretBytes> {
-        let text = match self {
+        let text = Zeroizing::new(match self {
             KeySource::Env(v) => {
                 std::env::var(v).map_err(|_| AdapterError::Signer(format!("environment variable {v} is not set")))?
             }
-            KeySource::File(p) => std::fs::read_to_string(p)
-                .map_err(|e| AdapterError::Signer(format!("cannot read key file {}: {e}", p.display())))?,
-        };
+            KeySource::File(p) => {
+                check_private(p)?;
+                std::fs::read_to_string(p)
+                    .map_err(|e| AdapterError::Signer(format!("cannot read key file {}: {e}", p.display())))?
+            }
+        });
         let t = text.trim();
-        let bytes = if t.starts_with('[') {
+        let bytes = SecretBytes::new(if t.starts_with('[') {
             // The Solana CLI's keypair file: a JSON array of bytes.
             serde_json::from_str::<Vec<u8>>(t)
                 .map_err(|_| AdapterError::Signer(format!("{self:?}: not a JSON byte array")))?
         } else {
             hex::decode(t).map_err(|_| AdapterError::Signer(format!("{self:?}: the key is not hex")))?
-        };
-        if bytes.len() < 16 {
+        });
+        if bytes.expose().len() < 16 {
             return Err(AdapterError::Signer(format!("{self:?}: the key is too short")));
         }
-        Ok(SecretBytes::new(bytes))
+        Ok(bytes)
     }
+}
+
+/// Refuses a key file that group or others may read or write (Unix permissions).
+fn check_private(path: &std::path::Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| AdapterError::Signer(format!("cannot read key file {}: {e}", path.display())))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(AdapterError::Signer(format!(
+                "key file {} has mode {mode:o}: group and others must have no access (chmod 600 {})",
+                path.display(),
+                path.display()
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// The simulated chain's signer: `sha256(key || message)` (a MAC, not a public-key
@@ -159,14 +189,29 @@ mod tests {
 
     #[test]
     fn success_json_keypair_file() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("softstake-key-{}", std::process::id()));
         std::fs::write(&dir, "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]").unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o600)).unwrap();
         let k = KeySource::parse(&format!("file:{}", dir.display()))
             .unwrap()
             .load()
             .unwrap();
         assert_eq!(k.expose().len(), 17);
         std::fs::remove_file(dir).ok();
+    }
+
+    #[test]
+    fn fail_key_file_readable_by_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("softstake-open-key-{}", std::process::id()));
+        std::fs::write(&path, "00".repeat(32)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = KeySource::File(path.clone()).load().unwrap_err().to_string();
+        assert!(e.contains("mode 644") && e.contains("chmod 600"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert_eq!(KeySource::File(path.clone()).load().unwrap().expose().len(), 32);
+        std::fs::remove_file(path).ok();
     }
 
     #[test]

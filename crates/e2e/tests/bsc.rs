@@ -303,6 +303,8 @@ async fn success_status_shows_bnb_positions_from_anvil() {
     );
     let key_file = dir.path().join("bnb.key");
     std::fs::write(&key_file, alloy::hex::encode(c.treasury_key)).unwrap();
+    // a key file must be private to its owner (the signer refuses it otherwise)
+    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let net = format!(
         "network = \"localnet\"\ntokens = \"tokens.toml\"\ndata_dir = \"{}\"\n[chains.BNB]\nadapter = \"bsc\"\nrpc_url = \"{}\"\nsigner = \"file:{}\"\n[chains.BNB.evm]\nchain_id = 56\nconfirmations = {CONFIRMATIONS}\n",
         dir.path().join("data").display(),

@@ -289,6 +289,8 @@ async fn success_stake_lifecycle_on_a_real_validator() {
         serde_json::to_string(&c.treasury.to_bytes().to_vec()).unwrap(),
     )
     .unwrap();
+    // a key file must be private to its owner (the signer refuses it otherwise)
+    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let net = format!(
         "network = \"localnet\"\ntokens = \"tokens.toml\"\ndata_dir = \"{}\"\n[chains.SOL]\nadapter = \"solana\"\nrpc_url = \"{}\"\nsigner = \"file:{}\"\n",
         dir.path().join("data").display(),

@@ -886,7 +886,8 @@ impl NetworkConfig {
     /// What `softstake run` refuses on a network with real chains
     /// ([`NetworkConfig::is_devnet_class`] false), checked before anything starts: a REST
     /// or gRPC address off loopback without TLS, an API client with a token published in
-    /// this repository ([`PUBLIC_TOKEN_SHA256`]), and a manual clock.
+    /// this repository ([`PUBLIC_TOKEN_SHA256`]), a manual clock, and on `mainnet` a raw
+    /// key signer (`env:`/`file:`).
     ///
     /// # Errors
     /// Every refusal, one per line.
@@ -913,6 +914,15 @@ impl NetworkConfig {
         }
         if manual_clock {
             why.push("--manual-clock moves business time by API; it is for devnet and tests only".into());
+        }
+        if self.network == "mainnet" {
+            for (symbol, c) in &self.chains {
+                if c.signer.as_deref().is_some_and(|s| s.starts_with("env:") || s.starts_with("file:")) {
+                    why.push(format!(
+                        "chains.{symbol}.signer: a raw key in a file or an environment variable is for devnet and testnets; mainnet keys belong in an HSM (the PKCS#11 signer is not built yet)"
+                    ));
+                }
+            }
         }
         if why.is_empty() {
             return Ok(());
@@ -1106,6 +1116,13 @@ mod tests {
         assert!(!e.contains("rest_addr"), "REST stays on loopback: {e}");
         c.service.tls_cert = Some("c.pem".into());
         c.service.tls_key = Some("k.pem".into());
+        c.check_deployment(false).unwrap();
+        // a raw key on mainnet
+        let sym = c.chains.keys().next().unwrap().clone();
+        c.chains.get_mut(&sym).unwrap().signer = Some("file:/keys/k.hex".into());
+        let e = c.check_deployment(false).unwrap_err();
+        assert!(e.contains(&format!("chains.{sym}.signer")) && e.contains("HSM"), "{e}");
+        c.network = "testnet".into();
         c.check_deployment(false).unwrap();
         assert!(is_loopback_addr("127.0.0.1:1") && is_loopback_addr("[::1]:1") && is_loopback_addr("localhost:80"));
         assert!(!is_loopback_addr("0.0.0.0:1") && !is_loopback_addr("example.com:443"));

@@ -218,6 +218,8 @@ impl World {
             };
             let mut times: Vec<i64> = (0..changes).map(|_| self.rng.gen_range(3_600..86_400)).collect();
             times.sort();
+            // one balance per account per instant: two changes drawn at the same second are one
+            times.dedup();
             for secs in times {
                 let old = self.holdings[k].balance;
                 let new = if in_wave {

@@ -137,6 +137,8 @@ pub struct SimReport {
 /// Steps kept for a failure's trace.
 /// Ticks the new process gets to take a token over before a stale-leader check is dropped.
 const MAX_TAKEOVER_TICKS: usize = 3;
+/// Bound on the seconds a credit is moved to avoid an instant its account already has.
+const MAX_CREDIT_SHIFT_SECS: usize = 3_600;
 const TRACE_STEPS: usize = 40;
 /// Lease time-to-live on the simulated clock.
 const LEASE_TTL: Duration = Duration::from_secs(30);
@@ -833,7 +835,7 @@ impl Sim {
             Vec::new()
         };
         let (mut events, _) = self.world.day_events(day, &wave)?;
-        events.append(&mut self.credits);
+        self.add_credits(&mut events)?;
         // the feed delivers in four batches a day (six-hour windows)
         let mut batches: BTreeMap<i64, Vec<BalanceEvent>> = BTreeMap::new();
         for e in events {
@@ -859,6 +861,29 @@ impl Sim {
             }
         }
         self.stats.days += 1;
+        Ok(())
+    }
+
+    /// Adds the pending payout credits to the day's events, each moved to the next free
+    /// second when its account already has an event at that instant (in the day's events
+    /// or accepted before): one account has one balance at one time.
+    fn add_credits(&mut self, events: &mut Vec<BalanceEvent>) -> Result<()> {
+        let mut taken: BTreeSet<(String, String, Timestamp)> = events
+            .iter()
+            .map(|e| (e.account_id.clone(), e.token.clone(), e.ts))
+            .collect();
+        for mut c in std::mem::take(&mut self.credits) {
+            for _ in 0..MAX_CREDIT_SHIFT_SECS {
+                let key = (c.account_id.clone(), c.token.clone());
+                let in_model = self.model.get(&key).is_some_and(|m| m.contains_key(&c.ts));
+                if !in_model && !taken.contains(&(key.0, key.1, c.ts)) {
+                    break;
+                }
+                c.ts = c.ts.checked_add_secs(1)?;
+            }
+            taken.insert((c.account_id.clone(), c.token.clone(), c.ts));
+            events.push(c);
+        }
         Ok(())
     }
 

@@ -131,19 +131,13 @@ fn cycles(metrics_port: u16) -> f64 {
 
 /// One plain REST GET with an API key header; status, the used-weight header, body.
 fn rest_get(port: u16, path: &str) -> Option<(u16, Option<String>, String)> {
-    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    c.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(c, "GET {path} HTTP/1.0\r\nHost: localhost\r\nX-MBX-APIKEY: not-a-key\r\n\r\n").ok()?;
-    let mut buf = String::new();
-    c.read_to_string(&mut buf).ok()?;
-    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let (head, body) = buf.split_once("\r\n\r\n")?;
+    let (status, head, body) = http_request(port, path, &[("X-MBX-APIKEY", "not-a-key")])?;
     let used = head.lines().find_map(|l| {
         l.to_ascii_lowercase()
             .strip_prefix("x-mbx-used-weight-1m:")
             .map(|v| v.trim().to_string())
     });
-    Some((status, used, body.to_string()))
+    Some((status, used, body))
 }
 
 /// Floods both APIs from several clients for a bounded time and count: the per-IP REST

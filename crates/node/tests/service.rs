@@ -256,24 +256,15 @@ async fn binance_client(s: &Setup, account: &str) {
 
 /// A GET signed as Binance's `USER_DATA` endpoints are (fresh timestamp); status and body.
 fn signed_get(port: u16, key: &str, secret: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis();
     let q = format!("timestamp={now_ms}");
     let sig = softstake_node::api::binance::sign(secret, &q);
-    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    c.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-    write!(
-        c,
-        "GET {path}?{q}&signature={sig} HTTP/1.0\r\nHost: localhost\r\nX-MBX-APIKEY: {key}\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = String::new();
-    c.read_to_string(&mut buf).unwrap();
-    let status = buf.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    let (status, _, body) = http_request(port, &format!("{path}?{q}&signature={sig}"), &[("X-MBX-APIKEY", key)])
+        .expect("the REST API answers");
+    (status, body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

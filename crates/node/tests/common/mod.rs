@@ -195,18 +195,21 @@ impl Drop for Daemon {
 
 /// Minimal HTTP/1.0 GET (status, body) for /metrics and /readyz.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http_request(port, path, &[]).map(|(status, _, body)| (status, body))
+}
+
+/// Minimal HTTP/1.0 GET with extra headers: status, response head, body.
+pub fn http_request(port: u16, path: &str, headers: &[(&str, &str)]) -> Option<(u16, String, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n{extra}\r\n").ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let status = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((status, body))
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((buf.as_str(), ""));
+    Some((status, head.to_string(), body.to_string()))
 }
 
 pub fn wait_ready(d: &Daemon, metrics_port: u16) {
