@@ -360,7 +360,12 @@ pub fn hash_token(token: &str) -> String {
 
 /// `softstake api-key create --account A [--expires-in-days N]`: a random key and secret
 /// (256 bits each) for the Binance-compatible REST API, printed once.
-pub async fn api_key_create(store: &Store, account: &str, expires_in_days: Option<u32>, clock: &dyn Clock) -> Result<()> {
+pub async fn api_key_create(
+    store: &Store,
+    account: &str,
+    expires_in_days: Option<u32>,
+    clock: &dyn Clock,
+) -> Result<()> {
     use rand::RngCore;
     if store.account(account).await?.is_none() {
         bail!("unknown account {account:?}: import or activate it first");

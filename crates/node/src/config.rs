@@ -418,7 +418,10 @@ impl LimitsConfig {
     /// Checks bounds purely (no I/O).
     pub fn validate(&self) -> Result<(), String> {
         if self.rest_ip_weight_per_min < 50 || self.rest_key_weight_per_min < 50 {
-            return Err("service.limits: rest_ip_weight_per_min and rest_key_weight_per_min must be at least 50 (one request)".into());
+            return Err(
+                "service.limits: rest_ip_weight_per_min and rest_key_weight_per_min must be at least 50 (one request)"
+                    .into(),
+            );
         }
         if self.grpc_calls_per_client_per_sec == 0 {
             return Err("service.limits.grpc_calls_per_client_per_sec: must be at least 1".into());
@@ -897,7 +900,10 @@ impl NetworkConfig {
         }
         let mut why = Vec::new();
         let tls = self.service.tls_cert.is_some();
-        for (name, addr) in [("grpc_addr", &self.service.grpc_addr), ("rest_addr", &self.service.rest_addr)] {
+        for (name, addr) in [
+            ("grpc_addr", &self.service.grpc_addr),
+            ("rest_addr", &self.service.rest_addr),
+        ] {
             if !tls && !is_loopback_addr(addr) {
                 why.push(format!(
                     "service.{name} = {addr:?} is not loopback and TLS is off (set service.tls_cert and tls_key)"
@@ -917,7 +923,10 @@ impl NetworkConfig {
         }
         if self.network == "mainnet" {
             for (symbol, c) in &self.chains {
-                if c.signer.as_deref().is_some_and(|s| s.starts_with("env:") || s.starts_with("file:")) {
+                if c.signer
+                    .as_deref()
+                    .is_some_and(|s| s.starts_with("env:") || s.starts_with("file:"))
+                {
                     why.push(format!(
                         "chains.{symbol}.signer: a raw key in a file or an environment variable is for devnet and testnets; mainnet keys belong in an HSM (the PKCS#11 signer is not built yet)"
                     ));
@@ -1075,7 +1084,10 @@ mod tests {
         let c = NetworkConfig::from_toml_str(&text, EMBEDDED_TOKENS, "docker.toml").unwrap();
         assert_eq!(c.service.clients[0].token_sha256, hash);
         assert!(
-            c.service.clients.iter().all(|c| !PUBLIC_TOKEN_SHA256.contains(&c.token_sha256.as_str())),
+            c.service
+                .clients
+                .iter()
+                .all(|c| !PUBLIC_TOKEN_SHA256.contains(&c.token_sha256.as_str())),
             "no published token in the Docker config"
         );
         let both = text.replace("token_sha256_env", "token_sha256 = \"aa\"\ntoken_sha256_env");

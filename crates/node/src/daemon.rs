@@ -186,7 +186,9 @@ fn rest_tls_config(svc: &crate::config::ServiceConfig) -> Result<Option<axum_ser
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .context("service.tls_cert/tls_key: rustls refused the pair")?;
-    Ok(Some(axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config))))
+    Ok(Some(axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(
+        config,
+    ))))
 }
 
 async fn spawn_servers(
@@ -229,7 +231,9 @@ async fn spawn_servers(
     }
     let max_msg = limits.max_request_bytes;
     let router = builder
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(limits.max_concurrent_requests))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            limits.max_concurrent_requests,
+        ))
         .layer(AuthLayer::new(&svc.clients).with_rate_limit(limits.grpc_calls_per_client_per_sec))
         .add_service(health)
         .add_service(reflection)

@@ -541,7 +541,9 @@ async fn run(cli: Cli) -> Result<()> {
                 account,
                 expires_in_days,
             } => commands::api_key_create(&store, account, *expires_in_days, &clock).await,
-            ApiKeyCmd::List { account, limit } => commands::api_key_list(&store, account.as_deref(), *limit, &clock).await,
+            ApiKeyCmd::List { account, limit } => {
+                commands::api_key_list(&store, account.as_deref(), *limit, &clock).await
+            }
             ApiKeyCmd::Revoke { api_key } => commands::api_key_revoke(&store, api_key, &clock).await,
         },
         Command::Plan { token } => treasury_cmd::plan(&store, &cfg, token.as_deref(), &clock).await,

@@ -1101,7 +1101,10 @@ impl Sim {
                 .map(|(at, _)| at.to_string())
                 .unwrap_or_default();
             if s.as_of != as_of {
-                bail!("{token}: the API's pool status is as of {:?}, the store's {as_of:?}", s.as_of);
+                bail!(
+                    "{token}: the API's pool status is as of {:?}, the store's {as_of:?}",
+                    s.as_of
+                );
             }
             let last = self
                 .store

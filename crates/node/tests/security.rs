@@ -17,13 +17,33 @@ use std::time::{Duration, Instant};
 fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
     let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
     let o = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
         .arg(&cert)
-        .args(["-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth"])
+        .args([
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ])
+        .args([
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+        ])
         .output()
         .expect("openssl (scripts/setup.sh installs it)");
     assert!(o.status.success(), "openssl: {}", String::from_utf8_lossy(&o.stderr));
@@ -68,7 +88,11 @@ async fn success_rest_serves_tls_when_configured() {
     let path = s.dir.path().join("config.toml");
     let text = std::fs::read_to_string(&path).unwrap().replacen(
         "[service]\n",
-        &format!("[service]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n", cert.display(), key.display()),
+        &format!(
+            "[service]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
         1,
     );
     std::fs::write(&path, text).unwrap();
@@ -106,14 +130,28 @@ fn fail_real_network_refuses_unsafe_settings() {
     let started = Instant::now();
     let o = Command::new(env!("CARGO_BIN_EXE_softstake"))
         .current_dir(dir.path())
-        .args(["--config", "mainnet.toml", "--db", &format!("sqlite://{}/m.db", dir.path().display())])
+        .args([
+            "--config",
+            "mainnet.toml",
+            "--db",
+            &format!("sqlite://{}/m.db", dir.path().display()),
+        ])
         .args(["run", "--manual-clock", "2025-05-31T08:00:00Z"])
         .output()
         .unwrap();
     assert!(!o.status.success(), "a mainnet daemon started on unsafe settings");
-    assert!(started.elapsed() < Duration::from_secs(30), "refused before starting anything");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "refused before starting anything"
+    );
     let err = String::from_utf8_lossy(&o.stderr);
-    for why in ["refusing to start", "grpc_addr", "TLS is off", "devnet-admin", "--manual-clock"] {
+    for why in [
+        "refusing to start",
+        "grpc_addr",
+        "TLS is off",
+        "devnet-admin",
+        "--manual-clock",
+    ] {
         assert!(err.contains(why), "{why:?} missing from: {err}");
     }
     assert!(!dir.path().join("m.db").exists(), "nothing was created");
@@ -201,16 +239,33 @@ async fn success_schedule_keeps_its_pace_under_an_api_flood() {
         d.log_tail()
     );
     assert!(answers.len() > 10, "{} REST answers", answers.len());
-    assert!(answers.iter().all(|(_, used, _)| used.is_some()), "X-MBX-USED-WEIGHT-1M on every answer");
+    assert!(
+        answers.iter().all(|(_, used, _)| used.is_some()),
+        "X-MBX-USED-WEIGHT-1M on every answer"
+    );
     let limited: Vec<_> = answers.iter().filter(|(st, _, _)| *st == 429).collect();
     assert!(!limited.is_empty(), "the per-IP weight limit answered 429");
-    assert!(limited.iter().all(|(_, used, b)| b.contains("-1003") && used.as_deref() == Some("12000")));
-    assert!(answers.iter().any(|(st, _, b)| *st == 401 && b.contains("-2015")), "answers before the limit");
-    assert!(codes.contains(&tonic::Code::Ok), "gRPC served");
-    assert!(codes.contains(&tonic::Code::ResourceExhausted), "the per-client gRPC limit answered");
+    assert!(limited
+        .iter()
+        .all(|(_, used, b)| b.contains("-1003") && used.as_deref() == Some("12000")));
     assert!(
-        codes.iter().all(|c| matches!(c, tonic::Code::Ok | tonic::Code::ResourceExhausted)),
+        answers.iter().any(|(st, _, b)| *st == 401 && b.contains("-2015")),
+        "answers before the limit"
+    );
+    assert!(codes.contains(&tonic::Code::Ok), "gRPC served");
+    assert!(
+        codes.contains(&tonic::Code::ResourceExhausted),
+        "the per-client gRPC limit answered"
+    );
+    assert!(
+        codes
+            .iter()
+            .all(|c| matches!(c, tonic::Code::Ok | tonic::Code::ResourceExhausted)),
         "{:?}",
-        codes.iter().filter(|c| !matches!(c, tonic::Code::Ok | tonic::Code::ResourceExhausted)).take(5).collect::<Vec<_>>()
+        codes
+            .iter()
+            .filter(|c| !matches!(c, tonic::Code::Ok | tonic::Code::ResourceExhausted))
+            .take(5)
+            .collect::<Vec<_>>()
     );
 }

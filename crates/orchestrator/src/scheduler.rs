@@ -273,7 +273,9 @@ impl Scheduler {
         let plan = tr::plan_with_positions(store, chain, t, cfg.outflow_history_days, &sync.positions, now).await?;
         metrics::record_plan(t, &plan);
         // what the API's GetPoolStatus serves: reads never reach the chains
-        store.save_pool_status(&t.symbol, &serde_json::to_string(&plan)?, now).await?;
+        store
+            .save_pool_status(&t.symbol, &serde_json::to_string(&plan)?, now)
+            .await?;
         tr::refresh_liquidity_alerts(store, &plan, now).await?;
         metrics::record_operations(&t.symbol, &store.operation_counts(&t.symbol).await?);
         if store.frozen(&t.symbol).await?.is_some() {
@@ -406,10 +408,7 @@ async fn drive_open(store: &Store, handle: &ChainHandle, frozen: bool) -> Result
         return Ok(());
     }
     let executor = Executor::new(store, handle.adapter.as_ref(), handle.exec.clone());
-    for op in open
-        .iter()
-        .filter(|o| !frozen || o.state == OperationState::Submitted)
-    {
+    for op in open.iter().filter(|o| !frozen || o.state == OperationState::Submitted) {
         let outcome = executor.run(&op.idempotency_key).await?;
         info!(token = %op.token, key = %op.idempotency_key, outcome = ?outcome, "drove an open operation");
     }

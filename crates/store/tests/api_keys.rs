@@ -32,7 +32,11 @@ async fn lifecycle(store: Store) {
         Err(StoreError::Journal(_))
     ));
     let k2 = store.api_key("k2").await.unwrap().unwrap();
-    assert_eq!((k2.created_at, k2.revoked_at), (now, None), "created_at and revoked_at are the store's");
+    assert_eq!(
+        (k2.created_at, k2.revoked_at),
+        (now, None),
+        "created_at and revoked_at are the store's"
+    );
     assert!(k2.usable_at(ts("2025-06-07T23:59:59Z")));
     assert!(!k2.usable_at(ts("2025-06-08T00:00:00Z")), "expired at its expiry");
     let alice: Vec<String> = store
@@ -52,7 +56,10 @@ async fn lifecycle(store: Store) {
     assert!(!r.usable_at(later));
     let again = store.revoke_api_key("k1", ts("2025-06-03T00:00:00Z")).await.unwrap();
     assert_eq!(again.revoked_at, Some(later), "the first revocation is kept");
-    assert!(store.api_key("k3").await.unwrap().unwrap().usable_at(later), "others untouched");
+    assert!(
+        store.api_key("k3").await.unwrap().unwrap().usable_at(later),
+        "others untouched"
+    );
     assert!(matches!(
         store.revoke_api_key("nope", later).await,
         Err(StoreError::NotFound(_))

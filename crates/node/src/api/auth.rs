@@ -114,7 +114,8 @@ impl AuthLayer {
     /// many); beyond it a call answers `RESOURCE_EXHAUSTED` before its handler runs. The
     /// keys are the configured clients, so the limiter's map is bounded by them.
     pub fn with_rate_limit(mut self, calls_per_sec: u32) -> AuthLayer {
-        let q = governor::Quota::per_second(std::num::NonZeroU32::new(calls_per_sec).unwrap_or(std::num::NonZeroU32::MIN));
+        let q =
+            governor::Quota::per_second(std::num::NonZeroU32::new(calls_per_sec).unwrap_or(std::num::NonZeroU32::MIN));
         self.rate = Some(Arc::new(governor::RateLimiter::keyed(q)));
         self
     }
@@ -296,7 +297,8 @@ mod tests {
             let e = l.check(path, None).unwrap_err();
             assert_eq!(e.code(), tonic::Code::PermissionDenied, "{path} without a token");
         }
-        assert!(l.check("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", None)
+        assert!(l
+            .check("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", None)
             .unwrap()
             .is_none());
     }
@@ -312,7 +314,8 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.code(), tonic::Code::ResourceExhausted);
         assert!(
-            l.check("/softstake.v1.Treasury/ApprovePlan", Some("Bearer t-treasury")).is_ok(),
+            l.check("/softstake.v1.Treasury/ApprovePlan", Some("Bearer t-treasury"))
+                .is_ok(),
             "another client keeps its own budget"
         );
     }

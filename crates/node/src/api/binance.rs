@@ -133,9 +133,14 @@ pub fn router(state: AppState) -> Router {
             ReplayGuard::new(0)
         })))
         .layer(Extension(limits.clone()))
-        .layer(axum::middleware::from_fn_with_state(limits, super::limits::rest_ip_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            super::limits::rest_ip_limit,
+        ))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(cfg.max_request_bytes))
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(cfg.max_concurrent_requests))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            cfg.max_concurrent_requests,
+        ))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             std::time::Duration::from_millis(cfg.request_timeout_ms),
@@ -354,7 +359,12 @@ fn paging(params: &HashMap<String, String>) -> Result<(u32, u32), ApiError> {
     let current = u32::try_from(current)
         .ok()
         .filter(|c| (c - 1).checked_mul(size as u32).is_some())
-        .ok_or_else(|| ApiError::bad(-1101, "Illegal value for parameter 'current': the page is beyond any result."))?;
+        .ok_or_else(|| {
+            ApiError::bad(
+                -1101,
+                "Illegal value for parameter 'current': the page is beyond any result.",
+            )
+        })?;
     Ok((current, size as u32))
 }
 
@@ -476,13 +486,25 @@ async fn rewards_record(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let req = verify(&state, &guard, &limits, "/sapi/v1/soft-staking/history/rewardsRecord", &headers, q).await?;
+    let req = verify(
+        &state,
+        &guard,
+        &limits,
+        "/sapi/v1/soft-staking/history/rewardsRecord",
+        &headers,
+        q,
+    )
+    .await?;
     let (current, size) = paging(&req.params)?;
     let only = asset(&state, &req.params)?;
     let now = state.clock.now().unix_millis();
     let (start, end) = match (int_param(&req.params, "startTime")?, int_param(&req.params, "endTime")?) {
         (None, None) => (now - 30 * DAY_MS, now),
-        (Some(s), None) => (s, s.checked_add(30 * DAY_MS).ok_or_else(|| ApiError::illegal("startTime"))?),
+        (Some(s), None) => (
+            s,
+            s.checked_add(30 * DAY_MS)
+                .ok_or_else(|| ApiError::illegal("startTime"))?,
+        ),
         (None, Some(e)) => (e - 30 * DAY_MS, e),
         (Some(s), Some(e)) => (s, e),
     };
@@ -565,7 +587,12 @@ mod tests {
         let p = |q: &str| parse_params(q).and_then(|p| paging(&p));
         assert_eq!(p("current=3&size=100").unwrap(), (3, 100));
         assert_eq!(offset(3, 100), 200);
-        for q in ["current=99999999999999999999", "current=4294967295&size=100", "current=0", "size=101"] {
+        for q in [
+            "current=99999999999999999999",
+            "current=4294967295&size=100",
+            "current=0",
+            "size=101",
+        ] {
             assert!(p(q).is_err(), "{q}");
         }
     }

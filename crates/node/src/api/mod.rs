@@ -11,8 +11,8 @@
 pub mod auth;
 pub mod binance;
 pub mod grpc;
-pub mod metrics;
 pub mod limits;
+pub mod metrics;
 pub mod redact;
 
 use std::sync::atomic::AtomicBool;

@@ -71,7 +71,9 @@ pub fn redact_url(raw: &str) -> String {
     }
     let segments: Option<Vec<String>> = url.path_segments().map(|s| {
         s.map(|seg| {
-            if seg.len() >= KEY_SEGMENT_MIN_CHARS && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            if seg.len() >= KEY_SEGMENT_MIN_CHARS
+                && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
                 "REDACTED".to_string()
             } else {
                 seg.to_string()
@@ -86,7 +88,11 @@ pub fn redact_url(raw: &str) -> String {
         let pairs: Vec<(String, String)> = url
             .query_pairs()
             .map(|(k, v)| {
-                let norm: String = k.chars().filter(|c| *c != '-' && *c != '_').collect::<String>().to_ascii_lowercase();
+                let norm: String = k
+                    .chars()
+                    .filter(|c| *c != '-' && *c != '_')
+                    .collect::<String>()
+                    .to_ascii_lowercase();
                 let secret = SECRET_QUERY_KEYS.contains(&norm.as_str());
                 (k.into_owned(), if secret { "REDACTED".into() } else { v.into_owned() })
             })
