@@ -893,7 +893,7 @@ impl NetworkConfig {
     /// key signer (`env:`/`file:`).
     ///
     /// # Errors
-    /// Every refusal, one per line.
+    /// Every refusal at once, joined by `; `.
     pub fn check_deployment(&self, manual_clock: bool) -> Result<(), String> {
         if self.is_devnet_class() {
             return Ok(());

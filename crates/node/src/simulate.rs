@@ -134,11 +134,11 @@ pub struct SimReport {
     pub elapsed: Duration,
 }
 
-/// Steps kept for a failure's trace.
 /// Ticks the new process gets to take a token over before a stale-leader check is dropped.
 const MAX_TAKEOVER_TICKS: usize = 3;
 /// Bound on the seconds a credit is moved to avoid an instant its account already has.
 const MAX_CREDIT_SHIFT_SECS: usize = 3_600;
+/// Steps kept for a failure's trace.
 const TRACE_STEPS: usize = 40;
 /// Lease time-to-live on the simulated clock.
 const LEASE_TTL: Duration = Duration::from_secs(30);
@@ -723,18 +723,17 @@ impl Sim {
         // The take-over can fail (a store fault on the new leader's lease write); the
         // daemon retries it every tick. Until it succeeds the paused leader is not stale:
         // its generation is still the current one and its writes are rightly accepted.
-        for _ in 0..MAX_TAKEOVER_TICKS {
-            if self.generation(&token).await? > generation {
-                break;
+        let mut ticks = 0;
+        while self.generation(&token).await? == generation {
+            if ticks == MAX_TAKEOVER_TICKS {
+                self.note(format!(
+                    "{token}: no take-over after {MAX_TAKEOVER_TICKS} ticks; generation {generation} is not stale"
+                ));
+                return Ok(());
             }
             self.note(format!("{token}: take-over not done yet; the new process ticks again"));
             self.cycle().await;
-        }
-        if self.generation(&token).await? == generation {
-            self.note(format!(
-                "{token}: no take-over after {MAX_TAKEOVER_TICKS} ticks; generation {generation} is not stale"
-            ));
-            return Ok(());
+            ticks += 1;
         }
         let effects_before = self.effects()?;
         let ops_before = self.store.operations(Some(&token), 10_000).await?.len();

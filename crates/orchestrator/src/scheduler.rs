@@ -403,15 +403,9 @@ impl Scheduler {
 /// reconciled nor credited position growth. While moves are frozen only submitted ones
 /// are resolved; intents wait for the acknowledgement.
 async fn drive_open(store: &Store, handle: &ChainHandle, frozen: bool) -> Result<()> {
-    let open = store.open_operations(Some(handle.adapter.token())).await?;
-    if open.is_empty() {
-        return Ok(());
-    }
-    let executor = Executor::new(store, handle.adapter.as_ref(), handle.exec.clone());
-    for op in open.iter().filter(|o| !frozen || o.state == OperationState::Submitted) {
-        let outcome = executor.run(&op.idempotency_key).await?;
-        info!(token = %op.token, key = %op.idempotency_key, outcome = ?outcome, "drove an open operation");
-    }
+    Executor::new(store, handle.adapter.as_ref(), handle.exec.clone())
+        .recover_where(|op| !frozen || op.state == OperationState::Submitted)
+        .await?;
     Ok(())
 }
 

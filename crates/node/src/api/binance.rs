@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Extension, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -82,11 +82,15 @@ impl ApiError {
             msg: "Invalid API-key, IP, or permissions for action.".into(),
         }
     }
-    fn too_many_weight(per_minute: u32) -> ApiError {
+    /// Binance's -1003 (HTTP 429) for a weight budget of `per_minute` used up; `scope`
+    /// names the budget (empty for the IP's, as Binance words it).
+    pub(crate) fn weight_exceeded(per_minute: u32, scope: &str) -> ApiError {
         ApiError {
             status: StatusCode::TOO_MANY_REQUESTS,
             code: -1003,
-            msg: format!("Too much request weight used; current limit is {per_minute} request weight per 1 MINUTE for this API key."),
+            msg: format!(
+                "Too much request weight used; current limit is {per_minute} request weight per 1 MINUTE{scope}. Please use the websocket for live updates to avoid polling the API."
+            ),
         }
     }
     fn too_many() -> ApiError {
@@ -336,7 +340,7 @@ async fn verify(
     limits
         .key
         .charge(&key.api_key, rest_weight(path))
-        .map_err(|over| ApiError::too_many_weight(over.per_minute))?;
+        .map_err(|over| ApiError::weight_exceeded(over.per_minute, " for this API key"))?;
     guard.admit(key_name, &signature, timestamp.saturating_add(window), now_ms)?;
     Ok(Signed {
         account_id: key.account_id,
@@ -386,10 +390,11 @@ async fn list(
     State(state): State<AppState>,
     Extension(guard): Extension<Arc<ReplayGuard>>,
     Extension(limits): Extension<Arc<RestLimits>>,
+    uri: Uri,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let req = verify(&state, &guard, &limits, "/sapi/v1/soft-staking/list", &headers, q).await?;
+    let req = verify(&state, &guard, &limits, uri.path(), &headers, q).await?;
     let (current, size) = paging(&req.params)?;
     let only = asset(&state, &req.params)?;
     let account = state.store.account(&req.account_id).await.map_err(ApiError::internal)?;
@@ -454,10 +459,11 @@ async fn set(
     State(state): State<AppState>,
     Extension(guard): Extension<Arc<ReplayGuard>>,
     Extension(limits): Extension<Arc<RestLimits>>,
+    uri: Uri,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let req = verify(&state, &guard, &limits, "/sapi/v1/soft-staking/set", &headers, q).await?;
+    let req = verify(&state, &guard, &limits, uri.path(), &headers, q).await?;
     let on = match req.params.get("softStaking").map(|v| v.to_ascii_lowercase()) {
         Some(v) if v == "true" => true,
         Some(v) if v == "false" => false,
@@ -483,18 +489,11 @@ async fn rewards_record(
     State(state): State<AppState>,
     Extension(guard): Extension<Arc<ReplayGuard>>,
     Extension(limits): Extension<Arc<RestLimits>>,
+    uri: Uri,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let req = verify(
-        &state,
-        &guard,
-        &limits,
-        "/sapi/v1/soft-staking/history/rewardsRecord",
-        &headers,
-        q,
-    )
-    .await?;
+    let req = verify(&state, &guard, &limits, uri.path(), &headers, q).await?;
     let (current, size) = paging(&req.params)?;
     let only = asset(&state, &req.params)?;
     let now = state.clock.now().unix_millis();

@@ -123,15 +123,7 @@ impl RestLimits {
 
 /// Binance's answer over a limit: HTTP 429, code -1003, `Retry-After`.
 pub fn too_many(over: OverLimit) -> Response {
-    let mut r = super::binance::ApiError {
-        status: axum::http::StatusCode::TOO_MANY_REQUESTS,
-        code: -1003,
-        msg: format!(
-            "Too much request weight used; current limit is {} request weight per 1 MINUTE. Please use the websocket for live updates to avoid polling the API.",
-            over.per_minute
-        ),
-    }
-    .into_response();
+    let mut r = super::binance::ApiError::weight_exceeded(over.per_minute, "").into_response();
     if let Ok(v) = HeaderValue::from_str(&over.retry_after_secs.to_string()) {
         r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
     }

@@ -251,9 +251,15 @@ impl<'a> Executor<'a> {
     /// Resolves every open operation of the chain's token, oldest first. Call before
     /// anything new is sent.
     pub async fn recover(&self) -> Result<Vec<(String, OpOutcome)>> {
+        self.recover_where(|_| true).await
+    }
+
+    /// [`Executor::recover`] for the open operations `keep` selects (e.g. only submitted
+    /// ones while moves are frozen), oldest first.
+    pub async fn recover_where(&self, keep: impl Fn(&Operation) -> bool) -> Result<Vec<(String, OpOutcome)>> {
         let open = self.store.open_operations(Some(self.chain.token())).await?;
         let mut out = Vec::with_capacity(open.len());
-        for op in open {
+        for op in open.into_iter().filter(|o| keep(o)) {
             info!(token = %op.token, key = %op.idempotency_key, state = op.state.as_str(), "recovering operation");
             let o = self.run(&op.idempotency_key).await?;
             out.push((op.idempotency_key, o));
