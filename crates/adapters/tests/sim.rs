@@ -156,6 +156,60 @@ async fn success_delayed_finality_is_pending_then_confirmed() {
 }
 
 #[tokio::test]
+async fn success_reorg_drops_the_transaction_and_undoes_its_effect() {
+    let (c, a) = chain(true, true);
+    let v = validator(&a).await;
+    let tx = a.delegate("forked", &v, Amount(10 * SOL)).await.unwrap();
+    c.inject_next(Fault::Reorg);
+    a.broadcast(&tx).await.unwrap();
+    assert_eq!(c.wallet(), Amount(9_990 * SOL), "the fork applied it");
+    assert_eq!(a.tx_status(&tx).await.unwrap(), TxStatus::Pending);
+    // the fork is abandoned: gone from the chain, its effect undone
+    assert_eq!(a.tx_status(&tx).await.unwrap(), TxStatus::NotFound);
+    assert_eq!(c.effects("forked"), 0);
+    assert_eq!(c.reorgs(), 1);
+    assert_eq!(a.spendable().await.unwrap(), Amount(10_000 * SOL));
+    assert!(a.positions().await.unwrap().is_empty());
+    // the same signed transaction lands again, exactly once
+    send(&a, &tx).await;
+    assert_eq!(c.effects("forked"), 1);
+    assert_eq!(a.positions().await.unwrap().len(), 1);
+    assert_eq!(c.wallet(), Amount(9_990 * SOL));
+}
+
+#[tokio::test]
+async fn success_reorg_never_undoes_what_was_observed_or_built_on() {
+    // a read saw the effect: it stays (reads are at the finalized commitment)
+    let (c, a) = chain(true, true);
+    let v = validator(&a).await;
+    let seen = a.delegate("seen", &v, Amount(10 * SOL)).await.unwrap();
+    c.inject_next(Fault::Reorg);
+    a.broadcast(&seen).await.unwrap();
+    assert_eq!(a.positions().await.unwrap().len(), 1);
+    assert_eq!(a.tx_status(&seen).await.unwrap(), TxStatus::Pending);
+    assert!(matches!(a.tx_status(&seen).await.unwrap(), TxStatus::Confirmed { .. }));
+    // time moved on after it landed: it stays
+    let later = a.delegate("later", &v, Amount(10 * SOL)).await.unwrap();
+    c.inject_next(Fault::Reorg);
+    a.broadcast(&later).await.unwrap();
+    c.advance_secs(1).unwrap();
+    assert_eq!(a.tx_status(&later).await.unwrap(), TxStatus::Pending);
+    assert!(matches!(a.tx_status(&later).await.unwrap(), TxStatus::Confirmed { .. }));
+    // another transaction landed on top of it: it stays
+    let under = a.delegate("under", &v, Amount(10 * SOL)).await.unwrap();
+    c.inject_next(Fault::Reorg);
+    a.broadcast(&under).await.unwrap();
+    send(&a, &a.delegate("over", &v, Amount(10 * SOL)).await.unwrap()).await;
+    assert_eq!(a.tx_status(&under).await.unwrap(), TxStatus::Pending);
+    assert!(matches!(a.tx_status(&under).await.unwrap(), TxStatus::Confirmed { .. }));
+    assert_eq!(c.reorgs(), 0);
+    for key in ["seen", "later", "under", "over"] {
+        assert_eq!(c.effects(key), 1, "{key}");
+    }
+    assert_eq!(c.wallet(), Amount(9_960 * SOL));
+}
+
+#[tokio::test]
 async fn fail_expired_transaction_never_lands() {
     let (c, a) = chain(true, true);
     let v = validator(&a).await;

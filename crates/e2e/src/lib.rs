@@ -105,7 +105,10 @@ pub mod journal {
             .run(&o.idempotency_key)
             .await
             .expect_err("the run stops at the crash point");
-        assert!(e.downcast_ref::<Crashed>().is_some(), "not the crash point: {e:#}");
+        assert!(
+            matches!(e, softstake_node::OrchestratorError::Crashed(Crashed(p)) if p == point),
+            "not the crash point: {e:#}"
+        );
         Executor::new(store, chain, exec).recover().await.expect("recovery")
     }
 

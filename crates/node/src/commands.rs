@@ -12,7 +12,6 @@ use softstake_store::{RecordOutcome, Store, StoreError};
 use crate::clock::Clock;
 use crate::config::NetworkConfig;
 use crate::input::{parse_account, read_rewards, BalancesReader, CsvFile, ACCOUNTS_COLUMNS};
-use crate::lease::under_lease;
 use crate::progress;
 use crate::report::{self, apr_pct, num, SummaryRow};
 
@@ -581,4 +580,18 @@ pub async fn archive(
     pb.finish_and_clear();
     println!("{t}");
     Ok(())
+}
+
+/// [`softstake_orchestrator::lease::under_lease`] for the CLI's `anyhow` commands: runs
+/// `f` on `token` under its lease (refused, naming the holder, while a daemon leads it).
+///
+/// # Errors
+/// The lease is held elsewhere; `f`'s error; a store error releasing the lease.
+pub(crate) async fn under_lease<T>(
+    store: &Store,
+    token: &str,
+    command: &str,
+    f: impl AsyncFnOnce(&Store) -> Result<T>,
+) -> Result<T> {
+    crate::lease::under_lease(store, token, command, f).await
 }

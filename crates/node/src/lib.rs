@@ -3,8 +3,9 @@
 //! The `softstake` binary's library: CLI commands, configuration, CSV inputs, reports,
 //! the APIs, the daemon's process (servers, signals, feed) and the demo. The scheduler,
 //! the treasury loop, the executor and the leases are `softstake-orchestrator`'s
-//! (re-exported here as `clock`, `lease` and `treasury`). Errors inside are `anyhow` (this is the application
-//! layer); the domain, the adapters and the store keep typed errors.
+//! (re-exported here as `clock`, `lease` and `treasury`, with its `OrchestratorError`).
+//! Errors here are `anyhow` (this is the binary's layer); the domain, the adapters, the
+//! store and the orchestrator keep typed errors.
 //!
 //! ```text
 //!  CLI (clap) ─▶ config (validated, then resolved) ─▶ store (sqlx) ─▶ core (pure)
@@ -21,10 +22,12 @@ pub mod demo;
 pub mod feed;
 pub mod files;
 pub mod input;
+#[cfg(feature = "pkcs11")]
+pub mod keys;
 pub mod progress;
 pub mod report;
 pub mod simnet;
 pub mod simulate;
 pub mod treasury_cmd;
 
-pub use softstake_orchestrator::{clock, lease, treasury};
+pub use softstake_orchestrator::{clock, lease, treasury, OrchestratorError};

@@ -77,6 +77,9 @@ pub struct SimulateOptions {
     pub report: Option<PathBuf>,
 }
 
+/// Mixed into a chain's seed for its reorg rate (a stream of its own).
+const REORG_STREAM: u64 = 0x7265_6f72_6721;
+
 /// Fault kinds, as counted in the report.
 const FAULT_KINDS: [&str; 12] = [
     "crash_restart",
@@ -108,6 +111,8 @@ pub struct SeedStats {
     pub stale_writes_refused: u64,
     /// Chain faults the simulated chains injected.
     pub chain_faults: u64,
+    /// Transactions the simulated chains dropped in a reorg (then sent again).
+    pub chain_reorgs: u64,
 }
 
 /// A seed that broke an invariant (or could not run).
@@ -219,6 +224,7 @@ fn add(total: &mut SeedStats, s: &SeedStats) {
     total.checks += s.checks;
     total.stale_writes_refused += s.stale_writes_refused;
     total.chain_faults += s.chain_faults;
+    total.chain_reorgs += s.chain_reorgs;
 }
 
 fn replay_command(opts: &SimulateOptions, seed: u64) -> String {
@@ -285,6 +291,11 @@ fn render(opts: &SimulateOptions, r: &SimReport, markdown: bool) -> String {
         &mut t,
         "chain faults injected by the simulated chains",
         r.total.chain_faults.to_string(),
+    );
+    row(
+        &mut t,
+        "of which reorgs that dropped a landed transaction",
+        r.total.chain_reorgs.to_string(),
     );
     row(&mut t, "crashes recovered", r.total.crashes_recovered.to_string());
     row(
@@ -464,6 +475,9 @@ impl Sim {
                 slashing_bps_per_epoch: rng.gen_range(0..40),
                 slash_fraction_bps: rng.gen_range(10..300),
                 garbage_bps: rng.gen_range(0..50),
+                // from the chain's own seed, so adding reorgs kept every other draw of the
+                // seed (and the seeds of earlier reports) as it was
+                reorg_bps: ChaCha8Rng::seed_from_u64(chain.seed ^ REORG_STREAM).gen_range(0..200),
             };
             let mut handle = crate::chains::sim_handle(token, &chain, genesis, faults)?;
             handle.exec.drill = Some(drill.clone());
@@ -770,7 +784,7 @@ impl Sim {
         ];
         for r in attempts {
             match r {
-                Err(e) if softstake_orchestrator::scheduler::is_fenced(&e) => refused += 1,
+                Err(e) if is_fenced(&e) => refused += 1,
                 // nothing planned, nothing written: not a write
                 Ok(()) => {}
                 Err(e) => {
@@ -1198,6 +1212,7 @@ impl Sim {
         for t in self.chains.tokens() {
             if let Some(sim) = &self.chains.get(t)?.sim {
                 self.stats.chain_faults += sim.injected_faults();
+                self.stats.chain_reorgs += sim.reorgs();
             }
         }
         self.stats.faults.insert("chain_faults_armed", self.tokens.len() as u64);
@@ -1228,4 +1243,17 @@ fn new_scheduler(cfg: &NetworkConfig, store: &Store, chains: &Arc<Chains>, clock
         crate::daemon::scheduler_config(cfg),
         leases,
     )
+}
+
+/// True when `e` is a write refused because the writer's lease is stale
+/// ([`softstake_orchestrator::OrchestratorError::is_fenced`], or the store's own error).
+fn is_fenced(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<softstake_orchestrator::OrchestratorError>()
+            .is_some_and(|o| o.is_fenced())
+            || matches!(
+                c.downcast_ref::<softstake_store::StoreError>(),
+                Some(softstake_store::StoreError::Fenced { .. })
+            )
+    })
 }

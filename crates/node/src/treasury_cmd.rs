@@ -13,8 +13,8 @@ use softstake_store::{PlanStatus, Store};
 
 use crate::chains::{Chains, SIM_GENESIS_UNIX_SECS};
 use crate::clock::Clock;
+use crate::commands::under_lease;
 use crate::config::NetworkConfig;
-use crate::lease::under_lease;
 use crate::report::{self, apr_pct, num};
 use crate::treasury::executor::{Executor, OpOutcome};
 use crate::treasury::{self as tr};
@@ -142,7 +142,7 @@ pub async fn plan(store: &Store, cfg: &NetworkConfig, token: Option<&str>, clock
         print_plan(t, &p);
         println!();
     }
-    chains.save()
+    Ok(chains.save()?)
 }
 
 /// `softstake execute --plan ID [--approve --by NAME]`: executes the current plan with
@@ -277,7 +277,7 @@ pub async fn reconcile(
         let alert = store.alert(id).await?.with_context(|| format!("no alert {id}"))?;
         let h = chains.get(&alert.token)?;
         let lines = under_lease(store, &alert.token, "reconcile", async |s| {
-            tr::acknowledge_drift(s, h.adapter.as_ref(), id, by, now).await
+            Ok(tr::acknowledge_drift(s, h.adapter.as_ref(), id, by, now).await?)
         })
         .await?;
         chains.save()?;

@@ -11,6 +11,7 @@ use softstake_adapters::{ChainAdapter, SecretBytes, TxStatus};
 use softstake_core::{Amount, Timestamp, TokenRegistry};
 use softstake_node::treasury::executor::{CrashPoint, Crashed, ExecConfig, Executor, OpOutcome};
 use softstake_node::treasury::{acknowledge_drift, reconcile_token};
+use softstake_node::OrchestratorError;
 use softstake_store::{NewOperation, OperationState, Store};
 
 const DAY: i64 = 86_400;
@@ -143,7 +144,10 @@ async fn crash_then_restart(kind: OpKind, point: CrashPoint, twist: Twist) {
         .run(&op.idempotency_key)
         .await;
     let err = first.expect_err("the run must stop at the crash point");
-    assert!(err.downcast_ref::<Crashed>().is_some(), "{kind:?} {point:?}: {err:#}");
+    assert!(
+        matches!(err, OrchestratorError::Crashed(Crashed(p)) if p == point),
+        "{kind:?} {point:?}: {err:#}"
+    );
     if matches!(twist, Twist::ExpireBeforeRestart) {
         c.advance_secs(120).unwrap(); // past the transaction's validity
     }
@@ -292,6 +296,25 @@ async fn success_delayed_finality_stays_pending_then_resolves() {
     }
     assert_eq!(outcome, OpOutcome::Confirmed);
     assert_eq!(c.effects("slow"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_reorged_transaction_is_sent_again_and_lands_once() {
+    let (s, _dir) = store().await;
+    let (c, a) = chain(true);
+    let op = intent("forked", OpKind::Delegate, &validator(&a).await, 10 * SOL);
+    s.record_intents(&[op], a.now().await.unwrap()).await.unwrap();
+    c.inject_next(Fault::Reorg);
+    let outcome = Executor::new(&s, &a, ExecConfig::default())
+        .run("forked")
+        .await
+        .unwrap();
+    assert_eq!(outcome, OpOutcome::Confirmed);
+    assert_eq!(c.reorgs(), 1, "the first landing was dropped by the reorg");
+    assert_eq!(c.effects("forked"), 1, "sent again, landed once");
+    let op = s.operation("forked").await.unwrap().unwrap();
+    assert_eq!(op.attempts, 1, "the same signed transaction, not a new attempt");
+    assert_eq!(a.positions().await.unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

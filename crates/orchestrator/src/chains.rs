@@ -4,10 +4,10 @@
 //! (`softstake-node`'s `chains::build`, the simulator).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context, Result};
+use crate::error::{OrchestratorError, Result};
 
 use softstake_adapters::sim::SimChain;
 use softstake_adapters::ChainAdapter;
@@ -54,9 +54,9 @@ impl Chains {
 
     /// The chain of `token`.
     pub fn get(&self, token: &str) -> Result<&ChainHandle> {
-        self.map
-            .get(token)
-            .ok_or_else(|| anyhow!("no chain configured for {token}: add [chains.{token}] to the network config"))
+        self.map.get(token).ok_or_else(|| OrchestratorError::NoChain {
+            token: token.to_string(),
+        })
     }
 
     /// Tokens with a chain, in order.
@@ -69,7 +69,7 @@ impl Chains {
         for (symbol, h) in &self.map {
             if let Some(sim) = &h.sim {
                 sim.advance_to(t)
-                    .with_context(|| format!("advancing the {symbol} simulated chain"))?;
+                    .map_err(OrchestratorError::chain(symbol, "advancing the simulated chain"))?;
             }
         }
         Ok(())
@@ -102,10 +102,13 @@ impl Chains {
         if !path.exists() {
             return Ok(());
         }
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        sim.load_snapshot(SimChain::parse_snapshot(&text)?)
-            .with_context(|| format!("loading {}", path.display()))?;
-        Ok(())
+        let text = std::fs::read_to_string(&path).map_err(OrchestratorError::io("reading", &path))?;
+        SimChain::parse_snapshot(&text)
+            .and_then(|snapshot| sim.load_snapshot(snapshot))
+            .map_err(|source| OrchestratorError::SimState {
+                path,
+                source: Box::new(source),
+            })
     }
 
     /// Saves `token`'s simulated chain (persisted mode only).
@@ -113,28 +116,29 @@ impl Chains {
         let (Some(dir), Some(sim)) = (&self.sim_dir, &self.get(token)?.sim) else {
             return Ok(());
         };
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join(format!("{token}.json"));
-        let tmp = tempfile::NamedTempFile::new_in(dir)?;
-        std::fs::write(tmp.path(), sim.snapshot()?)?;
-        tmp.persist(&path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        Ok(())
+        write_snapshot(dir, token, sim)
     }
 
     /// Saves the simulated chains' state (CLI mode).
     pub fn save(&self) -> Result<()> {
         let Some(dir) = &self.sim_dir else { return Ok(()) };
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for (symbol, h) in &self.map {
             if let Some(sim) = &h.sim {
-                let path = dir.join(format!("{symbol}.json"));
-                let tmp = tempfile::NamedTempFile::new_in(dir)?;
-                std::fs::write(tmp.path(), sim.snapshot()?)?;
-                tmp.persist(&path)
-                    .with_context(|| format!("writing {}", path.display()))?;
+                write_snapshot(dir, symbol, sim)?;
             }
         }
         Ok(())
     }
+}
+
+/// Writes `sim`'s state to `dir/<token>.json` atomically (a temporary file renamed over
+/// it), creating `dir` when missing.
+fn write_snapshot(dir: &Path, token: &str, sim: &SimChain) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(OrchestratorError::io("creating", dir))?;
+    let path = dir.join(format!("{token}.json"));
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(OrchestratorError::io("creating a file in", dir))?;
+    std::fs::write(tmp.path(), sim.snapshot()?).map_err(OrchestratorError::io("writing", tmp.path()))?;
+    tmp.persist(&path)
+        .map_err(|e| OrchestratorError::io("writing", &path)(e.error))?;
+    Ok(())
 }

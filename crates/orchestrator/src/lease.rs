@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{OrchestratorError, Result};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
@@ -123,15 +123,14 @@ impl Leases {
                     // Unknown whether it is still ours: stop acting until it is renewed or
                     // retaken; the fence protects the writes either way.
                     held.remove(token);
-                    return Err(e).context("renewing the leader lease");
+                    return Err(e.into());
                 }
             }
         }
         match self
             .store
             .take_lease(token, &self.holder, self.ttl_ms(), self.now_ms())
-            .await
-            .context("taking the leader lease")?
+            .await?
         {
             LeaseTake::Taken { generation } => {
                 info!(token = %token, generation, holder = %self.holder, "leader lease taken");
@@ -207,14 +206,14 @@ impl CliLease {
                 holder,
                 generation,
             }),
-            LeaseTake::HeldBy(r) => bail!(
-                "{token} is led by {} (lease generation {}, renewed until {}): run this through that daemon's API, or stop it first",
-                r.holder.unwrap_or_default(),
-                r.generation,
-                chrono::DateTime::from_timestamp_millis(r.expires_at_ms)
+            LeaseTake::HeldBy(r) => Err(OrchestratorError::LeaseHeld {
+                token: token.to_string(),
+                holder: r.holder.unwrap_or_default(),
+                generation: r.generation,
+                until: chrono::DateTime::from_timestamp_millis(r.expires_at_ms)
                     .map(|t| t.to_rfc3339())
-                    .unwrap_or_default()
-            ),
+                    .unwrap_or_default(),
+            }),
         }
     }
 
@@ -239,12 +238,12 @@ impl CliLease {
 ///
 /// # Errors
 /// The lease is held elsewhere; `f`'s error; a store error releasing the lease.
-pub async fn under_lease<T>(
+pub async fn under_lease<T, E: From<OrchestratorError>>(
     store: &Store,
     token: &str,
     command: &str,
-    f: impl AsyncFnOnce(&Store) -> Result<T>,
-) -> Result<T> {
+    f: impl AsyncFnOnce(&Store) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
     let lease = CliLease::take(store, token, command).await?;
     let out = f(&lease.store()).await;
     let released = lease.release().await;

@@ -14,14 +14,17 @@
 //!        └─ distribute ─▶ Store::distribute (after the payout window opens)
 //! ```
 //!
-//! Errors are `anyhow` here as in the binary: this is the application layer, whose
-//! errors are reported and retried, never matched on (the store's and adapters' typed
-//! errors stay reachable through `downcast_ref`, as [`scheduler::is_fenced`] does).
+//! Errors are one enum, [`OrchestratorError`], with a [`Result`] alias: the store's and
+//! the adapters' typed errors are kept inside it, so a caller can tell a stale leader's
+//! refused write ([`OrchestratorError::is_fenced`]) from a chain's answer.
 #![deny(missing_docs)]
 
 pub mod chains;
 pub mod clock;
+pub mod error;
 pub mod lease;
 pub mod metrics;
 pub mod scheduler;
 pub mod treasury;
+
+pub use error::{OrchestratorError, Result};

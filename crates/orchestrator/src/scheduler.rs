@@ -18,12 +18,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use crate::error::Result;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use softstake_core::{Day, Timestamp, TokenConfig, TokenRegistry};
-use softstake_store::{OperationState, PlanRecord, PlanStatus, Store, StoreError};
+use softstake_store::{OperationState, PlanRecord, PlanStatus, Store};
 
 use crate::chains::{ChainHandle, Chains};
 use crate::clock::Clock;
@@ -169,7 +169,7 @@ impl Scheduler {
             }
             metrics::record_leader(&token, true);
             if let Err(e) = self.step(&store, &token, now).await {
-                if is_fenced(&e) {
+                if e.is_fenced() {
                     warn!(token = %token, generation, error = %format!("{e:#}"), "lease lost mid-step: the write was refused; standing by");
                     self.recovered.remove(&token);
                     metrics::record_leader(&token, false);
@@ -407,10 +407,4 @@ async fn drive_open(store: &Store, handle: &ChainHandle, frozen: bool) -> Result
         .recover_where(|op| !frozen || op.state == OperationState::Submitted)
         .await?;
     Ok(())
-}
-
-/// True when `e` is a write refused because this instance's lease is stale.
-pub fn is_fenced(e: &anyhow::Error) -> bool {
-    e.chain()
-        .any(|c| matches!(c.downcast_ref::<StoreError>(), Some(StoreError::Fenced { .. })))
 }

@@ -86,6 +86,11 @@ pub struct FaultConfig {
     pub slash_fraction_bps: u32,
     /// `positions` answers garbage (a malformed response).
     pub garbage_bps: u32,
+    /// The transaction lands, is seen pending once, then a reorg drops it: the next status
+    /// poll finds it gone and its effect undone (only while nothing else happened on the
+    /// chain since, as a short fork would; see [`Fault::Reorg`]).
+    #[serde(default)]
+    pub reorg_bps: u32,
 }
 
 /// A fault to apply to the next call, deterministically (tests).
@@ -101,6 +106,14 @@ pub enum Fault {
     DelayedFinality,
     /// The next `positions` call answers garbage.
     Garbage,
+    /// The next broadcast lands on a fork that is then abandoned: the transaction is
+    /// reported pending, and at the following status poll it is gone (`NotFound`) with its
+    /// effect on balances and stake accounts undone, so the same signed transaction can land
+    /// again. Modelled on a short reorg below finality (Solana's `processed` commitment, an
+    /// EVM chain's head block). It is only undone while the fork is unobserved: if the
+    /// chain's time moved, another transaction landed, or a read (positions, balances,
+    /// rewards) saw the effect first, the transaction stays, as if it had been finalized.
+    Reorg,
 }
 
 /// Everything that defines a simulated chain.
@@ -161,6 +174,27 @@ struct Envelope {
     signature: String,
 }
 
+/// What a reorg restores: the parts of the state a transaction can change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Books {
+    wallet: Amount,
+    accounts: BTreeMap<String, StakeAccount>,
+    claimable: BTreeMap<String, Amount>,
+    rewards_len: usize,
+    last_claim: Option<Timestamp>,
+}
+
+/// A landed transaction that a reorg may still drop.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ReorgPoint {
+    tx_id: String,
+    key: String,
+    /// `State::mutations` right after it landed.
+    mutation: u64,
+    landed_at: Timestamp,
+    before: Books,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct TxRecord {
     landed_at: Timestamp,
@@ -188,6 +222,15 @@ struct State {
     /// garbage answers, slashes).
     #[serde(default)]
     injected: u64,
+    /// Changes of the chain's state so far (landed transactions, time, funding, slashes).
+    #[serde(default)]
+    mutations: u64,
+    /// The last landed transaction, while a reorg may still drop it.
+    #[serde(default)]
+    reorg: Option<ReorgPoint>,
+    /// Transactions dropped by reorgs so far.
+    #[serde(default)]
+    reorgs: u64,
 }
 
 /// The whole mutable state of a simulated chain, to persist it between processes (the
@@ -229,6 +272,9 @@ impl SimChain {
             next_faults: VecDeque::new(),
             attempts: 0,
             injected: 0,
+            mutations: 0,
+            reorg: None,
+            reorgs: 0,
         };
         Ok(Arc::new(SimChain {
             verifier: SimSigner::new(cfg.treasury_key.clone()),
@@ -288,6 +334,26 @@ impl SimChain {
         serde_json::from_str(text).map_err(|e| AdapterError::bad_input(CHAIN, format!("malformed snapshot: {e}")))
     }
 
+    /// The state, for a change: a reorg can no longer drop the last transaction.
+    fn lock_mut(&self) -> MutexGuard<'_, State> {
+        let mut s = self.lock();
+        s.mutations += 1;
+        s
+    }
+
+    /// The state, for a read that exposes balances or stake: what it sees is final from
+    /// then on (a reorg can no longer drop the last transaction).
+    fn lock_read(&self) -> MutexGuard<'_, State> {
+        let mut s = self.lock();
+        s.reorg = None;
+        s
+    }
+
+    /// Transactions dropped by reorgs so far ([`Fault::Reorg`]).
+    pub fn reorgs(&self) -> u64 {
+        self.lock().reorgs
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -304,7 +370,7 @@ impl SimChain {
 
     /// Credits the treasury wallet (custody deposits), base units.
     pub fn fund(&self, amount: Amount) -> Result<()> {
-        let mut s = self.lock();
+        let mut s = self.lock_mut();
         s.wallet = s
             .wallet
             .checked_add(amount, "wallet")
@@ -314,7 +380,7 @@ impl SimChain {
 
     /// Debits the treasury wallet (custody withdrawals), base units.
     pub fn defund(&self, amount: Amount) -> Result<()> {
-        let mut s = self.lock();
+        let mut s = self.lock_mut();
         s.wallet = s
             .wallet
             .checked_sub(amount, "wallet")
@@ -344,7 +410,7 @@ impl SimChain {
 
     /// Slashes `bps` of our stake at `validator` now; returns the amount lost.
     pub fn inject_slashing(&self, validator: &str, bps: u32) -> Amount {
-        let mut s = self.lock();
+        let mut s = self.lock_mut();
         let epoch = s.periods_done;
         slash(&mut s, validator, bps, epoch)
     }
@@ -404,6 +470,7 @@ impl SimChain {
         if t <= s.now {
             return Ok(());
         }
+        s.mutations += 1;
         let target = self.period_of(t);
         if target.saturating_sub(s.periods_done) > MAX_PERIODS_PER_ADVANCE {
             return Err(AdapterError::bad_input(
@@ -602,13 +669,22 @@ impl SimChain {
             }
             _ => {}
         }
+        let before = (fault == Some(Fault::Reorg)).then(|| books(&s));
         self.apply(&mut s, &env.payload)?;
-        let pending_polls = if fault == Some(Fault::DelayedFinality) {
-            s.faults.finality_polls.max(1)
-        } else {
-            0
+        s.mutations += 1;
+        let pending_polls = match fault {
+            Some(Fault::DelayedFinality) => s.faults.finality_polls.max(1),
+            Some(Fault::Reorg) => 1,
+            _ => 0,
         };
         let now = s.now;
+        s.reorg = before.map(|before| ReorgPoint {
+            tx_id: tx.tx_id.clone(),
+            key: env.payload.key.clone(),
+            mutation: s.mutations,
+            landed_at: now,
+            before,
+        });
         s.txs.insert(
             tx.tx_id.clone(),
             TxRecord {
@@ -767,6 +843,13 @@ impl SimChain {
 
     fn tx_status(&self, tx: &SignedTx) -> TxStatus {
         let mut s = self.lock();
+        if s.reorg.as_ref().is_some_and(|r| r.tx_id == tx.tx_id) && pending_poll_done(&s, &tx.tx_id) {
+            let point = s.reorg.take().expect("checked above");
+            if point.mutation == s.mutations && point.landed_at == s.now {
+                roll_back(&mut s, point);
+                return TxStatus::NotFound;
+            }
+        }
         let now = s.now;
         match s.txs.get_mut(&tx.tx_id) {
             None if tx.valid_until.is_some_and(|v| now > v) => TxStatus::Expired,
@@ -780,7 +863,7 @@ impl SimChain {
     }
 
     fn positions(&self) -> Result<Vec<Position>> {
-        let mut s = self.lock();
+        let mut s = self.lock_read();
         if s.next_faults.front() == Some(&Fault::Garbage) {
             s.next_faults.pop_front();
             return Err(AdapterError::bad_response(
@@ -816,6 +899,41 @@ fn unreachable_claim() -> Result<()> {
     ))
 }
 
+fn books(s: &State) -> Books {
+    Books {
+        wallet: s.wallet,
+        accounts: s.accounts.clone(),
+        claimable: s.claimable.clone(),
+        rewards_len: s.rewards.len(),
+        last_claim: s.last_claim,
+    }
+}
+
+/// Whether the transaction was already reported pending once (a reorg drops it at the poll
+/// after that, so the caller has seen it in flight).
+fn pending_poll_done(s: &State, tx_id: &str) -> bool {
+    s.txs.get(tx_id).is_some_and(|t| t.pending_polls == 0)
+}
+
+/// Drops the transaction of a reorg point and undoes its effect.
+fn roll_back(s: &mut State, point: ReorgPoint) {
+    let b = point.before;
+    s.wallet = b.wallet;
+    s.accounts = b.accounts;
+    s.claimable = b.claimable;
+    s.rewards.truncate(b.rewards_len);
+    s.last_claim = b.last_claim;
+    s.txs.remove(&point.tx_id);
+    if let Some(n) = s.effects.get_mut(&point.key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            s.effects.remove(&point.key);
+        }
+    }
+    s.mutations += 1;
+    s.reorgs += 1;
+}
+
 fn next_broadcast_fault(s: &mut State) -> Option<Fault> {
     let f = pick_broadcast_fault(s);
     if f.is_some() {
@@ -846,6 +964,10 @@ fn pick_broadcast_fault(s: &mut State) -> Option<Fault> {
     edge += f.delayed_finality_bps;
     if r < edge {
         return Some(Fault::DelayedFinality);
+    }
+    edge += f.reorg_bps;
+    if r < edge {
+        return Some(Fault::Reorg);
     }
     None
 }
@@ -1137,12 +1259,12 @@ impl ChainAdapter for SimAdapter {
         self.chain.positions()
     }
     async fn spendable(&self) -> Result<Amount> {
-        Ok(self.chain.wallet())
+        Ok(self.chain.lock_read().wallet)
     }
     async fn claimable(&self) -> Result<Vec<(String, Amount)>> {
         Ok(self
             .chain
-            .lock()
+            .lock_read()
             .claimable
             .iter()
             .map(|(k, v)| (k.clone(), *v))
@@ -1175,7 +1297,7 @@ impl ChainAdapter for SimAdapter {
                 .parse()
                 .map_err(|_| AdapterError::bad_input(CHAIN, format!("bad rewards cursor {c:?}")))?,
         };
-        let s = self.chain.lock();
+        let s = self.chain.lock_read();
         let records = s.rewards.get(from..).unwrap_or_default().to_vec();
         Ok(RewardsPage {
             records,

@@ -75,6 +75,18 @@ pub fn store_status(e: StoreError) -> Status {
     }
 }
 
+/// Maps an orchestrator error: the store's as [`store_status`]; a refusal in the token's
+/// current state (`FAILED_PRECONDITION`, with what to do); anything else (a chain's
+/// answer, which may name an RPC URL) `INTERNAL` with only a request id.
+pub fn orchestrator_status(e: crate::OrchestratorError) -> Status {
+    use crate::OrchestratorError as E;
+    match e {
+        E::Store(e) => store_status(*e),
+        E::Refused(_) | E::LeaseHeld { .. } | E::NoChain { .. } => Status::failed_precondition(e.to_string()),
+        e => super::redact::internal_status(&e.to_string()),
+    }
+}
+
 /// The status code of a store error the client caused or can act on; `None` for an
 /// internal one.
 fn client_code(e: &StoreError) -> Option<tonic::Code> {
@@ -117,10 +129,6 @@ fn fill_pool_status(
     out.available_21d_units = signed_units(t, p.forecast.available_21d);
     out.buffer_ratio = ratio.round_dp(6).normalize().to_string();
     Ok(())
-}
-
-fn internal(e: anyhow::Error) -> Status {
-    super::redact::internal_status(&format!("{e:#}"))
 }
 
 fn required<'a>(field: &str, v: &'a str) -> Result<&'a str, Status> {
@@ -500,7 +508,7 @@ impl pb::treasury_server::Treasury for Api {
         let by = caller(&req);
         tr::acknowledge_drift(&self.state.store, chain.adapter.as_ref(), id, &by, self.now())
             .await
-            .map_err(internal)?;
+            .map_err(orchestrator_status)?;
         let a = self
             .state
             .store

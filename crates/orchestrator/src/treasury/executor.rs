@@ -19,7 +19,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
+use crate::error::{OrchestratorError, Result};
 use tracing::{info, warn};
 
 use softstake_adapters::traits::OpKind;
@@ -136,11 +136,18 @@ fn drill_from_env() -> Result<Option<(CrashPoint, CrashMode)>> {
     let mode = match mode {
         "abort" => CrashMode::Abort,
         "stop" => CrashMode::Stop,
-        _ => return Err(anyhow!("SOFTSTAKE_CRASH_AT={v:?}: expected abort:POINT or stop:POINT")),
+        _ => {
+            return Err(OrchestratorError::Drill(format!(
+                "SOFTSTAKE_CRASH_AT={v:?}: expected abort:POINT or stop:POINT"
+            )))
+        }
     };
     let point = CrashPoint::parse(point).ok_or_else(|| {
         let names: Vec<&str> = CrashPoint::ALL.iter().map(|p| p.as_str()).collect();
-        anyhow!("SOFTSTAKE_CRASH_AT={v:?}: POINT is one of {}", names.join(", "))
+        OrchestratorError::Drill(format!(
+            "SOFTSTAKE_CRASH_AT={v:?}: POINT is one of {}",
+            names.join(", ")
+        ))
     })?;
     Ok(Some((point, mode)))
 }
@@ -289,7 +296,7 @@ impl<'a> Executor<'a> {
         self.store
             .operation(key)
             .await?
-            .ok_or_else(|| anyhow!("operation {key} is not in the journal"))
+            .ok_or_else(|| OrchestratorError::Inconsistent(format!("operation {key} is not in the journal")))
     }
 
     async fn chain_now(&self) -> Result<Timestamp> {
@@ -367,14 +374,8 @@ impl<'a> Executor<'a> {
     /// Resolves a submitted operation by its transaction's status. `None` = go on.
     async fn resolve(&self, op: &Operation) -> Result<Option<OpOutcome>> {
         let signed = SignedTx {
-            tx_id: op
-                .tx_id
-                .clone()
-                .ok_or_else(|| anyhow!("submitted operation {} has no tx id", op.idempotency_key))?,
-            payload: op
-                .payload
-                .clone()
-                .ok_or_else(|| anyhow!("submitted operation {} has no payload", op.idempotency_key))?,
+            tx_id: op.tx_id.clone().ok_or_else(|| inconsistent(op, "tx id"))?,
+            payload: op.payload.clone().ok_or_else(|| inconsistent(op, "payload"))?,
             valid_until: op.valid_until,
         };
         let tx_id = signed.tx_id.clone();
@@ -434,6 +435,11 @@ impl<'a> Executor<'a> {
             None => Ok(false),
         }
     }
+}
+
+/// A submitted operation missing its transaction's `what`.
+fn inconsistent(op: &Operation, what: &str) -> OrchestratorError {
+    OrchestratorError::Inconsistent(format!("submitted operation {} has no {what}", op.idempotency_key))
 }
 
 /// The ledger entries of a confirmed operation's effect. `pooled_unbonding` is the

@@ -13,7 +13,7 @@ pub mod executor;
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{OrchestratorError, Result};
 use tracing::{info, warn};
 
 use softstake_adapters::{ChainAdapter, RewardKind};
@@ -50,7 +50,7 @@ pub async fn sync_token(store: &Store, chain: &dyn ChainAdapter, now: Timestamp)
         let page = chain
             .rewards_since(cursor.as_deref())
             .await
-            .with_context(|| format!("{token}: reading realized rewards"))?;
+            .map_err(OrchestratorError::chain(&token, "reading realized rewards"))?;
         let records: Vec<RealizedReward> = page
             .records
             .iter()
@@ -101,7 +101,7 @@ pub async fn positions_of(store: &Store, chain: &dyn ChainAdapter) -> Result<Vec
     let mut positions = chain
         .positions()
         .await
-        .with_context(|| format!("{token}: reading positions"))?;
+        .map_err(OrchestratorError::chain(&token, "reading positions"))?;
     if !chain.unbonding_returns_itself() {
         return Ok(positions);
     }
@@ -145,23 +145,22 @@ async fn realize_position_growth(
     let at = chain
         .now()
         .await
-        .with_context(|| format!("{token}: reading chain time"))?;
+        .map_err(OrchestratorError::chain(&token, "reading chain time"))?;
     // the chain time of the reading, nanoseconds: one key per reading
-    let key = u64::try_from(at.0).context("chain time before 1970")?;
+    let key = u64::try_from(at.0)
+        .map_err(|_| OrchestratorError::Inconsistent(format!("{token}: chain time {at} is before 1970")))?;
     let records: Vec<RealizedReward> = drift(store, &token, positions, 0)
         .await?
         .into_iter()
         .filter(|l| l.drift > 0)
-        .map(|l| -> Result<RealizedReward> {
-            Ok(RealizedReward {
-                validator: l.validator,
-                epoch: key,
-                kind: "compounded".into(),
-                amount: Amount(u128::try_from(l.drift)?),
-                at,
-            })
+        .map(|l| RealizedReward {
+            validator: l.validator,
+            epoch: key,
+            kind: "compounded".into(),
+            amount: Amount(l.drift.unsigned_abs()), // drift > 0 (filtered above)
+            at,
         })
-        .collect::<Result<_>>()?;
+        .collect();
     Ok(store.record_realized(&token, &records, cursor, at).await?)
 }
 
@@ -198,9 +197,12 @@ pub async fn drift(store: &Store, token: &str, positions: &[Position], tolerance
         let v = b.account.trim_start_matches("stake:").to_string();
         expected.insert(
             v,
-            b.net()
-                .to_i128()
-                .context("a stake ledger balance beyond ±2^127 base units (more than any chain's supply)")?,
+            b.net().to_i128().ok_or_else(|| {
+                OrchestratorError::Inconsistent(format!(
+                    "{token}: ledger balance of {} beyond ±2^127 base units (more than any chain's supply)",
+                    b.account
+                ))
+            })?,
         );
     }
     let mut actual: BTreeMap<String, i128> = BTreeMap::new();
@@ -238,7 +240,10 @@ pub async fn reconcile_token(
     let token = cfg.symbol.as_str();
     let open = store.open_operations(Some(token)).await?;
     if !open.is_empty() {
-        bail!("{token}: {} operations are still open; run `softstake execute` recovery (or wait for finality) before reconciling", open.len());
+        return Err(OrchestratorError::Refused(format!(
+            "{token}: {} operations are still open; run `softstake execute` recovery (or wait for finality) before reconciling",
+            open.len()
+        )));
     }
     let sync = sync_token(store, chain, now).await?;
     reconcile_positions(store, cfg, &sync.positions, tolerance_bps, now).await
@@ -318,9 +323,13 @@ pub async fn acknowledge_drift(
     let alert = store
         .alert(alert_id)
         .await?
-        .with_context(|| format!("no alert {alert_id}"))?;
+        .ok_or_else(|| OrchestratorError::Refused(format!("no alert {alert_id}")))?;
     if alert.token != chain.token() {
-        bail!("alert {alert_id} is for {}, not {}", alert.token, chain.token());
+        return Err(OrchestratorError::Refused(format!(
+            "alert {alert_id} is for {}, not {}",
+            alert.token,
+            chain.token()
+        )));
     }
     let positions = positions_of(store, chain).await?;
     let lines = drift(store, &alert.token, &positions, 0).await?;
@@ -450,18 +459,16 @@ pub async fn execute_plan(
     now: Timestamp,
 ) -> Result<ExecReport> {
     if let Some(why) = store.frozen(&p.token).await? {
-        bail!(
+        return Err(OrchestratorError::Refused(format!(
             "{}: moves are frozen ({why}); acknowledge it with `softstake reconcile --acknowledge ID --by NAME`",
             p.token
-        );
+        )));
     }
     if p.needs_approval && approved_by.is_none() {
-        bail!(
+        return Err(OrchestratorError::Refused(format!(
             "plan {} moves {} base units of {}, above the approval threshold: re-run with --approve",
-            p.plan_id,
-            p.moved,
-            p.token
-        );
+            p.plan_id, p.moved, p.token
+        )));
     }
     let executor = Executor::new(store, chain, exec);
     let recovered = executor.recover().await?;
