@@ -47,6 +47,8 @@ command -v pkg-config >/dev/null || apt_install pkg-config
 command -v protoc >/dev/null || apt_install protobuf-compiler
 # openssl makes the TLS tests' self-signed certificates.
 [ "$need_db" = 0 ] || command -v openssl >/dev/null || apt_install openssl
+# SoftHSM2: the PKCS#11 token the HSM-signer tests generate their keys in.
+[ "$need_db" = 0 ] || { [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null; } || apt_install softhsm2
 [ "$need_db" = 0 ] || apt_install libclang-dev
 
 if ! cargo nextest --version >/dev/null 2>&1; then

@@ -6,7 +6,8 @@
 //! accounts through solana-client 3.1; `evm`: BNB, S, POL, AXS and APE through alloy;
 //! `near`: staking-pool calls through nearcore's crates; `tron`: Stake 2.0 over java-tron's
 //! HTTP API; `cosmos`: x/staking and x/distribution through cosmrs, gRPC and CometBFT; `cardano`:
-//! stake keys and pool delegation certificates through pallas and Blockfrost).
+//! stake keys and pool delegation certificates through pallas and Blockfrost; `pkcs11`:
+//! treasury keys in an HSM through cryptoki).
 //!
 //! ```text
 //!  treasury (journal) ─▶ Guarded<A> ─▶ A: ChainAdapter ─▶ chain RPC
@@ -28,6 +29,8 @@ pub mod evm;
 pub mod guard;
 #[cfg(feature = "near")]
 pub mod near;
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 pub mod signer;
 #[cfg(feature = "sim")]
 pub mod sim;
@@ -39,5 +42,5 @@ pub mod tron;
 
 pub use error::{AdapterError, Result};
 pub use guard::{CallObserver, GuardConfig, Guarded};
-pub use signer::{KeySource, SecretBytes, Signer, SimSigner};
+pub use signer::{KeySource, SecretBytes, Signer, SimSigner, TreasuryKey};
 pub use traits::{ChainAdapter, OperationRequest, RewardKind, RewardRecord, RewardsPage, SignedTx, TxStatus};

@@ -19,6 +19,49 @@ pub trait Signer: Send + Sync + fmt::Debug {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>>;
 }
 
+/// The treasury's signing key as an adapter takes it: raw key bytes from an `env:`/`file:`
+/// [`KeySource`] (devnet and testnets), or a key pair that stays inside a PKCS#11 token
+/// (production; feature `pkcs11`). The Solana, EVM and Cosmos adapters take both; the
+/// others take raw keys only.
+#[derive(Debug, Clone)]
+pub enum TreasuryKey {
+    /// Key bytes in process memory (zeroed on drop).
+    Raw(SecretBytes),
+    /// A key pair in a PKCS#11 token; the private key never leaves it.
+    #[cfg(feature = "pkcs11")]
+    Hsm(crate::pkcs11::HsmKey),
+}
+
+impl From<SecretBytes> for TreasuryKey {
+    fn from(k: SecretBytes) -> Self {
+        TreasuryKey::Raw(k)
+    }
+}
+
+impl From<&SecretBytes> for TreasuryKey {
+    fn from(k: &SecretBytes) -> Self {
+        TreasuryKey::Raw(k.clone())
+    }
+}
+
+impl TreasuryKey {
+    /// The raw key bytes, for an adapter that signs only with in-memory keys.
+    ///
+    /// # Errors
+    /// [`AdapterError::Signer`] for an HSM key (`chain` names the adapter).
+    #[cfg_attr(not(feature = "pkcs11"), allow(unused_variables))]
+    pub fn raw(&self, chain: &str) -> Result<&SecretBytes> {
+        match self {
+            TreasuryKey::Raw(k) => Ok(k),
+            #[cfg(feature = "pkcs11")]
+            TreasuryKey::Hsm(k) => Err(AdapterError::Signer(format!(
+                "the {chain} adapter signs with a raw key only; {} is a PKCS#11 key",
+                k.uri()
+            ))),
+        }
+    }
+}
+
 /// Secret key bytes: zeroed on drop (`zeroize`), redacted in `Debug`.
 #[derive(Clone)]
 pub struct SecretBytes(Zeroizing<Vec<u8>>);

@@ -285,6 +285,16 @@ impl LocalEvm {
         Ok(())
     }
 
+    /// Sets `address`'s balance to `wei` (`anvil_setBalance`): funds a treasury whose key
+    /// was generated elsewhere (in an HSM).
+    pub async fn set_balance(&self, address: Address, wei: u128) -> Result<()> {
+        let _: serde_json::Value = self
+            .funder
+            .raw_request("anvil_setBalance".into(), (address, U256::from(wei)))
+            .await?;
+        Ok(())
+    }
+
     /// The treasury's balance, wei.
     pub async fn treasury_balance(&self) -> Result<u128> {
         Ok(u128::try_from(self.funder.get_balance(self.treasury).await?)?)

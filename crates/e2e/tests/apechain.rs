@@ -34,7 +34,7 @@ const START_APE: u64 = 10_000;
 
 fn adapter(c: &LocalApeChain) -> Arc<dyn ChainAdapter> {
     let cfg = evm_config(&c.url, 33139, CONFIRMATIONS);
-    let a = ApeChainAdapter::new(cfg, &SecretBytes::new(c.treasury_key.to_vec()), ARB_INFO).unwrap();
+    let a = ApeChainAdapter::new(cfg, SecretBytes::new(c.treasury_key.to_vec()), ARB_INFO).unwrap();
     journal::guarded(a, 500, 5)
 }
 

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
 
 use softstake_adapters::evm::bsc::{BscAdapter, STAKE_HUB};
 use softstake_adapters::traits::{OpKind, StakeState};
@@ -28,7 +29,7 @@ const CONFIRMATIONS: u64 = 2;
 fn adapter(c: &LocalBsc) -> Arc<dyn ChainAdapter> {
     let a = BscAdapter::new(
         evm_config(&c.url, 56, CONFIRMATIONS),
-        &SecretBytes::new(c.treasury_key.to_vec()),
+        SecretBytes::new(c.treasury_key.to_vec()),
         STAKE_HUB,
     )
     .unwrap();
@@ -194,6 +195,56 @@ async fn success_bnb_stake_lifecycle_on_anvil() {
     assert!(line.drift < 0, "{line:?}");
 }
 
+/// Production signing: the treasury key is generated inside a SoftHSM2 token (PKCS#11) and
+/// never leaves it; anvil funds its address; the journal delegates and undelegates with
+/// transactions the token signed (low-S ECDSA, recovery id found), and the ledger
+/// reconciles with zero drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_bnb_operations_signed_by_the_hsm() {
+    use softstake_adapters::pkcs11::{softhsm_token, HsmKey, KeyAlgorithm};
+    let dir = tempfile::tempdir().unwrap();
+    let (settings, _) = softhsm_token(dir.path(), "treasury", "hsm-pin-1234", "SOFTSTAKE_E2E_PKCS11_PIN").unwrap();
+    let key = HsmKey::generate(&settings, "treasury", "bnb-1", KeyAlgorithm::Secp256k1).unwrap();
+    let address: Address = key.address("bsc", "cosmos").unwrap().parse().unwrap();
+    let c = start_bsc(0, 1).await.unwrap();
+    c.set_balance(address, 100 * BNB_WEI).await.unwrap();
+    let a = BscAdapter::new(
+        evm_config(&c.url, 56, CONFIRMATIONS),
+        softstake_adapters::TreasuryKey::Hsm(key),
+        STAKE_HUB,
+    )
+    .unwrap();
+    assert_eq!(a.treasury(), address, "the adapter acts for the HSM key's address");
+    let chain = journal::guarded(a, 500, 5);
+    let store = store(&dir).await;
+    let reg = TokenRegistry::from_toml_str(softstake_node::config::EMBEDDED_TOKENS).unwrap();
+    let v0 = c.validators[0];
+    assert_eq!(
+        run(&store, chain.as_ref(), op("hsm-d", OpKind::Delegate, v0, 10 * BNB_WEI)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(
+        run(&store, chain.as_ref(), op("hsm-u", OpKind::Undelegate, v0, 4 * BNB_WEI)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(amount_at(chain.as_ref(), v0, StakeState::Active).await, 6 * BNB_WEI);
+    assert_eq!(
+        amount_at(chain.as_ref(), v0, StakeState::Deactivating).await,
+        4 * BNB_WEI
+    );
+    let balance = u128::try_from(c.funder.get_balance(address).await.unwrap()).unwrap();
+    assert!(
+        (90 * BNB_WEI - BNB_WEI / 100..90 * BNB_WEI).contains(&balance),
+        "10 BNB plus gas left the HSM treasury: {balance}"
+    );
+    c.mine(CONFIRMATIONS).await.unwrap();
+    let now = chain.now().await.unwrap();
+    let rep = reconcile_token(&store, chain.as_ref(), reg.get("BNB").unwrap(), 0, now)
+        .await
+        .unwrap();
+    assert!(rep.alert_id.is_none(), "zero drift: {:?}", rep.lines);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn success_dropped_reply_resolves_without_a_second_delegation() {
     let c = start_bsc(0, 1).await.unwrap();
@@ -267,7 +318,7 @@ async fn fail_reverts_and_wrong_chain_are_typed_rejections() {
     // a node on another chain id: refused before signing
     let testnet = BscAdapter::new(
         evm_config(&c.url, 97, CONFIRMATIONS),
-        &SecretBytes::new(c.treasury_key.to_vec()),
+        SecretBytes::new(c.treasury_key.to_vec()),
         STAKE_HUB,
     )
     .unwrap();
@@ -283,7 +334,7 @@ async fn fail_reverts_and_wrong_chain_are_typed_rejections() {
     // a key that is not a secp256k1 secret
     let bad_key = BscAdapter::new(
         evm_config(&c.url, 56, CONFIRMATIONS),
-        &SecretBytes::new(vec![0u8; 32]),
+        SecretBytes::new(vec![0u8; 32]),
         STAKE_HUB,
     )
     .unwrap_err();

@@ -79,7 +79,7 @@ fn config(c: &LocalCosmos, gas_price_numerator: u64) -> CosmosConfig {
 }
 
 fn adapter(c: &LocalCosmos) -> Arc<dyn ChainAdapter> {
-    journal::guarded(CosmosAdapter::new(config(c, 5), &key()).unwrap(), 1_000, 3)
+    journal::guarded(CosmosAdapter::new(config(c, 5), key()).unwrap(), 1_000, 3)
 }
 
 fn exec() -> ExecConfig {
@@ -104,6 +104,47 @@ async fn land(c: &LocalCosmos, chain: &dyn ChainAdapter, tx: &SignedTx) -> TxSta
     chain.broadcast(tx).await.unwrap();
     c.produce(1);
     chain.tx_status(tx).await.unwrap()
+}
+
+/// Production signing: the treasury key is generated inside a SoftHSM2 token (PKCS#11),
+/// the genesis funds its address, and the local chain's ante checks (signature over the
+/// SignDoc with the key from the first transaction's SignerInfo, sequence) accept what
+/// the token signed through cosmrs's `EcdsaSigner`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_cosmos_operations_signed_by_the_hsm() {
+    use softstake_adapters::pkcs11::{softhsm_token, HsmKey, KeyAlgorithm};
+    let dir = tempfile::tempdir().unwrap();
+    let (settings, _) = softhsm_token(dir.path(), "treasury", "hsm-pin-1234", "SOFTSTAKE_E2E_PKCS11_PIN").unwrap();
+    let key = HsmKey::generate(&settings, "treasury", "atom-1", KeyAlgorithm::Secp256k1).unwrap();
+    let me = key.address("cosmos", "cosmos").unwrap();
+    let c = start(
+        CosmosGenesis {
+            accounts: vec![(me.clone(), 10_000 * ATOM)],
+            ..genesis()
+        },
+        0,
+        0,
+    )
+    .await
+    .unwrap();
+    let a = CosmosAdapter::new(config(&c, 5), softstake_adapters::TreasuryKey::Hsm(key)).unwrap();
+    assert_eq!(a.address(), me, "the adapter acts for the HSM key's address");
+    let chain = journal::guarded(a, 1_000, 3);
+    let store = journal::sqlite_store(dir.path(), "cosmos-hsm").await;
+    let vs = validators();
+    let v0 = vs[0].operator_address.as_str();
+    for (k, kind, atoms) in [("hsm-d", OpKind::Delegate, 3_000), ("hsm-u", OpKind::Undelegate, 1_000)] {
+        assert_eq!(
+            run(&store, chain.as_ref(), op(k, kind, v0, atoms * ATOM)).await,
+            OpOutcome::Confirmed,
+            "{k}"
+        );
+    }
+    assert_eq!(c.delegation(&me, v0), 2_000 * ATOM);
+    assert_eq!(
+        journal::amount_at(chain.as_ref(), v0, StakeState::Deactivating).await,
+        1_000 * ATOM
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,7 +293,7 @@ async fn fail_fee_signature_and_sequence_errors_are_typed_rejections() {
     let store = journal::sqlite_store(dir.path(), "cosmos").await;
     let before = c.balance(&me);
 
-    let cheap = journal::guarded(CosmosAdapter::new(config(&c, 1), &key()).unwrap(), 1_000, 3);
+    let cheap = journal::guarded(CosmosAdapter::new(config(&c, 1), key()).unwrap(), 1_000, 3);
     let out = run(&store, cheap.as_ref(), op("d-cheap", OpKind::Delegate, &v, 10 * ATOM)).await;
     assert!(
         matches!(&out, OpOutcome::Failed(r) if r.contains("insufficient fees")),

@@ -30,7 +30,7 @@ const CONFIRMATIONS: u64 = 2;
 
 fn adapter(c: &LocalPolygon) -> Arc<dyn ChainAdapter> {
     let cfg = evm_config(&c.url, 1, CONFIRMATIONS);
-    let a = PolygonAdapter::new(cfg, &SecretBytes::new(c.treasury_key.to_vec()), c.stake_manager).unwrap();
+    let a = PolygonAdapter::new(cfg, SecretBytes::new(c.treasury_key.to_vec()), c.stake_manager).unwrap();
     journal::guarded(a, 500, 5)
 }
 

@@ -28,7 +28,7 @@ const CONFIRMATIONS: u64 = 2;
 
 fn adapter(c: &LocalRonin) -> (Arc<dyn ChainAdapter>, String) {
     let cfg = evm_config(&c.url, 2020, CONFIRMATIONS);
-    let a = RoninAxsAdapter::new(cfg, &SecretBytes::new(c.treasury_key.to_vec()), c.pool).unwrap();
+    let a = RoninAxsAdapter::new(cfg, SecretBytes::new(c.treasury_key.to_vec()), c.pool).unwrap();
     let pool = a.pool_id();
     (journal::guarded(a, 500, 5), pool)
 }

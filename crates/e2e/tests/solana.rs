@@ -141,6 +141,51 @@ async fn amount_at(chain: &dyn ChainAdapter, v: &Pubkey, state: StakeState) -> u
     journal::amount_at(chain, &v.to_string(), state).await
 }
 
+/// Production signing: the treasury key is an Ed25519 key pair generated inside a
+/// SoftHSM2 token (PKCS#11), funded by a transfer; the validator accepts the stake
+/// account the token signed for (`CKM_EDDSA`, signed in `spawn_blocking`, verified before
+/// sending), with the token's key as staker and withdrawer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn success_delegation_signed_by_the_hsm() {
+    use softstake_adapters::pkcs11::{softhsm_token, HsmKey, KeyAlgorithm};
+    let dir = tempfile::tempdir().unwrap();
+    let (settings, _) = softhsm_token(dir.path(), "treasury", "hsm-pin-1234", "SOFTSTAKE_E2E_PKCS11_PIN").unwrap();
+    let key = HsmKey::generate(&settings, "treasury", "sol-1", KeyAlgorithm::Ed25519).unwrap();
+    let hsm_treasury: Pubkey = key.address("solana", "cosmos").unwrap().parse().unwrap();
+    let c = start().await;
+    let fund = solana_system_interface::instruction::transfer(&c.treasury.pubkey(), &hsm_treasury, 100 * SOL);
+    let hash = c.rpc.get_latest_blockhash().await.unwrap();
+    let tx = Transaction::new_signed_with_payer(&[fund], Some(&c.treasury.pubkey()), &[&c.treasury], hash);
+    c.rpc.send_and_confirm_transaction(&tx).await.unwrap();
+    let a = SolanaAdapter::new(
+        SolanaConfig {
+            rpc_url: c.url.clone(),
+            priority_fee_micro_lamports: 1,
+            max_operations_per_epoch: 32,
+        },
+        softstake_adapters::TreasuryKey::Hsm(key),
+    )
+    .unwrap();
+    assert_eq!(a.treasury(), hsm_treasury, "the adapter acts for the HSM key");
+    let chain = journal::guarded(a, 200, 8);
+    let store = journal::sqlite_store(dir.path(), "sol-hsm").await;
+    run(
+        &store,
+        chain.as_ref(),
+        op("hsm-d", OpKind::Delegate, &c.bootstrap_vote, 10 * SOL),
+    )
+    .await;
+    // finality takes about half an epoch here, so the stake may already be active
+    let committed = amount_at(chain.as_ref(), &c.bootstrap_vote, StakeState::Activating).await
+        + amount_at(chain.as_ref(), &c.bootstrap_vote, StakeState::Active).await;
+    assert_eq!(committed, u128::from(10 * SOL));
+    let balance = c.rpc.get_balance(&hsm_treasury).await.unwrap();
+    assert!(
+        balance < 90 * SOL,
+        "10 SOL, the rent reserve and fees left the HSM treasury: {balance}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn success_stake_lifecycle_on_a_real_validator() {
     let c = start().await;

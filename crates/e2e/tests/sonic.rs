@@ -33,7 +33,7 @@ const COMMISSION: u128 = 150_000_000_000_000_000;
 
 fn adapter(c: &LocalSonic) -> Arc<dyn ChainAdapter> {
     let cfg = evm_config(&c.url, 146, CONFIRMATIONS);
-    let a = SonicAdapter::new(cfg, &SecretBytes::new(c.treasury_key.to_vec()), SFC_ADDRESS).unwrap();
+    let a = SonicAdapter::new(cfg, SecretBytes::new(c.treasury_key.to_vec()), SFC_ADDRESS).unwrap();
     journal::guarded(a, 500, 5)
 }
 

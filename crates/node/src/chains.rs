@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use softstake_adapters::guard::{CallObserver, GuardConfig, Guarded};
 use softstake_adapters::sim::{FaultConfig, RewardSeries, SimAdapter, SimChain, SimConfig, ValidatorSet};
 use softstake_adapters::traits::LiquidityModel;
-use softstake_adapters::{ChainAdapter, KeySource, SecretBytes};
+use softstake_adapters::{ChainAdapter, KeySource, SecretBytes, TreasuryKey};
 use softstake_core::{Amount, Timestamp, TokenConfig};
 
 use crate::config::{ChainConfig, NetworkConfig};
@@ -85,6 +85,34 @@ fn devnet_key(token: &str) -> SecretBytes {
     SecretBytes::new(Sha256::digest(format!("softstake devnet sim key {token}")).to_vec())
 }
 
+/// The treasury key of a real chain from its `signer` source: `env:VAR` / `file:PATH`
+/// (raw key bytes), or `pkcs11:token=…;object=…` (a key pair in the `[pkcs11]` module's
+/// token, the PIN from its environment variable).
+///
+/// # Errors
+/// A malformed or unloadable source; a `pkcs11:` source without `[pkcs11]`, or in a build
+/// without the `pkcs11` feature.
+#[cfg_attr(not(feature = "pkcs11"), allow(unused_variables))]
+pub fn treasury_key(pkcs11: Option<&crate::config::Pkcs11Config>, symbol: &str, source: &str) -> Result<TreasuryKey> {
+    if source.starts_with("pkcs11:") {
+        #[cfg(feature = "pkcs11")]
+        {
+            use softstake_adapters::pkcs11::{HsmKey, Pkcs11Uri};
+            let settings = pkcs11
+                .ok_or_else(|| {
+                    anyhow!("chains.{symbol}.signer is a PKCS#11 key: configure [pkcs11] module (and pin_env)")
+                })?
+                .settings();
+            let uri = Pkcs11Uri::parse(source).with_context(|| format!("chains.{symbol}.signer"))?;
+            let key = HsmKey::open(&settings, &uri).with_context(|| format!("chains.{symbol}.signer"))?;
+            return Ok(TreasuryKey::Hsm(key));
+        }
+        #[cfg(not(feature = "pkcs11"))]
+        bail!("chains.{symbol}.signer is a PKCS#11 key, but this build has no PKCS#11 support (cargo feature pkcs11)");
+    }
+    Ok(TreasuryKey::Raw(KeySource::parse(source)?.load()?))
+}
+
 fn key_for(token: &str, chain: &ChainConfig) -> Result<SecretBytes> {
     match &chain.signer {
         Some(src) => Ok(KeySource::parse(src)?.load()?),
@@ -126,13 +154,14 @@ pub const EVM_ADAPTERS: [(&str, &str); 5] = [
 /// `[chains.X.evm]` (`default_contract`: the chain's system address).
 #[cfg(feature = "evm")]
 fn evm_parts(
+    cfg: &NetworkConfig,
     symbol: &str,
     name: &str,
     chain: &ChainConfig,
     default_contract: softstake_adapters::evm::Address,
 ) -> Result<(
     softstake_adapters::evm::EvmConfig,
-    SecretBytes,
+    TreasuryKey,
     softstake_adapters::evm::Address,
 )> {
     use softstake_adapters::evm::EvmConfig;
@@ -145,14 +174,14 @@ fn evm_parts(
         .evm
         .as_ref()
         .ok_or_else(|| anyhow!("chains.{symbol}.evm is required for the {name} adapter (chain_id at least)"))?;
-    let (rpc_url, key) = endpoint_and_key(symbol, name, token, chain)?;
+    let (rpc_url, key) = endpoint_and_key(cfg, symbol, name, token, chain)?;
     let contract = match &evm.staking_contract {
         Some(a) => a
             .parse()
             .map_err(|_| anyhow!("chains.{symbol}.evm.staking_contract: {a:?} is not an address"))?,
         None => default_contract,
     };
-    let cfg = EvmConfig {
+    let evm_cfg = EvmConfig {
         rpc_url,
         chain_id: evm.chain_id,
         confirmations: evm.confirmations,
@@ -161,7 +190,7 @@ fn evm_parts(
         max_operations_per_epoch: 32,
         start_block: evm.start_block,
     };
-    Ok((cfg, key, contract))
+    Ok((evm_cfg, key, contract))
 }
 
 /// What every real adapter needs: `symbol` is the adapter's `token`, and the chain's RPC
@@ -173,7 +202,13 @@ fn evm_parts(
     feature = "cosmos",
     feature = "cardano"
 ))]
-fn endpoint_and_key(symbol: &str, name: &str, token: &str, chain: &ChainConfig) -> Result<(String, SecretBytes)> {
+fn endpoint_and_key(
+    cfg: &NetworkConfig,
+    symbol: &str,
+    name: &str,
+    token: &str,
+    chain: &ChainConfig,
+) -> Result<(String, TreasuryKey)> {
     if symbol != token {
         bail!("chains.{symbol}.adapter = \"{name}\" stakes {token} only");
     }
@@ -181,11 +216,10 @@ fn endpoint_and_key(symbol: &str, name: &str, token: &str, chain: &ChainConfig) 
         .rpc_url
         .clone()
         .ok_or_else(|| anyhow!("chains.{symbol}.rpc_url is required for the {name} adapter"))?;
-    let source = chain
-        .signer
-        .as_deref()
-        .ok_or_else(|| anyhow!("chains.{symbol}.signer is required for the {name} adapter (env:VAR or file:PATH)"))?;
-    Ok((rpc_url, KeySource::parse(source)?.load()?))
+    let source = chain.signer.as_deref().ok_or_else(|| {
+        anyhow!("chains.{symbol}.signer is required for the {name} adapter (env:VAR, file:PATH or pkcs11:URI)")
+    })?;
+    Ok((rpc_url, treasury_key(cfg.pkcs11.as_ref(), symbol, source)?))
 }
 
 /// The simulated chain and its treasury's adapter for `symbol` from its `[chains.X]`
@@ -327,24 +361,26 @@ pub fn build(
                     .clone()
                     .ok_or_else(|| anyhow!("chains.{symbol}.rpc_url is required for the solana adapter"))?;
                 let source = chain.signer.as_deref().ok_or_else(|| {
-                    anyhow!("chains.{symbol}.signer is required for the solana adapter (env:VAR or file:PATH)")
+                    anyhow!(
+                        "chains.{symbol}.signer is required for the solana adapter (env:VAR, file:PATH or pkcs11:URI)"
+                    )
                 })?;
-                let key = KeySource::parse(source)?.load()?;
+                let key = treasury_key(cfg.pkcs11.as_ref(), symbol, source)?;
                 let adapter = SolanaAdapter::new(
                     SolanaConfig {
                         rpc_url,
                         priority_fee_micro_lamports: chain.priority_fee_micro_lamports,
                         max_operations_per_epoch: 32,
                     },
-                    &key,
+                    key,
                 )?;
                 real_handle(adapter, chain, &observer)
             }
             #[cfg(feature = "evm")]
             "bsc" => {
                 use softstake_adapters::evm::bsc::{BscAdapter, STAKE_HUB};
-                let (cfg, key, hub) = evm_parts(symbol, "bsc", chain, STAKE_HUB)?;
-                let adapter = BscAdapter::new(cfg, &key, hub).with_context(|| format!("chains.{symbol}"))?;
+                let (cfg, key, hub) = evm_parts(cfg, symbol, "bsc", chain, STAKE_HUB)?;
+                let adapter = BscAdapter::new(cfg, key, hub).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)
             }
             #[cfg(feature = "evm")]
@@ -354,15 +390,15 @@ pub fn build(
                     Some(11_155_111) => STAKE_MANAGER_SEPOLIA,
                     _ => STAKE_MANAGER_MAINNET,
                 };
-                let (cfg, key, sm) = evm_parts(symbol, "polygon", chain, default)?;
-                let adapter = PolygonAdapter::new(cfg, &key, sm).with_context(|| format!("chains.{symbol}"))?;
+                let (cfg, key, sm) = evm_parts(cfg, symbol, "polygon", chain, default)?;
+                let adapter = PolygonAdapter::new(cfg, key, sm).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)
             }
             #[cfg(feature = "evm")]
             "sonic" => {
                 use softstake_adapters::evm::sonic::{SonicAdapter, SFC_ADDRESS};
-                let (cfg, key, sfc) = evm_parts(symbol, "sonic", chain, SFC_ADDRESS)?;
-                let adapter = SonicAdapter::new(cfg, &key, sfc).with_context(|| format!("chains.{symbol}"))?;
+                let (cfg, key, sfc) = evm_parts(cfg, symbol, "sonic", chain, SFC_ADDRESS)?;
+                let adapter = SonicAdapter::new(cfg, key, sfc).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)
             }
             #[cfg(feature = "evm")]
@@ -375,15 +411,15 @@ pub fn build(
                          the AXS pool {AXS_POOL_MAINNET} is a mainnet address"
                     );
                 }
-                let (cfg, key, pool) = evm_parts(symbol, "ronin", chain, AXS_POOL_MAINNET)?;
-                let adapter = RoninAxsAdapter::new(cfg, &key, pool).with_context(|| format!("chains.{symbol}"))?;
+                let (cfg, key, pool) = evm_parts(cfg, symbol, "ronin", chain, AXS_POOL_MAINNET)?;
+                let adapter = RoninAxsAdapter::new(cfg, key, pool).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)
             }
             #[cfg(feature = "evm")]
             "apechain" => {
                 use softstake_adapters::evm::apechain::{ApeChainAdapter, ARB_INFO};
-                let (cfg, key, info) = evm_parts(symbol, "apechain", chain, ARB_INFO)?;
-                let adapter = ApeChainAdapter::new(cfg, &key, info).with_context(|| format!("chains.{symbol}"))?;
+                let (cfg, key, info) = evm_parts(cfg, symbol, "apechain", chain, ARB_INFO)?;
+                let adapter = ApeChainAdapter::new(cfg, key, info).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)
             }
             #[cfg(feature = "near")]
@@ -393,20 +429,20 @@ pub fn build(
                     .near
                     .as_ref()
                     .ok_or_else(|| anyhow!("chains.{symbol}.near is required for the near adapter"))?;
-                let (rpc_url, key) = endpoint_and_key(symbol, "near", "NEAR", chain)?;
+                let (rpc_url, key) = endpoint_and_key(cfg, symbol, "near", "NEAR", chain)?;
                 let cfg = NearConfig {
                     rpc_url,
                     account_id: near.account_id.clone(),
                     extra_pools: near.extra_pools.clone(),
                     max_operations_per_epoch: 32,
                 };
-                let adapter = NearAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
+                let adapter = NearAdapter::new(cfg, key.raw("near")?).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)
             }
             #[cfg(feature = "tron")]
             "tron" => {
                 use softstake_adapters::tron::{TronAdapter, TronConfig};
-                let (api_url, key) = endpoint_and_key(symbol, "tron", "TRX", chain)?;
+                let (api_url, key) = endpoint_and_key(cfg, symbol, "tron", "TRX", chain)?;
                 let settings = chain.tron.clone().unwrap_or_default();
                 let api_key = match &settings.api_key_env {
                     Some(var) => Some(std::env::var(var).with_context(|| {
@@ -421,13 +457,13 @@ pub fn build(
                     max_operations_per_epoch: 32,
                     owner_address: settings.owner_address.clone(),
                 };
-                let adapter = TronAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
+                let adapter = TronAdapter::new(cfg, key.raw("tron")?).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)
             }
             #[cfg(feature = "cosmos")]
             "cosmos" => {
                 use softstake_adapters::cosmos::{CosmosAdapter, CosmosConfig};
-                let (rpc_url, key) = endpoint_and_key(symbol, "cosmos", "ATOM", chain)?;
+                let (rpc_url, key) = endpoint_and_key(cfg, symbol, "cosmos", "ATOM", chain)?;
                 let c = chain
                     .cosmos
                     .as_ref()
@@ -446,13 +482,13 @@ pub fn build(
                     timeout_blocks: c.timeout_blocks,
                     max_operations_per_epoch: 32,
                 };
-                let adapter = CosmosAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
+                let adapter = CosmosAdapter::new(cfg, key).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)
             }
             #[cfg(feature = "cardano")]
             "cardano" => {
                 use softstake_adapters::cardano::{CardanoAdapter, CardanoConfig};
-                let (api_url, key) = endpoint_and_key(symbol, "cardano", "ADA", chain)?;
+                let (api_url, key) = endpoint_and_key(cfg, symbol, "cardano", "ADA", chain)?;
                 let c = chain
                     .cardano
                     .as_ref()
@@ -471,7 +507,8 @@ pub fn build(
                     ttl_slots: c.ttl_slots,
                     max_operations_per_epoch: 32,
                 };
-                let adapter = CardanoAdapter::new(cfg, &key).with_context(|| format!("chains.{symbol}"))?;
+                let adapter =
+                    CardanoAdapter::new(cfg, key.raw("cardano")?).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)
             }
             other => bail!(

@@ -63,7 +63,9 @@ pub struct ChainConfig {
     /// generated one.
     #[serde(default)]
     pub validator_set: Option<String>,
-    /// Where the signing key comes from: `env:VAR` or `file:PATH` (never the key itself).
+    /// Where the signing key comes from: `env:VAR` or `file:PATH` (raw key bytes, devnet
+    /// and testnets), or `pkcs11:token=…;object=…` (a key pair in the `[pkcs11]` module's
+    /// token; the Solana, EVM and Cosmos adapters). Never the key itself.
     #[serde(default)]
     pub signer: Option<String>,
     /// How often the daemon syncs, reconciles, plans and executes for this token, seconds.
@@ -662,6 +664,50 @@ struct RawNetwork {
     chains: BTreeMap<String, ChainConfig>,
     #[serde(default)]
     feed: Option<FeedConfig>,
+    #[serde(default)]
+    pkcs11: Option<Pkcs11Config>,
+}
+
+/// `[pkcs11]`: the PKCS#11 module holding the treasury keys that `signer =
+/// "pkcs11:token=…;object=…"` names (production signing: the private keys never leave
+/// the token).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Config {
+    /// The module's shared library (`/usr/lib/softhsm/libsofthsm2.so`, a vendor's).
+    pub module: PathBuf,
+    /// The environment variable holding the token's user PIN (never the PIN itself).
+    #[serde(default = "d_pin_env")]
+    pub pin_env: String,
+}
+
+fn d_pin_env() -> String {
+    "SOFTSTAKE_PKCS11_PIN".into()
+}
+
+impl Pkcs11Config {
+    /// The adapters' settings.
+    #[cfg(feature = "pkcs11")]
+    pub fn settings(&self) -> softstake_adapters::pkcs11::Pkcs11Settings {
+        softstake_adapters::pkcs11::Pkcs11Settings {
+            module: self.module.clone(),
+            pin_env: self.pin_env.clone(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.module.as_os_str().is_empty() {
+            return Err("pkcs11.module: empty (the PKCS#11 library's path)".into());
+        }
+        let var_ok = !self.pin_env.is_empty() && self.pin_env.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !var_ok {
+            return Err(format!(
+                "pkcs11.pin_env: {:?} is not an environment variable name",
+                self.pin_env
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn d_max_accounts() -> usize {
@@ -689,6 +735,8 @@ pub struct NetworkConfig {
     pub chains: BTreeMap<String, ChainConfig>,
     /// The balance feed the daemon consumes, if any.
     pub feed: Option<FeedConfig>,
+    /// The PKCS#11 module of `pkcs11:` signers, if any.
+    pub pkcs11: Option<Pkcs11Config>,
     /// Where the configuration came from (a path or "embedded").
     pub origin: String,
 }
@@ -839,6 +887,16 @@ impl NetworkConfig {
         if let Some(f) = &raw.feed {
             f.nats.validate(&registry).map_err(invalid)?;
         }
+        if let Some(p) = &raw.pkcs11 {
+            p.validate().map_err(invalid)?;
+        }
+        for (symbol, c) in &raw.chains {
+            if c.signer.as_deref().is_some_and(|s| s.starts_with("pkcs11:")) && raw.pkcs11.is_none() {
+                return Err(invalid(format!(
+                    "chains.{symbol}.signer is a PKCS#11 key: add a [pkcs11] section with the module's path"
+                )));
+            }
+        }
         let data_dir = PathBuf::from(&raw.data_dir);
         let db_url = raw
             .db_url
@@ -853,6 +911,7 @@ impl NetworkConfig {
             service: raw.service,
             chains: raw.chains,
             feed: raw.feed,
+            pkcs11: raw.pkcs11,
             origin: origin.to_string(),
         })
     }
@@ -928,7 +987,7 @@ impl NetworkConfig {
                     .is_some_and(|s| s.starts_with("env:") || s.starts_with("file:"))
                 {
                     why.push(format!(
-                        "chains.{symbol}.signer: a raw key in a file or an environment variable is for devnet and testnets; mainnet keys belong in an HSM (the PKCS#11 signer is not built yet)"
+                        "chains.{symbol}.signer: a raw key in a file or an environment variable is for devnet and testnets; mainnet keys belong in an HSM (signer = \"pkcs11:token=…;object=…\" with [pkcs11])"
                     ));
                 }
             }

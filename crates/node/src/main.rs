@@ -250,6 +250,11 @@ enum Command {
         #[command(subcommand)]
         action: ApiKeyCmd,
     },
+    /// Treasury keys inside the PKCS#11 token of the config's `[pkcs11]` (an HSM).
+    Keys {
+        #[command(subcommand)]
+        action: KeysCmd,
+    },
     /// Run a multi-day program on real data end to end and print the report.
     Demo {
         /// Days to run.
@@ -305,6 +310,36 @@ enum ApiKeyCmd {
     Revoke {
         /// The key (`X-MBX-APIKEY`).
         api_key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCmd {
+    /// Generate a key pair inside the token (never exported); prints the address to fund
+    /// and the `signer` line for the network config.
+    Generate {
+        /// The chain it signs for: evm, bsc, polygon, sonic, ronin, apechain (secp256k1),
+        /// cosmos (secp256k1) or solana (Ed25519).
+        #[arg(long)]
+        chain: String,
+        /// The key's label (unique in the token).
+        #[arg(long)]
+        label: String,
+        /// The token's label in the module.
+        #[arg(long)]
+        hsm_token: String,
+        /// The bech32 prefix of Cosmos addresses.
+        #[arg(long, default_value = "cosmos")]
+        cosmos_prefix: String,
+    },
+    /// List the token's key pairs with their curve, public key and addresses.
+    List {
+        /// The token's label in the module.
+        #[arg(long)]
+        hsm_token: String,
+        /// The bech32 prefix of Cosmos addresses.
+        #[arg(long, default_value = "cosmos")]
+        cosmos_prefix: String,
     },
 }
 
@@ -522,6 +557,9 @@ async fn run(cli: Cli) -> Result<()> {
         };
         return demo::run(&cfg, opts).await;
     }
+    if let Command::Keys { action } = &cli.command {
+        return keys(&cfg, action);
+    }
     let db_url = cli.db.clone().unwrap_or_else(|| cfg.db_url.clone());
     if let Command::Init = cli.command {
         return commands::init(&cfg, &db_url).await;
@@ -535,6 +573,7 @@ async fn run(cli: Cli) -> Result<()> {
         | Command::Run { .. }
         | Command::Simnet { .. }
         | Command::Simulate { .. }
+        | Command::Keys { .. }
         | Command::HashToken { .. } => Ok(()),
         Command::ApiKey { action } => match action {
             ApiKeyCmd::Create {
@@ -608,4 +647,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `softstake keys …` (needs the `pkcs11` feature, on by default).
+#[cfg(feature = "pkcs11")]
+fn keys(cfg: &softstake_node::config::NetworkConfig, action: &KeysCmd) -> Result<()> {
+    use softstake_node::keys;
+    match action {
+        KeysCmd::Generate {
+            chain,
+            label,
+            hsm_token,
+            cosmos_prefix,
+        } => keys::generate(cfg, chain, hsm_token, label, cosmos_prefix),
+        KeysCmd::List {
+            hsm_token,
+            cosmos_prefix,
+        } => keys::list(cfg, hsm_token, cosmos_prefix),
+    }
+}
+
+/// `softstake keys …` in a build without PKCS#11 support.
+#[cfg(not(feature = "pkcs11"))]
+fn keys(_cfg: &softstake_node::config::NetworkConfig, _action: &KeysCmd) -> Result<()> {
+    anyhow::bail!("this build has no PKCS#11 support: build with the pkcs11 feature (on by default)")
 }

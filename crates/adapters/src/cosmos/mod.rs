@@ -55,7 +55,7 @@ use tonic_cosmos::{Code, Status};
 use softstake_core::{Amount, Timestamp};
 
 use crate::error::{AdapterError, Result};
-use crate::signer::SecretBytes;
+use crate::signer::{SecretBytes, TreasuryKey};
 use crate::traits::{
     claimed_records, utc_day_epoch, ChainAdapter, ClaimSums, EpochInfo, LiquidityModel, Position, RewardsPage,
     SignedTx, StakeState, TxStatus, ValidatorCandidate,
@@ -247,7 +247,7 @@ impl CosmosAdapter {
     /// [`AdapterError::BadInput`] for an empty or malformed URL, an empty chain id, a zero
     /// gas limit, gas price denominator or timeout; [`AdapterError::Signer`] for a key that
     /// is not secp256k1.
-    pub fn new(cfg: CosmosConfig, key: &SecretBytes) -> Result<CosmosAdapter> {
+    pub fn new(cfg: CosmosConfig, key: impl Into<TreasuryKey>) -> Result<CosmosAdapter> {
         for (name, url) in [("grpc_url", &cfg.grpc_url), ("rpc_url", &cfg.rpc_url)] {
             if url.trim().is_empty() {
                 return Err(AdapterError::bad_input(CHAIN, format!("{name} is empty")));
@@ -265,7 +265,11 @@ impl CosmosAdapter {
                 return Err(AdapterError::bad_input(CHAIN, format!("{name} is 0")));
             }
         }
-        let key = signing_key(key)?;
+        let key = match key.into() {
+            TreasuryKey::Raw(k) => signing_key(&k)?,
+            #[cfg(feature = "pkcs11")]
+            TreasuryKey::Hsm(h) => SigningKey::new(Box::new(h.secp256k1()?)),
+        };
         let address = key
             .public_key()
             .account_id(&cfg.account_prefix)
@@ -1055,7 +1059,7 @@ mod tests {
             timeout_blocks: 10,
             max_operations_per_epoch: 8,
         };
-        let e = CosmosAdapter::new(cfg, &SecretBytes::new(vec![1; 32])).unwrap_err();
+        let e = CosmosAdapter::new(cfg, SecretBytes::new(vec![1; 32])).unwrap_err();
         assert!(e.to_string().contains("gas_per_message"), "{e}");
     }
 }

@@ -43,7 +43,7 @@ use softstake_core::{Amount, Timestamp};
 
 use super::{call_err, parse_cursor, rpc_err, to_amount, EvmClient, EvmConfig};
 use crate::error::{AdapterError, Result};
-use crate::signer::SecretBytes;
+use crate::signer::TreasuryKey;
 use crate::traits::{
     ChainAdapter, EpochInfo, LiquidityModel, Position, RewardKind, RewardRecord, RewardsPage, SignedTx, TxStatus,
     ValidatorCandidate,
@@ -116,7 +116,7 @@ impl ApeChainAdapter {
     ///
     /// # Errors
     /// As [`EvmClient::new`].
-    pub fn new(cfg: EvmConfig, key: &SecretBytes, arb_info: Address) -> Result<ApeChainAdapter> {
+    pub fn new(cfg: EvmConfig, key: impl Into<TreasuryKey>, arb_info: Address) -> Result<ApeChainAdapter> {
         Ok(ApeChainAdapter {
             evm: EvmClient::new(CHAIN, cfg, key)?,
             arb_info,

@@ -31,7 +31,7 @@ use softstake_core::{Amount, Timestamp};
 
 use super::{call_err, to_amount, EvmClient, EvmConfig};
 use crate::error::{AdapterError, Result};
-use crate::signer::SecretBytes;
+use crate::signer::TreasuryKey;
 use crate::traits::{
     ChainAdapter, EpochInfo, LiquidityModel, Position, RewardKind, RewardRecord, RewardsPage, SignedTx, StakeState,
     TxStatus, ValidatorCandidate,
@@ -126,7 +126,7 @@ impl BscAdapter {
     ///
     /// # Errors
     /// As [`EvmClient::new`].
-    pub fn new(cfg: EvmConfig, key: &SecretBytes, hub: Address) -> Result<BscAdapter> {
+    pub fn new(cfg: EvmConfig, key: impl Into<TreasuryKey>, hub: Address) -> Result<BscAdapter> {
         Ok(BscAdapter {
             evm: EvmClient::new(CHAIN, cfg, key)?,
             hub,

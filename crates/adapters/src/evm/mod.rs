@@ -42,13 +42,14 @@ use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuild
 use alloy::primitives::{Bytes, TxHash, U256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::{Filter, Log, TransactionRequest};
-use alloy::signers::local::PrivateKeySigner;
+use alloy::signers::k256::ecdsa::{self as k256_ecdsa, RecoveryId};
+use alloy::signers::local::LocalSigner;
 use alloy::transports::TransportError;
 
 use softstake_core::{Amount, Timestamp};
 
 use crate::error::{AdapterError, Result};
-use crate::signer::SecretBytes;
+use crate::signer::TreasuryKey;
 use crate::traits::{SignedTx, TxStatus};
 
 /// Largest block range asked of `eth_getLogs` at once (public endpoints cap it).
@@ -149,11 +150,46 @@ impl EvmConfig {
     }
 }
 
+/// The secp256k1 key behind the treasury's alloy signer: in memory (devnet, testnets) or
+/// in a PKCS#11 token (production, feature `pkcs11`).
+#[derive(Clone, Debug)]
+pub enum EvmCredential {
+    /// A key in process memory.
+    Local(k256_ecdsa::SigningKey),
+    /// A key in an HSM (signs `CKM_ECDSA` over the digest; low-S, recovery id found).
+    #[cfg(feature = "pkcs11")]
+    Hsm(crate::pkcs11::HsmSecp256k1),
+}
+
+impl k256_ecdsa::signature::hazmat::PrehashSigner<(k256_ecdsa::Signature, RecoveryId)> for EvmCredential {
+    fn sign_prehash(
+        &self,
+        prehash: &[u8],
+    ) -> std::result::Result<(k256_ecdsa::Signature, RecoveryId), k256_ecdsa::Error> {
+        match self {
+            EvmCredential::Local(k) => k.sign_prehash(prehash),
+            #[cfg(feature = "pkcs11")]
+            EvmCredential::Hsm(k) => k.sign_prehash(prehash),
+        }
+    }
+}
+
+impl EvmCredential {
+    /// The public key.
+    fn verifying_key(&self) -> k256_ecdsa::VerifyingKey {
+        match self {
+            EvmCredential::Local(k) => *k.verifying_key(),
+            #[cfg(feature = "pkcs11")]
+            EvmCredential::Hsm(k) => k256_ecdsa::signature::Keypair::verifying_key(k),
+        }
+    }
+}
+
 /// A node connection and the treasury's key: signing, sending and following transactions.
 pub struct EvmClient {
     chain: &'static str,
     provider: RootProvider,
-    signer: PrivateKeySigner,
+    signer: LocalSigner<EvmCredential>,
     wallet: EthereumWallet,
     cfg: EvmConfig,
 }
@@ -259,22 +295,33 @@ pub fn to_amount(chain: &str, what: &str, v: U256) -> Result<Amount> {
 }
 
 impl EvmClient {
-    /// A client for the 32-byte secp256k1 key `key` (hex in a key file or variable).
+    /// A client for the treasury key `key`: a 32-byte secp256k1 secret (hex in a key file
+    /// or variable) or a secp256k1 key pair in a PKCS#11 token.
     ///
     /// # Errors
     /// [`AdapterError::BadInput`] for invalid settings; [`AdapterError::Signer`] when the
-    /// key is not a valid 32-byte secp256k1 secret.
-    pub fn new(chain: &'static str, cfg: EvmConfig, key: &SecretBytes) -> Result<EvmClient> {
+    /// key is not a valid 32-byte secp256k1 secret or the HSM key is not secp256k1.
+    pub fn new(chain: &'static str, cfg: EvmConfig, key: impl Into<TreasuryKey>) -> Result<EvmClient> {
         cfg.validate(chain)?;
-        // (k256 would left-pad a shorter slice: a truncated key file must not load)
-        if key.expose().len() != 32 {
-            return Err(AdapterError::Signer(format!(
-                "the {chain} key must be a 32-byte secp256k1 secret, got {} bytes",
-                key.expose().len()
-            )));
-        }
-        let signer = PrivateKeySigner::from_slice(key.expose())
-            .map_err(|_| AdapterError::Signer(format!("the {chain} key must be a 32-byte secp256k1 secret")))?;
+        let credential =
+            match key.into() {
+                TreasuryKey::Raw(key) => {
+                    // (k256 would left-pad a shorter slice: a truncated key file must not load)
+                    if key.expose().len() != 32 {
+                        return Err(AdapterError::Signer(format!(
+                            "the {chain} key must be a 32-byte secp256k1 secret, got {} bytes",
+                            key.expose().len()
+                        )));
+                    }
+                    EvmCredential::Local(k256_ecdsa::SigningKey::from_slice(key.expose()).map_err(|_| {
+                        AdapterError::Signer(format!("the {chain} key must be a 32-byte secp256k1 secret"))
+                    })?)
+                }
+                #[cfg(feature = "pkcs11")]
+                TreasuryKey::Hsm(k) => EvmCredential::Hsm(k.secp256k1()?),
+            };
+        let address = alloy::primitives::Address::from_public_key(&credential.verifying_key());
+        let signer = LocalSigner::new_with_credential(credential, address, None);
         let url = alloy::transports::http::reqwest::Url::parse(&cfg.rpc_url)
             .map_err(|e| AdapterError::bad_input(chain, format!("rpc_url: {e}")))?;
         Ok(EvmClient {
@@ -706,6 +753,7 @@ impl EvmClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signer::SecretBytes;
 
     fn cfg() -> EvmConfig {
         EvmConfig {
@@ -751,9 +799,9 @@ mod tests {
     #[test]
     fn fail_bad_key_is_a_signer_error_without_the_key() {
         let secret = [0u8; 32];
-        let e = EvmClient::new("bsc", cfg(), &SecretBytes::new(secret.to_vec())).unwrap_err();
+        let e = EvmClient::new("bsc", cfg(), SecretBytes::new(secret.to_vec())).unwrap_err();
         assert!(matches!(e, AdapterError::Signer(_)), "{e}");
-        let short = EvmClient::new("bsc", cfg(), &SecretBytes::new(vec![7u8; 31])).unwrap_err();
+        let short = EvmClient::new("bsc", cfg(), SecretBytes::new(vec![7u8; 31])).unwrap_err();
         assert!(!short.to_string().contains("0707"), "{short}");
     }
 

@@ -32,7 +32,7 @@ use softstake_core::{Amount, Timestamp};
 use super::paid::paid_rewards_since;
 use super::{call_err, to_amount, to_u64, validator_index, EvmClient, EvmConfig};
 use crate::error::{AdapterError, Result};
-use crate::signer::SecretBytes;
+use crate::signer::TreasuryKey;
 use crate::traits::{
     ChainAdapter, EpochInfo, LiquidityModel, Position, RewardsPage, SignedTx, StakeState, TxStatus, ValidatorCandidate,
 };
@@ -161,7 +161,7 @@ impl PolygonAdapter {
     ///
     /// # Errors
     /// As [`EvmClient::new`].
-    pub fn new(cfg: EvmConfig, key: &SecretBytes, stake_manager: Address) -> Result<PolygonAdapter> {
+    pub fn new(cfg: EvmConfig, key: impl Into<TreasuryKey>, stake_manager: Address) -> Result<PolygonAdapter> {
         Ok(PolygonAdapter {
             evm: EvmClient::new(CHAIN, cfg, key)?,
             stake_manager,

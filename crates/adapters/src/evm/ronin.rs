@@ -36,7 +36,7 @@ use softstake_core::{Amount, Timestamp};
 use super::paid::paid_rewards_since;
 use super::{call_err, to_amount, EvmCall, EvmClient, EvmConfig};
 use crate::error::{AdapterError, Result};
-use crate::signer::SecretBytes;
+use crate::signer::TreasuryKey;
 use crate::traits::{
     ChainAdapter, EpochInfo, LiquidityModel, Position, RewardsPage, SignedTx, StakeState, TxStatus, ValidatorCandidate,
 };
@@ -104,7 +104,7 @@ impl RoninAxsAdapter {
     ///
     /// # Errors
     /// As [`EvmClient::new`].
-    pub fn new(cfg: EvmConfig, key: &SecretBytes, pool: Address) -> Result<RoninAxsAdapter> {
+    pub fn new(cfg: EvmConfig, key: impl Into<TreasuryKey>, pool: Address) -> Result<RoninAxsAdapter> {
         Ok(RoninAxsAdapter {
             evm: EvmClient::new(CHAIN, cfg, key)?,
             pool,
@@ -368,6 +368,7 @@ impl ChainAdapter for RoninAxsAdapter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signer::SecretBytes;
 
     fn adapter() -> RoninAxsAdapter {
         let cfg = EvmConfig {
@@ -379,7 +380,7 @@ mod tests {
             max_operations_per_epoch: 8,
             start_block: 0,
         };
-        RoninAxsAdapter::new(cfg, &SecretBytes::new(vec![7; 32]), AXS_POOL_MAINNET).unwrap()
+        RoninAxsAdapter::new(cfg, SecretBytes::new(vec![7; 32]), AXS_POOL_MAINNET).unwrap()
     }
 
     #[test]

@@ -32,7 +32,7 @@ use softstake_core::{Amount, Timestamp};
 use super::paid::paid_rewards_since;
 use super::{call_err, key_id, to_amount, to_u64, validator_index, EvmClient, EvmConfig};
 use crate::error::{AdapterError, Result};
-use crate::signer::SecretBytes;
+use crate::signer::TreasuryKey;
 use crate::traits::{
     ChainAdapter, EpochInfo, LiquidityModel, Position, RewardsPage, SignedTx, StakeState, TxStatus, ValidatorCandidate,
 };
@@ -180,7 +180,7 @@ impl SonicAdapter {
     ///
     /// # Errors
     /// As [`EvmClient::new`].
-    pub fn new(cfg: EvmConfig, key: &SecretBytes, sfc: Address) -> Result<SonicAdapter> {
+    pub fn new(cfg: EvmConfig, key: impl Into<TreasuryKey>, sfc: Address) -> Result<SonicAdapter> {
         Ok(SonicAdapter {
             evm: EvmClient::new(CHAIN, cfg, key)?,
             sfc,

@@ -40,7 +40,7 @@ use solana_stake_interface::state::{Authorized, Lockup, StakeStateV2};
 use softstake_core::{Amount, Timestamp};
 
 use crate::error::{AdapterError, Result};
-use crate::signer::SecretBytes;
+use crate::signer::TreasuryKey;
 use crate::traits::{
     ChainAdapter, EpochInfo, LiquidityModel, Position, RewardKind, RewardRecord, RewardsPage, SignedTx, StakeState,
     TxStatus, ValidatorCandidate,
@@ -67,10 +67,27 @@ pub struct SolanaConfig {
     pub max_operations_per_epoch: u32,
 }
 
+/// The treasury's Ed25519 key: a keypair in memory, or a key pair in a PKCS#11 token.
+enum SolanaKey {
+    Keypair(Keypair),
+    #[cfg(feature = "pkcs11")]
+    Hsm(crate::pkcs11::HsmKey, Pubkey),
+}
+
+impl SolanaKey {
+    fn pubkey(&self) -> Pubkey {
+        match self {
+            SolanaKey::Keypair(k) => k.pubkey(),
+            #[cfg(feature = "pkcs11")]
+            SolanaKey::Hsm(_, p) => *p,
+        }
+    }
+}
+
 /// The adapter: one treasury keypair (fee payer, staker and withdrawer of every account).
 pub struct SolanaAdapter {
     rpc: RpcClient,
-    keypair: Keypair,
+    keypair: SolanaKey,
     cfg: SolanaConfig,
 }
 
@@ -116,10 +133,30 @@ fn bad(what: impl Into<String>) -> AdapterError {
 }
 
 impl SolanaAdapter {
-    /// An adapter for `keypair` (64-byte secret||public, the Solana CLI's keypair file).
-    pub fn new(cfg: SolanaConfig, key: &SecretBytes) -> Result<SolanaAdapter> {
-        let keypair = Keypair::try_from(key.expose())
-            .map_err(|_| AdapterError::Signer("the Solana key must be a 64-byte keypair".into()))?;
+    /// An adapter for the treasury key: a keypair (64-byte secret||public, the Solana
+    /// CLI's keypair file) or an Ed25519 key pair in a PKCS#11 token.
+    ///
+    /// # Errors
+    /// [`AdapterError::Signer`] for a key that is not a 64-byte keypair, or an HSM key that
+    /// is not Ed25519.
+    pub fn new(cfg: SolanaConfig, key: impl Into<TreasuryKey>) -> Result<SolanaAdapter> {
+        let keypair = match key.into() {
+            TreasuryKey::Raw(key) => SolanaKey::Keypair(
+                Keypair::try_from(key.expose())
+                    .map_err(|_| AdapterError::Signer("the Solana key must be a 64-byte keypair".into()))?,
+            ),
+            #[cfg(feature = "pkcs11")]
+            TreasuryKey::Hsm(h) => {
+                let pk: [u8; 32] = h
+                    .public_key()
+                    .try_into()
+                    .map_err(|_| AdapterError::Signer(format!("{} is not an Ed25519 key", h.uri())))?;
+                if h.algorithm() != crate::pkcs11::KeyAlgorithm::Ed25519 {
+                    return Err(AdapterError::Signer(format!("{} is not an Ed25519 key", h.uri())));
+                }
+                SolanaKey::Hsm(h, Pubkey::new_from_array(pk))
+            }
+        };
         Ok(SolanaAdapter {
             rpc: RpcClient::new_with_commitment(cfg.rpc_url.clone(), CommitmentConfig::confirmed()),
             keypair,
@@ -161,6 +198,36 @@ impl SolanaAdapter {
             .map_err(|e| rpc_err("getMinimumBalanceForRentExemption", e))
     }
 
+    /// The transaction of `ixs` paid and signed by the treasury. An HSM signs in
+    /// `spawn_blocking` (the token call blocks); its signature is verified there.
+    async fn sign_message(
+        &self,
+        ixs: &[solana_sdk::instruction::Instruction],
+        blockhash: solana_sdk::hash::Hash,
+    ) -> Result<Transaction> {
+        match &self.keypair {
+            SolanaKey::Keypair(k) => Ok(Transaction::new_signed_with_payer(
+                ixs,
+                Some(&k.pubkey()),
+                &[k],
+                blockhash,
+            )),
+            #[cfg(feature = "pkcs11")]
+            SolanaKey::Hsm(h, payer) => {
+                let mut tx = Transaction::new_with_payer(ixs, Some(payer));
+                tx.message.recent_blockhash = blockhash;
+                let (h, message) = (h.clone(), tx.message_data());
+                let sig = tokio::task::spawn_blocking(move || h.sign_ed25519(&message))
+                    .await
+                    .map_err(|e| AdapterError::Signer(format!("the signing task failed: {e}")))??;
+                tx.signatures = vec![Signature::from(sig)];
+                tx.verify()
+                    .map_err(|e| AdapterError::Signer(format!("the HSM-signed transaction does not verify: {e}")))?;
+                Ok(tx)
+            }
+        }
+    }
+
     async fn sign(&self, mut ixs: Vec<solana_sdk::instruction::Instruction>) -> Result<SignedTx> {
         if self.cfg.priority_fee_micro_lamports > 0 {
             ixs.insert(
@@ -175,7 +242,7 @@ impl SolanaAdapter {
             .get_latest_blockhash_with_commitment(CommitmentConfig::confirmed())
             .await
             .map_err(|e| rpc_err("getLatestBlockhash", e))?;
-        let tx = Transaction::new_signed_with_payer(&ixs, Some(&self.treasury()), &[&self.keypair], blockhash);
+        let tx = self.sign_message(&ixs, blockhash).await?;
         let bytes = bincode::serialize(&tx)
             .map_err(|e| AdapterError::bad_input(CHAIN, format!("encoding the transaction: {e}")))?;
         use base64::Engine as _;

@@ -287,6 +287,62 @@ fn int_param(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>
     }
 }
 
+/// The parts of a signed query [`check_signed_query`] accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedQuery {
+    /// The parameters (each name once).
+    pub params: HashMap<String, String>,
+    /// The hex signature.
+    pub signature: String,
+    /// `timestamp`, Unix milliseconds.
+    pub timestamp: i64,
+    /// `recvWindow`, milliseconds (default 5 000, at most 60 000).
+    pub window: i64,
+}
+
+/// The checks of a signed request that need no store: the raw query string `raw`
+/// (untrusted client input, fuzzed by `fuzz/fuzz_targets/rest_query.rs`) parsed with each
+/// parameter once (-1101), `signature` and `timestamp` present (-1102), numbers in bounds
+/// (-1100, -1131), fresh against `now_ms` within its window (-1021), and the HMAC-SHA256
+/// of the query without its signature equal to `signature` under `secret` (-1022,
+/// constant time).
+///
+/// # Errors
+/// The [`ApiError`] Binance answers, as listed.
+pub fn check_signed_query(raw: &str, secret: &str, now_ms: i64) -> Result<CheckedQuery, ApiError> {
+    let (payload, signature) = without_signature(raw);
+    let params = parse_params(raw)?;
+    let signature = signature
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::missing("signature"))?;
+    let timestamp = int_param(&params, "timestamp")?.ok_or_else(|| ApiError::missing("timestamp"))?;
+    let window = int_param(&params, "recvWindow")?.unwrap_or(DEFAULT_RECV_WINDOW_MS);
+    if window > MAX_RECV_WINDOW_MS {
+        return Err(ApiError::bad(-1131, "recvWindow must be less than 60000."));
+    }
+    if timestamp >= now_ms.saturating_add(1_000) {
+        return Err(ApiError::bad(
+            -1021,
+            "Timestamp for this request was 1000ms ahead of the server's time.",
+        ));
+    }
+    if now_ms.saturating_sub(timestamp) > window {
+        return Err(ApiError::bad(
+            -1021,
+            "Timestamp for this request is outside of the recvWindow.",
+        ));
+    }
+    if !verify_signature(secret, &payload, &signature) {
+        return Err(ApiError::bad(-1022, "Signature for this request is not valid."));
+    }
+    Ok(CheckedQuery {
+        params,
+        signature,
+        timestamp,
+        window,
+    })
+}
+
 async fn verify(
     state: &AppState,
     guard: &ReplayGuard,
@@ -308,35 +364,16 @@ async fn verify(
         .map_err(ApiError::internal)?
         .filter(|k| k.usable_at(crate::clock::SystemClock.now()))
         .ok_or_else(ApiError::key)?;
-    let (payload, signature) = without_signature(&raw);
-    let params = parse_params(&raw)?;
-    let signature = signature
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::missing("signature"))?;
-    let timestamp = int_param(&params, "timestamp")?.ok_or_else(|| ApiError::missing("timestamp"))?;
-    let window = int_param(&params, "recvWindow")?.unwrap_or(DEFAULT_RECV_WINDOW_MS);
-    if window > MAX_RECV_WINDOW_MS {
-        return Err(ApiError::bad(-1131, "recvWindow must be less than 60000."));
-    }
     // Freshness guards the transport, so it is checked on the wall clock even when the
     // daemon's business clock is manual; business time (activation, windows) uses the
     // daemon clock.
     let now_ms = crate::clock::SystemClock.now().unix_millis();
-    if timestamp >= now_ms + 1_000 {
-        return Err(ApiError::bad(
-            -1021,
-            "Timestamp for this request was 1000ms ahead of the server's time.",
-        ));
-    }
-    if now_ms - timestamp > window {
-        return Err(ApiError::bad(
-            -1021,
-            "Timestamp for this request is outside of the recvWindow.",
-        ));
-    }
-    if !verify_signature(&key.secret, &payload, &signature) {
-        return Err(ApiError::bad(-1022, "Signature for this request is not valid."));
-    }
+    let CheckedQuery {
+        params,
+        signature,
+        timestamp,
+        window,
+    } = check_signed_query(&raw, &key.secret, now_ms)?;
     limits
         .key
         .charge(&key.api_key, rest_weight(path))
