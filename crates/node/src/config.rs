@@ -1193,10 +1193,41 @@ mod tests {
         c.chains.get_mut(&sym).unwrap().signer = Some("file:/keys/k.hex".into());
         let e = c.check_deployment(false).unwrap_err();
         assert!(e.contains(&format!("chains.{sym}.signer")) && e.contains("HSM"), "{e}");
+        // the same chain on an HSM key starts
+        c.chains.get_mut(&sym).unwrap().signer = Some("pkcs11:token=treasury;object=k".into());
+        c.check_deployment(false).unwrap();
+        c.chains.get_mut(&sym).unwrap().signer = Some("env:KEY".into());
         c.network = "testnet".into();
         c.check_deployment(false).unwrap();
         assert!(is_loopback_addr("127.0.0.1:1") && is_loopback_addr("[::1]:1") && is_loopback_addr("localhost:80"));
         assert!(!is_loopback_addr("0.0.0.0:1") && !is_loopback_addr("example.com:443"));
+    }
+
+    #[test]
+    fn fail_pkcs11_settings_checked() {
+        let signer = "[chains.SOL]\nadapter = \"sim\"\nsigner = \"pkcs11:token=t;object=o\"\n";
+        let base = "network = \"testnet\"\ntokens = \"tokens.toml\"\ndata_dir = \"d\"\n";
+        let e = NetworkConfig::from_toml_str(&format!("{base}{signer}"), EMBEDDED_TOKENS, "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("add a [pkcs11] section"), "{e}");
+        for (pkcs11, want) in [
+            ("[pkcs11]\nmodule = \"\"\n", "pkcs11.module: empty"),
+            ("[pkcs11]\nmodule = \"/m.so\"\npin_env = \"A B\"\n", "pkcs11.pin_env"),
+            ("[pkcs11]\nmodule = \"/m.so\"\npin = \"1234\"\n", "unknown field"),
+        ] {
+            let e = NetworkConfig::from_toml_str(&format!("{base}{pkcs11}{signer}"), EMBEDDED_TOKENS, "x.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{pkcs11}: {e}");
+        }
+        let ok = NetworkConfig::from_toml_str(
+            &format!("{base}[pkcs11]\nmodule = \"/m.so\"\n{signer}"),
+            EMBEDDED_TOKENS,
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(ok.pkcs11.unwrap().pin_env, "SOFTSTAKE_PKCS11_PIN");
     }
 
     #[test]
