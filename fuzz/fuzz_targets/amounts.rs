@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use softstake_core::{Amount, Day, Timestamp};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&decimals, rest)) = data.split_first() else { return };
+    let Some((&decimals, rest)) = data.split_first() else {
+        return;
+    };
     let Ok(s) = std::str::from_utf8(rest) else { return };
     let decimals = decimals % 39; // 0..=MAX_DECIMALS
     if let Ok(a) = Amount::parse_units(s, decimals) {

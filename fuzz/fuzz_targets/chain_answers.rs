@@ -12,7 +12,9 @@ use softstake_adapters::tron::wire as tron;
 use softstake_adapters::KeySource;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&which, rest)) = data.split_first() else { return };
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
     match which % 5 {
         0 => {
             if let Ok(tx) = tron::Transaction::decode(rest) {

@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(cfg) = NetworkConfig::from_toml_str(text, EMBEDDED_TOKENS, "fuzz.toml") {
         for symbol in cfg.chains.keys() {
-            assert!(cfg.registry.get(symbol).is_ok(), "chains are validated against the registry");
+            assert!(
+                cfg.registry.get(symbol).is_ok(),
+                "chains are validated against the registry"
+            );
         }
         let _ = cfg.check_deployment(false);
     }

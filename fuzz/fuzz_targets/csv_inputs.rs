@@ -17,7 +17,9 @@ fn registry() -> &'static TokenRegistry {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&which, body)) = data.split_first() else { return };
+    let Some((&which, body)) = data.split_first() else {
+        return;
+    };
     let mut f = tempfile::NamedTempFile::new().expect("a temporary file");
     let header: &[u8] = match which % 3 {
         0 => b"account_id,jurisdiction,activated_at,deactivated_at\n",

@@ -12,7 +12,9 @@ const SECRET: &str = "fuzz-secret";
 const NOW_MS: i64 = 1_750_000_000_000;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let Ok(query) = std::str::from_utf8(rest) else { return };
     // half the inputs carry the right signature, so the fuzzer reaches the checks after it
     let raw = if mode & 1 == 0 {
@@ -27,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(q) = check_signed_query(&raw, SECRET, NOW_MS) {
         assert!(q.window <= 60_000, "recvWindow bounded");
-        assert!(q.timestamp < NOW_MS + 1_000 && NOW_MS - q.timestamp <= q.window, "fresh");
+        assert!(
+            q.timestamp < NOW_MS + 1_000 && NOW_MS - q.timestamp <= q.window,
+            "fresh"
+        );
         assert!(!q.signature.is_empty());
     }
 });
