@@ -17,6 +17,23 @@ pub mod ronin;
 #[cfg(feature = "evm-anvil")]
 pub mod sonic;
 
+/// A treasury key generated inside a fresh SoftHSM2 token under `dir` (PKCS#11; the
+/// private key never leaves the token), for the end-to-end runs signed by an HSM.
+///
+/// # Panics
+/// When SoftHSM2 (`scripts/setup.sh` installs it) is missing or refuses the key.
+#[cfg(any(feature = "evm-anvil", feature = "solana-validator", feature = "cosmos-local"))]
+pub fn hsm_key(
+    dir: &std::path::Path,
+    label: &str,
+    algorithm: softstake_adapters::pkcs11::KeyAlgorithm,
+) -> softstake_adapters::pkcs11::HsmKey {
+    let (settings, _) =
+        softstake_adapters::pkcs11::softhsm_token(dir, "treasury", "hsm-pin-1234", "SOFTSTAKE_E2E_PKCS11_PIN")
+            .expect("a fresh SoftHSM2 token");
+    softstake_adapters::pkcs11::HsmKey::generate(&settings, "treasury", label, algorithm).expect("a key in the token")
+}
+
 /// Driving single operations through the journal, as the treasury loop does.
 pub mod journal {
     use std::sync::Arc;

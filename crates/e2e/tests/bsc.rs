@@ -201,10 +201,8 @@ async fn success_bnb_stake_lifecycle_on_anvil() {
 /// reconciles with zero drift.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn success_bnb_operations_signed_by_the_hsm() {
-    use softstake_adapters::pkcs11::{softhsm_token, HsmKey, KeyAlgorithm};
     let dir = tempfile::tempdir().unwrap();
-    let (settings, _) = softhsm_token(dir.path(), "treasury", "hsm-pin-1234", "SOFTSTAKE_E2E_PKCS11_PIN").unwrap();
-    let key = HsmKey::generate(&settings, "treasury", "bnb-1", KeyAlgorithm::Secp256k1).unwrap();
+    let key = softstake_e2e::hsm_key(dir.path(), "bnb-1", softstake_adapters::pkcs11::KeyAlgorithm::Secp256k1);
     let address: Address = key.address("bsc", "cosmos").unwrap().parse().unwrap();
     let c = start_bsc(0, 1).await.unwrap();
     c.set_balance(address, 100 * BNB_WEI).await.unwrap();

@@ -112,10 +112,12 @@ async fn land(c: &LocalCosmos, chain: &dyn ChainAdapter, tx: &SignedTx) -> TxSta
 /// the token signed through cosmrs's `EcdsaSigner`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn success_cosmos_operations_signed_by_the_hsm() {
-    use softstake_adapters::pkcs11::{softhsm_token, HsmKey, KeyAlgorithm};
     let dir = tempfile::tempdir().unwrap();
-    let (settings, _) = softhsm_token(dir.path(), "treasury", "hsm-pin-1234", "SOFTSTAKE_E2E_PKCS11_PIN").unwrap();
-    let key = HsmKey::generate(&settings, "treasury", "atom-1", KeyAlgorithm::Secp256k1).unwrap();
+    let key = softstake_e2e::hsm_key(
+        dir.path(),
+        "atom-1",
+        softstake_adapters::pkcs11::KeyAlgorithm::Secp256k1,
+    );
     let me = key.address("cosmos", "cosmos").unwrap();
     let c = start(
         CosmosGenesis {

@@ -147,10 +147,8 @@ async fn amount_at(chain: &dyn ChainAdapter, v: &Pubkey, state: StakeState) -> u
 /// sending), with the token's key as staker and withdrawer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn success_delegation_signed_by_the_hsm() {
-    use softstake_adapters::pkcs11::{softhsm_token, HsmKey, KeyAlgorithm};
     let dir = tempfile::tempdir().unwrap();
-    let (settings, _) = softhsm_token(dir.path(), "treasury", "hsm-pin-1234", "SOFTSTAKE_E2E_PKCS11_PIN").unwrap();
-    let key = HsmKey::generate(&settings, "treasury", "sol-1", KeyAlgorithm::Ed25519).unwrap();
+    let key = softstake_e2e::hsm_key(dir.path(), "sol-1", softstake_adapters::pkcs11::KeyAlgorithm::Ed25519);
     let hsm_treasury: Pubkey = key.address("solana", "cosmos").unwrap().parse().unwrap();
     let c = start().await;
     let fund = solana_system_interface::instruction::transfer(&c.treasury.pubkey(), &hsm_treasury, 100 * SOL);
