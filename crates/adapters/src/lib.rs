@@ -31,6 +31,8 @@ pub mod guard;
 pub mod near;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
+#[cfg(any(feature = "evm", feature = "tron"))]
+pub mod secp256k1;
 pub mod signer;
 #[cfg(feature = "sim")]
 pub mod sim;

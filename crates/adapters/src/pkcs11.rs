@@ -517,12 +517,14 @@ impl HsmKey {
     ///   the last 20 bytes of Keccak-256 of the uncompressed point (Ethereum yellow paper);
     /// - `cosmos`: bech32 under `cosmos_prefix` of RIPEMD-160(SHA-256(compressed point))
     ///   (ADR-028 legacy secp256k1 accounts);
+    /// - `tron`: base58check `T…` of `0x41` ‖ the last 20 bytes of Keccak-256 of the
+    ///   uncompressed point (TRON's address format);
     /// - `solana`: the base58 public key.
     ///
     /// # Errors
     /// [`AdapterError::Signer`]: a key on the wrong curve for the chain, a chain whose
-    /// adapter cannot sign with a PKCS#11 key (NEAR, TRON, Cardano sign with raw keys), a
-    /// bad prefix.
+    /// adapter cannot sign with a PKCS#11 key (NEAR and Cardano sign with raw keys), a bad
+    /// prefix.
     pub fn address(&self, chain: &str, cosmos_prefix: &str) -> Result<String> {
         let want = KeyAlgorithm::for_chain(chain)?;
         if want != self.algorithm() {
@@ -536,9 +538,10 @@ impl HsmKey {
         match chain {
             "evm" | "bsc" | "polygon" | "sonic" | "ronin" | "apechain" => Ok(evm_address(self.verifying_key()?)),
             "cosmos" => cosmos_address(self.public_key(), cosmos_prefix),
+            "tron" => Ok(tron_address(self.verifying_key()?)),
             "solana" => Ok(bs58::encode(self.public_key()).into_string()),
             other => Err(signer_err(format!(
-                "the {other} adapter signs with a raw key only (env:/file:); PKCS#11 keys serve the EVM, Cosmos and Solana adapters"
+                "the {other} adapter signs with a raw key only (env:/file:); PKCS#11 keys serve the EVM, TRON, Cosmos and Solana adapters"
             ))),
         }
     }
@@ -575,6 +578,19 @@ fn evm_address(vk: &VerifyingKey) -> String {
         })
         .collect();
     format!("0x{body}")
+}
+
+/// TRON's base58check address (`T…`) of a secp256k1 key.
+fn tron_address(vk: &VerifyingKey) -> String {
+    use sha2::{Digest as _, Sha256};
+    use sha3::Keccak256;
+    let point = vk.to_encoded_point(false);
+    let hash = Keccak256::digest(&point.as_bytes()[1..]);
+    let mut body = vec![0x41];
+    body.extend_from_slice(&hash[12..]);
+    let check = Sha256::digest(Sha256::digest(&body));
+    body.extend_from_slice(&check[..4]);
+    bs58::encode(body).into_string()
 }
 
 /// bech32 account address of a compressed secp256k1 key under `prefix`.
@@ -807,6 +823,8 @@ mod tests {
         let a = cosmos_address(compressed.as_bytes(), "cosmos").unwrap();
         assert!(a.starts_with("cosmos1") && a.len() == 45, "{a}");
         assert!(cosmos_address(compressed.as_bytes(), "Not A Prefix").is_err());
+        // TRON's documented example: private key 1 is TMVQGm1qAQYVdetCeGRRkTWYYrLXuHK2HC
+        assert_eq!(tron_address(one.verifying_key()), "TMVQGm1qAQYVdetCeGRRkTWYYrLXuHK2HC");
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub trait Signer: Send + Sync + fmt::Debug {
 
 /// The treasury's signing key as an adapter takes it: raw key bytes from an `env:`/`file:`
 /// [`KeySource`] (devnet and testnets), or a key pair that stays inside a PKCS#11 token
-/// (production; feature `pkcs11`). The Solana, EVM and Cosmos adapters take both; the
+/// (production; feature `pkcs11`). The Solana, EVM, TRON and Cosmos adapters take both; the
 /// others take raw keys only.
 #[derive(Debug, Clone)]
 pub enum TreasuryKey {

@@ -22,7 +22,12 @@ pub mod sonic;
 ///
 /// # Panics
 /// When SoftHSM2 (`scripts/setup.sh` installs it) is missing or refuses the key.
-#[cfg(any(feature = "evm-anvil", feature = "solana-validator", feature = "cosmos-local"))]
+#[cfg(any(
+    feature = "evm-anvil",
+    feature = "solana-validator",
+    feature = "cosmos-local",
+    feature = "tron-local"
+))]
 pub fn hsm_key(
     dir: &std::path::Path,
     label: &str,

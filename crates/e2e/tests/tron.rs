@@ -100,6 +100,42 @@ async fn claim_and_sync(c: &LocalTron, store: &Store, chain: &dyn ChainAdapter, 
     (synced.new_rewards, synced.new_amount)
 }
 
+/// Production signing: the treasury key is generated inside a SoftHSM2 token (PKCS#11),
+/// the genesis funds its `T…` address, and the local chain (which recovers the signer
+/// from `r ‖ s ‖ v` as java-tron does) accepts the freezes and votes the token signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_tron_operations_signed_by_the_hsm() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = softstake_e2e::hsm_key(dir.path(), "trx-1", softstake_adapters::pkcs11::KeyAlgorithm::Secp256k1);
+    let me = key.address("tron", "cosmos").unwrap();
+    let c = start(
+        TronGenesis {
+            accounts: vec![(me.clone(), 100_000 * TRX)],
+            ..genesis()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let cfg = TronConfig {
+        api_url: c.url.clone(),
+        api_key: None,
+        expiration_secs: 600,
+        max_operations_per_epoch: 32,
+        owner_address: None,
+    };
+    let a = TronAdapter::new(cfg, softstake_adapters::TreasuryKey::Hsm(key)).unwrap();
+    assert_eq!(a.address(), me, "the adapter acts for the HSM key's address");
+    let chain = journal::guarded(a, 1_000, 3);
+    let store = store(&dir).await;
+    let w0 = witnesses()[0].address.clone();
+    assert_eq!(
+        run(&store, chain.as_ref(), op("hsm-d", OpKind::Delegate, &w0, 2_000 * TRX)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(c.votes(&me, &w0), 2_000, "one vote per TRX frozen, signed by the token");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn success_tron_stake_lifecycle_on_the_local_chain() {
     let c = start(genesis(), 0).await.unwrap();

@@ -457,7 +457,7 @@ pub fn build(
                     max_operations_per_epoch: 32,
                     owner_address: settings.owner_address.clone(),
                 };
-                let adapter = TronAdapter::new(cfg, key.raw("tron")?).with_context(|| format!("chains.{symbol}"))?;
+                let adapter = TronAdapter::new(cfg, key).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)
             }
             #[cfg(feature = "cosmos")]

@@ -65,7 +65,7 @@ pub struct ChainConfig {
     pub validator_set: Option<String>,
     /// Where the signing key comes from: `env:VAR` or `file:PATH` (raw key bytes, devnet
     /// and testnets), or `pkcs11:token=…;object=…` (a key pair in the `[pkcs11]` module's
-    /// token; the Solana, EVM and Cosmos adapters). Never the key itself.
+    /// token; the Solana, EVM, TRON and Cosmos adapters). Never the key itself.
     #[serde(default)]
     pub signer: Option<String>,
     /// How often the daemon syncs, reconciles, plans and executes for this token, seconds.

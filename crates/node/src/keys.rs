@@ -17,8 +17,8 @@ use softstake_adapters::pkcs11::{HsmKey, KeyAlgorithm, Pkcs11Settings};
 use crate::config::NetworkConfig;
 
 /// The chains a PKCS#11 key can sign for (their adapters take an HSM key).
-pub const HSM_CHAINS: [&str; 8] = [
-    "evm", "bsc", "polygon", "sonic", "ronin", "apechain", "cosmos", "solana",
+pub const HSM_CHAINS: [&str; 9] = [
+    "evm", "bsc", "polygon", "sonic", "ronin", "apechain", "tron", "cosmos", "solana",
 ];
 
 fn settings(cfg: &NetworkConfig) -> Result<Pkcs11Settings> {
@@ -43,7 +43,7 @@ fn settings(cfg: &NetworkConfig) -> Result<Pkcs11Settings> {
 pub fn generate(cfg: &NetworkConfig, chain: &str, hsm_token: &str, label: &str, cosmos_prefix: &str) -> Result<()> {
     if !HSM_CHAINS.contains(&chain) {
         anyhow::bail!(
-            "--chain {chain}: PKCS#11 keys serve {} (the NEAR, TRON and Cardano adapters sign with raw keys)",
+            "--chain {chain}: PKCS#11 keys serve {} (the NEAR and Cardano adapters sign with raw keys)",
             HSM_CHAINS.join(", ")
         );
     }
@@ -72,7 +72,7 @@ pub fn list(cfg: &NetworkConfig, hsm_token: &str, cosmos_prefix: &str) -> Result
         };
         let key = HsmKey::open(&s, &uri)?;
         let chains: &[&str] = match info.algorithm {
-            KeyAlgorithm::Secp256k1 => &["evm", "cosmos"],
+            KeyAlgorithm::Secp256k1 => &["evm", "tron", "cosmos"],
             KeyAlgorithm::Ed25519 => &["solana"],
         };
         let addresses: Vec<String> = chains

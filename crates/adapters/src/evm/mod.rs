@@ -42,7 +42,6 @@ use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuild
 use alloy::primitives::{Bytes, TxHash, U256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::{Filter, Log, TransactionRequest};
-use alloy::signers::k256::ecdsa::{self as k256_ecdsa, RecoveryId};
 use alloy::signers::local::LocalSigner;
 use alloy::transports::TransportError;
 
@@ -152,38 +151,7 @@ impl EvmConfig {
 
 /// The secp256k1 key behind the treasury's alloy signer: in memory (devnet, testnets) or
 /// in a PKCS#11 token (production, feature `pkcs11`).
-#[derive(Clone, Debug)]
-pub enum EvmCredential {
-    /// A key in process memory.
-    Local(k256_ecdsa::SigningKey),
-    /// A key in an HSM (signs `CKM_ECDSA` over the digest; low-S, recovery id found).
-    #[cfg(feature = "pkcs11")]
-    Hsm(crate::pkcs11::HsmSecp256k1),
-}
-
-impl k256_ecdsa::signature::hazmat::PrehashSigner<(k256_ecdsa::Signature, RecoveryId)> for EvmCredential {
-    fn sign_prehash(
-        &self,
-        prehash: &[u8],
-    ) -> std::result::Result<(k256_ecdsa::Signature, RecoveryId), k256_ecdsa::Error> {
-        match self {
-            EvmCredential::Local(k) => k.sign_prehash(prehash),
-            #[cfg(feature = "pkcs11")]
-            EvmCredential::Hsm(k) => k.sign_prehash(prehash),
-        }
-    }
-}
-
-impl EvmCredential {
-    /// The public key.
-    fn verifying_key(&self) -> k256_ecdsa::VerifyingKey {
-        match self {
-            EvmCredential::Local(k) => *k.verifying_key(),
-            #[cfg(feature = "pkcs11")]
-            EvmCredential::Hsm(k) => k256_ecdsa::signature::Keypair::verifying_key(k),
-        }
-    }
-}
+pub type EvmCredential = crate::secp256k1::Secp256k1Key;
 
 /// A node connection and the treasury's key: signing, sending and following transactions.
 pub struct EvmClient {
@@ -303,23 +271,7 @@ impl EvmClient {
     /// key is not a valid 32-byte secp256k1 secret or the HSM key is not secp256k1.
     pub fn new(chain: &'static str, cfg: EvmConfig, key: impl Into<TreasuryKey>) -> Result<EvmClient> {
         cfg.validate(chain)?;
-        let credential =
-            match key.into() {
-                TreasuryKey::Raw(key) => {
-                    // (k256 would left-pad a shorter slice: a truncated key file must not load)
-                    if key.expose().len() != 32 {
-                        return Err(AdapterError::Signer(format!(
-                            "the {chain} key must be a 32-byte secp256k1 secret, got {} bytes",
-                            key.expose().len()
-                        )));
-                    }
-                    EvmCredential::Local(k256_ecdsa::SigningKey::from_slice(key.expose()).map_err(|_| {
-                        AdapterError::Signer(format!("the {chain} key must be a 32-byte secp256k1 secret"))
-                    })?)
-                }
-                #[cfg(feature = "pkcs11")]
-                TreasuryKey::Hsm(k) => EvmCredential::Hsm(k.secp256k1()?),
-            };
+        let credential = EvmCredential::from_treasury(chain, key.into())?;
         let address = alloy::primitives::Address::from_public_key(&credential.verifying_key());
         let signer = LocalSigner::new_with_credential(credential, address, None);
         let url = alloy::transports::http::reqwest::Url::parse(&cfg.rpc_url)

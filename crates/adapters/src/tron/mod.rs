@@ -51,7 +51,8 @@ use softstake_core::plan::ALL_VALIDATORS;
 use softstake_core::{Amount, Timestamp};
 
 use crate::error::{AdapterError, Result};
-use crate::signer::SecretBytes;
+use crate::secp256k1::Secp256k1Key;
+use crate::signer::{SecretBytes, TreasuryKey};
 use crate::traits::{
     ChainAdapter, EpochInfo, LiquidityModel, Position, RewardKind, RewardRecord, RewardsPage, SignedTx, StakeState,
     TxStatus, ValidatorCandidate,
@@ -307,7 +308,7 @@ impl Stake {
 pub struct TronAdapter {
     http: reqwest::Client,
     cfg: TronConfig,
-    key: SigningKey,
+    key: Secp256k1Key,
     address: Address,
     base58: String,
     params: OnceCell<ChainParams>,
@@ -324,12 +325,13 @@ impl std::fmt::Debug for TronAdapter {
 }
 
 impl TronAdapter {
-    /// An adapter signing with `key` (its address is the treasury's).
+    /// An adapter signing with `key` (its address is the treasury's): 32 secret bytes or
+    /// a secp256k1 key pair in a PKCS#11 token.
     ///
     /// # Errors
     /// [`AdapterError::BadInput`] for an empty URL or a zero expiration;
     /// [`AdapterError::Signer`] for a key that is not secp256k1.
-    pub fn new(cfg: TronConfig, key: &SecretBytes) -> Result<TronAdapter> {
+    pub fn new(cfg: TronConfig, key: impl Into<TreasuryKey>) -> Result<TronAdapter> {
         if cfg.api_url.trim().is_empty() {
             return Err(AdapterError::bad_input(CHAIN, "api_url is empty"));
         }
@@ -339,12 +341,12 @@ impl TronAdapter {
                 format!("expiration_secs {} is not in 1..=86400", cfg.expiration_secs),
             ));
         }
-        let key = signing_key(key)?;
+        let key = Secp256k1Key::from_treasury(CHAIN, key.into())?;
         let address = match &cfg.owner_address {
             Some(a) => {
                 wire::parse_address(a).map_err(|e| AdapterError::bad_input(CHAIN, format!("owner_address: {e}")))?
             }
-            None => wire::address_of(key.verifying_key()),
+            None => wire::address_of(&key.verifying_key()),
         };
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))

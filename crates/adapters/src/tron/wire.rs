@@ -15,7 +15,8 @@
 //! local TRON chain; the encodings are pinned by known-answer tests against
 //! transactions built by TronWeb and TronGrid.
 
-use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
+use k256::ecdsa::signature::hazmat::PrehashSigner;
+use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
 use prost::Message;
 use sha2::{Digest, Sha256};
 use sha3::Keccak256;
@@ -243,9 +244,9 @@ pub fn parse_address(text: &str) -> Result<Address, String> {
 ///
 /// # Errors
 /// The signer's message when signing fails.
-pub fn sign(key: &SigningKey, id: &[u8; 32]) -> Result<Vec<u8>, String> {
+pub fn sign<K: PrehashSigner<(Signature, RecoveryId)>>(key: &K, id: &[u8; 32]) -> Result<Vec<u8>, String> {
     let (sig, rec): (Signature, RecoveryId) = key
-        .sign_prehash_recoverable(id)
+        .sign_prehash(id)
         .map_err(|e| format!("secp256k1 signing failed: {e}"))?;
     let mut out = sig.to_bytes().to_vec();
     out.push(rec.to_byte() + 27);
@@ -271,6 +272,7 @@ pub fn recover(id: &[u8; 32], signature: &[u8]) -> Result<Address, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k256::ecdsa::SigningKey;
 
     /// TronWeb's unsigned FreezeBalanceV2 for 1 TRX of bandwidth (a public test fixture)
     /// and its txID.
