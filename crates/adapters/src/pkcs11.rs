@@ -286,6 +286,47 @@ pub struct HsmKeyInfo {
     pub public_key: Vec<u8>,
 }
 
+impl HsmKeyInfo {
+    /// The key's account address on `chain` (what to fund before it signs):
+    ///
+    /// - EVM chains (`evm`, `bsc`, `polygon`, `sonic`, `ronin`, `apechain`): EIP-55 `0x…`,
+    ///   the last 20 bytes of Keccak-256 of the uncompressed point (Ethereum yellow paper);
+    /// - `cosmos`: bech32 under `cosmos_prefix` of RIPEMD-160(SHA-256(compressed point))
+    ///   (ADR-028 legacy secp256k1 accounts);
+    /// - `tron`: base58check `T…` of `0x41` ‖ the last 20 bytes of Keccak-256 of the
+    ///   uncompressed point (TRON's address format);
+    /// - `solana`: the base58 public key.
+    ///
+    /// # Errors
+    /// [`AdapterError::Signer`]: a key on the wrong curve for the chain, a chain whose
+    /// adapter cannot sign with a PKCS#11 key (NEAR and Cardano sign with raw keys), a bad
+    /// prefix.
+    pub fn address(&self, chain: &str, cosmos_prefix: &str) -> Result<String> {
+        let want = KeyAlgorithm::for_chain(chain)?;
+        if want != self.algorithm {
+            return Err(signer_err(format!(
+                "{:?} is a {} key; {chain} signs with {}",
+                self.label,
+                self.algorithm.as_str(),
+                want.as_str()
+            )));
+        }
+        let verifying = || {
+            VerifyingKey::from_sec1_bytes(&self.public_key)
+                .map_err(|_| signer_err(format!("{:?}: the public key is not a secp256k1 point", self.label)))
+        };
+        match chain {
+            "evm" | "bsc" | "polygon" | "sonic" | "ronin" | "apechain" => Ok(evm_address(&verifying()?)),
+            "cosmos" => cosmos_address(&self.public_key, cosmos_prefix),
+            "tron" => Ok(tron_address(&verifying()?)),
+            "solana" => Ok(bs58::encode(&self.public_key).into_string()),
+            other => Err(signer_err(format!(
+                "the {other} adapter signs with a raw key only (env:/file:); PKCS#11 keys serve the EVM, TRON, Cosmos and Solana adapters"
+            ))),
+        }
+    }
+}
+
 struct Inner {
     session: Mutex<Session>,
     private: ObjectHandle,
@@ -511,39 +552,12 @@ impl HsmKey {
             .ok_or_else(|| signer_err(format!("{} is an Ed25519 key, not secp256k1", self.0.uri)))
     }
 
-    /// The key's account address on `chain` (what to fund before it signs):
-    ///
-    /// - EVM chains (`evm`, `bsc`, `polygon`, `sonic`, `ronin`, `apechain`): EIP-55 `0x…`,
-    ///   the last 20 bytes of Keccak-256 of the uncompressed point (Ethereum yellow paper);
-    /// - `cosmos`: bech32 under `cosmos_prefix` of RIPEMD-160(SHA-256(compressed point))
-    ///   (ADR-028 legacy secp256k1 accounts);
-    /// - `tron`: base58check `T…` of `0x41` ‖ the last 20 bytes of Keccak-256 of the
-    ///   uncompressed point (TRON's address format);
-    /// - `solana`: the base58 public key.
+    /// The key's account address on `chain`: [`HsmKeyInfo::address`].
     ///
     /// # Errors
-    /// [`AdapterError::Signer`]: a key on the wrong curve for the chain, a chain whose
-    /// adapter cannot sign with a PKCS#11 key (NEAR and Cardano sign with raw keys), a bad
-    /// prefix.
+    /// As [`HsmKeyInfo::address`].
     pub fn address(&self, chain: &str, cosmos_prefix: &str) -> Result<String> {
-        let want = KeyAlgorithm::for_chain(chain)?;
-        if want != self.algorithm() {
-            return Err(signer_err(format!(
-                "{} is a {} key; {chain} signs with {}",
-                self.0.uri,
-                self.algorithm().as_str(),
-                want.as_str()
-            )));
-        }
-        match chain {
-            "evm" | "bsc" | "polygon" | "sonic" | "ronin" | "apechain" => Ok(evm_address(self.verifying_key()?)),
-            "cosmos" => cosmos_address(self.public_key(), cosmos_prefix),
-            "tron" => Ok(tron_address(self.verifying_key()?)),
-            "solana" => Ok(bs58::encode(self.public_key()).into_string()),
-            other => Err(signer_err(format!(
-                "the {other} adapter signs with a raw key only (env:/file:); PKCS#11 keys serve the EVM, TRON, Cosmos and Solana adapters"
-            ))),
-        }
+        self.0.info.address(chain, cosmos_prefix)
     }
 
     /// This key as a secp256k1 signer for the chain crates' traits.

@@ -66,18 +66,13 @@ pub fn list(cfg: &NetworkConfig, hsm_token: &str, cosmos_prefix: &str) -> Result
     let infos = HsmKey::list(&s, hsm_token)?;
     let mut t = crate::report::table(&["label", "curve", "public key", "addresses"]);
     for info in &infos {
-        let uri = softstake_adapters::pkcs11::Pkcs11Uri {
-            token: hsm_token.to_string(),
-            object: info.label.clone(),
-        };
-        let key = HsmKey::open(&s, &uri)?;
         let chains: &[&str] = match info.algorithm {
             KeyAlgorithm::Secp256k1 => &["evm", "tron", "cosmos"],
             KeyAlgorithm::Ed25519 => &["solana"],
         };
         let addresses: Vec<String> = chains
             .iter()
-            .map(|c| Ok(format!("{c}: {}", key.address(c, cosmos_prefix)?)))
+            .map(|c| Ok(format!("{c}: {}", info.address(c, cosmos_prefix)?)))
             .collect::<Result<_>>()?;
         t.add_row(vec![
             info.label.clone(),

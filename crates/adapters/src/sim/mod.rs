@@ -189,9 +189,8 @@ struct Books {
 struct ReorgPoint {
     tx_id: String,
     key: String,
-    /// `State::mutations` right after it landed.
+    /// `State::mutations` right after it landed (time moving is a mutation too).
     mutation: u64,
-    landed_at: Timestamp,
     before: Books,
 }
 
@@ -682,7 +681,6 @@ impl SimChain {
             tx_id: tx.tx_id.clone(),
             key: env.payload.key.clone(),
             mutation: s.mutations,
-            landed_at: now,
             before,
         });
         s.txs.insert(
@@ -845,7 +843,7 @@ impl SimChain {
         let mut s = self.lock();
         if s.reorg.as_ref().is_some_and(|r| r.tx_id == tx.tx_id) && pending_poll_done(&s, &tx.tx_id) {
             let point = s.reorg.take().expect("checked above");
-            if point.mutation == s.mutations && point.landed_at == s.now {
+            if point.mutation == s.mutations {
                 roll_back(&mut s, point);
                 return TxStatus::NotFound;
             }
