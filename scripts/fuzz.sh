@@ -21,7 +21,7 @@ for a in "$@"; do
     *) targets+=("$a") ;;
   esac
 done
-all=(csv_inputs amounts rest_query config chain_answers)
+all=(csv_inputs amounts rest_query config chain_answers adapter_answers)
 [ "${#targets[@]}" -gt 0 ] || targets=("${all[@]}")
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

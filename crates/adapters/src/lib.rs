@@ -23,6 +23,8 @@
 pub mod cardano;
 #[cfg(feature = "cosmos")]
 pub mod cosmos;
+#[cfg(any(feature = "near", feature = "cardano"))]
+pub mod ed25519;
 pub mod error;
 #[cfg(feature = "evm")]
 pub mod evm;

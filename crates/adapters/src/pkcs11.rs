@@ -295,12 +295,15 @@ impl HsmKeyInfo {
     ///   (ADR-028 legacy secp256k1 accounts);
     /// - `tron`: base58check `T…` of `0x41` ‖ the last 20 bytes of Keccak-256 of the
     ///   uncompressed point (TRON's address format);
-    /// - `solana`: the base58 public key.
+    /// - `solana`: the base58 public key;
+    /// - `near`: the implicit account id, 64 lowercase hex digits of the public key (NEAR
+    ///   docs, "Implicit accounts"); a named account adds the key as a full-access key
+    ///   instead (`ed25519:<base58>`, [`HsmKeyInfo::near_public_key`]);
+    /// - `cardano`: the mainnet enterprise address `addr1…` of the payment key
+    ///   ([`cardano_enterprise_address`] for testnets; CIP-19).
     ///
     /// # Errors
-    /// [`AdapterError::Signer`]: a key on the wrong curve for the chain, a chain whose
-    /// adapter cannot sign with a PKCS#11 key (NEAR and Cardano sign with raw keys), a bad
-    /// prefix.
+    /// [`AdapterError::Signer`]: a key on the wrong curve for the chain, a bad prefix.
     pub fn address(&self, chain: &str, cosmos_prefix: &str) -> Result<String> {
         let want = KeyAlgorithm::for_chain(chain)?;
         if want != self.algorithm {
@@ -320,11 +323,46 @@ impl HsmKeyInfo {
             "cosmos" => cosmos_address(&self.public_key, cosmos_prefix),
             "tron" => Ok(tron_address(&verifying()?)),
             "solana" => Ok(bs58::encode(&self.public_key).into_string()),
-            other => Err(signer_err(format!(
-                "the {other} adapter signs with a raw key only (env:/file:); PKCS#11 keys serve the EVM, TRON, Cosmos and Solana adapters"
-            ))),
+            "near" => Ok(hex::encode(&self.public_key)),
+            _ => cardano_enterprise_address(&self.public_key, 1),
         }
     }
+
+    /// NEAR's text form of an Ed25519 public key, `ed25519:<base58>` (what
+    /// `near account add-key` takes).
+    pub fn near_public_key(&self) -> String {
+        format!("ed25519:{}", bs58::encode(&self.public_key).into_string())
+    }
+}
+
+/// The label of Cardano stake key `index` next to the payment key labelled
+/// `payment_label` in a token: `<payment_label>-stake-<index>` (`softstake keys generate
+/// --chain cardano --stake-keys N` creates them with the payment key; the node opens them
+/// for a `pkcs11:` Cardano signer).
+pub fn cardano_stake_key_label(payment_label: &str, index: u32) -> String {
+    format!("{payment_label}-stake-{index}")
+}
+
+/// The Cardano enterprise address (no stake part) of an Ed25519 payment key on
+/// `network_id` (1 mainnet `addr1…`, 0 testnets `addr_test1…`): header `0110 ‖ network`,
+/// then Blake2b-224 of the key, in bech32 (CIP-19, CIP-5).
+///
+/// # Errors
+/// [`AdapterError::Signer`] for a key that is not 32 bytes or a network id above 15.
+pub fn cardano_enterprise_address(public_key: &[u8], network_id: u8) -> Result<String> {
+    use blake2::digest::consts::U28;
+    use blake2::{Blake2b, Digest};
+    if public_key.len() != 32 || network_id > 15 {
+        return Err(signer_err(format!(
+            "a Cardano payment key is 32 bytes ({}) on network 0..=15 ({network_id})",
+            public_key.len()
+        )));
+    }
+    let mut bytes = vec![0x60 | network_id];
+    bytes.extend_from_slice(&Blake2b::<U28>::digest(public_key));
+    let hrp = bech32::Hrp::parse(if network_id == 1 { "addr" } else { "addr_test" })
+        .map_err(|e| signer_err(format!("bech32: {e}")))?;
+    bech32::encode::<bech32::Bech32>(hrp, &bytes).map_err(|e| signer_err(format!("bech32: {e}")))
 }
 
 struct Inner {
@@ -550,6 +588,11 @@ impl HsmKey {
             .verifying
             .as_ref()
             .ok_or_else(|| signer_err(format!("{} is an Ed25519 key, not secp256k1", self.0.uri)))
+    }
+
+    /// Its label, curve and public key.
+    pub fn info(&self) -> &HsmKeyInfo {
+        &self.0.info
     }
 
     /// The key's account address on `chain`: [`HsmKeyInfo::address`].
@@ -785,6 +828,23 @@ pub fn softhsm_token(dir: &Path, label: &str, pin: &str, pin_env: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// CIP-19's test vectors: the payment key `addr_vk1w0l2sr2zgfm26ztc6nl9xy8ghsk5sh6ldwemlpmp9xylzy4dtf7st80zhd`
+    /// gives the type-6 (enterprise) addresses below.
+    #[test]
+    fn success_cardano_enterprise_address_matches_cip19() {
+        let pk = hex::decode("73fea80d424276ad0978d4fe5310e8bc2d485f5f6bb3bf87612989f112ad5a7d").unwrap();
+        assert_eq!(
+            cardano_enterprise_address(&pk, 1).unwrap(),
+            "addr1vx2fxv2umyhttkxyxp8x0dlpdt3k6cwng5pxj3jhsydzers66hrl8"
+        );
+        assert_eq!(
+            cardano_enterprise_address(&pk, 0).unwrap(),
+            "addr_test1vz2fxv2umyhttkxyxp8x0dlpdt3k6cwng5pxj3jhsydzerspjrlsz"
+        );
+        assert!(cardano_enterprise_address(&pk[..31], 1).is_err());
+        assert_eq!(cardano_stake_key_label("ada-1", 2), "ada-1-stake-2");
+    }
 
     #[test]
     fn success_uri_parses_token_and_object() {

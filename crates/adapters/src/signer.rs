@@ -21,8 +21,9 @@ pub trait Signer: Send + Sync + fmt::Debug {
 
 /// The treasury's signing key as an adapter takes it: raw key bytes from an `env:`/`file:`
 /// [`KeySource`] (devnet and testnets), or a key pair that stays inside a PKCS#11 token
-/// (production; feature `pkcs11`). The Solana, EVM, TRON and Cosmos adapters take both; the
-/// others take raw keys only.
+/// (production; feature `pkcs11`). Every real adapter takes both: secp256k1 keys for EVM,
+/// TRON and Cosmos, Ed25519 keys for Solana, NEAR and Cardano (whose stake keys sit next to
+/// the payment key in the token).
 #[derive(Debug, Clone)]
 pub enum TreasuryKey {
     /// Key bytes in process memory (zeroed on drop).
@@ -45,7 +46,8 @@ impl From<&SecretBytes> for TreasuryKey {
 }
 
 impl TreasuryKey {
-    /// The raw key bytes, for an adapter that signs only with in-memory keys.
+    /// The raw key bytes, where only in-memory key bytes will do (a Cardano seed that its
+    /// stake keys derive from).
     ///
     /// # Errors
     /// [`AdapterError::Signer`] for an HSM key (`chain` names the adapter).

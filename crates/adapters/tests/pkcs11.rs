@@ -60,9 +60,18 @@ fn success_ed25519_signatures_verify_and_reopen_by_uri() {
         bs58::encode(key.public_key()).into_string()
     );
     assert!(again.address("bsc", "cosmos").is_err(), "wrong curve for an EVM chain");
+    assert_eq!(
+        again.address("near", "cosmos").unwrap(),
+        hex::encode(key.public_key()),
+        "NEAR's implicit account is the hex of the public key"
+    );
+    assert_eq!(
+        again.info().near_public_key(),
+        format!("ed25519:{}", bs58::encode(key.public_key()).into_string())
+    );
     assert!(
-        again.address("near", "cosmos").is_err(),
-        "the NEAR adapter takes raw keys only"
+        again.address("cardano", "cosmos").unwrap().starts_with("addr1v"),
+        "an enterprise address"
     );
 }
 

@@ -26,17 +26,46 @@ pub mod sonic;
     feature = "evm-anvil",
     feature = "solana-validator",
     feature = "cosmos-local",
-    feature = "tron-local"
+    feature = "tron-local",
+    feature = "near-local",
+    feature = "cardano-local"
 ))]
 pub fn hsm_key(
     dir: &std::path::Path,
     label: &str,
     algorithm: softstake_adapters::pkcs11::KeyAlgorithm,
 ) -> softstake_adapters::pkcs11::HsmKey {
+    hsm_keys(dir, &[label], algorithm).remove(0)
+}
+
+/// Keys labelled `labels`, all generated inside one fresh SoftHSM2 token under `dir`, in
+/// order (a Cardano payment key and its stake keys).
+///
+/// # Panics
+/// As [`hsm_key`].
+#[cfg(any(
+    feature = "evm-anvil",
+    feature = "solana-validator",
+    feature = "cosmos-local",
+    feature = "tron-local",
+    feature = "near-local",
+    feature = "cardano-local"
+))]
+pub fn hsm_keys(
+    dir: &std::path::Path,
+    labels: &[&str],
+    algorithm: softstake_adapters::pkcs11::KeyAlgorithm,
+) -> Vec<softstake_adapters::pkcs11::HsmKey> {
     let (settings, _) =
         softstake_adapters::pkcs11::softhsm_token(dir, "treasury", "hsm-pin-1234", "SOFTSTAKE_E2E_PKCS11_PIN")
             .expect("a fresh SoftHSM2 token");
-    softstake_adapters::pkcs11::HsmKey::generate(&settings, "treasury", label, algorithm).expect("a key in the token")
+    labels
+        .iter()
+        .map(|l| {
+            softstake_adapters::pkcs11::HsmKey::generate(&settings, "treasury", l, algorithm)
+                .expect("a key in the token")
+        })
+        .collect()
 }
 
 /// Driving single operations through the journal, as the treasury loop does.

@@ -40,11 +40,18 @@ fn pools() -> Vec<PoolSpec> {
 }
 
 fn genesis() -> CardanoGenesis {
+    genesis_for(&treasury())
+}
+
+fn genesis_for(treasury: &str) -> CardanoGenesis {
     CardanoGenesis {
         network_id: 0,
         pools: pools(),
         reward_rates: rates_from_fixture(include_str!("../../../data/cardano/pools/pool-id-history.json")).unwrap(),
-        utxos: vec![(treasury(), 1_000_000 * ADA), (treasury(), 50_000 * ADA)],
+        utxos: vec![
+            (treasury.to_string(), 1_000_000 * ADA),
+            (treasury.to_string(), 50_000 * ADA),
+        ],
         genesis_secs: 1_750_000_000,
         epoch_slots: 3_600,
         // one-slot blocks: the ticking clock crosses an epoch only every 72 s
@@ -56,15 +63,19 @@ fn genesis() -> CardanoGenesis {
     }
 }
 
-fn adapter(c: &LocalCardano) -> (Arc<dyn ChainAdapter>, CardanoAdapter) {
-    let cfg = CardanoConfig {
+fn config(c: &LocalCardano) -> CardanoConfig {
+    CardanoConfig {
         api_url: c.url.clone(),
         project_id: None,
         network_id: 0,
         stake_keys: 3,
         ttl_slots: 600,
         max_operations_per_epoch: 32,
-    };
+    }
+}
+
+fn adapter(c: &LocalCardano) -> (Arc<dyn ChainAdapter>, CardanoAdapter) {
+    let cfg = config(c);
     let key = SecretBytes::new(SEED.to_vec());
     (
         journal::guarded(CardanoAdapter::new(cfg.clone(), &key).unwrap(), 1_000, 3),
@@ -220,6 +231,89 @@ async fn success_cardano_stake_lifecycle_on_the_local_chain() {
     );
 
     journal::assert_zero_drift(&store, chain.as_ref(), ada, &["d-a", "d-b", "d-c", "w-a", "w-b"]).await;
+}
+
+/// Production signing: the payment key and the three stake keys are Ed25519 key pairs
+/// generated inside one SoftHSM2 token (PKCS#11, `CKM_EDDSA`); the local ledger checks
+/// every witness over the body hash. Delegation (registration and delegation
+/// certificates, stake key witness), a reward withdrawal and a full exit (deregistration)
+/// all land, and the books reconcile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_cardano_operations_signed_by_the_hsm() {
+    use softstake_adapters::pkcs11::{cardano_enterprise_address, cardano_stake_key_label, KeyAlgorithm};
+    let dir = tempfile::tempdir().unwrap();
+    let labels: Vec<String> = std::iter::once("ada-1".to_string())
+        .chain((0..3).map(|i| cardano_stake_key_label("ada-1", i)))
+        .collect();
+    let mut keys = softstake_e2e::hsm_keys(
+        dir.path(),
+        &labels.iter().map(String::as_str).collect::<Vec<_>>(),
+        KeyAlgorithm::Ed25519,
+    );
+    let payment = keys.remove(0);
+    let me = cardano_enterprise_address(payment.public_key(), 0).unwrap();
+    let c = start(genesis_for(&me), 0).await.unwrap();
+    let a = CardanoAdapter::with_hsm_keys(config(&c), payment, keys).unwrap();
+    assert_eq!(a.address(), me, "the token's payment key's enterprise address");
+    let s0 = a.stake_address(0).unwrap();
+    let chain = journal::guarded(a, 1_000, 3);
+    let store = journal::sqlite_store(dir.path(), "cardano-hsm").await;
+    let reg = TokenRegistry::from_toml_str(softstake_node::config::EMBEDDED_TOKENS).unwrap();
+    let p0 = pools()[0].pool_id.clone();
+
+    assert_eq!(
+        run(&store, chain.as_ref(), op("hsm-d", OpKind::Delegate, &p0, 20_000 * ADA)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(
+        c.delegation(&s0),
+        (true, Some(p0.clone())),
+        "certificates witnessed by the token"
+    );
+    c.advance_epochs(4);
+    let r0 = c.rewards(&s0);
+    assert!(r0 > 0);
+    assert_eq!(
+        run(&store, chain.as_ref(), op("hsm-c", OpKind::Claim, &p0, r0)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(
+        run(&store, chain.as_ref(), op("hsm-w", OpKind::Withdraw, &p0, 20_000 * ADA)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(c.delegation(&s0), (false, None), "deregistered");
+    sync_token(&store, chain.as_ref(), chain.now().await.unwrap())
+        .await
+        .unwrap();
+    journal::assert_zero_drift(
+        &store,
+        chain.as_ref(),
+        reg.get("ADA").unwrap(),
+        &["hsm-d", "hsm-c", "hsm-w"],
+    )
+    .await;
+}
+
+/// A raw key for the Cardano adapter given as an HSM key alone is refused: stake keys
+/// cannot be derived from a key that never leaves the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_hsm_payment_key_without_stake_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = softstake_e2e::hsm_key(dir.path(), "ada-2", softstake_adapters::pkcs11::KeyAlgorithm::Ed25519);
+    let cfg = CardanoConfig {
+        api_url: "http://127.0.0.1:9".into(),
+        project_id: None,
+        network_id: 0,
+        stake_keys: 2,
+        ttl_slots: 600,
+        max_operations_per_epoch: 32,
+    };
+    let e = CardanoAdapter::new(cfg.clone(), softstake_adapters::TreasuryKey::Hsm(key.clone()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("stake keys") && e.contains("with_hsm_keys"), "{e}");
+    let e = CardanoAdapter::with_hsm_keys(cfg, key, vec![]).unwrap_err().to_string();
+    assert!(e.contains("0 stake keys for stake_keys = 2"), "{e}");
 }
 
 /// An unknown pool is refused by the ledger (`DelegateeStakePoolNotRegisteredDELEG`), the

@@ -113,6 +113,45 @@ pub fn treasury_key(pkcs11: Option<&crate::config::Pkcs11Config>, symbol: &str, 
     Ok(TreasuryKey::Raw(KeySource::parse(source)?.load()?))
 }
 
+/// The Cardano adapter for `key`: a raw seed (stake keys derived from it), or a PKCS#11
+/// payment key whose stake keys are opened from the same token under
+/// `<label>-stake-<i>` (`softstake keys generate --chain cardano` made them).
+#[cfg(feature = "cardano")]
+#[cfg_attr(not(feature = "pkcs11"), allow(unused_variables))]
+fn cardano_adapter(
+    pkcs11: Option<&crate::config::Pkcs11Config>,
+    cfg: softstake_adapters::cardano::CardanoConfig,
+    key: TreasuryKey,
+) -> Result<softstake_adapters::cardano::CardanoAdapter> {
+    use softstake_adapters::cardano::CardanoAdapter;
+    match key {
+        #[cfg(feature = "pkcs11")]
+        TreasuryKey::Hsm(payment) => {
+            use softstake_adapters::pkcs11::{cardano_stake_key_label, HsmKey, Pkcs11Uri};
+            let settings = pkcs11
+                .ok_or_else(|| anyhow!("a PKCS#11 signer needs [pkcs11]"))?
+                .settings();
+            let stake = (0..cfg.stake_keys.min(100))
+                .map(|i| {
+                    let uri = Pkcs11Uri {
+                        token: payment.uri().token.clone(),
+                        object: cardano_stake_key_label(&payment.uri().object, i),
+                    };
+                    HsmKey::open(&settings, &uri).with_context(|| {
+                        format!(
+                            "stake key {i}: generate the payment key with its stake keys \
+                             (softstake keys generate --chain cardano --stake-keys {})",
+                            cfg.stake_keys
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(CardanoAdapter::with_hsm_keys(cfg, payment, stake)?)
+        }
+        raw => Ok(CardanoAdapter::new(cfg, raw)?),
+    }
+}
+
 fn key_for(token: &str, chain: &ChainConfig) -> Result<SecretBytes> {
     match &chain.signer {
         Some(src) => Ok(KeySource::parse(src)?.load()?),
@@ -436,7 +475,7 @@ pub fn build(
                     extra_pools: near.extra_pools.clone(),
                     max_operations_per_epoch: 32,
                 };
-                let adapter = NearAdapter::new(cfg, key.raw("near")?).with_context(|| format!("chains.{symbol}"))?;
+                let adapter = NearAdapter::new(cfg, key).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)
             }
             #[cfg(feature = "tron")]
@@ -487,8 +526,9 @@ pub fn build(
             }
             #[cfg(feature = "cardano")]
             "cardano" => {
-                use softstake_adapters::cardano::{CardanoAdapter, CardanoConfig};
+                use softstake_adapters::cardano::CardanoConfig;
                 let (api_url, key) = endpoint_and_key(cfg, symbol, "cardano", "ADA", chain)?;
+                let pkcs11 = cfg.pkcs11.as_ref();
                 let c = chain
                     .cardano
                     .as_ref()
@@ -507,8 +547,7 @@ pub fn build(
                     ttl_slots: c.ttl_slots,
                     max_operations_per_epoch: 32,
                 };
-                let adapter =
-                    CardanoAdapter::new(cfg, key.raw("cardano")?).with_context(|| format!("chains.{symbol}"))?;
+                let adapter = cardano_adapter(pkcs11, cfg, key).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)
             }
             other => bail!(

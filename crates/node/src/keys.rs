@@ -7,19 +7,26 @@
 //!  keys generate --chain bsc --hsm-token treasury --label bnb-1
 //!     ─▶ C_GenerateKeyPair (secp256k1 | Ed25519, sensitive, not extractable)
 //!     ─▶ prints the address to fund and the signer line for the config
+//!  keys generate --chain cardano --label ada-1 --stake-keys 3
+//!     ─▶ the payment key ada-1 and stake keys ada-1-stake-0..2
 //!  keys list --hsm-token treasury ─▶ label, curve, public key, addresses
 //! ```
 
 use anyhow::{Context, Result};
 
-use softstake_adapters::pkcs11::{HsmKey, KeyAlgorithm, Pkcs11Settings};
+use softstake_adapters::pkcs11::{
+    cardano_enterprise_address, cardano_stake_key_label, HsmKey, KeyAlgorithm, Pkcs11Settings,
+};
 
 use crate::config::NetworkConfig;
 
-/// The chains a PKCS#11 key can sign for (their adapters take an HSM key).
-pub const HSM_CHAINS: [&str; 9] = [
-    "evm", "bsc", "polygon", "sonic", "ronin", "apechain", "tron", "cosmos", "solana",
+/// The chains a PKCS#11 key can sign for (every real adapter takes an HSM key).
+pub const HSM_CHAINS: [&str; 11] = [
+    "evm", "bsc", "polygon", "sonic", "ronin", "apechain", "tron", "cosmos", "solana", "near", "cardano",
 ];
+
+/// Most Cardano stake keys one payment key has (the adapter's bound).
+const MAX_CARDANO_STAKE_KEYS: u32 = 100;
 
 fn settings(cfg: &NetworkConfig) -> Result<Pkcs11Settings> {
     Ok(cfg
@@ -35,23 +42,52 @@ fn settings(cfg: &NetworkConfig) -> Result<Pkcs11Settings> {
 }
 
 /// `softstake keys generate`: a new key pair for `chain` labelled `label` in the token
-/// labelled `hsm_token`; prints its address and the `signer` line.
+/// labelled `hsm_token`; prints its address and the `signer` line. For Cardano it also
+/// generates `stake_keys` stake keys (`<label>-stake-<i>`), which the adapter opens with
+/// the payment key.
 ///
 /// # Errors
-/// No `[pkcs11]`; a chain whose adapter cannot sign with an HSM key; the label exists;
-/// the module's error.
-pub fn generate(cfg: &NetworkConfig, chain: &str, hsm_token: &str, label: &str, cosmos_prefix: &str) -> Result<()> {
+/// No `[pkcs11]`; an unknown chain; `stake_keys` outside 1..=100; a label that exists; the
+/// module's error.
+pub fn generate(
+    cfg: &NetworkConfig,
+    chain: &str,
+    hsm_token: &str,
+    label: &str,
+    cosmos_prefix: &str,
+    stake_keys: u32,
+) -> Result<()> {
     if !HSM_CHAINS.contains(&chain) {
-        anyhow::bail!(
-            "--chain {chain}: PKCS#11 keys serve {} (the NEAR and Cardano adapters sign with raw keys)",
-            HSM_CHAINS.join(", ")
-        );
+        anyhow::bail!("--chain {chain}: expected one of {}", HSM_CHAINS.join(", "));
+    }
+    if chain == "cardano" && !(1..=MAX_CARDANO_STAKE_KEYS).contains(&stake_keys) {
+        anyhow::bail!("--stake-keys {stake_keys}: expected 1..={MAX_CARDANO_STAKE_KEYS}");
     }
     let algorithm = KeyAlgorithm::for_chain(chain)?;
-    let key = HsmKey::generate(&settings(cfg)?, hsm_token, label, algorithm)?;
-    let address = key.address(chain, cosmos_prefix)?;
+    let settings = settings(cfg)?;
+    let key = HsmKey::generate(&settings, hsm_token, label, algorithm)?;
     println!("generated {} key {label:?} in token {hsm_token:?}", algorithm.as_str());
-    println!("address ({chain}): {address}");
+    println!("address ({chain}): {}", key.address(chain, cosmos_prefix)?);
+    match chain {
+        "near" => println!(
+            "access key (add it to a named account as a full-access key): {}",
+            key.info().near_public_key()
+        ),
+        "cardano" => {
+            println!(
+                "address (cardano testnets): {}",
+                cardano_enterprise_address(key.public_key(), 0)?
+            );
+            for i in 0..stake_keys {
+                let l = cardano_stake_key_label(label, i);
+                HsmKey::generate(&settings, hsm_token, &l, algorithm)
+                    .with_context(|| format!("stake key {i} of {stake_keys}"))?;
+                println!("generated stake key {l:?}");
+            }
+            println!("set chains.ADA.cardano.stake_keys = {stake_keys}");
+        }
+        _ => {}
+    }
     println!("public key: {}", hex::encode(key.public_key()));
     println!("config: signer = \"{}\"", key.uri());
     Ok(())
@@ -68,7 +104,7 @@ pub fn list(cfg: &NetworkConfig, hsm_token: &str, cosmos_prefix: &str) -> Result
     for info in &infos {
         let chains: &[&str] = match info.algorithm {
             KeyAlgorithm::Secp256k1 => &["evm", "tron", "cosmos"],
-            KeyAlgorithm::Ed25519 => &["solana"],
+            KeyAlgorithm::Ed25519 => &["solana", "near", "cardano"],
         };
         let addresses: Vec<String> = chains
             .iter()

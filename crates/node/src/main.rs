@@ -318,8 +318,8 @@ enum KeysCmd {
     /// Generate a key pair inside the token (never exported); prints the address to fund
     /// and the `signer` line for the network config.
     Generate {
-        /// The chain it signs for: evm, bsc, polygon, sonic, ronin, apechain (secp256k1),
-        /// cosmos (secp256k1) or solana (Ed25519).
+        /// The chain it signs for: evm, bsc, polygon, sonic, ronin, apechain, tron, cosmos
+        /// (secp256k1), solana, near or cardano (Ed25519).
         #[arg(long)]
         chain: String,
         /// The key's label (unique in the token).
@@ -331,6 +331,10 @@ enum KeysCmd {
         /// The bech32 prefix of Cosmos addresses.
         #[arg(long, default_value = "cosmos")]
         cosmos_prefix: String,
+        /// Cardano only: how many stake keys to generate with the payment key, labelled
+        /// `<label>-stake-<i>` (the chain's `cardano.stake_keys`, 1..=100).
+        #[arg(long, default_value_t = 1)]
+        stake_keys: u32,
     },
     /// List the token's key pairs with their curve, public key and addresses.
     List {
@@ -659,7 +663,8 @@ fn keys(cfg: &softstake_node::config::NetworkConfig, action: &KeysCmd) -> Result
             label,
             hsm_token,
             cosmos_prefix,
-        } => keys::generate(cfg, chain, hsm_token, label, cosmos_prefix),
+            stake_keys,
+        } => keys::generate(cfg, chain, hsm_token, label, cosmos_prefix, *stake_keys),
         KeysCmd::List {
             hsm_token,
             cosmos_prefix,

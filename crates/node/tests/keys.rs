@@ -90,8 +90,53 @@ fn success_keys_generate_and_list_in_softhsm() {
         text(&again).1
     );
     let near = gen("near", "near-1");
-    assert!(!near.status.success());
-    assert!(text(&near).1.contains("raw keys"), "{}", text(&near).1);
+    let (out, err) = text(&near);
+    assert!(near.status.success(), "{err}");
+    assert!(
+        out.contains("generated ed25519 key \"near-1\"") && out.contains("access key") && out.contains("ed25519:"),
+        "{out}"
+    );
+    let unknown = gen("algorand", "algo-1");
+    assert!(!unknown.status.success());
+    assert!(text(&unknown).1.contains("expected one of"), "{}", text(&unknown).1);
+
+    // Cardano: the payment key and its stake keys, generated together
+    let ada = |stake_keys: &str| {
+        cli(
+            dir.path(),
+            &conf,
+            &[
+                "keys",
+                "generate",
+                "--chain",
+                "cardano",
+                "--hsm-token",
+                "treasury",
+                "--label",
+                "ada-1",
+                "--stake-keys",
+                stake_keys,
+            ],
+        )
+    };
+    let zero = ada("0");
+    assert!(
+        !zero.status.success() && text(&zero).1.contains("--stake-keys 0"),
+        "{}",
+        text(&zero).1
+    );
+    let two = ada("2");
+    let (out, err) = text(&two);
+    assert!(two.status.success(), "{err}");
+    for want in [
+        "address (cardano): addr1v",
+        "address (cardano testnets): addr_test1v",
+        "generated stake key \"ada-1-stake-0\"",
+        "generated stake key \"ada-1-stake-1\"",
+        "stake_keys = 2",
+    ] {
+        assert!(out.contains(want), "{want} missing from: {out}");
+    }
 
     let list = cli(dir.path(), &conf, &["keys", "list", "--hsm-token", "treasury"]);
     let (out, err) = text(&list);
@@ -102,7 +147,10 @@ fn success_keys_generate_and_list_in_softhsm() {
         "secp256k1",
         "ed25519",
         "cosmos1",
-        "2 keys in token \"treasury\"",
+        "near-1",
+        "ada-1-stake-1",
+        "addr1v",
+        "6 keys in token \"treasury\"",
     ] {
         assert!(out.contains(want), "{want} missing from: {out}");
     }

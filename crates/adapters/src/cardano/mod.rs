@@ -38,7 +38,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use pallas_addresses::{Network, ShelleyAddress};
 use pallas_crypto::hash::Hash;
-use pallas_crypto::key::ed25519::SecretKey;
+use pallas_crypto::key::ed25519::PublicKey;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
@@ -46,8 +46,9 @@ use tokio::sync::OnceCell;
 use softstake_core::plan::ALL_VALIDATORS;
 use softstake_core::{Amount, Timestamp};
 
+use crate::ed25519::Ed25519Key;
 use crate::error::{AdapterError, Result};
-use crate::signer::SecretBytes;
+use crate::signer::{SecretBytes, TreasuryKey};
 use crate::traits::{
     claimed_records, ChainAdapter, ClaimSums, EpochInfo, LiquidityModel, Position, RewardsPage, SignedTx, StakeState,
     TxStatus, ValidatorCandidate,
@@ -171,10 +172,10 @@ pub struct CardanoAdapter {
     http: reqwest::Client,
     cfg: CardanoConfig,
     net: Network,
-    payment: SecretKey,
+    payment: Ed25519Key,
     payment_hash: Hash<28>,
     enterprise: ShelleyAddress,
-    stake_secrets: Vec<SecretKey>,
+    stake_signers: Vec<Ed25519Key>,
     params: OnceCell<Params>,
 }
 
@@ -201,38 +202,83 @@ pub fn seed(key: &SecretBytes) -> Result<[u8; 32]> {
     })
 }
 
+/// The configuration's pure checks.
+fn check(cfg: &CardanoConfig) -> Result<()> {
+    if cfg.api_url.trim().is_empty() {
+        return Err(AdapterError::bad_input(CHAIN, "api_url is empty"));
+    }
+    if cfg.network_id > 1 {
+        return Err(AdapterError::bad_input(
+            CHAIN,
+            format!("network_id {} is not 0 or 1", cfg.network_id),
+        ));
+    }
+    if !(1..=MAX_STAKE_KEYS).contains(&cfg.stake_keys) || cfg.ttl_slots == 0 {
+        return Err(AdapterError::bad_input(
+            CHAIN,
+            format!(
+                "stake_keys {} (1..={MAX_STAKE_KEYS}) or ttl_slots {}",
+                cfg.stake_keys, cfg.ttl_slots
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl CardanoAdapter {
-    /// An adapter whose payment key is `key` (an ed25519 seed); its stake keys derive from it.
+    /// An adapter whose payment key is `key`, a raw 32-byte ed25519 seed; its stake keys
+    /// derive from it ([`wire::stake_seed`]). An HSM payment key cannot derive anything:
+    /// give its stake keys with [`CardanoAdapter::with_hsm_keys`].
     ///
     /// # Errors
     /// [`AdapterError::BadInput`] for an empty URL, a network id other than 0 or 1,
-    /// `stake_keys` outside 1..=100 or a zero TTL; [`AdapterError::Signer`] for a bad key.
-    pub fn new(cfg: CardanoConfig, key: &SecretBytes) -> Result<CardanoAdapter> {
-        if cfg.api_url.trim().is_empty() {
-            return Err(AdapterError::bad_input(CHAIN, "api_url is empty"));
-        }
-        if cfg.network_id > 1 {
-            return Err(AdapterError::bad_input(
-                CHAIN,
-                format!("network_id {} is not 0 or 1", cfg.network_id),
-            ));
-        }
-        if !(1..=MAX_STAKE_KEYS).contains(&cfg.stake_keys) || cfg.ttl_slots == 0 {
-            return Err(AdapterError::bad_input(
-                CHAIN,
-                format!(
-                    "stake_keys {} (1..={MAX_STAKE_KEYS}) or ttl_slots {}",
-                    cfg.stake_keys, cfg.ttl_slots
-                ),
-            ));
-        }
-        let s = seed(key)?;
-        let payment = wire::secret_key(s);
-        let payment_hash = wire::key_hash(&payment.public_key());
-        let net = wire::network(cfg.network_id);
-        let stake_secrets = (0..cfg.stake_keys)
-            .map(|i| wire::secret_key(wire::stake_seed(&s, i)))
+    /// `stake_keys` outside 1..=100 or a zero TTL; [`AdapterError::Signer`] for a bad key
+    /// or an HSM key.
+    pub fn new(cfg: CardanoConfig, key: impl Into<TreasuryKey>) -> Result<CardanoAdapter> {
+        check(&cfg)?;
+        let raw = key.into();
+        let s = seed(raw.raw(CHAIN).map_err(|e| {
+            AdapterError::Signer(format!(
+                "{e}: a PKCS#11 payment key needs its stake keys in the token too (CardanoAdapter::with_hsm_keys)"
+            ))
+        })?)?;
+        let stake = (0..cfg.stake_keys)
+            .map(|i| Ed25519Key::from_seed(&wire::stake_seed(&s, i)))
             .collect();
+        CardanoAdapter::build(cfg, Ed25519Key::from_seed(&s), stake)
+    }
+
+    /// An adapter whose payment key and stake keys (one per `stake_keys`, in index order;
+    /// [`crate::pkcs11::cardano_stake_key_label`] names them in the token) are Ed25519 key pairs in a PKCS#11
+    /// token: every witness is signed there (`CKM_EDDSA`) and verified before broadcast.
+    ///
+    /// # Errors
+    /// As [`CardanoAdapter::new`]; [`AdapterError::Signer`] when the number of stake keys is
+    /// not `stake_keys` or a key is not Ed25519.
+    #[cfg(feature = "pkcs11")]
+    pub fn with_hsm_keys(
+        cfg: CardanoConfig,
+        payment: crate::pkcs11::HsmKey,
+        stake: Vec<crate::pkcs11::HsmKey>,
+    ) -> Result<CardanoAdapter> {
+        check(&cfg)?;
+        if stake.len() != cfg.stake_keys as usize {
+            return Err(AdapterError::Signer(format!(
+                "{} stake keys for stake_keys = {}",
+                stake.len(),
+                cfg.stake_keys
+            )));
+        }
+        let stake = stake
+            .into_iter()
+            .map(|h| Ed25519Key::from_hsm(CHAIN, h))
+            .collect::<Result<_>>()?;
+        CardanoAdapter::build(cfg, Ed25519Key::from_hsm(CHAIN, payment)?, stake)
+    }
+
+    fn build(cfg: CardanoConfig, payment: Ed25519Key, stake_signers: Vec<Ed25519Key>) -> Result<CardanoAdapter> {
+        let payment_hash = wire::key_hash(&PublicKey::from(payment.public_key()));
+        let net = wire::network(cfg.network_id);
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()
@@ -243,7 +289,7 @@ impl CardanoAdapter {
             net,
             payment,
             payment_hash,
-            stake_secrets,
+            stake_signers,
             params: OnceCell::new(),
             cfg,
         })
@@ -256,8 +302,8 @@ impl CardanoAdapter {
 
     /// The stake address of stake key `index` (`stake…`).
     pub fn stake_address(&self, index: u32) -> Option<String> {
-        let k = self.stake_secrets.get(index as usize)?;
-        wire::stake_address(self.net, wire::key_hash(&k.public_key()))
+        let k = self.stake_signers.get(index as usize)?;
+        wire::stake_address(self.net, wire::key_hash(&PublicKey::from(k.public_key())))
             .to_bech32()
             .ok()
     }
@@ -364,7 +410,7 @@ impl CardanoAdapter {
     }
 
     fn key_at(&self, index: u32) -> StakeKey {
-        let hash = wire::key_hash(&self.stake_secrets[index as usize].public_key());
+        let hash = wire::key_hash(&PublicKey::from(self.stake_signers[index as usize].public_key()));
         let sa = wire::stake_address(self.net, hash);
         StakeKey {
             index,
@@ -427,10 +473,13 @@ impl CardanoAdapter {
         d.ttl = slot.saturating_add(self.cfg.ttl_slots);
         let mut pool = self.utxos(&self.enterprise).await?.into_iter();
         let mut have = preselected;
-        let mut signers: Vec<&SecretKey> = vec![&self.payment];
+        let mut signers: Vec<&Ed25519Key> = vec![&self.payment];
         for i in stake_signers {
-            signers.push(&self.stake_secrets[*i as usize]);
+            signers.push(&self.stake_signers[*i as usize]);
         }
+        // sized with placeholder signatures (a witness's size does not depend on its
+        // value); the keys sign once, when the fee has settled
+        let placeholders: Vec<([u8; 32], [u8; 64])> = signers.iter().map(|k| (k.public_key(), [0; 64])).collect();
         let change_addr = self.enterprise.to_vec();
         let mut fee = 0u64;
         for _ in 0..4 {
@@ -458,10 +507,16 @@ impl CardanoAdapter {
             draft
                 .outputs
                 .push((change_addr.clone(), have - needed.max(spend + draft.fee)));
-            let (id, cbor) = wire::sign(&draft, &signers).map_err(AdapterError::Signer)?;
-            let size = cbor.len() as u64 + SIZE_MARGIN;
+            let (id, sized) = wire::assemble(&draft, &placeholders).map_err(AdapterError::Signer)?;
+            let size = sized.len() as u64 + SIZE_MARGIN;
             let want = p.min_fee_a.saturating_mul(size).saturating_add(p.min_fee_b);
             if want <= draft.fee {
+                let mut witnesses = Vec::with_capacity(signers.len());
+                for k in &signers {
+                    witnesses.push((k.public_key(), k.sign(id.as_ref()).await?));
+                }
+                let (id, cbor) = wire::assemble(&draft, &witnesses).map_err(AdapterError::Signer)?;
+                debug_assert_eq!(cbor.len(), sized.len(), "placeholders size the transaction exactly");
                 return Ok(SignedTx {
                     tx_id: hex::encode(id),
                     payload: hex::encode(cbor),

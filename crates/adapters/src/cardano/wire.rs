@@ -194,19 +194,29 @@ pub fn tx_id(body_cbor: &[u8]) -> Hash<32> {
     Hasher::<256>::hash(body_cbor)
 }
 
-/// Builds and signs `d` with every key in `keys`: (tx id, transaction CBOR).
+/// The transaction id of a draft: Blake2b-256 of its body's CBOR (what every witness signs).
 ///
 /// # Errors
 /// A CBOR encoding failure (never for well-formed drafts).
-pub fn sign(d: &Draft, keys: &[&SecretKey]) -> Result<(Hash<32>, Vec<u8>), String> {
+pub fn draft_id(d: &Draft) -> Result<Hash<32>, String> {
+    Ok(tx_id(&minicbor::to_vec(&body(d)).map_err(|e| e.to_string())?))
+}
+
+/// Builds `d` with its witnesses, each (32-byte vkey, 64-byte ed25519 signature of the tx
+/// id): (tx id, transaction CBOR). The size does not depend on the signatures' values, so
+/// placeholder signatures size a draft before anything is signed.
+///
+/// # Errors
+/// A CBOR encoding failure (never for well-formed drafts).
+pub fn assemble(d: &Draft, witnesses: &[([u8; 32], [u8; 64])]) -> Result<(Hash<32>, Vec<u8>), String> {
     let body = body(d);
     let body_cbor = minicbor::to_vec(&body).map_err(|e| e.to_string())?;
     let id = tx_id(&body_cbor);
-    let witnesses: Vec<VKeyWitness> = keys
+    let witnesses: Vec<VKeyWitness> = witnesses
         .iter()
-        .map(|k| VKeyWitness {
-            vkey: Bytes::from(k.public_key().as_ref().to_vec()),
-            signature: Bytes::from(k.sign(id).as_ref().to_vec()),
+        .map(|(vkey, sig)| VKeyWitness {
+            vkey: Bytes::from(vkey.to_vec()),
+            signature: Bytes::from(sig.to_vec()),
         })
         .collect();
     let tx = Tx {
@@ -226,6 +236,31 @@ pub fn sign(d: &Draft, keys: &[&SecretKey]) -> Result<(Hash<32>, Vec<u8>), Strin
     };
     let cbor = minicbor::to_vec(&tx).map_err(|e| e.to_string())?;
     Ok((id, cbor))
+}
+
+/// Builds and signs `d` with every key in `keys` held in memory: (tx id, transaction CBOR).
+///
+/// # Errors
+/// A CBOR encoding failure (never for well-formed drafts).
+pub fn sign(d: &Draft, keys: &[&SecretKey]) -> Result<(Hash<32>, Vec<u8>), String> {
+    let id = draft_id(d)?;
+    let witnesses: Vec<([u8; 32], [u8; 64])> = keys
+        .iter()
+        .map(|k| {
+            let pk: [u8; 32] = k
+                .public_key()
+                .as_ref()
+                .try_into()
+                .map_err(|_| "a 32-byte key".to_string())?;
+            let sig: [u8; 64] = k
+                .sign(id)
+                .as_ref()
+                .try_into()
+                .map_err(|_| "a 64-byte signature".to_string())?;
+            Ok((pk, sig))
+        })
+        .collect::<Result<_, String>>()?;
+    assemble(d, &witnesses)
 }
 
 /// Verifies an ed25519 witness over a tx id.

@@ -60,6 +60,38 @@ const GAS_HEADROOM_PCT: u64 = 20;
 /// Most transactions one operation signs ([`EvmClient::sign_calls`]).
 pub const MAX_BUNDLE: usize = 4;
 
+/// The transactions of a journal payload (comma-separated hex of EIP-2718 envelopes, at
+/// most [`MAX_BUNDLE`]), in order, with their hashes and bytes; the last must hash to the
+/// recorded id. `chain` names the adapter in errors.
+///
+/// # Errors
+/// [`AdapterError::BadInput`] for too many parts, a part that is not hex of a signed
+/// transaction, or a last hash other than `tx.tx_id`.
+pub fn decode_payload(chain: &'static str, tx: &SignedTx) -> Result<Vec<(TxHash, TxEnvelope, Vec<u8>)>> {
+    let parts: Vec<&str> = tx.payload.split(',').collect();
+    if parts.len() > MAX_BUNDLE {
+        return Err(AdapterError::bad_input(
+            chain,
+            format!("payload holds {} transactions, at most {MAX_BUNDLE}", parts.len()),
+        ));
+    }
+    let mut out = Vec::with_capacity(parts.len());
+    for part in parts {
+        let bytes = alloy::hex::decode(part).map_err(|_| AdapterError::bad_input(chain, "payload is not hex"))?;
+        let env = TxEnvelope::decode_2718(&mut bytes.as_slice())
+            .map_err(|e| AdapterError::bad_input(chain, format!("payload is not a transaction: {e}")))?;
+        out.push((*env.tx_hash(), env, bytes));
+    }
+    let last = out.last().map(|(h, _, _)| h.to_string()).unwrap_or_default();
+    if last != tx.tx_id {
+        return Err(AdapterError::bad_input(
+            chain,
+            format!("payload hashes to {last}, not the recorded {}", tx.tx_id),
+        ));
+    }
+    Ok(out)
+}
+
 /// One contract call to sign.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvmCall {
@@ -591,31 +623,8 @@ impl EvmClient {
         }
     }
 
-    /// The transactions of a payload, in order; the last must hash to the recorded id.
     fn decode(&self, tx: &SignedTx) -> Result<Vec<(TxHash, TxEnvelope, Vec<u8>)>> {
-        let parts: Vec<&str> = tx.payload.split(',').collect();
-        if parts.len() > MAX_BUNDLE {
-            return Err(AdapterError::bad_input(
-                self.chain,
-                format!("payload holds {} transactions, at most {MAX_BUNDLE}", parts.len()),
-            ));
-        }
-        let mut out = Vec::with_capacity(parts.len());
-        for part in parts {
-            let bytes =
-                alloy::hex::decode(part).map_err(|_| AdapterError::bad_input(self.chain, "payload is not hex"))?;
-            let env = TxEnvelope::decode_2718(&mut bytes.as_slice())
-                .map_err(|e| AdapterError::bad_input(self.chain, format!("payload is not a transaction: {e}")))?;
-            out.push((*env.tx_hash(), env, bytes));
-        }
-        let last = out.last().map(|(h, _, _)| h.to_string()).unwrap_or_default();
-        if last != tx.tx_id {
-            return Err(AdapterError::bad_input(
-                self.chain,
-                format!("payload hashes to {last}, not the recorded {}", tx.tx_id),
-            ));
-        }
-        Ok(out)
+        decode_payload(self.chain, tx)
     }
 
     async fn known(&self, hash: TxHash) -> Result<bool> {

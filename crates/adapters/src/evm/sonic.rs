@@ -109,8 +109,9 @@ mod abi {
 }
 pub use abi::{IConstantsManager, ISFC};
 
-/// Names an SFC custom error from revert data.
-fn decode_revert(data: &[u8]) -> Option<String> {
+/// Names an SFC custom error from revert data (the ABI's 4-byte selector and arguments);
+/// `None` for data that is none of them.
+pub fn decode_revert(data: &[u8]) -> Option<String> {
     ISFC::ISFCErrors::abi_decode(data).ok().map(|e| format!("SFC {e:?}"))
 }
 

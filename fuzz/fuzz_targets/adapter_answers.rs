@@ -1,0 +1,61 @@
+//! What the Solana, NEAR, Cosmos and EVM adapters decode from a node or from their own
+//! journal payloads: Solana's bincode stake accounts and StakeHistory sysvar and its
+//! transactions; NEAR's JSON view results (the staking pool's `get_account`) and borsh
+//! signed transactions; Cosmos's protobuf BaseAccount and TxRaw; EVM EIP-2718 envelopes
+//! and the BNB StakeHub / Sonic SFC custom errors in revert data. Garbage is an error,
+//! never a panic, a hang or an allocation the input's length does not explain.
+#![no_main]
+
+use base64::Engine as _;
+use libfuzzer_sys::fuzz_target;
+use softstake_adapters::cosmos::{decode_base_account, CosmosAdapter};
+use softstake_adapters::evm::{bsc, decode_payload as evm_payload, sonic};
+use softstake_adapters::near::{decode_view, NearAdapter, PoolAccount};
+use softstake_adapters::solana::{decode_stake_history, decode_stake_state, SolanaAdapter};
+use softstake_adapters::SignedTx;
+
+fn payload(encoded: String) -> SignedTx {
+    SignedTx {
+        tx_id: String::new(),
+        payload: encoded,
+        valid_until: None,
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
+    let b64 = || base64::engine::general_purpose::STANDARD.encode(rest);
+    match which % 9 {
+        0 => drop(decode_stake_state(rest)),
+        1 => {
+            if let Ok(h) = decode_stake_history(rest) {
+                // a decoded history is no longer than its bytes allow (each entry is 32)
+                assert!(h.len() * 32 <= rest.len(), "{} entries from {} bytes", h.len(), rest.len());
+            }
+        }
+        2 => drop(SolanaAdapter::decode_payload(&payload(b64()))),
+        3 => {
+            if let Ok(a) = decode_view::<PoolAccount>("fuzz.get_account", rest) {
+                // what parses re-parses from its canonical form
+                let again = format!(
+                    r#"{{"unstaked_balance":"{}","staked_balance":"{}","can_withdraw":{}}}"#,
+                    a.unstaked_balance, a.staked_balance, a.can_withdraw
+                );
+                assert_eq!(decode_view::<PoolAccount>("again", again.as_bytes()).unwrap(), a);
+            }
+        }
+        4 => drop(NearAdapter::decode_payload(&payload(b64()))),
+        5 => drop(decode_base_account(rest)),
+        6 => drop(CosmosAdapter::decode_payload(&payload(b64()))),
+        7 => {
+            let parts: Vec<String> = rest.split(|b| *b == b',').map(hex::encode).collect();
+            drop(evm_payload("fuzz", &payload(parts.join(","))));
+        }
+        _ => {
+            let _ = bsc::decode_revert(rest);
+            let _ = sonic::decode_revert(rest);
+        }
+    }
+});
