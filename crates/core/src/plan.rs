@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 use crate::amount::Amount;
 use crate::buffer::{buffer_target, exit_eta, forecast, signed, unbonding_schedule, BufferTarget, Forecast};
 use crate::error::Result;
-use crate::position::{EpochInfo, LiquidityModel, Position, StakeState, StateTotals};
+use crate::position::{draw_stake, EpochInfo, LiquidityModel, Position, StakeState, StateTotals};
 use crate::time::Timestamp;
 use crate::token::{TokenConfig, BPS_DENOMINATOR};
 use crate::validator::{select, ValidatorCandidate};
@@ -541,6 +541,14 @@ fn undelegate(
         if a != tgt.current {
             a = whole_units(a, inp.model.stake_unit);
         }
+        if let Some(accounts) = accounts_at(inp.positions, &tgt.validator) {
+            // one account per delegation: the chain splits at most one, and neither part
+            // may fall below its minimum (the TON demo's "would leave 741.5 TON")
+            match drawable(&accounts, a, min, left) {
+                Some(x) => a = x,
+                None => continue,
+            }
+        }
         if a.is_zero() || (a < min && a != tgt.current) {
             continue;
         }
@@ -553,6 +561,45 @@ fn undelegate(
         draft.push((kind, tgt.validator.clone(), a, format!("{why}: {}", tgt.reason)));
     }
     Ok(())
+}
+
+/// The amounts of the earning stake accounts at `validator`, when the chain keeps one
+/// account per delegation (every position there names its account); `None` when it keeps
+/// one balance per validator.
+fn accounts_at(positions: &[Position], validator: &str) -> Option<Vec<Amount>> {
+    let at: Vec<&Position> = positions
+        .iter()
+        .filter(|p| p.validator == validator && matches!(p.state, StakeState::Activating | StakeState::Active))
+        .collect();
+    (!at.is_empty() && at.iter().all(|p| p.account.is_some())).then(|| at.iter().map(|p| p.amount).collect())
+}
+
+/// The undelegation closest to `a` (the smaller on a tie) that the chain can draw from
+/// `accounts` ([`draw_stake`]) without exceeding `cap`: `a` itself, or what whole accounts
+/// plus one split keeping `min` on both sides give. `None` when nothing can be drawn.
+fn drawable(accounts: &[Amount], a: Amount, min: Amount, cap: Amount) -> Option<Amount> {
+    if draw_stake(accounts, a, min).is_some() {
+        return Some(a);
+    }
+    // the whole accounts that fit, smallest first (draw_stake's step 3)
+    let mut order: Vec<usize> = (0..accounts.len()).collect();
+    order.sort_by_key(|&i| (accounts[i], i));
+    let (mut whole, mut taken) = (Amount::ZERO, vec![false; accounts.len()]);
+    for &i in &order {
+        if whole.0.saturating_add(accounts[i].0) <= a.0 {
+            whole = Amount(whole.0 + accounts[i].0);
+            taken[i] = true;
+        }
+    }
+    let mut candidates = vec![whole, Amount(whole.0.saturating_add(min.0))];
+    for &i in order.iter().filter(|&&i| !taken[i]) {
+        candidates.push(Amount(whole.0.saturating_add(accounts[i].0)));
+        candidates.push(Amount(whole.0.saturating_add(accounts[i].0.saturating_sub(min.0))));
+    }
+    candidates
+        .into_iter()
+        .filter(|x| !x.is_zero() && *x <= cap && draw_stake(accounts, *x, min).is_some())
+        .min_by_key(|x| (x.0.abs_diff(a.0), x.0))
 }
 
 /// `a` rounded down to whole multiples of the chain's stake unit (TRON: whole TRX).

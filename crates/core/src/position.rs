@@ -190,3 +190,61 @@ impl StateTotals {
             .checked_add(self.withdrawable, "total positions")
     }
 }
+
+/// How an undelegation of `amount` is drawn from one validator's stake accounts on a chain
+/// that keeps one account per delegation (Solana stake accounts, the simulated chains, TON
+/// pool tranches) and refuses to leave or split off less than `min` (Solana's
+/// `StakeInstruction::Split` needs both halves above the minimum delegation; TON's pools
+/// take no deposit below their minimum). `accounts` are the amounts, base units; the
+/// answer is (index into `accounts`, amount taken) in the order to apply, or `None` when
+/// no draw keeps every part at zero or at least `min`.
+///
+/// The rule, deterministic so the planner and the chain agree:
+///
+/// ```text
+///  1. one account holding exactly `amount`                      → take it whole
+///  2. the smallest account ≥ amount + min (and amount ≥ min)    → split it
+///  3. whole accounts, smallest first, while they fit; the rest r
+///     split off the smallest untaken account ≥ r + min (r ≥ min)
+/// ```
+pub fn draw_stake(accounts: &[Amount], amount: Amount, min: Amount) -> Option<Vec<(usize, Amount)>> {
+    if amount.is_zero() {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..accounts.len()).collect();
+    order.sort_by_key(|&i| (accounts[i], i));
+    if let Some(&i) = order.iter().find(|&&i| accounts[i] == amount) {
+        return Some(vec![(i, amount)]);
+    }
+    let splittable = |part: Amount, taken: &[bool]| {
+        (part >= min)
+            .then(|| {
+                order.iter().copied().find(|&i| {
+                    !taken[i]
+                        && accounts[i]
+                            .checked_sub(part, "split")
+                            .is_ok_and(|rest| rest >= min && !rest.is_zero())
+                })
+            })
+            .flatten()
+    };
+    let mut taken = vec![false; accounts.len()];
+    if let Some(i) = splittable(amount, &taken) {
+        return Some(vec![(i, amount)]);
+    }
+    let mut draw = Vec::new();
+    let mut left = amount;
+    for &i in &order {
+        if accounts[i] <= left && !accounts[i].is_zero() {
+            left = left.checked_sub(accounts[i], "draw").ok()?;
+            taken[i] = true;
+            draw.push((i, accounts[i]));
+        }
+        if left.is_zero() {
+            return Some(draw);
+        }
+    }
+    let i = splittable(left, &taken)?;
+    draw.push((i, left));
+    Some(draw)
+}

@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 
 use softstake_core::buffer::signed;
 use softstake_core::plan::{plan, AlertKind, OpKind, PlanInputs, TreasuryPlan};
-use softstake_core::position::{EpochInfo, LiquidityModel, Position, StakeState, StateTotals};
+use softstake_core::position::{draw_stake, EpochInfo, LiquidityModel, Position, StakeState, StateTotals};
 use softstake_core::validator::ValidatorCandidate;
 use softstake_core::{Amount, Timestamp, TokenConfig, TokenRegistry};
 
@@ -378,6 +378,107 @@ impl Chain {
                 StakeState::Deactivating if p.eta.is_some_and(|e| e <= now) => p.state = StakeState::Withdrawable,
                 _ => {}
             }
+        }
+    }
+}
+
+fn amounts(v: &[u128]) -> Vec<Amount> {
+    v.iter().copied().map(Amount).collect()
+}
+
+#[test]
+fn success_draw_stake_takes_whole_accounts_and_splits_one() {
+    let min = Amount(10);
+    // exact account first, then a split of the smallest account that keeps min
+    assert_eq!(
+        draw_stake(&amounts(&[30, 12, 25]), Amount(12), min),
+        Some(vec![(1, Amount(12))])
+    );
+    assert_eq!(
+        draw_stake(&amounts(&[30, 12, 25]), Amount(15), min),
+        Some(vec![(2, Amount(15))])
+    );
+    // whole accounts smallest first, the rest split off the next
+    assert_eq!(
+        draw_stake(&amounts(&[12, 11, 40]), Amount(33), min),
+        Some(vec![(1, Amount(11)), (0, Amount(12)), (2, Amount(10))])
+    );
+    // no minimum (withdrawals): any amount up to the total
+    assert_eq!(
+        draw_stake(&amounts(&[5, 7]), Amount(6), Amount::ZERO),
+        Some(vec![(1, Amount(6))])
+    );
+}
+
+#[test]
+fn fail_draw_stake_never_leaves_or_splits_off_dust() {
+    let min = Amount(10);
+    // the TON demo: 10 000 out of a 10 741.5 position would leave 741.5 below the minimum
+    assert_eq!(
+        draw_stake(&amounts(&[10_741, 15_000]), Amount(10_000), Amount(10_000)),
+        None
+    );
+    assert_eq!(draw_stake(&amounts(&[15]), Amount(8), min), None, "splits off 8 < min");
+    assert_eq!(draw_stake(&amounts(&[15]), Amount(10), min), None, "leaves 5 < min");
+    assert_eq!(draw_stake(&amounts(&[15]), Amount(16), min), None, "more than held");
+    assert_eq!(draw_stake(&amounts(&[15]), Amount::ZERO, min), None);
+}
+
+/// The TON demo's refusal: the plan must undelegate what the chain can draw from its stake
+/// accounts, not only what leaves the validator's total above the minimum.
+#[test]
+fn success_undelegation_respects_each_stake_account_minimum() {
+    let mut c = Ctx::new(7);
+    c.model.min_delegation = Amount(10_000);
+    let acct = |v: &str, n: u32, amount: u128| Position {
+        account: Some(format!("{v}-{n}")),
+        ..pos(v, StakeState::Active, amount, None)
+    };
+    // v3 (worst) holds two accounts; every draw from them must keep 10 000 on both sides
+    let held = vec![acct("v0", 0, 60_000), acct("v3", 0, 10_741), acct("v3", 1, 15_000)];
+    let p = c.plan(t0(), 60_000, &[], &held, 0);
+    let und: Vec<_> = p.ops.iter().filter(|o| o.kind == OpKind::Undelegate).collect();
+    assert!(!und.is_empty(), "{:?}", p.ops);
+    for o in und {
+        let accts: Vec<Amount> = held
+            .iter()
+            .filter(|h| h.validator == o.validator)
+            .map(|h| h.amount)
+            .collect();
+        assert!(
+            draw_stake(&accts, o.amount, Amount(10_000)).is_some(),
+            "{} from {:?} at {} leaves dust",
+            o.amount,
+            accts,
+            o.validator
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever stake accounts a validator holds, every undelegation planned from them is
+    /// one the chain can draw (whole accounts, at most one split, each part ≥ the minimum).
+    #[test]
+    fn prop_planned_undelegations_are_drawable(
+        accounts in proptest::collection::vec((0usize..4, 10_000u128..40_000), 1..10),
+        p in 1_000u128..150_000,
+    ) {
+        let mut c = Ctx::new(7);
+        c.model.min_delegation = Amount(10_000);
+        let held: Vec<Position> = accounts
+            .iter()
+            .enumerate()
+            .map(|(n, (v, amount))| Position {
+                account: Some(format!("a{n}")),
+                ..pos(&format!("v{v}"), StakeState::Active, *amount, None)
+            })
+            .collect();
+        let plan = c.plan(t0(), p, &[], &held, 0);
+        for o in plan.ops.iter().filter(|o| o.kind == OpKind::Undelegate) {
+            let accts: Vec<Amount> = held.iter().filter(|h| h.validator == o.validator).map(|h| h.amount).collect();
+            prop_assert!(draw_stake(&accts, o.amount, Amount(10_000)).is_some(), "{} from {:?}", o.amount, accts);
         }
     }
 }

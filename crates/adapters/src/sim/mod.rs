@@ -978,9 +978,10 @@ fn derive_account(key: &str, n: u32) -> String {
     format!("sa-{}", hex::encode(&h.finalize()[..10]))
 }
 
-/// Takes `amount` out of the accounts of `validator` in `states`: whole accounts go to
-/// `change`; the last one is split (the split-off part goes to `change`). Refuses to
-/// leave a remainder below `min`.
+/// Takes `amount` out of the accounts of `validator` in `states` as
+/// [`softstake_core::position::draw_stake`] draws it: whole accounts go to `change`; at
+/// most one is split (the split-off part goes to `change`). Refuses a draw that would
+/// leave or split off less than `min`.
 fn take<F: Fn(&mut StakeAccount)>(
     s: &mut State,
     validator: &str,
@@ -996,7 +997,8 @@ fn take<F: Fn(&mut StakeAccount)>(
         .filter(|(_, a)| a.validator == validator && states.contains(&a.state))
         .map(|(id, _)| id.clone())
         .collect();
-    let held = Amount::checked_sum(ids.iter().map(|id| s.accounts[id].amount), "held")
+    let amounts: Vec<Amount> = ids.iter().map(|id| s.accounts[id].amount).collect();
+    let held = Amount::checked_sum(amounts.iter().copied(), "held")
         .map_err(|e| AdapterError::bad_input(CHAIN, e.to_string()))?;
     if amount.is_zero() || held < amount {
         return Err(AdapterError::rejected(
@@ -1004,31 +1006,29 @@ fn take<F: Fn(&mut StakeAccount)>(
             format!("{amount} requested but {held} held in {states:?} at {validator}"),
         ));
     }
-    let mut left = amount;
-    for (n, id) in ids.iter().enumerate() {
-        if left.is_zero() {
-            break;
-        }
-        let acc_amount = s.accounts[id].amount;
-        if acc_amount <= left {
-            left = left
-                .checked_sub(acc_amount, "take")
-                .map_err(|e| AdapterError::bad_input(CHAIN, e.to_string()))?;
+    let draw = softstake_core::position::draw_stake(&amounts, amount, min).ok_or_else(|| {
+        AdapterError::rejected(
+            CHAIN,
+            format!(
+                "no split of the {} stake accounts ({}) gives {amount} leaving every part at zero or at least the minimum {min}",
+                amounts.len(),
+                amounts.iter().map(Amount::to_string).collect::<Vec<_>>().join(", ")
+            ),
+        )
+    })?;
+    for (n, (i, part)) in draw.into_iter().enumerate() {
+        let id = &ids[i];
+        if part == s.accounts[id].amount {
             change(s.accounts.get_mut(id).expect("listed"));
             continue;
         }
-        let rest = acc_amount
-            .checked_sub(left, "split")
+        let rest = s.accounts[id]
+            .amount
+            .checked_sub(part, "split")
             .map_err(|e| AdapterError::bad_input(CHAIN, e.to_string()))?;
-        if rest < min {
-            return Err(AdapterError::rejected(
-                CHAIN,
-                format!("split would leave {rest}, below the minimum {min}"),
-            ));
-        }
         let mut split = s.accounts[id].clone();
         s.accounts.get_mut(id).expect("listed").amount = rest;
-        split.amount = left;
+        split.amount = part;
         change(&mut split);
         let new_id = derive_account(key, n as u32 + 1);
         if s.accounts.contains_key(&new_id) {
@@ -1038,7 +1038,6 @@ fn take<F: Fn(&mut StakeAccount)>(
             ));
         }
         s.accounts.insert(new_id, split);
-        left = Amount::ZERO;
     }
     Ok(())
 }
