@@ -15,8 +15,27 @@ pragma solidity ^0.8.20;
 // - `addValidator` replaces `createValidator` (no BLS proof, no consensus key);
 // - `distributeReward` takes the operator address and may be called by anyone (on the
 //   real chain the BSCValidatorSet system contract calls it with the consensus address);
-// - `slash` lets a test take BNB out of a pool (on the real chain: SlashIndicator).
-// The hub is installed with `anvil_setCode` at 0x...2002, so it keeps no constructor state.
+// - `slash` lets a test take BNB out of a pool (on the real chain: SlashIndicator);
+// - a validator's consensus address is its operator address (no consensus key);
+// - `BSCValidatorSet.setValidators` lets a test elect the set (on the real chain the
+//   breathe block elects the top `maxElectedValidators` by voting power).
+// The hub is installed with `anvil_setCode` at 0x...2002 and the validator set at
+// 0x...1000, so they keep no constructor state.
+
+/// The elected validator set (bsc-genesis-contract BSCValidatorSet.sol, at 0x...1000):
+/// `getValidators()` returns the consensus addresses of the current elected validators.
+contract BSCValidatorSet {
+    address[] private _elected;
+
+    function getValidators() external view returns (address[] memory) {
+        return _elected;
+    }
+
+    /// Test-only (see the header): elects `consensusAddrs`.
+    function setValidators(address[] calldata consensusAddrs) external {
+        _elected = consensusAddrs;
+    }
+}
 
 /// Per-validator share pool (bsc-genesis-contract StakeCredit.sol).
 contract StakeCredit {
@@ -302,6 +321,16 @@ contract StakeHub {
         returns (address creditContract)
     {
         return _validators[operatorAddress].creditContract;
+    }
+
+    /// Test-only deviation (see the header): the consensus address is the operator's.
+    function getValidatorConsensusAddress(address operatorAddress)
+        external
+        view
+        validatorExist(operatorAddress)
+        returns (address consensusAddress)
+    {
+        return operatorAddress;
     }
 
     function getValidatorBasicInfo(address operatorAddress)

@@ -23,7 +23,7 @@ use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::{bail, Context, Result};
 
-use softstake_adapters::evm::bsc::STAKE_HUB;
+use softstake_adapters::evm::bsc::{STAKE_HUB, VALIDATOR_SET};
 
 alloy::sol! {
     /// The test-only functions of our StakeHub stand-in (`contracts/evm/bsc/StakeHub.sol`).
@@ -33,6 +33,12 @@ alloy::sol! {
         function distributeReward(address consensusAddress) external payable;
         function slash(address operatorAddress, uint256 amount) external;
         function getValidatorCreditContract(address operatorAddress) external view returns (address);
+    }
+
+    /// The test-only setter of our BSCValidatorSet stand-in.
+    #[sol(rpc)]
+    interface IValidatorSetMock {
+        function setValidators(address[] consensusAddrs) external;
     }
 
     /// StakeCredit views the tests read.
@@ -341,9 +347,13 @@ impl std::fmt::Debug for LocalBsc {
 pub async fn start_bsc(port: u16, block_time_secs: u64) -> Result<LocalBsc> {
     let compiled = compile(&contracts_dir().join("bsc/StakeHub.sol"))?;
     let hub = compiled.get("StakeHub").context("StakeHub not in the solc output")?;
+    let set = compiled
+        .get("BSCValidatorSet")
+        .context("BSCValidatorSet not in the solc output")?;
     let evm = start_anvil(56, port, block_time_secs, 100_000, &[])?;
-    // the hub keeps no constructor state
+    // the hub and the validator set keep no constructor state
     evm.install_at(&hub.bin, &[], STAKE_HUB).await?;
+    evm.install_at(&set.bin, &[], VALIDATOR_SET).await?;
     let mock = IStakeHubMock::new(STAKE_HUB, &evm.funder);
     let mut validators = Vec::new();
     for (i, (name, rate, self_bnb)) in BSC_VALIDATORS.iter().enumerate() {
@@ -356,10 +366,25 @@ pub async fn start_bsc(port: u16, block_time_secs: u64) -> Result<LocalBsc> {
             .await?;
         validators.push(operator);
     }
-    Ok(LocalBsc { evm, validators })
+    let bsc = LocalBsc { evm, validators };
+    // every validator elected (consensus address = operator in the stand-in)
+    bsc.elect(&bsc.validators.clone()).await?;
+    Ok(bsc)
 }
 
 impl LocalBsc {
+    /// Elects `operators` (the breathe block's choice): the others stay registered
+    /// candidates outside the elected set.
+    pub async fn elect(&self, operators: &[Address]) -> Result<()> {
+        IValidatorSetMock::new(VALIDATOR_SET, &self.funder)
+            .setValidators(operators.to_vec())
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        Ok(())
+    }
+
     /// Pays `wei` of reward to `operator`'s pool (as the validator set contract would).
     pub async fn distribute_reward(&self, operator: Address, wei: u128) -> Result<()> {
         IStakeHubMock::new(STAKE_HUB, &self.funder)

@@ -52,6 +52,27 @@ async fn store(dir: &tempfile::TempDir) -> Store {
     journal::sqlite_store(dir.path(), "bnb").await
 }
 
+/// Only the elected set earns: a registered, unjailed candidate outside BSCValidatorSet's
+/// `getValidators()` is reported inactive with no performance, so the planner never
+/// delegates to it; electing it makes it active again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_only_the_elected_set_is_active() {
+    let c = start_bsc(0, 1).await.unwrap();
+    let chain = adapter(&c);
+    let vals = chain.validators().await.unwrap();
+    assert!(vals.iter().all(|v| v.active), "all three elected at start: {vals:?}");
+    c.elect(&c.validators[..2]).await.unwrap();
+    let vals = chain.validators().await.unwrap();
+    let candidate = vals.iter().find(|v| v.id == c.validators[2].to_string()).unwrap();
+    assert!(
+        !candidate.active && candidate.performance_bps == 0,
+        "a candidate outside the elected set earns nothing: {candidate:?}"
+    );
+    assert_eq!(vals.iter().filter(|v| v.active).count(), 2);
+    c.elect(&c.validators).await.unwrap();
+    assert!(chain.validators().await.unwrap().iter().all(|v| v.active));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn success_bnb_stake_lifecycle_on_anvil() {
     let c = start_bsc(0, 1).await.unwrap();

@@ -40,6 +40,10 @@ use crate::traits::{
 const CHAIN: &str = "bsc";
 /// The StakeHub system contract on BSC mainnet and testnet.
 pub const STAKE_HUB: Address = alloy::primitives::address!("0x0000000000000000000000000000000000002002");
+/// The BSCValidatorSet system contract (bsc-genesis-contract `BSCValidatorSet.sol`, the
+/// same address on every BSC network): `getValidators()` is the elected set's consensus
+/// addresses, the validators that produce blocks and earn this epoch.
+pub const VALIDATOR_SET: Address = alloy::primitives::address!("0x0000000000000000000000000000000000001000");
 /// Validators read per `getValidators` page.
 const VALIDATOR_PAGE: u64 = 100;
 /// Most validators read (bounds the paging loop; BSC has about 50).
@@ -69,14 +73,25 @@ mod abi {
 }
 use abi::{IStakeCredit, IStakeHub, StakeCredit};
 
+alloy::sol! {
+    /// The one BSCValidatorSet view the adapter reads (bsc-genesis-contract
+    /// `contracts/BSCValidatorSet.sol`: `function getValidators() external view returns
+    /// (address[] memory)`, the elected set's consensus addresses).
+    #[sol(rpc)]
+    interface IBSCValidatorSet {
+        function getValidators() external view returns (address[] memory);
+    }
+}
+
 /// `a + b` for amounts read from the chain.
 fn add(a: Amount, b: Amount) -> Result<Amount> {
     a.checked_add(b, "chain amounts")
         .map_err(|_| AdapterError::bad_response(CHAIN, format!("{a} + {b} wei overflows u128")))
 }
 
-/// Names a StakeHub or StakeCredit custom error from revert data.
-fn decode_revert(data: &[u8]) -> Option<String> {
+/// Names a StakeHub or StakeCredit custom error from revert data (the ABI's 4-byte
+/// selector and arguments); `None` for data that is none of them.
+pub fn decode_revert(data: &[u8]) -> Option<String> {
     if let Ok(e) = IStakeHub::IStakeHubErrors::abi_decode(data) {
         return Some(format!("StakeHub {e:?}"));
     }
@@ -350,10 +365,27 @@ impl ChainAdapter for BscAdapter {
         Ok(self.evm.head().await?.1)
     }
 
+    /// Every registered validator; active only when elected (its consensus address is in
+    /// BSCValidatorSet's `getValidators()`) and not jailed. A registered candidate outside
+    /// the elected set produces no blocks and earns nothing.
     async fn validators(&self) -> Result<Vec<ValidatorCandidate>> {
         let at = BlockId::latest();
+        let elected: std::collections::BTreeSet<Address> = IBSCValidatorSet::new(VALIDATOR_SET, self.evm.provider())
+            .getValidators()
+            .call()
+            .await
+            .map_err(|e| call_err(CHAIN, "BSCValidatorSet.getValidators", e))?
+            .into_iter()
+            .collect();
         let mut out = Vec::new();
         for (op, credit) in self.all_validators(at).await? {
+            let consensus = self
+                .hub()
+                .getValidatorConsensusAddress(op)
+                .call()
+                .await
+                .map_err(|e| call_err(CHAIN, "StakeHub.getValidatorConsensusAddress", e))?;
+            let earning = elected.contains(&consensus);
             let info = self
                 .hub()
                 .getValidatorBasicInfo(op)
@@ -389,8 +421,8 @@ impl ChainAdapter for BscAdapter {
                 name: description.moniker,
                 commission_bps: commission.rate as u32,
                 total_stake: to_amount(CHAIN, "totalPooledBNB", total)?,
-                performance_bps: if info.jailed { 0 } else { 10_000 },
-                active: !info.jailed,
+                performance_bps: if info.jailed || !earning { 0 } else { 10_000 },
+                active: earning && !info.jailed,
             });
         }
         Ok(out)
