@@ -331,7 +331,7 @@ async fn fail_fee_signature_and_sequence_errors_are_typed_rejections() {
     assert_eq!(chain.tx_status(&forged).await.unwrap(), TxStatus::NotFound);
 
     // the good one lands; a second transaction signed for the same sequence is refused
-    let stale = chain.claim_rewards("s-2", &v).await.unwrap();
+    let stale = chain.delegate("s-2", &v, Amount(ATOM)).await.unwrap();
     assert!(matches!(
         land(&c, chain.as_ref(), &good).await,
         TxStatus::Confirmed { .. }
@@ -344,8 +344,8 @@ async fn fail_fee_signature_and_sequence_errors_are_typed_rejections() {
     );
     assert_eq!(
         chain.tx_status(&stale).await.unwrap(),
-        TxStatus::Expired,
-        "its sequence is spent"
+        TxStatus::NotFound,
+        "its sequence is spent, but only the timeout height proves it never lands"
     );
 
     // past its timeout height: refused, and expired
@@ -357,6 +357,11 @@ async fn fail_fee_signature_and_sequence_errors_are_typed_rejections() {
         "{e}"
     );
     assert_eq!(chain.tx_status(&late).await.unwrap(), TxStatus::Expired);
+    assert_eq!(
+        chain.tx_status(&stale).await.unwrap(),
+        TxStatus::Expired,
+        "past its timeout too"
+    );
     assert_eq!(c.delegation(&me, &v), 10 * ATOM, "neither landed");
 
     // the staking module's limit: at most 7 unbonding entries per pair
@@ -372,6 +377,53 @@ async fn fail_fee_signature_and_sequence_errors_are_typed_rejections() {
         matches!(&e, AdapterError::BadInput { message, .. } if message.contains("max_entries")),
         "{e}"
     );
+}
+
+/// A delegation that landed while the node's tx indexer lags (or is pruned) is not found
+/// by `GetTx` although the account's sequence moved on: that is no proof it never landed,
+/// so it stays NotFound (the journal waits) until the indexer shows it, never Expired
+/// (which would sign a second delegation).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_landed_but_unindexed_is_not_expired() {
+    let c = start(genesis(), 0, 0).await.unwrap();
+    let chain = adapter(&c);
+    let me = treasury();
+    let v = validators()[0].operator_address.clone();
+    c.set_index_lag(5);
+    let tx = chain.delegate("lag-1", &v, Amount(10 * ATOM)).await.unwrap();
+    chain.broadcast(&tx).await.unwrap();
+    c.produce(1);
+    assert_eq!(c.delegation(&me, &v), 10 * ATOM, "it landed");
+    assert_eq!(c.sequence(&me), 1, "and spent its sequence");
+    assert_eq!(
+        chain.tx_status(&tx).await.unwrap(),
+        TxStatus::NotFound,
+        "not indexed yet: not expired"
+    );
+    c.set_index_lag(0);
+    assert!(matches!(
+        chain.tx_status(&tx).await.unwrap(),
+        TxStatus::Confirmed { .. }
+    ));
+}
+
+/// A claim whose rewards do not pay its fee is refused before anything is signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_claims_below_the_fee_are_refused() {
+    let c = start(genesis(), 0, 0).await.unwrap();
+    let chain = adapter(&c);
+    let me = treasury();
+    let v = validators()[0].operator_address.clone();
+    let tx = chain.delegate("d-1", &v, Amount(ATOM)).await.unwrap();
+    chain.broadcast(&tx).await.unwrap();
+    c.produce(2);
+    let sequence = c.sequence(&me);
+    let e = chain.claim_rewards("c-dust", &v).await.unwrap_err();
+    assert!(
+        matches!(&e, AdapterError::BadInput { message, .. } if message.contains("do not pay the claim's fee of 1500")),
+        "{e}"
+    );
+    assert_eq!(c.sequence(&me), sequence, "nothing signed or sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -240,6 +240,17 @@ fn coins_amount(what: &str, list: &str, denom: &str) -> Result<u128> {
     Ok(total)
 }
 
+/// The (account number, sequence) of an `auth` `Account` answer's
+/// `/cosmos.auth.v1beta1.BaseAccount` value (protobuf, `cosmos-sdk-proto`).
+///
+/// # Errors
+/// [`AdapterError::BadResponse`] for bytes that are not a BaseAccount.
+pub fn decode_base_account(value: &[u8]) -> Result<(u64, u64)> {
+    let a =
+        auth::BaseAccount::decode(value).map_err(|e| AdapterError::bad_response(CHAIN, format!("BaseAccount: {e}")))?;
+    Ok((a.account_number, a.sequence))
+}
+
 impl CosmosAdapter {
     /// An adapter signing with `key` (its address is the treasury's). Connects lazily.
     ///
@@ -309,6 +320,40 @@ impl CosmosAdapter {
 
     fn distribution(&self) -> distr::query_client::QueryClient<Channel> {
         distr::query_client::QueryClient::new(self.channel.clone())
+    }
+
+    /// Pending rewards per validator in the bond denom, base units (truncated).
+    async fn rewards_by_validator(&self) -> Result<Vec<(String, Amount)>> {
+        let denom = self.params().await?.bond_denom.clone();
+        let r = self
+            .distribution()
+            .delegation_total_rewards(distr::QueryDelegationTotalRewardsRequest {
+                delegator_address: self.address(),
+            })
+            .await
+            .map_err(|e| grpc_err("DelegationTotalRewards", &e))?
+            .into_inner();
+        let mut out = Vec::new();
+        for d in r.rewards {
+            let mut amount = 0u128;
+            for c in d.reward.iter().filter(|c| c.denom == denom) {
+                amount = amount
+                    .checked_add(dec_truncated("reward", &c.amount)?)
+                    .ok_or_else(|| AdapterError::bad_response(CHAIN, "rewards overflow u128"))?;
+            }
+            out.push((d.validator_address, Amount(amount)));
+        }
+        Ok(out)
+    }
+
+    /// Pending rewards at `validator`, base units (0 without a delegation).
+    async fn pending_reward(&self, validator: &str) -> Result<Amount> {
+        Ok(self
+            .rewards_by_validator()
+            .await?
+            .into_iter()
+            .find(|(v, _)| v == validator)
+            .map_or(Amount::ZERO, |(_, a)| a))
     }
 
     fn tx_service(&self) -> txpb::service_client::ServiceClient<Channel> {
@@ -404,9 +449,7 @@ impl CosmosAdapter {
                 ),
             ));
         }
-        let a = auth::BaseAccount::decode(any.value.as_slice())
-            .map_err(|e| AdapterError::bad_response(CHAIN, format!("BaseAccount: {e}")))?;
-        Ok((a.account_number, a.sequence))
+        decode_base_account(&any.value)
     }
 
     async fn balance(&self) -> Result<u128> {
@@ -551,8 +594,12 @@ impl CosmosAdapter {
             .map_err(|e| AdapterError::Signer(format!("encoding a message: {e}")))
     }
 
-    /// The payload's (sequence, timeout height); `None` for a withdrawal.
-    fn decode(tx: &SignedTx) -> Result<Option<(u64, u64, Vec<u8>)>> {
+    /// The payload's (sequence, timeout height, TxRaw bytes); `None` for a withdrawal.
+    ///
+    /// # Errors
+    /// [`AdapterError::BadInput`] for a payload that is not base64 of a TxRaw with a body
+    /// and a signer, or that hashes to another id.
+    pub fn decode_payload(tx: &SignedTx) -> Result<Option<(u64, u64, Vec<u8>)>> {
         if tx.tx_id.starts_with(RETURNED) {
             return Ok(None);
         }
@@ -789,26 +836,16 @@ impl ChainAdapter for CosmosAdapter {
     }
 
     /// `DelegationTotalRewards`: each validator's pending reward, truncated to base units
-    /// (the chain pays the truncated amount).
+    /// (the chain pays the truncated amount), only where it pays a claim's fee: a smaller claim would lose money, so the
+    /// planner never sees it.
     async fn claimable(&self) -> Result<Vec<(String, Amount)>> {
-        let denom = self.params().await?.bond_denom.clone();
-        let r = self
-            .distribution()
-            .delegation_total_rewards(distr::QueryDelegationTotalRewardsRequest {
-                delegator_address: self.address(),
-            })
-            .await
-            .map_err(|e| grpc_err("DelegationTotalRewards", &e))?
-            .into_inner();
-        let mut out = Vec::new();
-        for d in r.rewards {
-            let mut amount = 0;
-            for c in d.reward.iter().filter(|c| c.denom == denom) {
-                amount += dec_truncated("reward", &c.amount)?;
-            }
-            out.push((d.validator_address, Amount(amount)));
-        }
-        Ok(out)
+        let (_, fee) = self.fee_for(1)?;
+        Ok(self
+            .rewards_by_validator()
+            .await?
+            .into_iter()
+            .filter(|(_, a)| a.0 > fee)
+            .collect())
     }
 
     /// `MsgDelegate` of `amount` to `validator` (`cosmosvaloper1…`).
@@ -894,7 +931,20 @@ impl ChainAdapter for CosmosAdapter {
     }
 
     /// `MsgWithdrawDelegatorReward` from `validator`.
+    /// `MsgWithdrawDelegatorReward` from `validator`, refused while its rewards do not
+    /// pay the claim's fee (a claim that loses money).
+    ///
+    /// # Errors
+    /// [`AdapterError::BadInput`] for a malformed validator or rewards at most the fee.
     async fn claim_rewards(&self, _key: &str, validator: &str) -> Result<SignedTx> {
+        let (_, fee) = self.fee_for(1)?;
+        let pending = self.pending_reward(validator).await?;
+        if pending.0 <= fee {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!("rewards of {pending} at {validator} do not pay the claim's fee of {fee}: not claimed"),
+            ));
+        }
         let msg = cosmrs::distribution::MsgWithdrawDelegatorReward {
             delegator_address: self.address.clone(),
             validator_address: Self::account_id("validator", validator)?,
@@ -906,7 +956,7 @@ impl ChainAdapter for CosmosAdapter {
     /// `ErrTxInMempoolCache` are success (a retry); anything else is a rejection with the
     /// codespace, code and log.
     async fn broadcast(&self, tx: &SignedTx) -> Result<()> {
-        let Some((_, _, bytes)) = Self::decode(tx)? else {
+        let Some((_, _, bytes)) = Self::decode_payload(tx)? else {
             return Ok(());
         };
         let v = self
@@ -940,7 +990,7 @@ impl ChainAdapter for CosmosAdapter {
     }
 
     async fn tx_status(&self, tx: &SignedTx) -> Result<TxStatus> {
-        let Some((sequence, timeout, _)) = Self::decode(tx)? else {
+        let Some((sequence, timeout, _)) = Self::decode_payload(tx)? else {
             let r: Returned = serde_json::from_str(&tx.payload)
                 .map_err(|e| AdapterError::bad_input(CHAIN, format!("withdrawal payload: {e}")))?;
             return Ok(TxStatus::Confirmed {
@@ -960,8 +1010,15 @@ impl ChainAdapter for CosmosAdapter {
                 .map_err(|e| AdapterError::bad_response(CHAIN, format!("tx timestamp {:?}: {e}", r.timestamp)))?;
             return Ok(TxStatus::Confirmed { at });
         }
-        if current > sequence || (timeout > 0 && head.height > timeout) {
+        // Expired only once it can never land and the chain does not hold it: past its
+        // timeout height. A sequence that moved on is not proof (a node with its tx index
+        // off or pruned would not find ours even if it landed), so until the timeout the
+        // executor keeps waiting instead of signing the operation again.
+        if timeout > 0 && head.height > timeout {
             return Ok(TxStatus::Expired);
+        }
+        if current > sequence {
+            tracing::debug!(tx = %tx.tx_id, sequence, current, timeout, "sequence spent: waiting for the timeout height");
         }
         Ok(TxStatus::NotFound)
     }

@@ -213,6 +213,9 @@ struct Chain {
     order: Vec<String>,
     /// Reward per bonded base unit per block before tax and commission, 10^18 scale.
     rate_dec: u128,
+    /// Test fault: the tx indexer lags this many blocks behind the head (`GetTx` does not
+    /// find transactions of the last `index_lag` blocks, as on a busy node).
+    index_lag: i64,
 }
 
 fn attr(key: &str, value: impl Into<String>) -> EventAttribute {
@@ -307,6 +310,7 @@ impl Chain {
             txs: BTreeMap::new(),
             order: Vec::new(),
             rate_dec,
+            index_lag: 0,
         })
     }
 
@@ -1086,6 +1090,7 @@ impl Node {
         let t = c
             .txs
             .get(&r.hash.to_uppercase())
+            .filter(|t| t.height <= c.height - c.index_lag)
             .ok_or_else(|| Status::not_found(format!("tx not found: {}", r.hash)))?;
         Ok(txpb::GetTxResponse {
             tx: None,
@@ -1244,6 +1249,12 @@ pub async fn start(genesis: CosmosGenesis, grpc_port: u16, rpc_port: u16) -> Res
 }
 
 impl LocalCosmos {
+    /// Makes the tx indexer lag `blocks` blocks behind the head (0: in step): `GetTx`
+    /// answers NotFound for transactions of the last `blocks` blocks.
+    pub fn set_index_lag(&self, blocks: i64) {
+        lock(&self.chain).index_lag = blocks.max(0);
+    }
+
     /// Produces `blocks` blocks.
     pub fn produce(&self, blocks: u64) {
         lock(&self.chain).produce(blocks);
