@@ -31,7 +31,10 @@ fn key() -> SecretBytes {
 }
 
 fn genesis() -> NearGenesis {
-    let pk = softstake_adapters::near::secret_key(&key()).unwrap().public_key();
+    genesis_for(softstake_adapters::near::secret_key(&key()).unwrap().public_key())
+}
+
+fn genesis_for(pk: near_crypto::PublicKey) -> NearGenesis {
     NearGenesis {
         epoch_length: EPOCH_BLOCKS,
         // one block per chain second: an epoch is 200 s of chain time
@@ -48,20 +51,24 @@ fn genesis() -> NearGenesis {
                 reward_fee: fee,
             })
             .collect(),
+        solo_validators: vec![],
         accounts: vec![(TREASURY.into(), pk, 100_000 * NEAR)],
         genesis_nanos: 1_750_000_000_000_000_000,
         tick_ms: 20,
     }
 }
 
-fn adapter_with(c: &LocalNear, key: &SecretBytes) -> Arc<dyn ChainAdapter> {
-    let cfg = NearConfig {
+fn config(c: &LocalNear) -> NearConfig {
+    NearConfig {
         rpc_url: c.url.clone(),
         account_id: TREASURY.into(),
         extra_pools: vec![],
         max_operations_per_epoch: 32,
-    };
-    journal::guarded(NearAdapter::new(cfg, key).unwrap(), 1_000, 3)
+    }
+}
+
+fn adapter_with(c: &LocalNear, key: &SecretBytes) -> Arc<dyn ChainAdapter> {
+    journal::guarded(NearAdapter::new(config(c), key).unwrap(), 1_000, 3)
 }
 
 fn exec() -> ExecConfig {
@@ -185,6 +192,99 @@ async fn success_near_stake_lifecycle_on_the_local_chain() {
     );
 
     journal::assert_zero_drift(&store, chain.as_ref(), near, &["d-a", "d-b", "u-a", "w-a"]).await;
+}
+
+/// Production signing: the treasury's full-access key is generated inside a SoftHSM2
+/// token (PKCS#11, `CKM_EDDSA`); the local chain checks the borsh transactions' Ed25519
+/// signatures against the account's access key, as a node does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_near_operations_signed_by_the_hsm() {
+    let dir = tempfile::tempdir().unwrap();
+    let hsm = softstake_e2e::hsm_key(dir.path(), "near-1", softstake_adapters::pkcs11::KeyAlgorithm::Ed25519);
+    let pk: near_crypto::PublicKey = hsm.info().near_public_key().parse().unwrap();
+    assert_eq!(
+        hsm.address("near", "").unwrap(),
+        hex::encode(pk.key_data()),
+        "the implicit account"
+    );
+    let c = start(genesis_for(pk.clone()), 0).await.unwrap();
+    let a = NearAdapter::new(config(&c), softstake_adapters::TreasuryKey::Hsm(hsm)).unwrap();
+    assert_eq!(a.public_key(), pk, "the adapter signs with the token's key");
+    let chain = journal::guarded(a, 1_000, 3);
+    let store = store(&dir).await;
+    for (k, kind, amount) in [
+        ("hsm-d", OpKind::Delegate, 2_000 * NEAR),
+        ("hsm-u", OpKind::Undelegate, 500 * NEAR),
+    ] {
+        assert_eq!(
+            run(&store, chain.as_ref(), op(k, kind, POOLS[0], amount)).await,
+            OpOutcome::Confirmed,
+            "{k}"
+        );
+    }
+    let (staked, unstaked) = c.pool_balances(POOLS[0], TREASURY);
+    // (an epoch boundary may have passed in between: rewards only add to the stake)
+    assert!((1_500 * NEAR - 1_000..1_501 * NEAR).contains(&staked), "{staked}");
+    assert_eq!(unstaked, 500 * NEAR);
+    // the raw devnet key is not this account's key: the chain refuses what it signs
+    let stranger = adapter_with(&c, &key());
+    let out = run(&store, stranger.as_ref(), op("raw-d", OpKind::Delegate, POOLS[1], NEAR)).await;
+    assert!(matches!(out, OpOutcome::Failed(_)), "{out:?}");
+}
+
+/// A validator staking on its own account (no pool contract) is in the validator set:
+/// `validators()` and `positions()` skip it instead of failing, and the pools still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_validators_that_are_not_pools_are_skipped() {
+    let mut g = genesis();
+    g.solo_validators = vec![("solo-validator.near".into(), 2_000_000 * NEAR)];
+    let c = start(g, 0).await.unwrap();
+    let chain = adapter_with(&c, &key());
+    let vals = chain.validators().await.unwrap();
+    assert_eq!(vals.len(), 3, "the three pools, not the solo validator: {vals:?}");
+    assert!(vals.iter().all(|v| v.id != "solo-validator.near"));
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    assert_eq!(
+        run(
+            &store,
+            chain.as_ref(),
+            op("d-solo", OpKind::Delegate, POOLS[0], 100 * NEAR)
+        )
+        .await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(
+        journal::amount_at(chain.as_ref(), POOLS[0], StakeState::Active).await,
+        100 * NEAR
+    );
+    // an operation on the solo validator is refused before anything is signed
+    let e = chain
+        .undelegate("u-solo", "solo-validator.near", Amount(NEAR))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, AdapterError::BadInput { .. }) && e.to_string().contains("not a staking pool"),
+        "{e}"
+    );
+}
+
+/// A node failing while the adapter looks up a transaction's reference block says nothing
+/// about the transaction: the status is a transient error (retried), not Expired (which
+/// would sign the operation again while the first may still land).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_reference_block_errors_are_transient_not_expired() {
+    let mut g = genesis();
+    g.tick_ms = 0;
+    let c = start(g, 0).await.unwrap();
+    let a = NearAdapter::new(config(&c), &key()).unwrap();
+    let tx = a.delegate("never-sent", POOLS[0], Amount(NEAR)).await.unwrap();
+    assert_eq!(a.tx_status(&tx).await.unwrap(), TxStatus::NotFound, "may still land");
+    c.fail_block_by_hash(true);
+    let e = a.tx_status(&tx).await.unwrap_err();
+    assert!(matches!(e, AdapterError::Transient { .. }), "{e}");
+    c.fail_block_by_hash(false);
+    assert_eq!(a.tx_status(&tx).await.unwrap(), TxStatus::NotFound);
 }
 
 /// A key the chain does not know, and a nonce already used: typed rejections, the

@@ -86,6 +86,10 @@ pub struct NearGenesis {
     pub apr_bps: u32,
     /// The pools.
     pub pools: Vec<PoolSpec>,
+    /// Validators that stake on their own account, with no staking-pool contract (as some
+    /// mainnet validators do): (account id, stake yoctoNEAR). They are in the validator
+    /// set; a view call on them fails with `CodeDoesNotExist`.
+    pub solo_validators: Vec<(String, u128)>,
     /// Accounts with a full-access key and a balance: (id, public key, yoctoNEAR).
     pub accounts: Vec<(String, PublicKey, u128)>,
     /// Chain time of the genesis block, Unix nanoseconds.
@@ -177,6 +181,8 @@ struct Chain {
     accounts: BTreeMap<AccountId, Account>,
     pools: BTreeMap<AccountId, Pool>,
     txs: HashMap<CryptoHash, TxRecord>,
+    /// Test fault: `block` by hash answers an internal error (an overloaded node).
+    block_by_hash_fails: bool,
 }
 
 impl Chain {
@@ -241,6 +247,7 @@ impl Chain {
             accounts,
             pools,
             txs: HashMap::new(),
+            block_by_hash_fails: false,
             g,
         };
         c.produce(1);
@@ -620,6 +627,12 @@ impl LocalNear {
         c.produce(blocks);
     }
 
+    /// Makes `block` by hash answer an internal error (`true`) or answer again (`false`):
+    /// a node that fails while the adapter looks up a transaction's reference block.
+    pub fn fail_block_by_hash(&self, fail: bool) {
+        self.lock().block_by_hash_fails = fail;
+    }
+
     /// `account`'s balance, yoctoNEAR.
     pub fn balance(&self, account: &str) -> u128 {
         let c = self.lock();
@@ -697,6 +710,14 @@ async fn rpc(State(chain): State<Shared>, Json(req): Json<Value>) -> Json<Value>
 }
 
 fn block(c: &Chain, id: &Value, params: &Value) -> Json<Value> {
+    if c.block_by_hash_fails && params["block_id"].is_string() {
+        return err(
+            id,
+            RpcError::from(near_jsonrpc_primitives::types::blocks::RpcBlockError::InternalError {
+                error_message: "node overloaded".into(),
+            }),
+        );
+    }
     let height = match &params["block_id"] {
         Value::Number(n) => n.as_u64(),
         Value::String(h) => h.parse::<CryptoHash>().ok().and_then(|h| c.by_hash.get(&h).copied()),
@@ -855,6 +876,26 @@ fn validators(c: &Chain, id: &Value) -> Json<Value> {
             num_expected_endorsements_per_shard: vec![],
             shards_endorsed: vec![],
         })
+        .chain(c.g.solo_validators.iter().filter_map(|(id, stake)| {
+            Some(CurrentEpochValidatorInfo {
+                account_id: id.parse().ok()?,
+                public_key: SecretKey::from_seed(near_crypto::KeyType::ED25519, id).public_key(),
+                is_slashed: false,
+                stake: Balance::from_yoctonear(*stake),
+                shards_produced: vec![],
+                num_produced_blocks: 100,
+                num_expected_blocks: 100,
+                num_produced_chunks: 100,
+                num_expected_chunks: 100,
+                num_produced_chunks_per_shard: vec![],
+                num_expected_chunks_per_shard: vec![],
+                num_produced_endorsements: 0,
+                num_expected_endorsements: 0,
+                num_produced_endorsements_per_shard: vec![],
+                num_expected_endorsements_per_shard: vec![],
+                shards_endorsed: vec![],
+            })
+        }))
         .collect();
     let info = EpochValidatorInfo {
         current_validators: current,

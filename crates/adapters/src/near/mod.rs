@@ -28,7 +28,7 @@
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use near_crypto::{ED25519SecretKey, PublicKey, SecretKey};
+use near_crypto::{ED25519PublicKey, ED25519SecretKey, PublicKey, SecretKey, Signature};
 use near_jsonrpc_client::errors::{JsonRpcError, JsonRpcServerError};
 use near_jsonrpc_client::{methods, JsonRpcClient};
 use near_jsonrpc_primitives::types::query::QueryResponseKind;
@@ -44,8 +44,9 @@ use tokio::sync::OnceCell;
 
 use softstake_core::{Amount, Timestamp};
 
+use crate::ed25519::Ed25519Key;
 use crate::error::{AdapterError, Result};
-use crate::signer::SecretBytes;
+use crate::signer::{SecretBytes, TreasuryKey};
 use crate::traits::{
     ChainAdapter, EpochInfo, LiquidityModel, Position, RewardsPage, SignedTx, StakeState, TxStatus, ValidatorCandidate,
 };
@@ -87,14 +88,32 @@ struct GenesisConstants {
 
 impl methods::RpcHandlerResponse for GenesisConstants {}
 
-/// `get_account` of the reference pool.
-#[derive(Debug, Clone, Deserialize)]
-struct PoolAccount {
+/// `get_account` of the reference staking pool (`core-contracts/staking-pool`,
+/// `HumanReadableAccount`): balances in yoctoNEAR as decimal strings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PoolAccount {
+    /// Unstaked yoctoNEAR (unbonding or withdrawable).
     #[serde(with = "dec")]
-    unstaked_balance: u128,
+    pub unstaked_balance: u128,
+    /// Staked yoctoNEAR (the shares' value).
     #[serde(with = "dec")]
-    staked_balance: u128,
-    can_withdraw: bool,
+    pub staked_balance: u128,
+    /// Whether the unstaked balance may be withdrawn now.
+    pub can_withdraw: bool,
+}
+
+/// A view call's JSON result (the bytes of a `call_function` answer) as `T`.
+///
+/// # Errors
+/// [`AdapterError::BadResponse`] naming `what` and quoting the answer, for JSON that is
+/// not a `T` (a contract that is not a reference staking pool, garbage).
+pub fn decode_view<T: DeserializeOwned>(what: &str, result: &[u8]) -> Result<T> {
+    serde_json::from_slice(result).map_err(|e| {
+        AdapterError::bad_response(
+            CHAIN,
+            format!("{what} returned {:?}: {e}", String::from_utf8_lossy(result)),
+        )
+    })
 }
 
 /// `get_reward_fee_fraction` of the reference pool.
@@ -119,7 +138,7 @@ pub struct NearAdapter {
     rpc: JsonRpcClient,
     cfg: NearConfig,
     account: AccountId,
-    key: SecretKey,
+    key: Ed25519Key,
     genesis: OnceCell<GenesisConstants>,
 }
 
@@ -151,25 +170,34 @@ fn parse_account(what: &str, id: &str) -> Result<AccountId> {
         .map_err(|e| AdapterError::bad_input(CHAIN, format!("{what} {id:?} is not a NEAR account id: {e}")))
 }
 
-/// An ed25519 key from 32 seed bytes or 64 keypair bytes (seed ‖ public key, the
-/// `ed25519:` secret-key format's bytes).
+/// The 32-byte ed25519 seed of a raw NEAR key: 32 seed bytes or 64 keypair bytes
+/// (seed ‖ public key, the `ed25519:` secret-key format's bytes).
 ///
 /// # Errors
 /// [`AdapterError::Signer`] for any other length or a keypair whose halves disagree.
-pub fn secret_key(key: &SecretBytes) -> Result<SecretKey> {
+pub fn seed(key: &SecretBytes) -> Result<[u8; 32]> {
     let bytes = key.expose();
     let seed: [u8; 32] = bytes
         .get(..32)
         .and_then(|s| s.try_into().ok())
         .filter(|_| bytes.len() == 32 || bytes.len() == 64)
         .ok_or_else(|| AdapterError::Signer(format!("a NEAR key is 32 or 64 bytes, not {}", bytes.len())))?;
-    let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
-    let public = signing.verifying_key().to_bytes();
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes();
     if bytes.len() == 64 && bytes[32..] != public {
         return Err(AdapterError::Signer(
             "the NEAR keypair's public half does not match its seed".into(),
         ));
     }
+    Ok(seed)
+}
+
+/// A raw NEAR key as near-crypto's [`SecretKey`] (see [`seed`] for the formats).
+///
+/// # Errors
+/// As [`seed`].
+pub fn secret_key(key: &SecretBytes) -> Result<SecretKey> {
+    let seed = seed(key)?;
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes();
     let mut pair = [0u8; 64];
     pair[..32].copy_from_slice(&seed);
     pair[32..].copy_from_slice(&public);
@@ -187,12 +215,14 @@ fn block_time(nanos: u64) -> Result<Timestamp> {
 }
 
 impl NearAdapter {
-    /// An adapter signing as `cfg.account_id` with `key`.
+    /// An adapter signing as `cfg.account_id` with `key`: a raw key ([`seed`]'s formats) or
+    /// an Ed25519 key pair in a PKCS#11 token, which must be a full-access key of the
+    /// account.
     ///
     /// # Errors
     /// [`AdapterError::BadInput`] for a malformed account id or pool; [`AdapterError::Signer`]
     /// for a key that is not ed25519.
-    pub fn new(cfg: NearConfig, key: &SecretBytes) -> Result<NearAdapter> {
+    pub fn new(cfg: NearConfig, key: impl Into<TreasuryKey>) -> Result<NearAdapter> {
         let account = parse_account("account_id", &cfg.account_id)?;
         for p in &cfg.extra_pools {
             parse_account("extra pool", p)?;
@@ -202,7 +232,7 @@ impl NearAdapter {
         }
         Ok(NearAdapter {
             rpc: JsonRpcClient::connect(cfg.rpc_url.as_str()),
-            key: secret_key(key)?,
+            key: Ed25519Key::from_treasury(CHAIN, key.into(), seed)?,
             account,
             cfg,
             genesis: OnceCell::new(),
@@ -211,7 +241,7 @@ impl NearAdapter {
 
     /// The treasury's public key (the access key it signs with).
     pub fn public_key(&self) -> PublicKey {
-        self.key.public_key()
+        PublicKey::ED25519(ED25519PublicKey(self.key.public_key()))
     }
 
     /// The treasury's account id.
@@ -272,39 +302,48 @@ impl NearAdapter {
             .kind)
     }
 
-    /// A view call of `method` on `contract` with JSON `args`.
-    async fn view<T: DeserializeOwned>(
+    /// A view call of `method` on `contract` with JSON `args`: `Ok(Err(why))` when the
+    /// contract cannot answer it as a reference staking pool does (no contract code, no
+    /// such method, a panic, an answer of another shape); `Err` for the node's own errors
+    /// (transient or not).
+    async fn try_view<T: DeserializeOwned>(
         &self,
         contract: &AccountId,
         method: &str,
         args: serde_json::Value,
-    ) -> Result<T> {
-        let kind = self
-            .query(QueryRequest::CallFunction {
-                account_id: contract.clone(),
-                method_name: method.to_string(),
-                args: FunctionArgs::from(args.to_string().into_bytes()),
+    ) -> Result<std::result::Result<T, String>> {
+        use near_jsonrpc_primitives::types::query::RpcQueryError;
+        let what = format!("{contract}.{method}");
+        let answer = self
+            .rpc
+            .call(methods::query::RpcQueryRequest {
+                block_reference: BlockReference::Finality(Finality::Final),
+                request: QueryRequest::CallFunction {
+                    account_id: contract.clone(),
+                    method_name: method.to_string(),
+                    args: FunctionArgs::from(args.to_string().into_bytes()),
+                },
             })
-            .await?;
-        let QueryResponseKind::CallResult(r) = kind else {
-            return Err(AdapterError::bad_response(
-                CHAIN,
-                format!("{contract}.{method}: not a call result"),
-            ));
+            .await;
+        let kind = match answer {
+            Ok(r) => r.kind,
+            Err(JsonRpcError::ServerError(JsonRpcServerError::HandlerError(
+                RpcQueryError::ContractExecutionError { vm_error, .. },
+            ))) => return Ok(Err(format!("{what}: {vm_error}"))),
+            Err(JsonRpcError::ServerError(JsonRpcServerError::HandlerError(RpcQueryError::NoContractCode {
+                ..
+            }))) => return Ok(Err(format!("{what}: no contract code"))),
+            Err(e) => return Err(rpc_err("query", e)),
         };
-        serde_json::from_slice(&r.result).map_err(|e| {
-            AdapterError::bad_response(
-                CHAIN,
-                format!(
-                    "{contract}.{method} returned {:?}: {e}",
-                    String::from_utf8_lossy(&r.result)
-                ),
-            )
-        })
+        let QueryResponseKind::CallResult(r) = kind else {
+            return Err(AdapterError::bad_response(CHAIN, format!("{what}: not a call result")));
+        };
+        Ok(decode_view(&what, &r.result).map_err(|e| e.to_string()))
     }
 
-    async fn pool_account(&self, pool: &AccountId) -> Result<PoolAccount> {
-        self.view(pool, "get_account", serde_json::json!({ "account_id": self.account }))
+    /// Our account in `pool`; `Ok(Err(why))` when `pool` is not a reference staking pool.
+    async fn pool_account(&self, pool: &AccountId) -> Result<std::result::Result<PoolAccount, String>> {
+        self.try_view(pool, "get_account", serde_json::json!({ "account_id": self.account }))
             .await
     }
 
@@ -396,7 +435,9 @@ impl NearAdapter {
             }))],
         });
         let (hash, _) = tx.get_hash_and_size();
-        let signature = self.key.sign(hash.as_ref());
+        let signature = Signature::ED25519(ed25519_dalek::Signature::from_bytes(
+            &self.key.sign(hash.as_ref()).await?,
+        ));
         let signed = SignedTransaction::new(signature, tx);
         let bytes = borsh::to_vec(&signed)
             .map_err(|e| AdapterError::Signer(format!("encoding the NEAR transaction failed: {e}")))?;
@@ -407,7 +448,13 @@ impl NearAdapter {
         })
     }
 
-    fn decode(&self, tx: &SignedTx) -> Result<SignedTransaction> {
+    /// The signed transaction a journal payload holds (base64 of its borsh), which must
+    /// hash to the recorded id.
+    ///
+    /// # Errors
+    /// [`AdapterError::BadInput`] for a payload that is not base64 of a signed transaction
+    /// or hashes to another id.
+    pub fn decode_payload(tx: &SignedTx) -> Result<SignedTransaction> {
         let bytes =
             base64_decode(&tx.payload).ok_or_else(|| AdapterError::bad_input(CHAIN, "payload is not base64"))?;
         let signed: SignedTransaction = borsh::from_slice(&bytes)
@@ -495,9 +542,18 @@ impl ChainAdapter for NearAdapter {
         let v = self.validators_info().await?;
         let mut out = Vec::new();
         for c in v.current_validators.into_iter().take(MAX_POOLS) {
-            let fee: RewardFeeFraction = self
-                .view(&c.account_id, "get_reward_fee_fraction", serde_json::json!({}))
-                .await?;
+            let fee: RewardFeeFraction = match self
+                .try_view(&c.account_id, "get_reward_fee_fraction", serde_json::json!({}))
+                .await?
+            {
+                Ok(fee) => fee,
+                Err(why) => {
+                    // a validator staking on its own account, or a pool of another kind:
+                    // nothing softstake can delegate to
+                    tracing::warn!(validator = %c.account_id, reason = %why, "validator is not a reference staking pool: skipped");
+                    continue;
+                }
+            };
             if fee.denominator == 0 || fee.numerator > fee.denominator {
                 return Err(AdapterError::bad_response(
                     CHAIN,
@@ -527,7 +583,16 @@ impl ChainAdapter for NearAdapter {
         let epoch = self.epoch_of(&v).await?;
         let mut out = Vec::new();
         for pool in self.pools(&v)? {
-            let a = self.pool_account(&pool).await?;
+            let a = match self.pool_account(&pool).await? {
+                Ok(a) => a,
+                Err(why) if !self.cfg.extra_pools.iter().any(|p| p == pool.as_str()) => {
+                    // not a pool (a validator staking on its own account): it holds nothing of ours
+                    tracing::warn!(validator = %pool, reason = %why, "validator is not a reference staking pool: skipped");
+                    continue;
+                }
+                // a pool the config names must answer as one
+                Err(why) => return Err(AdapterError::bad_response(CHAIN, why)),
+            };
             if a.staked_balance > 0 {
                 out.push(Position {
                     validator: pool.to_string(),
@@ -605,7 +670,10 @@ impl ChainAdapter for NearAdapter {
     /// [`AdapterError::BadInput`] for 0 or more than is staked in the pool.
     async fn undelegate(&self, _key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
         let pool = Self::pool_id(validator)?;
-        let a = self.pool_account(&pool).await?;
+        let a = self
+            .pool_account(&pool)
+            .await?
+            .map_err(|why| AdapterError::bad_input(CHAIN, format!("{pool} is not a staking pool: {why}")))?;
         Self::check_amount("unstake", amount, a.staked_balance)?;
         self.sign_call(
             &pool,
@@ -622,7 +690,10 @@ impl ChainAdapter for NearAdapter {
     /// [`AdapterError::BadInput`] for 0, more than is unstaked, or a balance still locked.
     async fn withdraw(&self, _key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
         let pool = Self::pool_id(validator)?;
-        let a = self.pool_account(&pool).await?;
+        let a = self
+            .pool_account(&pool)
+            .await?
+            .map_err(|why| AdapterError::bad_input(CHAIN, format!("{pool} is not a staking pool: {why}")))?;
         Self::check_amount("withdraw", amount, a.unstaked_balance)?;
         if !a.can_withdraw {
             return Err(AdapterError::bad_input(
@@ -651,7 +722,7 @@ impl ChainAdapter for NearAdapter {
     }
 
     async fn broadcast(&self, tx: &SignedTx) -> Result<()> {
-        let signed = self.decode(tx)?;
+        let signed = Self::decode_payload(tx)?;
         let hash = signed.get_hash();
         let res = self
             .rpc
@@ -676,7 +747,7 @@ impl ChainAdapter for NearAdapter {
     }
 
     async fn tx_status(&self, tx: &SignedTx) -> Result<TxStatus> {
-        let signed = self.decode(tx)?;
+        let signed = Self::decode_payload(tx)?;
         let res = self
             .rpc
             .call(methods::tx::RpcTransactionStatusRequest {
@@ -766,9 +837,15 @@ impl NearAdapter {
                 block_reference: BlockReference::BlockId(BlockId::Hash(*signed.transaction.block_hash())),
             })
             .await;
-        let Ok(reference) = reference else {
-            // the block is gone (garbage-collected): far beyond the validity period
-            return Ok(TxStatus::Expired);
+        let reference = match reference {
+            Ok(r) => r,
+            // the node never saw it or collected it: far beyond the validity period
+            // (nodes keep 5 epochs, the validity period is 1 epoch on mainnet)
+            Err(JsonRpcError::ServerError(JsonRpcServerError::HandlerError(
+                near_jsonrpc_primitives::types::blocks::RpcBlockError::UnknownBlock { .. },
+            ))) => return Ok(TxStatus::Expired),
+            // a node or network error says nothing about the transaction: retry later
+            Err(e) => return Err(AdapterError::transient(CHAIN, format!("block (reference): {e:?}"))),
         };
         let age = head.header.height.saturating_sub(reference.header.height);
         if age > g.transaction_validity_period {
@@ -839,14 +916,12 @@ mod tests {
 
     #[test]
     fn fail_payload_that_is_not_the_recorded_transaction() {
-        let a = NearAdapter::new(cfg(), &SecretBytes::new(vec![7; 32])).unwrap();
-        let e = a
-            .decode(&SignedTx {
-                tx_id: "x".into(),
-                payload: "not base64!".into(),
-                valid_until: None,
-            })
-            .unwrap_err();
+        let e = NearAdapter::decode_payload(&SignedTx {
+            tx_id: "x".into(),
+            payload: "not base64!".into(),
+            valid_until: None,
+        })
+        .unwrap_err();
         assert!(matches!(e, AdapterError::BadInput { .. }), "{e}");
     }
 }

@@ -75,6 +75,8 @@ async fn main() -> Result<()> {
             reward_fee: (fee, 100),
         })
         .collect(),
+        // a mainnet-like set: one validator stakes on its own account, with no pool contract
+        solo_validators: vec![("solo-validator.near".into(), 3_000_000 * NEAR)],
         accounts: vec![(args.account_id.clone(), secret.public_key(), args.balance_near * NEAR)],
         genesis_nanos: now_nanos,
         tick_ms: args.tick_ms,
