@@ -42,6 +42,11 @@ struct Chain {
 }
 
 async fn start() -> Chain {
+    start_with(|_, _| {}).await
+}
+
+/// A validator whose genesis `extra` adds to (the treasury's key given).
+async fn start_with(extra: impl FnOnce(&mut TestValidatorGenesis, &Keypair)) -> Chain {
     let treasury = Keypair::new();
     let base = 20_000 + (std::process::id() % 200) as u16 * 200;
     let mut genesis = TestValidatorGenesis::default();
@@ -57,6 +62,7 @@ async fn start() -> Chain {
             treasury.pubkey(),
             AccountSharedData::new(1_000 * SOL, 0, &solana_system_interface::program::id()),
         );
+    extra(&mut genesis, &treasury);
     let (validator, _mint) = genesis.start_async().await;
     let url = validator.rpc_url();
     let bootstrap_vote = validator.vote_account_address();
@@ -67,6 +73,100 @@ async fn start() -> Chain {
         treasury,
         bootstrap_vote,
     }
+}
+
+/// Adds at genesis a vote account `vote` (it never votes) and a stake account of `stake`
+/// lamports delegated to it as bootstrap stake (`activation_epoch = u64::MAX`: effective
+/// from the first epoch, as the genesis validator's own stake), staked and withdrawn by
+/// `treasury`.
+fn genesis_stake(g: &mut TestValidatorGenesis, treasury: &Pubkey, vote: &Pubkey, stake: u64) {
+    use solana_sdk::rent::Rent;
+    use solana_stake_interface::stake_flags::StakeFlags;
+    use solana_stake_interface::state::{Authorized, Delegation, Lockup, Meta, Stake, StakeStateV2};
+    use solana_vote_interface::state::{VoteInit, VoteStateV3, VoteStateVersions};
+    let node = Keypair::new().pubkey();
+    let init = VoteInit {
+        node_pubkey: node,
+        authorized_voter: node,
+        authorized_withdrawer: *treasury,
+        commission: 5,
+    };
+    let mut data = vec![0; VoteStateV3::size_of()];
+    let state = VoteStateV3::new(&init, &solana_sdk::clock::Clock::default());
+    VoteStateV3::serialize(&VoteStateVersions::new_v3(state), &mut data).unwrap();
+    let rent = Rent::default();
+    let mut account = AccountSharedData::new(
+        rent.minimum_balance(data.len()),
+        data.len(),
+        &solana_vote_interface::program::id(),
+    );
+    account.set_data_from_slice(&data);
+    g.add_account(*vote, account);
+
+    let reserve = rent.minimum_balance(StakeStateV2::size_of());
+    let state = StakeStateV2::Stake(
+        Meta {
+            rent_exempt_reserve: reserve,
+            authorized: Authorized::auto(treasury),
+            lockup: Lockup::default(),
+        },
+        Stake {
+            delegation: Delegation::new(vote, stake, u64::MAX),
+            credits_observed: 0,
+        },
+        StakeFlags::empty(),
+    );
+    let data = bincode::serialize(&state).unwrap();
+    let mut account = AccountSharedData::new(
+        stake + reserve,
+        StakeStateV2::size_of(),
+        &solana_stake_interface::program::id(),
+    );
+    account.set_data_from_slice(&data);
+    g.add_account(Keypair::new().pubkey(), account);
+}
+
+/// The cluster's cooldown rate is read from the chain. solana-test-validator activates
+/// `reduce_stake_warmup_cooldown` at genesis, so stake cools at 9 % of the cluster's
+/// effective stake per epoch (the rate every cluster runs). 200 000 SOL of bootstrap stake
+/// next to the validator's 1 000 000 (a sixth: the validator keeps its supermajority): at
+/// 9 % of 1.2 M, 92 000 SOL still cool one epoch after the undelegation; the old 25 % rate
+/// would have called all of it withdrawable, and a withdrawal built on that fails on chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn success_cooldown_follows_the_clusters_warmup_cooldown_rate() {
+    const STAKE: u64 = 200_000 * SOL;
+    let vote = Keypair::new().pubkey();
+    let c = start_with(|g, treasury| genesis_stake(g, &treasury.pubkey(), &vote, STAKE)).await;
+    // the genesis core BPF programs (the stake program among them) are usable once the
+    // first epoch's program cache is built
+    wait_epoch(&c, 1).await;
+    let chain = adapter(&c);
+    assert_eq!(
+        amount_at(chain.as_ref(), &vote, StakeState::Active).await,
+        u128::from(STAKE)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = journal::sqlite_store(dir.path(), "solana-cooldown").await;
+    run(&store, chain.as_ref(), op("u-all", OpKind::Undelegate, &vote, STAKE)).await;
+    let e0 = c.rpc.get_epoch_info().await.unwrap().epoch;
+    wait_epoch(&c, e0 + 1).await;
+    assert_eq!(
+        amount_at(chain.as_ref(), &vote, StakeState::Withdrawable).await,
+        0,
+        "at 9 % of the cluster's stake, 92 000 SOL still cool"
+    );
+    assert_eq!(
+        amount_at(chain.as_ref(), &vote, StakeState::Deactivating).await,
+        u128::from(STAKE)
+    );
+    let e = chain
+        .withdraw("w-early", &vote.to_string(), Amount(u128::from(STAKE)))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("no inactive stake accounts"),
+        "nothing withdrawable yet: {e}"
+    );
 }
 
 /// Creates a second vote account (it exists but does not vote, so it earns nothing).
@@ -233,7 +333,7 @@ async fn success_stake_lifecycle_on_a_real_validator() {
     );
 
     // rewards of epoch e0 + 1 are paid at the start of e0 + 2
-    wait_epoch(&c, e0 + 2).await;
+    wait_epoch(&c, e0 + 1).await;
     let now = chain.now().await.unwrap();
     let synced = sync_token(&store, chain.as_ref(), now).await.unwrap();
     assert!(

@@ -37,6 +37,7 @@ use solana_stake_interface::instruction as stake_ix;
 use solana_stake_interface::stake_history::StakeHistory;
 use solana_stake_interface::state::{Authorized, Lockup, StakeStateV2};
 
+use softstake_core::position::draw_stake;
 use softstake_core::{Amount, Timestamp};
 
 use crate::error::{AdapterError, Result};
@@ -84,6 +85,24 @@ impl SolanaKey {
     }
 }
 
+/// A stake account's data as the stake program lays it out: bincode of `StakeStateV2`
+/// (`solana-stake-interface`; 200 bytes for an account the program owns).
+///
+/// # Errors
+/// The decoder's message, for data that is not a stake state (an RPC answering garbage).
+pub fn decode_stake_state(data: &[u8]) -> std::result::Result<StakeStateV2, String> {
+    bincode::deserialize(data).map_err(|e| e.to_string())
+}
+
+/// The StakeHistory sysvar's data: bincode of `StakeHistory` (at most 512 epochs, newest
+/// first; `solana-stake-interface`).
+///
+/// # Errors
+/// The decoder's message, for data that is not a stake history.
+pub fn decode_stake_history(data: &[u8]) -> std::result::Result<StakeHistory, String> {
+    bincode::deserialize(data).map_err(|e| e.to_string())
+}
+
 /// The adapter: one treasury keypair (fee payer, staker and withdrawer of every account).
 pub struct SolanaAdapter {
     rpc: RpcClient,
@@ -103,6 +122,20 @@ impl std::fmt::Debug for SolanaAdapter {
 
 /// The StakeHistory sysvar's address.
 const STAKE_HISTORY_SYSVAR: Pubkey = Pubkey::from_str_const("SysvarStakeHistory1111111111111111111111111");
+/// Most stake accounts one undelegation deactivates (one transaction of at most 1 232
+/// bytes; each deactivation is one instruction naming three accounts).
+const MAX_ACCOUNTS_PER_UNDELEGATION: usize = 8;
+/// The `reduce_stake_warmup_cooldown` feature gate (SIMD-0018, agave-feature-set
+/// `reduce_stake_warmup_cooldown::id()`): from the epoch of its activation slot, stake
+/// warms up and cools down at 9 % of the cluster's effective stake per epoch, not 25 %.
+const REDUCE_WARMUP_COOLDOWN_FEATURE: Pubkey = Pubkey::from_str_const("GwtDQBghCTBgmX2cpEGNPxTEBUTQRaDMGTr5qychdGMj");
+
+/// A feature gate account's data (`solana-feature-gate-interface` `Feature`, bincode):
+/// the slot it was activated at, `None` while pending.
+#[derive(serde::Deserialize)]
+struct Feature {
+    activated_at: Option<u64>,
+}
 
 fn rpc_err(what: &str, e: ClientError) -> AdapterError {
     let text = e.to_string();
@@ -253,7 +286,11 @@ impl SolanaAdapter {
         })
     }
 
-    fn decode(tx: &SignedTx) -> Result<Transaction> {
+    /// The transaction a journal payload holds (base64 of its bincode).
+    ///
+    /// # Errors
+    /// [`AdapterError::BadInput`] for a payload that is not base64 of a transaction.
+    pub fn decode_payload(tx: &SignedTx) -> Result<Transaction> {
         use base64::Engine as _;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(&tx.payload)
@@ -286,11 +323,37 @@ impl SolanaAdapter {
                 let a: solana_sdk::account::Account = ui
                     .decode()
                     .ok_or_else(|| bad(format!("stake account {k}: undecodable data")))?;
-                let state: StakeStateV2 =
-                    bincode::deserialize(&a.data).map_err(|e| bad(format!("stake account {k}: {e}")))?;
+                let state = decode_stake_state(&a.data).map_err(|e| bad(format!("stake account {k}: {e}")))?;
                 Ok((k, state, a.lamports))
             })
             .collect()
+    }
+
+    /// The epoch from which the cluster's warmup/cooldown rate is 9 % (what the stake
+    /// program passes as `new_rate_activation_epoch`): the epoch of the
+    /// `reduce_stake_warmup_cooldown` feature's activation slot, `None` when the feature is
+    /// absent or pending (then the old 25 % rate holds, as on-chain).
+    async fn new_rate_activation_epoch(&self) -> Result<Option<u64>> {
+        let account = self
+            .rpc
+            .get_account_with_commitment(&REDUCE_WARMUP_COOLDOWN_FEATURE, CommitmentConfig::confirmed())
+            .await
+            .map_err(|e| rpc_err("getAccountInfo(reduce_stake_warmup_cooldown)", e))?
+            .value;
+        let Some(account) = account else {
+            return Ok(None);
+        };
+        let feature: Feature = bincode::deserialize(&account.data)
+            .map_err(|e| bad(format!("reduce_stake_warmup_cooldown feature account: {e}")))?;
+        let Some(slot) = feature.activated_at else {
+            return Ok(None);
+        };
+        let schedule = self
+            .rpc
+            .get_epoch_schedule()
+            .await
+            .map_err(|e| rpc_err("getEpochSchedule", e))?;
+        Ok(Some(schedule.get_epoch(slot)))
     }
 
     async fn current_epoch(&self) -> Result<solana_sdk::epoch_info::EpochInfo> {
@@ -303,7 +366,7 @@ impl SolanaAdapter {
             .get_account_data(&STAKE_HISTORY_SYSVAR)
             .await
             .map_err(|e| rpc_err("getAccountInfo(StakeHistory)", e))?;
-        bincode::deserialize(&data).map_err(|e| bad(format!("StakeHistory sysvar: {e}")))
+        decode_stake_history(&data).map_err(|e| bad(format!("StakeHistory sysvar: {e}")))
     }
 
     async fn block_time(&self, slot: u64) -> Option<Timestamp> {
@@ -419,6 +482,7 @@ impl ChainAdapter for SolanaAdapter {
     async fn positions(&self) -> Result<Vec<Position>> {
         let info = self.current_epoch().await?;
         let history = self.stake_history().await?;
+        let new_rate = self.new_rate_activation_epoch().await?;
         let epoch = self.epoch().await?;
         let next = epoch.boundary_after(1);
         let mut out = Vec::new();
@@ -426,7 +490,7 @@ impl ChainAdapter for SolanaAdapter {
             let (validator, pos_state, amount, eta) = match state {
                 StakeStateV2::Stake(_, stake, _) => {
                     let d = stake.delegation;
-                    let status = d.stake_activating_and_deactivating(info.epoch, &history, None);
+                    let status = d.stake_activating_and_deactivating(info.epoch, &history, new_rate);
                     let (s, eta) = if d.deactivation_epoch == u64::MAX {
                         if status.activating > 0 {
                             (StakeState::Activating, Some(next))
@@ -515,25 +579,49 @@ impl ChainAdapter for SolanaAdapter {
             })
             .collect();
         candidates.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
-        if let Some((k, _)) = candidates.iter().find(|(_, s)| *s == want) {
-            return self.sign(vec![stake_ix::deactivate_stake(k, &treasury)]).await;
-        }
-        let Some((source, _)) = candidates.iter().find(|(_, s)| *s > want) else {
-            return Err(AdapterError::bad_input(
-                CHAIN,
-                format!("no active stake account at {validator} holds {want} lamports"),
+        // whole accounts deactivated, at most one split: the rule the planner plans by
+        let min = self
+            .rpc
+            .get_stake_minimum_delegation()
+            .await
+            .map_err(|e| rpc_err("getStakeMinimumDelegation", e))?
+            .max(1);
+        let amounts: Vec<Amount> = candidates.iter().map(|(_, s)| Amount(u128::from(*s))).collect();
+        let draw = draw_stake(&amounts, amount, Amount(u128::from(min)))
+            .filter(|d| d.len() <= MAX_ACCOUNTS_PER_UNDELEGATION)
+            .ok_or_else(|| {
+                AdapterError::bad_input(
+                    CHAIN,
+                    format!(
+                        "no {want} lamports at {validator} from whole active stake accounts and at most one split \
+                         leaving both parts at least the minimum delegation {min} (accounts: {})",
+                        candidates
+                            .iter()
+                            .map(|(_, s)| s.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+        let mut ixs = Vec::new();
+        for (i, part) in draw {
+            let (source, stake) = candidates[i];
+            if part.0 == u128::from(stake) {
+                ixs.push(stake_ix::deactivate_stake(&source, &treasury));
+                continue;
+            }
+            let part = Self::lamports(part)?;
+            let seed = Self::seed(key, 1);
+            let split = self.stake_address(&seed)?;
+            let reserve = self.rent_reserve().await?;
+            ixs.push(solana_system_interface::instruction::transfer(
+                &treasury, &split, reserve,
             ));
-        };
-        let seed = Self::seed(key, 1);
-        let split = self.stake_address(&seed)?;
-        let reserve = self.rent_reserve().await?;
-        let mut ixs = vec![solana_system_interface::instruction::transfer(
-            &treasury, &split, reserve,
-        )];
-        ixs.extend(stake_ix::split_with_seed(
-            source, &treasury, want, &split, &treasury, &seed,
-        ));
-        ixs.push(stake_ix::deactivate_stake(&split, &treasury));
+            ixs.extend(stake_ix::split_with_seed(
+                &source, &treasury, part, &split, &treasury, &seed,
+            ));
+            ixs.push(stake_ix::deactivate_stake(&split, &treasury));
+        }
         self.sign(ixs).await
     }
 
@@ -542,6 +630,7 @@ impl ChainAdapter for SolanaAdapter {
         let treasury = self.treasury();
         let info = self.current_epoch().await?;
         let history = self.stake_history().await?;
+        let new_rate = self.new_rate_activation_epoch().await?;
         let inactive: Vec<(Pubkey, u64, u64)> = self
             .stake_accounts()
             .await?
@@ -553,7 +642,7 @@ impl ChainAdapter for SolanaAdapter {
                 {
                     let status = st
                         .delegation
-                        .stake_activating_and_deactivating(info.epoch, &history, None);
+                        .stake_activating_and_deactivating(info.epoch, &history, new_rate);
                     (status.effective == 0 && status.deactivating == 0).then_some((k, st.delegation.stake, lamports))
                 }
                 _ => None,
@@ -589,7 +678,7 @@ impl ChainAdapter for SolanaAdapter {
     }
 
     async fn broadcast(&self, tx: &SignedTx) -> Result<()> {
-        let t = Self::decode(tx)?;
+        let t = Self::decode_payload(tx)?;
         let cfg = RpcSendTransactionConfig {
             preflight_commitment: Some(CommitmentConfig::confirmed().commitment),
             ..RpcSendTransactionConfig::default()
@@ -633,7 +722,7 @@ impl ChainAdapter for SolanaAdapter {
             };
             return Ok(TxStatus::Confirmed { at });
         }
-        let blockhash: Hash = Self::decode(tx)?.message.recent_blockhash;
+        let blockhash: Hash = Self::decode_payload(tx)?.message.recent_blockhash;
         let valid = self
             .rpc
             .is_blockhash_valid(&blockhash, CommitmentConfig::processed())
