@@ -854,47 +854,36 @@ fn tx_status(c: &Chain, id: &Value, p: &Value) -> Json<Value> {
     }
 }
 
+/// A current validator that produced every block and chunk it was expected to.
+fn validator_info(account_id: AccountId, public_key: PublicKey, stake: u128) -> CurrentEpochValidatorInfo {
+    CurrentEpochValidatorInfo {
+        account_id,
+        public_key,
+        is_slashed: false,
+        stake: Balance::from_yoctonear(stake),
+        shards_produced: vec![],
+        num_produced_blocks: 100,
+        num_expected_blocks: 100,
+        num_produced_chunks: 100,
+        num_expected_chunks: 100,
+        num_produced_chunks_per_shard: vec![],
+        num_expected_chunks_per_shard: vec![],
+        num_produced_endorsements: 0,
+        num_expected_endorsements: 0,
+        num_produced_endorsements_per_shard: vec![],
+        num_expected_endorsements_per_shard: vec![],
+        shards_endorsed: vec![],
+    }
+}
+
 fn validators(c: &Chain, id: &Value) -> Json<Value> {
     let current: Vec<CurrentEpochValidatorInfo> = c
         .pools
         .iter()
-        .map(|(pid, p)| CurrentEpochValidatorInfo {
-            account_id: pid.clone(),
-            public_key: p.public_key.clone(),
-            is_slashed: false,
-            stake: Balance::from_yoctonear(p.total_staked),
-            shards_produced: vec![],
-            num_produced_blocks: 100,
-            num_expected_blocks: 100,
-            num_produced_chunks: 100,
-            num_expected_chunks: 100,
-            num_produced_chunks_per_shard: vec![],
-            num_expected_chunks_per_shard: vec![],
-            num_produced_endorsements: 0,
-            num_expected_endorsements: 0,
-            num_produced_endorsements_per_shard: vec![],
-            num_expected_endorsements_per_shard: vec![],
-            shards_endorsed: vec![],
-        })
+        .map(|(pid, p)| validator_info(pid.clone(), p.public_key.clone(), p.total_staked))
         .chain(c.g.solo_validators.iter().filter_map(|(id, stake)| {
-            Some(CurrentEpochValidatorInfo {
-                account_id: id.parse().ok()?,
-                public_key: SecretKey::from_seed(near_crypto::KeyType::ED25519, id).public_key(),
-                is_slashed: false,
-                stake: Balance::from_yoctonear(*stake),
-                shards_produced: vec![],
-                num_produced_blocks: 100,
-                num_expected_blocks: 100,
-                num_produced_chunks: 100,
-                num_expected_chunks: 100,
-                num_produced_chunks_per_shard: vec![],
-                num_expected_chunks_per_shard: vec![],
-                num_produced_endorsements: 0,
-                num_expected_endorsements: 0,
-                num_produced_endorsements_per_shard: vec![],
-                num_expected_endorsements_per_shard: vec![],
-                shards_endorsed: vec![],
-            })
+            let key = SecretKey::from_seed(near_crypto::KeyType::ED25519, id).public_key();
+            Some(validator_info(id.parse().ok()?, key, *stake))
         }))
         .collect();
     let info = EpochValidatorInfo {

@@ -199,7 +199,7 @@ pub fn tx_id(body_cbor: &[u8]) -> Hash<32> {
 /// # Errors
 /// A CBOR encoding failure (never for well-formed drafts).
 pub fn draft_id(d: &Draft) -> Result<Hash<32>, String> {
-    Ok(tx_id(&minicbor::to_vec(&body(d)).map_err(|e| e.to_string())?))
+    Ok(tx_id(&minicbor::to_vec(body(d)).map_err(|e| e.to_string())?))
 }
 
 /// Builds `d` with its witnesses, each (32-byte vkey, 64-byte ed25519 signature of the tx
