@@ -79,7 +79,7 @@ fn adapter(c: &LocalCardano) -> (Arc<dyn ChainAdapter>, CardanoAdapter) {
     let key = SecretBytes::new(SEED.to_vec());
     (
         journal::guarded(CardanoAdapter::new(cfg.clone(), &key).unwrap(), 1_000, 3),
-        CardanoAdapter::new(cfg, &key).unwrap(),
+        CardanoAdapter::new(cfg, key).unwrap(),
     )
 }
 

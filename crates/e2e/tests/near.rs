@@ -277,7 +277,7 @@ async fn fail_reference_block_errors_are_transient_not_expired() {
     let mut g = genesis();
     g.tick_ms = 0;
     let c = start(g, 0).await.unwrap();
-    let a = NearAdapter::new(config(&c), &key()).unwrap();
+    let a = NearAdapter::new(config(&c), key()).unwrap();
     let tx = a.delegate("never-sent", POOLS[0], Amount(NEAR)).await.unwrap();
     assert_eq!(a.tx_status(&tx).await.unwrap(), TxStatus::NotFound, "may still land");
     c.fail_block_by_hash(true);

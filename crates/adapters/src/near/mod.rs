@@ -902,11 +902,11 @@ mod tests {
     fn fail_bad_account_ids_are_bad_input() {
         let mut c = cfg();
         c.account_id = "Not An Account".into();
-        let e = NearAdapter::new(c, &SecretBytes::new(vec![7; 32])).unwrap_err();
+        let e = NearAdapter::new(c, SecretBytes::new(vec![7; 32])).unwrap_err();
         assert!(matches!(e, AdapterError::BadInput { .. }), "{e}");
         let mut c = cfg();
         c.extra_pools = vec!["bad pool!".into()];
-        assert!(NearAdapter::new(c, &SecretBytes::new(vec![7; 32])).is_err());
+        assert!(NearAdapter::new(c, SecretBytes::new(vec![7; 32])).is_err());
         assert!(NearAdapter::pool_id("").is_err());
         assert_eq!(
             NearAdapter::pool_id("pool.poolv1.near").unwrap().as_str(),
