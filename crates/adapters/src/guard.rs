@@ -25,7 +25,7 @@ use softstake_core::{Amount, Timestamp};
 
 use crate::error::{AdapterError, Result};
 use crate::traits::{
-    ChainAdapter, EpochInfo, LiquidityModel, Position, RewardsPage, SignedTx, TxStatus, ValidatorCandidate,
+    ChainAdapter, EpochInfo, LiquidityModel, Position, Preflight, RewardsPage, SignedTx, TxStatus, ValidatorCandidate,
 };
 
 /// Receives one record per attempt of a chain call (for Prometheus or logs).
@@ -189,6 +189,9 @@ impl<A: ChainAdapter> ChainAdapter for Guarded<A> {
     async fn rewards_since(&self, cursor: Option<&str>) -> Result<RewardsPage> {
         self.call("rewards_since", || self.inner.rewards_since(cursor)).await
     }
+    async fn preflight(&self) -> Result<Preflight> {
+        self.call("preflight", || self.inner.preflight()).await
+    }
 }
 
 #[async_trait]
@@ -249,5 +252,8 @@ impl<T: ChainAdapter + ?Sized> ChainAdapter for Arc<T> {
     }
     async fn rewards_since(&self, cursor: Option<&str>) -> Result<RewardsPage> {
         (**self).rewards_since(cursor).await
+    }
+    async fn preflight(&self) -> Result<Preflight> {
+        (**self).preflight().await
     }
 }

@@ -33,6 +33,7 @@ pub mod guard;
 pub mod near;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
+pub mod preflight;
 #[cfg(any(feature = "evm", feature = "tron"))]
 pub mod secp256k1;
 pub mod signer;

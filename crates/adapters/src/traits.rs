@@ -24,6 +24,7 @@ pub use softstake_core::validator::ValidatorCandidate;
 use softstake_core::{Amount, Timestamp};
 
 use crate::error::{AdapterError, Result};
+pub use crate::preflight::{Check, Preflight, Verdict};
 
 /// A signed transaction, not yet sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,6 +223,26 @@ pub trait ChainAdapter: Send + Sync + Debug {
 
     /// Realized rewards after `cursor` (from the beginning when `None`).
     async fn rewards_since(&self, cursor: Option<&str>) -> Result<RewardsPage>;
+
+    /// Chain-specific preflight for `softstake doctor`: the treasury's address, balance
+    /// and fee per operation, and checks of the chain's identity (chain id or genesis
+    /// hash), the contract code at every configured address and the RPC's history
+    /// limits. Reads only; signs and sends nothing. The default reports that the adapter
+    /// has no chain-specific checks (one [`Verdict::Warn`] line).
+    ///
+    /// # Errors
+    /// Transport errors when the chain cannot be read at all (the doctor reports them as
+    /// a failed line).
+    async fn preflight(&self) -> Result<Preflight> {
+        Ok(Preflight {
+            checks: vec![Check::warn(
+                "chain checks",
+                format!("the {} adapter has no chain-specific preflight", self.chain()),
+                "check the chain id, contract addresses and history limits by hand",
+            )],
+            ..Preflight::default()
+        })
+    }
 
     /// Builds and signs the transaction for a journal operation.
     async fn build(&self, op: &OperationRequest) -> Result<SignedTx> {

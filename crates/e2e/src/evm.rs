@@ -110,6 +110,7 @@ pub fn evm_config(url: &str, chain_id: u64, confirmations: u64) -> softstake_ada
         max_priority_fee_per_gas_wei: 2_000_000_000,
         max_operations_per_epoch: 32,
         start_block: 0,
+        log_range_blocks: softstake_adapters::evm::LOG_CHUNK_BLOCKS,
     }
 }
 

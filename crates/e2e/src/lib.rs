@@ -68,6 +68,79 @@ pub fn hsm_keys(
         .collect()
 }
 
+/// `softstake doctor` against local chains: the network config as TOML text, the report.
+pub mod doctor {
+    use softstake_adapters::preflight::{Check, Verdict};
+    use softstake_node::config::{NetworkConfig, EMBEDDED_TOKENS};
+    use softstake_node::doctor::DoctorReport;
+
+    /// A localnet network config with one `[chains.<symbol>]` entry: `adapter` at
+    /// `rpc_url`, signing with `key` (hex in a private file under `dir`; a key of 64
+    /// bytes or more is written as the Solana CLI's JSON array), rate 100/s, then `rest`
+    /// (the chain's own section, e.g. `[chains.ATOM.cosmos]` lines).
+    ///
+    /// # Panics
+    /// When the key file cannot be written.
+    pub fn net(dir: &std::path::Path, symbol: &str, adapter: &str, rpc_url: &str, key: &[u8], rest: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        let key_file = dir.join(format!("{symbol}-{}.key", &hex[..8]));
+        let text = if key.len() >= 64 {
+            format!("{key:?}").replace(' ', "")
+        } else {
+            hex
+        };
+        std::fs::write(&key_file, text).expect("the key file");
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).expect("a private key file");
+        format!(
+            "network = \"localnet\"\ntokens = \"tokens.toml\"\ndata_dir = \"{}\"\n[chains.{symbol}]\nadapter = \"{adapter}\"\nrpc_url = \"{rpc_url}\"\nsigner = \"file:{}\"\nrate_limit_per_sec = 100\n{rest}",
+            dir.join("data").display(),
+            key_file.display()
+        )
+    }
+
+    /// The doctor's report on `token` of the network config `net` (tokens from the
+    /// embedded registry).
+    ///
+    /// # Panics
+    /// When `net` is not a valid network config or `token` is not configured in it.
+    pub async fn run(net: &str, token: &str) -> DoctorReport {
+        let cfg = NetworkConfig::from_toml_str(net, EMBEDDED_TOKENS, "localnet.toml").expect("a valid network config");
+        let now = softstake_core::Timestamp::from_unix_secs(softstake_node::chains::SIM_GENESIS_UNIX_SECS)
+            .expect("the simulated genesis");
+        softstake_node::doctor::run(&cfg, Some(token), now)
+            .await
+            .expect("a configured token")
+    }
+
+    /// The line named `name` of `report`.
+    ///
+    /// # Panics
+    /// When the report has no such line (the rendered report is in the message).
+    pub fn line<'a>(report: &'a DoctorReport, name: &str) -> &'a Check {
+        report
+            .lines
+            .iter()
+            .map(|l| &l.check)
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no {name:?} line:\n{}", report.render()))
+    }
+
+    /// Asserts that line `name` failed and that its detail or fix says `says`.
+    ///
+    /// # Panics
+    /// When it did not fail or does not say it.
+    pub fn assert_fails(report: &DoctorReport, name: &str, says: &str) {
+        let c = line(report, name);
+        assert!(
+            c.verdict == Verdict::Fail && (c.detail.contains(says) || c.fix.contains(says)),
+            "{name} should fail saying {says:?}:\n{}",
+            report.render()
+        );
+        assert!(!report.passed());
+    }
+}
+
 /// Driving single operations through the journal, as the treasury loop does.
 pub mod journal {
     use std::sync::Arc;

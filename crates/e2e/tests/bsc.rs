@@ -402,6 +402,106 @@ async fn success_status_shows_bnb_positions_from_anvil() {
     assert_eq!(row[4], "7", "active BNB read from anvil:\n{text}");
 }
 
+/// A history longer than a page (a first sync far behind, an outage) is read a page per
+/// sync, each continuing where the last stopped, and the growth is booked once, exactly,
+/// when the scan reaches the head. Reproduced with a log range of 2 blocks (a page of 400)
+/// and 1 000 blocks of outage: before paging, the sync refused the range outright.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_reward_sync_pages_through_a_long_history() {
+    let c = start_bsc(0, 1).await.unwrap();
+    let mut cfg = evm_config(&c.url, 56, CONFIRMATIONS);
+    cfg.log_range_blocks = 2;
+    let chain = journal::guarded(
+        BscAdapter::new(cfg, SecretBytes::new(c.treasury_key.to_vec()), STAKE_HUB).unwrap(),
+        500,
+        5,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let reg = TokenRegistry::from_toml_str(softstake_node::config::EMBEDDED_TOKENS).unwrap();
+    let v0 = c.validators[0];
+    let now = chain.now().await.unwrap();
+    assert_eq!(sync_token(&store, chain.as_ref(), now).await.unwrap().new_rewards, 0);
+    assert_eq!(
+        run(&store, chain.as_ref(), op("d-v0", OpKind::Delegate, v0, 10 * BNB_WEI)).await,
+        OpOutcome::Confirmed
+    );
+    // the outage: 1 000 blocks, then a reward
+    c.mine(1_000).await.unwrap();
+    c.distribute_reward(v0, 40 * BNB_WEI).await.unwrap();
+    c.mine(CONFIRMATIONS).await.unwrap();
+    let (mut syncs, mut booked) = (0, Amount::ZERO);
+    while booked.is_zero() {
+        syncs += 1;
+        assert!(syncs <= 10, "the syncs make no progress");
+        let now = chain.now().await.unwrap();
+        let synced = sync_token(&store, chain.as_ref(), now).await.unwrap();
+        booked = booked.checked_add(synced.new_amount, "booked").unwrap();
+    }
+    assert!(syncs >= 3, "1 000 blocks at 400 a page take three syncs: {syncs}");
+    let ours = amount_at(chain.as_ref(), v0, StakeState::Active).await;
+    assert_eq!(booked.0, ours - 10 * BNB_WEI, "the growth, booked once");
+    let now = chain.now().await.unwrap();
+    assert_eq!(
+        sync_token(&store, chain.as_ref(), now).await.unwrap().new_amount,
+        Amount::ZERO
+    );
+    let rep = reconcile_token(&store, chain.as_ref(), reg.get("BNB").unwrap(), 0, now)
+        .await
+        .unwrap();
+    assert!(rep.lines.iter().all(|l| l.drift == 0), "{:?}", rep.lines);
+}
+
+/// The `[chains.BNB]` network config at `url` signing with `key`, for chain id
+/// `chain_id`, with `extra` lines in `[chains.BNB.evm]`.
+fn bnb_net(dir: &tempfile::TempDir, url: &str, key: &[u8; 32], chain_id: u64, extra: &str) -> String {
+    let evm = format!("[chains.BNB.evm]\nchain_id = {chain_id}\nconfirmations = {CONFIRMATIONS}\n{extra}");
+    softstake_e2e::doctor::net(dir.path(), "BNB", "bsc", url, key, &evm)
+}
+
+/// `softstake doctor` passes against the local BSC (chain id, StakeHub and
+/// BSCValidatorSet code, log ranges, the funded signer, tokens.toml's constants, the
+/// elected set, the rate), and fails with its fix on each broken setting: another chain
+/// id, a staking contract without code, an unfunded signer, an unreachable endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_doctor_passes_on_anvil_and_names_each_broken_setting() {
+    use softstake_e2e::doctor::{assert_fails, line, run};
+    let c = start_bsc(0, 1).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let good = run(&bnb_net(&dir, &c.url, &c.treasury_key, 56, ""), "BNB").await;
+    assert!(good.passed(), "{}", good.render());
+    for name in [
+        "chain id",
+        "contract StakeHub",
+        "contract BSCValidatorSet",
+        "log range",
+        "start block",
+        "signer balance",
+        "validators",
+        "rate limit",
+    ] {
+        assert_ne!(
+            line(&good, name).verdict,
+            softstake_adapters::preflight::Verdict::Fail,
+            "{name}"
+        );
+    }
+
+    let r = run(&bnb_net(&dir, &c.url, &c.treasury_key, 97, ""), "BNB").await;
+    assert_fails(&r, "chain id", "the config says 97");
+
+    let no_code = "staking_contract = \"0x00000000000000000000000000000000000000aa\"\n";
+    let r = run(&bnb_net(&dir, &c.url, &c.treasury_key, 56, no_code), "BNB").await;
+    assert_fails(&r, "contract StakeHub", "no code at 0x");
+
+    let unfunded = [0x42u8; 32];
+    let r = run(&bnb_net(&dir, &c.url, &unfunded, 56, ""), "BNB").await;
+    assert_fails(&r, "signer balance", "fund 0x");
+
+    let r = run(&bnb_net(&dir, "http://127.0.0.1:1", &c.treasury_key, 56, ""), "BNB").await;
+    assert_fails(&r, "endpoint", "check rpc_url");
+}
+
 /// The stand-in speaks the real interface: every function, event and error in its ABI
 /// is in bsc-genesis-contract's ABI with the same types, except the documented test-only
 /// entry points.

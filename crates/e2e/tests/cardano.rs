@@ -413,3 +413,26 @@ async fn success_dropped_reply_resolves_without_a_second_delegation() {
         assert_eq!(c.balance(&base_of(0)), expected, "{k}: exactly one delegation");
     }
 }
+
+/// `softstake doctor` passes against the local chain (network id, protocol parameters,
+/// the payment address's UTxOs against a transaction's fee plus the key deposit, the
+/// pools), and fails with its fix for a payment key holding nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_doctor_passes_on_the_local_chain_and_names_an_empty_wallet() {
+    use softstake_e2e::doctor::{assert_fails, line, net, run};
+    let c = start(genesis(), 0).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cardano = "[chains.ADA.cardano]\nnetwork_id = 0\nstake_keys = 3\n";
+    let good = run(&net(dir.path(), "ADA", "cardano", &c.url, &SEED, cardano), "ADA").await;
+    assert!(good.passed(), "{}", good.render());
+    assert!(
+        line(&good, "protocol parameters")
+            .detail
+            .contains("key_deposit 2000000"),
+        "{}",
+        good.render()
+    );
+
+    let empty = run(&net(dir.path(), "ADA", "cardano", &c.url, &[7; 32], cardano), "ADA").await;
+    assert_fails(&empty, "signer balance", "fund addr_test1");
+}

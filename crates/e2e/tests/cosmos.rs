@@ -190,11 +190,17 @@ async fn success_cosmos_stake_lifecycle_on_the_local_chain() {
         (c.delegation(&me, v0), c.delegation(&me, v1)),
         (3_000 * ATOM, 1_000 * ATOM)
     );
-    assert_eq!(
-        before - c.balance(&me),
-        4_000 * ATOM + 2 * 1_500,
-        "stake plus two fees of 300k gas × 0.005"
-    );
+    // each paid for the gas Simulate reported plus the 1.3 margin, not the 300k cap
+    let mut fees = 0;
+    for k in ["d-a", "d-b"] {
+        let id = store.operation(k).await.unwrap().unwrap().tx_id.unwrap();
+        let (wanted, used) = c.gas_of(&id).unwrap();
+        assert_eq!(wanted, softstake_adapters::cosmos::gas_with_margin(used), "{k}");
+        assert!(used < wanted && wanted < 300_000, "{k}: {used} used, {wanted} wanted");
+        fees += (u128::from(wanted) * 5).div_ceil(1_000);
+    }
+    assert!(fees < 2 * 1_500, "below two fees at the cap: {fees}");
+    assert_eq!(before - c.balance(&me), 4_000 * ATOM + fees, "stake plus the two fees");
     assert_eq!(
         journal::amount_at(chain.as_ref(), v1, StakeState::Active).await,
         1_000 * ATOM
@@ -212,7 +218,9 @@ async fn success_cosmos_stake_lifecycle_on_the_local_chain() {
         run(&store, chain.as_ref(), op("c-1", OpKind::Claim, v0, pending)).await,
         OpOutcome::Confirmed
     );
-    let claimed = c.balance(&me) + 1_500 - bal;
+    let claim_id = store.operation("c-1").await.unwrap().unwrap().tx_id.unwrap();
+    let claim_fee = (u128::from(c.gas_of(&claim_id).unwrap().0) * 5).div_ceil(1_000);
+    let claimed = c.balance(&me) + claim_fee - bal;
     assert!(claimed >= pending);
     let synced = sync_token(&store, chain.as_ref(), chain.now().await.unwrap())
         .await
@@ -400,6 +408,24 @@ async fn success_landed_but_unindexed_is_not_expired() {
         TxStatus::NotFound,
         "not indexed yet: not expired"
     );
+    // past its timeout height with the index still off: found in its block, not expired
+    // (which would sign a second delegation)
+    c.set_index_lag(1_000_000);
+    c.produce(60);
+    assert!(
+        matches!(chain.tx_status(&tx).await.unwrap(), TxStatus::Confirmed { .. }),
+        "read from the block store"
+    );
+    // a transaction whose sequence another one took, past its timeout: expired
+    let other = chain.delegate("lag-2", &v, Amount(ATOM)).await.unwrap();
+    let taken = chain.delegate("lag-3", &v, Amount(2 * ATOM)).await.unwrap();
+    chain.broadcast(&taken).await.unwrap();
+    c.produce(60);
+    assert_eq!(chain.tx_status(&other).await.unwrap(), TxStatus::Expired);
+    assert!(matches!(
+        chain.tx_status(&taken).await.unwrap(),
+        TxStatus::Confirmed { .. }
+    ));
     c.set_index_lag(0);
     assert!(matches!(
         chain.tx_status(&tx).await.unwrap(),
@@ -445,4 +471,39 @@ async fn success_dropped_reply_resolves_without_a_second_delegation() {
         expected += 500 * ATOM;
         assert_eq!(c.delegation(&me, &v), expected, "{k}: exactly one delegation");
     }
+}
+
+/// `softstake doctor` passes against the local chain (chain id, bond denom, the funded
+/// signer against the fee, x/staking's unbonding time against tokens.toml, the validator
+/// set), and fails with its fix on another chain id and on an unfunded signer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_doctor_passes_on_the_local_chain_and_names_broken_settings() {
+    use softstake_e2e::doctor::{assert_fails, line, run};
+    let c = start(genesis(), 0, 0).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let net = |key: &[u8], chain_id: &str| {
+        let cosmos = format!(
+            "[chains.ATOM.cosmos]\ngrpc_url = \"{}\"\nchain_id = \"{chain_id}\"\ngas_price = \"0.005\"\n",
+            c.grpc_url
+        );
+        softstake_e2e::doctor::net(dir.path(), "ATOM", "cosmos", &c.rpc_url, key, &cosmos)
+    };
+    let good = run(&net(&[42; 32], CHAIN_ID), "ATOM").await;
+    assert!(good.passed(), "{}", good.render());
+    assert_eq!(line(&good, "bond denom").detail, "uatom");
+    assert_eq!(
+        line(&good, "unbonding period").verdict,
+        softstake_adapters::preflight::Verdict::Pass
+    );
+
+    assert_fails(
+        &run(&net(&[42; 32], "cosmoshub-4"), "ATOM").await,
+        "chain id",
+        "cosmoshub-4",
+    );
+    assert_fails(
+        &run(&net(&[7; 32], CHAIN_ID), "ATOM").await,
+        "signer balance",
+        "fund cosmos1",
+    );
 }

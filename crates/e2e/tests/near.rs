@@ -356,3 +356,38 @@ async fn success_dropped_reply_resolves_without_a_second_deposit() {
         );
     }
 }
+
+/// `softstake doctor` passes against the local chain (chain id, the treasury's
+/// full-access key, its balance against the gas of a call, the pools), and fails with its
+/// fix for a key the account does not hold and for an account that does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_doctor_passes_on_the_local_chain_and_names_a_missing_key() {
+    use softstake_e2e::doctor::{assert_fails, line, net, run};
+    let c = start(genesis(), 0).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let near = |account: &str| format!("[chains.NEAR.near]\naccount_id = \"{account}\"\n");
+    let good = run(
+        &net(dir.path(), "NEAR", "near", &c.url, &[42; 32], &near(TREASURY)),
+        "NEAR",
+    )
+    .await;
+    assert!(good.passed(), "{}", good.render());
+    assert!(
+        line(&good, "access key").detail.contains("full access"),
+        "{}",
+        good.render()
+    );
+
+    let other_key = run(
+        &net(dir.path(), "NEAR", "near", &c.url, &[7; 32], &near(TREASURY)),
+        "NEAR",
+    )
+    .await;
+    assert_fails(&other_key, "access key", "as a full-access key");
+    let nobody = run(
+        &net(dir.path(), "NEAR", "near", &c.url, &[42; 32], &near("nobody.near")),
+        "NEAR",
+    )
+    .await;
+    assert_fails(&nobody, "account", "does not exist");
+}

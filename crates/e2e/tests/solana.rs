@@ -201,6 +201,7 @@ fn adapter(c: &Chain) -> Arc<dyn ChainAdapter> {
             rpc_url: c.url.clone(),
             priority_fee_micro_lamports: 1,
             max_operations_per_epoch: 32,
+            genesis_hash: None,
         },
         &key,
     )
@@ -260,6 +261,7 @@ async fn success_delegation_signed_by_the_hsm() {
             rpc_url: c.url.clone(),
             priority_fee_micro_lamports: 1,
             max_operations_per_epoch: 32,
+            genesis_hash: None,
         },
         softstake_adapters::TreasuryKey::Hsm(key),
     )
@@ -473,5 +475,29 @@ async fn success_stake_lifecycle_on_a_real_validator() {
     assert!(
         sum(StakeState::Active).0 + sum(StakeState::Activating).0 >= u128::from(10 * SOL),
         "{positions:?}"
+    );
+
+    // `softstake doctor` passes on this validator, and refuses a pinned genesis of
+    // another cluster (devnet's) with its fix
+    use softstake_e2e::doctor::{assert_fails, line, run as doctor};
+    let report = doctor(&net, "SOL").await;
+    assert!(report.passed(), "{}", report.render());
+    assert!(
+        line(&report, "genesis hash").detail.contains("local, not pinned"),
+        "{}",
+        report.render()
+    );
+    assert_eq!(
+        line(&report, "stake program").verdict,
+        softstake_adapters::preflight::Verdict::Pass
+    );
+    let devnet = net.replace(
+        "adapter = \"solana\"\n",
+        "adapter = \"solana\"\ngenesis_hash = \"EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG\"\n",
+    );
+    assert_fails(
+        &doctor(&devnet, "SOL").await,
+        "genesis hash",
+        "the config pins EtWTRABZ",
     );
 }

@@ -62,6 +62,41 @@ fn our_reward(reward: u128, total: u128, ours: u128) -> u128 {
     (U256::from(ours) * per_token / unit).to()
 }
 
+/// A withdrawal request far behind the head (a restart after an outage rescans from
+/// start_block) is found by reading the history a page at a time. Reproduced with a log
+/// range of 2 blocks (a page of 400) and 1 000 blocks after the undelegation: before
+/// paging, positions() refused the range outright.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_positions_page_through_a_long_history() {
+    let c = start_sonic(0, 1).await.unwrap();
+    let chain = adapter(&c);
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let v1 = c.validators[0];
+    assert_eq!(
+        run(&store, chain.as_ref(), op("d-v1", OpKind::Delegate, v1, 1_000 * S_WEI)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(
+        run(&store, chain.as_ref(), op("u-v1", OpKind::Undelegate, v1, 300 * S_WEI)).await,
+        OpOutcome::Confirmed
+    );
+    c.mine(1_000).await.unwrap();
+    // a fresh adapter (a restart) with a small log range reads it all again
+    let mut cfg = evm_config(&c.url, 146, CONFIRMATIONS);
+    cfg.log_range_blocks = 2;
+    let restarted = journal::guarded(
+        SonicAdapter::new(cfg, SecretBytes::new(c.treasury_key.to_vec()), SFC_ADDRESS).unwrap(),
+        500,
+        5,
+    );
+    assert_eq!(
+        amount_at(restarted.as_ref(), v1, StakeState::Deactivating).await,
+        300 * S_WEI
+    );
+    assert_eq!(amount_at(restarted.as_ref(), v1, StakeState::Active).await, 700 * S_WEI);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn success_s_stake_lifecycle_on_anvil() {
     let c = start_sonic(0, 1).await.unwrap();

@@ -376,3 +376,28 @@ async fn success_half_landed_operations_complete_from_the_account_state() {
         "unfrozen once, the votes left alone"
     );
 }
+
+/// `softstake doctor` passes against the local chain (activated account, chain
+/// parameters, TronGrid's account history, the maintenance period and unfreeze delay
+/// against tokens.toml, the witnesses), and fails with its fix for a key whose account
+/// was never activated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_doctor_passes_on_the_local_chain_and_names_an_unactivated_account() {
+    use softstake_e2e::doctor::{assert_fails, line, net, run};
+    let c = start(genesis(), 0).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tron = "[chains.TRX.tron]\nexpiration_secs = 600\n";
+    let good = run(&net(dir.path(), "TRX", "tron", &c.url, &[42; 32], tron), "TRX").await;
+    assert!(good.passed(), "{}", good.render());
+    assert_eq!(
+        line(&good, "history").verdict,
+        softstake_adapters::preflight::Verdict::Pass
+    );
+    assert_eq!(
+        line(&good, "unbonding period").verdict,
+        softstake_adapters::preflight::Verdict::Pass
+    );
+
+    let fresh = run(&net(dir.path(), "TRX", "tron", &c.url, &[7; 32], tron), "TRX").await;
+    assert_fails(&fresh, "account", "to activate it");
+}

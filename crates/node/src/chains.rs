@@ -215,9 +215,18 @@ fn evm_parts(
         .ok_or_else(|| anyhow!("chains.{symbol}.evm is required for the {name} adapter (chain_id at least)"))?;
     let (rpc_url, key) = endpoint_and_key(cfg, symbol, name, token, chain)?;
     let contract = match &evm.staking_contract {
-        Some(a) => a
-            .parse()
-            .map_err(|_| anyhow!("chains.{symbol}.evm.staking_contract: {a:?} is not an address"))?,
+        Some(source) => {
+            // `env:VAR`: the address is in the environment (a testnet pool of your own)
+            let a = match source.strip_prefix("env:") {
+                Some(var) => {
+                    std::env::var(var).map_err(|_| anyhow!("chains.{symbol}.evm.staking_contract: {var} is not set"))?
+                }
+                None => source.clone(),
+            };
+            a.trim()
+                .parse()
+                .map_err(|_| anyhow!("chains.{symbol}.evm.staking_contract: {a:?} is not an address"))?
+        }
         None => default_contract,
     };
     let evm_cfg = EvmConfig {
@@ -227,7 +236,11 @@ fn evm_parts(
         max_fee_per_gas_wei: u128::from(evm.max_fee_per_gas_wei),
         max_priority_fee_per_gas_wei: u128::from(evm.max_priority_fee_per_gas_wei),
         max_operations_per_epoch: 32,
-        start_block: evm.start_block,
+        start_block: match &evm.start_block {
+            Some(b) => b.resolve(symbol).map_err(|e| anyhow!(e))?,
+            None => 0,
+        },
+        log_range_blocks: evm.log_range_blocks,
     };
     Ok((evm_cfg, key, contract))
 }
@@ -410,6 +423,7 @@ pub fn build(
                         rpc_url,
                         priority_fee_micro_lamports: chain.priority_fee_micro_lamports,
                         max_operations_per_epoch: 32,
+                        genesis_hash: chain.genesis_hash.clone(),
                     },
                     key,
                 )?;

@@ -74,6 +74,12 @@ pub struct ChainConfig {
     /// Solana: priority fee, micro-lamports per compute unit (0 = none).
     #[serde(default)]
     pub priority_fee_micro_lamports: u64,
+    /// The chain's genesis hash, pinned (Solana: `solana genesis-hash`; devnet is
+    /// `EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG`): `softstake doctor` fails when the
+    /// endpoint serves another chain. Unset on a local validator, whose genesis changes at
+    /// each start.
+    #[serde(default)]
+    pub genesis_hash: Option<String>,
     /// Pause between status polls while waiting for finality, milliseconds (default: 0
     /// for the simulated chain, 1 000 for real chains).
     #[serde(default)]
@@ -247,10 +253,18 @@ pub struct EvmSettings {
     /// Cap on the priority fee (tip), wei (default 2 gwei).
     #[serde(default = "d_max_tip")]
     pub max_priority_fee_per_gas_wei: u64,
-    /// First block of the treasury's staking history (reward accounting starts here).
+    /// First block of the treasury's staking history, where reward accounting and log
+    /// scans start: a number, or `"env:VAR"` naming a variable that holds it. Required
+    /// when `rpc_url` is not on loopback (a real network: scanning from block 0 would
+    /// take the whole chain's history); a local node may leave it out (0).
     #[serde(default)]
-    pub start_block: u64,
-    /// The staking contract (default: the chain's; BSC StakeHub
+    pub start_block: Option<StartBlock>,
+    /// Largest block range one `eth_getLogs` asks for: the RPC's limit (default 5 000;
+    /// `softstake doctor` checks the RPC serves it). History longer than 200 of these is
+    /// read a page per sync.
+    #[serde(default = "d_log_range")]
+    pub log_range_blocks: u64,
+    /// The staking contract, an address or `"env:VAR"` (default: the chain's; BSC StakeHub
     /// `0x0000000000000000000000000000000000002002`, Sonic SFC
     /// `0xFC00FACE00000000000000000000000000000000`, Polygon StakeManager
     /// `0x5e3Ef299fDDf15eAa0432E6e66473ace8c13D908` on Ethereum, `0x4AE8…08bE` on Sepolia,
@@ -258,6 +272,45 @@ pub struct EvmSettings {
     /// ApeChain's ArbInfo precompile `0x…65`).
     #[serde(default)]
     pub staking_contract: Option<String>,
+}
+
+/// `evm.start_block`: a block number, or `"env:VAR"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum StartBlock {
+    /// The block number.
+    Number(u64),
+    /// `env:VAR`: the variable holding the block number.
+    Env(String),
+}
+
+impl StartBlock {
+    /// The block number; `symbol` names the chain in errors.
+    ///
+    /// # Errors
+    /// A source that is not `env:VAR`, an unset variable, or a value that is not a block
+    /// number.
+    pub fn resolve(&self, symbol: &str) -> std::result::Result<u64, String> {
+        match self {
+            StartBlock::Number(n) => Ok(*n),
+            StartBlock::Env(source) => {
+                let var = source.strip_prefix("env:").filter(|v| !v.is_empty()).ok_or_else(|| {
+                    format!("chains.{symbol}.evm.start_block: {source:?} is neither a block number nor env:VAR")
+                })?;
+                let value = std::env::var(var).map_err(|_| {
+                    format!("chains.{symbol}.evm.start_block: {var} is not set (the block of the treasury's first stake operation)")
+                })?;
+                value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("chains.{symbol}.evm.start_block: {var} = {value:?} is not a block number"))
+            }
+        }
+    }
+}
+
+fn d_log_range() -> u64 {
+    5_000
 }
 
 fn d_confirmations() -> u64 {
@@ -787,14 +840,33 @@ impl NetworkConfig {
                     )))
                 }
                 (Some(e), _) => {
-                    if e.chain_id == 0 || e.confirmations == 0 || e.max_fee_per_gas_wei == 0 {
+                    if e.chain_id == 0 || e.confirmations == 0 || e.max_fee_per_gas_wei == 0 || e.log_range_blocks == 0
+                    {
                         return Err(invalid(format!(
-                            "chains.{symbol}.evm: chain_id, confirmations and max_fee_per_gas_wei must be above 0"
+                            "chains.{symbol}.evm: chain_id, confirmations, max_fee_per_gas_wei and log_range_blocks must be above 0"
                         )));
                     }
                     if e.max_priority_fee_per_gas_wei > e.max_fee_per_gas_wei {
                         return Err(invalid(format!(
                             "chains.{symbol}.evm.max_priority_fee_per_gas_wei: above max_fee_per_gas_wei"
+                        )));
+                    }
+                    if let Some(StartBlock::Env(source)) = &e.start_block {
+                        if source.strip_prefix("env:").is_none_or(str::is_empty) {
+                            return Err(invalid(format!(
+                                "chains.{symbol}.evm.start_block: {source:?} is neither a block number nor env:VAR"
+                            )));
+                        }
+                    }
+                    let remote = chain
+                        .rpc_url
+                        .as_deref()
+                        .is_some_and(|u| !softstake_adapters::preflight::is_loopback_url(u));
+                    if evm_adapter && remote && e.start_block.is_none() {
+                        return Err(invalid(format!(
+                            "chains.{symbol}.evm.start_block: required for a remote network ({}): the block of the \
+                             treasury's first stake operation (a new treasury: the current head), or \"env:VAR\"",
+                            chain.rpc_url.as_deref().unwrap_or_default()
                         )));
                     }
                 }
@@ -1289,11 +1361,28 @@ mod tests {
                 "max_priority_fee_per_gas_wei",
             ),
             ("[chains.BNB]\nadapter = \"bsc\"\n[chains.BNB.evm]\nchain_id = 56\ngas = 1\n", "unknown field"),
+            (
+                "[chains.BNB]\nadapter = \"bsc\"\nrpc_url = \"https://bsc-dataseed.bnbchain.org\"\n[chains.BNB.evm]\nchain_id = 56\n",
+                "chains.BNB.evm.start_block: required for a remote network",
+            ),
+            (
+                "[chains.BNB]\nadapter = \"bsc\"\n[chains.BNB.evm]\nchain_id = 56\nstart_block = \"SOFTSTAKE_X\"\n",
+                "neither a block number nor env:VAR",
+            ),
         ];
         expect_invalid(&cases);
         // a simulated chain may carry the settings of its `--chain BNB=bsc` override
         let ok = "[chains.BNB]\nadapter = \"sim\"\n[chains.BNB.evm]\nchain_id = 97\n";
         assert!(NetworkConfig::from_toml_str(&format!("{LOCAL}{ok}"), EMBEDDED_TOKENS, "x.toml").is_ok());
+        // a local node needs no start block; a remote one takes a number or env:VAR
+        for ok in [
+            "[chains.BNB]\nadapter = \"bsc\"\nrpc_url = \"http://127.0.0.1:8545\"\n[chains.BNB.evm]\nchain_id = 56\n",
+            "[chains.BNB]\nadapter = \"bsc\"\nrpc_url = \"https://x.example\"\n[chains.BNB.evm]\nchain_id = 56\nstart_block = 1\n",
+            "[chains.BNB]\nadapter = \"bsc\"\nrpc_url = \"https://x.example\"\n[chains.BNB.evm]\nchain_id = 56\nstart_block = \"env:SOFTSTAKE_BNB_START_BLOCK\"\n",
+        ] {
+            let r = NetworkConfig::from_toml_str(&format!("{LOCAL}{ok}"), EMBEDDED_TOKENS, "x.toml");
+            assert!(r.is_ok(), "{ok}: {r:?}");
+        }
     }
 
     #[test]
@@ -1302,6 +1391,8 @@ mod tests {
         let cfg = NetworkConfig::from_toml_str(text, EMBEDDED_TOKENS, "config/testnet.toml").unwrap();
         assert_eq!(cfg.network, "testnet");
         for (token, adapter) in [
+            ("SOL", "solana"),
+            ("AXS", "ronin"),
             ("NEAR", "near"),
             ("TRX", "tron"),
             ("ATOM", "cosmos"),
@@ -1320,8 +1411,29 @@ mod tests {
         }
         let evm = |t: &str| cfg.chains[t].evm.as_ref().map(|e| e.chain_id);
         assert_eq!(
-            (evm("BNB"), evm("S"), evm("POL"), evm("APE")),
-            (Some(97), Some(57_054), Some(11_155_111), Some(33_111))
+            (evm("BNB"), evm("S"), evm("POL"), evm("APE"), evm("AXS")),
+            (Some(97), Some(57_054), Some(11_155_111), Some(33_111), Some(2021))
+        );
+        // every real adapter configured: the ten chains with one
+        let real: Vec<&str> = cfg
+            .chains
+            .values()
+            .map(|c| c.adapter.as_str())
+            .filter(|a| *a != "sim")
+            .collect();
+        assert_eq!(real.len(), 10, "{real:?}");
+        // EVM start blocks and the AXS pool come from the environment
+        for t in ["BNB", "S", "POL", "APE", "AXS"] {
+            let e = cfg.chains[t].evm.as_ref().unwrap();
+            assert_eq!(
+                e.start_block,
+                Some(StartBlock::Env(format!("env:SOFTSTAKE_{t}_START_BLOCK"))),
+                "{t}"
+            );
+        }
+        assert_eq!(
+            cfg.chains["SOL"].genesis_hash.as_deref(),
+            Some("EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG")
         );
     }
 

@@ -19,6 +19,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod doctor;
 pub mod feed;
 pub mod files;
 pub mod input;

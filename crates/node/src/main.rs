@@ -184,6 +184,16 @@ enum Command {
         #[arg(long)]
         token: Option<String>,
     },
+    /// Preflight before moving money: per configured chain, reach the endpoint, check
+    /// the chain id or genesis hash, contract code, the signer's balance against fees,
+    /// tokens.toml against the chain's live constants, validators and the RPC's rate and
+    /// history limits. Prints a table with a verdict and a fix per line; exits 1 when any
+    /// line failed. Reads only.
+    Doctor {
+        /// One token (default: every configured chain).
+        #[arg(long)]
+        token: Option<String>,
+    },
     /// Run the orchestrator: daily cycle, treasury loop, gRPC + REST APIs, metrics.
     Run {
         /// Start on a manual clock at this RFC 3339 time, moved by the admin-only
@@ -564,6 +574,20 @@ async fn run(cli: Cli) -> Result<()> {
     if let Command::Keys { action } = &cli.command {
         return keys(&cfg, action);
     }
+    if let Command::Doctor { token } = &cli.command {
+        let token = token.as_ref().map(|t| t.to_uppercase());
+        let now = softstake_node::clock::Clock::now(&SystemClock);
+        let report = softstake_node::doctor::run(&cfg, token.as_deref(), now).await?;
+        println!("{}", report.render());
+        let failed = report.failures().count();
+        if failed > 0 {
+            anyhow::bail!(
+                "preflight of network {} failed: {failed} line(s) marked FAIL, each with its fix",
+                cfg.network
+            );
+        }
+        return Ok(());
+    }
     let db_url = cli.db.clone().unwrap_or_else(|| cfg.db_url.clone());
     if let Command::Init = cli.command {
         return commands::init(&cfg, &db_url).await;
@@ -578,6 +602,7 @@ async fn run(cli: Cli) -> Result<()> {
         | Command::Simnet { .. }
         | Command::Simulate { .. }
         | Command::Keys { .. }
+        | Command::Doctor { .. }
         | Command::HashToken { .. } => Ok(()),
         Command::ApiKey { action } => match action {
             ApiKeyCmd::Create {

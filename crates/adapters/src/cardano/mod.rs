@@ -667,6 +667,60 @@ impl ChainAdapter for CardanoAdapter {
     }
 
     /// Lovelace at the enterprise address, less the largest fee of a simple transaction.
+    /// Preflight: the Blockfrost network against `network_id` (its host names the
+    /// network: `cardano-mainnet`, `cardano-preprod`, `cardano-preview`), a project id
+    /// for Blockfrost's hosted API, the protocol parameters, and the treasury's UTxO
+    /// balance; the fee per operation is a 1 000-byte transaction at the linear fee plus
+    /// the stake key deposit a first delegation locks.
+    async fn preflight(&self) -> Result<crate::preflight::Preflight> {
+        use crate::preflight::{Check, Preflight};
+        let url = self.cfg.api_url.as_str();
+        let hosted = url.contains("blockfrost.io");
+        let named = [("cardano-mainnet", 1u8), ("cardano-preprod", 0), ("cardano-preview", 0)]
+            .into_iter()
+            .find(|(host, _)| url.contains(host));
+        let mut checks = vec![match named {
+            Some((host, id)) if id != self.cfg.network_id => Check::fail(
+                "network",
+                format!("{host} is network id {id}, the config says {}", self.cfg.network_id),
+                format!("set cardano.network_id = {id}, or point rpc_url at the intended network"),
+            ),
+            Some((host, _)) => Check::pass("network", format!("{host}, network id {}", self.cfg.network_id)),
+            None => Check::pass(
+                "network",
+                format!("network id {} (not named by the URL)", self.cfg.network_id),
+            ),
+        }];
+        if hosted && self.cfg.project_id.is_none() {
+            checks.push(Check::fail(
+                "project id",
+                "Blockfrost's hosted API refuses requests without a project id",
+                "set cardano.project_id_env to a variable holding a project id of this network",
+            ));
+        }
+        let p = self.params().await?;
+        let deposit: u128 = p
+            .key_deposit
+            .parse()
+            .map_err(|_| AdapterError::bad_response(CHAIN, format!("key_deposit {:?}", p.key_deposit)))?;
+        checks.push(Check::pass(
+            "protocol parameters",
+            format!(
+                "min_fee_a {}, min_fee_b {}, key_deposit {deposit}",
+                p.min_fee_a, p.min_fee_b
+            ),
+        ));
+        let fee = u128::from(p.min_fee_a.saturating_mul(1_000).saturating_add(p.min_fee_b)).saturating_add(deposit);
+        let total: u64 = self.utxos(&self.enterprise).await?.iter().map(|u| u.1).sum();
+        Ok(Preflight {
+            signer: Some(self.address()),
+            fee_token: None,
+            signer_balance: Some(Amount(u128::from(total))),
+            fee_per_operation: Some(Amount(fee)),
+            checks,
+        })
+    }
+
     async fn spendable(&self) -> Result<Amount> {
         let p = self.params().await?;
         let total: u64 = self.utxos(&self.enterprise).await?.iter().map(|u| u.1).sum();

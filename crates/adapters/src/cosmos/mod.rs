@@ -13,9 +13,16 @@
 //!  claim       MsgWithdrawDelegatorReward, one validator at a time
 //!  rewards     our transactions (tx service GetTxsEvent, message.sender = us): every
 //!              `withdraw_rewards` event, claims and the payouts delegation changes trigger
-//!  status      GetTx(hash): code 0 confirmed, other codes failed; unknown: expired once the
-//!              height is past the body's timeout_height or the account's sequence is past
-//!              the transaction's, else not found (it can still land)
+//!  gas         each transaction is signed once as a draft at the gas cap (gas_per_message
+//!              × messages) and simulated (tx service Simulate); the real one carries the
+//!              simulated gas × 1.3, refused when above the cap; a failing simulation is a
+//!              rejection with the chain's reason, nothing sent
+//!  status      GetTx(hash): code 0 confirmed, other codes failed; unknown before the body's
+//!              timeout_height: not found (it can still land, or the tx index lags or is
+//!              off); past it: expired if the account's sequence never passed the
+//!              transaction's, else searched in the blocks it could have landed in
+//!              (CometBFT block + block_results, which need no tx index): found → its
+//!              result, absent → expired
 //! ```
 //!
 //! Chain constants come from the chain: `unbonding_time`, `max_entries` and `bond_denom`
@@ -89,7 +96,9 @@ pub struct CosmosConfig {
     pub chain_id: String,
     /// Bech32 prefix of account addresses (`cosmos`).
     pub account_prefix: String,
-    /// Gas limit per message.
+    /// Gas cap per message: a transaction's gas is what `Simulate` reports times
+    /// [`GAS_MARGIN_NUMERATOR`] / [`GAS_MARGIN_DENOMINATOR`], and it is refused (nothing
+    /// signed) when that is above this times its messages.
     pub gas_per_message: u64,
     /// Gas price as a fraction, base units per gas: fee = ceil(gas × numerator / denominator)
     /// (the Hub's minimum is 0.005 uatom = 5/1000).
@@ -100,6 +109,22 @@ pub struct CosmosConfig {
     pub timeout_blocks: u64,
     /// Largest number of operations sent per epoch (a UTC day).
     pub max_operations_per_epoch: u32,
+}
+
+/// Most blocks searched for a transaction past its timeout height whose sequence was
+/// used while the tx index does not show it.
+pub const MAX_BLOCK_SEARCH: u64 = 1_000;
+
+/// Gas margin over the simulated gas, as a fraction (1.3: cosmjs's and Keplr's default
+/// gas adjustment): state can change between simulation and delivery.
+pub const GAS_MARGIN_NUMERATOR: u64 = 13;
+/// See [`GAS_MARGIN_NUMERATOR`].
+pub const GAS_MARGIN_DENOMINATOR: u64 = 10;
+
+/// `used` gas plus the margin, rounded up (saturating).
+pub fn gas_with_margin(used: u64) -> u64 {
+    let g = u128::from(used) * u128::from(GAS_MARGIN_NUMERATOR);
+    u64::try_from(g.div_ceil(u128::from(GAS_MARGIN_DENOMINATOR))).unwrap_or(u64::MAX)
 }
 
 /// The staking module's parameters the adapter needs.
@@ -394,16 +419,10 @@ impl CosmosAdapter {
             .await
     }
 
+    /// The latest block's header, on the configured chain (another chain id is a
+    /// [`AdapterError::BadResponse`]: nothing is signed for it).
     async fn head(&self) -> Result<Head> {
-        let b = cmt::service_client::ServiceClient::new(self.channel.clone())
-            .get_latest_block(cmt::GetLatestBlockRequest {})
-            .await
-            .map_err(|e| grpc_err("GetLatestBlock", &e))?
-            .into_inner();
-        let h = b
-            .sdk_block
-            .and_then(|b| b.header)
-            .ok_or_else(|| AdapterError::bad_response(CHAIN, "GetLatestBlock: no header"))?;
+        let h = self.read_head().await?;
         if h.chain_id != self.cfg.chain_id {
             return Err(AdapterError::bad_response(
                 CHAIN,
@@ -413,6 +432,20 @@ impl CosmosAdapter {
                 ),
             ));
         }
+        Ok(h)
+    }
+
+    /// The latest block's header, whatever its chain.
+    async fn read_head(&self) -> Result<Head> {
+        let b = cmt::service_client::ServiceClient::new(self.channel.clone())
+            .get_latest_block(cmt::GetLatestBlockRequest {})
+            .await
+            .map_err(|e| grpc_err("GetLatestBlock", &e))?
+            .into_inner();
+        let h = b
+            .sdk_block
+            .and_then(|b| b.header)
+            .ok_or_else(|| AdapterError::bad_response(CHAIN, "GetLatestBlock: no header"))?;
         Ok(Head {
             height: u64::try_from(h.height)
                 .map_err(|_| AdapterError::bad_response(CHAIN, format!("height {}", h.height)))?,
@@ -542,25 +575,78 @@ impl CosmosAdapter {
         })
     }
 
-    /// Fee of a transaction of `messages` messages, base units.
+    /// The gas cap of a transaction of `messages` messages and its fee: the most it can
+    /// cost (what balances keep in reserve and claims must pay for).
     fn fee_for(&self, messages: u64) -> Result<(u64, u128)> {
         let gas = self
             .cfg
             .gas_per_message
             .checked_mul(messages)
             .ok_or_else(|| AdapterError::bad_input(CHAIN, "gas limit overflows"))?;
-        let num = u128::from(gas) * u128::from(self.cfg.gas_price_numerator);
-        let den = u128::from(self.cfg.gas_price_denominator);
-        Ok((gas, num.div_ceil(den)))
+        Ok((gas, self.fee_of(gas)))
+    }
+
+    /// The fee of `gas` at the configured price, base units (rounded up).
+    fn fee_of(&self, gas: u64) -> u128 {
+        (u128::from(gas) * u128::from(self.cfg.gas_price_numerator))
+            .div_ceil(u128::from(self.cfg.gas_price_denominator))
+    }
+
+    /// The gas `Simulate` says `raw` (a signed TxRaw) uses.
+    ///
+    /// # Errors
+    /// [`AdapterError::Rejected`] with the chain's reason when the simulation fails (the
+    /// messages would fail on chain); transport errors as in [`grpc_err`].
+    async fn simulate(&self, raw: Vec<u8>) -> Result<u64> {
+        #[allow(deprecated)]
+        let request = txpb::SimulateRequest {
+            tx: None,
+            tx_bytes: raw,
+        };
+        match self.tx_service().simulate(request).await {
+            Ok(r) => r
+                .into_inner()
+                .gas_info
+                .map(|g| g.gas_used)
+                .filter(|g| *g > 0)
+                .ok_or_else(|| AdapterError::bad_response(CHAIN, "Simulate: no gas used")),
+            Err(s) if grpc_err("Simulate", &s).is_transient() => Err(grpc_err("Simulate", &s)),
+            Err(s) => Err(AdapterError::rejected(
+                CHAIN,
+                format!("simulation failed: {}", s.message()),
+            )),
+        }
     }
 
     /// Signs `msgs` with the account's current number and sequence, valid until
-    /// `timeout_blocks` past the head. Checks that the balance pays `spend` + the fee.
+    /// `timeout_blocks` past the head, with the gas `Simulate` reports plus the margin
+    /// (refused above the cap). Checks that the balance pays `spend` + the fee.
     async fn sign(&self, msgs: Vec<cosmrs::Any>, spend: u128) -> Result<SignedTx> {
+        let (cap, _) = self.fee_for(msgs.len() as u64)?;
+        let draft = self.sign_with(msgs.clone(), spend, cap).await?;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(&draft.payload)
+            .map_err(|e| AdapterError::bad_input(CHAIN, format!("draft payload: {e}")))?;
+        let used = self.simulate(raw).await?;
+        let gas = gas_with_margin(used);
+        if gas > cap {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!(
+                    "the transaction needs {gas} gas with the margin ({used} simulated), above the cap of {cap} \
+                     (gas_per_message × messages)"
+                ),
+            ));
+        }
+        self.sign_with(msgs, spend, gas).await
+    }
+
+    /// Signs `msgs` with a gas limit of `gas` and its fee at the configured price.
+    async fn sign_with(&self, msgs: Vec<cosmrs::Any>, spend: u128, gas: u64) -> Result<SignedTx> {
         let p = self.params().await?;
         let head = self.head().await?;
         let (number, sequence) = self.account().await?;
-        let (gas, fee) = self.fee_for(msgs.len() as u64)?;
+        let fee = self.fee_of(gas);
         let needed = spend
             .checked_add(fee)
             .ok_or_else(|| AdapterError::bad_input(CHAIN, "amount plus fee overflows"))?;
@@ -636,6 +722,48 @@ impl CosmosAdapter {
             Err(s) if s.code() == Code::NotFound => Ok(None),
             Err(s) => Err(grpc_err("GetTx", &s)),
         }
+    }
+
+    /// The status of `tx_id` from the blocks it could have landed in: `timeout_blocks`
+    /// before its timeout height up to it (at most [`MAX_BLOCK_SEARCH`]), read with
+    /// CometBFT's `block` (its bytes hashed) and `block_results` (its code). `None` when
+    /// it is in none of them.
+    async fn find_in_blocks(&self, tx_id: &str, timeout: u64) -> Result<Option<TxStatus>> {
+        let window = self.cfg.timeout_blocks.min(MAX_BLOCK_SEARCH);
+        for height in timeout.saturating_sub(window).max(1)..=timeout {
+            let b = self.rpc("block", json!({ "height": height.to_string() })).await?;
+            let block = &b["result"]["block"];
+            let txs = block["data"]["txs"].as_array().cloned().unwrap_or_default();
+            let found = txs.iter().position(|t| {
+                t.as_str()
+                    .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
+                    .is_some_and(|raw| tx_hash(&raw) == tx_id)
+            });
+            let Some(index) = found else { continue };
+            let at = block["header"]["time"]
+                .as_str()
+                .and_then(|t| Timestamp::parse_rfc3339(t).ok())
+                .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("block {height}: no header time")))?;
+            let r = self
+                .rpc("block_results", json!({ "height": height.to_string() }))
+                .await?;
+            let result = &r["result"]["txs_results"][index];
+            let code = result["code"].as_u64().ok_or_else(|| {
+                AdapterError::bad_response(CHAIN, format!("block_results {height}: no code for tx {index}"))
+            })?;
+            return Ok(Some(if code == 0 {
+                TxStatus::Confirmed { at }
+            } else {
+                TxStatus::Failed {
+                    reason: format!(
+                        "{} code {code}: {}",
+                        result["codespace"].as_str().unwrap_or_default(),
+                        result["log"].as_str().unwrap_or_default()
+                    ),
+                }
+            }));
+        }
+        Ok(None)
     }
 
     async fn rpc(&self, method: &str, params: Value) -> Result<Value> {
@@ -829,6 +957,46 @@ impl ChainAdapter for CosmosAdapter {
         Ok(out)
     }
 
+    /// Preflight: the node's chain id against the config, the bond denom, the
+    /// treasury's balance and the fee of one single-message transaction at the
+    /// configured gas and price.
+    async fn preflight(&self) -> Result<crate::preflight::Preflight> {
+        use crate::preflight::{Check, Preflight};
+        let head = self.read_head().await?;
+        let mut checks = vec![if head.chain_id == self.cfg.chain_id {
+            Check::pass("chain id", head.chain_id.clone())
+        } else {
+            Check::fail(
+                "chain id",
+                format!(
+                    "the node at {} is chain {:?}, the config says {:?}",
+                    self.cfg.grpc_url, head.chain_id, self.cfg.chain_id
+                ),
+                format!(
+                    "point grpc_url and rpc_url at {:?}, or set cosmos.chain_id = {:?}",
+                    self.cfg.chain_id, head.chain_id
+                ),
+            )
+        }];
+        if head.chain_id != self.cfg.chain_id {
+            return Ok(Preflight {
+                signer: Some(self.address()),
+                checks,
+                ..Preflight::default()
+            });
+        }
+        let params = self.params().await?;
+        checks.push(Check::pass("bond denom", params.bond_denom.clone()));
+        let (_, fee) = self.fee_for(1)?;
+        Ok(Preflight {
+            signer: Some(self.address()),
+            fee_token: None,
+            signer_balance: Some(Amount(self.balance().await?)),
+            fee_per_operation: Some(Amount(fee)),
+            checks,
+        })
+    }
+
     /// The bond-denom balance less the fee of one more transaction.
     async fn spendable(&self) -> Result<Amount> {
         let (_, fee) = self.fee_for(1)?;
@@ -1015,7 +1183,16 @@ impl ChainAdapter for CosmosAdapter {
         // off or pruned would not find ours even if it landed), so until the timeout the
         // executor keeps waiting instead of signing the operation again.
         if timeout > 0 && head.height > timeout {
-            return Ok(TxStatus::Expired);
+            if current <= sequence {
+                // its sequence was never used: it never landed
+                return Ok(TxStatus::Expired);
+            }
+            // its sequence was used, by it or by another transaction: look for it in the
+            // blocks it could have landed in (the block store, not the tx index)
+            return Ok(self
+                .find_in_blocks(&tx.tx_id, timeout)
+                .await?
+                .unwrap_or(TxStatus::Expired));
         }
         if current > sequence {
             tracing::debug!(tx = %tx.tx_id, sequence, current, timeout, "sequence spent: waiting for the timeout height");
@@ -1080,6 +1257,14 @@ impl ChainAdapter for CosmosAdapter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn success_gas_margin_rounds_up_and_saturates() {
+        assert_eq!(gas_with_margin(100_000), 130_000);
+        assert_eq!(gas_with_margin(1), 2, "rounded up");
+        assert_eq!(gas_with_margin(183_331), 238_331);
+        assert_eq!(gas_with_margin(u64::MAX), u64::MAX);
+    }
 
     #[test]
     fn success_parses_chain_numbers() {

@@ -219,6 +219,9 @@ impl ChainAdapter for ApeChainAdapter {
         CHAIN
     }
 
+    async fn preflight(&self) -> Result<crate::preflight::Preflight> {
+        self.evm.preflight(&[("ArbInfo", self.arb_info)], false).await
+    }
     fn token(&self) -> &str {
         "APE"
     }

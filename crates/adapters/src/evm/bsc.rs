@@ -127,6 +127,52 @@ impl Holding {
 struct Cursor {
     block: u64,
     expected: BTreeMap<String, String>,
+    /// History read past `block` but not accounted yet: a history longer than a page
+    /// (a first sync, an outage) is read a page per sync, and the stake is read and the
+    /// growth booked only once the scan reaches the newest confirmed block (the node
+    /// keeps recent state only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scanned: Option<Scanned>,
+}
+
+/// The part of [`Cursor`] read but not accounted: the last block read and our flows per
+/// validator up to it, (delegated, claimed) wei as decimal strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scanned {
+    to: u64,
+    flows: BTreeMap<String, (String, String)>,
+}
+
+type Flows = BTreeMap<Address, (Amount, Amount)>;
+
+impl Scanned {
+    fn encode(to: u64, flows: &Flows) -> Scanned {
+        Scanned {
+            to,
+            flows: flows
+                .iter()
+                .map(|(v, (d, c))| (v.to_string(), (d.0.to_string(), c.0.to_string())))
+                .collect(),
+        }
+    }
+
+    /// Adds the flows read earlier into `flows`.
+    fn merge_into(&self, flows: &mut Flows) -> Result<()> {
+        let amount = |s: &str| {
+            s.parse::<u128>()
+                .map(Amount)
+                .map_err(|_| AdapterError::bad_input(CHAIN, format!("bad rewards cursor: amount {s:?}")))
+        };
+        for (v, (d, c)) in &self.flows {
+            let e = flows
+                .entry(BscAdapter::operator(v)?)
+                .or_insert((Amount::ZERO, Amount::ZERO));
+            e.0 = add(e.0, amount(d)?)?;
+            e.1 = add(e.1, amount(c)?)?;
+        }
+        Ok(())
+    }
 }
 
 /// The BNB adapter.
@@ -288,7 +334,7 @@ impl BscAdapter {
     }
 
     /// Our own flows per validator in `[from, to]`: (delegated, claimed), wei.
-    async fn flows(&self, from: u64, to: u64) -> Result<BTreeMap<Address, (Amount, Amount)>> {
+    async fn flows(&self, from: u64, to: u64) -> Result<Flows> {
         let me = self.treasury().into_word();
         let filter = Filter::new()
             .address(self.hub)
@@ -329,6 +375,11 @@ impl ChainAdapter for BscAdapter {
         CHAIN
     }
 
+    async fn preflight(&self) -> Result<crate::preflight::Preflight> {
+        self.evm
+            .preflight(&[("StakeHub", self.hub), ("BSCValidatorSet", VALIDATOR_SET)], true)
+            .await
+    }
     fn token(&self) -> &str {
         "BNB"
     }
@@ -574,14 +625,32 @@ impl ChainAdapter for BscAdapter {
 
     async fn rewards_since(&self, cursor: Option<&str>) -> Result<RewardsPage> {
         let prev = parse_cursor(cursor)?;
-        // only blocks with enough confirmations are accounted
-        let Some((from, to)) = self.evm.confirmed_range(prev.as_ref().map(|c| c.block)).await? else {
+        // only blocks with enough confirmations are accounted, a page at a time
+        let after = prev.as_ref().map(|c| c.scanned.as_ref().map_or(c.block, |s| s.to));
+        let Some((from, to, complete)) = self.evm.confirmed_page(after).await? else {
             return Ok(RewardsPage {
                 records: Vec::new(),
                 cursor: cursor.unwrap_or("").to_string(),
             });
         };
-        let flows = self.flows(from, to).await?;
+        let mut flows = self.flows(from, to).await?;
+        if let Some(s) = prev.as_ref().and_then(|c| c.scanned.as_ref()) {
+            s.merge_into(&mut flows)?;
+        }
+        if !complete {
+            // more history than a page: keep what was read, book nothing yet
+            let next = Cursor {
+                block: prev.as_ref().map_or(from.saturating_sub(1), |c| c.block),
+                expected: prev.map(|c| c.expected).unwrap_or_default(),
+                scanned: Some(Scanned::encode(to, &flows)),
+            };
+            let cursor = serde_json::to_string(&next)
+                .map_err(|e| AdapterError::bad_input(CHAIN, format!("encoding the cursor: {e}")))?;
+            return Ok(RewardsPage {
+                records: Vec::new(),
+                cursor,
+            });
+        }
         let holdings = self.holdings(BlockId::number(to)).await?;
         let at = self.evm.block_time(to).await?;
         // BSC has no reward epochs to name a record by: the block height accounted up to
@@ -606,6 +675,7 @@ impl ChainAdapter for BscAdapter {
         let mut next = Cursor {
             block: to,
             expected: BTreeMap::new(),
+            scanned: None,
         };
         for v in validators {
             let op = Self::operator(&v)?;
@@ -657,10 +727,29 @@ mod tests {
         let c = Cursor {
             block: 42,
             expected: BTreeMap::from([("0xabc".to_string(), "1000000000000000000".to_string())]),
+            scanned: None,
         };
         let text = serde_json::to_string(&c).unwrap();
+        assert!(
+            !text.contains("scanned"),
+            "an accounted cursor keeps its old shape: {text}"
+        );
         let back = parse_cursor(Some(&text)).unwrap().unwrap();
-        assert_eq!((back.block, back.expected), (42, c.expected));
+        assert_eq!((back.block, &back.expected), (42, &c.expected));
+        // a cursor mid-scan keeps the flows read so far
+        let v: Address = "0x00000000000000000000000000000000000000aa".parse().unwrap();
+        let flows: Flows = BTreeMap::from([(v, (Amount(5), Amount(2)))]);
+        let mid = Cursor {
+            scanned: Some(Scanned::encode(99, &flows)),
+            ..c
+        };
+        let back = parse_cursor(Some(&serde_json::to_string(&mid).unwrap()))
+            .unwrap()
+            .unwrap();
+        let mut merged: Flows = BTreeMap::from([(v, (Amount(1), Amount(1)))]);
+        back.scanned.as_ref().unwrap().merge_into(&mut merged).unwrap();
+        assert_eq!(merged[&v], (Amount(6), Amount(3)));
+        assert_eq!(back.scanned.unwrap().to, 99);
         assert!(parse_cursor(None).unwrap().is_none());
         assert!(parse_cursor(Some("")).unwrap().is_none());
     }

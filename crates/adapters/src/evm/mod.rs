@@ -51,12 +51,25 @@ use crate::error::{AdapterError, Result};
 use crate::signer::TreasuryKey;
 use crate::traits::{SignedTx, TxStatus};
 
-/// Largest block range asked of `eth_getLogs` at once (public endpoints cap it).
+/// Default largest block range asked of `eth_getLogs` at once (public endpoints cap it;
+/// [`EvmConfig::log_range_blocks`] sets it per RPC).
 pub const LOG_CHUNK_BLOCKS: u64 = 5_000;
-/// Most `eth_getLogs` chunks read in one call (bounds a sync: 1 000 000 blocks).
+/// Most `eth_getLogs` chunks read in one call: one page of history (1 000 000 blocks at
+/// the default range). Longer history is read a page per sync, each sync continuing
+/// where the last stopped.
 pub const MAX_LOG_CHUNKS: u64 = 200;
+
+/// The last block of the page of history that starts at `from` and may reach `to`:
+/// `to`, or the end of `page_blocks` blocks from `from` when `to` is further.
+pub fn page_end(from: u64, to: u64, page_blocks: u64) -> u64 {
+    to.min(from.saturating_add(page_blocks.max(1) - 1))
+}
 /// Gas estimate head-room, percent.
 const GAS_HEADROOM_PCT: u64 = 20;
+/// Gas one stake operation is budgeted at for fees: the preflight's fee per operation is
+/// this at the `maxFeePerGas` cap (StakeHub `delegate` uses about 200 000, Polygon's
+/// approve plus `buyVoucherPOL` about 250 000).
+pub const OPERATION_GAS_BUDGET: u64 = 300_000;
 /// Most transactions one operation signs ([`EvmClient::sign_calls`]).
 pub const MAX_BUNDLE: usize = 4;
 
@@ -149,6 +162,10 @@ pub struct EvmConfig {
     /// First block of the treasury account's staking history (reward accounting starts
     /// here when no cursor is stored yet).
     pub start_block: u64,
+    /// Largest block range one `eth_getLogs` asks for: the RPC's limit
+    /// ([`LOG_CHUNK_BLOCKS`] by default; some providers allow less). A sync reads at most
+    /// [`MAX_LOG_CHUNKS`] of them and continues from there at the next sync.
+    pub log_range_blocks: u64,
 }
 
 impl EvmConfig {
@@ -167,6 +184,9 @@ impl EvmConfig {
         }
         if self.confirmations == 0 {
             return bad("confirmations must be at least 1".into());
+        }
+        if self.log_range_blocks == 0 {
+            return bad("log_range_blocks must be at least 1".into());
         }
         if self.max_fee_per_gas_wei == 0 {
             return bad("max_fee_per_gas_wei must be above 0".into());
@@ -403,8 +423,139 @@ impl EvmClient {
     /// As [`EvmClient::balance`]; a balance beyond `u128` as [`AdapterError::BadResponse`].
     pub async fn spendable_native(&self) -> Result<Amount> {
         let bal = to_amount(self.chain, "balance", self.balance().await?)?;
-        let reserve = self.cfg.max_fee_per_gas_wei.saturating_mul(300_000 * 10);
+        let reserve = self
+            .cfg
+            .max_fee_per_gas_wei
+            .saturating_mul(u128::from(OPERATION_GAS_BUDGET) * 10);
         Ok(Amount(bal.0.saturating_sub(reserve)))
+    }
+
+    /// Preflight for `softstake doctor`: the node's chain id against the config, contract
+    /// code at each of `contracts` (name, address), and, when `scans_logs`, whether the
+    /// RPC serves `eth_getLogs` over [`LOG_CHUNK_BLOCKS`] at the head and back at
+    /// `start_block`, and how far `start_block` lies behind the head; with the treasury's
+    /// address, balance and [`OPERATION_GAS_BUDGET`] at the fee cap as the fee per
+    /// operation. Reads only.
+    ///
+    /// # Errors
+    /// Transport errors as in [`rpc_err`] when the node cannot be read at all.
+    pub async fn preflight(
+        &self,
+        contracts: &[(&str, Address)],
+        scans_logs: bool,
+    ) -> Result<crate::preflight::Preflight> {
+        use crate::preflight::{Check, Preflight};
+        let mut checks = Vec::new();
+        let id = self
+            .provider
+            .get_chain_id()
+            .await
+            .map_err(|e| self.err("eth_chainId", &e))?;
+        checks.push(if id == self.cfg.chain_id {
+            Check::pass("chain id", format!("{id}"))
+        } else {
+            Check::fail(
+                "chain id",
+                format!(
+                    "the node at {} is chain {id}, the config says {}",
+                    self.cfg.rpc_url, self.cfg.chain_id
+                ),
+                format!(
+                    "point rpc_url at chain {} or set evm.chain_id = {id}",
+                    self.cfg.chain_id
+                ),
+            )
+        });
+        for (name, address) in contracts {
+            let code = self
+                .provider
+                .get_code_at(*address)
+                .await
+                .map_err(|e| self.err("eth_getCode", &e))?;
+            checks.push(if code.is_empty() {
+                Check::fail(
+                    format!("contract {name}"),
+                    format!("no code at {address} on chain {id}"),
+                    "set evm.staking_contract to the contract's address on this network",
+                )
+            } else {
+                Check::pass(
+                    format!("contract {name}"),
+                    format!("{} bytes of code at {address}", code.len()),
+                )
+            });
+        }
+        if scans_logs {
+            checks.extend(self.history_checks(contracts.first().map(|c| c.1)).await?);
+        }
+        let fee = self
+            .cfg
+            .max_fee_per_gas_wei
+            .saturating_mul(u128::from(OPERATION_GAS_BUDGET));
+        Ok(Preflight {
+            signer: Some(self.address().to_string()),
+            fee_token: None,
+            signer_balance: Some(to_amount(self.chain, "balance", self.balance().await?)?),
+            fee_per_operation: Some(Amount(fee)),
+            checks,
+        })
+    }
+
+    /// The log-history lines of [`EvmClient::preflight`].
+    async fn history_checks(&self, address: Option<Address>) -> Result<Vec<crate::preflight::Check>> {
+        use crate::preflight::Check;
+        let (head, _) = self.head().await?;
+        let mut filter = Filter::new();
+        if let Some(a) = address {
+            filter = filter.address(a);
+        }
+        let probe = |from: u64, to: u64| {
+            let f = filter.clone().from_block(from).to_block(to);
+            async move { self.provider.get_logs(&f).await }
+        };
+        let mut out = Vec::new();
+        let range = self.cfg.log_range_blocks.max(1);
+        let lo = head.saturating_sub(range - 1);
+        out.push(match probe(lo, head).await {
+            Ok(_) => Check::pass("log range", format!("eth_getLogs over {range} blocks ({lo}..={head})")),
+            Err(e) => Check::fail(
+                "log range",
+                format!("eth_getLogs over {range} blocks refused: {e}"),
+                "lower evm.log_range_blocks to the RPC's limit, or use an RPC that serves it",
+            ),
+        });
+        let start = self.cfg.start_block;
+        let behind = head.saturating_sub(start);
+        let per_sync = self.page_blocks();
+        out.push(if start == 0 && !crate::preflight::is_loopback_url(&self.cfg.rpc_url) {
+            Check::fail(
+                "start block",
+                "start_block is 0 on a remote network: the first sync would scan the whole chain",
+                format!("set evm.start_block to the block of the treasury's first stake operation (head is {head})"),
+            )
+        } else if behind > per_sync {
+            Check::warn(
+                "start block",
+                format!(
+                    "start_block {start} is {behind} blocks behind the head: the first reward syncs take {} passes",
+                    behind.div_ceil(per_sync)
+                ),
+                "set evm.start_block to the block of the treasury's first stake operation",
+            )
+        } else {
+            Check::pass("start block", format!("{start} ({behind} blocks behind the head)"))
+        });
+        if start < lo {
+            out.push(match probe(start, start.saturating_add(range - 1).min(head)).await {
+                Ok(_) => Check::pass("log history", format!("logs served back to start_block {start}")),
+                Err(e) => Check::fail(
+                    "log history",
+                    format!("eth_getLogs at start_block {start} refused: {e}"),
+                    "use an RPC endpoint that keeps logs back to start_block (an archive or full node)",
+                ),
+            });
+        }
+        Ok(out)
     }
 
     /// The treasury's balance, wei.
@@ -415,30 +566,37 @@ impl EvmClient {
             .map_err(|e| self.err("eth_getBalance", &e))
     }
 
-    /// Logs matching `filter` in `[from, to]`, read in chunks of [`LOG_CHUNK_BLOCKS`].
+    /// Blocks one page of history covers: `log_range_blocks` × [`MAX_LOG_CHUNKS`].
+    pub fn page_blocks(&self) -> u64 {
+        self.cfg.log_range_blocks.saturating_mul(MAX_LOG_CHUNKS)
+    }
+
+    /// Logs matching `filter` in `[from, to]`, read in chunks of `log_range_blocks`.
     ///
     /// # Errors
-    /// [`AdapterError::BadInput`] when the range needs more than [`MAX_LOG_CHUNKS`]
-    /// chunks (set `start_block` nearer); transport errors as in [`rpc_err`].
+    /// [`AdapterError::BadInput`] when the range is longer than one page
+    /// ([`EvmClient::page_blocks`]; callers page with [`EvmClient::confirmed_page`] or
+    /// [`page_end`]); transport errors as in [`rpc_err`].
     pub async fn logs(&self, filter: &Filter, from: u64, to: u64) -> Result<Vec<Log>> {
         if to < from {
             return Ok(Vec::new());
         }
-        let chunks = (to - from) / LOG_CHUNK_BLOCKS + 1;
+        let range = self.cfg.log_range_blocks.max(1);
+        let chunks = (to - from) / range + 1;
         if chunks > MAX_LOG_CHUNKS {
             return Err(AdapterError::bad_input(
                 self.chain,
                 format!(
-                    "{} blocks of history to scan (from {from}): more than {} per sync; set start_block nearer",
+                    "{} blocks of history to scan (from {from}) in one call: more than a page of {}",
                     to - from + 1,
-                    MAX_LOG_CHUNKS * LOG_CHUNK_BLOCKS
+                    self.page_blocks()
                 ),
             ));
         }
         let mut out = Vec::new();
         for i in 0..chunks {
-            let lo = from + i * LOG_CHUNK_BLOCKS;
-            let hi = (lo + LOG_CHUNK_BLOCKS - 1).min(to);
+            let lo = from + i * range;
+            let hi = (lo + range - 1).min(to);
             let f = filter.clone().from_block(lo).to_block(hi);
             out.extend(
                 self.provider
@@ -448,6 +606,22 @@ impl EvmClient {
             );
         }
         Ok(out)
+    }
+
+    /// The next page of confirmed history after `after` (or from `start_block`):
+    /// `(from, to, complete)`, where `to` stops after one page ([`page_end`]) and
+    /// `complete` says it reached the newest confirmed block. `None` when there is
+    /// nothing new. A sync that accounts the page and stores `to` in its cursor always
+    /// makes progress, however long the history (a first sync, an outage).
+    ///
+    /// # Errors
+    /// Transport errors as in [`rpc_err`].
+    pub async fn confirmed_page(&self, after: Option<u64>) -> Result<Option<(u64, u64, bool)>> {
+        let Some((from, head)) = self.confirmed_range(after).await? else {
+            return Ok(None);
+        };
+        let to = page_end(from, head, self.page_blocks());
+        Ok(Some((from, to, to == head)))
     }
 
     /// The block range a reward sync may account: from `after + 1` (or `start_block`
@@ -725,6 +899,7 @@ mod tests {
             max_priority_fee_per_gas_wei: 2_000_000_000,
             max_operations_per_epoch: 32,
             start_block: 0,
+            log_range_blocks: LOG_CHUNK_BLOCKS,
         }
     }
 
@@ -736,8 +911,9 @@ mod tests {
     #[test]
     fn fail_config_names_the_field() {
         type Edit = fn(&mut EvmConfig);
-        let cases: [(Edit, &str); 5] = [
+        let cases: [(Edit, &str); 6] = [
             (|c| c.rpc_url = "not a url".into(), "rpc_url"),
+            (|c| c.log_range_blocks = 0, "log_range_blocks"),
             (|c| c.chain_id = 0, "chain_id"),
             (|c| c.confirmations = 0, "confirmations"),
             (|c| c.max_fee_per_gas_wei = 0, "max_fee_per_gas_wei"),
@@ -755,6 +931,22 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn success_pages_end_within_one_page_and_at_the_head() {
+        assert_eq!(page_end(100, 150, 1_000), 150, "the head within the page");
+        assert_eq!(page_end(100, 5_000, 1_000), 1_099, "one page of 1 000 blocks");
+        assert_eq!(page_end(u64::MAX - 5, u64::MAX, 1_000), u64::MAX, "no overflow");
+        assert_eq!(page_end(7, 9, 0), 7, "a page is at least one block");
+        // consecutive pages cover the whole range once
+        let (mut from, mut seen) = (10u64, 0u64);
+        while from <= 12_345 {
+            let to = page_end(from, 12_345, 1_000);
+            seen += to - from + 1;
+            from = to + 1;
+        }
+        assert_eq!(seen, 12_345 - 10 + 1);
     }
 
     #[test]

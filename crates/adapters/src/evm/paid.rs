@@ -4,7 +4,7 @@
 //! `DelegatorClaimedRewards`, …). A sync reads those events over confirmed blocks.
 //!
 //! ```text
-//!  cursor {"block": n}  ─▶ eth_getLogs(n+1 ..= head − confirmations + 1, event, delegator = treasury)
+//!  cursor {"block": n}  ─▶ eth_getLogs(n+1 ..= min(head − confirmations + 1, one page), event, delegator = treasury)
 //!                        ─▶ decode(log) → (validator, wei)  ─▶ Σ per (block, validator)
 //!                        ─▶ RewardRecord { epoch: block, kind: Claimed, at: block time }
 //! ```
@@ -61,7 +61,9 @@ pub async fn paid_rewards_since(
     decode: impl Fn(&Log) -> Result<Option<(String, Amount)>>,
 ) -> Result<RewardsPage> {
     let prev = BlockCursor::parse(chain, cursor)?;
-    let Some((from, to)) = evm.confirmed_range(prev.map(|c| c.block)).await? else {
+    // one page of history per sync: the cursor moves to its end, so a long history (a
+    // first sync from start_block, an outage) is read over several syncs
+    let Some((from, to, _)) = evm.confirmed_page(prev.map(|c| c.block)).await? else {
         return Ok(RewardsPage {
             records: Vec::new(),
             cursor: cursor.unwrap_or("").to_string(),

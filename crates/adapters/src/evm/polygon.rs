@@ -395,6 +395,17 @@ impl ChainAdapter for PolygonAdapter {
         CHAIN
     }
 
+    async fn preflight(&self) -> Result<crate::preflight::Preflight> {
+        let mut p = self
+            .evm
+            .preflight(&[("StakeManager", self.stake_manager)], true)
+            .await?;
+        p.fee_token = Some(crate::preflight::FeeToken {
+            symbol: "ETH".into(),
+            decimals: 18,
+        });
+        Ok(p)
+    }
     fn token(&self) -> &str {
         "POL"
     }

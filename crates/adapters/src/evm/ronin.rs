@@ -170,6 +170,14 @@ impl ChainAdapter for RoninAxsAdapter {
         CHAIN
     }
 
+    async fn preflight(&self) -> Result<crate::preflight::Preflight> {
+        let mut p = self.evm.preflight(&[("AXS staking pool", self.pool)], true).await?;
+        p.fee_token = Some(crate::preflight::FeeToken {
+            symbol: "RON".into(),
+            decimals: 18,
+        });
+        Ok(p)
+    }
     fn token(&self) -> &str {
         "AXS"
     }
@@ -379,6 +387,7 @@ mod tests {
             max_priority_fee_per_gas_wei: 1,
             max_operations_per_epoch: 8,
             start_block: 0,
+            log_range_blocks: crate::evm::LOG_CHUNK_BLOCKS,
         };
         RoninAxsAdapter::new(cfg, SecretBytes::new(vec![7; 32]), AXS_POOL_MAINNET).unwrap()
     }

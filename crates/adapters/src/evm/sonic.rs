@@ -144,6 +144,10 @@ struct Request {
     amount: Amount,
 }
 
+/// Most pages of history one read of the withdrawal requests scans (100 000 000 blocks
+/// at the default log range); a longer history continues at the next read.
+const MAX_SCAN_PAGES: u64 = 100;
+
 /// Withdrawal requests found so far: (validator id, wrID) from our `Undelegated` events,
 /// and the next block to scan (the last `confirmations` blocks before it are scanned
 /// again, for reorgs). Rebuilt from `start_block` after a restart.
@@ -280,19 +284,38 @@ impl SonicAdapter {
             .address(self.sfc)
             .event_signature(ISFC::Undelegated::SIGNATURE_HASH)
             .topic1(self.treasury().into_word());
-        for log in self.evm.logs(&filter, from, to).await? {
-            let ev = ISFC::Undelegated::decode_log(&log.inner)
-                .map_err(|e| AdapterError::bad_response(CHAIN, format!("Undelegated log: {e}")))?;
-            scan.open
-                .insert((u64_of("Undelegated.toValidatorID", ev.toValidatorID)?, ev.wrID));
-            if scan.open.len() > MAX_REQUESTS {
-                return Err(AdapterError::bad_response(
-                    CHAIN,
-                    format!("more than {MAX_REQUESTS} open withdrawal requests"),
-                ));
+        // a page of history at a time, progress kept after each: a long history (a first
+        // read from start_block, an outage) is read across calls if need be
+        let mut page_from = from;
+        for _ in 0..MAX_SCAN_PAGES {
+            if page_from > to {
+                break;
             }
+            let page_to = super::page_end(page_from, to, self.evm.page_blocks());
+            for log in self.evm.logs(&filter, page_from, page_to).await? {
+                let ev = ISFC::Undelegated::decode_log(&log.inner)
+                    .map_err(|e| AdapterError::bad_response(CHAIN, format!("Undelegated log: {e}")))?;
+                scan.open
+                    .insert((u64_of("Undelegated.toValidatorID", ev.toValidatorID)?, ev.wrID));
+                if scan.open.len() > MAX_REQUESTS {
+                    return Err(AdapterError::bad_response(
+                        CHAIN,
+                        format!("more than {MAX_REQUESTS} open withdrawal requests"),
+                    ));
+                }
+            }
+            scan.next_block = Some(scan.next_block.map_or(page_to + 1, |n| n.max(page_to + 1)));
+            page_from = page_to + 1;
         }
-        scan.next_block = Some(scan.next_block.map_or(to + 1, |n| n.max(to + 1)));
+        if page_from <= to {
+            return Err(AdapterError::transient(
+                CHAIN,
+                format!(
+                    "withdrawal requests read up to block {}; {to} not reached yet: the next read continues",
+                    page_from - 1
+                ),
+            ));
+        }
         let mut out = Vec::new();
         let mut gone = Vec::new();
         for (validator, wr_id) in scan.open.iter().copied() {
@@ -386,6 +409,9 @@ impl ChainAdapter for SonicAdapter {
         CHAIN
     }
 
+    async fn preflight(&self) -> Result<crate::preflight::Preflight> {
+        self.evm.preflight(&[("SFC", self.sfc)], true).await
+    }
     fn token(&self) -> &str {
         "S"
     }

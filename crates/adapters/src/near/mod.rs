@@ -88,6 +88,26 @@ struct GenesisConstants {
 
 impl methods::RpcHandlerResponse for GenesisConstants {}
 
+/// The chain id of `EXPERIMENTAL_genesis_config` (`mainnet`, `testnet`, `localnet`).
+#[derive(Debug, Clone, Deserialize)]
+struct GenesisId {
+    chain_id: String,
+}
+
+impl methods::RpcHandlerResponse for GenesisId {}
+
+/// The network a named account belongs to by its top-level account (`*.near` on
+/// mainnet, `*.testnet` on testnet); `None` for implicit and other accounts.
+fn network_of(account: &str) -> Option<&'static str> {
+    if account.ends_with(".near") {
+        Some("mainnet")
+    } else if account.ends_with(".testnet") {
+        Some("testnet")
+    } else {
+        None
+    }
+}
+
 /// `get_account` of the reference staking pool (`core-contracts/staking-pool`,
 /// `HumanReadableAccount`): balances in yoctoNEAR as decimal strings.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -275,6 +295,78 @@ impl NearAdapter {
             })
             .await
             .copied()
+    }
+
+    /// [`ChainAdapter::preflight`]: the chain id against the treasury account's network
+    /// (on mainnet and testnet),
+    /// the treasury's access key (it must exist with full access), its balance, and
+    /// [`GAS_PER_CALL_TGAS`] at the latest block's gas price as the fee per operation.
+    async fn preflight_report(&self) -> Result<crate::preflight::Preflight> {
+        use crate::preflight::{Check, Preflight};
+        let id = self
+            .rpc
+            .call(methods::any::<std::result::Result<GenesisId, serde_json::Value>>(
+                "EXPERIMENTAL_genesis_config",
+                serde_json::Value::Null,
+            ))
+            .await
+            .map_err(|e| rpc_err("EXPERIMENTAL_genesis_config", e))?
+            .chain_id;
+        // a localnet or sandbox takes any account name; mainnet and testnet only their own
+        let public = id == "mainnet" || id == "testnet";
+        let mut checks = vec![match network_of(self.account.as_str()) {
+            Some(net) if public && net != id => Check::fail(
+                "chain id",
+                format!("the node is on {id}, the account {} is a {net} account", self.account),
+                format!("point rpc_url at a {net} node, or use a {id} account"),
+            ),
+            _ => Check::pass("chain id", id),
+        }];
+        let pk = self.public_key();
+        let key = self
+            .query(QueryRequest::ViewAccessKey {
+                account_id: self.account.clone(),
+                public_key: pk.clone(),
+            })
+            .await;
+        let fix = format!("add {pk} to {} as a full-access key", self.account);
+        checks.push(match key {
+            Ok(QueryResponseKind::AccessKey(ak)) => match ak.permission {
+                near_primitives::views::AccessKeyPermissionView::FullAccess => {
+                    Check::pass("access key", format!("{pk}: full access, nonce {}", ak.nonce))
+                }
+                _ => Check::fail("access key", format!("{pk} is a function-call key"), fix),
+            },
+            Ok(_) => Check::fail("access key", "view_access_key answered something else", fix),
+            Err(e) => Check::fail("access key", format!("{pk} on {}: {e}", self.account), fix),
+        });
+        let balance = match self
+            .query(QueryRequest::ViewAccount {
+                account_id: self.account.clone(),
+            })
+            .await
+        {
+            Ok(QueryResponseKind::ViewAccount(a)) => Some(Amount(a.amount.as_yoctonear())),
+            Ok(_) | Err(_) => {
+                checks.push(Check::fail(
+                    "account",
+                    format!("{} does not exist on {}", self.account, self.cfg.rpc_url),
+                    "create and fund the treasury account",
+                ));
+                None
+            }
+        };
+        let head = self.final_block().await?;
+        let fee = u128::from(GAS_PER_CALL_TGAS)
+            .saturating_mul(1_000_000_000_000)
+            .saturating_mul(head.header.gas_price.as_yoctonear());
+        Ok(Preflight {
+            signer: Some(self.account.to_string()),
+            fee_token: None,
+            signer_balance: balance,
+            fee_per_operation: Some(Amount(fee)),
+            checks,
+        })
     }
 
     async fn block(&self, reference: BlockReference) -> Result<near_primitives::views::BlockView> {
@@ -618,6 +710,10 @@ impl ChainAdapter for NearAdapter {
             }
         }
         Ok(out)
+    }
+
+    async fn preflight(&self) -> Result<crate::preflight::Preflight> {
+        self.preflight_report().await
     }
 
     async fn spendable(&self) -> Result<Amount> {

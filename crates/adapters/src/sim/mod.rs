@@ -1287,6 +1287,21 @@ impl ChainAdapter for SimAdapter {
     async fn tx_status(&self, tx: &SignedTx) -> Result<TxStatus> {
         Ok(self.chain.tx_status(tx))
     }
+    async fn preflight(&self) -> Result<crate::preflight::Preflight> {
+        use crate::preflight::{Check, Preflight};
+        use crate::signer::Signer as _;
+        Ok(Preflight {
+            signer: Some(self.signer.address()),
+            fee_token: None,
+            signer_balance: Some(self.chain.lock_read().wallet),
+            fee_per_operation: Some(Amount::ZERO),
+            checks: vec![Check::pass(
+                "chain",
+                format!("simulated chain, {} validators, no fees", self.chain.validators.len()),
+            )],
+        })
+    }
+
     async fn rewards_since(&self, cursor: Option<&str>) -> Result<RewardsPage> {
         let from: usize = match cursor {
             None | Some("") => 0,

@@ -66,6 +66,10 @@ pub struct SolanaConfig {
     pub priority_fee_micro_lamports: u64,
     /// Largest number of operations sent per epoch.
     pub max_operations_per_epoch: u32,
+    /// The cluster's genesis hash, base58 (devnet `EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG`,
+    /// mainnet-beta `5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d`): the preflight fails on
+    /// another cluster. `None` leaves it unchecked (a local validator).
+    pub genesis_hash: Option<String>,
 }
 
 /// The treasury's Ed25519 key: a keypair in memory, or a key pair in a PKCS#11 token.
@@ -222,6 +226,70 @@ impl SolanaAdapter {
 
     fn lamports(a: Amount) -> Result<u64> {
         u64::try_from(a.0).map_err(|_| AdapterError::bad_input(CHAIN, format!("{a} lamports is more than a u64")))
+    }
+
+    /// [`ChainAdapter::preflight`]: the cluster's genesis hash against the pinned one,
+    /// the stake program's presence, the treasury's balance, and a fee per operation of
+    /// two signatures (5 000 lamports each), the priority fee over 200 000 compute units
+    /// and the rent-exempt reserve a new stake account locks.
+    async fn preflight_report(&self) -> Result<crate::preflight::Preflight> {
+        use crate::preflight::{is_loopback_url, Check, Preflight};
+        let genesis = self
+            .rpc
+            .get_genesis_hash()
+            .await
+            .map_err(|e| rpc_err("getGenesisHash", e))?
+            .to_string();
+        let mut checks = vec![match &self.cfg.genesis_hash {
+            Some(pinned) if *pinned == genesis => Check::pass("genesis hash", genesis),
+            Some(pinned) => Check::fail(
+                "genesis hash",
+                format!(
+                    "the cluster at {} has genesis {genesis}, the config pins {pinned}",
+                    self.cfg.rpc_url
+                ),
+                "point rpc_url at the pinned cluster, or fix genesis_hash",
+            ),
+            None if is_loopback_url(&self.cfg.rpc_url) => {
+                Check::pass("genesis hash", format!("{genesis} (local, not pinned)"))
+            }
+            None => Check::warn(
+                "genesis hash",
+                format!("{genesis}, not pinned"),
+                format!("set genesis_hash = \"{genesis}\" so another cluster is refused"),
+            ),
+        }];
+        let program = self
+            .rpc
+            .get_account_with_commitment(&solana_stake_interface::program::ID, CommitmentConfig::confirmed())
+            .await
+            .map_err(|e| rpc_err("getAccountInfo(stake program)", e))?
+            .value;
+        checks.push(match program {
+            Some(a) if a.executable => Check::pass("stake program", solana_stake_interface::program::ID.to_string()),
+            _ => Check::fail(
+                "stake program",
+                format!("no executable stake program at {}", solana_stake_interface::program::ID),
+                "point rpc_url at a Solana cluster",
+            ),
+        });
+        let balance = self
+            .rpc
+            .get_balance_with_commitment(&self.treasury(), CommitmentConfig::confirmed())
+            .await
+            .map_err(|e| rpc_err("getBalance", e))?
+            .value;
+        let priority = self.cfg.priority_fee_micro_lamports.saturating_mul(200_000) / 1_000_000;
+        let fee = 10_000u64
+            .saturating_add(priority)
+            .saturating_add(self.rent_reserve().await?);
+        Ok(Preflight {
+            signer: Some(self.treasury().to_string()),
+            fee_token: None,
+            signer_balance: Some(Amount(u128::from(balance))),
+            fee_per_operation: Some(Amount(u128::from(fee))),
+            checks,
+        })
     }
 
     async fn rent_reserve(&self) -> Result<u64> {
@@ -521,6 +589,10 @@ impl ChainAdapter for SolanaAdapter {
             });
         }
         Ok(out)
+    }
+
+    async fn preflight(&self) -> Result<crate::preflight::Preflight> {
+        self.preflight_report().await
     }
 
     async fn spendable(&self) -> Result<Amount> {

@@ -753,6 +753,63 @@ impl ChainAdapter for TronAdapter {
         Ok(out)
     }
 
+    /// Preflight: the account is activated (java-tron answers `{}` for an address that
+    /// never received TRX), the chain parameters read, TronGrid's account history answers
+    /// (rewards are found there), and an API key is set for TronGrid (it rate-limits
+    /// anonymous callers); the fee per operation is the bandwidth reserve, 1 TRX.
+    async fn preflight(&self) -> Result<crate::preflight::Preflight> {
+        use crate::preflight::{Check, Preflight};
+        let account: Value = self
+            .post("/wallet/getaccount", json!({"address": self.base58, "visible": true}))
+            .await?;
+        let mut checks = vec![if account.get("address").is_some() {
+            Check::pass("account", format!("{} is activated", self.base58))
+        } else {
+            Check::fail(
+                "account",
+                format!("{} is not activated on {}", self.base58, self.cfg.api_url),
+                format!("send TRX to {} to activate it", self.base58),
+            )
+        }];
+        let p = self.params().await?;
+        checks.push(Check::pass(
+            "chain parameters",
+            format!(
+                "maintenance every {} s, unfreeze delay {} days",
+                p.maintenance_interval_ms / 1000,
+                p.unfreeze_delay_days
+            ),
+        ));
+        let path = format!("/v1/accounts/{}/transactions", self.base58);
+        let req = self
+            .http
+            .get(self.url(&path))
+            .query(&[("limit", "1"), ("only_confirmed", "true")]);
+        checks.push(match self.send(&path, req).await {
+            Ok(_) => Check::pass("history", "TronGrid /v1 account history answers"),
+            Err(e) => Check::fail(
+                "history",
+                format!("{path}: {e}"),
+                "point rpc_url at a node with TronGrid's /v1 routes (nile.trongrid.io, api.trongrid.io)",
+            ),
+        });
+        if self.cfg.api_url.contains("trongrid.io") && self.cfg.api_key.is_none() {
+            checks.push(Check::warn(
+                "api key",
+                "no TronGrid API key: anonymous callers are rate-limited",
+                "set tron.api_key_env to a variable holding a TronGrid key",
+            ));
+        }
+        let balance = account.get("balance").and_then(Value::as_i64).unwrap_or(0);
+        Ok(Preflight {
+            signer: Some(self.base58.clone()),
+            fee_token: None,
+            signer_balance: Some(Amount(u128::try_from(balance).unwrap_or(0))),
+            fee_per_operation: Some(Amount(FEE_RESERVE_SUN)),
+            checks,
+        })
+    }
+
     async fn spendable(&self) -> Result<Amount> {
         Ok(Amount(self.stake().await?.balance.saturating_sub(FEE_RESERVE_SUN)))
     }

@@ -315,8 +315,8 @@ impl bank::query_server::Query for Node {
 
 #[tonic_cosmos::async_trait]
 impl txpb::service_server::Service for Node {
-    async fn simulate(&self, _: Request<txpb::SimulateRequest>) -> Result<Response<txpb::SimulateResponse>, Status> {
-        unimplemented("Service simulate")
+    async fn simulate(&self, r: Request<txpb::SimulateRequest>) -> Result<Response<txpb::SimulateResponse>, Status> {
+        self.txpb_simulate(r.into_inner()).map(Response::new)
     }
     async fn get_tx(&self, r: Request<txpb::GetTxRequest>) -> Result<Response<txpb::GetTxResponse>, Status> {
         self.txpb_get_tx(r.into_inner()).map(Response::new)

@@ -4,6 +4,13 @@
 //! and `x/distribution`, on a clock the tests control.
 //!
 //! ```text
+//!  Simulate(TxRaw) ─▶ CheckTx's checks without the minimum gas price, the messages on a
+//!                     copy of the state: the gas used (nothing changes)
+//!  gas: 60 000 per transaction + 10 per byte (x/auth TxSizeCostPerByte) + per message
+//!       (delegate 120 000, undelegate 140 000, redelegate 190 000, withdraw 60 000);
+//!       delivery above the gas limit fails with sdk code 11 (out of gas), fee kept
+//!  block / block_results(height) ─▶ a block's transactions and their results, from the
+//!                                   block store (no tx index needed)
 //!  broadcast_tx_sync(TxRaw) ─▶ CheckTx: decode, one secp256k1 signer matching the
 //!                               messages' signer, timeout_height, fee ≥ gas × min price,
 //!                               sequence (check state), SIGN_MODE_DIRECT signature over
@@ -52,9 +59,33 @@ use tonic_cosmos::Status;
 
 const YEAR_SECS: u128 = 31_557_600;
 const DEC: u128 = 1_000_000_000_000_000_000;
-/// Gas our messages use: a base per transaction and one per message.
+/// Gas the ante handlers charge per transaction (signature verification, fee deduction,
+/// account reads), before its bytes and messages.
 const GAS_BASE: u64 = 60_000;
-const GAS_PER_MESSAGE: u64 = 90_000;
+/// x/auth's `TxSizeCostPerByte` default: gas per byte of the transaction.
+const GAS_PER_TX_BYTE: u64 = 10;
+
+/// Gas one message uses, by type: our model of the store reads and writes each does
+/// (Gaia mainnet transactions use about 150–250 k gas for a delegation or undelegation
+/// in total, 100–150 k for a reward withdrawal).
+fn message_gas(type_url: &str) -> u64 {
+    match type_url {
+        "/cosmos.staking.v1beta1.MsgDelegate" => 120_000,
+        "/cosmos.staking.v1beta1.MsgUndelegate" => 140_000,
+        "/cosmos.staking.v1beta1.MsgBeginRedelegate" => 190_000,
+        "/cosmos.distribution.v1beta1.MsgWithdrawDelegatorReward" => 60_000,
+        _ => 90_000,
+    }
+}
+
+/// Gas a transaction of `tx_bytes` bytes carrying `messages` uses: what delivery meters
+/// against its gas limit and what `Simulate` reports.
+pub fn gas_used(tx_bytes: usize, messages: &[Any]) -> u64 {
+    let size = GAS_PER_TX_BYTE.saturating_mul(tx_bytes as u64);
+    messages.iter().fold(GAS_BASE.saturating_add(size), |g, m| {
+        g.saturating_add(message_gas(&m.type_url))
+    })
+}
 /// Most transactions kept in one block (bounds the mempool drain).
 const MAX_BLOCK_TXS: usize = 5_000;
 
@@ -172,6 +203,8 @@ struct TxRecord {
     gas_used: u64,
     events: Vec<Event>,
     sender: String,
+    /// The transaction's bytes, as the block holds them.
+    raw: Vec<u8>,
 }
 
 /// A refusal: codespace, code, log.
@@ -322,6 +355,19 @@ impl Chain {
         bytes: &[u8],
         next_height: i64,
     ) -> Refused<Checked> {
+        self.check_mode(ledger, sequences, bytes, next_height, false)
+    }
+
+    /// [`Chain::check`]; `simulate` skips the minimum gas price (x/auth's
+    /// `DeductFeeDecorator` checks it only outside simulation), as `Simulate` does.
+    fn check_mode(
+        &self,
+        ledger: &Ledger,
+        sequences: &BTreeMap<String, u64>,
+        bytes: &[u8],
+        next_height: i64,
+        simulate: bool,
+    ) -> Refused<Checked> {
         let decode_err = |what: &str, e: String| Refusal("sdk", 2, format!("{what}: {e}: tx parse error"));
         let raw = txpb::TxRaw::decode(bytes).map_err(|e| decode_err("TxRaw", e.to_string()))?;
         let body = txpb::TxBody::decode(raw.body_bytes.as_slice()).map_err(|e| decode_err("TxBody", e.to_string()))?;
@@ -384,7 +430,7 @@ impl Chain {
             .sum::<Refused<u128>>()?;
         let (num, den) = self.g.min_gas_price;
         let required = (u128::from(fee.gas_limit) * num).div_ceil(den);
-        if paid < required {
+        if paid < required && !simulate {
             return Err(Refusal(
                 "sdk",
                 13,
@@ -444,6 +490,73 @@ impl Chain {
             gas_limit: fee.gas_limit,
             messages: body.messages,
         })
+    }
+
+    /// `Service/Simulate`: the transaction checked as CheckTx would (signature,
+    /// sequence, fee, balance) and its messages run on a copy of the state with no gas
+    /// limit (the SDK simulates with an infinite gas meter); the gas it used and its
+    /// events. Nothing changes.
+    fn simulate(&self, bytes: &[u8]) -> Refused<(u64, Vec<Event>)> {
+        let c = self.check_mode(&self.ledger, &self.check_sequence, bytes, self.height + 1, true)?;
+        let mut scratch = self.ledger.clone();
+        let mut events = Vec::new();
+        c.messages
+            .iter()
+            .try_for_each(|m| self.run_message(&mut scratch, m, &mut events))?;
+        Ok((gas_used(bytes.len(), &c.messages), events))
+    }
+
+    /// The delivered transactions of block `height`, in block order.
+    fn block_txs(&self, height: i64) -> Vec<&TxRecord> {
+        self.order
+            .iter()
+            .filter_map(|h| self.txs.get(h))
+            .filter(|t| t.height == height)
+            .collect()
+    }
+
+    /// CometBFT's answer for a height above the head.
+    fn height_error(&self, height: i64) -> Option<Value> {
+        (height < 1 || height > self.height).then(|| {
+            json!({"error": {"code": -32603, "message": "Internal error", "data": format!(
+                "height {height} must be less than or equal to the current blockchain height {}", self.height
+            )}})
+        })
+    }
+
+    /// CometBFT `block`: the header and the transactions' bytes (served from the block
+    /// store, whatever the tx indexer does).
+    fn block_json(&self, height: i64) -> Value {
+        if let Some(e) = self.height_error(height) {
+            return e;
+        }
+        let txs: Vec<String> = self
+            .block_txs(height)
+            .iter()
+            .map(|t| base64::engine::general_purpose::STANDARD.encode(&t.raw))
+            .collect();
+        let time = rfc3339(self.g.genesis_secs + height * self.g.block_secs);
+        json!({"result": {"block": {
+            "header": {"chain_id": self.g.chain_id, "height": height.to_string(), "time": time},
+            "data": {"txs": txs}
+        }}})
+    }
+
+    /// CometBFT `block_results`: each transaction's code, codespace, log and gas, in
+    /// block order.
+    fn block_results_json(&self, height: i64) -> Value {
+        if let Some(e) = self.height_error(height) {
+            return e;
+        }
+        let results: Vec<Value> = self
+            .block_txs(height)
+            .iter()
+            .map(|t| {
+                json!({"code": t.code, "codespace": t.codespace, "log": t.log,
+                       "gas_wanted": t.gas_wanted.to_string(), "gas_used": t.gas_used.to_string()})
+            })
+            .collect();
+        json!({"result": {"height": height.to_string(), "txs_results": results}})
     }
 
     /// CometBFT `broadcast_tx_sync`: CheckTx, then the mempool.
@@ -523,6 +636,7 @@ impl Chain {
             gas_used: 0,
             events: Vec::new(),
             sender: String::new(),
+            raw: bytes.to_vec(),
         };
         let c = match self.check(&self.ledger, &seqs, bytes, self.height) {
             Ok(c) => c,
@@ -531,7 +645,7 @@ impl Chain {
         };
         rec.sender = c.signer.clone();
         rec.gas_wanted = c.gas_limit;
-        rec.gas_used = GAS_BASE + GAS_PER_MESSAGE * c.messages.len() as u64;
+        rec.gas_used = gas_used(bytes.len(), &c.messages);
         {
             let a = self.ledger.accounts.entry(c.signer.clone()).or_default();
             a.balance -= c.fee;
@@ -1085,6 +1199,30 @@ impl Node {
         })
     }
 
+    fn txpb_simulate(&self, r: txpb::SimulateRequest) -> Result<txpb::SimulateResponse, Status> {
+        if r.tx_bytes.is_empty() {
+            return Err(Status::invalid_argument(
+                "empty txBytes is not allowed (the tx field is deprecated)",
+            ));
+        }
+        let bytes = r.tx_bytes;
+        let c = lock(&self.chain);
+        match c.simulate(&bytes) {
+            Ok((gas, events)) => Ok(txpb::SimulateResponse {
+                gas_info: Some(cosmos_sdk_proto::cosmos::base::abci::v1beta1::GasInfo {
+                    gas_wanted: 0,
+                    gas_used: gas,
+                }),
+                result: Some(cosmos_sdk_proto::cosmos::base::abci::v1beta1::Result {
+                    events,
+                    ..Default::default()
+                }),
+            }),
+            // baseapp answers a failed simulation with the ABCI error's log
+            Err(Refusal(space, code, log)) => Err(Status::unknown(format!("{log} [codespace {space}, code {code}]"))),
+        }
+    }
+
     fn txpb_get_tx(&self, r: txpb::GetTxRequest) -> Result<txpb::GetTxResponse, Status> {
         let c = lock(&self.chain);
         let t = c
@@ -1179,6 +1317,18 @@ async fn json_rpc(State(chain): State<Shared>, Json(req): Json<Value>) -> Json<V
             Some(bytes) => lock(&chain).broadcast(bytes),
             None => json!({"error": {"code": -32602, "message": "Invalid params", "data": "tx: not base64"}}),
         },
+        Some(m @ ("block" | "block_results")) => {
+            let c = lock(&chain);
+            let height = req["params"]["height"]
+                .as_str()
+                .and_then(|h| h.parse::<i64>().ok())
+                .unwrap_or(c.height);
+            if m == "block" {
+                c.block_json(height)
+            } else {
+                c.block_results_json(height)
+            }
+        }
         Some("status") => {
             let c = lock(&chain);
             json!({"result": {"node_info": {"network": c.g.chain_id}, "sync_info": {"latest_block_height": c.height.to_string(), "latest_block_time": rfc3339(c.time_secs), "catching_up": false}}})
@@ -1265,6 +1415,14 @@ impl LocalCosmos {
         let mut c = lock(&self.chain);
         let blocks = (secs.max(0) + c.g.block_secs - 1) / c.g.block_secs;
         c.produce(blocks as u64);
+    }
+
+    /// A delivered transaction's (gas wanted, gas used), by hash (upper-case hex).
+    pub fn gas_of(&self, hash: &str) -> Option<(u64, u64)> {
+        lock(&self.chain)
+            .txs
+            .get(&hash.to_uppercase())
+            .map(|t| (t.gas_wanted, t.gas_used))
     }
 
     /// Height of the latest block.

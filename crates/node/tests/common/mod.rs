@@ -157,6 +157,12 @@ impl Setup {
         String::from_utf8_lossy(&o.stderr).to_string()
     }
 
+    /// Runs the CLI and returns its output, whatever its exit status.
+    #[allow(dead_code)]
+    pub fn run_cli_raw(&self, args: &[&str]) -> std::process::Output {
+        self.run_cli(args)
+    }
+
     fn run_cli(&self, args: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_softstake"))
             .current_dir(self.dir.path())
