@@ -98,6 +98,12 @@ for c in "${local_chains[@]}"; do
   tokens+=("$token")
   start_local "$c" "$port" ".softstake/$c-localnet.log" "$CARGO_TARGET_DIR/debug/$c-localnet" --port "$port"
 done
+# the preflight a treasury engineer runs before a real network, against the local chains
+for t in "${tokens[@]}"; do
+  log "preflight: softstake --network localnet doctor --token $t"
+  "$CARGO_TARGET_DIR/debug/softstake" --network localnet doctor --token "$t" \
+    || die "the preflight of $t failed: each FAIL line above names its fix"
+done
 token_arg=(--tokens "$(IFS=,; echo "${tokens[*]}")")
 for a in "$@"; do case "$a" in --tokens|--tokens=*) token_arg=() ;; esac; done
 "$CARGO_TARGET_DIR/debug/softstake" --network localnet demo "${token_arg[@]}" "$@"

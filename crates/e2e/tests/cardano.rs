@@ -27,6 +27,8 @@ use softstake_node::treasury::sync_token;
 use softstake_store::{NewOperation, OperationState, Store};
 
 const SEED: [u8; 32] = [42; 32];
+/// Blocks deep (its own included) before a transaction counts as confirmed.
+const CONFIRMATIONS: u64 = 3;
 
 fn treasury() -> String {
     let k = wire::secret_key(SEED);
@@ -71,6 +73,7 @@ fn config(c: &LocalCardano) -> CardanoConfig {
         stake_keys: 3,
         ttl_slots: 600,
         max_operations_per_epoch: 32,
+        confirmations: CONFIRMATIONS,
     }
 }
 
@@ -307,6 +310,7 @@ async fn fail_hsm_payment_key_without_stake_keys() {
         stake_keys: 2,
         ttl_slots: 600,
         max_operations_per_epoch: 32,
+        confirmations: CONFIRMATIONS,
     };
     let e = CardanoAdapter::new(cfg.clone(), softstake_adapters::TreasuryKey::Hsm(key.clone()))
         .unwrap_err()
@@ -367,6 +371,19 @@ async fn fail_ledger_refusals_are_typed_rejections() {
     // a second transaction spending the same UTxO as the first
     let rival = chain.delegate("r", &p, Amount(u128::from(200 * ADA))).await.unwrap();
     chain.broadcast(&good).await.unwrap();
+    c.produce(1);
+    // in a block, but not `CONFIRMATIONS` deep yet: a rollback could still drop it
+    assert_eq!(
+        chain.tx_status(&good).await.unwrap(),
+        TxStatus::Pending,
+        "one block deep"
+    );
+    c.produce(CONFIRMATIONS - 2);
+    assert_eq!(
+        chain.tx_status(&good).await.unwrap(),
+        TxStatus::Pending,
+        "one block short"
+    );
     c.produce(1);
     assert!(matches!(
         chain.tx_status(&good).await.unwrap(),

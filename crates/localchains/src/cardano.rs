@@ -585,10 +585,13 @@ impl Chain {
         if self.snapshots.len() >= 2 {
             let go = self.snapshots.pop_front().unwrap_or_default();
             let (num, den) = self.g.reward_rates[(epoch as usize) % self.g.reward_rates.len()];
-            for (h, (pool, stake)) in go {
+            for (h, (_snapshot_pool, stake)) in go {
                 let reward = u64::try_from(u128::from(stake) * num / den.max(1)).unwrap_or(u64::MAX);
+                // the pool of the snapshot earned it: the member is paid while its stake key
+                // stays registered, wherever it delegates now (a deregistered key's reward
+                // goes to the treasury)
                 let a = self.ledger.accounts.entry(h).or_default();
-                if a.registered && a.pool == Some(pool) && reward > 0 {
+                if a.registered && reward > 0 {
                     a.rewards += reward;
                     a.rewards_sum += reward;
                 }
@@ -892,6 +895,56 @@ pub fn stake_address_of(net: Network, h: Hash<28>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rewards follow the snapshot: a key redelegated after its stake was snapshotted at
+    /// pool A is still paid for that snapshot (the ledger pays the reward account, not
+    /// the current delegation); before, the local chain paid nothing.
+    #[test]
+    fn success_rewards_go_to_the_snapshot_pool_after_a_redelegation() {
+        let pools = pools_from_fixture(include_str!("../../../data/cardano/pools/pool-id.json")).unwrap();
+        let (payment, stake) = (Hash::<28>::from([1u8; 28]), Hash::<28>::from([2u8; 28]));
+        let base = wire::base_address(wire::network(0), payment, stake)
+            .to_bech32()
+            .unwrap();
+        let mut c = Chain::new(CardanoGenesis {
+            network_id: 0,
+            pools: pools.clone(),
+            reward_rates: vec![(1, 1_000)],
+            utxos: vec![(base, 1_000_000 * ADA)],
+            genesis_secs: 0,
+            epoch_slots: 100,
+            block_slots: 1,
+            min_fee: (44, 155_381),
+            key_deposit: 2 * ADA,
+            coins_per_utxo_size: 4_310,
+            tick_ms: 0,
+        })
+        .unwrap();
+        let a = wire::pool_hash(&pools[0].pool_id).unwrap();
+        let b = wire::pool_hash(&pools[1].pool_id).unwrap();
+        c.ledger.accounts.insert(
+            stake,
+            StakeAccount {
+                registered: true,
+                pool: Some(a),
+                drep: true,
+                ..StakeAccount::default()
+            },
+        );
+        c.boundary();
+        c.boundary();
+        c.ledger.accounts.get_mut(&stake).unwrap().pool = Some(b);
+        c.boundary();
+        assert_eq!(
+            c.ledger.accounts[&stake].rewards,
+            ADA * 1_000,
+            "0.1 % of the snapshot at A"
+        );
+        // a deregistered key is paid nothing
+        c.ledger.accounts.get_mut(&stake).unwrap().registered = false;
+        c.boundary();
+        assert_eq!(c.ledger.accounts[&stake].rewards, ADA * 1_000);
+    }
 
     #[test]
     fn success_bundled_fixtures_parse() {

@@ -560,6 +560,7 @@ pub fn build(
                     stake_keys: c.stake_keys,
                     ttl_slots: c.ttl_slots,
                     max_operations_per_epoch: 32,
+                    confirmations: c.confirmations,
                 };
                 let adapter = cardano_adapter(pkcs11, cfg, key).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)

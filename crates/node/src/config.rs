@@ -125,6 +125,14 @@ pub struct CardanoSettings {
     /// Never the id itself.
     #[serde(default)]
     pub project_id_env: Option<String>,
+    /// Blocks on top of a transaction's block (its own included) before it counts as
+    /// confirmed (default 15; 1..=2160, Cardano's security parameter k).
+    #[serde(default = "d_cardano_confirmations")]
+    pub confirmations: u64,
+}
+
+fn d_cardano_confirmations() -> u64 {
+    15
 }
 
 fn d_cardano_stake_keys() -> u32 {
@@ -1150,6 +1158,12 @@ fn check_cardano(symbol: &str, chain: &ChainConfig) -> Result<(), String> {
             c.ttl_slots
         ));
     }
+    if !(1..=2_160).contains(&c.confirmations) {
+        return Err(format!(
+            "chains.{symbol}.cardano.confirmations: {} is not in 1..=2160",
+            c.confirmations
+        ));
+    }
     if c.project_id_env.as_deref().is_some_and(|v| v.trim().is_empty()) {
         return Err(format!("chains.{symbol}.cardano.project_id_env: empty"));
     }
@@ -1453,12 +1467,16 @@ mod tests {
                 "[chains.ADA]\nadapter = \"cardano\"\n[chains.ADA.cardano]\nnetwork_id = 0\nproject_id = \"x\"\n",
                 "unknown field",
             ),
+            (
+                "[chains.ADA]\nadapter = \"cardano\"\n[chains.ADA.cardano]\nnetwork_id = 0\nconfirmations = 0\n",
+                "confirmations: 0 is not in 1..=2160",
+            ),
         ];
         expect_invalid(&cases);
         let ok = "[chains.ADA]\nadapter = \"cardano\"\n[chains.ADA.cardano]\nnetwork_id = 0\n";
         let cfg = NetworkConfig::from_toml_str(&format!("{LOCAL}{ok}"), EMBEDDED_TOKENS, "x.toml").unwrap();
         let c = cfg.chains["ADA"].cardano.clone().unwrap();
-        assert_eq!((c.stake_keys, c.ttl_slots), (10, 600));
+        assert_eq!((c.stake_keys, c.ttl_slots, c.confirmations), (10, 600, 15));
     }
 
     #[test]

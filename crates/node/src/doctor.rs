@@ -224,24 +224,15 @@ async fn preflight(adapter: &dyn ChainAdapter) -> Preflight {
 pub fn constant_checks(t: &TokenConfig, live: &LiquidityModel) -> Vec<Check> {
     let mut out = Vec::new();
     let field = |name: &str| format!("set tokens.{}.{name}", t.symbol);
+    let unbonding = format!(
+        "the chain unbonds in {} s, tokens.toml says {} s",
+        live.unbonding_period_secs, t.unbonding_period_secs
+    );
+    let unbonding_fix = format!("{} = {}", field("unbonding_period_secs"), live.unbonding_period_secs);
     out.push(match live.unbonding_period_secs.cmp(&t.unbonding_period_secs) {
         std::cmp::Ordering::Equal => Check::pass("unbonding period", format!("{} s", live.unbonding_period_secs)),
-        std::cmp::Ordering::Greater => Check::fail(
-            "unbonding period",
-            format!(
-                "the chain unbonds in {} s, tokens.toml says {} s",
-                live.unbonding_period_secs, t.unbonding_period_secs
-            ),
-            format!("{} = {}", field("unbonding_period_secs"), live.unbonding_period_secs),
-        ),
-        std::cmp::Ordering::Less => Check::warn(
-            "unbonding period",
-            format!(
-                "the chain unbonds in {} s, tokens.toml says {} s",
-                live.unbonding_period_secs, t.unbonding_period_secs
-            ),
-            format!("{} = {}", field("unbonding_period_secs"), live.unbonding_period_secs),
-        ),
+        std::cmp::Ordering::Greater => Check::fail("unbonding period", unbonding, unbonding_fix),
+        std::cmp::Ordering::Less => Check::warn("unbonding period", unbonding, unbonding_fix),
     });
     out.push(if live.epoch_secs == t.epoch_secs {
         Check::pass("epoch length", format!("{} s", live.epoch_secs))
@@ -255,30 +246,20 @@ pub fn constant_checks(t: &TokenConfig, live: &LiquidityModel) -> Vec<Check> {
             format!("{} = {}", field("epoch_secs"), live.epoch_secs),
         )
     });
+    let (chain_min, ours) = (t.format_amount(live.min_delegation), t.format_amount(t.min_delegation));
     out.push(if live.min_delegation <= t.min_delegation {
         Check::pass(
             "minimum delegation",
-            format!(
-                "chain {} {}, tokens.toml {}",
-                t.format_amount(live.min_delegation),
-                t.symbol,
-                t.format_amount(t.min_delegation)
-            ),
+            format!("chain {chain_min} {}, tokens.toml {ours}", t.symbol),
         )
     } else {
         Check::warn(
             "minimum delegation",
             format!(
-                "the chain's minimum is {} {}, tokens.toml says {} (the chain's applies)",
-                t.format_amount(live.min_delegation),
-                t.symbol,
-                t.format_amount(t.min_delegation)
+                "the chain's minimum is {chain_min} {}, tokens.toml says {ours} (the chain's applies)",
+                t.symbol
             ),
-            format!(
-                "{} = \"{}\"",
-                field("min_delegation"),
-                t.format_amount(live.min_delegation)
-            ),
+            format!("{} = \"{chain_min}\"", field("min_delegation")),
         )
     });
     out

@@ -17,8 +17,9 @@
 //!              delegation, made at registration)
 //!  rewards     each stake key's withdrawals (/accounts/{stake}/withdrawals), timed by
 //!              /txs/{hash}
-//!  status      /txs/{hash}: found → confirmed; unknown → expired once the latest slot is
-//!              past its TTL, else not found
+//!  status      /txs/{hash}: found and `confirmations` blocks deep (its own included) →
+//!              confirmed, found but shallower → pending; unknown → expired once the
+//!              latest slot is past its TTL, else not found
 //! ```
 //!
 //! Fees are `min_fee_a × size + min_fee_b`, deposits `key_deposit` and outputs at least
@@ -84,6 +85,10 @@ pub struct CardanoConfig {
     pub ttl_slots: u64,
     /// Largest number of operations sent per epoch.
     pub max_operations_per_epoch: u32,
+    /// Blocks on top of a transaction's block, its own included, before it counts as
+    /// confirmed (1 = in a block). Cardano's settlement is probabilistic (Ouroboros:
+    /// certain only after k = 2160 blocks); a first sighting can still be rolled back.
+    pub confirmations: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +103,8 @@ struct Params {
 struct LatestBlock {
     time: i64,
     slot: Option<u64>,
+    #[serde(default)]
+    height: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -212,6 +219,9 @@ fn check(cfg: &CardanoConfig) -> Result<()> {
             CHAIN,
             format!("network_id {} is not 0 or 1", cfg.network_id),
         ));
+    }
+    if cfg.confirmations == 0 {
+        return Err(AdapterError::bad_input(CHAIN, "confirmations must be at least 1"));
     }
     if !(1..=MAX_STAKE_KEYS).contains(&cfg.stake_keys) || cfg.ttl_slots == 0 {
         return Err(AdapterError::bad_input(
@@ -900,12 +910,21 @@ impl ChainAdapter for CardanoAdapter {
 
     async fn tx_status(&self, tx: &SignedTx) -> Result<TxStatus> {
         let (_, ttl) = Self::decode_payload(tx)?;
-        if let Some(t) = self.get::<TxView>(&format!("/txs/{}", tx.tx_id)).await? {
+        let seen = self.get::<TxView>(&format!("/txs/{}", tx.tx_id)).await?;
+        let head = self.head().await?;
+        if let Some(t) = seen {
+            let height = head
+                .height
+                .ok_or_else(|| AdapterError::bad_response(CHAIN, "/blocks/latest: no height"))?;
+            // in a block, but only `confirmations` deep counts: a rollback can still drop it
+            if height.saturating_sub(t.block_height).saturating_add(1) < self.cfg.confirmations {
+                return Ok(TxStatus::Pending);
+            }
             let at = Timestamp::from_unix_secs(t.block_time)
                 .map_err(|e| AdapterError::bad_response(CHAIN, e.to_string()))?;
             return Ok(TxStatus::Confirmed { at });
         }
-        let slot = self.head().await?.slot.unwrap_or(0);
+        let slot = head.slot.unwrap_or(0);
         Ok(if slot > ttl {
             TxStatus::Expired
         } else {

@@ -273,12 +273,7 @@ impl SolanaAdapter {
                 "point rpc_url at a Solana cluster",
             ),
         });
-        let balance = self
-            .rpc
-            .get_balance_with_commitment(&self.treasury(), CommitmentConfig::confirmed())
-            .await
-            .map_err(|e| rpc_err("getBalance", e))?
-            .value;
+        let balance = self.treasury_balance().await?;
         let priority = self.cfg.priority_fee_micro_lamports.saturating_mul(200_000) / 1_000_000;
         let fee = 10_000u64
             .saturating_add(priority)
@@ -290,6 +285,16 @@ impl SolanaAdapter {
             fee_per_operation: Some(Amount(u128::from(fee))),
             checks,
         })
+    }
+
+    /// The treasury's balance at `confirmed`, lamports.
+    async fn treasury_balance(&self) -> Result<u64> {
+        Ok(self
+            .rpc
+            .get_balance_with_commitment(&self.treasury(), CommitmentConfig::confirmed())
+            .await
+            .map_err(|e| rpc_err("getBalance", e))?
+            .value)
     }
 
     async fn rent_reserve(&self) -> Result<u64> {
@@ -596,12 +601,7 @@ impl ChainAdapter for SolanaAdapter {
     }
 
     async fn spendable(&self) -> Result<Amount> {
-        let bal = self
-            .rpc
-            .get_balance_with_commitment(&self.treasury(), CommitmentConfig::confirmed())
-            .await
-            .map_err(|e| rpc_err("getBalance", e))?
-            .value;
+        let bal = self.treasury_balance().await?;
         let reserve = self.rent_reserve().await?;
         Ok(Amount(u128::from(
             bal.saturating_sub(FEE_MARGIN_LAMPORTS + 8 * reserve),
