@@ -127,6 +127,16 @@ pub fn gas_with_margin(used: u64) -> u64 {
     u64::try_from(g.div_ceil(u128::from(GAS_MARGIN_DENOMINATOR))).unwrap_or(u64::MAX)
 }
 
+/// A transaction's messages and what it is signed against, read once for the simulated
+/// draft and the transaction sent.
+struct Unsigned<'a> {
+    msgs: Vec<cosmrs::Any>,
+    denom: &'a str,
+    head: &'a Head,
+    number: u64,
+    sequence: u64,
+}
+
 /// The staking module's parameters the adapter needs.
 #[derive(Debug, Clone)]
 struct Params {
@@ -622,12 +632,31 @@ impl CosmosAdapter {
     /// `timeout_blocks` past the head, with the gas `Simulate` reports plus the margin
     /// (refused above the cap). Checks that the balance pays `spend` + the fee.
     async fn sign(&self, msgs: Vec<cosmrs::Any>, spend: u128) -> Result<SignedTx> {
-        let (cap, _) = self.fee_for(msgs.len() as u64)?;
-        let draft = self.sign_with(msgs.clone(), spend, cap).await?;
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(&draft.payload)
-            .map_err(|e| AdapterError::bad_input(CHAIN, format!("draft payload: {e}")))?;
-        let used = self.simulate(raw).await?;
+        let (cap, cap_fee) = self.fee_for(msgs.len() as u64)?;
+        let p = self.params().await?;
+        let head = self.head().await?;
+        let (number, sequence) = self.account().await?;
+        // the balance must pay the amount and the fee at the cap (what the draft carries;
+        // the transaction sent pays no more)
+        let needed = spend
+            .checked_add(cap_fee)
+            .ok_or_else(|| AdapterError::bad_input(CHAIN, "amount plus fee overflows"))?;
+        let available = self.balance().await?;
+        if needed > available {
+            return Err(AdapterError::InsufficientFunds {
+                chain: CHAIN.into(),
+                needed,
+                available,
+            });
+        }
+        let tx = Unsigned {
+            msgs,
+            denom: &p.bond_denom,
+            head: &head,
+            number,
+            sequence,
+        };
+        let used = self.simulate(self.encode(&tx, cap)?).await?;
         let gas = gas_with_margin(used);
         if gas > cap {
             return Err(AdapterError::bad_input(
@@ -638,41 +667,27 @@ impl CosmosAdapter {
                 ),
             ));
         }
-        self.sign_with(msgs, spend, gas).await
-    }
-
-    /// Signs `msgs` with a gas limit of `gas` and its fee at the configured price.
-    async fn sign_with(&self, msgs: Vec<cosmrs::Any>, spend: u128, gas: u64) -> Result<SignedTx> {
-        let p = self.params().await?;
-        let head = self.head().await?;
-        let (number, sequence) = self.account().await?;
-        let fee = self.fee_of(gas);
-        let needed = spend
-            .checked_add(fee)
-            .ok_or_else(|| AdapterError::bad_input(CHAIN, "amount plus fee overflows"))?;
-        let available = self.balance().await?;
-        if needed > available {
-            return Err(AdapterError::InsufficientFunds {
-                chain: CHAIN.into(),
-                needed,
-                available,
-            });
-        }
-        let timeout = head.height.saturating_add(self.cfg.timeout_blocks);
-        let body = Body::new(msgs, "softstake", u32::try_from(timeout).unwrap_or(u32::MAX));
-        let auth_info = SignerInfo::single_direct(Some(self.key.public_key()), sequence)
-            .auth_info(Fee::from_amount_and_gas(self.coin(&p.bond_denom, fee)?, gas));
-        let chain_id = cosmrs::tendermint::chain::Id::try_from(head.chain_id.clone())
-            .map_err(|e| AdapterError::bad_response(CHAIN, format!("chain id: {e}")))?;
-        let raw = SignDoc::new(&body, &auth_info, &chain_id, number)
-            .and_then(|d| d.sign(&self.key))
-            .and_then(|r| r.to_bytes())
-            .map_err(|e| AdapterError::Signer(e.to_string()))?;
+        let raw = self.encode(&tx, gas)?;
         Ok(SignedTx {
             tx_id: tx_hash(&raw),
             payload: base64::engine::general_purpose::STANDARD.encode(&raw),
             valid_until: None,
         })
+    }
+
+    /// The signed TxRaw bytes of `tx` with a gas limit of `gas` and its fee at the
+    /// configured price, valid until `timeout_blocks` past the head.
+    fn encode(&self, tx: &Unsigned<'_>, gas: u64) -> Result<Vec<u8>> {
+        let timeout = tx.head.height.saturating_add(self.cfg.timeout_blocks);
+        let body = Body::new(tx.msgs.clone(), "softstake", u32::try_from(timeout).unwrap_or(u32::MAX));
+        let auth_info = SignerInfo::single_direct(Some(self.key.public_key()), tx.sequence)
+            .auth_info(Fee::from_amount_and_gas(self.coin(tx.denom, self.fee_of(gas))?, gas));
+        let chain_id = cosmrs::tendermint::chain::Id::try_from(tx.head.chain_id.clone())
+            .map_err(|e| AdapterError::bad_response(CHAIN, format!("chain id: {e}")))?;
+        SignDoc::new(&body, &auth_info, &chain_id, tx.number)
+            .and_then(|d| d.sign(&self.key))
+            .and_then(|r| r.to_bytes())
+            .map_err(|e| AdapterError::Signer(e.to_string()))
     }
 
     fn msg<M: Msg>(m: M) -> Result<cosmrs::Any> {

@@ -432,7 +432,7 @@ impl EvmClient {
 
     /// Preflight for `softstake doctor`: the node's chain id against the config, contract
     /// code at each of `contracts` (name, address), and, when `scans_logs`, whether the
-    /// RPC serves `eth_getLogs` over [`LOG_CHUNK_BLOCKS`] at the head and back at
+    /// RPC serves `eth_getLogs` over `log_range_blocks` at the head and back at
     /// `start_block`, and how far `start_block` lies behind the head; with the treasury's
     /// address, balance and [`OPERATION_GAS_BUDGET`] at the fee cap as the fee per
     /// operation. Reads only.
