@@ -3,9 +3,11 @@
 //! them (witnesses over the body hash, TTL, inputs, fee, min UTxO, value preservation,
 //! deposits, withdrawals needing a vote delegation), driven through the operations
 //! journal: delegation to two pools (one stake key each, registered with the first
-//! delegation), rewards two epoch boundaries later claimed by reward withdrawal and
-//! realized once, a partial withdrawal, a full withdrawal that also withdraws the rewards
-//! and deregisters the key (deposit refunded), reconciliation with zero drift; an unknown
+//! delegation), rewards three epoch boundaries after the snapshot claimed by reward
+//! withdrawal and realized once, a partial withdrawal, a full withdrawal that also
+//! withdraws the rewards and keeps the key registered until the snapshots holding its
+//! stake are paid (then a claim deregisters it, deposit refunded), an emptied key reused
+//! for a new pool without a deposit, reconciliation with zero drift; an unknown
 //! pool, a forged witness, a spent input and a passed TTL refused with the ledger's
 //! failure names; a dropped reply resolved without a second delegation.
 //!
@@ -66,8 +68,12 @@ fn genesis_for(treasury: &str) -> CardanoGenesis {
 }
 
 fn config(c: &LocalCardano) -> CardanoConfig {
+    config_at(&c.url)
+}
+
+fn config_at(url: &str) -> CardanoConfig {
     CardanoConfig {
-        api_url: c.url.clone(),
+        api_url: url.to_string(),
         project_id: None,
         network_id: 0,
         stake_keys: 3,
@@ -177,7 +183,7 @@ async fn success_cardano_stake_lifecycle_on_the_local_chain() {
         u128::from(10_000 * ADA)
     );
 
-    // stake counts from the snapshot two boundaries on; rewards reach the reward account
+    // the snapshot at the start of epoch 1 holds the stake, paid at the start of epoch 4
     c.advance_epochs(4);
     let claimable = chain.claimable().await.unwrap();
     let listed = claimable.iter().find(|(v, _)| v == p0).unwrap().1;
@@ -215,14 +221,18 @@ async fn success_cardano_stake_lifecycle_on_the_local_chain() {
         run(&store, chain.as_ref(), op("w-b", OpKind::Withdraw, p1, 10_000 * ADA)).await,
         OpOutcome::Confirmed
     );
-    assert_eq!(c.delegation(&s1), (false, None), "deregistered");
+    assert_eq!(
+        c.delegation(&s1),
+        (true, Some(p1.to_string())),
+        "kept registered: snapshots holding the stake are still unpaid"
+    );
     let w1 = c.withdrawals(&s1);
     assert_eq!(w1.len(), 1, "the rewards withdrawn on exit");
     let r1 = w1[0];
     let gained = c.balance(&me) - bal;
     assert!(
-        gained > 10_000 * ADA + 2 * ADA + r1 - ADA && gained < 10_000 * ADA + 2 * ADA + r1,
-        "stake, deposit and rewards back, less a fee: {gained}"
+        gained > 10_000 * ADA + r1 - ADA && gained < 10_000 * ADA + r1,
+        "stake and rewards back, less a fee (the deposit stays): {gained}"
     );
     let synced = sync_token(&store, chain.as_ref(), chain.now().await.unwrap())
         .await
@@ -239,8 +249,8 @@ async fn success_cardano_stake_lifecycle_on_the_local_chain() {
 /// Production signing: the payment key and the three stake keys are Ed25519 key pairs
 /// generated inside one SoftHSM2 token (PKCS#11, `CKM_EDDSA`); the local ledger checks
 /// every witness over the body hash. Delegation (registration and delegation
-/// certificates, stake key witness), a reward withdrawal and a full exit (deregistration)
-/// all land, and the books reconcile.
+/// certificates, stake key witness), a reward withdrawal and a full exit (reward
+/// withdrawal witnessed by the stake key) all land, and the books reconcile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn success_cardano_operations_signed_by_the_hsm() {
     use softstake_adapters::pkcs11::{cardano_enterprise_address, cardano_stake_key_label, KeyAlgorithm};
@@ -284,7 +294,7 @@ async fn success_cardano_operations_signed_by_the_hsm() {
         run(&store, chain.as_ref(), op("hsm-w", OpKind::Withdraw, &p0, 20_000 * ADA)).await,
         OpOutcome::Confirmed
     );
-    assert_eq!(c.delegation(&s0), (false, None), "deregistered");
+    assert_eq!(c.delegation(&s0), (true, Some(p0.clone())), "registered until paid out");
     sync_token(&store, chain.as_ref(), chain.now().await.unwrap())
         .await
         .unwrap();
@@ -452,4 +462,131 @@ async fn success_doctor_passes_on_the_local_chain_and_names_an_empty_wallet() {
 
     let empty = run(&net(dir.path(), "ADA", "cardano", &c.url, &[7; 32], cardano), "ADA").await;
     assert_fails(&empty, "signer balance", "fund addr_test1");
+}
+
+/// A full exit keeps the stake key registered and delegated: the ledger still pays the
+/// snapshots taken while the stake sat at the base address (the last one, taken at the
+/// start of the exit epoch X, is paid at the start of X + 3). A claim before then
+/// withdraws without deregistering; the claim from X + 3 on also deregisters the key and
+/// the deposit comes back. Before, the exit deregistered the key in its own transaction
+/// and those three epochs of rewards went to the reserves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_full_exit_keeps_the_key_until_the_last_snapshot_is_paid() {
+    let c = start(genesis(), 0).await.unwrap();
+    let (chain, raw) = adapter(&c);
+    let me = treasury();
+    let dir = tempfile::tempdir().unwrap();
+    let store = journal::sqlite_store(dir.path(), "cardano-exit").await;
+    let reg = TokenRegistry::from_toml_str(softstake_node::config::EMBEDDED_TOKENS).unwrap();
+    let p0 = pools()[0].pool_id.clone();
+    let s0 = raw.stake_address(0).unwrap();
+
+    assert_eq!(
+        run(&store, chain.as_ref(), op("x-d", OpKind::Delegate, &p0, 40_000 * ADA)).await,
+        OpOutcome::Confirmed
+    );
+    c.advance_epochs(4);
+    assert!(c.rewards(&s0) > 0, "rewards before the exit");
+    assert_eq!(
+        run(&store, chain.as_ref(), op("x-w", OpKind::Withdraw, &p0, 40_000 * ADA)).await,
+        OpOutcome::Confirmed
+    );
+    let exit_epoch = c.epoch();
+    assert_eq!(c.balance(&base_of(0)), 0, "the stake is back at the enterprise address");
+    assert_eq!(
+        c.delegation(&s0),
+        (true, Some(p0.clone())),
+        "still registered and delegated after the exit"
+    );
+    assert_eq!(c.withdrawals(&s0).len(), 1, "the rewards so far withdrawn on exit");
+    assert!(
+        chain.positions().await.unwrap().is_empty(),
+        "an emptied stake key holds no position"
+    );
+
+    c.advance_epochs(1);
+    assert!(c.rewards(&s0) > 0, "a snapshot taken before the exit is paid after it");
+    assert!(
+        chain.claimable().await.unwrap().iter().any(|(v, a)| *v == p0 && a.0 > 0),
+        "listed for the claim loop"
+    );
+    let owed = c.rewards(&s0);
+    assert_eq!(
+        run(&store, chain.as_ref(), op("x-c1", OpKind::Claim, &p0, owed)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(
+        c.delegation(&s0),
+        (true, Some(p0.clone())),
+        "epoch {}: the last snapshot (exit epoch {exit_epoch}) is not paid yet",
+        c.epoch()
+    );
+
+    c.advance_epochs(2);
+    assert_eq!(c.epoch(), exit_epoch + 3);
+    let last = c.rewards(&s0);
+    assert!(last > 0, "the snapshot at the start of the exit epoch, paid three boundaries on");
+    let bal = c.balance(&me);
+    assert_eq!(
+        run(&store, chain.as_ref(), op("x-c2", OpKind::Claim, &p0, last)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(c.delegation(&s0), (false, None), "deregistered with the last reward");
+    let gained = c.balance(&me) - bal;
+    assert!(
+        gained > last + 2 * ADA - ADA && gained < last + 2 * ADA,
+        "the last reward and the 2 ADA deposit, less a fee: {gained}"
+    );
+    let w = c.withdrawals(&s0);
+    assert_eq!(w.len(), 3, "on exit, after it, and with the deregistration: {w:?}");
+    let synced = sync_token(&store, chain.as_ref(), chain.now().await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (synced.new_rewards, synced.new_amount),
+        (3, Amount(w.iter().map(|x| u128::from(*x)).sum())),
+        "every withdrawal booked as reward, the deposit refund not"
+    );
+    journal::assert_zero_drift(
+        &store,
+        chain.as_ref(),
+        reg.get("ADA").unwrap(),
+        &["x-d", "x-w", "x-c1", "x-c2"],
+    )
+    .await;
+}
+
+/// A delegation to a pool no stake key delegates to reuses a registered stake key that
+/// an exit emptied (a delegation certificate: no second deposit) before registering a new
+/// one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_a_new_pool_reuses_an_emptied_stake_key_without_a_deposit() {
+    let c = start(genesis(), 0).await.unwrap();
+    let (chain, raw) = adapter(&c);
+    let me = treasury();
+    let dir = tempfile::tempdir().unwrap();
+    let store = journal::sqlite_store(dir.path(), "cardano-reuse").await;
+    let ps = pools();
+    let (p0, p1) = (ps[0].pool_id.as_str(), ps[1].pool_id.as_str());
+    let (s0, s1) = (raw.stake_address(0).unwrap(), raw.stake_address(1).unwrap());
+    for (k, kind, p) in [("r-d", OpKind::Delegate, p0), ("r-w", OpKind::Withdraw, p0)] {
+        assert_eq!(
+            run(&store, chain.as_ref(), op(k, kind, p, 10_000 * ADA)).await,
+            OpOutcome::Confirmed,
+            "{k}"
+        );
+    }
+    let before = c.balance(&me);
+    assert_eq!(
+        run(&store, chain.as_ref(), op("r-d2", OpKind::Delegate, p1, 10_000 * ADA)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(c.delegation(&s0), (true, Some(p1.to_string())), "the emptied key, redelegated");
+    assert_eq!(c.delegation(&s1), (false, None), "no second key registered");
+    assert_eq!(c.balance(&base_of(0)), 10_000 * ADA);
+    let spent = before - c.balance(&me);
+    assert!(
+        spent > 10_000 * ADA && spent < 10_000 * ADA + ADA,
+        "the stake and a fee, no deposit: {spent}"
+    );
 }

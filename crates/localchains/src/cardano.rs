@@ -8,8 +8,10 @@
 //!                      certificates and withdrawals) ─▶ fee ≥ a·size + b ─▶ min UTxO ─▶
 //!                      withdrawals (whole balance, vote delegated) then certificates
 //!                      (deposits, refunds) ─▶ value preserved ─▶ mempool ─▶ next block
-//!  epoch boundary: stake snapshot; rewards of the snapshot two boundaries back, at the
-//!                  member rate of the bundled pool history, into the reward accounts
+//!  epoch boundary: rewards of the snapshot three boundaries back (taken at the start of
+//!                  epoch e, it elects the leaders of e + 1 and is paid at the start of
+//!                  e + 3), at the member rate of the bundled pool history, into the
+//!                  reward accounts still registered; then a new snapshot
 //! ```
 //!
 //! Refusals carry the ledger's failure names (`BadInputsUTxO`, `FeeTooSmallUTxO`,
@@ -168,6 +170,8 @@ struct TxRecord {
     deposit: i128,
     size: usize,
     ttl: u64,
+    /// Addresses of its inputs and outputs (bytes), for `/addresses/{a}/transactions`.
+    addresses: BTreeSet<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -509,10 +513,14 @@ impl Chain {
     }
 
     fn apply(&mut self, e: Effect) {
+        let mut addresses = BTreeSet::new();
         for k in &e.spent {
-            self.ledger.utxos.remove(k);
+            if let Some((addr, _)) = self.ledger.utxos.remove(k) {
+                addresses.insert(addr);
+            }
         }
         for (i, (addr, coin)) in e.created.into_iter().enumerate() {
+            addresses.insert(addr.clone());
             self.ledger.utxos.insert((e.id, i as u64), (addr, coin));
         }
         self.ledger.accounts = e.ledger_accounts;
@@ -535,6 +543,7 @@ impl Chain {
                 deposit: e.deposit,
                 size: e.size,
                 ttl: e.ttl,
+                addresses,
             },
         );
     }
@@ -578,11 +587,14 @@ impl Chain {
         out
     }
 
-    /// The boundary into a new epoch: rewards on the snapshot taken two boundaries ago
-    /// (the `go` snapshot), then a new snapshot.
+    /// The boundary into a new epoch: rewards on the snapshot taken three boundaries ago,
+    /// then a new snapshot. The ledger's `mark` snapshot taken at the start of epoch e
+    /// becomes `set` (leader election of e + 1), then `go`, whose epoch's rewards are paid
+    /// at the start of e + 3 (docs.cardano.org "Delegation": stake delegated in epoch N is
+    /// active in N + 2 and first paid at the end of N + 3; cardano-ledger `SnapShots`).
     fn boundary(&mut self) {
         let epoch = self.epoch();
-        if self.snapshots.len() >= 2 {
+        if self.snapshots.len() >= REWARD_LAG_BOUNDARIES {
             let go = self.snapshots.pop_front().unwrap_or_default();
             let (num, den) = self.g.reward_rates[(epoch as usize) % self.g.reward_rates.len()];
             for (h, (_snapshot_pool, stake)) in go {
@@ -611,6 +623,9 @@ impl Chain {
         }
     }
 }
+
+/// Epoch boundaries between a stake snapshot and the payment of its rewards.
+const REWARD_LAG_BOUNDARIES: usize = 3;
 
 type Shared = Arc<Mutex<Chain>>;
 
@@ -748,6 +763,60 @@ async fn transaction(State(c): State<Shared>, Path(hash): Path<String>) -> Respo
     .into_response()
 }
 
+/// `/blocks/{hash_or_number}`: a block by height or by the hash the local chain gives it
+/// (the height, hex, 64 digits); its slot, epoch and time.
+async fn block(State(c): State<Shared>, Path(id): Path<String>) -> Response {
+    let c = lock(&c);
+    let height = if id.len() == 64 {
+        u64::from_str_radix(id.trim_start_matches('0'), 16).ok()
+    } else {
+        id.parse::<u64>().ok()
+    };
+    let Some(height) = height.filter(|h| (1..=c.height).contains(h)) else {
+        return not_found();
+    };
+    // block 1 is at slot 0, each block `block_slots` on
+    let slot = (height - 1) * c.g.block_slots;
+    Json(json!({
+        "hash": format!("{height:064x}"), "height": height, "slot": slot,
+        "epoch": slot / c.g.epoch_slots, "epoch_slot": slot % c.g.epoch_slots,
+        "time": c.g.genesis_secs + slot as i64, "confirmations": c.height - height,
+    }))
+    .into_response()
+}
+
+/// `/addresses/{address}/transactions`: the transactions spending from or paying to an
+/// address, oldest first (`order=desc` newest first); 404 for an address never used.
+async fn address_transactions(
+    State(c): State<Shared>,
+    Path(addr): Path<String>,
+    Query(p): Query<Paging>,
+) -> Response {
+    let c = lock(&c);
+    let Ok(a) = Address::from_bech32(&addr) else {
+        return blockfrost_error(
+            StatusCode::BAD_REQUEST,
+            "Invalid address for this network or malformed address format.",
+        );
+    };
+    let bytes = a.to_vec();
+    let mut rows: Vec<(u64, &String, &TxRecord)> = c
+        .txs
+        .iter()
+        .filter(|(_, t)| t.addresses.contains(&bytes))
+        .map(|(h, t)| (t.height, h, t))
+        .collect();
+    if rows.is_empty() {
+        return not_found();
+    }
+    rows.sort_by_key(|r| (r.0, r.1.clone()));
+    let rows: Vec<Json_> = rows
+        .into_iter()
+        .map(|(_, h, t)| json!({"tx_hash": h, "tx_index": 0, "block_height": t.height, "block_time": t.time}))
+        .collect();
+    Json(p.apply(rows)).into_response()
+}
+
 async fn pools_extended(State(c): State<Shared>, Query(p): Query<Paging>) -> Response {
     let c = lock(&c);
     let dist = c.stake_distribution();
@@ -804,6 +873,8 @@ pub async fn start(genesis: CardanoGenesis, port: u16) -> Result<LocalCardano> {
         .route("/accounts/{stake}", get(account))
         .route("/accounts/{stake}/withdrawals", get(withdrawals))
         .route("/addresses/{address}/utxos", get(utxos))
+        .route("/addresses/{address}/transactions", get(address_transactions))
+        .route("/blocks/{id}", get(block))
         .route("/txs/{hash}", get(transaction))
         .route("/pools/extended", get(pools_extended))
         .route("/tx/submit", post(submit))
@@ -934,6 +1005,8 @@ mod tests {
         c.boundary();
         c.boundary();
         c.ledger.accounts.get_mut(&stake).unwrap().pool = Some(b);
+        c.boundary();
+        assert_eq!(c.ledger.accounts[&stake].rewards, 0, "paid three boundaries on");
         c.boundary();
         assert_eq!(
             c.ledger.accounts[&stake].rewards,

@@ -8,13 +8,16 @@
 //!
 //! ```text
 //!  delegate    lovelace from the enterprise address to the base address (payment key,
-//!              stake key of the pool); first time: StakeVoteRegDeleg (register, delegate to
-//!              the pool, vote always-abstain, pay key_deposit)
+//!              stake key of the pool); a pool no key delegates to takes a registered key
+//!              an exit emptied (StakeVoteDeleg, no deposit), else a new key
+//!              (StakeVoteRegDeleg: register, delegate, vote always-abstain, key_deposit)
 //!  undelegate  none: nothing unbonds (instant exit: the withdrawal replaces it)
 //!  withdraw    lovelace from the base address back to the enterprise address; all of it:
-//!              also the reward withdrawal and UnReg (the deposit comes back)
+//!              also the reward withdrawal, the key stays registered and delegated
 //!  claim       withdrawal of the stake key's whole reward balance (needs the vote
-//!              delegation, made at registration)
+//!              delegation, made at registration); for an emptied key from the exit
+//!              epoch + 3 on (every snapshot with its stake paid), also UnReg (the
+//!              deposit comes back)
 //!  rewards     each stake key's withdrawals (/accounts/{stake}/withdrawals), timed by
 //!              /txs/{hash}
 //!  status      /txs/{hash}: found and `confirmations` blocks deep (its own included) →
@@ -66,6 +69,13 @@ const MAX_INPUTS: usize = 60;
 const PAGE: usize = 100;
 /// Most pages read per listing.
 const MAX_PAGES: usize = 50;
+/// Epoch boundaries from a stake snapshot to the payment of its rewards: the `mark`
+/// snapshot taken at the start of epoch e elects the leaders of e + 1 and its rewards are
+/// paid at the start of e + 3 (docs.cardano.org "Delegation": stake delegated in epoch N
+/// is active in N + 2, first paid at the end of N + 3; cardano-ledger `SnapShots`). Stake
+/// that left in epoch X is last in the snapshot at the start of X, so a key deregistered
+/// before X + 3 forfeits rewards to the reserves.
+pub const REWARD_LAG_EPOCHS: u64 = 3;
 /// Bytes added to the measured size before the fee is computed (the fee and change fields
 /// may grow when the real fee replaces the estimate).
 const SIZE_MARGIN: u64 = 16;
@@ -138,6 +148,18 @@ struct AmountView {
 struct WithdrawalView {
     tx_hash: String,
     amount: String,
+}
+
+/// A row of `/addresses/{a}/transactions`.
+#[derive(Debug, Clone, Deserialize)]
+struct AddressTxView {
+    block_height: u64,
+}
+
+/// `/blocks/{hash_or_number}`, the field read.
+#[derive(Debug, Clone, Deserialize)]
+struct BlockView {
+    epoch: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -452,6 +474,60 @@ impl CardanoAdapter {
             .find(|k| k.account.as_ref().and_then(|a| a.pool_id.as_deref()) == Some(pool))
     }
 
+    /// Lovelace at the key's base address (its stake, rewards aside).
+    async fn staked(&self, k: &StakeKey) -> Result<u64> {
+        Ok(self.utxos(&k.base).await?.iter().map(|u| u.1).sum())
+    }
+
+    /// A registered key whose base address an exit emptied, to redelegate without a
+    /// second deposit.
+    async fn emptied_key(&self, keys: &[StakeKey]) -> Result<Option<StakeKey>> {
+        for k in keys.iter().filter(|k| k.account.is_some()) {
+            if self.staked(k).await? == 0 {
+                return Ok(Some(k.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The epoch of the last transaction that paid to or spent from `address`
+    /// (`/addresses/{a}/transactions?order=desc`, then `/blocks/{height}`); `None` for
+    /// an address never used.
+    ///
+    /// # Errors
+    /// [`AdapterError::BadResponse`] for a block without an epoch.
+    async fn last_tx_epoch(&self, address: &ShelleyAddress) -> Result<Option<u64>> {
+        let bech = address
+            .to_bech32()
+            .map_err(|e| AdapterError::bad_input(CHAIN, format!("address: {e}")))?;
+        let rows: Vec<AddressTxView> = self
+            .get(&format!("/addresses/{bech}/transactions?order=desc&count=1&page=1"))
+            .await?
+            .unwrap_or_default();
+        let Some(last) = rows.first() else {
+            return Ok(None);
+        };
+        let path = format!("/blocks/{}", last.block_height);
+        let b: BlockView = self.must(&path).await?;
+        b.epoch
+            .map(Some)
+            .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("{path}: no epoch")))
+    }
+
+    /// Whether an emptied key may be deregistered now: the epoch is at least
+    /// [`REWARD_LAG_EPOCHS`] past the one its stake left in (so every snapshot holding it
+    /// has been paid).
+    async fn retirable(&self, k: &StakeKey) -> Result<bool> {
+        if self.staked(k).await? > 0 {
+            return Ok(false);
+        }
+        let now: EpochView = self.must("/epochs/latest").await?;
+        Ok(match self.last_tx_epoch(&k.base).await? {
+            Some(left) => now.epoch >= left.saturating_add(REWARD_LAG_EPOCHS),
+            None => true,
+        })
+    }
+
     fn min_utxo(&self, p: &Params, address: &[u8], coin: u64) -> u64 {
         let per_byte = p
             .coins_per_utxo_size
@@ -657,14 +733,19 @@ impl ChainAdapter for CardanoAdapter {
     }
 
     /// Each delegated stake key's base-address lovelace, active at its pool (rewards sit
-    /// in the reward account until withdrawn and are not counted).
+    /// in the reward account until withdrawn and are not counted); keys an exit emptied
+    /// hold no position.
     async fn positions(&self) -> Result<Vec<Position>> {
         let mut out = Vec::new();
         for k in self.stake_keys().await? {
             let Some(pool) = k.account.as_ref().and_then(|a| a.pool_id.clone()) else {
                 continue;
             };
-            let amount: u64 = self.utxos(&k.base).await?.iter().map(|u| u.1).sum();
+            let amount = self.staked(&k).await?;
+            if amount == 0 {
+                // emptied by an exit, kept registered for the rewards still owed
+                continue;
+            }
             out.push(Position {
                 validator: pool,
                 state: StakeState::Active,
@@ -754,9 +835,11 @@ impl ChainAdapter for CardanoAdapter {
         Ok(out)
     }
 
-    /// Sends `amount` lovelace to the pool's base address; the first time, registers a
-    /// free stake key and delegates it (and its vote, to always-abstain) in the same
-    /// transaction.
+    /// Sends `amount` lovelace to the pool's base address. For a pool no stake key
+    /// delegates to, redelegates a registered key an exit emptied (no deposit; the
+    /// rewards still owed to it keep coming to its reward account, booked under the new
+    /// pool), else registers a free key and delegates it (and its vote, to
+    /// always-abstain) in the same transaction.
     ///
     /// # Errors
     /// [`AdapterError::BadInput`] for a malformed pool id, an amount below the minimum
@@ -766,9 +849,17 @@ impl ChainAdapter for CardanoAdapter {
         let amount = Self::check_amount("delegation", amount)?;
         let p = self.params().await?.clone();
         let keys = self.stake_keys().await?;
-        let (key, certs, deposit) = match Self::key_for(&keys, validator) {
-            Some(k) => (k.clone(), vec![], 0),
-            None => {
+        let emptied = match Self::key_for(&keys, validator) {
+            Some(_) => None,
+            None => self.emptied_key(&keys).await?,
+        };
+        let (key, certs, deposit) = match (Self::key_for(&keys, validator), emptied) {
+            (Some(k), _) => (k.clone(), vec![], 0),
+            (None, Some(k)) => {
+                let cert = wire::delegate(k.hash, pool);
+                (k, vec![cert], 0)
+            }
+            (None, None) => {
                 let k = keys.iter().find(|k| k.account.is_none()).ok_or_else(|| {
                     AdapterError::bad_input(
                         CHAIN,
@@ -810,14 +901,14 @@ impl ChainAdapter for CardanoAdapter {
     }
 
     /// Moves `amount` lovelace from the pool's base address back to the enterprise
-    /// address. All of it: also withdraws the rewards and deregisters the stake key (the
-    /// deposit comes back).
+    /// address. All of it: also withdraws the rewards; the stake key stays registered and
+    /// delegated, since the snapshots of the last [`REWARD_LAG_EPOCHS`] epochs still pay
+    /// it ([`ChainAdapter::claim_rewards`] deregisters it once they have).
     ///
     /// # Errors
     /// [`AdapterError::BadInput`] for a pool no stake key delegates to, or more than it holds.
     async fn withdraw(&self, _key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
         let amount = Self::check_amount("withdrawal", amount)?;
-        let p = self.params().await?.clone();
         let keys = self.stake_keys().await?;
         let key = Self::key_for(&keys, validator)
             .ok_or_else(|| AdapterError::bad_input(CHAIN, format!("no stake key delegates to {validator}")))?
@@ -840,10 +931,8 @@ impl ChainAdapter for CardanoAdapter {
             taken += coin;
         }
         let rest = taken - amount;
-        let full = amount == total;
-        let mut refund = 0;
         let mut rewards = 0;
-        if full {
+        if amount == total {
             let a = key
                 .account
                 .as_ref()
@@ -852,21 +941,23 @@ impl ChainAdapter for CardanoAdapter {
             if rewards > 0 {
                 d.withdrawals.push((key.reward_account.clone(), rewards));
             }
-            refund = lovelace("key_deposit", &p.key_deposit)?;
-            d.certificates.push(wire::deregister(key.hash, refund));
         } else if rest > 0 {
             d.outputs.push((key.base.to_vec(), rest));
         }
         // the moved amount lands in the change output at the enterprise address
-        let preselected = taken + rewards + refund;
-        let signers = if full { vec![key.index] } else { vec![] };
-        self.finish(d, preselected, rest, &signers).await
+        let signers = if rewards > 0 { vec![key.index] } else { vec![] };
+        self.finish(d, taken + rewards, rest, &signers).await
     }
 
-    /// Withdraws the stake key's whole reward balance to the enterprise address.
+    /// Withdraws the stake key's whole reward balance to the enterprise address. A key an
+    /// exit emptied at least [`REWARD_LAG_EPOCHS`] epochs ago is also deregistered in the
+    /// same transaction (its deposit comes back; a deregistration alone when nothing
+    /// accrued). The reward its own reward balance earns in the snapshots after the exit
+    /// is forfeited (a reward on a reward, below a fee).
     ///
     /// # Errors
-    /// [`AdapterError::BadInput`] when no stake key delegates to `validator` or nothing accrued.
+    /// [`AdapterError::BadInput`] when no stake key delegates to `validator`, or nothing
+    /// accrued on a key that is not due for deregistration.
     async fn claim_rewards(&self, _key: &str, validator: &str) -> Result<SignedTx> {
         let keys = self.stake_keys().await?;
         let key = Self::key_for(&keys, validator)
@@ -876,17 +967,25 @@ impl ChainAdapter for CardanoAdapter {
             .as_ref()
             .ok_or_else(|| AdapterError::bad_response(CHAIN, "a delegated stake key without an account"))?;
         let rewards = lovelace("withdrawable_amount", &a.withdrawable_amount)?;
-        if rewards == 0 {
+        let refund = if self.retirable(key).await? {
+            lovelace("key_deposit", &self.params().await?.key_deposit)?
+        } else {
+            0
+        };
+        if rewards == 0 && refund == 0 {
             return Err(AdapterError::bad_input(
                 CHAIN,
                 format!("no rewards to withdraw at {validator}"),
             ));
         }
-        let d = wire::Draft {
-            withdrawals: vec![(key.reward_account.clone(), rewards)],
-            ..Default::default()
-        };
-        self.finish(d, rewards, 0, &[key.index]).await
+        let mut d = wire::Draft::default();
+        if rewards > 0 {
+            d.withdrawals.push((key.reward_account.clone(), rewards));
+        }
+        if refund > 0 {
+            d.certificates.push(wire::deregister(key.hash, refund));
+        }
+        self.finish(d, rewards + refund, 0, &[key.index]).await
     }
 
     /// POST `/tx/submit` (CBOR). A transaction already on chain or in the mempool is
