@@ -292,6 +292,24 @@ impl LocalEvm {
         Ok(())
     }
 
+    /// Replaces the last `depth` blocks with as many empty ones (`anvil_reorg`): their
+    /// transactions are dropped, as on a chain that reorganised (new block hashes at the
+    /// same heights).
+    pub async fn reorg(&self, depth: u64) -> Result<()> {
+        let _: serde_json::Value = self
+            .funder
+            .raw_request("anvil_reorg".into(), (depth, Vec::<serde_json::Value>::new()))
+            .await?;
+        Ok(())
+    }
+
+    /// Removes the last `depth` blocks (`anvil_rollback`), dropping their transactions;
+    /// the next blocks are mined on the block before them.
+    pub async fn rollback(&self, depth: u64) -> Result<()> {
+        let _: serde_json::Value = self.funder.raw_request("anvil_rollback".into(), (depth,)).await?;
+        Ok(())
+    }
+
     /// Sets `address`'s balance to `wei` (`anvil_setBalance`): funds a treasury whose key
     /// was generated elsewhere (in an HSM).
     pub async fn set_balance(&self, address: Address, wei: u128) -> Result<()> {

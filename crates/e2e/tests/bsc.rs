@@ -544,3 +544,64 @@ fn success_stand_in_matches_the_real_abi() {
         }
     }
 }
+
+/// Finality on anvil: a delegation whose block is replaced (`anvil_reorg`) or removed
+/// (`anvil_rollback`) while it is one block deep, short of `CONFIRMATIONS`, is not booked
+/// on that first sighting. The executor sees the transaction vanish, sends the same signed
+/// transaction again and confirms it once it is deep enough: one delegation each, in a
+/// block other than the one reorganised away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_reorged_out_delegation_lands_exactly_once() {
+    let c = start_bsc(0, 1).await.unwrap();
+    let chain = adapter(&c);
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let v = c.validators[2];
+    let mut expected = amount_at(chain.as_ref(), v, StakeState::Active).await;
+    for (key, replace) in [("d-reorg", true), ("d-rollback", false)] {
+        let running = tokio::spawn({
+            let (store, chain) = (store.clone(), chain.clone());
+            async move { run(&store, chain.as_ref(), op(key, OpKind::Delegate, v, 2 * BNB_WEI)).await }
+        });
+        // the first sighting: the block holding it is the head
+        let (hash, first) = loop {
+            let sent = store.operation(key).await.unwrap().and_then(|o| o.tx_id);
+            if let Some(h) = sent.map(|t| t.parse::<alloy::primitives::B256>().unwrap()) {
+                if let Some(r) = c.funder.get_transaction_receipt(h).await.unwrap() {
+                    break (h, r);
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
+        let depth = c.funder.get_block_number().await.unwrap() + 1 - first.block_number.unwrap();
+        assert!(depth < CONFIRMATIONS, "{key}: caught {depth} deep");
+        assert_ne!(
+            store.operation(key).await.unwrap().unwrap().state,
+            OperationState::Confirmed,
+            "{key}: not booked on its first sighting"
+        );
+        if replace {
+            c.reorg(depth).await.unwrap();
+        } else {
+            c.rollback(depth).await.unwrap();
+        }
+        assert!(
+            c.funder.get_transaction_receipt(hash).await.unwrap().is_none(),
+            "{key}: dropped with its block"
+        );
+        assert_eq!(running.await.unwrap(), OpOutcome::Confirmed, "{key}");
+        let again = c
+            .funder
+            .get_transaction_receipt(hash)
+            .await
+            .unwrap()
+            .expect("the same signed transaction, sent again");
+        assert_ne!(again.block_hash, first.block_hash, "{key}: in another block");
+        expected += 2 * BNB_WEI;
+        assert_eq!(
+            amount_at(chain.as_ref(), v, StakeState::Active).await,
+            expected,
+            "{key}: exactly one delegation"
+        );
+    }
+}
