@@ -5,8 +5,9 @@
 //! is returned, so nothing unverifiable is ever broadcast.
 //!
 //! ```text
-//!  TreasuryKey::Raw(32-byte seed) ─▶ Ed25519Key::Local ─┐
-//!  TreasuryKey::Hsm(Ed25519 key)  ─▶ Ed25519Key::Hsm   ─┴▶ sign(message) ─▶ verify ─▶ [u8; 64]
+//!  TreasuryKey::Raw(32-byte seed)       ─▶ Ed25519Key::Local    ─┐
+//!  CIP-1852 child of a 96-byte root key  ─▶ Ed25519Key::Extended ─┤ (Cardano)
+//!  TreasuryKey::Hsm(Ed25519 key)         ─▶ Ed25519Key::Hsm      ─┴▶ sign(message) ─▶ verify ─▶ [u8; 64]
 //! ```
 
 use ed25519_dalek::{Signer as _, SigningKey, Verifier as _, VerifyingKey};
@@ -22,6 +23,10 @@ pub enum Ed25519Key {
     /// A key pair in a PKCS#11 token; the private key never leaves it.
     #[cfg(feature = "pkcs11")]
     Hsm(crate::pkcs11::HsmKey, VerifyingKey),
+    /// A BIP32-Ed25519 extended key (a CIP-1852 child, `crate::cardano::hd`), which has no
+    /// seed: it signs with its scalar kL and nonce key kR.
+    #[cfg(feature = "cardano")]
+    Extended(Box<ed25519_bip32::XPrv>, VerifyingKey),
 }
 
 impl std::fmt::Debug for Ed25519Key {
@@ -34,6 +39,12 @@ impl std::fmt::Debug for Ed25519Key {
             ),
             #[cfg(feature = "pkcs11")]
             Ed25519Key::Hsm(h, _) => write!(f, "Ed25519Key::Hsm({})", h.uri()),
+            #[cfg(feature = "cardano")]
+            Ed25519Key::Extended(_, vk) => write!(
+                f,
+                "Ed25519Key::Extended({}, <key redacted>)",
+                hex::encode(vk.as_bytes())
+            ),
         }
     }
 }
@@ -42,6 +53,17 @@ impl Ed25519Key {
     /// The key from its 32-byte seed.
     pub fn from_seed(seed: &[u8; 32]) -> Ed25519Key {
         Ed25519Key::Local(SigningKey::from_bytes(seed))
+    }
+
+    /// A BIP32-Ed25519 extended key.
+    ///
+    /// # Errors
+    /// [`AdapterError::Signer`] when its public key is not an Ed25519 point.
+    #[cfg(feature = "cardano")]
+    pub fn from_extended(key: ed25519_bip32::XPrv) -> Result<Ed25519Key> {
+        let vk = VerifyingKey::from_bytes(&key.public().public_key())
+            .map_err(|_| AdapterError::Signer("an extended key whose public key is not a point".into()))?;
+        Ok(Ed25519Key::Extended(Box::new(key), vk))
     }
 
     /// The key of `key` for `chain`: 32 seed bytes (`raw_seed` reads them from the raw key
@@ -92,6 +114,8 @@ impl Ed25519Key {
             Ed25519Key::Local(k) => k.verifying_key(),
             #[cfg(feature = "pkcs11")]
             Ed25519Key::Hsm(_, vk) => *vk,
+            #[cfg(feature = "cardano")]
+            Ed25519Key::Extended(_, vk) => *vk,
         }
     }
 
@@ -104,6 +128,8 @@ impl Ed25519Key {
     pub async fn sign(&self, message: &[u8]) -> Result<[u8; 64]> {
         let sig = match self {
             Ed25519Key::Local(k) => k.sign(message).to_bytes(),
+            #[cfg(feature = "cardano")]
+            Ed25519Key::Extended(k, _) => *k.sign::<Vec<u8>>(message).to_bytes(),
             #[cfg(feature = "pkcs11")]
             Ed25519Key::Hsm(h, _) => {
                 let (h, m) = (h.clone(), message.to_vec());

@@ -80,6 +80,7 @@ fn config_at(url: &str) -> CardanoConfig {
         ttl_slots: 600,
         max_operations_per_epoch: 32,
         confirmations: CONFIRMATIONS,
+        account: 0,
     }
 }
 
@@ -321,6 +322,7 @@ async fn fail_hsm_payment_key_without_stake_keys() {
         ttl_slots: 600,
         max_operations_per_epoch: 32,
         confirmations: CONFIRMATIONS,
+        account: 0,
     };
     let e = CardanoAdapter::new(cfg.clone(), softstake_adapters::TreasuryKey::Hsm(key.clone()))
         .unwrap_err()
@@ -507,7 +509,12 @@ async fn success_full_exit_keeps_the_key_until_the_last_snapshot_is_paid() {
     c.advance_epochs(1);
     assert!(c.rewards(&s0) > 0, "a snapshot taken before the exit is paid after it");
     assert!(
-        chain.claimable().await.unwrap().iter().any(|(v, a)| *v == p0 && a.0 > 0),
+        chain
+            .claimable()
+            .await
+            .unwrap()
+            .iter()
+            .any(|(v, a)| *v == p0 && a.0 > 0),
         "listed for the claim loop"
     );
     let owed = c.rewards(&s0);
@@ -525,7 +532,10 @@ async fn success_full_exit_keeps_the_key_until_the_last_snapshot_is_paid() {
     c.advance_epochs(2);
     assert_eq!(c.epoch(), exit_epoch + 3);
     let last = c.rewards(&s0);
-    assert!(last > 0, "the snapshot at the start of the exit epoch, paid three boundaries on");
+    assert!(
+        last > 0,
+        "the snapshot at the start of the exit epoch, paid three boundaries on"
+    );
     let bal = c.balance(&me);
     assert_eq!(
         run(&store, chain.as_ref(), op("x-c2", OpKind::Claim, &p0, last)).await,
@@ -581,7 +591,11 @@ async fn success_a_new_pool_reuses_an_emptied_stake_key_without_a_deposit() {
         run(&store, chain.as_ref(), op("r-d2", OpKind::Delegate, p1, 10_000 * ADA)).await,
         OpOutcome::Confirmed
     );
-    assert_eq!(c.delegation(&s0), (true, Some(p1.to_string())), "the emptied key, redelegated");
+    assert_eq!(
+        c.delegation(&s0),
+        (true, Some(p1.to_string())),
+        "the emptied key, redelegated"
+    );
     assert_eq!(c.delegation(&s1), (false, None), "no second key registered");
     assert_eq!(c.balance(&base_of(0)), 10_000 * ADA);
     let spent = before - c.balance(&me);
@@ -589,4 +603,50 @@ async fn success_a_new_pool_reuses_an_emptied_stake_key_without_a_deposit() {
         spent > 10_000 * ADA && spent < 10_000 * ADA + ADA,
         "the stake and a fee, no deposit: {spent}"
     );
+}
+
+/// A CIP-1852 root key (96 bytes; here the published root of the phrase "abandon × 11,
+/// about"): the payment key m/1852'/1815'/0'/0/0 and the stake key m/1852'/1815'/0'/2/0
+/// give the addresses standard wallets show for that phrase, and the local ledger (which
+/// verifies witnesses with ed25519-dalek, not the adapter's code) accepts the extended
+/// keys' signatures for a registration, a delegation and a reward withdrawal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_cip1852_root_key_stakes_at_the_wallet_addresses() {
+    const ROOT: &str = "60ce7dbec3616e9fc17e0c32578b3f380337b1b61a1f3cb9651aee30670e6f53970419a23a2e4e4082d12bf78faa8645dfc882cee2ae7179e2b07fe88098abb2072310084784c7308182dbbdb1449b2706586f1ff5cbf13d15e9b6e78c15f067";
+    let key = || SecretBytes::new(hex::decode(ROOT).unwrap());
+    let offline = CardanoAdapter::new(
+        CardanoConfig {
+            api_url: "http://127.0.0.1:9".into(),
+            ..config_at("")
+        },
+        key(),
+    )
+    .unwrap();
+    let me = offline.address();
+    let s0 = offline.stake_address(0).unwrap();
+    assert_eq!(s0, "stake_test1urj40zgr2gy4788kl54h6x3gu0pukq5lfr8nflufpg5dzas324ywz");
+    let c = start(genesis_for(&me), 0).await.unwrap();
+    let chain = journal::guarded(CardanoAdapter::new(config(&c), key()).unwrap(), 1_000, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let store = journal::sqlite_store(dir.path(), "cardano-cip1852").await;
+    let p0 = pools()[0].pool_id.clone();
+
+    assert_eq!(
+        run(&store, chain.as_ref(), op("h-d", OpKind::Delegate, &p0, 20_000 * ADA)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(c.delegation(&s0), (true, Some(p0.clone())));
+    assert_eq!(
+        c.balance("addr_test1qq8ac7qqy0vtulyl7wntmsxc6wex80gvcyjy33qffrhm7sh927ysx5sftuw0dlft05dz3c7revpf7jx0xnlcjz3g69mqkt5dmn"),
+        20_000 * ADA,
+        "the wallet's first base address"
+    );
+    c.advance_epochs(4);
+    let r = c.rewards(&s0);
+    assert!(r > 0);
+    assert_eq!(
+        run(&store, chain.as_ref(), op("h-c", OpKind::Claim, &p0, r)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(c.withdrawals(&s0), vec![r]);
 }

@@ -561,6 +561,7 @@ pub fn build(
                     ttl_slots: c.ttl_slots,
                     max_operations_per_epoch: 32,
                     confirmations: c.confirmations,
+                    account: c.account,
                 };
                 let adapter = cardano_adapter(pkcs11, cfg, key).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)

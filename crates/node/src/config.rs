@@ -129,6 +129,10 @@ pub struct CardanoSettings {
     /// confirmed (default 15; 1..=2160, Cardano's security parameter k).
     #[serde(default = "d_cardano_confirmations")]
     pub confirmations: u64,
+    /// CIP-1852 account index (default 0, below 2^31) when the key is a 96-byte root key
+    /// (payment key m/1852'/1815'/account'/0/0, stake key i m/1852'/1815'/account'/2/i).
+    #[serde(default)]
+    pub account: u32,
 }
 
 fn d_cardano_confirmations() -> u64 {
@@ -1167,6 +1171,12 @@ fn check_cardano(symbol: &str, chain: &ChainConfig) -> Result<(), String> {
     if c.project_id_env.as_deref().is_some_and(|v| v.trim().is_empty()) {
         return Err(format!("chains.{symbol}.cardano.project_id_env: empty"));
     }
+    if c.account > 0x7FFF_FFFF {
+        return Err(format!(
+            "chains.{symbol}.cardano.account: {} is not below 2^31 (CIP-1852 accounts are hardened)",
+            c.account
+        ));
+    }
     Ok(())
 }
 
@@ -1471,12 +1481,19 @@ mod tests {
                 "[chains.ADA]\nadapter = \"cardano\"\n[chains.ADA.cardano]\nnetwork_id = 0\nconfirmations = 0\n",
                 "confirmations: 0 is not in 1..=2160",
             ),
+            (
+                "[chains.ADA]\nadapter = \"cardano\"\n[chains.ADA.cardano]\nnetwork_id = 0\naccount = 2147483648\n",
+                "account: 2147483648 is not below 2^31",
+            ),
         ];
         expect_invalid(&cases);
         let ok = "[chains.ADA]\nadapter = \"cardano\"\n[chains.ADA.cardano]\nnetwork_id = 0\n";
         let cfg = NetworkConfig::from_toml_str(&format!("{LOCAL}{ok}"), EMBEDDED_TOKENS, "x.toml").unwrap();
         let c = cfg.chains["ADA"].cardano.clone().unwrap();
-        assert_eq!((c.stake_keys, c.ttl_slots, c.confirmations), (10, 600, 15));
+        assert_eq!(
+            (c.stake_keys, c.ttl_slots, c.confirmations, c.account),
+            (10, 600, 15, 0)
+        );
     }
 
     #[test]

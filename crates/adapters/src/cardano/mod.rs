@@ -35,6 +35,7 @@
 //! Conway's bootstrap ended), docs.cardano.org "Delegation", Blockfrost OpenAPI
 //! (docs.blockfrost.io). Amounts are lovelace (1 ADA = 10^6 lovelace).
 
+pub mod hd;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -99,6 +100,10 @@ pub struct CardanoConfig {
     /// confirmed (1 = in a block). Cardano's settlement is probabilistic (Ouroboros:
     /// certain only after k = 2160 blocks); a first sighting can still be rolled back.
     pub confirmations: u64,
+    /// CIP-1852 account index (below 2^31) when the key is a 96-byte root key: payment
+    /// key `m/1852'/1815'/account'/0/0`, stake key i `m/1852'/1815'/account'/2/i`
+    /// ([`hd`]). Unused for a 32-byte seed.
+    pub account: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -225,7 +230,7 @@ impl std::fmt::Debug for CardanoAdapter {
 pub fn seed(key: &SecretBytes) -> Result<[u8; 32]> {
     <[u8; 32]>::try_from(key.expose()).map_err(|_| {
         AdapterError::Signer(format!(
-            "a Cardano key is a 32-byte ed25519 seed, not {} bytes",
+            "a Cardano key is a 96-byte CIP-1852 root key or a 32-byte ed25519 seed, not {} bytes",
             key.expose().len()
         ))
     })
@@ -258,22 +263,38 @@ fn check(cfg: &CardanoConfig) -> Result<()> {
 }
 
 impl CardanoAdapter {
-    /// An adapter whose payment key is `key`, a raw 32-byte ed25519 seed; its stake keys
-    /// derive from it ([`wire::stake_seed`]). An HSM payment key cannot derive anything:
-    /// give its stake keys with [`CardanoAdapter::with_hsm_keys`].
+    /// An adapter from a raw key:
+    /// - 96 bytes: a CIP-1852 root extended key (`cardano-address key from-recovery-phrase
+    ///   Shelley`, as hex); payment and stake keys derive per CIP-1852 at `cfg.account`
+    ///   ([`hd`]), so standard wallets restored from the same phrase see the same
+    ///   addresses;
+    /// - 32 bytes: an ed25519 seed, the payment key itself, whose stake keys derive by
+    ///   softstake's own scheme ([`wire::stake_seed`]; no wallet knows it).
+    ///
+    /// An HSM payment key cannot derive anything: give its stake keys with
+    /// [`CardanoAdapter::with_hsm_keys`].
     ///
     /// # Errors
     /// [`AdapterError::BadInput`] for an empty URL, a network id other than 0 or 1,
-    /// `stake_keys` outside 1..=100 or a zero TTL; [`AdapterError::Signer`] for a bad key
-    /// or an HSM key.
+    /// `stake_keys` outside 1..=100 or a zero TTL; [`AdapterError::Signer`] for a key of
+    /// another length, a malformed root key, an account of 2^31 or more, or an HSM key.
     pub fn new(cfg: CardanoConfig, key: impl Into<TreasuryKey>) -> Result<CardanoAdapter> {
         check(&cfg)?;
         let raw = key.into();
-        let s = seed(raw.raw(CHAIN).map_err(|e| {
+        let raw = raw.raw(CHAIN).map_err(|e| {
             AdapterError::Signer(format!(
                 "{e}: a PKCS#11 payment key needs its stake keys in the token too (CardanoAdapter::with_hsm_keys)"
             ))
-        })?)?;
+        })?;
+        if raw.expose().len() == ed25519_bip32::XPRV_SIZE {
+            let (payment, stake) = hd::keys(&hd::root(raw.expose())?, cfg.account, cfg.stake_keys)?;
+            let stake = stake
+                .into_iter()
+                .map(Ed25519Key::from_extended)
+                .collect::<Result<_>>()?;
+            return CardanoAdapter::build(cfg, Ed25519Key::from_extended(payment)?, stake);
+        }
+        let s = seed(raw)?;
         let stake = (0..cfg.stake_keys)
             .map(|i| Ed25519Key::from_seed(&wire::stake_seed(&s, i)))
             .collect();
