@@ -37,7 +37,7 @@ use pallas_primitives::StakeCredential;
 use serde::Deserialize;
 use serde_json::{json, Value as Json_};
 
-use softstake_adapters::cardano::wire;
+use crate::cardano_codec as codec;
 
 /// 1 ADA in lovelace.
 pub const ADA: u64 = 1_000_000;
@@ -225,7 +225,7 @@ impl Chain {
         if g.epoch_slots == 0 || g.block_slots == 0 || g.reward_rates.is_empty() {
             bail!("epoch_slots, block_slots and reward_rates must be non-empty");
         }
-        let net = wire::network(g.network_id);
+        let net = codec::network(g.network_id);
         let mut ledger = Ledger::default();
         for (i, (addr, coin)) in g.utxos.iter().enumerate() {
             let a = Address::from_bech32(addr).with_context(|| format!("genesis address {addr}"))?;
@@ -257,7 +257,7 @@ impl Chain {
         self.g
             .pools
             .iter()
-            .any(|p| wire::pool_hash(&p.pool_id).is_ok_and(|x| x == *h))
+            .any(|p| codec::pool_hash(&p.pool_id).is_ok_and(|x| x == *h))
     }
 
     fn min_utxo(&self, out_cbor_len: usize) -> u64 {
@@ -266,9 +266,10 @@ impl Chain {
 
     /// Validates `cbor` against `ledger` minus `pending` (inputs of mempool transactions).
     fn validate(&self, ledger: &Ledger, pending: &BTreeSet<(Hash<32>, u64)>, cbor: &[u8]) -> Result<Effect, Refusal> {
-        let tx = wire::decode(cbor).map_err(|e| Refusal(format!("transaction read error: DeserialiseFailure: {e}")))?;
+        let tx =
+            codec::decode(cbor).map_err(|e| Refusal(format!("transaction read error: DeserialiseFailure: {e}")))?;
         let body = &*tx.transaction_body;
-        let id = wire::tx_id(tx.transaction_body.raw_cbor());
+        let id = codec::tx_id(tx.transaction_body.raw_cbor());
         let ttl = body.ttl.unwrap_or(u64::MAX);
         if self.slot > ttl {
             return refuse(format!("OutsideValidityIntervalUTxO (ValidityInterval {{invalidHereafter = SJust (SlotNo {ttl})}}) (SlotNo {})", self.slot));
@@ -282,7 +283,7 @@ impl Chain {
             .map(|s| s.to_vec())
             .unwrap_or_default()
         {
-            if !wire::verify(&w.vkey, &w.signature, &id) {
+            if !codec::verify(&w.vkey, &w.signature, id.as_ref()) {
                 return refuse(format!("InvalidWitnessesUTXOW [{}]", hex::encode(w.vkey.to_vec())));
             }
             let pk: [u8; 32] = w
@@ -290,7 +291,7 @@ impl Chain {
                 .to_vec()
                 .try_into()
                 .map_err(|_| Refusal("InvalidWitnessesUTXOW".into()))?;
-            signed.insert(wire::key_hash(&pk.into()));
+            signed.insert(codec::key_hash(&pk));
         }
         let mut needed: BTreeSet<Hash<28>> = BTreeSet::new();
         let mut value_in: u128 = 0;
@@ -488,7 +489,7 @@ impl Chain {
         self.mempool
             .iter()
             .filter_map(|(_, c)| {
-                wire::decode(c).ok().map(|t| {
+                codec::decode(c).ok().map(|t| {
                     t.transaction_body
                         .inputs
                         .iter()
@@ -501,8 +502,8 @@ impl Chain {
     }
 
     fn submit(&mut self, cbor: Vec<u8>) -> Result<String, Refusal> {
-        let id = wire::decode(&cbor)
-            .map(|t| wire::tx_id(t.transaction_body.raw_cbor()))
+        let id = codec::decode(&cbor)
+            .map(|t| codec::tx_id(t.transaction_body.raw_cbor()))
             .map_err(|e| Refusal(format!("transaction read error: DeserialiseFailure: {e}")))?;
         if self.mempool.iter().any(|(h, _)| *h == id) {
             return refuse("the transaction is already in the mempool");
@@ -703,7 +704,7 @@ async fn account(State(c): State<Shared>, Path(stake): Path<String>) -> Response
         "controlled_amount": controlled.to_string(), "rewards_sum": a.rewards_sum.to_string(),
         "withdrawals_sum": a.withdrawals.iter().map(|w| w.1).sum::<u64>().to_string(),
         "withdrawable_amount": a.rewards.to_string(),
-        "pool_id": a.pool.and_then(|p| wire::pool_id(&p).ok()),
+        "pool_id": a.pool.and_then(|p| Some(codec::pool_id(&p))),
         "drep_id": if a.drep { Some("drep_always_abstain") } else { None },
     }))
     .into_response()
@@ -787,11 +788,7 @@ async fn block(State(c): State<Shared>, Path(id): Path<String>) -> Response {
 
 /// `/addresses/{address}/transactions`: the transactions spending from or paying to an
 /// address, oldest first (`order=desc` newest first); 404 for an address never used.
-async fn address_transactions(
-    State(c): State<Shared>,
-    Path(addr): Path<String>,
-    Query(p): Query<Paging>,
-) -> Response {
+async fn address_transactions(State(c): State<Shared>, Path(addr): Path<String>, Query(p): Query<Paging>) -> Response {
     let c = lock(&c);
     let Ok(a) = Address::from_bech32(&addr) else {
         return blockfrost_error(
@@ -824,7 +821,7 @@ async fn pools_extended(State(c): State<Shared>, Query(p): Query<Paging>) -> Res
         c.g.pools
             .iter()
             .map(|s| {
-                let ours: u64 = wire::pool_hash(&s.pool_id)
+                let ours: u64 = codec::pool_hash(&s.pool_id)
                     .map(|h| dist.values().filter(|(p, _)| *p == h).map(|(_, a)| a).sum())
                     .unwrap_or(0);
                 json!({
@@ -932,7 +929,7 @@ impl LocalCardano {
         c.stake_hash(stake)
             .and_then(|h| c.ledger.accounts.get(&h))
             .map_or((false, None), |a| {
-                (a.registered, a.pool.and_then(|p| wire::pool_id(&p).ok()))
+                (a.registered, a.pool.and_then(|p| Some(codec::pool_id(&p))))
             })
     }
 
@@ -974,7 +971,7 @@ mod tests {
     fn success_rewards_go_to_the_snapshot_pool_after_a_redelegation() {
         let pools = pools_from_fixture(include_str!("../../../data/cardano/pools/pool-id.json")).unwrap();
         let (payment, stake) = (Hash::<28>::from([1u8; 28]), Hash::<28>::from([2u8; 28]));
-        let base = wire::base_address(wire::network(0), payment, stake)
+        let base = codec::base_address(codec::network(0), payment, stake)
             .to_bech32()
             .unwrap();
         let mut c = Chain::new(CardanoGenesis {
@@ -991,8 +988,8 @@ mod tests {
             tick_ms: 0,
         })
         .unwrap();
-        let a = wire::pool_hash(&pools[0].pool_id).unwrap();
-        let b = wire::pool_hash(&pools[1].pool_id).unwrap();
+        let a = codec::pool_hash(&pools[0].pool_id).unwrap();
+        let b = codec::pool_hash(&pools[1].pool_id).unwrap();
         c.ledger.accounts.insert(
             stake,
             StakeAccount {

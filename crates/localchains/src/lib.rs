@@ -17,12 +17,16 @@
 
 #[cfg(feature = "cardano")]
 pub mod cardano;
+#[cfg(feature = "cardano")]
+pub mod cardano_codec;
 #[cfg(feature = "cosmos")]
 pub mod cosmos;
 #[cfg(feature = "near")]
 pub mod near;
 #[cfg(feature = "tron")]
 pub mod tron;
+#[cfg(feature = "tron")]
+pub mod tron_codec;
 
 /// Binds 127.0.0.1:`port` (0 = any free port) and serves `app` there; when `tick_ms` > 0
 /// it also calls `tick` every `tick_ms` real milliseconds (a chain producing blocks on its

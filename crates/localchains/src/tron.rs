@@ -37,13 +37,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use crate::tron_codec::{self as wire, Address};
 use anyhow::{Context, Result};
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use prost::Message;
 use serde_json::{json, Value};
-use softstake_adapters::tron::wire::{self, Address};
 
 /// 1 TRX in sun.
 pub const TRX: u128 = 1_000_000;
@@ -1073,6 +1073,24 @@ mod tests {
         }
     }
 
+    fn sign(key: &SigningKey, id: &[u8; 32]) -> Vec<u8> {
+        let (sig, rec) = key.sign_prehash_recoverable(id).unwrap();
+        let mut out = sig.to_bytes().to_vec();
+        out.push(rec.to_byte() + 27);
+        out
+    }
+
+    fn contract<M: Message>(contract_type: i32, name: &str, m: &M) -> wire::Contract {
+        wire::Contract {
+            r#type: contract_type,
+            parameter: Some(wire::Any {
+                type_url: format!("type.googleapis.com/protocol.{name}"),
+                value: m.encode_to_vec(),
+            }),
+            permission_id: 0,
+        }
+    }
+
     fn signed(c: &Chain, key: &SigningKey, contract: wire::Contract, expiration: i64) -> String {
         let raw = wire::Raw {
             ref_block_bytes: c.head.to_be_bytes()[6..8].to_vec(),
@@ -1080,9 +1098,10 @@ mod tests {
             expiration,
             contract: vec![contract],
             timestamp: c.head_ms,
+            ..wire::Raw::default()
         }
         .encode_to_vec();
-        let sig = wire::sign(key, &wire::tx_id(&raw)).unwrap();
+        let sig = sign(key, &wire::tx_id(&raw));
         hex::encode(
             wire::Transaction {
                 raw_data: raw,
@@ -1099,8 +1118,9 @@ mod tests {
         let mut c = Chain::new(genesis(&wire::to_base58(&me))).unwrap();
         let exp = c.head_ms + 60_000;
         let freeze = |n: i64| {
-            wire::contract(
+            contract(
                 wire::FREEZE_BALANCE_V2,
+                "FreezeBalanceV2Contract",
                 &wire::FreezeBalanceV2 {
                     owner_address: me.to_vec(),
                     frozen_balance: n,
@@ -1113,8 +1133,9 @@ mod tests {
         assert!(matches!(c.broadcast(&tx), Err(Refusal("DUP_TRANSACTION_ERROR", _))));
         let w = c.witnesses[0].address;
         let vote = |n: i64| {
-            wire::contract(
+            contract(
                 wire::VOTE_WITNESS,
+                "VoteWitnessContract",
                 &wire::VoteWitness {
                     owner_address: me.to_vec(),
                     votes: vec![wire::Vote {
@@ -1147,7 +1168,7 @@ mod tests {
         let mut raw = wire::Raw::decode(bad.raw_data.as_slice()).unwrap();
         raw.ref_block_hash = vec![0; 8];
         bad.raw_data = raw.encode_to_vec();
-        bad.signature = vec![wire::sign(&key, &wire::tx_id(&bad.raw_data)).unwrap()];
+        bad.signature = vec![sign(&key, &wire::tx_id(&bad.raw_data))];
         assert!(matches!(
             c.broadcast(&hex::encode(bad.encode_to_vec())),
             Err(Refusal("TAPOS_ERROR", _))

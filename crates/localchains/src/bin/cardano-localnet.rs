@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use softstake_adapters::cardano::wire;
 use softstake_localchains::cardano::{pools_from_fixture, rates_from_fixture, start, CardanoGenesis, ADA};
+use softstake_localchains::cardano_codec as codec;
 
 /// Runs a local Cardano chain until Ctrl-C.
 #[derive(Debug, Parser)]
@@ -45,8 +45,7 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     // a fresh key per run: the treasury of a local chain only
     let seed: [u8; 32] = std::array::from_fn(|i| (std::process::id() as u8).wrapping_mul(29).wrapping_add(i as u8 + 3));
-    let key = wire::secret_key(seed);
-    let address = wire::enterprise_address(wire::network(0), wire::key_hash(&key.public_key()))
+    let address = codec::enterprise_address(codec::network(0), codec::key_hash(&codec::vkey_of_seed(&seed)))
         .to_bech32()
         .context("treasury address")?;
     let now_secs = i64::try_from(

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use softstake_adapters::tron::wire;
 use softstake_localchains::tron::{start, witnesses_from_csv, TronGenesis, TRX};
+use softstake_localchains::tron_codec as wire;
 
 /// Runs a local TRON chain until Ctrl-C.
 #[derive(Debug, Parser)]
