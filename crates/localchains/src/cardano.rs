@@ -723,15 +723,24 @@ async fn withdrawals(State(c): State<Shared>, Path(stake): Path<String>, Query(p
     Json(p.apply(rows)).into_response()
 }
 
+/// The bytes of a bech32 address.
+fn address_bytes(addr: &str) -> Option<Vec<u8>> {
+    Address::from_bech32(addr).map(|a| a.to_vec()).ok()
+}
+
+/// Blockfrost's 400 for a malformed address.
+fn bad_address() -> Response {
+    blockfrost_error(
+        StatusCode::BAD_REQUEST,
+        "Invalid address for this network or malformed address format.",
+    )
+}
+
 async fn utxos(State(c): State<Shared>, Path(addr): Path<String>, Query(p): Query<Paging>) -> Response {
     let c = lock(&c);
-    let Ok(a) = Address::from_bech32(&addr) else {
-        return blockfrost_error(
-            StatusCode::BAD_REQUEST,
-            "Invalid address for this network or malformed address format.",
-        );
+    let Some(bytes) = address_bytes(&addr) else {
+        return bad_address();
     };
-    let bytes = a.to_vec();
     let rows: Vec<Json_> = c
         .ledger
         .utxos
@@ -790,13 +799,9 @@ async fn block(State(c): State<Shared>, Path(id): Path<String>) -> Response {
 /// address, oldest first (`order=desc` newest first); 404 for an address never used.
 async fn address_transactions(State(c): State<Shared>, Path(addr): Path<String>, Query(p): Query<Paging>) -> Response {
     let c = lock(&c);
-    let Ok(a) = Address::from_bech32(&addr) else {
-        return blockfrost_error(
-            StatusCode::BAD_REQUEST,
-            "Invalid address for this network or malformed address format.",
-        );
+    let Some(bytes) = address_bytes(&addr) else {
+        return bad_address();
     };
-    let bytes = a.to_vec();
     let mut rows: Vec<(u64, &String, &TxRecord)> = c
         .txs
         .iter()

@@ -7,7 +7,10 @@
 //! reference staking pool; `tron`: java-tron's HTTP API, TronGrid's history and Stake 2.0;
 //! `cosmos`: the Cosmos SDK's gRPC services and CometBFT's `broadcast_tx_sync` over
 //! x/auth, x/staking and x/distribution; `cardano`: Blockfrost's REST API over the Conway
-//! ledger's UTxO, witness, deposit and reward rules.
+//! ledger's UTxO, witness, deposit and reward rules. The TRON and Cardano chains read
+//! transactions with codecs of their own (`tron_codec`, `cardano_codec`), never the
+//! adapters' encoders, checked against published test vectors: an encoding bug in an
+//! adapter cannot pass on both sides.
 //!
 //! ```text
 //!  test ─▶ start(genesis) ─▶ 127.0.0.1:<port>  ◀── real adapter (its own RPC client)
