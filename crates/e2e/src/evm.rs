@@ -292,6 +292,16 @@ impl LocalEvm {
         Ok(())
     }
 
+    /// Installs our Multicall3 stand-in (`contracts/evm/multicall/Multicall3.sol`) at the
+    /// canonical address every EVM network has it at (anvil does not predeploy it).
+    pub async fn install_multicall3(&self) -> Result<()> {
+        let compiled = compile(&contracts_dir().join("multicall/Multicall3.sol"))?;
+        let m = compiled
+            .get("Multicall3")
+            .context("Multicall3 not in the solc output")?;
+        self.install_at(&m.bin, &[], alloy::providers::MULTICALL3_ADDRESS).await
+    }
+
     /// Replaces the last `depth` blocks with as many empty ones (`anvil_reorg`): their
     /// transactions are dropped, as on a chain that reorganised (new block hashes at the
     /// same heights).
@@ -439,4 +449,71 @@ impl LocalBsc {
             .await?;
         Ok(u128::try_from(v)?)
     }
+}
+
+/// A TCP proxy in front of a JSON-RPC node that counts the `eth_call` requests clients
+/// send through it (the text `"method":"eth_call"`, as alloy serialises it), to measure
+/// an adapter's fan-out; stopped when dropped.
+#[derive(Debug)]
+pub struct EthCallCounter {
+    /// The proxy's URL, to give the adapter instead of the node's.
+    pub url: String,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for EthCallCounter {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl EthCallCounter {
+    /// `eth_call`s since the last [`EthCallCounter::take`], and restarts the count.
+    pub fn take(&self) -> u64 {
+        self.count.swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Starts an [`EthCallCounter`] in front of `upstream` (`http://host:port`).
+///
+/// # Errors
+/// A URL without host and port, or no port to bind.
+pub async fn count_eth_calls(upstream: &str) -> Result<EthCallCounter> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const PATTERN: &[u8] = br#""method":"eth_call""#;
+    let target = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let count = std::sync::Arc::new(AtomicU64::new(0));
+    let counted = count.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(node) = tokio::net::TcpStream::connect(&target).await else {
+                continue;
+            };
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_node, mut to_node) = node.into_split();
+                let back = tokio::spawn(async move { tokio::io::copy(&mut from_node, &mut to_client).await });
+                let mut buf = vec![0u8; 64 * 1024];
+                // the end of the previous chunk: a pattern may straddle two reads
+                let mut tail: Vec<u8> = Vec::new();
+                while let Ok(n) = from_client.read(&mut buf).await {
+                    if n == 0 || to_node.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    tail.extend_from_slice(&buf[..n]);
+                    let found = tail.windows(PATTERN.len()).filter(|w| *w == PATTERN).count();
+                    counted.fetch_add(found as u64, Ordering::SeqCst);
+                    let keep = tail.len().min(PATTERN.len() - 1);
+                    tail.drain(..tail.len() - keep);
+                }
+                back.abort();
+            });
+        }
+    });
+    Ok(EthCallCounter { url, count, task })
 }

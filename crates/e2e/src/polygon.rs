@@ -7,6 +7,7 @@
 //!                   deploy StakeManager (it deploys POL, StakingInfo, EventsHub)
 //!                   POL minted to the funder and the treasury
 //!                   createValidator(self-stake, commission %) × 3 → ids 8, 9, 10
+//!                   Multicall3 stand-in at 0xcA11bde0…CA11 (the adapter batches its reads)
 //! ```
 
 use alloy::primitives::{Address, U256};
@@ -112,6 +113,7 @@ pub async fn start_polygon(port: u16, block_time_secs: u64) -> Result<LocalPolyg
             .await?;
         validators.push(id);
     }
+    evm.install_multicall3().await?;
     Ok(LocalPolygon {
         evm,
         stake_manager,
@@ -121,6 +123,19 @@ pub async fn start_polygon(port: u16, block_time_secs: u64) -> Result<LocalPolyg
 }
 
 impl LocalPolygon {
+    /// Registers one more validator with `self_stake_pol` POL of self-stake and
+    /// `commission` %, paid by the funder; its id.
+    pub async fn add_validator(&self, self_stake_pol: u128, commission: u64) -> Result<u64> {
+        let mock = IStakeManagerMock::new(self.stake_manager, &self.evm.funder);
+        let id = u64::try_from(mock.NFTCounter().call().await?)?;
+        mock.createValidator(U256::from(self_stake_pol * POL_WEI), U256::from(commission))
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        Ok(id)
+    }
+
     /// Pays a checkpoint's reward of `wei` POL to validator `id`.
     pub async fn distribute_rewards(&self, id: u64, wei: u128) -> Result<()> {
         IStakeManagerMock::new(self.stake_manager, &self.funder)

@@ -331,3 +331,41 @@ fn success_stand_in_matches_the_adapter_interface() {
         .missing_functions(softstake_adapters::evm::polygon::IPolToken::IPolTokenCalls::selectors());
     assert!(missing.is_empty(), "POL functions missing: {missing:?}");
 }
+
+/// Multicall3 cuts the per-validator fan-out: reading positions, validators and claimable
+/// rewards costs as many `eth_call`s with 13 validators as with 3 (one call per function
+/// and batch). Before, each read made about one call per validator per function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_reads_cost_the_same_calls_whatever_the_validator_count() {
+    let c = start_polygon(0, 1).await.unwrap();
+    let counter = evm::count_eth_calls(&c.url).await.unwrap();
+    let cfg = evm_config(&counter.url, 1, CONFIRMATIONS);
+    let a = PolygonAdapter::new(cfg, SecretBytes::new(c.treasury_key.to_vec()), c.stake_manager).unwrap();
+    let chain = journal::guarded(a, 500, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    assert_eq!(
+        run(
+            &store,
+            chain.as_ref(),
+            op("m-d", OpKind::Delegate, c.validators[0], 10 * POL_WEI)
+        )
+        .await,
+        OpOutcome::Confirmed
+    );
+    let reads = || async {
+        counter.take();
+        assert_eq!(chain.positions().await.unwrap().len(), 1);
+        let n = chain.validators().await.unwrap().len();
+        chain.claimable().await.unwrap();
+        (n, counter.take())
+    };
+    let (three, few) = reads().await;
+    for _ in 0..10 {
+        c.add_validator(100_000, 5).await.unwrap();
+    }
+    let (thirteen, many) = reads().await;
+    assert_eq!((three, thirteen), (3, 13));
+    assert_eq!(many, few, "eth_calls with 13 validators against 3");
+    assert!(few <= 12, "{few} eth_calls for three reads");
+}

@@ -18,11 +18,19 @@
 //!  positions   getTotalStake(treasury) (active) + unbonds_new(treasury, 1..=unbondNonces)
 //! ```
 //!
+//! Reads that fan out per validator (the ValidatorShare of each id, `validators(id)`,
+//! each share's stake, unbond nonce and rewards) go through Multicall3 (alloy's
+//! `MulticallBuilder`, `aggregate`, at the canonical 0xcA11bde0…CA11 deployed on Ethereum
+//! and Sepolia): one `eth_call` per [`MULTICALL_BATCH`] calls instead of one each, so a
+//! positions read on mainnet (about 190 validator ids, about 570 calls) costs a handful
+//! of requests against a provider's rate limit.
+//!
 //! Amounts are wei of POL (1 POL = 10^18 wei); gas is paid in ETH. Validators are
 //! StakeManager validator ids, as decimal strings.
 
 use alloy::eips::BlockId;
 use alloy::primitives::{Address, B256, U256};
+use alloy::providers::{MulticallError, MulticallItem, Provider, MULTICALL3_ADDRESS};
 use alloy::rpc::types::Filter;
 use alloy::sol_types::{Eip712Domain, SolCall, SolEvent, SolStruct};
 use async_trait::async_trait;
@@ -55,6 +63,18 @@ const PERMIT_LIFETIME_SECS: u64 = 86_400;
 const CLAIM_CADENCE_SECS: u64 = 86_400;
 /// `validators(id).status` of an active validator (`Status.Active`).
 const STATUS_ACTIVE: u8 = 1;
+/// Most calls aggregated into one Multicall3 `eth_call` (its calldata stays far below
+/// providers' request-size limits).
+pub const MULTICALL_BATCH: usize = 256;
+
+/// A Multicall3 error as an adapter error: transport errors classified as any RPC error,
+/// a reverted or undecodable batch as a bad response naming what was read.
+fn multicall_err(what: &str, e: MulticallError) -> AdapterError {
+    match e {
+        MulticallError::TransportError(t) => super::rpc_err(CHAIN, what, &t),
+        other => AdapterError::bad_response(CHAIN, format!("{what} through Multicall3: {other}")),
+    }
+}
 
 /// The functions and events softstake uses, with the signatures of
 /// 0xPolygon/pos-contracts and the POL token.
@@ -181,6 +201,29 @@ impl PolygonAdapter {
         IValidatorShare::new(at, self.evm.provider())
     }
 
+    /// `items` (calls of one function) through Multicall3 at block `at`,
+    /// [`MULTICALL_BATCH`] per `eth_call`; their returns in order.
+    ///
+    /// # Errors
+    /// Transient for transport errors; [`AdapterError::BadResponse`] when a call reverts
+    /// (`aggregate` needs all to succeed) or a return does not decode.
+    async fn batch<D, I>(&self, what: &str, items: Vec<I>, at: BlockId) -> Result<Vec<D::Return>>
+    where
+        D: SolCall + 'static,
+        I: MulticallItem<Decoder = D>,
+    {
+        let mut out = Vec::with_capacity(items.len());
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            let mut mc = self.evm.provider().multicall().dynamic::<D>().block(at);
+            for item in items.by_ref().take(MULTICALL_BATCH) {
+                mc = mc.add_dynamic(item);
+            }
+            out.extend(mc.aggregate().await.map_err(|e| multicall_err(what, e))?);
+        }
+        Ok(out)
+    }
+
     fn validator_id(validator: &str) -> Result<u64> {
         validator_index(CHAIN, validator, "StakeManager")
     }
@@ -222,14 +265,13 @@ impl PolygonAdapter {
                 format!("NFTCounter {next}: more than {MAX_VALIDATORS} validators"),
             ));
         }
-        let mut out = Vec::new();
-        for id in 1..next {
-            let share = self.share_of(id, at).await?;
-            if share != Address::ZERO {
-                out.push((id, share));
-            }
-        }
-        Ok(out)
+        let sm = self.sm();
+        let calls = (1..next).map(|id| sm.getValidatorContract(U256::from(id))).collect();
+        let shares = self.batch("StakeManager.getValidatorContract", calls, at).await?;
+        Ok((1..next)
+            .zip(shares)
+            .filter(|(_, share)| *share != Address::ZERO)
+            .collect())
     }
 
     async fn share_of(&self, id: u64, at: BlockId) -> Result<Address> {
@@ -264,17 +306,11 @@ impl PolygonAdapter {
         Ok((to_amount(CHAIN, "getTotalStake", r._0)?, r._1))
     }
 
-    /// Our open unbonds at one validator, valued at the withdraw exchange rate.
-    async fn unbonds(&self, id: u64, share: Address, at: BlockId) -> Result<Vec<Unbond>> {
+    /// Our open unbonds at one validator (nonces up to `last`, its `unbondNonces`), valued
+    /// at the withdraw exchange rate.
+    async fn unbonds(&self, id: u64, share: Address, last: u64, at: BlockId) -> Result<Vec<Unbond>> {
         let s = self.share(share);
         let me = self.treasury();
-        let last = s
-            .unbondNonces(me)
-            .block(at)
-            .call()
-            .await
-            .map_err(|e| call_err(CHAIN, "ValidatorShare.unbondNonces", e))?;
-        let last = u64_of("unbondNonces", last)?;
         if last == 0 {
             return Ok(Vec::new());
         }
@@ -398,7 +434,10 @@ impl ChainAdapter for PolygonAdapter {
     async fn preflight(&self) -> Result<crate::preflight::Preflight> {
         let mut p = self
             .evm
-            .preflight(&[("StakeManager", self.stake_manager)], true)
+            .preflight(
+                &[("StakeManager", self.stake_manager), ("Multicall3", MULTICALL3_ADDRESS)],
+                true,
+            )
             .await?;
         p.fee_token = Some(crate::preflight::FeeToken {
             symbol: "ETH".into(),
@@ -450,16 +489,13 @@ impl ChainAdapter for PolygonAdapter {
     }
 
     async fn validators(&self) -> Result<Vec<ValidatorCandidate>> {
-        let at = BlockId::latest();
+        let at = BlockId::number(self.evm.head().await?.0);
+        let ids: Vec<u64> = self.shares(at).await?.into_iter().map(|(id, _)| id).collect();
+        let sm = self.sm();
+        let calls = ids.iter().map(|id| sm.validators(U256::from(*id))).collect();
+        let records = self.batch("StakeManager.validators", calls, at).await?;
         let mut out = Vec::new();
-        for (id, _) in self.shares(at).await? {
-            let v = self
-                .sm()
-                .validators(U256::from(id))
-                .block(at)
-                .call()
-                .await
-                .map_err(|e| call_err(CHAIN, "StakeManager.validators", e))?;
+        for (id, v) in ids.into_iter().zip(records) {
             if v.commissionRate > U256::from(100u64) {
                 return Err(AdapterError::bad_response(
                     CHAIN,
@@ -488,9 +524,26 @@ impl ChainAdapter for PolygonAdapter {
         let at = BlockId::number(block);
         let epoch = self.epoch_now(at).await?;
         let delay = self.withdrawal_delay().await?;
+        let shares = self.shares(at).await?;
+        let me = self.treasury();
+        let contracts: Vec<_> = shares.iter().map(|(_, s)| self.share(*s)).collect();
+        let stakes = self
+            .batch(
+                "ValidatorShare.getTotalStake",
+                contracts.iter().map(|c| c.getTotalStake(me)).collect(),
+                at,
+            )
+            .await?;
+        let nonces = self
+            .batch(
+                "ValidatorShare.unbondNonces",
+                contracts.iter().map(|c| c.unbondNonces(me)).collect(),
+                at,
+            )
+            .await?;
         let mut out = Vec::new();
-        for (id, share) in self.shares(at).await? {
-            let (active, _) = self.active(share, at).await?;
+        for (((id, share), stake), nonce) in shares.into_iter().zip(stakes).zip(nonces) {
+            let active = to_amount(CHAIN, "getTotalStake", stake._0)?;
             if !active.is_zero() {
                 out.push(Position {
                     validator: id.to_string(),
@@ -500,7 +553,8 @@ impl ChainAdapter for PolygonAdapter {
                     account: Some(share.to_string()),
                 });
             }
-            for u in self.unbonds(id, share, at).await? {
+            let last = u64_of("unbondNonces", nonce)?;
+            for u in self.unbonds(id, share, last, at).await? {
                 let ready = u.withdraw_epoch.saturating_add(delay);
                 let (state, eta) = if ready <= epoch {
                     (StakeState::Withdrawable, None)
@@ -527,16 +581,19 @@ impl ChainAdapter for PolygonAdapter {
     }
 
     async fn claimable(&self) -> Result<Vec<(String, Amount)>> {
-        let at = BlockId::latest();
+        let at = BlockId::number(self.evm.head().await?.0);
+        let shares = self.shares(at).await?;
+        let me = self.treasury();
+        let contracts: Vec<_> = shares.iter().map(|(_, s)| self.share(*s)).collect();
+        let rewards = self
+            .batch(
+                "ValidatorShare.getLiquidRewards",
+                contracts.iter().map(|c| c.getLiquidRewards(me)).collect(),
+                at,
+            )
+            .await?;
         let mut out = Vec::new();
-        for (id, share) in self.shares(at).await? {
-            let r = self
-                .share(share)
-                .getLiquidRewards(self.treasury())
-                .block(at)
-                .call()
-                .await
-                .map_err(|e| call_err(CHAIN, "ValidatorShare.getLiquidRewards", e))?;
+        for ((id, share), r) in shares.into_iter().zip(rewards) {
             let r = to_amount(CHAIN, "getLiquidRewards", r)?;
             // withdrawRewards refuses less than the share's minAmount; smaller amounts wait
             if !r.is_zero() && r >= self.min_amount(share).await? {
@@ -616,7 +673,14 @@ impl ChainAdapter for PolygonAdapter {
         let at = BlockId::latest();
         let epoch = self.epoch_now(at).await?;
         let delay = self.withdrawal_delay().await?;
-        let unbonds = self.unbonds(id, share, at).await?;
+        let last = self
+            .share(share)
+            .unbondNonces(self.treasury())
+            .block(at)
+            .call()
+            .await
+            .map_err(|e| call_err(CHAIN, "ValidatorShare.unbondNonces", e))?;
+        let unbonds = self.unbonds(id, share, u64_of("unbondNonces", last)?, at).await?;
         let matured: Vec<&Unbond> = unbonds
             .iter()
             .filter(|u| u.withdraw_epoch.saturating_add(delay) <= epoch)
