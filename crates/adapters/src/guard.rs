@@ -143,6 +143,12 @@ impl<A: ChainAdapter> ChainAdapter for Guarded<A> {
     fn unbonding_returns_itself(&self) -> bool {
         self.inner.unbonding_returns_itself()
     }
+    fn exits_from_journal(&self) -> bool {
+        self.inner.exits_from_journal()
+    }
+    fn journal_exits(&self, undelegations: &[(String, String)], withdrawals: &[SignedTx]) {
+        self.inner.journal_exits(undelegations, withdrawals)
+    }
     async fn liquidity_model(&self) -> Result<LiquidityModel> {
         self.call("liquidity_model", || self.inner.liquidity_model()).await
     }
@@ -210,6 +216,12 @@ impl<T: ChainAdapter + ?Sized> ChainAdapter for Arc<T> {
     }
     fn unbonding_returns_itself(&self) -> bool {
         (**self).unbonding_returns_itself()
+    }
+    fn exits_from_journal(&self) -> bool {
+        (**self).exits_from_journal()
+    }
+    fn journal_exits(&self, undelegations: &[(String, String)], withdrawals: &[SignedTx]) {
+        (**self).journal_exits(undelegations, withdrawals)
     }
     async fn liquidity_model(&self) -> Result<LiquidityModel> {
         (**self).liquidity_model().await

@@ -374,3 +374,69 @@ fn success_stand_in_matches_the_adapter_interface() {
         assert!(events.contains(&topic.0), "event {topic} missing");
     }
 }
+
+/// Withdrawal requests named by the journal: a restarted node whose `start_block` is past
+/// the undelegation (its log scan cannot see the Undelegated event) still finds the open
+/// request through `positions_of`, from the undelegation's key (wrID = keccak256(key)),
+/// withdraws it once matured, and then no longer names it (the confirmed withdrawal's
+/// payload says which wrID it sent). Before, a restarted node found requests only by
+/// scanning logs from `start_block`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_withdrawal_requests_come_from_the_journal() {
+    use softstake_node::treasury::positions_of;
+    let c = start_sonic(0, 1).await.unwrap();
+    let chain = adapter(&c);
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let v = c.validators[1];
+    for (key, kind, wei) in [
+        ("j-d", OpKind::Delegate, 100 * S_WEI),
+        ("j-u", OpKind::Undelegate, 40 * S_WEI),
+    ] {
+        assert_eq!(
+            run(&store, chain.as_ref(), op(key, kind, v, wei)).await,
+            OpOutcome::Confirmed,
+            "{key}"
+        );
+    }
+    // a restarted node whose history starts after the undelegation
+    let head = alloy::providers::Provider::get_block_number(&c.funder).await.unwrap();
+    let mut cfg = evm_config(&c.url, 146, CONFIRMATIONS);
+    cfg.start_block = head + 1;
+    let fresh = journal::guarded(
+        SonicAdapter::new(cfg, SecretBytes::new(c.treasury_key.to_vec()), SFC_ADDRESS).unwrap(),
+        500,
+        5,
+    );
+    assert_eq!(
+        amount_at(fresh.as_ref(), v, StakeState::Deactivating).await,
+        0,
+        "its own log scan starts after the request"
+    );
+    let at = |ps: &[softstake_core::position::Position], state: StakeState| -> u128 {
+        ps.iter()
+            .filter(|p| p.validator == v.to_string() && p.state == state)
+            .map(|p| p.amount.0)
+            .sum()
+    };
+    let ps = positions_of(&store, fresh.as_ref()).await.unwrap();
+    assert_eq!(
+        at(&ps, StakeState::Deactivating),
+        40 * S_WEI,
+        "named by the journal: {ps:?}"
+    );
+    c.increase_time(14 * 86_400 + 1).await.unwrap();
+    for _ in 0..3 {
+        c.seal_epoch(&[]).await.unwrap();
+    }
+    c.mine(CONFIRMATIONS).await.unwrap();
+    let ps = positions_of(&store, fresh.as_ref()).await.unwrap();
+    assert_eq!(at(&ps, StakeState::Withdrawable), 40 * S_WEI);
+    assert_eq!(
+        run(&store, fresh.as_ref(), op("j-w", OpKind::Withdraw, v, 40 * S_WEI)).await,
+        OpOutcome::Confirmed
+    );
+    let ps = positions_of(&store, fresh.as_ref()).await.unwrap();
+    assert!(ps.iter().all(|p| p.state == StakeState::Active), "withdrawn: {ps:?}");
+    assert_eq!(at(&ps, StakeState::Active), 60 * S_WEI);
+}

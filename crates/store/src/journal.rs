@@ -164,6 +164,10 @@ async fn refused(tx: &mut Tx, key: &str, expect: Expect, to: OperationState) -> 
     )))
 }
 
+/// Most undelegations and withdrawals [`Store::exit_operations`] returns (a bound on the
+/// read; decades of daily exits).
+pub const MAX_EXIT_OPERATIONS: usize = 100_000;
+
 const COLS: &str = "idempotency_key, plan_id, seq, token, kind, validator, amount, state, tx_id, payload, valid_until, attempts, error, epoch, created_at, updated_at";
 
 fn decode<R: RowExt>(r: &R) -> Result<Operation> {
@@ -292,6 +296,33 @@ impl Store {
                 .await?;
             rows.iter().map(decode).collect()
         })
+    }
+
+    /// A token's undelegations and withdrawals not refused (intent, submitted, confirmed,
+    /// reconciled), oldest first, at most [`MAX_EXIT_OPERATIONS`]: what an adapter whose
+    /// unbonding entries are named after journal keys (Sonic's wrID) needs to find its
+    /// open entries without scanning the chain.
+    ///
+    /// # Errors
+    /// The database's; [`StoreError::Invalid`] past [`MAX_EXIT_OPERATIONS`].
+    pub async fn exit_operations(&self, token: &str) -> Result<Vec<Operation>> {
+        let sql = format!(
+            "SELECT {COLS} FROM operations WHERE token = $1 AND kind IN ('undelegate', 'withdraw') AND state <> 'failed' ORDER BY created_at, plan_id, seq LIMIT $2"
+        );
+        let ops: Vec<Operation> = on_pool!(self, |p| {
+            let rows = sqlx::query(&sql)
+                .bind(token)
+                .bind(MAX_EXIT_OPERATIONS as i64 + 1)
+                .fetch_all(p)
+                .await?;
+            rows.iter().map(decode).collect::<Result<Vec<_>>>()?
+        });
+        if ops.len() > MAX_EXIT_OPERATIONS {
+            return Err(StoreError::Invalid(format!(
+                "{token}: more than {MAX_EXIT_OPERATIONS} undelegations and withdrawals in the journal"
+            )));
+        }
+        Ok(ops)
     }
 
     /// Operations of one plan in order.

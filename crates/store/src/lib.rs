@@ -66,7 +66,7 @@ pub use distribution::{AprRow, DistributionSummary, HistoryRow};
 pub use error::{Result, StoreError};
 pub use export::{ExportRow, PayoutExport};
 pub use ingest::{Ingest, IngestEvent, IngestReport, MAX_DAYS_PER_INGEST};
-pub use journal::{Expect, NewOperation, Operation, OperationState};
+pub use journal::{Expect, NewOperation, Operation, OperationState, MAX_EXIT_OPERATIONS};
 pub use lease::{Fence, LeaseRecord, LeaseTake};
 pub use ledger::LedgerBalance;
 pub use rewards::{RecordOutcome, RewardRow};

@@ -232,3 +232,32 @@ async fn custody(store: Store) {
     assert_eq!(buffer[0].net(), Net::positive(Amount(600)));
 }
 both_backends!(success_custody_total_booked_per_day, custody);
+
+async fn exit_operations(store: Store) {
+    let now = ts("2025-06-01T00:00:00Z");
+    let mut ops = vec![
+        op("x-d", OpKind::Delegate),
+        op("x-u1", OpKind::Undelegate),
+        op("x-u2", OpKind::Undelegate),
+        op("x-w", OpKind::Withdraw),
+    ];
+    for (i, o) in ops.iter_mut().enumerate() {
+        o.seq = i as u32;
+        o.token = "S".into();
+    }
+    let mut other = op("x-other", OpKind::Undelegate);
+    other.seq = 9;
+    store.record_intents(&ops, now).await.unwrap();
+    store.record_intents(&[other], now).await.unwrap();
+    let intent = store.operation("x-u2").await.unwrap().unwrap().expect();
+    store.mark_failed("x-u2", intent, "refused", now).await.unwrap();
+    let exits = store.exit_operations("S").await.unwrap();
+    let keys: Vec<&str> = exits.iter().map(|o| o.idempotency_key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["x-u1", "x-w"],
+        "the token's undelegations and withdrawals not refused, oldest first"
+    );
+    assert!(store.exit_operations("ADA").await.unwrap().is_empty());
+}
+both_backends!(success_exit_operations_for_journal_named_requests, exit_operations);

@@ -13,8 +13,10 @@
 //!  rewards     accrue per sealed epoch (delegators' part after validatorCommission), never
 //!              compound by themselves: claimRewards(id) pays them → ClaimedRewards(delegator, id, rewards);
 //!              realized reward = those payouts (see `paid`)
-//!  positions   getStake(treasury, id) (active) + withdrawal requests found from our
-//!              Undelegated events and read back with getWithdrawalRequest
+//!  positions   getStake(treasury, id) (active) + withdrawal requests read back with
+//!              getWithdrawalRequest: named by the journal (its undelegations' keys, less
+//!              the wrIDs its confirmed withdrawals sent), or, with no journal given, found
+//!              from our Undelegated events
 //! ```
 //!
 //! Amounts are wei (1 S = 10^18 wei). Validators are SFC validator ids, as decimal strings.
@@ -178,6 +180,9 @@ pub struct SonicAdapter {
     evm: EvmClient,
     sfc: Address,
     scan: Mutex<RequestScan>,
+    /// Open withdrawal requests as the journal names them ([`ChainAdapter::journal_exits`]):
+    /// `None` until the orchestrator gives them, then the log scan is not used.
+    journal: std::sync::Mutex<Option<BTreeSet<(u64, U256)>>>,
 }
 
 impl SonicAdapter {
@@ -188,6 +193,7 @@ impl SonicAdapter {
     pub fn new(cfg: EvmConfig, key: impl Into<TreasuryKey>, sfc: Address) -> Result<SonicAdapter> {
         Ok(SonicAdapter {
             evm: EvmClient::new(CHAIN, cfg, key)?,
+            journal: std::sync::Mutex::new(None),
             sfc,
             scan: Mutex::new(RequestScan::default()),
         })
@@ -270,9 +276,52 @@ impl SonicAdapter {
         })
     }
 
-    /// Our open withdrawal requests at block `to`: new `Undelegated` events since the last
-    /// scan are added, requests read back as empty (withdrawn) are dropped.
+    /// The requests to read back: the journal's when given, else the log scan's.
+    async fn candidates(&self, to: u64) -> Result<BTreeSet<(u64, U256)>> {
+        let named = self.journal.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match named {
+            Some(set) => Ok(set),
+            None => self.scanned(to).await,
+        }
+    }
+
+    /// Our open withdrawal requests at block `to`, read back with getWithdrawalRequest
+    /// (an empty one, withdrawn or never made, is dropped).
     async fn requests(&self, to: u64) -> Result<Vec<Request>> {
+        let candidates = self.candidates(to).await?;
+        let mut out = Vec::new();
+        let mut gone = Vec::new();
+        for (validator, wr_id) in candidates {
+            let r = self
+                .sfc()
+                .getWithdrawalRequest(self.treasury(), U256::from(validator), wr_id)
+                .block(BlockId::number(to))
+                .call()
+                .await
+                .map_err(|e| call_err(CHAIN, "SFC.getWithdrawalRequest", e))?;
+            if r.epoch.is_zero() {
+                gone.push((validator, wr_id));
+                continue;
+            }
+            out.push(Request {
+                validator,
+                wr_id,
+                epoch: u64_of("withdrawal request epoch", r.epoch)?,
+                time: time_of("withdrawal request time", r.time)?,
+                amount: to_amount(CHAIN, "withdrawal request amount", r.amount)?,
+            });
+        }
+        let mut scan = self.scan.lock().await;
+        for g in gone {
+            scan.open.remove(&g);
+        }
+        out.sort_by_key(|r| (r.validator, r.time, r.wr_id));
+        Ok(out)
+    }
+
+    /// Requests found from our `Undelegated` events up to block `to`: new events since the
+    /// last scan are added.
+    async fn scanned(&self, to: u64) -> Result<BTreeSet<(u64, U256)>> {
         let mut scan = self.scan.lock().await;
         // the last `confirmations` blocks are read again: a reorg may have put one of our
         // Undelegated events into a block already scanned on the abandoned branch
@@ -316,33 +365,40 @@ impl SonicAdapter {
                 ),
             ));
         }
-        let mut out = Vec::new();
-        let mut gone = Vec::new();
-        for (validator, wr_id) in scan.open.iter().copied() {
-            let r = self
-                .sfc()
-                .getWithdrawalRequest(self.treasury(), U256::from(validator), wr_id)
-                .block(BlockId::number(to))
-                .call()
-                .await
-                .map_err(|e| call_err(CHAIN, "SFC.getWithdrawalRequest", e))?;
-            if r.epoch.is_zero() {
-                gone.push((validator, wr_id));
-                continue;
+        Ok(scan.open.clone())
+    }
+
+    /// The open requests the journal names: each undelegation's (validator, wrID =
+    /// keccak256(key)) less the (validator, wrID) its confirmed withdrawals sent.
+    ///
+    /// # Errors
+    /// [`AdapterError::BadInput`] for a validator that is not an id, a withdrawal whose
+    /// payload is not an SFC `withdraw`; [`AdapterError::BadResponse`] past
+    /// [`MAX_REQUESTS`] open.
+    fn named_requests(undelegations: &[(String, String)], withdrawals: &[SignedTx]) -> Result<BTreeSet<(u64, U256)>> {
+        let mut withdrawn = BTreeSet::new();
+        for tx in withdrawals {
+            for (_, env, _) in super::decode_payload(CHAIN, tx)? {
+                let call = ISFC::withdrawCall::abi_decode(alloy::consensus::Transaction::input(&env)).map_err(|e| {
+                    AdapterError::bad_input(CHAIN, format!("withdrawal {} is not SFC.withdraw: {e}", tx.tx_id))
+                })?;
+                withdrawn.insert((u64_of("withdraw toValidatorID", call.toValidatorID)?, call.wrID));
             }
-            out.push(Request {
-                validator,
-                wr_id,
-                epoch: u64_of("withdrawal request epoch", r.epoch)?,
-                time: time_of("withdrawal request time", r.time)?,
-                amount: to_amount(CHAIN, "withdrawal request amount", r.amount)?,
-            });
         }
-        for g in gone {
-            scan.open.remove(&g);
+        let mut open = BTreeSet::new();
+        for (validator, key) in undelegations {
+            let named = (Self::validator_id(validator)?, key_id(key));
+            if !withdrawn.contains(&named) {
+                open.insert(named);
+            }
         }
-        out.sort_by_key(|r| (r.validator, r.time, r.wr_id));
-        Ok(out)
+        if open.len() > MAX_REQUESTS {
+            return Err(AdapterError::bad_response(
+                CHAIN,
+                format!("the journal names more than {MAX_REQUESTS} open withdrawal requests"),
+            ));
+        }
+        Ok(open)
     }
 
     /// What `amount` of stake at validator `id` is worth when it leaves: the SFC takes a
@@ -407,6 +463,21 @@ impl SonicAdapter {
 impl ChainAdapter for SonicAdapter {
     fn chain(&self) -> &str {
         CHAIN
+    }
+
+    fn exits_from_journal(&self) -> bool {
+        true
+    }
+
+    /// Keeps the open requests the journal names; a malformed journal entry keeps the
+    /// previous set (and is logged), so the next positions read still names what it can.
+    fn journal_exits(&self, undelegations: &[(String, String)], withdrawals: &[SignedTx]) {
+        match Self::named_requests(undelegations, withdrawals) {
+            Ok(open) => *self.journal.lock().unwrap_or_else(|p| p.into_inner()) = Some(open),
+            Err(e) => {
+                tracing::warn!(chain = CHAIN, error = %e, "the journal's exits could not name the withdrawal requests")
+            }
+        }
     }
 
     async fn preflight(&self) -> Result<crate::preflight::Preflight> {
@@ -587,6 +658,11 @@ impl ChainAdapter for SonicAdapter {
             wrID: key_id(key),
             amount: U256::from(amount.0),
         };
+        // named at once: reads before the orchestrator's next journal_exits see it (an
+        // undelegation that never lands reads back empty and is not shown)
+        if let Some(named) = self.journal.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            named.insert((id, key_id(key)));
+        }
         self.sign(call, U256::ZERO).await
     }
 

@@ -16,13 +16,13 @@ use std::collections::BTreeMap;
 use crate::error::{OrchestratorError, Result};
 use tracing::{info, warn};
 
-use softstake_adapters::{ChainAdapter, RewardKind};
+use softstake_adapters::{ChainAdapter, RewardKind, SignedTx};
 use softstake_core::buffer::signed;
 use softstake_core::ledger::{Entry, LedgerAccount};
-use softstake_core::plan::{plan, AlertKind, PlanInputs, TreasuryPlan};
+use softstake_core::plan::{plan, AlertKind, OpKind, PlanInputs, TreasuryPlan};
 use softstake_core::position::{Position, StakeState};
 use softstake_core::{Amount, Timestamp, TokenConfig};
-use softstake_store::{NewOperation, PlanRecord, PlanStatus, RealizedReward, Store};
+use softstake_store::{NewOperation, OperationState, PlanRecord, PlanStatus, RealizedReward, Store};
 
 use executor::{ExecConfig, Executor, OpOutcome};
 
@@ -88,16 +88,46 @@ pub async fn sync_token(store: &Store, chain: &dyn ChainAdapter, now: Timestamp)
     Ok(report)
 }
 
+/// Gives `chain` the journal's undelegations and confirmed withdrawals
+/// ([`ChainAdapter::journal_exits`]).
+async fn give_journal_exits(store: &Store, chain: &dyn ChainAdapter, token: &str) -> Result<()> {
+    let ops = store.exit_operations(token).await?;
+    let undelegations: Vec<(String, String)> = ops
+        .iter()
+        .filter(|o| o.kind == OpKind::Undelegate)
+        .map(|o| (o.validator.clone(), o.idempotency_key.clone()))
+        .collect();
+    let withdrawals: Vec<SignedTx> = ops
+        .iter()
+        .filter(|o| o.kind == OpKind::Withdraw)
+        .filter(|o| matches!(o.state, OperationState::Confirmed | OperationState::Reconciled))
+        .filter_map(|o| {
+            Some(SignedTx {
+                tx_id: o.tx_id.clone()?,
+                payload: o.payload.clone()?,
+                valid_until: o.valid_until,
+            })
+        })
+        .collect();
+    chain.journal_exits(&undelegations, &withdrawals);
+    Ok(())
+}
+
 /// The chain's positions and, on a chain that pays matured unbonding back by itself
 /// ([`ChainAdapter::unbonding_returns_itself`]), what it has paid back and the ledger has
 /// not booked yet: per validator, what our confirmed undelegations released less what
 /// withdrawals took and less what the chain still shows unbonding, as a withdrawable
-/// position (the planner withdraws it, which books the return).
+/// position (the planner withdraws it, which books the return). An adapter that finds
+/// its unbonding entries from the journal ([`ChainAdapter::exits_from_journal`]) is given
+/// the journal's exits first.
 ///
 /// # Errors
 /// The chain's or the store's.
 pub async fn positions_of(store: &Store, chain: &dyn ChainAdapter) -> Result<Vec<Position>> {
     let token = chain.token().to_string();
+    if chain.exits_from_journal() {
+        give_journal_exits(store, chain, &token).await?;
+    }
     let mut positions = chain
         .positions()
         .await
