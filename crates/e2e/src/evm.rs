@@ -395,6 +395,7 @@ pub async fn start_bsc(port: u16, block_time_secs: u64) -> Result<LocalBsc> {
             .await?;
         validators.push(operator);
     }
+    evm.install_multicall3().await?;
     let bsc = LocalBsc { evm, validators };
     // every validator elected (consensus address = operator in the stand-in)
     bsc.elect(&bsc.validators.clone()).await?;

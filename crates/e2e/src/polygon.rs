@@ -103,23 +103,18 @@ pub async fn start_polygon(port: u16, block_time_secs: u64) -> Result<LocalPolyg
         .await?
         .get_receipt()
         .await?;
-    let mut validators = Vec::new();
-    for (self_stake, commission) in POLYGON_VALIDATORS {
-        let id = u64::try_from(mock.NFTCounter().call().await?)?;
-        mock.createValidator(U256::from(self_stake * POL_WEI), U256::from(commission))
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
-        validators.push(id);
-    }
-    evm.install_multicall3().await?;
-    Ok(LocalPolygon {
+    let mut local = LocalPolygon {
         evm,
         stake_manager,
         pol,
-        validators,
-    })
+        validators: Vec::new(),
+    };
+    for (self_stake, commission) in POLYGON_VALIDATORS {
+        let id = local.add_validator(self_stake, commission).await?;
+        local.validators.push(id);
+    }
+    local.evm.install_multicall3().await?;
+    Ok(local)
 }
 
 impl LocalPolygon {

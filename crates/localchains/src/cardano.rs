@@ -704,7 +704,7 @@ async fn account(State(c): State<Shared>, Path(stake): Path<String>) -> Response
         "controlled_amount": controlled.to_string(), "rewards_sum": a.rewards_sum.to_string(),
         "withdrawals_sum": a.withdrawals.iter().map(|w| w.1).sum::<u64>().to_string(),
         "withdrawable_amount": a.rewards.to_string(),
-        "pool_id": a.pool.and_then(|p| Some(codec::pool_id(&p))),
+        "pool_id": a.pool.map(|p| codec::pool_id(&p)),
         "drep_id": if a.drep { Some("drep_always_abstain") } else { None },
     }))
     .into_response()
@@ -933,9 +933,7 @@ impl LocalCardano {
         let c = lock(&self.chain);
         c.stake_hash(stake)
             .and_then(|h| c.ledger.accounts.get(&h))
-            .map_or((false, None), |a| {
-                (a.registered, a.pool.and_then(|p| Some(codec::pool_id(&p))))
-            })
+            .map_or((false, None), |a| (a.registered, a.pool.map(|p| codec::pool_id(&p))))
     }
 
     /// A stake address's reward withdrawals, lovelace, oldest first.

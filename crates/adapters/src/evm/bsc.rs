@@ -377,7 +377,14 @@ impl ChainAdapter for BscAdapter {
 
     async fn preflight(&self) -> Result<crate::preflight::Preflight> {
         self.evm
-            .preflight(&[("StakeHub", self.hub), ("BSCValidatorSet", VALIDATOR_SET)], true)
+            .preflight(
+                &[
+                    ("StakeHub", self.hub),
+                    ("BSCValidatorSet", VALIDATOR_SET),
+                    ("Multicall3", alloy::providers::MULTICALL3_ADDRESS),
+                ],
+                true,
+            )
             .await
     }
     fn token(&self) -> &str {
@@ -419,48 +426,74 @@ impl ChainAdapter for BscAdapter {
     /// Every registered validator; active only when elected (its consensus address is in
     /// BSCValidatorSet's `getValidators()`) and not jailed. A registered candidate outside
     /// the elected set produces no blocks and earns nothing.
+    /// Every registered validator; its consensus address, basic info, commission,
+    /// description and pool total are read through Multicall3, one `eth_call` per
+    /// function and batch ([`super::EvmClient::batch`]), all at one block.
     async fn validators(&self) -> Result<Vec<ValidatorCandidate>> {
-        let at = BlockId::latest();
+        let at = BlockId::number(self.evm.head().await?.0);
         let elected: std::collections::BTreeSet<Address> = IBSCValidatorSet::new(VALIDATOR_SET, self.evm.provider())
             .getValidators()
+            .block(at)
             .call()
             .await
             .map_err(|e| call_err(CHAIN, "BSCValidatorSet.getValidators", e))?
             .into_iter()
             .collect();
+        let all = self.all_validators(at).await?;
+        let hub = self.hub();
+        let ops = || all.iter().map(|(op, _)| *op);
+        let consensus = self
+            .evm
+            .batch(
+                "StakeHub.getValidatorConsensusAddress",
+                ops().map(|op| hub.getValidatorConsensusAddress(op)).collect(),
+                at,
+            )
+            .await?;
+        let infos = self
+            .evm
+            .batch(
+                "StakeHub.getValidatorBasicInfo",
+                ops().map(|op| hub.getValidatorBasicInfo(op)).collect(),
+                at,
+            )
+            .await?;
+        let commissions = self
+            .evm
+            .batch(
+                "StakeHub.getValidatorCommission",
+                ops().map(|op| hub.getValidatorCommission(op)).collect(),
+                at,
+            )
+            .await?;
+        let descriptions = self
+            .evm
+            .batch(
+                "StakeHub.getValidatorDescription",
+                ops().map(|op| hub.getValidatorDescription(op)).collect(),
+                at,
+            )
+            .await?;
+        let credits: Vec<_> = all.iter().map(|(_, c)| self.credit(*c)).collect();
+        let totals = self
+            .evm
+            .batch(
+                "StakeCredit.totalPooledBNB",
+                credits.iter().map(|c| c.totalPooledBNB()).collect(),
+                at,
+            )
+            .await?;
         let mut out = Vec::new();
-        for (op, credit) in self.all_validators(at).await? {
-            let consensus = self
-                .hub()
-                .getValidatorConsensusAddress(op)
-                .call()
-                .await
-                .map_err(|e| call_err(CHAIN, "StakeHub.getValidatorConsensusAddress", e))?;
+        let rows = all
+            .iter()
+            .zip(consensus)
+            .zip(infos)
+            .zip(commissions)
+            .zip(descriptions)
+            .zip(totals);
+        for ((((((op, _), consensus), info), commission), description), total) in rows {
+            let op = *op;
             let earning = elected.contains(&consensus);
-            let info = self
-                .hub()
-                .getValidatorBasicInfo(op)
-                .call()
-                .await
-                .map_err(|e| call_err(CHAIN, "StakeHub.getValidatorBasicInfo", e))?;
-            let commission = self
-                .hub()
-                .getValidatorCommission(op)
-                .call()
-                .await
-                .map_err(|e| call_err(CHAIN, "StakeHub.getValidatorCommission", e))?;
-            let description = self
-                .hub()
-                .getValidatorDescription(op)
-                .call()
-                .await
-                .map_err(|e| call_err(CHAIN, "StakeHub.getValidatorDescription", e))?;
-            let total = self
-                .credit(credit)
-                .totalPooledBNB()
-                .call()
-                .await
-                .map_err(|e| call_err(CHAIN, "StakeCredit.totalPooledBNB", e))?;
             if commission.rate > 10_000 {
                 return Err(AdapterError::bad_response(
                     CHAIN,

@@ -40,7 +40,7 @@ use alloy::eips::eip2718::{Decodable2718, Encodable2718};
 use alloy::eips::BlockNumberOrTag;
 use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
 use alloy::primitives::{Bytes, TxHash, U256};
-use alloy::providers::{Provider, RootProvider};
+use alloy::providers::{MulticallError, MulticallItem, Provider, RootProvider};
 use alloy::rpc::types::{Filter, Log, TransactionRequest};
 use alloy::signers::local::LocalSigner;
 use alloy::transports::TransportError;
@@ -50,6 +50,10 @@ use softstake_core::{Amount, Timestamp};
 use crate::error::{AdapterError, Result};
 use crate::signer::TreasuryKey;
 use crate::traits::{SignedTx, TxStatus};
+
+/// Most calls aggregated into one Multicall3 `eth_call` ([`EvmClient::batch`]; its
+/// calldata stays far below providers' request-size limits).
+pub const MULTICALL_BATCH: usize = 256;
 
 /// Default largest block range asked of `eth_getLogs` at once (public endpoints cap it;
 /// [`EvmConfig::log_range_blocks`] sets it per RPC).
@@ -371,6 +375,35 @@ impl EvmClient {
     /// The settings.
     pub fn config(&self) -> &EvmConfig {
         &self.cfg
+    }
+
+    /// `items` (calls of one function, `what` names it) through Multicall3 at block `at`
+    /// (alloy's `MulticallBuilder`, `aggregate`, at the canonical
+    /// [`alloy::providers::MULTICALL3_ADDRESS`]), [`MULTICALL_BATCH`] per `eth_call`;
+    /// their returns in order. A read that fans out per validator costs one request per
+    /// function and batch instead of one per validator.
+    ///
+    /// # Errors
+    /// Transient for transport errors; [`AdapterError::BadResponse`] when a call reverts
+    /// (`aggregate` needs all to succeed) or a return does not decode.
+    pub async fn batch<D, I>(&self, what: &str, items: Vec<I>, at: alloy::eips::BlockId) -> Result<Vec<D::Return>>
+    where
+        D: alloy::sol_types::SolCall + 'static,
+        I: MulticallItem<Decoder = D>,
+    {
+        let mut out = Vec::with_capacity(items.len());
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            let mut mc = self.provider.multicall().dynamic::<D>().block(at);
+            for item in items.by_ref().take(MULTICALL_BATCH) {
+                mc = mc.add_dynamic(item);
+            }
+            out.extend(mc.aggregate().await.map_err(|e| match e {
+                MulticallError::TransportError(t) => self.err(what, &t),
+                other => AdapterError::bad_response(self.chain, format!("{what} through Multicall3: {other}")),
+            })?);
+        }
+        Ok(out)
     }
 
     fn err(&self, what: &str, e: &TransportError) -> AdapterError {

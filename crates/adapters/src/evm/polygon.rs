@@ -21,7 +21,7 @@
 //! Reads that fan out per validator (the ValidatorShare of each id, `validators(id)`,
 //! each share's stake, unbond nonce and rewards) go through Multicall3 (alloy's
 //! `MulticallBuilder`, `aggregate`, at the canonical 0xcA11bde0…CA11 deployed on Ethereum
-//! and Sepolia): one `eth_call` per [`MULTICALL_BATCH`] calls instead of one each, so a
+//! and Sepolia): one `eth_call` per [`super::MULTICALL_BATCH`] calls instead of one each, so a
 //! positions read on mainnet (about 190 validator ids, about 570 calls) costs a handful
 //! of requests against a provider's rate limit.
 //!
@@ -30,7 +30,7 @@
 
 use alloy::eips::BlockId;
 use alloy::primitives::{Address, B256, U256};
-use alloy::providers::{MulticallError, MulticallItem, Provider, MULTICALL3_ADDRESS};
+use alloy::providers::MULTICALL3_ADDRESS;
 use alloy::rpc::types::Filter;
 use alloy::sol_types::{Eip712Domain, SolCall, SolEvent, SolStruct};
 use async_trait::async_trait;
@@ -63,19 +63,6 @@ const PERMIT_LIFETIME_SECS: u64 = 86_400;
 const CLAIM_CADENCE_SECS: u64 = 86_400;
 /// `validators(id).status` of an active validator (`Status.Active`).
 const STATUS_ACTIVE: u8 = 1;
-/// Most calls aggregated into one Multicall3 `eth_call` (its calldata stays far below
-/// providers' request-size limits).
-pub const MULTICALL_BATCH: usize = 256;
-
-/// A Multicall3 error as an adapter error: transport errors classified as any RPC error,
-/// a reverted or undecodable batch as a bad response naming what was read.
-fn multicall_err(what: &str, e: MulticallError) -> AdapterError {
-    match e {
-        MulticallError::TransportError(t) => super::rpc_err(CHAIN, what, &t),
-        other => AdapterError::bad_response(CHAIN, format!("{what} through Multicall3: {other}")),
-    }
-}
-
 /// The functions and events softstake uses, with the signatures of
 /// 0xPolygon/pos-contracts and the POL token.
 mod abi {
@@ -201,29 +188,6 @@ impl PolygonAdapter {
         IValidatorShare::new(at, self.evm.provider())
     }
 
-    /// `items` (calls of one function) through Multicall3 at block `at`,
-    /// [`MULTICALL_BATCH`] per `eth_call`; their returns in order.
-    ///
-    /// # Errors
-    /// Transient for transport errors; [`AdapterError::BadResponse`] when a call reverts
-    /// (`aggregate` needs all to succeed) or a return does not decode.
-    async fn batch<D, I>(&self, what: &str, items: Vec<I>, at: BlockId) -> Result<Vec<D::Return>>
-    where
-        D: SolCall + 'static,
-        I: MulticallItem<Decoder = D>,
-    {
-        let mut out = Vec::with_capacity(items.len());
-        let mut items = items.into_iter().peekable();
-        while items.peek().is_some() {
-            let mut mc = self.evm.provider().multicall().dynamic::<D>().block(at);
-            for item in items.by_ref().take(MULTICALL_BATCH) {
-                mc = mc.add_dynamic(item);
-            }
-            out.extend(mc.aggregate().await.map_err(|e| multicall_err(what, e))?);
-        }
-        Ok(out)
-    }
-
     fn validator_id(validator: &str) -> Result<u64> {
         validator_index(CHAIN, validator, "StakeManager")
     }
@@ -267,7 +231,7 @@ impl PolygonAdapter {
         }
         let sm = self.sm();
         let calls = (1..next).map(|id| sm.getValidatorContract(U256::from(id))).collect();
-        let shares = self.batch("StakeManager.getValidatorContract", calls, at).await?;
+        let shares = self.evm.batch("StakeManager.getValidatorContract", calls, at).await?;
         Ok((1..next)
             .zip(shares)
             .filter(|(_, share)| *share != Address::ZERO)
@@ -493,7 +457,7 @@ impl ChainAdapter for PolygonAdapter {
         let ids: Vec<u64> = self.shares(at).await?.into_iter().map(|(id, _)| id).collect();
         let sm = self.sm();
         let calls = ids.iter().map(|id| sm.validators(U256::from(*id))).collect();
-        let records = self.batch("StakeManager.validators", calls, at).await?;
+        let records = self.evm.batch("StakeManager.validators", calls, at).await?;
         let mut out = Vec::new();
         for (id, v) in ids.into_iter().zip(records) {
             if v.commissionRate > U256::from(100u64) {
@@ -528,6 +492,7 @@ impl ChainAdapter for PolygonAdapter {
         let me = self.treasury();
         let contracts: Vec<_> = shares.iter().map(|(_, s)| self.share(*s)).collect();
         let stakes = self
+            .evm
             .batch(
                 "ValidatorShare.getTotalStake",
                 contracts.iter().map(|c| c.getTotalStake(me)).collect(),
@@ -535,6 +500,7 @@ impl ChainAdapter for PolygonAdapter {
             )
             .await?;
         let nonces = self
+            .evm
             .batch(
                 "ValidatorShare.unbondNonces",
                 contracts.iter().map(|c| c.unbondNonces(me)).collect(),
@@ -586,6 +552,7 @@ impl ChainAdapter for PolygonAdapter {
         let me = self.treasury();
         let contracts: Vec<_> = shares.iter().map(|(_, s)| self.share(*s)).collect();
         let rewards = self
+            .evm
             .batch(
                 "ValidatorShare.getLiquidRewards",
                 contracts.iter().map(|c| c.getLiquidRewards(me)).collect(),
