@@ -196,6 +196,16 @@ struct StakeKey {
     account: Option<AccountView>,
 }
 
+/// An address's bech32 text, as Blockfrost's paths take it.
+///
+/// # Errors
+/// [`AdapterError::BadInput`] when it cannot be encoded.
+fn bech32_of(address: &ShelleyAddress) -> Result<String> {
+    address
+        .to_bech32()
+        .map_err(|e| AdapterError::bad_input(CHAIN, format!("address: {e}")))
+}
+
 fn lovelace(what: &str, s: &str) -> Result<u64> {
     s.parse()
         .map_err(|_| AdapterError::bad_response(CHAIN, format!("{what} {s:?} is not lovelace")))
@@ -440,9 +450,7 @@ impl CardanoAdapter {
 
     /// Pure-lovelace UTxOs at `address`: (input, lovelace), largest first.
     async fn utxos(&self, address: &ShelleyAddress) -> Result<Vec<(wire::Input, u64)>> {
-        let bech = address
-            .to_bech32()
-            .map_err(|e| AdapterError::bad_input(CHAIN, format!("address: {e}")))?;
+        let bech = bech32_of(address)?;
         let rows: Vec<UtxoView> = self.pages(&format!("/addresses/{bech}/utxos")).await?;
         let mut out = Vec::new();
         for u in rows {
@@ -518,9 +526,7 @@ impl CardanoAdapter {
     /// # Errors
     /// [`AdapterError::BadResponse`] for a block without an epoch.
     async fn last_tx_epoch(&self, address: &ShelleyAddress) -> Result<Option<u64>> {
-        let bech = address
-            .to_bech32()
-            .map_err(|e| AdapterError::bad_input(CHAIN, format!("address: {e}")))?;
+        let bech = bech32_of(address)?;
         let rows: Vec<AddressTxView> = self
             .get(&format!("/addresses/{bech}/transactions?order=desc&count=1&page=1"))
             .await?
@@ -542,9 +548,9 @@ impl CardanoAdapter {
         if self.staked(k).await? > 0 {
             return Ok(false);
         }
-        let now: EpochView = self.must("/epochs/latest").await?;
+        let now = self.epoch().await?.index;
         Ok(match self.last_tx_epoch(&k.base).await? {
-            Some(left) => now.epoch >= left.saturating_add(REWARD_LAG_EPOCHS),
+            Some(left) => now >= left.saturating_add(REWARD_LAG_EPOCHS),
             None => true,
         })
     }
@@ -870,33 +876,27 @@ impl ChainAdapter for CardanoAdapter {
         let amount = Self::check_amount("delegation", amount)?;
         let p = self.params().await?.clone();
         let keys = self.stake_keys().await?;
-        let emptied = match Self::key_for(&keys, validator) {
-            Some(_) => None,
-            None => self.emptied_key(&keys).await?,
-        };
-        let (key, certs, deposit) = match (Self::key_for(&keys, validator), emptied) {
-            (Some(k), _) => (k.clone(), vec![], 0),
-            (None, Some(k)) => {
-                let cert = wire::delegate(k.hash, pool);
-                (k, vec![cert], 0)
-            }
-            (None, None) => {
-                let k = keys.iter().find(|k| k.account.is_none()).ok_or_else(|| {
-                    AdapterError::bad_input(
-                        CHAIN,
-                        format!(
-                            "all {} stake keys delegate to other pools (one pool per stake key)",
-                            self.cfg.stake_keys
-                        ),
-                    )
-                })?;
-                let deposit = lovelace("key_deposit", &p.key_deposit)?;
-                (
-                    k.clone(),
-                    vec![wire::register_and_delegate(k.hash, pool, deposit)],
-                    deposit,
+        let (key, certs, deposit) = if let Some(k) = Self::key_for(&keys, validator) {
+            (k.clone(), vec![], 0)
+        } else if let Some(k) = self.emptied_key(&keys).await? {
+            let cert = wire::delegate(k.hash, pool);
+            (k, vec![cert], 0)
+        } else {
+            let k = keys.iter().find(|k| k.account.is_none()).ok_or_else(|| {
+                AdapterError::bad_input(
+                    CHAIN,
+                    format!(
+                        "all {} stake keys delegate to other pools (one pool per stake key)",
+                        self.cfg.stake_keys
+                    ),
                 )
-            }
+            })?;
+            let deposit = lovelace("key_deposit", &p.key_deposit)?;
+            (
+                k.clone(),
+                vec![wire::register_and_delegate(k.hash, pool, deposit)],
+                deposit,
+            )
         };
         let base = key.base.to_vec();
         if amount < self.min_utxo(&p, &base, amount) {
