@@ -16,14 +16,20 @@ pragma solidity ^0.8.20;
 // (checkpoints) have passed; slashing lowers the active and withdraw pools.
 //
 // Test-only deviations, and why:
-// - `createValidator(commissionRate)` stands in for `stakeFor` + the staking NFT and
-//   deploys the validator's ValidatorShare directly;
+// - `createValidator(selfStake, commissionRate, signer)` stands in for `stakeFor` + the
+//   staking NFT and deploys the validator's ValidatorShare directly;
+// - checkpoints: `RootChain.submitCheckpoint(data, sigs)` and
+//   `StakeManager.checkSignatures` follow the real ones (vote hash keccak256(0x01 ‖ data),
+//   [r, s, v] signatures by validators' signers in ascending order, more than 2/3 of the
+//   active stake, one epoch per checkpoint, `NewHeaderBlock`), without the checkpoint
+//   reward (paid with `distributeRewards`) or the header-block chaining checks;
 // - `distributeRewards(validatorId, amount)` pays a checkpoint's reward (POL pulled from
 //   the caller) instead of the checkpoint flow from Heimdall;
 // - `advanceEpoch(n)` moves the checkpoint epoch; `slash(validatorId, amount)` stands in
 //   for the SlashingManager.
 // Everything is deployed normally (Polygon has no system addresses on L1); the
-// StakeManager deploys the POL token, StakingInfo and EventsHub in its constructor.
+// StakeManager deploys the POL token, StakingInfo, EventsHub and the RootChain in its
+// constructor.
 
 /// The POL token: ERC-20 with EIP-2612 permit.
 contract PolToken {
@@ -191,11 +197,52 @@ contract StakeManager {
     // stand-in's validators start at 8, as every validator added since genesis does
     uint256 public NFTCounter = 8;
     mapping(uint256 => Validator) public validators;
+    mapping(address => uint256) public signerToValidator;
+    address public rootChain;
 
     constructor() {
         token = new PolToken();
         logger = new StakingInfo();
         eventsHub = new EventsHub(logger);
+        rootChain = address(new RootChain(this));
+    }
+
+    function _isActive(Validator storage v) internal view returns (bool) {
+        return v.status == Status.Active && v.deactivationEpoch == 0 && v.jailTime == 0;
+    }
+
+    /// As StakeManager.checkSignatures: recovers each [r, s, v] signature over
+    /// `voteHash` (ECVerify: v below 27 gets 27 added), skips a repeated signer, stops at
+    /// one out of ascending order, and requires the active validators that signed to hold
+    /// more than 2/3 of the active stake. A checkpoint is one epoch. Returns the stake that
+    /// signed (the real one returns the checkpoint reward).
+    function checkSignatures(uint256, bytes32 voteHash, bytes32, address, uint256[3][] calldata sigs)
+        external
+        returns (uint256)
+    {
+        require(msg.sender == rootChain, "UNAUTHORIZED_ROOT_CHAIN");
+        address lastAdd;
+        uint256 signedStake;
+        for (uint256 i = 0; i < sigs.length; ++i) {
+            uint8 v = uint8(sigs[i][2]);
+            if (v < 27) v += 27;
+            require(v == 27 || v == 28, "invalid signature v");
+            address signer = ecrecover(voteHash, v, bytes32(sigs[i][0]), bytes32(sigs[i][1]));
+            if (signer == lastAdd) continue;
+            if (signer < lastAdd) break;
+            lastAdd = signer;
+            Validator storage val = validators[signerToValidator[signer]];
+            if (signerToValidator[signer] != 0 && _isActive(val)) {
+                signedStake += val.amount + val.delegatedAmount;
+            }
+        }
+        uint256 totalStake;
+        for (uint256 id = 8; id < NFTCounter; ++id) {
+            if (_isActive(validators[id])) totalStake += validators[id].amount + validators[id].delegatedAmount;
+        }
+        require(signedStake * 3 > totalStake * 2, "2/3+1 non-majority");
+        currentEpoch += 1;
+        return signedStake;
     }
 
     function epoch() external view returns (uint256) {
@@ -258,10 +305,11 @@ contract StakeManager {
         return r;
     }
 
-    /// Test-only: a validator with `selfStake` POL (pulled from the caller) and its
-    /// ValidatorShare.
-    function createValidator(uint256 selfStake, uint256 commissionRate) external returns (uint256 id) {
+    /// Test-only: a validator with `selfStake` POL (pulled from the caller), its
+    /// checkpoint signer and its ValidatorShare.
+    function createValidator(uint256 selfStake, uint256 commissionRate, address signer) external returns (uint256 id) {
         require(commissionRate <= 100, "Incorrect value");
+        require(signer != address(0) && signerToValidator[signer] == 0, "Invalid signer");
         id = NFTCounter++;
         require(token.transferFrom(msg.sender, address(this), selfStake), "self-stake");
         ValidatorShare share = new ValidatorShare(id, this);
@@ -269,7 +317,8 @@ contract StakeManager {
         Validator storage v = validators[id];
         v.amount = selfStake;
         v.activationEpoch = currentEpoch;
-        v.signer = msg.sender;
+        v.signer = signer;
+        signerToValidator[signer] = id;
         v.contractAddress = address(share);
         v.status = Status.Active;
         v.commissionRate = commissionRate;
@@ -298,6 +347,48 @@ contract StakeManager {
     function slash(uint256 validatorId, uint256 amount) external {
         Validator storage v = validators[validatorId];
         ValidatorShare(v.contractAddress).slash(v.amount, v.delegatedAmount, amount);
+    }
+}
+
+/// The RootChain (0xPolygon/pos-contracts `root/RootChain.sol`): checkpoints from
+/// Heimdall, signed by the validators' signers.
+contract RootChain {
+    event NewHeaderBlock(
+        address indexed proposer,
+        uint256 indexed headerBlockId,
+        uint256 indexed reward,
+        uint256 start,
+        uint256 end,
+        bytes32 root
+    );
+
+    uint256 public constant MAX_DEPOSITS = 10000;
+    /// Bor's chain id that checkpoints carry (Polygon PoS mainnet).
+    uint256 public constant CHAINID = 137;
+    StakeManager public immutable stakeManager;
+    uint256 internal _nextHeaderBlock = MAX_DEPOSITS;
+
+    constructor(StakeManager sm) {
+        stakeManager = sm;
+    }
+
+    /// `data` = abi.encode(proposer, start, end, rootHash, accountHash, borChainId);
+    /// `sigs` = the validators' [r, s, v] over keccak256(0x01 ‖ data).
+    function submitCheckpoint(bytes calldata data, uint256[3][] calldata sigs) external {
+        (address proposer, uint256 start, uint256 end, bytes32 rootHash, bytes32 accountHash, uint256 borChainId) =
+            abi.decode(data, (address, uint256, uint256, bytes32, bytes32, uint256));
+        require(borChainId == CHAINID, "Invalid bor chain id");
+        require(end >= start, "INCORRECT_HEADER_DATA");
+        uint256 reward = stakeManager.checkSignatures(
+            end - start + 1, keccak256(abi.encodePacked(bytes(hex"01"), data)), accountHash, proposer, sigs
+        );
+        require(reward != 0, "Invalid checkpoint");
+        emit NewHeaderBlock(proposer, _nextHeaderBlock, reward, start, end, rootHash);
+        _nextHeaderBlock += MAX_DEPOSITS;
+    }
+
+    function currentHeaderBlock() public view returns (uint256) {
+        return _nextHeaderBlock - MAX_DEPOSITS;
     }
 }
 

@@ -25,7 +25,8 @@ use softstake_core::{Amount, Timestamp};
 
 use crate::error::{AdapterError, Result};
 use crate::traits::{
-    ChainAdapter, EpochInfo, LiquidityModel, Position, Preflight, RewardsPage, SignedTx, TxStatus, ValidatorCandidate,
+    ChainAdapter, EpochInfo, LiquidityModel, Position, Preflight, RewardsPage, SignedTx, TreasuryFlow, TxStatus,
+    ValidatorCandidate,
 };
 
 /// Receives one record per attempt of a chain call (for Prometheus or logs).
@@ -149,6 +150,16 @@ impl<A: ChainAdapter> ChainAdapter for Guarded<A> {
     fn journal_exits(&self, undelegations: &[(String, String)], withdrawals: &[SignedTx]) {
         self.inner.journal_exits(undelegations, withdrawals)
     }
+    fn rewards_net_of_flows(&self) -> bool {
+        self.inner.rewards_net_of_flows()
+    }
+    async fn treasury_flow(&self, tx_id: &str, received: Option<Amount>) -> Result<Option<TreasuryFlow>> {
+        self.call("treasury_flow", || self.inner.treasury_flow(tx_id, received))
+            .await
+    }
+    fn give_treasury_flows(&self, flows: &[TreasuryFlow]) {
+        self.inner.give_treasury_flows(flows)
+    }
     async fn liquidity_model(&self) -> Result<LiquidityModel> {
         self.call("liquidity_model", || self.inner.liquidity_model()).await
     }
@@ -222,6 +233,15 @@ impl<T: ChainAdapter + ?Sized> ChainAdapter for Arc<T> {
     }
     fn journal_exits(&self, undelegations: &[(String, String)], withdrawals: &[SignedTx]) {
         (**self).journal_exits(undelegations, withdrawals)
+    }
+    fn rewards_net_of_flows(&self) -> bool {
+        (**self).rewards_net_of_flows()
+    }
+    async fn treasury_flow(&self, tx_id: &str, received: Option<Amount>) -> Result<Option<TreasuryFlow>> {
+        (**self).treasury_flow(tx_id, received).await
+    }
+    fn give_treasury_flows(&self, flows: &[TreasuryFlow]) {
+        (**self).give_treasury_flows(flows)
     }
     async fn liquidity_model(&self) -> Result<LiquidityModel> {
         (**self).liquidity_model().await

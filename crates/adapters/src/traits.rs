@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use softstake_core::plan::OpKind;
-pub use softstake_core::position::{EpochInfo, LiquidityModel, Position, StakeState};
+pub use softstake_core::position::{EpochInfo, LiquidityModel, Position, StakeState, TreasuryFlow};
 pub use softstake_core::validator::ValidatorCandidate;
 use softstake_core::{Amount, Timestamp};
 
@@ -193,6 +193,37 @@ pub trait ChainAdapter: Send + Sync + Debug {
     /// gives them before each positions read when [`ChainAdapter::exits_from_journal`];
     /// the adapter keeps them (no I/O). Default: ignored.
     fn journal_exits(&self, _undelegations: &[(String, String)], _withdrawals: &[SignedTx]) {}
+
+    /// Whether the adapter realizes rewards as the treasury's balance growth net of its
+    /// own flows ([`TreasuryFlow`]), which it cannot find on chain by itself (ApeChain:
+    /// native transfers leave no log). The orchestrator then resolves the journal's
+    /// transactions with [`ChainAdapter::treasury_flow`], stores them next to the flows a
+    /// treasury user declared, and gives all of them
+    /// ([`ChainAdapter::give_treasury_flows`]) before each `rewards_since`. A property of
+    /// the adapter, read without I/O.
+    fn rewards_net_of_flows(&self) -> bool {
+        false
+    }
+
+    /// One transaction's effect on the treasury, from its receipt: `Ok(None)` while the
+    /// chain has no receipt for it. `received` is value that reached the treasury
+    /// through a contract's internal call, which the receipt does not show (base units);
+    /// a plain transfer's value is read and must agree with it when given.
+    ///
+    /// # Errors
+    /// [`AdapterError::BadInput`] when the transaction neither comes from nor pays the
+    /// treasury, failed, or disagrees with `received`; transport errors as the adapter's.
+    /// Default: [`AdapterError::BadInput`] (the chain's rewards do not need flows).
+    async fn treasury_flow(&self, tx_id: &str, _received: Option<Amount>) -> Result<Option<TreasuryFlow>> {
+        Err(AdapterError::bad_input(
+            self.chain(),
+            format!("{tx_id}: this chain's rewards are not balance growth; it takes no treasury flows"),
+        ))
+    }
+
+    /// Every treasury flow the store holds for the token, oldest first (no I/O; the
+    /// adapter keeps them for the next `rewards_since`). Default: ignored.
+    fn give_treasury_flows(&self, _flows: &[TreasuryFlow]) {}
 
     /// The chain's unbonding, epochs, minimums and reward style.
     async fn liquidity_model(&self) -> Result<LiquidityModel>;

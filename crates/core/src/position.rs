@@ -57,6 +57,27 @@ pub struct Position {
     pub account: Option<String>,
 }
 
+/// One transaction's effect on the treasury account's balance, read from its receipt.
+///
+/// A chain whose reward is balance growth with no event of its own (ApeChain's native
+/// yield rebases balances) realizes reward as `balance(b1) − balance(b0) − Σ flows` over
+/// the flows that landed in `(b0, b1]`; every other transfer in or out must be one of
+/// these, or the growth is not reward.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreasuryFlow {
+    /// The chain's transaction id (hash).
+    pub tx_id: String,
+    /// Block (height) it landed in.
+    pub block: u64,
+    /// The treasury's account nonce it used when the treasury sent it; `None` when another
+    /// account sent it.
+    pub nonce: Option<u64>,
+    /// What it brought to the treasury, base units.
+    pub received: Amount,
+    /// What it took from the treasury, fees included, base units.
+    pub sent: Amount,
+}
+
 /// How a chain locks and releases stake, and how its rewards arrive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiquidityModel {

@@ -452,9 +452,9 @@ impl LocalBsc {
     }
 }
 
-/// A TCP proxy in front of a JSON-RPC node that counts the `eth_call` requests clients
-/// send through it (the text `"method":"eth_call"`, as alloy serialises it), to measure
-/// an adapter's fan-out; stopped when dropped.
+/// A TCP proxy in front of a JSON-RPC node that counts the requests of one method
+/// clients send through it (the text `"method":"eth_call"`, as alloy serialises it), to
+/// measure an adapter's fan-out; stopped when dropped.
 #[derive(Debug)]
 pub struct EthCallCounter {
     /// The proxy's URL, to give the adapter instead of the node's.
@@ -481,9 +481,21 @@ impl EthCallCounter {
 /// # Errors
 /// A URL without host and port, or no port to bind.
 pub async fn count_eth_calls(upstream: &str) -> Result<EthCallCounter> {
+    count_requests(upstream, Some("eth_call")).await
+}
+
+/// An [`EthCallCounter`] that counts the requests of `method`, or every request (each
+/// carries `"method":"`) when `None`.
+///
+/// # Errors
+/// As [`count_eth_calls`].
+pub async fn count_requests(upstream: &str, method: Option<&str>) -> Result<EthCallCounter> {
     use std::sync::atomic::{AtomicU64, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    const PATTERN: &[u8] = br#""method":"eth_call""#;
+    let pattern: Vec<u8> = match method {
+        Some(m) => format!(r#""method":"{m}""#).into_bytes(),
+        None => br#""method":""#.to_vec(),
+    };
     let target = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -495,6 +507,7 @@ pub async fn count_eth_calls(upstream: &str) -> Result<EthCallCounter> {
                 continue;
             };
             let counted = counted.clone();
+            let pattern = pattern.clone();
             tokio::spawn(async move {
                 let (mut from_client, mut to_client) = client.into_split();
                 let (mut from_node, mut to_node) = node.into_split();
@@ -507,9 +520,9 @@ pub async fn count_eth_calls(upstream: &str) -> Result<EthCallCounter> {
                         break;
                     }
                     tail.extend_from_slice(&buf[..n]);
-                    let found = tail.windows(PATTERN.len()).filter(|w| *w == PATTERN).count();
+                    let found = tail.windows(pattern.len()).filter(|w| *w == pattern.as_slice()).count();
                     counted.fetch_add(found as u64, Ordering::SeqCst);
-                    let keep = tail.len().min(PATTERN.len() - 1);
+                    let keep = tail.len().min(pattern.len() - 1);
                     tail.drain(..tail.len() - keep);
                 }
                 back.abort();

@@ -6,11 +6,16 @@
 //!  start_polygon()  anvil --chain-id 1 --disable-code-size-limit
 //!                   deploy StakeManager (it deploys POL, StakingInfo, EventsHub)
 //!                   POL minted to the funder and the treasury
-//!                   createValidator(self-stake, commission %) × 3 → ids 8, 9, 10
+//!                   createValidator(self-stake, commission %, signer) × 3 → ids 8, 9, 10
 //!                   Multicall3 stand-in at 0xcA11bde0…CA11 (the adapter batches its reads)
+//!  checkpoint()     RootChain.submitCheckpoint(data, sigs) signed by the chosen
+//!                   validators' signer keys (keccak256 of "polygon validator signer <id>")
 //! ```
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{keccak256, Address, B256, U256};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::signers::SignerSync;
+use alloy::sol_types::SolValue;
 use anyhow::{Context, Result};
 
 use crate::evm::{compile, contracts_dir, start_anvil, LocalEvm};
@@ -20,12 +25,20 @@ alloy::sol! {
     #[sol(rpc)]
     interface IStakeManagerMock {
         function token() external view returns (address);
-        function createValidator(uint256 selfStake, uint256 commissionRate) external returns (uint256);
+        function createValidator(uint256 selfStake, uint256 commissionRate, address signer) external returns (uint256);
+        function rootChain() external view returns (address);
+        function epoch() external view returns (uint256);
         function distributeRewards(uint256 validatorId, uint256 amount) external;
         function advanceEpoch(uint256 n) external;
         function slash(uint256 validatorId, uint256 amount) external;
         function NFTCounter() external view returns (uint256);
         function validators(uint256 validatorId) external view returns (uint256 amount, uint256 reward, uint256 activationEpoch, uint256 deactivationEpoch, uint256 jailTime, address signer, address contractAddress, uint8 status, uint256 commissionRate, uint256 lastCommissionUpdate, uint256 delegatorsReward, uint256 delegatedAmount, uint256 initialRewardPerStake);
+    }
+
+    /// The RootChain's checkpoint submission.
+    #[sol(rpc)]
+    interface IRootChainMock {
+        function submitCheckpoint(bytes calldata data, uint256[3][] calldata sigs) external;
     }
 
     /// The POL token's test-only mint and ERC-20 calls.
@@ -117,13 +130,21 @@ pub async fn start_polygon(port: u16, block_time_secs: u64) -> Result<LocalPolyg
     Ok(local)
 }
 
+/// Validator `id`'s checkpoint signer key: keccak256 of "polygon validator signer <id>".
+pub fn validator_signer(id: u64) -> Result<PrivateKeySigner> {
+    Ok(PrivateKeySigner::from_bytes(&keccak256(format!(
+        "polygon validator signer {id}"
+    )))?)
+}
+
 impl LocalPolygon {
     /// Registers one more validator with `self_stake_pol` POL of self-stake and
-    /// `commission` %, paid by the funder; its id.
+    /// `commission` %, paid by the funder, its signer [`validator_signer`]; its id.
     pub async fn add_validator(&self, self_stake_pol: u128, commission: u64) -> Result<u64> {
         let mock = IStakeManagerMock::new(self.stake_manager, &self.evm.funder);
         let id = u64::try_from(mock.NFTCounter().call().await?)?;
-        mock.createValidator(U256::from(self_stake_pol * POL_WEI), U256::from(commission))
+        let signer = validator_signer(id)?.address();
+        mock.createValidator(U256::from(self_stake_pol * POL_WEI), U256::from(commission), signer)
             .send()
             .await?
             .get_receipt()
@@ -139,6 +160,42 @@ impl LocalPolygon {
             .await?
             .get_receipt()
             .await?;
+        Ok(())
+    }
+
+    /// Submits one checkpoint to the RootChain signed by validators `signed_by` (their
+    /// [`validator_signer`] keys, in ascending signer order as Heimdall sends them): one
+    /// epoch. Reverts (an error) without more than 2/3 of the active stake.
+    pub async fn checkpoint(&self, signed_by: &[u64]) -> Result<()> {
+        let sm = IStakeManagerMock::new(self.stake_manager, &self.funder);
+        let root = sm.rootChain().call().await?;
+        let epoch: U256 = sm.epoch().call().await?;
+        let start = epoch * U256::from(256u64);
+        let data = (
+            self.anvil.addresses()[0],
+            start,
+            start + U256::from(255u64),
+            keccak256(start.to_be_bytes::<32>()),
+            B256::ZERO,
+            U256::from(137u64),
+        )
+            .abi_encode_params();
+        let vote = keccak256([&[1u8][..], &data[..]].concat());
+        let mut signers = signed_by
+            .iter()
+            .map(|id| validator_signer(*id))
+            .collect::<Result<Vec<_>>>()?;
+        signers.sort_by_key(|k| k.address());
+        let mut sigs = Vec::with_capacity(signers.len());
+        for k in signers {
+            let sig = k.sign_hash_sync(&vote)?;
+            sigs.push([sig.r(), sig.s(), U256::from(27u8 + u8::from(sig.v()))]);
+        }
+        let root = IRootChainMock::new(root, &self.funder);
+        let call = root.submitCheckpoint(data.into(), sigs);
+        // simulated first: a refused checkpoint is an error here, not a transaction
+        call.call().await?;
+        call.send().await?.get_receipt().await?;
         Ok(())
     }
 

@@ -4,7 +4,8 @@
 //! by buys and sells (all realized through StakingInfo's DelegatorClaimedRewards),
 //! undelegation into an unbond nonce, early withdrawal refused, withdrawal after
 //! `withdrawalDelay` checkpoints, reconciliation with zero drift; a dropped reply resolved
-//! without a second delegation; bad requests and slashing.
+//! without a second delegation; bad requests and slashing; validators' performance from
+//! the checkpoints they signed.
 //!
 //! `cargo nextest run -p softstake-e2e --features evm-anvil` (needs anvil and solc-js:
 //! `scripts/setup.sh` installs them; `scripts/test.sh` runs this).
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use alloy::primitives::U256;
 use alloy::sol_types::{SolEvent, SolInterface};
 
-use softstake_adapters::evm::polygon::{IStakingInfo, IValidatorShare, PolygonAdapter};
+use softstake_adapters::evm::polygon::{IRootChain, IStakingInfo, IValidatorShare, PolygonAdapter};
 use softstake_adapters::traits::{OpKind, StakeState};
 use softstake_adapters::{AdapterError, ChainAdapter, SecretBytes};
 use softstake_core::{Amount, TokenRegistry};
@@ -327,9 +328,50 @@ fn success_stand_in_matches_the_adapter_interface() {
     assert!(missing.is_empty(), "StakeManager functions missing: {missing:?}");
     let events = compiled["StakingInfo"].signature_hashes("event");
     assert!(events.contains(&IStakingInfo::DelegatorClaimedRewards::SIGNATURE_HASH.0));
+    let missing = compiled["RootChain"].missing_functions(IRootChain::IRootChainCalls::selectors());
+    assert!(missing.is_empty(), "RootChain functions missing: {missing:?}");
+    let events = compiled["RootChain"].signature_hashes("event");
+    assert!(events.contains(&IRootChain::NewHeaderBlock::SIGNATURE_HASH.0));
     let missing = compiled["PolToken"]
         .missing_functions(softstake_adapters::evm::polygon::IPolToken::IPolTokenCalls::selectors());
     assert!(missing.is_empty(), "POL functions missing: {missing:?}");
+}
+
+/// Performance is checkpoint signing, read back from the RootChain's checkpoints: a
+/// validator that signed half of them is rated 50 %, one added since is judged only on
+/// the checkpoints after its activation; before, every active validator was 100 %. A
+/// checkpoint without more than 2/3 of the stake is refused by the RootChain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_performance_is_checkpoint_signing() {
+    let c = start_polygon(0, 1).await.unwrap();
+    let chain = adapter(&c);
+    let perf = |vs: Vec<softstake_adapters::traits::ValidatorCandidate>| {
+        vs.into_iter()
+            .map(|v| (v.id.parse::<u64>().unwrap(), v.performance_bps))
+            .collect::<std::collections::BTreeMap<u64, u32>>()
+    };
+    let [a, b, d] = [c.validators[0], c.validators[1], c.validators[2]];
+    let before = perf(chain.validators().await.unwrap());
+    assert!(before.values().all(|p| *p == 10_000), "no checkpoint yet: {before:?}");
+
+    for signed_by in [&[a, b, d][..], &[a, b], &[a, b], &[a, b, d]] {
+        c.checkpoint(signed_by).await.unwrap();
+    }
+    let after = perf(chain.validators().await.unwrap());
+    assert_eq!(after[&a], 10_000);
+    assert_eq!(after[&b], 10_000);
+    assert_eq!(after[&d], 5_000, "signed 2 of 4: {after:?}");
+
+    // validators 9 and 10 hold 1.5 M of 3.5 M POL: not a checkpoint
+    assert!(c.checkpoint(&[b, d]).await.is_err());
+
+    // a validator added now is judged from its activation on
+    let e = c.add_validator(100_000, 5).await.unwrap();
+    c.checkpoint(&[a, b]).await.unwrap();
+    let later = perf(chain.validators().await.unwrap());
+    assert_eq!(later[&e], 0, "missed the one checkpoint since it joined: {later:?}");
+    assert_eq!(later[&d], 4_000, "signed 2 of 5");
+    assert_eq!(later[&a], 10_000);
 }
 
 /// Multicall3 cuts the per-validator fan-out: reading positions, validators and claimable

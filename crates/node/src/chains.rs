@@ -472,7 +472,13 @@ pub fn build(
             "apechain" => {
                 use softstake_adapters::evm::apechain::{ApeChainAdapter, ARB_INFO};
                 let (cfg, key, info) = evm_parts(cfg, symbol, "apechain", chain, ARB_INFO)?;
-                let adapter = ApeChainAdapter::new(cfg, key, info).with_context(|| format!("chains.{symbol}"))?;
+                let bps = chain.evm.as_ref().and_then(|e| e.max_yield_apr_bps);
+                let mut adapter = ApeChainAdapter::new(cfg, key, info).with_context(|| format!("chains.{symbol}"))?;
+                if let Some(bps) = bps {
+                    adapter = adapter
+                        .with_max_yield_apr_bps(bps)
+                        .with_context(|| format!("chains.{symbol}.evm.max_yield_apr_bps"))?;
+                }
                 real_handle(adapter, chain, &observer)
             }
             #[cfg(feature = "near")]

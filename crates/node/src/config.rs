@@ -284,6 +284,11 @@ pub struct EvmSettings {
     /// ApeChain's ArbInfo precompile `0x…65`).
     #[serde(default)]
     pub staking_contract: Option<String>,
+    /// APE only: the most native yield a sync window may show, basis points a year of
+    /// what the treasury held (default 2000, twice ApeChain's published 10 % APY). Growth
+    /// above it is refused as an undeclared custody deposit (`softstake flow`).
+    #[serde(default)]
+    pub max_yield_apr_bps: Option<u32>,
 }
 
 /// `evm.start_block`: a block number, or `"env:VAR"`.
@@ -863,6 +868,19 @@ impl NetworkConfig {
                             "chains.{symbol}.evm.max_priority_fee_per_gas_wei: above max_fee_per_gas_wei"
                         )));
                     }
+                    match e.max_yield_apr_bps {
+                        Some(_) if chain.adapter != "apechain" => {
+                            return Err(invalid(format!(
+                                "chains.{symbol}.evm.max_yield_apr_bps: only the apechain adapter takes it"
+                            )))
+                        }
+                        Some(bps) if bps == 0 || bps > 100_000 => {
+                            return Err(invalid(format!(
+                                "chains.{symbol}.evm.max_yield_apr_bps: {bps} is not in 1..=100000"
+                            )))
+                        }
+                        _ => {}
+                    }
                     if let Some(StartBlock::Env(source)) = &e.start_block {
                         if source.strip_prefix("env:").is_none_or(str::is_empty) {
                             return Err(invalid(format!(
@@ -874,7 +892,8 @@ impl NetworkConfig {
                         .rpc_url
                         .as_deref()
                         .is_some_and(|u| !softstake_adapters::preflight::is_loopback_url(u));
-                    if evm_adapter && remote && e.start_block.is_none() {
+                    // APE accounts from checkpoints at the head: no history to start from
+                    if evm_adapter && chain.adapter != "apechain" && remote && e.start_block.is_none() {
                         return Err(invalid(format!(
                             "chains.{symbol}.evm.start_block: required for a remote network ({}): the block of the \
                              treasury's first stake operation (a new treasury: the current head), or \"env:VAR\"",
@@ -1393,6 +1412,14 @@ mod tests {
                 "[chains.BNB]\nadapter = \"bsc\"\n[chains.BNB.evm]\nchain_id = 56\nstart_block = \"SOFTSTAKE_X\"\n",
                 "neither a block number nor env:VAR",
             ),
+            (
+                "[chains.BNB]\nadapter = \"bsc\"\n[chains.BNB.evm]\nchain_id = 56\nmax_yield_apr_bps = 100\n",
+                "only the apechain adapter takes it",
+            ),
+            (
+                "[chains.APE]\nadapter = \"apechain\"\n[chains.APE.evm]\nchain_id = 33139\nmax_yield_apr_bps = 0\n",
+                "max_yield_apr_bps: 0 is not in 1..=100000",
+            ),
         ];
         expect_invalid(&cases);
         // a simulated chain may carry the settings of its `--chain BNB=bsc` override
@@ -1402,6 +1429,7 @@ mod tests {
         for ok in [
             "[chains.BNB]\nadapter = \"bsc\"\nrpc_url = \"http://127.0.0.1:8545\"\n[chains.BNB.evm]\nchain_id = 56\n",
             "[chains.BNB]\nadapter = \"bsc\"\nrpc_url = \"https://x.example\"\n[chains.BNB.evm]\nchain_id = 56\nstart_block = 1\n",
+            "[chains.APE]\nadapter = \"apechain\"\nrpc_url = \"https://x.example\"\n[chains.APE.evm]\nchain_id = 33111\nmax_yield_apr_bps = 1500\n",
             "[chains.BNB]\nadapter = \"bsc\"\nrpc_url = \"https://x.example\"\n[chains.BNB.evm]\nchain_id = 56\nstart_block = \"env:SOFTSTAKE_BNB_START_BLOCK\"\n",
         ] {
             let r = NetworkConfig::from_toml_str(&format!("{LOCAL}{ok}"), EMBEDDED_TOKENS, "x.toml");
@@ -1446,8 +1474,10 @@ mod tests {
             .filter(|a| *a != "sim")
             .collect();
         assert_eq!(real.len(), 10, "{real:?}");
-        // EVM start blocks and the AXS pool come from the environment
-        for t in ["BNB", "S", "POL", "APE", "AXS"] {
+        // EVM start blocks and the AXS pool come from the environment (APE needs none: it
+        // is accounted from checkpoints at the head)
+        assert_eq!(cfg.chains["APE"].evm.as_ref().unwrap().start_block, None);
+        for t in ["BNB", "S", "POL", "AXS"] {
             let e = cfg.chains[t].evm.as_ref().unwrap();
             assert_eq!(
                 e.start_block,

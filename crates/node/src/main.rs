@@ -166,6 +166,25 @@ enum Command {
         #[arg(long)]
         token: Option<String>,
     },
+    /// Declare a transfer that moved the treasury's funds outside softstake (a custody
+    /// deposit or withdrawal the exchange made) on a chain whose reward is balance growth
+    /// (APE): read from its receipt and kept, so the sync does not book it as yield.
+    /// Declaring it again is a no-op. Without --tx, lists the token's flows.
+    Flow {
+        /// The token (APE).
+        #[arg(long)]
+        token: String,
+        /// The transaction hash (0x + 64 hex).
+        #[arg(long)]
+        tx: Option<String>,
+        /// What it delivered to the treasury through a contract's internal call, in token
+        /// units (e.g. 1500.25): a receipt does not show it. Not needed for a plain transfer.
+        #[arg(long)]
+        received: Option<String>,
+        /// A note kept with it (who, why).
+        #[arg(long)]
+        note: Option<String>,
+    },
     /// Compare the ledger with the chains' positions; drift freezes moves.
     Reconcile {
         /// One token (default: all).
@@ -617,6 +636,23 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Plan { token } => treasury_cmd::plan(&store, &cfg, token.as_deref(), &clock).await,
         Command::Execute { plan, approve, by } => treasury_cmd::execute(&store, &cfg, plan, *approve, by, &clock).await,
         Command::Sync { token } => treasury_cmd::sync(&store, &cfg, token.as_deref(), &clock).await,
+        Command::Flow {
+            token,
+            tx,
+            received,
+            note,
+        } => {
+            treasury_cmd::flow(
+                &store,
+                &cfg,
+                token,
+                tx.as_deref(),
+                received.as_deref(),
+                note.as_deref(),
+                &clock,
+            )
+            .await
+        }
         Command::Reconcile { token, acknowledge, by } => {
             treasury_cmd::reconcile(&store, &cfg, token.as_deref(), *acknowledge, by, &clock).await
         }

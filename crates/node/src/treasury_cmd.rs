@@ -262,6 +262,61 @@ pub async fn sync(store: &Store, cfg: &NetworkConfig, token: Option<&str>, clock
     Ok(())
 }
 
+/// `softstake flow --token T [--tx HASH [--received AMOUNT] [--note TEXT]]`: declares a
+/// treasury flow ([`tr::declare_treasury_flow`]) and prints it, or lists the token's
+/// flows without `--tx`.
+pub async fn flow(
+    store: &Store,
+    cfg: &NetworkConfig,
+    token: &str,
+    tx: Option<&str>,
+    received: Option<&str>,
+    note: Option<&str>,
+    clock: &dyn Clock,
+) -> Result<()> {
+    let t = cfg.registry.get(token)?;
+    let mut table = report::table(&["tx", "block", "nonce", "received", "sent"]);
+    let row = |f: &softstake_core::position::TreasuryFlow| {
+        vec![
+            Cell::new(short(&f.tx_id)),
+            num(f.block),
+            Cell::new(f.nonce.map(|n| n.to_string()).unwrap_or_default()),
+            num(t.format_amount(f.received)),
+            num(t.format_amount(f.sent)),
+        ]
+    };
+    let Some(tx) = tx else {
+        if received.is_some() || note.is_some() {
+            bail!("--received and --note go with --tx");
+        }
+        for f in store.treasury_flows(token).await? {
+            table.add_row(row(&f));
+        }
+        println!("{table}");
+        return Ok(());
+    };
+    let received = received
+        .map(|r| t.parse_amount(r).with_context(|| format!("--received {r:?}")))
+        .transpose()?;
+    let now = clock.now();
+    let chains = cli_chains(cfg, Some(token), now)?;
+    let h = chains.get(token)?;
+    let (f, new) = tr::declare_treasury_flow(store, h.adapter.as_ref(), tx, received, note, now)
+        .await
+        .with_context(|| format!("declaring {token} flow {tx}"))?;
+    table.add_row(row(&f));
+    println!("{table}");
+    println!(
+        "{}",
+        if new {
+            "declared"
+        } else {
+            "already declared: nothing changed"
+        }
+    );
+    Ok(())
+}
+
 /// `softstake reconcile [--token T] [--acknowledge ID --by NAME]`.
 pub async fn reconcile(
     store: &Store,

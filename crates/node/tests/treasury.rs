@@ -353,3 +353,18 @@ async fn success_reconciliation_catches_injected_slashing() {
     let slashing = s.ledger_balances("SOL", "chain:slashing").await.unwrap();
     assert_eq!(slashing[0].net(), softstake_core::Net::positive(lost));
 }
+
+/// A treasury flow declared on a chain whose reward is not balance growth is refused by
+/// name, before any chain read, and nothing is stored.
+#[tokio::test]
+async fn fail_flow_on_a_chain_without_balance_growth_is_refused() {
+    let (_c, a) = chain(false);
+    let (store, _dir) = store().await;
+    assert!(!a.rewards_net_of_flows());
+    let e = softstake_node::treasury::declare_treasury_flow(&store, &a, "0xabc", None, None, genesis())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, OrchestratorError::Refused(_)), "{e}");
+    assert!(e.to_string().contains("not balance growth"), "{e}");
+    assert!(store.treasury_flows("SOL").await.unwrap().is_empty());
+}

@@ -41,6 +41,7 @@ mod distribution;
 pub mod error;
 mod export;
 mod filelock;
+mod flows;
 mod ingest;
 mod journal;
 mod lease;
@@ -65,6 +66,7 @@ pub use balances::CloseOutcome;
 pub use distribution::{AprRow, DistributionSummary, HistoryRow};
 pub use error::{Result, StoreError};
 pub use export::{ExportRow, PayoutExport};
+pub use flows::{FlowSource, MAX_TREASURY_FLOWS, MAX_UNRESOLVED_JOURNAL_TXS};
 pub use ingest::{Ingest, IngestEvent, IngestReport, MAX_DAYS_PER_INGEST};
 pub use journal::{Expect, NewOperation, Operation, OperationState, MAX_EXIT_OPERATIONS};
 pub use lease::{Fence, LeaseRecord, LeaseTake};
@@ -120,6 +122,8 @@ pub enum PausePoint {
     DistributePaid,
     /// A rewards record has written its rows and not yet committed.
     RewardsRecorded,
+    /// A chain's realized rewards and cursor are written and not yet committed.
+    RealizedRecorded,
 }
 
 /// One armed pause: the point and the barrier the writer and the test meet at.

@@ -340,6 +340,37 @@ impl Store {
         cursor: &str,
         now: Timestamp,
     ) -> Result<RewardCursor> {
+        self.record_realized_inner(token, rewards, cursor, None, now).await
+    }
+
+    /// As [`Store::record_realized`], for rewards computed from the `flows_seen` treasury
+    /// flows the sync read ([`Store::treasury_flows`]): refused, with nothing written,
+    /// when another writer recorded a flow since (its block may lie in the window just
+    /// computed; the next sync accounts it). The check runs inside the write transaction,
+    /// under the token's day lock that [`Store::record_treasury_flow`] takes too.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] when the flows changed; as [`Store::record_realized`].
+    pub async fn record_realized_after_flows(
+        &self,
+        token: &str,
+        rewards: &[RealizedReward],
+        cursor: &str,
+        flows_seen: usize,
+        now: Timestamp,
+    ) -> Result<RewardCursor> {
+        self.record_realized_inner(token, rewards, cursor, Some(flows_seen), now)
+            .await
+    }
+
+    async fn record_realized_inner(
+        &self,
+        token: &str,
+        rewards: &[RealizedReward],
+        cursor: &str,
+        flows_seen: Option<usize>,
+        now: Timestamp,
+    ) -> Result<RewardCursor> {
         // nothing to book and the cursor where it is: no write (the scheduler syncs every
         // tick, and most pages are empty)
         if rewards.iter().all(|r| r.amount.is_zero()) && self.reward_cursor(token).await?.as_deref() == Some(cursor) {
@@ -350,6 +381,9 @@ impl Store {
         }
         let mut tx = self.write_tx().await?;
         Store::lock_token_days(&mut tx, token).await?;
+        if let Some(seen) = flows_seen {
+            crate::flows::check_flows_unchanged(&mut tx, token, seen).await?;
+        }
         let mut out = RewardCursor {
             cursor: cursor.to_string(),
             ..RewardCursor::default()
@@ -420,6 +454,7 @@ impl Store {
         .execute(&mut *c)
         .await?
         .rows_affected());
+        self.pauses.hold(crate::PausePoint::RealizedRecorded).await;
         tx.commit().await?;
         Ok(out)
     }

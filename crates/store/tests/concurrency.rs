@@ -17,8 +17,9 @@ use std::time::Duration;
 use tokio::sync::Barrier;
 
 use softstake_core::eligibility::Account;
+use softstake_core::position::TreasuryFlow;
 use softstake_core::{Amount, Day};
-use softstake_store::{IngestEvent, PausePoint, Store, StoreError};
+use softstake_store::{FlowSource, IngestEvent, PausePoint, RealizedReward, Store, StoreError};
 
 fn day() -> Day {
     Day::parse("2025-06-01").unwrap()
@@ -221,4 +222,71 @@ async fn reward_held_then_distribute(store: Store) {
 both_backends!(
     success_reward_held_then_distribution_pays_it,
     reward_held_then_distribute
+);
+
+/// A sync books native yield computed from the treasury flows it read, while a treasury
+/// user declares a custody deposit on another connection. The declaration waits for the
+/// booking that holds the token's lock; the next booking computed from the old flows is
+/// refused, so the deposit is never paid out as yield; one computed with it is booked.
+async fn flow_declared_during_booking(store: Store) {
+    let now = ts("2025-06-02T00:00:00Z");
+    let reward = |block: u64, amount: u128| RealizedReward {
+        validator: "native-yield".into(),
+        epoch: block,
+        kind: "claimed".into(),
+        amount: Amount(amount),
+        at: ts("2025-06-01T12:00:00Z"),
+    };
+    let seen = store.treasury_flows("APE").await.unwrap().len();
+    let gate = Arc::new(Barrier::new(2));
+    store.pause_at(PausePoint::RealizedRecorded, gate.clone());
+    let s2 = store.clone();
+    let booking = tokio::spawn(async move {
+        s2.record_realized_after_flows("APE", &[reward(100, 7)], "c100", seen, now)
+            .await
+    });
+    gate.wait().await; // the booking holds the token's lock
+    let s3 = store.clone();
+    let deposit = TreasuryFlow {
+        tx_id: "0xdeposit".into(),
+        block: 150,
+        nonce: None,
+        received: Amount(500),
+        sent: Amount(0),
+    };
+    let declared = deposit.clone();
+    let declare = tokio::spawn(async move {
+        s3.record_treasury_flow("APE", &declared, FlowSource::Declared, None, now)
+            .await
+    });
+    until_blocked(&store).await;
+    assert!(!declare.is_finished(), "the declaration must wait for the booking");
+    gate.wait().await;
+    booking.await.unwrap().unwrap();
+    assert!(declare.await.unwrap().unwrap());
+    // a window computed from the flows read before the declaration is refused
+    let stale = store
+        .record_realized_after_flows("APE", &[reward(200, 507)], "c200", seen, now)
+        .await;
+    assert!(
+        matches!(&stale, Err(StoreError::Invalid(m)) if m.contains("changed during the sync")),
+        "{stale:?}"
+    );
+    assert_eq!(
+        store.reward_cursor("APE").await.unwrap().as_deref(),
+        Some("c100"),
+        "nothing booked"
+    );
+    // recomputed with the deposit, it is booked
+    let flows = store.treasury_flows("APE").await.unwrap();
+    assert_eq!(flows, vec![deposit]);
+    let out = store
+        .record_realized_after_flows("APE", &[reward(200, 7)], "c200", flows.len(), now)
+        .await
+        .unwrap();
+    assert_eq!((out.new_records, out.new_amount), (1, Amount(7)));
+}
+both_backends!(
+    success_flow_declared_during_booking_is_never_yield,
+    flow_declared_during_booking
 );

@@ -5,8 +5,9 @@ mod common;
 
 use softstake_core::ledger::{Entry, LedgerAccount};
 use softstake_core::plan::OpKind;
+use softstake_core::position::TreasuryFlow;
 use softstake_core::{Amount, Day, Net, Timestamp};
-use softstake_store::{NewOperation, OperationState, RealizedReward, Store, StoreError};
+use softstake_store::{FlowSource, NewOperation, OperationState, RealizedReward, Store, StoreError};
 
 fn ts(s: &str) -> Timestamp {
     Timestamp::parse_rfc3339(s).unwrap()
@@ -261,3 +262,73 @@ async fn exit_operations(store: Store) {
     assert!(store.exit_operations("ADA").await.unwrap().is_empty());
 }
 both_backends!(success_exit_operations_for_journal_named_requests, exit_operations);
+
+fn flow(tx: &str, block: u64, nonce: Option<u64>, received: u128, sent: u128) -> TreasuryFlow {
+    TreasuryFlow {
+        tx_id: tx.into(),
+        block,
+        nonce,
+        received: Amount(received),
+        sent: Amount(sent),
+    }
+}
+
+/// Treasury flows: recorded once, refused when the same transaction comes back with
+/// another effect, listed by block; the journal's transactions without a flow are the
+/// ones still to resolve.
+async fn treasury_flows(store: Store) {
+    let now = ts("2025-06-01T00:00:00Z");
+    let deposit = flow("0xd", 20, None, 500, 0);
+    let send = flow("0xs", 10, Some(3), 0, 121);
+    assert!(store
+        .record_treasury_flow("APE", &deposit, FlowSource::Declared, Some("desk"), now)
+        .await
+        .unwrap());
+    assert!(store
+        .record_treasury_flow("APE", &send, FlowSource::Declared, None, now)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .record_treasury_flow("APE", &deposit, FlowSource::Declared, None, now)
+            .await
+            .unwrap(),
+        "the same flow again is a no-op"
+    );
+    let e = store
+        .record_treasury_flow("APE", &flow("0xd", 20, None, 499, 0), FlowSource::Declared, None, now)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Invalid(_)), "{e}");
+    assert_eq!(
+        store.treasury_flows("APE").await.unwrap(),
+        vec![send.clone(), deposit.clone()],
+        "by block"
+    );
+    assert!(store.treasury_flows("SOL").await.unwrap().is_empty(), "per token");
+    assert_eq!(store.treasury_flow("APE", "0xd").await.unwrap(), Some(deposit));
+
+    // journal transactions: only those with a transaction and no flow yet
+    let mut o = op("k1", OpKind::Claim);
+    o.token = "APE".into();
+    store.record_intents(&[o], now).await.unwrap();
+    assert!(
+        store.journal_txs_without_flow("APE").await.unwrap().is_empty(),
+        "an intent has no transaction"
+    );
+    let intent = store.operation("k1").await.unwrap().unwrap().expect();
+    store
+        .mark_submitted("k1", intent, "0xj", "payload", None, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.journal_txs_without_flow("APE").await.unwrap(),
+        vec!["0xj".to_string()]
+    );
+    store
+        .record_treasury_flow("APE", &flow("0xj", 30, Some(4), 0, 7), FlowSource::Journal, None, now)
+        .await
+        .unwrap();
+    assert!(store.journal_txs_without_flow("APE").await.unwrap().is_empty());
+}
+both_backends!(success_treasury_flows_recorded_once, treasury_flows);

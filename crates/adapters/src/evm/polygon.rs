@@ -18,6 +18,16 @@
 //!  positions   getTotalStake(treasury) (active) + unbonds_new(treasury, 1..=unbondNonces)
 //! ```
 //!
+//! Performance is checkpoint signing: each checkpoint reaches L1 as
+//! `RootChain.submitCheckpoint(data, sigs)` (the RootChain is `StakeManager.rootChain()`),
+//! where `sigs` are the validators' `[r, s, v]` signatures over `keccak256(0x01 ‖ data)`
+//! and `StakeManager.checkSignatures` recovers them (0xPolygon/pos-contracts,
+//! `root/RootChain.sol`, `common/lib/ECVerify.sol`). The adapter finds the newest
+//! [`PERFORMANCE_CHECKPOINTS`] `NewHeaderBlock` events, reads each one's transaction
+//! once (kept in memory: a checkpoint never changes), recovers its signers the same way,
+//! and rates an active validator as the share of the checkpoints since its activation
+//! that its current signer signed (10 000 bps when there are none yet to judge by).
+//!
 //! Reads that fan out per validator (the ValidatorShare of each id, `validators(id)`,
 //! each share's stake, unbond nonce and rewards) go through Multicall3 (alloy's
 //! `MulticallBuilder`, `aggregate`, at the canonical 0xcA11bde0…CA11 deployed on Ethereum
@@ -30,15 +40,16 @@
 
 use alloy::eips::BlockId;
 use alloy::primitives::{Address, B256, U256};
-use alloy::providers::MULTICALL3_ADDRESS;
+use alloy::providers::{Provider, MULTICALL3_ADDRESS};
 use alloy::rpc::types::Filter;
 use alloy::sol_types::{Eip712Domain, SolCall, SolEvent, SolStruct};
 use async_trait::async_trait;
+use tracing::warn;
 
 use softstake_core::{Amount, Timestamp};
 
 use super::paid::paid_rewards_since;
-use super::{call_err, to_amount, to_u64, validator_index, EvmClient, EvmConfig};
+use super::{call_err, rpc_err, to_amount, to_u64, validator_index, EvmClient, EvmConfig};
 use crate::error::{AdapterError, Result};
 use crate::signer::TreasuryKey;
 use crate::traits::{
@@ -53,6 +64,11 @@ pub const STAKE_MANAGER_SEPOLIA: Address = alloy::primitives::address!("0x4AE8f6
 /// A StakeManager epoch is one checkpoint; checkpoints reach L1 about every 30 minutes
 /// (docs.polygon.technology, PoS checkpoints). Used only to turn epochs into an ETA.
 pub const CHECKPOINT_SECS: u64 = 1_800;
+/// Checkpoints a validator's performance is measured over: the newest this many (one
+/// about every 30 minutes: about a day).
+pub const PERFORMANCE_CHECKPOINTS: usize = 48;
+/// Most L1 blocks scanned back for them (two weeks of 12 s blocks; bounds the loop).
+pub const MAX_CHECKPOINT_LOOKBACK_BLOCKS: u64 = 100_800;
 /// Most validator ids read (bounds the loop; Polygon has about 100 active).
 const MAX_VALIDATORS: u64 = 2_000;
 /// Most unbond nonces read per validator.
@@ -77,6 +93,14 @@ mod abi {
             function validators(uint256 validatorId) external view returns (uint256 amount, uint256 reward, uint256 activationEpoch, uint256 deactivationEpoch, uint256 jailTime, address signer, address contractAddress, uint8 status, uint256 commissionRate, uint256 lastCommissionUpdate, uint256 delegatorsReward, uint256 delegatedAmount, uint256 initialRewardPerStake);
             function token() external view returns (address);
             function logger() external view returns (address);
+            function rootChain() external view returns (address);
+        }
+
+        /// The RootChain: checkpoints from Heimdall, signed by the validators.
+        #[sol(rpc, all_derives)]
+        interface IRootChain {
+            event NewHeaderBlock(address indexed proposer, uint256 indexed headerBlockId, uint256 indexed reward, uint256 start, uint256 end, bytes32 root);
+            function submitCheckpoint(bytes calldata data, uint256[3][] calldata sigs) external;
         }
 
         /// A validator's delegation contract.
@@ -122,7 +146,7 @@ mod abi {
         }
     }
 }
-pub use abi::{IPolToken, IStakeManager, IStakingInfo, IValidatorShare};
+pub use abi::{IPolToken, IRootChain, IStakeManager, IStakingInfo, IValidatorShare};
 
 /// ValidatorShare's rate precision: 100 for the foundation validators (ids below 8),
 /// 10^29 for every other (`_getRatePrecision`).
@@ -138,6 +162,58 @@ pub fn rate_precision(validator_id: u64) -> U256 {
 /// `Error(string)` reverts itself.
 fn decode_revert(_data: &[u8]) -> Option<String> {
     None
+}
+
+/// The signers of one checkpoint, from its `submitCheckpoint` input, as
+/// `StakeManager.checkSignatures` counts them: each `[r, s, v]` recovered over
+/// `keccak256(0x01 ‖ data)` (v below 27 gets 27 added), a repeated signer skipped, and
+/// the first one out of ascending order ending the list.
+///
+/// # Errors
+/// [`AdapterError::BadResponse`] for an input that is not `submitCheckpoint` or a
+/// signature that does not recover.
+pub fn checkpoint_signers(input: &[u8]) -> Result<Vec<Address>> {
+    let call = IRootChain::submitCheckpointCall::abi_decode(input)
+        .map_err(|e| AdapterError::bad_response(CHAIN, format!("not a submitCheckpoint input: {e}")))?;
+    let vote = alloy::primitives::keccak256([&[1u8][..], &call.data[..]].concat());
+    let mut out: Vec<Address> = Vec::with_capacity(call.sigs.len());
+    for [r, s, v] in call.sigs {
+        let v = if v < U256::from(27u8) { v + U256::from(27u8) } else { v };
+        if v != U256::from(27u8) && v != U256::from(28u8) {
+            return Err(AdapterError::bad_response(
+                CHAIN,
+                format!("checkpoint signature v = {v}"),
+            ));
+        }
+        let signer = alloy::primitives::Signature::new(r, s, v == U256::from(28u8))
+            .recover_address_from_prehash(&vote)
+            .map_err(|e| AdapterError::bad_response(CHAIN, format!("checkpoint signature: {e}")))?;
+        match out.last() {
+            Some(last) if *last == signer => continue,
+            Some(last) if signer < *last => break,
+            _ => out.push(signer),
+        }
+    }
+    Ok(out)
+}
+
+/// Performance of a validator whose current signer is `signer`, active since
+/// `activation_epoch`, at `current_epoch`, over `checkpoints` (their signers, newest
+/// first; a checkpoint is one epoch): the share it signed of those since its activation,
+/// basis points; 10 000 when there is none to judge by.
+pub fn signing_performance_bps(
+    signer: Address,
+    activation_epoch: u64,
+    current_epoch: u64,
+    checkpoints: &[Vec<Address>],
+) -> u32 {
+    let since = usize::try_from(current_epoch.saturating_sub(activation_epoch)).unwrap_or(usize::MAX);
+    let eligible = checkpoints.len().min(since);
+    if eligible == 0 {
+        return 10_000;
+    }
+    let signed = checkpoints[..eligible].iter().filter(|c| c.contains(&signer)).count();
+    u32::try_from(signed * 10_000 / eligible).unwrap_or(10_000)
 }
 
 fn u64_of(what: &str, v: U256) -> Result<u64> {
@@ -160,6 +236,9 @@ struct Unbond {
 pub struct PolygonAdapter {
     evm: EvmClient,
     stake_manager: Address,
+    /// Signers of the checkpoints last read, by transaction hash (at most
+    /// [`PERFORMANCE_CHECKPOINTS`]).
+    checkpoints: std::sync::Mutex<std::collections::BTreeMap<B256, Vec<Address>>>,
 }
 
 impl PolygonAdapter {
@@ -172,6 +251,7 @@ impl PolygonAdapter {
         Ok(PolygonAdapter {
             evm: EvmClient::new(CHAIN, cfg, key)?,
             stake_manager,
+            checkpoints: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         })
     }
 
@@ -201,6 +281,84 @@ impl PolygonAdapter {
             .await
             .map_err(|e| call_err(CHAIN, "StakeManager.epoch", e))?;
         u64_of("epoch", e)
+    }
+
+    /// The signers of the newest [`PERFORMANCE_CHECKPOINTS`] checkpoints up to `head`,
+    /// newest first: `NewHeaderBlock` logs of the RootChain, scanned back a range at a
+    /// time (at most [`MAX_CHECKPOINT_LOOKBACK_BLOCKS`]), each checkpoint's transaction
+    /// read once. A checkpoint whose transaction is not a direct `submitCheckpoint` (a
+    /// relayer contract) cannot be attributed and is left out, with a warning.
+    async fn recent_checkpoints(&self, head: u64) -> Result<Vec<Vec<Address>>> {
+        let root = self
+            .sm()
+            .rootChain()
+            .call()
+            .await
+            .map_err(|e| call_err(CHAIN, "StakeManager.rootChain", e))?;
+        if root == Address::ZERO {
+            return Err(AdapterError::bad_response(
+                CHAIN,
+                "StakeManager.rootChain() is the zero address",
+            ));
+        }
+        let filter = Filter::new()
+            .address(root)
+            .event_signature(IRootChain::NewHeaderBlock::SIGNATURE_HASH);
+        let range = self.evm.config().log_range_blocks.max(1);
+        let floor = head.saturating_sub(MAX_CHECKPOINT_LOOKBACK_BLOCKS);
+        let mut logs = Vec::new();
+        let mut hi = head;
+        loop {
+            let lo = hi.saturating_sub(range - 1).max(floor);
+            let mut page = self.evm.logs(&filter, lo, hi).await?;
+            page.reverse();
+            logs.extend(page);
+            if logs.len() >= PERFORMANCE_CHECKPOINTS || lo == floor {
+                break;
+            }
+            hi = lo - 1;
+        }
+        logs.truncate(PERFORMANCE_CHECKPOINTS);
+        let known = std::mem::take(
+            &mut *self
+                .checkpoints
+                .lock()
+                .map_err(|_| AdapterError::transient(CHAIN, "checkpoint cache poisoned"))?,
+        );
+        let mut kept = std::collections::BTreeMap::new();
+        let mut out = Vec::with_capacity(logs.len());
+        for log in logs {
+            let hash = log.transaction_hash.ok_or_else(|| {
+                AdapterError::bad_response(CHAIN, "a NewHeaderBlock log without its transaction hash")
+            })?;
+            let signers = match known.get(&hash) {
+                Some(s) => s.clone(),
+                None => {
+                    let tx = self
+                        .evm
+                        .provider()
+                        .get_transaction_by_hash(hash)
+                        .await
+                        .map_err(|e| rpc_err(CHAIN, "eth_getTransactionByHash", &e))?
+                        .ok_or_else(|| {
+                            AdapterError::transient(CHAIN, format!("checkpoint transaction {hash} not found"))
+                        })?;
+                    match checkpoint_signers(alloy::consensus::Transaction::input(&tx)) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            warn!(chain = CHAIN, tx = %hash, error = %e, "checkpoint left out of performance");
+                            continue;
+                        }
+                    }
+                }
+            };
+            kept.insert(hash, signers.clone());
+            out.push(signers);
+        }
+        if let Ok(mut cache) = self.checkpoints.lock() {
+            *cache = kept;
+        }
+        Ok(out)
     }
 
     async fn withdrawal_delay(&self) -> Result<u64> {
@@ -452,8 +610,13 @@ impl ChainAdapter for PolygonAdapter {
         Ok(self.evm.head().await?.1)
     }
 
+    /// Active validators' performance is their checkpoint signing over the newest
+    /// [`PERFORMANCE_CHECKPOINTS`] ([`signing_performance_bps`]).
     async fn validators(&self) -> Result<Vec<ValidatorCandidate>> {
-        let at = BlockId::number(self.evm.head().await?.0);
+        let head = self.evm.head().await?.0;
+        let at = BlockId::number(head);
+        let epoch = self.epoch_now(at).await?;
+        let checkpoints = self.recent_checkpoints(head).await?;
         let ids: Vec<u64> = self.shares(at).await?.into_iter().map(|(id, _)| id).collect();
         let sm = self.sm();
         let calls = ids.iter().map(|id| sm.validators(U256::from(*id))).collect();
@@ -476,7 +639,12 @@ impl ChainAdapter for PolygonAdapter {
                 name: format!("validator {id}"),
                 commission_bps: u32::try_from(v.commissionRate).unwrap_or(100) * 100,
                 total_stake: to_amount(CHAIN, "validator stake", total)?,
-                performance_bps: if active { 10_000 } else { 0 },
+                performance_bps: if active {
+                    let activation = u64_of("activationEpoch", v.activationEpoch)?;
+                    signing_performance_bps(v.signer, activation, epoch, &checkpoints)
+                } else {
+                    0
+                },
                 active,
             });
         }
@@ -722,6 +890,88 @@ mod tests {
             let e = PolygonAdapter::validator_id(bad).unwrap_err();
             assert!(matches!(e, AdapterError::BadInput { .. }), "{bad}: {e}");
         }
+    }
+
+    /// `[r, s, v]` of key `key` (32 bytes of it) over `vote`, v as 0/1 (the contract adds 27).
+    fn sign(key: u8, vote: &B256) -> ([U256; 3], Address) {
+        let sk = k256::ecdsa::SigningKey::from_slice(&[key; 32]).unwrap();
+        let (sig, rec) = sk.sign_prehash_recoverable(vote.as_slice()).unwrap();
+        let b = sig.to_bytes();
+        let rsv = [
+            U256::from_be_slice(&b[..32]),
+            U256::from_be_slice(&b[32..]),
+            U256::from(rec.to_byte()),
+        ];
+        (rsv, Address::from_private_key(&sk))
+    }
+
+    fn input(data: &[u8], sigs: Vec<[U256; 3]>) -> Vec<u8> {
+        IRootChain::submitCheckpointCall {
+            data: data.to_vec().into(),
+            sigs,
+        }
+        .abi_encode()
+    }
+
+    #[test]
+    fn success_checkpoint_signers_as_check_signatures() {
+        let data = b"checkpoint 42".to_vec();
+        let vote = alloy::primitives::keccak256([&[1u8][..], &data[..]].concat());
+        let mut signed: Vec<([U256; 3], Address)> = (1..=4).map(|k| sign(k, &vote)).collect();
+        signed.sort_by_key(|(_, a)| *a);
+        let sigs: Vec<[U256; 3]> = signed.iter().map(|(s, _)| *s).collect();
+        let want: Vec<Address> = signed.iter().map(|(_, a)| *a).collect();
+        assert_eq!(checkpoint_signers(&input(&data, sigs.clone())).unwrap(), want);
+        // v already 27/28 is the same signature
+        let mut v27 = sigs.clone();
+        for s in &mut v27 {
+            s[2] += U256::from(27u8);
+        }
+        assert_eq!(checkpoint_signers(&input(&data, v27)).unwrap(), want);
+        // a repeated signer counts once; one out of order ends the list
+        let repeated = vec![sigs[0], sigs[0], sigs[1]];
+        assert_eq!(checkpoint_signers(&input(&data, repeated)).unwrap(), want[..2].to_vec());
+        let unordered = vec![sigs[1], sigs[0], sigs[2]];
+        assert_eq!(
+            checkpoint_signers(&input(&data, unordered)).unwrap(),
+            want[1..2].to_vec()
+        );
+        // a signature over other data recovers someone else
+        let other = checkpoint_signers(&input(b"checkpoint 43", vec![sigs[0]])).unwrap();
+        assert_ne!(other, want[..1].to_vec());
+    }
+
+    #[test]
+    fn fail_checkpoint_input_garbage_is_bad_response() {
+        let vote = alloy::primitives::keccak256([1u8]);
+        let (mut bad_v, _) = sign(1, &vote);
+        bad_v[2] = U256::from(29u8);
+        for bad in [input(b"", vec![bad_v]), vec![0xde, 0xad, 0xbe, 0xef], Vec::new()] {
+            let e = checkpoint_signers(&bad).unwrap_err();
+            assert!(matches!(e, AdapterError::BadResponse { .. }), "{e}");
+        }
+    }
+
+    #[test]
+    fn success_performance_counts_checkpoints_since_activation() {
+        let (a, b) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        // newest first: a signed 3 of 4, b the newest 2 only
+        let cps = vec![vec![a, b], vec![b], vec![a], vec![a]];
+        assert_eq!(signing_performance_bps(a, 0, 100, &cps), 7_500);
+        assert_eq!(signing_performance_bps(b, 0, 100, &cps), 5_000);
+        assert_eq!(
+            signing_performance_bps(b, 98, 100, &cps),
+            10_000,
+            "active for the newest two only"
+        );
+        assert_eq!(signing_performance_bps(a, 99, 100, &cps), 10_000);
+        assert_eq!(
+            signing_performance_bps(a, 100, 100, &cps),
+            10_000,
+            "nothing to judge by yet"
+        );
+        assert_eq!(signing_performance_bps(a, 0, 100, &[]), 10_000);
+        assert_eq!(signing_performance_bps(Address::ZERO, 0, 100, &cps), 0);
     }
 
     #[test]

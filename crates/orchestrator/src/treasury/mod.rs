@@ -16,13 +16,14 @@ use std::collections::BTreeMap;
 use crate::error::{OrchestratorError, Result};
 use tracing::{info, warn};
 
+use softstake_adapters::traits::TreasuryFlow;
 use softstake_adapters::{ChainAdapter, RewardKind, SignedTx};
 use softstake_core::buffer::signed;
 use softstake_core::ledger::{Entry, LedgerAccount};
 use softstake_core::plan::{plan, AlertKind, OpKind, PlanInputs, TreasuryPlan};
 use softstake_core::position::{Position, StakeState};
 use softstake_core::{Amount, Timestamp, TokenConfig};
-use softstake_store::{NewOperation, OperationState, PlanRecord, PlanStatus, RealizedReward, Store};
+use softstake_store::{FlowSource, NewOperation, OperationState, PlanRecord, PlanStatus, RealizedReward, Store};
 
 use executor::{ExecConfig, Executor, OpOutcome};
 
@@ -46,6 +47,11 @@ pub async fn sync_token(store: &Store, chain: &dyn ChainAdapter, now: Timestamp)
     let token = chain.token().to_string();
     let mut report = SyncReport::default();
     let mut cursor = store.reward_cursor(&token).await?;
+    let flows_seen = if chain.rewards_net_of_flows() {
+        Some(give_treasury_flows(store, chain, &token, now).await?)
+    } else {
+        None
+    };
     for _ in 0..MAX_REWARD_PAGES {
         let page = chain
             .rewards_since(cursor.as_deref())
@@ -66,7 +72,14 @@ pub async fn sync_token(store: &Store, chain: &dyn ChainAdapter, now: Timestamp)
             })
             .collect();
         let done = records.is_empty() || cursor.as_deref() == Some(page.cursor.as_str());
-        let out = store.record_realized(&token, &records, &page.cursor, now).await?;
+        let out = match flows_seen {
+            Some(seen) => {
+                store
+                    .record_realized_after_flows(&token, &records, &page.cursor, seen, now)
+                    .await?
+            }
+            None => store.record_realized(&token, &records, &page.cursor, now).await?,
+        };
         report.new_rewards += out.new_records;
         report.new_amount = report.new_amount.checked_add(out.new_amount, "synced rewards")?;
         cursor = Some(page.cursor);
@@ -86,6 +99,67 @@ pub async fn sync_token(store: &Store, chain: &dyn ChainAdapter, now: Timestamp)
         info!(token = %token, rewards = report.new_rewards, amount = %report.new_amount, "synced realized rewards");
     }
     Ok(report)
+}
+
+/// Resolves the journal's transactions that have no recorded flow yet (one receipt
+/// each; those the chain has no receipt for wait for the next sync), records them, and
+/// gives `chain` every recorded flow ([`ChainAdapter::rewards_net_of_flows`]).
+/// Returns how many flows it gave (the version the booking checks).
+async fn give_treasury_flows(store: &Store, chain: &dyn ChainAdapter, token: &str, now: Timestamp) -> Result<usize> {
+    for tx_id in store.journal_txs_without_flow(token).await? {
+        let flow = chain
+            .treasury_flow(&tx_id, None)
+            .await
+            .map_err(OrchestratorError::chain(token, "reading a journal transaction's flow"))?;
+        if let Some(flow) = flow {
+            store
+                .record_treasury_flow(token, &flow, FlowSource::Journal, None, now)
+                .await?;
+        }
+    }
+    let flows = store.treasury_flows(token).await?;
+    chain.give_treasury_flows(&flows);
+    Ok(flows.len())
+}
+
+/// Declares a transfer that moved the treasury's funds outside softstake's journal (a
+/// custody deposit or withdrawal the exchange made) on a chain whose reward is balance
+/// growth: the chain resolves it from its receipt (`received`: value that arrived through
+/// a contract's internal call, base units) and the store keeps it; declaring it again is
+/// a no-op.
+///
+/// # Errors
+/// [`OrchestratorError::Refused`] when the token's rewards take no flows or the chain has
+/// no receipt for it yet; the chain's refusal (not the treasury's, failed, a disagreeing
+/// amount); the store's.
+pub async fn declare_treasury_flow(
+    store: &Store,
+    chain: &dyn ChainAdapter,
+    tx_id: &str,
+    received: Option<Amount>,
+    note: Option<&str>,
+    now: Timestamp,
+) -> Result<(TreasuryFlow, bool)> {
+    let token = chain.token().to_string();
+    if !chain.rewards_net_of_flows() {
+        return Err(OrchestratorError::Refused(format!(
+            "{token}: rewards are not balance growth on this chain; it takes no treasury flows"
+        )));
+    }
+    let flow = chain
+        .treasury_flow(tx_id, received)
+        .await
+        .map_err(OrchestratorError::chain(&token, "reading the declared transaction"))?
+        .ok_or_else(|| {
+            OrchestratorError::Refused(format!(
+                "{token}: the chain has no receipt for {tx_id} yet: declare it once it has landed"
+            ))
+        })?;
+    let new = store
+        .record_treasury_flow(&token, &flow, FlowSource::Declared, note, now)
+        .await?;
+    info!(token = %token, tx = %tx_id, block = flow.block, received = %flow.received, sent = %flow.sent, new, "declared treasury flow");
+    Ok((flow, new))
 }
 
 /// Gives `chain` the journal's undelegations and confirmed withdrawals
