@@ -409,5 +409,6 @@ async fn success_reads_cost_the_same_calls_whatever_the_validator_count() {
     let (thirteen, many) = reads().await;
     assert_eq!((three, thirteen), (3, 13));
     assert_eq!(many, few, "eth_calls with 13 validators against 3");
-    assert!(few <= 12, "{few} eth_calls for three reads");
+    // validators() also reads the epoch and the RootChain's address for performance
+    assert!(few <= 14, "{few} eth_calls for three reads");
 }
