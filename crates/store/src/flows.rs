@@ -59,17 +59,23 @@ fn i64_of(what: &str, v: u64) -> Result<i64> {
     i64::try_from(v).map_err(|_| StoreError::Invalid(format!("{what} {v} does not fit a BIGINT")))
 }
 
-/// Refuses when `token` no longer holds exactly `seen` flows (flows are only ever added,
-/// so the count is their version).
-pub(crate) async fn check_flows_unchanged(tx: &mut Tx, token: &str, seen: usize) -> Result<()> {
-    let now = on_tx!(&mut *tx, |c| sqlx::query(
+/// How many flows `token` holds, read inside `tx`.
+async fn flow_count(tx: &mut Tx, token: &str) -> Result<usize> {
+    let n = on_tx!(&mut *tx, |c| sqlx::query(
         "SELECT COUNT(*) AS n FROM treasury_flows WHERE token = $1"
     )
     .bind(token)
     .fetch_one(&mut *c)
     .await?
     .int("n")?);
-    if now as usize != seen {
+    usize::try_from(n).map_err(|_| StoreError::corrupt("treasury_flows", format!("count {n}")))
+}
+
+/// Refuses when `token` no longer holds exactly `seen` flows (flows are only ever added,
+/// so the count is their version).
+pub(crate) async fn check_flows_unchanged(tx: &mut Tx, token: &str, seen: usize) -> Result<()> {
+    let now = flow_count(tx, token).await?;
+    if now != seen {
         return Err(StoreError::Invalid(format!(
             "{token}: treasury flows changed during the sync ({seen} read, {now} now): nothing booked; the next sync accounts them"
         )));
@@ -106,14 +112,7 @@ impl Store {
         let mut tx = self.write_tx().await?;
         // the day lock orders this insert against a sync's booking (record_realized_after_flows)
         Store::lock_token_days(&mut tx, token).await?;
-        let count = on_tx!(&mut tx, |c| sqlx::query(
-            "SELECT COUNT(*) AS n FROM treasury_flows WHERE token = $1"
-        )
-        .bind(token)
-        .fetch_one(&mut *c)
-        .await?
-        .int("n")?);
-        if count as usize >= MAX_TREASURY_FLOWS {
+        if flow_count(&mut tx, token).await? >= MAX_TREASURY_FLOWS {
             return Err(StoreError::Invalid(format!(
                 "{token}: {MAX_TREASURY_FLOWS} treasury flows recorded already"
             )));
