@@ -130,7 +130,7 @@ pub async fn start_polygon(port: u16, block_time_secs: u64) -> Result<LocalPolyg
     Ok(local)
 }
 
-/// Validator `id`'s checkpoint signer key: keccak256 of "polygon validator signer <id>".
+/// Validator `id`'s checkpoint signer key: keccak256 of `"polygon validator signer {id}"`.
 pub fn validator_signer(id: u64) -> Result<PrivateKeySigner> {
     Ok(PrivateKeySigner::from_bytes(&keccak256(format!(
         "polygon validator signer {id}"
