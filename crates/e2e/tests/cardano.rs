@@ -650,3 +650,51 @@ async fn success_cip1852_root_key_stakes_at_the_wallet_addresses() {
     );
     assert_eq!(c.withdrawals(&s0), vec![r]);
 }
+
+/// Every read goes through Blockfrost's SDK, whose models need every field of Blockfrost's
+/// OpenAPI spec: the adapter reads the head, the epoch, the parameters, the pools and the
+/// accounts of the local chain, which answers as the hosted API does. A pool in
+/// `/pools/retiring` is no longer a candidate (before, retirement was read from a
+/// `retirement` field `/pools/extended` does not have).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_retiring_pool_is_inactive_through_the_sdk() {
+    let c = start(genesis(), 0).await.unwrap();
+    let (_, raw) = adapter(&c);
+    let before = raw.validators().await.unwrap();
+    assert_eq!(before.len(), pools().len());
+    assert!(before.iter().all(|v| v.active && v.total_stake.0 > 0));
+    let retiring = pools()[1].pool_id.clone();
+    c.retire_pool(&retiring, c.epoch() + 2);
+    let after = raw.validators().await.unwrap();
+    for v in &after {
+        assert_eq!(v.active, v.id != retiring, "{}", v.id);
+    }
+    assert!(raw.epoch().await.unwrap().secs > 0);
+    assert!(raw.positions().await.unwrap().is_empty());
+    assert_eq!(raw.claimable().await.unwrap(), vec![]);
+}
+
+/// A Blockfrost host that requires a project id (as the hosted API does) answers 403
+/// without it: the adapter says the project id is refused, and works with the right one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_missing_project_id_is_named_then_the_right_one_works() {
+    let c = start(genesis(), 0).await.unwrap();
+    c.require_project_id("preprodLocal123");
+    let key = SecretBytes::new(SEED.to_vec());
+    let anonymous = CardanoAdapter::new(config(&c), &key).unwrap();
+    match anonymous.epoch().await {
+        Err(AdapterError::BadResponse { message, .. }) => {
+            assert!(message.contains("project id"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut cfg = config(&c);
+    cfg.project_id = Some("preprodLocal123".into());
+    let named = CardanoAdapter::new(cfg.clone(), &key).unwrap();
+    assert!(named.spendable().await.unwrap().0 > 0);
+    cfg.project_id = Some("preprod Local\n".into());
+    assert!(matches!(
+        CardanoAdapter::new(cfg, &key),
+        Err(AdapterError::BadInput { .. })
+    ));
+}

@@ -1,6 +1,9 @@
 //! A local Cardano chain behind Blockfrost's REST API (the routes the adapter reads and
 //! `POST /tx/submit` with CBOR), over the Conway ledger rules a staking treasury meets, on
-//! a clock the tests control.
+//! a clock the tests control. Every answer carries every field of Blockfrost's OpenAPI
+//! model (`BlockContent`, `EpochParamContent`, `AccountContent`, `TxContent`, …: the
+//! adapter reads them through Blockfrost's own SDK, which refuses a missing key), and a
+//! project id can be required as the hosted API does (403 without it).
 //!
 //! ```text
 //!  /tx/submit(CBOR) ─▶ decode (pallas) ─▶ TTL ─▶ inputs unspent ─▶ witnesses (ed25519 over
@@ -161,6 +164,20 @@ struct StakeAccount {
     active_epoch: u64,
 }
 
+/// What `/txs/{hash}` counts of a transaction.
+#[derive(Debug, Clone, Copy, Default)]
+struct TxCounts {
+    /// Lovelace of its outputs.
+    output: u64,
+    /// Inputs plus outputs.
+    utxos: usize,
+    withdrawals: usize,
+    /// Certificates that delegate to a pool.
+    delegations: usize,
+    /// Certificates that register or deregister a stake key.
+    stake_certs: usize,
+}
+
 #[derive(Debug, Clone)]
 struct TxRecord {
     height: u64,
@@ -172,6 +189,9 @@ struct TxRecord {
     ttl: u64,
     /// Addresses of its inputs and outputs (bytes), for `/addresses/{a}/transactions`.
     addresses: BTreeSet<Vec<u8>>,
+    counts: TxCounts,
+    /// Its position in its block.
+    index: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -190,6 +210,10 @@ struct Chain {
     mempool: Vec<(Hash<32>, Vec<u8>)>,
     txs: BTreeMap<String, TxRecord>,
     snapshots: VecDeque<BTreeMap<Hash<28>, (Hash<28>, u64)>>,
+    /// Pools announced to retire: pool id → retirement epoch (`/pools/retiring`).
+    retiring: BTreeMap<String, u64>,
+    /// The `project_id` header every request must carry; `None`: any.
+    project_id: Option<String>,
 }
 
 /// A refusal with the ledger's failure name.
@@ -218,6 +242,7 @@ struct Effect {
     deposit: i128,
     size: usize,
     ttl: u64,
+    counts: TxCounts,
 }
 
 impl Chain {
@@ -242,6 +267,8 @@ impl Chain {
             mempool: Vec::new(),
             txs: BTreeMap::new(),
             snapshots: VecDeque::new(),
+            retiring: BTreeMap::new(),
+            project_id: None,
         })
     }
 
@@ -381,6 +408,12 @@ impl Chain {
         }
         let mut deposits: u128 = 0;
         let mut refunds: u128 = 0;
+        let mut counts = TxCounts {
+            output: created.iter().map(|c| c.1).sum(),
+            utxos: spent.len() + created.len(),
+            withdrawals: withdrawals.len(),
+            ..TxCounts::default()
+        };
         for c in body.certificates.clone().map(|c| c.to_vec()).unwrap_or_default() {
             let (h, reg, pool, drep, unreg) = match &c {
                 Certificate::StakeVoteRegDeleg(cred, pool, _, dep) => {
@@ -397,6 +430,8 @@ impl Chain {
                 other => return refuse(format!("certificate {other:?} is not kept by the local chain")),
             };
             needed.insert(h);
+            counts.delegations += usize::from(pool.is_some());
+            counts.stake_certs += usize::from(reg.is_some() || unreg.is_some());
             if let Some(dep) = reg {
                 self.register(&mut accounts, h, dep)?;
                 deposits += u128::from(dep);
@@ -451,6 +486,7 @@ impl Chain {
             deposit: deposits as i128 - refunds as i128,
             size,
             ttl,
+            counts,
         })
     }
 
@@ -534,6 +570,7 @@ impl Chain {
                 .withdrawals
                 .push((hash.clone(), coin));
         }
+        let index = self.block_txs(self.height).count();
         self.txs.insert(
             hash,
             TxRecord {
@@ -545,6 +582,8 @@ impl Chain {
                 size: e.size,
                 ttl: e.ttl,
                 addresses,
+                counts: e.counts,
+                index,
             },
         );
     }
@@ -625,6 +664,10 @@ impl Chain {
     }
 }
 
+/// Lovelace at which a pool is saturated in `live_saturation` (mainnet: total stake
+/// ≈ 21.5 G ADA over k = 500 pools, about 64 M ADA).
+const SATURATION_LOVELACE: u64 = 64_000_000 * ADA;
+
 /// Epoch boundaries between a stake snapshot and the payment of its rewards.
 const REWARD_LAG_BOUNDARIES: usize = 3;
 
@@ -665,29 +708,102 @@ impl Paging {
     }
 }
 
-async fn latest_block(State(c): State<Shared>) -> Response {
-    let c = lock(&c);
-    Json(json!({
-        "time": c.time(), "height": c.height, "slot": c.slot, "epoch": c.epoch(),
-        "epoch_slot": c.slot % c.g.epoch_slots, "hash": format!("{:064x}", c.height),
-    }))
-    .into_response()
+/// A block's hash as the local chain names it: its height in 64 hex digits.
+fn block_hash(height: u64) -> String {
+    format!("{height:064x}")
 }
 
+impl Chain {
+    /// The transactions in block `height`.
+    fn block_txs(&self, height: u64) -> impl Iterator<Item = &TxRecord> {
+        self.txs.values().filter(move |t| t.height == height)
+    }
+
+    /// Blockfrost's `BlockContent` of block `height` (1..=head): block 1 is at slot 0,
+    /// each next `block_slots` on.
+    fn block_json(&self, height: u64) -> Json_ {
+        let slot = (height - 1) * self.g.block_slots;
+        let txs: Vec<&TxRecord> = self.block_txs(height).collect();
+        let leader = self.g.pools.get(height as usize % self.g.pools.len().max(1));
+        json!({
+            "time": self.g.genesis_secs + slot as i64, "height": height, "hash": block_hash(height),
+            "slot": slot, "epoch": slot / self.g.epoch_slots, "epoch_slot": slot % self.g.epoch_slots,
+            "slot_leader": leader.map_or("", |p| p.pool_id.as_str()),
+            "size": txs.iter().map(|t| t.size).sum::<usize>(), "tx_count": txs.len(),
+            "output": if txs.is_empty() { None } else { Some(txs.iter().map(|t| t.counts.output).sum::<u64>().to_string()) },
+            "fees": if txs.is_empty() { None } else { Some(txs.iter().map(|t| t.fee).sum::<u64>().to_string()) },
+            "block_vrf": null, "op_cert": null, "op_cert_counter": null,
+            "previous_block": (height > 1).then(|| block_hash(height - 1)),
+            "next_block": (height < self.height).then(|| block_hash(height + 1)),
+            "confirmations": self.height - height,
+        })
+    }
+}
+
+async fn latest_block(State(c): State<Shared>) -> Response {
+    let c = lock(&c);
+    Json(c.block_json(c.height)).into_response()
+}
+
+/// `/epochs/latest`: Blockfrost's `EpochContent` of the current epoch so far.
 async fn latest_epoch(State(c): State<Shared>) -> Response {
     let c = lock(&c);
     let start = c.g.genesis_secs + (c.epoch() * c.g.epoch_slots) as i64;
-    Json(json!({"epoch": c.epoch(), "start_time": start, "end_time": start + c.g.epoch_slots as i64})).into_response()
-}
-
-async fn parameters(State(c): State<Shared>) -> Response {
-    let c = lock(&c);
+    let first_slot = c.epoch() * c.g.epoch_slots;
+    let txs: Vec<&TxRecord> = c.txs.values().filter(|t| t.slot >= first_slot).collect();
+    let blocks = (c.slot - first_slot) / c.g.block_slots + 1;
+    let active: Option<u64> = c.snapshots.front().map(|s| s.values().map(|v| v.1).sum());
     Json(json!({
-        "epoch": c.epoch(), "min_fee_a": c.g.min_fee.0, "min_fee_b": c.g.min_fee.1,
-        "key_deposit": c.g.key_deposit.to_string(), "pool_deposit": "500000000",
-        "coins_per_utxo_size": c.g.coins_per_utxo_size.to_string(), "max_tx_size": 16384,
+        "epoch": c.epoch(), "start_time": start, "end_time": start + c.g.epoch_slots as i64,
+        "first_block_time": start, "last_block_time": c.time(), "block_count": blocks,
+        "tx_count": txs.len(), "output": txs.iter().map(|t| t.counts.output).sum::<u64>().to_string(),
+        "fees": txs.iter().map(|t| t.fee).sum::<u64>().to_string(),
+        "active_stake": active.map(|a| a.to_string()),
     }))
     .into_response()
+}
+
+/// `/epochs/latest/parameters`: Blockfrost's `EpochParamContent`; the fee, deposit and
+/// UTxO prices from the genesis, the rest mainnet's Conway values (cardano-node's
+/// `mainnet-shelley-genesis.json`, `mainnet-alonzo-genesis.json`,
+/// `mainnet-conway-genesis.json`, after the Plomin hard fork).
+async fn parameters(State(c): State<Shared>) -> Response {
+    let c = lock(&c);
+    let per_byte = c.g.coins_per_utxo_size.to_string();
+    let mut fees = json!({
+        "epoch": c.epoch(), "min_fee_a": c.g.min_fee.0, "min_fee_b": c.g.min_fee.1,
+        "max_block_size": 90112, "max_tx_size": 16384, "max_block_header_size": 1100,
+        "key_deposit": c.g.key_deposit.to_string(), "pool_deposit": "500000000",
+        "e_max": 18, "n_opt": 500, "a0": 0.3, "rho": 0.003, "tau": 0.2,
+        "decentralisation_param": 0.0, "extra_entropy": null,
+        "protocol_major_ver": 10, "protocol_minor_ver": 0,
+        "min_utxo": per_byte, "min_pool_cost": "170000000",
+        "nonce": format!("{:064x}", c.epoch()), "cost_models": null, "cost_models_raw": null,
+        "price_mem": 0.0577, "price_step": 0.0000721,
+        "max_tx_ex_mem": "16500000", "max_tx_ex_steps": "10000000000",
+        "max_block_ex_mem": "72000000", "max_block_ex_steps": "20000000000",
+        "max_val_size": "5000", "collateral_percent": 150, "max_collateral_inputs": 3,
+        "coins_per_utxo_size": per_byte, "coins_per_utxo_word": per_byte,
+    });
+    // the governance thresholds (one json! of all the fields passes the macro's recursion limit)
+    let governance = json!({
+        "pvt_motion_no_confidence": 0.51, "pvt_committee_normal": 0.51,
+        "pvt_committee_no_confidence": 0.51, "pvt_hard_fork_initiation": 0.51,
+        "dvt_motion_no_confidence": 0.67, "dvt_committee_normal": 0.67,
+        "dvt_committee_no_confidence": 0.6, "dvt_update_to_constitution": 0.75,
+        "dvt_hard_fork_initiation": 0.6, "dvt_p_p_network_group": 0.67,
+        "dvt_p_p_economic_group": 0.67, "dvt_p_p_technical_group": 0.67,
+        "dvt_p_p_gov_group": 0.75, "dvt_treasury_withdrawal": 0.67,
+        "committee_min_size": "7", "committee_max_term_length": "146",
+        "gov_action_lifetime": "6", "gov_action_deposit": "100000000000",
+        "drep_deposit": "500000000", "drep_activity": "20",
+        "pvtpp_security_group": 0.51, "pvt_p_p_security_group": 0.51,
+        "min_fee_ref_script_cost_per_byte": 15,
+    });
+    if let (Some(all), Some(g)) = (fees.as_object_mut(), governance.as_object()) {
+        all.extend(g.clone());
+    }
+    Json(fees).into_response()
 }
 
 async fn account(State(c): State<Shared>, Path(stake): Path<String>) -> Response {
@@ -700,9 +816,11 @@ async fn account(State(c): State<Shared>, Path(stake): Path<String>) -> Response
     };
     let controlled = c.stake_distribution().get(&h).map_or(a.rewards, |s| s.1);
     Json(json!({
-        "stake_address": stake, "active": a.registered, "active_epoch": a.active_epoch,
+        "stake_address": stake, "active": a.registered && a.pool.is_some(), "registered": a.registered,
+        "active_epoch": a.active_epoch,
         "controlled_amount": controlled.to_string(), "rewards_sum": a.rewards_sum.to_string(),
         "withdrawals_sum": a.withdrawals.iter().map(|w| w.1).sum::<u64>().to_string(),
+        "reserves_sum": "0", "treasury_sum": "0",
         "withdrawable_amount": a.rewards.to_string(),
         "pool_id": a.pool.map(|p| codec::pool_id(&p)),
         "drep_id": if a.drep { Some("drep_always_abstain") } else { None },
@@ -718,7 +836,13 @@ async fn withdrawals(State(c): State<Shared>, Path(stake): Path<String>, Query(p
     let rows: Vec<Json_> = a
         .withdrawals
         .iter()
-        .map(|(h, amt)| json!({"tx_hash": h, "amount": amt.to_string()}))
+        .filter_map(|(h, amt)| {
+            let t = c.txs.get(h)?;
+            Some(json!({
+                "tx_hash": h, "amount": amt.to_string(), "tx_slot": t.slot,
+                "block_time": t.time, "block_height": t.height,
+            }))
+        })
         .collect();
     Json(p.apply(rows)).into_response()
 }
@@ -747,10 +871,14 @@ async fn utxos(State(c): State<Shared>, Path(addr): Path<String>, Query(p): Quer
         .iter()
         .filter(|(_, (a, _))| *a == bytes)
         .map(|((id, ix), (_, coin))| {
+            let tx = hex::encode(id);
+            // the genesis UTxOs are in block 1
+            let height = c.txs.get(&tx).map_or(1, |t| t.height);
             json!({
-                "address": addr, "tx_hash": hex::encode(id), "output_index": ix,
+                "address": addr, "tx_hash": tx, "tx_index": ix, "output_index": ix,
                 "amount": [{"unit": "lovelace", "quantity": coin.to_string()}],
-                "block": null, "data_hash": null, "inline_datum": null, "reference_script_hash": null,
+                "block": block_hash(height), "data_hash": null, "inline_datum": null,
+                "reference_script_hash": null,
             })
         })
         .collect();
@@ -766,9 +894,15 @@ async fn transaction(State(c): State<Shared>, Path(hash): Path<String>) -> Respo
         return not_found();
     };
     Json(json!({
-        "hash": hash, "block": format!("{:064x}", t.height), "block_height": t.height, "block_time": t.time,
-        "slot": t.slot, "index": 0, "fees": t.fee.to_string(), "deposit": t.deposit.to_string(),
-        "size": t.size, "invalid_before": null, "invalid_hereafter": t.ttl.to_string(), "valid_contract": true,
+        "hash": hash, "block": block_hash(t.height), "block_height": t.height, "block_time": t.time,
+        "slot": t.slot, "index": t.index,
+        "output_amount": [{"unit": "lovelace", "quantity": t.counts.output.to_string()}],
+        "fees": t.fee.to_string(), "deposit": t.deposit.to_string(),
+        "size": t.size, "invalid_before": null, "invalid_hereafter": t.ttl.to_string(),
+        "utxo_count": t.counts.utxos, "withdrawal_count": t.counts.withdrawals, "mir_cert_count": 0,
+        "delegation_count": t.counts.delegations, "stake_cert_count": t.counts.stake_certs,
+        "pool_update_count": 0, "pool_retire_count": 0, "asset_mint_or_burn_count": 0,
+        "redeemer_count": 0, "valid_contract": true, "treasury_donation": "0",
     }))
     .into_response()
 }
@@ -785,14 +919,7 @@ async fn block(State(c): State<Shared>, Path(id): Path<String>) -> Response {
     let Some(height) = height.filter(|h| (1..=c.height).contains(h)) else {
         return not_found();
     };
-    // block 1 is at slot 0, each block `block_slots` on
-    let slot = (height - 1) * c.g.block_slots;
-    Json(json!({
-        "hash": format!("{height:064x}"), "height": height, "slot": slot,
-        "epoch": slot / c.g.epoch_slots, "epoch_slot": slot % c.g.epoch_slots,
-        "time": c.g.genesis_secs + slot as i64, "confirmations": c.height - height,
-    }))
-    .into_response()
+    Json(c.block_json(height)).into_response()
 }
 
 /// `/addresses/{address}/transactions`: the transactions spending from or paying to an
@@ -829,14 +956,42 @@ async fn pools_extended(State(c): State<Shared>, Query(p): Query<Paging>) -> Res
                 let ours: u64 = codec::pool_hash(&s.pool_id)
                     .map(|h| dist.values().filter(|(p, _)| *p == h).map(|(_, a)| a).sum())
                     .unwrap_or(0);
+                let live = s.live_stake + ours;
                 json!({
-                    "pool_id": s.pool_id, "live_stake": (s.live_stake + ours).to_string(),
-                    "active_stake": s.live_stake.to_string(), "margin_cost": f64::from(s.margin_ppm) / 1e6,
-                    "fixed_cost": s.fixed_cost.to_string(), "retirement": [],
+                    "pool_id": s.pool_id,
+                    "hex": codec::pool_hash(&s.pool_id).map(hex::encode).unwrap_or_default(),
+                    "active_stake": s.live_stake.to_string(), "live_stake": live.to_string(),
+                    "live_saturation": live as f64 / SATURATION_LOVELACE as f64,
+                    "blocks_minted": 0, "declared_pledge": "0",
+                    "margin_cost": f64::from(s.margin_ppm) / 1e6,
+                    "fixed_cost": s.fixed_cost.to_string(), "metadata": null,
                 })
             })
             .collect();
     Json(p.apply(rows)).into_response()
+}
+
+/// `/pools/retiring`: the pools announced to retire, with their retirement epoch.
+async fn pools_retiring(State(c): State<Shared>, Query(p): Query<Paging>) -> Response {
+    let c = lock(&c);
+    let rows: Vec<Json_> = c
+        .retiring
+        .iter()
+        .map(|(id, epoch)| json!({"pool_id": id, "epoch": epoch}))
+        .collect();
+    Json(p.apply(rows)).into_response()
+}
+
+/// Blockfrost's 403 for a request without the required `project_id` header.
+async fn project_gate(State(c): State<Shared>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let want = lock(&c).project_id.clone();
+    if let Some(want) = want {
+        let got = req.headers().get("project_id").and_then(|v| v.to_str().ok());
+        if got != Some(want.as_str()) {
+            return blockfrost_error(StatusCode::FORBIDDEN, "Invalid project token.");
+        }
+    }
+    next.run(req).await
 }
 
 async fn submit(State(c): State<Shared>, body: Body) -> Response {
@@ -879,7 +1034,9 @@ pub async fn start(genesis: CardanoGenesis, port: u16) -> Result<LocalCardano> {
         .route("/blocks/{id}", get(block))
         .route("/txs/{hash}", get(transaction))
         .route("/pools/extended", get(pools_extended))
+        .route("/pools/retiring", get(pools_retiring))
         .route("/tx/submit", post(submit))
+        .layer(axum::middleware::from_fn_with_state(chain.clone(), project_gate))
         .with_state(chain.clone());
     let app = Router::new().nest("/api/v0", api);
     let ticking = chain.clone();
@@ -926,6 +1083,17 @@ impl LocalCardano {
         c.stake_hash(stake)
             .and_then(|h| c.ledger.accounts.get(&h))
             .map_or(0, |a| a.rewards)
+    }
+
+    /// Announces that `pool_id` retires at `epoch` (`/pools/retiring` lists it).
+    pub fn retire_pool(&self, pool_id: &str, epoch: u64) {
+        lock(&self.chain).retiring.insert(pool_id.to_string(), epoch);
+    }
+
+    /// Requires every request to carry `project_id` (Blockfrost's hosted API: 403
+    /// "Invalid project token." otherwise).
+    pub fn require_project_id(&self, project_id: &str) {
+        lock(&self.chain).project_id = Some(project_id.to_string());
     }
 
     /// A stake address's registration and pool.

@@ -18,8 +18,8 @@
 //!              delegation, made at registration); for an emptied key from the exit
 //!              epoch + 3 on (every snapshot with its stake paid), also UnReg (the
 //!              deposit comes back)
-//!  rewards     each stake key's withdrawals (/accounts/{stake}/withdrawals), timed by
-//!              /txs/{hash}
+//!  rewards     each stake key's withdrawals (/accounts/{stake}/withdrawals, with their
+//!              block height and time)
 //!  status      /txs/{hash}: found and `confirmations` blocks deep (its own included) →
 //!              confirmed, found but shallower → pending; unknown → expired once the
 //!              latest slot is past its TTL, else not found
@@ -30,27 +30,32 @@
 //! Operations of one treasury must run one at a time (each spends the enterprise UTxOs
 //! it read). Only pure-lovelace UTxOs are spent.
 //!
+//! Every read and the submission go through Blockfrost's own SDK ([`api`]: the `blockfrost`
+//! crate, models generated from Blockfrost's OpenAPI spec); the transactions themselves are
+//! built here, since the SDK only reads and submits.
+//!
 //! Sources: cardano-ledger Conway rules (UTXO: value preservation, fee, min UTxO, TTL;
 //! UTXOW: witnesses; DELEG/CERT: deposits; withdrawals need a DRep delegation since
 //! Conway's bootstrap ended), docs.cardano.org "Delegation", Blockfrost OpenAPI
 //! (docs.blockfrost.io). Amounts are lovelace (1 ADA = 10^6 lovelace).
 
+pub mod api;
 pub mod hd;
 pub mod wire;
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use blockfrost::{Order, Pagination};
 use pallas_addresses::{Network, ShelleyAddress};
 use pallas_crypto::hash::Hash;
 use pallas_crypto::key::ed25519::PublicKey;
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use softstake_core::plan::ALL_VALIDATORS;
 use softstake_core::{Amount, Timestamp};
 
+use self::api::{count, lovelace, Api};
 use crate::ed25519::Ed25519Key;
 use crate::error::{AdapterError, Result};
 use crate::signer::{SecretBytes, TreasuryKey};
@@ -66,10 +71,6 @@ pub const LOVELACE_PER_ADA: u128 = 1_000_000;
 pub const MAX_STAKE_KEYS: u32 = 100;
 /// Most inputs one transaction spends.
 const MAX_INPUTS: usize = 60;
-/// Blockfrost's page size.
-const PAGE: usize = 100;
-/// Most pages read per listing.
-const MAX_PAGES: usize = 50;
 /// Epoch boundaries from a stake snapshot to the payment of its rewards: the `mark`
 /// snapshot taken at the start of epoch e elects the leaders of e + 1 and its rewards are
 /// paid at the start of e + 3 (docs.cardano.org "Delegation": stake delegated in epoch N
@@ -106,82 +107,43 @@ pub struct CardanoConfig {
     pub account: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// The protocol parameters the adapter prices transactions with
+/// (`/epochs/latest/parameters`).
+#[derive(Debug, Clone)]
 struct Params {
+    /// Lovelace per byte.
     min_fee_a: u64,
+    /// Lovelace per transaction.
     min_fee_b: u64,
-    key_deposit: String,
-    coins_per_utxo_size: Option<String>,
+    /// Stake key deposit, lovelace.
+    key_deposit: u64,
+    /// Lovelace per UTxO byte (Babbage on); `None` before.
+    coins_per_utxo_size: Option<u64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `/blocks/latest`, the fields read.
+#[derive(Debug, Clone)]
 struct LatestBlock {
     time: i64,
     slot: Option<u64>,
-    #[serde(default)]
     height: Option<u64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `/epochs/latest`, the fields read.
+#[derive(Debug, Clone)]
 struct EpochView {
     epoch: u64,
     start_time: i64,
     end_time: i64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A registered stake key's account (`/accounts/{stake}`), the fields read.
+#[derive(Debug, Clone)]
 struct AccountView {
-    active: bool,
-    withdrawable_amount: String,
+    /// Rewards not yet withdrawn, lovelace.
+    withdrawable: u64,
+    /// The pool it delegates to (`pool1…`).
     pool_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct UtxoView {
-    tx_hash: String,
-    output_index: u64,
-    amount: Vec<AmountView>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct AmountView {
-    unit: String,
-    quantity: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct WithdrawalView {
-    tx_hash: String,
-    amount: String,
-}
-
-/// A row of `/addresses/{a}/transactions`.
-#[derive(Debug, Clone, Deserialize)]
-struct AddressTxView {
-    block_height: u64,
-}
-
-/// `/blocks/{hash_or_number}`, the field read.
-#[derive(Debug, Clone, Deserialize)]
-struct BlockView {
-    epoch: Option<u64>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct TxView {
-    block_height: u64,
-    block_time: i64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct PoolView {
-    pool_id: String,
-    #[serde(default)]
-    live_stake: Option<String>,
-    #[serde(default)]
-    margin_cost: Option<f64>,
-    #[serde(default)]
-    retirement: Option<Vec<serde_json::Value>>,
 }
 
 /// One stake key of the treasury and what the chain says about it.
@@ -206,14 +168,9 @@ fn bech32_of(address: &ShelleyAddress) -> Result<String> {
         .map_err(|e| AdapterError::bad_input(CHAIN, format!("address: {e}")))
 }
 
-fn lovelace(what: &str, s: &str) -> Result<u64> {
-    s.parse()
-        .map_err(|_| AdapterError::bad_response(CHAIN, format!("{what} {s:?} is not lovelace")))
-}
-
 /// The Cardano adapter.
 pub struct CardanoAdapter {
-    http: reqwest::Client,
+    api: Api,
     cfg: CardanoConfig,
     net: Network,
     payment: Ed25519Key,
@@ -255,6 +212,12 @@ fn check(cfg: &CardanoConfig) -> Result<()> {
         return Err(AdapterError::bad_input(
             CHAIN,
             format!("network_id {} is not 0 or 1", cfg.network_id),
+        ));
+    }
+    if cfg.project_id.as_deref().is_some_and(|id| !api::project_id_ok(id)) {
+        return Err(AdapterError::bad_input(
+            CHAIN,
+            "project_id must be Blockfrost's ASCII letters and digits",
         ));
     }
     if cfg.confirmations == 0 {
@@ -342,12 +305,9 @@ impl CardanoAdapter {
     fn build(cfg: CardanoConfig, payment: Ed25519Key, stake_signers: Vec<Ed25519Key>) -> Result<CardanoAdapter> {
         let payment_hash = wire::key_hash(&PublicKey::from(payment.public_key()));
         let net = wire::network(cfg.network_id);
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .map_err(|e| AdapterError::bad_input(CHAIN, format!("HTTP client: {e}")))?;
+        let api = Api::new(&cfg.api_url, cfg.project_id.as_deref())?;
         Ok(CardanoAdapter {
-            http,
+            api,
             enterprise: wire::enterprise_address(net, payment_hash),
             net,
             payment,
@@ -371,87 +331,62 @@ impl CardanoAdapter {
             .ok()
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.cfg.api_url.trim_end_matches('/'))
-    }
-
-    async fn send(&self, path: &str, req: reqwest::RequestBuilder) -> Result<Option<String>> {
-        let req = match &self.cfg.project_id {
-            Some(p) => req.header("project_id", p),
-            None => req,
-        };
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| AdapterError::transient(CHAIN, format!("{path}: {e}")))?;
-        let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| AdapterError::transient(CHAIN, format!("{path}: reading the reply: {e}")))?;
-        match status.as_u16() {
-            200..=299 => Ok(Some(text)),
-            404 => Ok(None),
-            429 | 500..=599 => Err(AdapterError::transient(CHAIN, format!("{path}: HTTP {status}: {text}"))),
-            400 => Err(AdapterError::rejected(CHAIN, blockfrost_message(&text))),
-            _ => Err(AdapterError::bad_response(
-                CHAIN,
-                format!("{path}: HTTP {status}: {text}"),
-            )),
-        }
-    }
-
-    /// GET `path`; `None` on 404 (Blockfrost's answer for what does not exist yet).
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
-        let Some(text) = self.send(path, self.http.get(self.url(path))).await? else {
-            return Ok(None);
-        };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| AdapterError::bad_response(CHAIN, format!("{path}: {e}: {text}")))
-    }
-
-    async fn must<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        self.get(path)
-            .await?
-            .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("{path}: 404")))
-    }
-
     async fn params(&self) -> Result<&Params> {
         self.params
-            .get_or_try_init(|| self.must::<Params>("/epochs/latest/parameters"))
+            .get_or_try_init(|| async {
+                let p = self
+                    .api
+                    .must("/epochs/latest/parameters", self.api.sdk().epochs_latest_parameters())
+                    .await?;
+                Ok(Params {
+                    min_fee_a: count("min_fee_a", p.min_fee_a)?,
+                    min_fee_b: count("min_fee_b", p.min_fee_b)?,
+                    key_deposit: lovelace("key_deposit", &p.key_deposit)?,
+                    coins_per_utxo_size: p
+                        .coins_per_utxo_size
+                        .as_deref()
+                        .map(|c| lovelace("coins_per_utxo_size", c))
+                        .transpose()?,
+                })
+            })
             .await
     }
 
     async fn head(&self) -> Result<LatestBlock> {
-        self.must("/blocks/latest").await
+        let b = self.api.must("/blocks/latest", self.api.sdk().blocks_latest()).await?;
+        Ok(LatestBlock {
+            time: i64::from(b.time),
+            slot: b.slot.map(|s| count("slot", s)).transpose()?,
+            height: b.height.map(|h| count("height", h)).transpose()?,
+        })
     }
 
-    /// Every page of a listing, bounded.
-    async fn pages<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>> {
-        let mut out = Vec::new();
-        for page in 1..=MAX_PAGES {
-            let sep = if path.contains('?') { '&' } else { '?' };
-            let rows: Vec<T> = self
-                .get(&format!("{path}{sep}count={PAGE}&page={page}"))
-                .await?
-                .unwrap_or_default();
-            let n = rows.len();
-            out.extend(rows);
-            if n < PAGE {
-                return Ok(out);
-            }
+    async fn latest_epoch(&self) -> Result<EpochView> {
+        let e = self.api.must("/epochs/latest", self.api.sdk().epochs_latest()).await?;
+        Ok(EpochView {
+            epoch: count("epoch", e.epoch)?,
+            start_time: i64::from(e.start_time),
+            end_time: i64::from(e.end_time),
+        })
+    }
+
+    /// A transaction's block height and time (`/txs/{hash}`); `None` when unknown.
+    async fn tx_block(&self, hash: &str) -> Result<Option<(u64, i64)>> {
+        let what = format!("/txs/{hash}");
+        match self.api.call(&what, self.api.sdk().transaction_by_hash(hash)).await? {
+            Some(t) => Ok(Some((count("block_height", t.block_height)?, i64::from(t.block_time)))),
+            None => Ok(None),
         }
-        Err(AdapterError::bad_response(
-            CHAIN,
-            format!("{path}: more than {MAX_PAGES} pages"),
-        ))
     }
 
     /// Pure-lovelace UTxOs at `address`: (input, lovelace), largest first.
     async fn utxos(&self, address: &ShelleyAddress) -> Result<Vec<(wire::Input, u64)>> {
         let bech = bech32_of(address)?;
-        let rows: Vec<UtxoView> = self.pages(&format!("/addresses/{bech}/utxos")).await?;
+        let (sdk, b) = (self.api.sdk(), bech.as_str());
+        let rows = self
+            .api
+            .pages(&format!("/addresses/{bech}/utxos"), move |p| sdk.addresses_utxos(b, p))
+            .await?;
         let mut out = Vec::new();
         for u in rows {
             if u.amount.len() != 1 || u.amount[0].unit != "lovelace" {
@@ -462,7 +397,7 @@ impl CardanoAdapter {
                 .and_then(|b| b.try_into().ok())
                 .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("utxo tx_hash {:?}", u.tx_hash)))?;
             out.push((
-                (Hash::from(id), u.output_index),
+                (Hash::from(id), count("output_index", u.output_index)?),
                 lovelace("utxo quantity", &u.amount[0].quantity)?,
             ));
         }
@@ -488,10 +423,17 @@ impl CardanoAdapter {
         let mut out = Vec::new();
         for i in 0..self.cfg.stake_keys {
             let mut k = self.key_at(i);
-            k.account = self
-                .get::<AccountView>(&format!("/accounts/{}", k.address))
-                .await?
-                .filter(|a| a.active);
+            let a = self
+                .api
+                .call(&format!("/accounts/{}", k.address), self.api.sdk().accounts(&k.address))
+                .await?;
+            k.account = match a.filter(|a| a.registered) {
+                Some(a) => Some(AccountView {
+                    withdrawable: lovelace("withdrawable_amount", &a.withdrawable_amount)?,
+                    pool_id: a.pool_id,
+                }),
+                None => None,
+            };
             out.push(k);
         }
         Ok(out)
@@ -527,18 +469,27 @@ impl CardanoAdapter {
     /// [`AdapterError::BadResponse`] for a block without an epoch.
     async fn last_tx_epoch(&self, address: &ShelleyAddress) -> Result<Option<u64>> {
         let bech = bech32_of(address)?;
-        let rows: Vec<AddressTxView> = self
-            .get(&format!("/addresses/{bech}/transactions?order=desc&count=1&page=1"))
+        let newest = Pagination::new(Order::Desc, 1, 1);
+        let rows = self
+            .api
+            .call(
+                &format!("/addresses/{bech}/transactions"),
+                self.api.sdk().addresses_transactions(&bech, newest),
+            )
             .await?
             .unwrap_or_default();
         let Some(last) = rows.first() else {
             return Ok(None);
         };
         let path = format!("/blocks/{}", last.block_height);
-        let b: BlockView = self.must(&path).await?;
-        b.epoch
-            .map(Some)
-            .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("{path}: no epoch")))
+        let b = self
+            .api
+            .must(&path, self.api.sdk().blocks_by_id(&last.block_height.to_string()))
+            .await?;
+        match b.epoch {
+            Some(e) => count("epoch", e).map(Some),
+            None => Err(AdapterError::bad_response(CHAIN, format!("{path}: no epoch"))),
+        }
     }
 
     /// Whether an emptied key may be deregistered now: the epoch is at least
@@ -556,11 +507,7 @@ impl CardanoAdapter {
     }
 
     fn min_utxo(&self, p: &Params, address: &[u8], coin: u64) -> u64 {
-        let per_byte = p
-            .coins_per_utxo_size
-            .as_deref()
-            .and_then(|c| c.parse::<u64>().ok())
-            .unwrap_or(4_310);
+        let per_byte = p.coins_per_utxo_size.unwrap_or(4_310);
         // a map {0: address, 1: coin}
         let size = 1 + 1 + cbor_bytes_len(address.len()) + 1 + cbor_uint_len(coin);
         per_byte.saturating_mul(160 + size as u64)
@@ -679,14 +626,6 @@ fn cbor_bytes_len(n: usize) -> usize {
     cbor_uint_len(n as u64) + n
 }
 
-/// Blockfrost's error body (`{"status_code", "error", "message"}`) as its message.
-fn blockfrost_message(text: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(text)
-        .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_string))
-        .unwrap_or_else(|| text.to_string())
-}
-
 #[async_trait]
 impl ChainAdapter for CardanoAdapter {
     fn chain(&self) -> &str {
@@ -698,7 +637,7 @@ impl ChainAdapter for CardanoAdapter {
     }
 
     async fn liquidity_model(&self) -> Result<LiquidityModel> {
-        let e: EpochView = self.must("/epochs/latest").await?;
+        let e = self.latest_epoch().await?;
         Ok(LiquidityModel {
             unbonding_period_secs: 0,
             epoch_secs: u64::try_from(e.end_time - e.start_time).unwrap_or(432_000),
@@ -717,7 +656,7 @@ impl ChainAdapter for CardanoAdapter {
     }
 
     async fn epoch(&self) -> Result<EpochInfo> {
-        let e: EpochView = self.must("/epochs/latest").await?;
+        let e = self.latest_epoch().await?;
         Ok(EpochInfo {
             index: e.epoch,
             start: Timestamp::from_unix_secs(e.start_time)
@@ -731,12 +670,21 @@ impl ChainAdapter for CardanoAdapter {
         Timestamp::from_unix_secs(b.time).map_err(|e| AdapterError::bad_response(CHAIN, e.to_string()))
     }
 
-    /// Pools from `/pools/extended` (live stake, margin), retiring ones inactive.
+    /// Pools from `/pools/extended` (live stake, margin), those in `/pools/retiring`
+    /// inactive.
     async fn validators(&self) -> Result<Vec<ValidatorCandidate>> {
-        let pools: Vec<PoolView> = self.pages("/pools/extended").await?;
+        let sdk = self.api.sdk();
+        let pools = self.api.pages("/pools/extended", |p| sdk.pools_extended(p)).await?;
+        let retiring: std::collections::BTreeSet<String> = self
+            .api
+            .pages("/pools/retiring", |p| sdk.pools_retiring(p))
+            .await?
+            .into_iter()
+            .map(|r| r.pool_id)
+            .collect();
         let mut out = Vec::new();
         for p in pools {
-            let margin = p.margin_cost.unwrap_or(0.0);
+            let margin = p.margin_cost;
             if !(0.0..=1.0).contains(&margin) {
                 return Err(AdapterError::bad_response(
                     CHAIN,
@@ -747,12 +695,9 @@ impl ChainAdapter for CardanoAdapter {
                 name: p.pool_id.clone(),
                 // margin is a fraction on the wire; basis points for the selection only
                 commission_bps: (margin * 10_000.0).round() as u32,
-                total_stake: Amount(u128::from(lovelace(
-                    "live_stake",
-                    p.live_stake.as_deref().unwrap_or("0"),
-                )?)),
+                total_stake: Amount(u128::from(lovelace("live_stake", &p.live_stake)?)),
                 performance_bps: 10_000,
-                active: p.retirement.as_ref().is_none_or(Vec::is_empty),
+                active: !retiring.contains(&p.pool_id),
                 id: p.pool_id,
             });
         }
@@ -816,11 +761,21 @@ impl ChainAdapter for CardanoAdapter {
                 "set cardano.project_id_env to a variable holding a project id of this network",
             ));
         }
+        if let (Some(id), Some((host, _))) = (&self.cfg.project_id, named) {
+            // Blockfrost's project ids start with their network's name
+            let id_net = ["mainnet", "preprod", "preview"]
+                .into_iter()
+                .find(|n| id.starts_with(n));
+            if let Some(n) = id_net.filter(|n| !host.ends_with(n)) {
+                checks.push(Check::fail(
+                    "project id",
+                    format!("the project id is one of {n}, the URL is {host}"),
+                    "set a project id of the URL's network",
+                ));
+            }
+        }
         let p = self.params().await?;
-        let deposit: u128 = p
-            .key_deposit
-            .parse()
-            .map_err(|_| AdapterError::bad_response(CHAIN, format!("key_deposit {:?}", p.key_deposit)))?;
+        let deposit = u128::from(p.key_deposit);
         checks.push(Check::pass(
             "protocol parameters",
             format!(
@@ -852,10 +807,7 @@ impl ChainAdapter for CardanoAdapter {
         for k in self.stake_keys().await? {
             if let Some(a) = &k.account {
                 if let Some(pool) = &a.pool_id {
-                    out.push((
-                        pool.clone(),
-                        Amount(u128::from(lovelace("withdrawable_amount", &a.withdrawable_amount)?)),
-                    ));
+                    out.push((pool.clone(), Amount(u128::from(a.withdrawable))));
                 }
             }
         }
@@ -891,7 +843,7 @@ impl ChainAdapter for CardanoAdapter {
                     ),
                 )
             })?;
-            let deposit = lovelace("key_deposit", &p.key_deposit)?;
+            let deposit = p.key_deposit;
             (
                 k.clone(),
                 vec![wire::register_and_delegate(k.hash, pool, deposit)],
@@ -958,7 +910,7 @@ impl ChainAdapter for CardanoAdapter {
                 .account
                 .as_ref()
                 .ok_or_else(|| AdapterError::bad_response(CHAIN, "a delegated stake key without an account"))?;
-            rewards = lovelace("withdrawable_amount", &a.withdrawable_amount)?;
+            rewards = a.withdrawable;
             if rewards > 0 {
                 d.withdrawals.push((key.reward_account.clone(), rewards));
             }
@@ -987,9 +939,9 @@ impl ChainAdapter for CardanoAdapter {
             .account
             .as_ref()
             .ok_or_else(|| AdapterError::bad_response(CHAIN, "a delegated stake key without an account"))?;
-        let rewards = lovelace("withdrawable_amount", &a.withdrawable_amount)?;
+        let rewards = a.withdrawable;
         let refund = if self.retirable(key).await? {
-            lovelace("key_deposit", &self.params().await?.key_deposit)?
+            self.params().await?.key_deposit
         } else {
             0
         };
@@ -1013,15 +965,14 @@ impl ChainAdapter for CardanoAdapter {
     /// success; the node's ledger errors are rejections.
     async fn broadcast(&self, tx: &SignedTx) -> Result<()> {
         let (cbor, _) = Self::decode_payload(tx)?;
-        if self.get::<TxView>(&format!("/txs/{}", tx.tx_id)).await?.is_some() {
+        if self.tx_block(&tx.tx_id).await?.is_some() {
             return Ok(());
         }
-        let req = self
-            .http
-            .post(self.url("/tx/submit"))
-            .header("Content-Type", "application/cbor")
-            .body(cbor);
-        match self.send("/tx/submit", req).await {
+        match self
+            .api
+            .must("/tx/submit", self.api.sdk().transactions_submit(cbor))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(AdapterError::Rejected { reason, .. }) if reason.contains("already") => Ok(()),
             Err(e) => Err(e),
@@ -1030,18 +981,18 @@ impl ChainAdapter for CardanoAdapter {
 
     async fn tx_status(&self, tx: &SignedTx) -> Result<TxStatus> {
         let (_, ttl) = Self::decode_payload(tx)?;
-        let seen = self.get::<TxView>(&format!("/txs/{}", tx.tx_id)).await?;
+        let seen = self.tx_block(&tx.tx_id).await?;
         let head = self.head().await?;
-        if let Some(t) = seen {
+        if let Some((block_height, block_time)) = seen {
             let height = head
                 .height
                 .ok_or_else(|| AdapterError::bad_response(CHAIN, "/blocks/latest: no height"))?;
             // in a block, but only `confirmations` deep counts: a rollback can still drop it
-            if height.saturating_sub(t.block_height).saturating_add(1) < self.cfg.confirmations {
+            if height.saturating_sub(block_height).saturating_add(1) < self.cfg.confirmations {
                 return Ok(TxStatus::Pending);
             }
-            let at = Timestamp::from_unix_secs(t.block_time)
-                .map_err(|e| AdapterError::bad_response(CHAIN, e.to_string()))?;
+            let at =
+                Timestamp::from_unix_secs(block_time).map_err(|e| AdapterError::bad_response(CHAIN, e.to_string()))?;
             return Ok(TxStatus::Confirmed { at });
         }
         let slot = head.slot.unwrap_or(0);
@@ -1064,9 +1015,14 @@ impl ChainAdapter for CardanoAdapter {
             seen.insert(i, n);
         }
         let mut sums = ClaimSums::new();
+        let sdk = self.api.sdk();
         for k in self.stake_keys().await? {
-            let rows: Vec<WithdrawalView> = self
-                .pages(&format!("/accounts/{}/withdrawals?order=asc", k.address))
+            let stake = k.address.as_str();
+            let rows = self
+                .api
+                .pages(&format!("/accounts/{stake}/withdrawals"), move |p| {
+                    sdk.accounts_withdrawals(stake, p)
+                })
                 .await?;
             let from = seen.get(&k.index).copied().unwrap_or(0);
             let pool = k
@@ -1075,10 +1031,10 @@ impl ChainAdapter for CardanoAdapter {
                 .and_then(|a| a.pool_id.clone())
                 .unwrap_or_else(|| ALL_VALIDATORS.to_string());
             for w in rows.iter().skip(from) {
-                let t: TxView = self.must(&format!("/txs/{}", w.tx_hash)).await?;
-                let at = Timestamp::from_unix_secs(t.block_time)
+                let at = Timestamp::from_unix_secs(i64::from(w.block_time))
                     .map_err(|e| AdapterError::bad_response(CHAIN, e.to_string()))?;
-                let e = sums.entry((t.block_height, pool.clone())).or_insert((0, at));
+                let height = count("block_height", w.block_height)?;
+                let e = sums.entry((height, pool.clone())).or_insert((0, at));
                 e.0 += u128::from(lovelace("withdrawal amount", &w.amount)?);
             }
             if !rows.is_empty() {
