@@ -7,7 +7,9 @@
 //! reference staking pool; `tron`: java-tron's HTTP API, TronGrid's history and Stake 2.0;
 //! `cosmos`: the Cosmos SDK's gRPC services and CometBFT's `broadcast_tx_sync` over
 //! x/auth, x/staking and x/distribution; `cardano`: Blockfrost's REST API over the Conway
-//! ledger's UTxO, witness, deposit and reward rules. The TRON and Cardano chains read
+//! ledger's UTxO, witness, deposit and reward rules; `move-staking`: the staking system
+//! Sui and IOTA share (staking pools, exchange rates, epochs), the pure core their local
+//! chains will run. The TRON and Cardano chains read
 //! transactions with codecs of their own (`tron_codec`, `cardano_codec`), never the
 //! adapters' encoders, checked against published test vectors: an encoding bug in an
 //! adapter cannot pass on both sides.
@@ -24,6 +26,8 @@ pub mod cardano;
 pub mod cardano_codec;
 #[cfg(feature = "cosmos")]
 pub mod cosmos;
+#[cfg(feature = "move-staking")]
+pub mod move_staking;
 #[cfg(feature = "near")]
 pub mod near;
 #[cfg(feature = "tron")]
