@@ -303,8 +303,10 @@ impl Validator {
 pub struct StakingSystem {
     /// The current epoch.
     pub epoch: u64,
-    /// The validators, the pool id being the index.
+    /// The validators, the pool id being the index; a departed one stays, its pool inactive.
     pub validators: Vec<Validator>,
+    /// Pools leaving the active set at the end of this epoch (`pending_removals`).
+    pub departing: Vec<usize>,
 }
 
 impl StakingSystem {
@@ -335,12 +337,31 @@ impl StakingSystem {
         Ok(StakingSystem {
             epoch: 0,
             validators: out,
+            departing: Vec::new(),
         })
     }
 
-    /// The pool id of the active validator at `address`.
+    /// The pool id of the active validator at `address` (a departed validator's pool is
+    /// reached only through its stake objects, as `inactive_validators` on chain).
     pub fn pool_of(&self, address: &str) -> Option<usize> {
-        self.validators.iter().position(|v| v.address == address)
+        self.validators
+            .iter()
+            .position(|v| v.address == address && v.pool.deactivation_epoch.is_none())
+    }
+
+    /// The validator at `address` leaves the active set at the end of this epoch
+    /// (`process_validator_departure` → `deactivate_staking_pool(new_epoch)`): its pool's
+    /// rate freezes at the new epoch's, it earns nothing more, takes no new stake, and its
+    /// stakes are paid out at once on withdrawal.
+    ///
+    /// # Errors
+    /// [`Abort::NotAValidator`] for an address not in the active set.
+    pub fn request_remove_validator(&mut self, address: &str) -> Result<()> {
+        let pool_id = self.pool_of(address).ok_or(Abort::NotAValidator)?;
+        if !self.departing.contains(&pool_id) {
+            self.departing.push(pool_id);
+        }
+        Ok(())
     }
 
     /// Stakes `amount` with the validator at `address`, earning from the next epoch
@@ -458,6 +479,9 @@ impl StakingSystem {
         {
             v.pool.process_pending(new_epoch)?;
         }
+        for pool_id in std::mem::take(&mut next.departing) {
+            next.validators[pool_id].pool.deactivation_epoch = Some(new_epoch);
+        }
         next.epoch = new_epoch;
         *self = next;
         Ok(commissions)
@@ -529,6 +553,38 @@ mod tests {
         assert_eq!(commissions[1].stake_activation_epoch, 1);
     }
 
+    /// A departed validator's pool freezes: no new stake (its address is no longer a
+    /// validator), no more reward, and its stake is paid at the frozen rate at once.
+    #[test]
+    fn success_departed_validator_pays_out_at_its_last_rate() {
+        let mut s = system();
+        let staked = s.request_add_stake("0xa", 100 * COIN).unwrap();
+        s.advance_epoch(4_000 * COIN).unwrap();
+        s.advance_epoch(4_000 * COIN).unwrap();
+        s.request_remove_validator("0xa").unwrap();
+        s.advance_epoch(4_000 * COIN).unwrap();
+        let frozen = s.calculate_rewards(&staked).unwrap();
+        let pool_before = s.validators[0].pool.coin_balance;
+        s.advance_epoch(4_000 * COIN).unwrap();
+        assert_eq!(
+            s.calculate_rewards(&staked).unwrap(),
+            frozen,
+            "no reward after departure"
+        );
+        assert_eq!(
+            s.validators[0].pool.coin_balance, pool_before,
+            "the pool earns nothing more"
+        );
+        assert_eq!(s.request_add_stake("0xa", COIN), Err(Abort::NotAValidator));
+        assert_eq!(s.request_remove_validator("0xa"), Err(Abort::NotAValidator));
+        let w = s.request_withdraw_stake(staked).unwrap();
+        assert_eq!(w.principal_amount + w.reward_amount, frozen);
+        assert!(w.reward_amount > 0);
+        // settled at once: an inactive pool has no boundary to wait for
+        assert_eq!(s.validators[0].pool.pending_total_withdraw, 0);
+        assert_eq!(s.validators[0].pool.coin_balance, pool_before - frozen);
+    }
+
     #[test]
     fn fail_split_below_threshold() {
         let mut s = system();
@@ -541,11 +597,11 @@ mod tests {
 
     proptest! {
         /// Stakers never take out more than they put in plus the rewards given to their
-        /// pools; nobody loses principal; the pools' invariant (tokens = coins at the
-        /// recorded rate) holds at every boundary.
+        /// pools; nobody loses principal, also when validators leave; the pools' invariant
+        /// (tokens = coins at the recorded rate) holds at every boundary.
         #[test]
         fn prop_withdrawals_are_bounded_by_principal_plus_rewards(
-            ops in proptest::collection::vec((0u8..3, 1u64..50_000, 0usize..2), 1..60),
+            ops in proptest::collection::vec((0u8..4, 1u64..50_000, 0usize..2), 1..60),
             rewards in proptest::collection::vec(0u64..10_000, 1..20),
         ) {
             let mut s = system();
@@ -560,6 +616,7 @@ mod tests {
                                 paid_in += u128::from(staked.principal);
                                 open.push(staked);
                             }
+                            Err(Abort::NotAValidator) => prop_assert!(s.validators[v].pool.deactivation_epoch.is_some()),
                             Err(e) => {
                                 prop_assert_eq!(e, Abort::StakingBelowThreshold);
                                 prop_assert!(coins < 10);
@@ -572,11 +629,16 @@ mod tests {
                         prop_assert_eq!(w.principal_amount, staked.principal);
                         paid_out += u128::from(w.principal_amount) + u128::from(w.reward_amount);
                     }
+                    3 if i % 7 == 0 => {
+                        let _ = s.request_remove_validator(["0xa", "0xb"][v]);
+                    }
                     _ => {
                         let r = rewards[i % rewards.len()] * COIN;
                         s.advance_epoch(r).unwrap();
                         rewards_given += u128::from(r);
-                        for v in &s.validators {
+                        // checked on active pools, as `check_balance_invariants` is: a
+                        // departed pool's rate is frozen while withdrawals settle at once
+                        for v in s.validators.iter().filter(|v| v.pool.deactivation_epoch.is_none()) {
                             let rate = v.pool.rate_at(s.epoch);
                             prop_assert_eq!(rate.tokens(v.pool.coin_balance).unwrap(), v.pool.pool_token_balance);
                         }
