@@ -748,8 +748,8 @@ async fn latest_block(State(c): State<Shared>) -> Response {
 /// `/epochs/latest`: Blockfrost's `EpochContent` of the current epoch so far.
 async fn latest_epoch(State(c): State<Shared>) -> Response {
     let c = lock(&c);
-    let start = c.g.genesis_secs + (c.epoch() * c.g.epoch_slots) as i64;
     let first_slot = c.epoch() * c.g.epoch_slots;
+    let start = c.g.genesis_secs + first_slot as i64;
     let txs: Vec<&TxRecord> = c.txs.values().filter(|t| t.slot >= first_slot).collect();
     let blocks = (c.slot - first_slot) / c.g.block_slots + 1;
     let active: Option<u64> = c.snapshots.front().map(|s| s.values().map(|v| v.1).sum());

@@ -180,6 +180,15 @@ pub fn count(what: &str, n: i32) -> Result<u64> {
     u64::try_from(n).map_err(|_| AdapterError::bad_response(CHAIN, format!("{what} {n} is negative")))
 }
 
+/// A Unix time in seconds from Blockfrost (block and epoch times).
+///
+/// # Errors
+/// [`AdapterError::BadResponse`] naming `what` for a time outside the supported range.
+pub fn time(what: &str, secs: i64) -> Result<softstake_core::Timestamp> {
+    softstake_core::Timestamp::from_unix_secs(secs)
+        .map_err(|e| AdapterError::bad_response(CHAIN, format!("{what} {secs}: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,7 +55,7 @@ use tokio::sync::OnceCell;
 use softstake_core::plan::ALL_VALIDATORS;
 use softstake_core::{Amount, Timestamp};
 
-use self::api::{count, lovelace, Api};
+use self::api::{count, lovelace, time, Api};
 use crate::ed25519::Ed25519Key;
 use crate::error::{AdapterError, Result};
 use crate::signer::{SecretBytes, TreasuryKey};
@@ -659,15 +659,14 @@ impl ChainAdapter for CardanoAdapter {
         let e = self.latest_epoch().await?;
         Ok(EpochInfo {
             index: e.epoch,
-            start: Timestamp::from_unix_secs(e.start_time)
-                .map_err(|x| AdapterError::bad_response(CHAIN, x.to_string()))?,
+            start: time("/epochs/latest start_time", e.start_time)?,
             secs: u64::try_from(e.end_time - e.start_time).unwrap_or(0),
         })
     }
 
     async fn now(&self) -> Result<Timestamp> {
         let b = self.head().await?;
-        Timestamp::from_unix_secs(b.time).map_err(|e| AdapterError::bad_response(CHAIN, e.to_string()))
+        time("/blocks/latest time", b.time)
     }
 
     /// Pools from `/pools/extended` (live stake, margin), those in `/pools/retiring`
@@ -769,7 +768,7 @@ impl ChainAdapter for CardanoAdapter {
             if let Some(n) = id_net.filter(|n| !host.ends_with(n)) {
                 checks.push(Check::fail(
                     "project id",
-                    format!("the project id is one of {n}, the URL is {host}"),
+                    format!("the project id is for {n}, the URL is {host}"),
                     "set a project id of the URL's network",
                 ));
             }
@@ -991,8 +990,7 @@ impl ChainAdapter for CardanoAdapter {
             if height.saturating_sub(block_height).saturating_add(1) < self.cfg.confirmations {
                 return Ok(TxStatus::Pending);
             }
-            let at =
-                Timestamp::from_unix_secs(block_time).map_err(|e| AdapterError::bad_response(CHAIN, e.to_string()))?;
+            let at = time("/txs block_time", block_time)?;
             return Ok(TxStatus::Confirmed { at });
         }
         let slot = head.slot.unwrap_or(0);
@@ -1031,8 +1029,7 @@ impl ChainAdapter for CardanoAdapter {
                 .and_then(|a| a.pool_id.clone())
                 .unwrap_or_else(|| ALL_VALIDATORS.to_string());
             for w in rows.iter().skip(from) {
-                let at = Timestamp::from_unix_secs(i64::from(w.block_time))
-                    .map_err(|e| AdapterError::bad_response(CHAIN, e.to_string()))?;
+                let at = time("withdrawal block_time", i64::from(w.block_time))?;
                 let height = count("block_height", w.block_height)?;
                 let e = sums.entry((height, pool.clone())).or_insert((0, at));
                 e.0 += u128::from(lovelace("withdrawal amount", &w.amount)?);
