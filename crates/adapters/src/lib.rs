@@ -23,7 +23,7 @@
 pub mod cardano;
 #[cfg(feature = "cosmos")]
 pub mod cosmos;
-#[cfg(any(feature = "near", feature = "cardano"))]
+#[cfg(any(feature = "near", feature = "cardano", feature = "sui"))]
 pub mod ed25519;
 pub mod error;
 #[cfg(feature = "evm")]
@@ -41,6 +41,8 @@ pub mod signer;
 pub mod sim;
 #[cfg(feature = "solana")]
 pub mod solana;
+#[cfg(feature = "sui")]
+pub mod sui;
 pub mod traits;
 #[cfg(feature = "tron")]
 pub mod tron;

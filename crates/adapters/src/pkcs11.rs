@@ -87,10 +87,10 @@ impl KeyAlgorithm {
             "evm" | "bsc" | "polygon" | "sonic" | "ronin" | "apechain" | "tron" | "cosmos" => {
                 Ok(KeyAlgorithm::Secp256k1)
             }
-            "solana" | "near" | "cardano" => Ok(KeyAlgorithm::Ed25519),
+            "solana" | "near" | "cardano" | "sui" => Ok(KeyAlgorithm::Ed25519),
             other => Err(AdapterError::bad_input(
                 "pkcs11",
-                format!("unknown chain {other:?}: expected evm, bsc, polygon, sonic, ronin, apechain, tron, cosmos, solana, near or cardano"),
+                format!("unknown chain {other:?}: expected evm, bsc, polygon, sonic, ronin, apechain, tron, cosmos, solana, near, cardano or sui"),
             )),
         }
     }
@@ -324,6 +324,7 @@ impl HsmKeyInfo {
             "tron" => Ok(tron_address(&verifying()?)),
             "solana" => Ok(bs58::encode(&self.public_key).into_string()),
             "near" => Ok(hex::encode(&self.public_key)),
+            "sui" => Ok(sui_address(&self.public_key)),
             _ => cardano_enterprise_address(&self.public_key, 1),
         }
     }
@@ -613,6 +614,17 @@ impl HsmKey {
             key: self.clone(),
         })
     }
+}
+
+/// The Sui address of an Ed25519 key: `0x` + hex of Blake2b-256(flag 0x00 ‖ key)
+/// (docs.sui.io "Sui Address").
+fn sui_address(public_key: &[u8]) -> String {
+    use blake2::digest::consts::U32;
+    use blake2::{Blake2b, Digest};
+    let mut h = Blake2b::<U32>::new();
+    h.update([0u8]);
+    h.update(public_key);
+    format!("0x{}", hex::encode(h.finalize()))
 }
 
 /// EIP-55 checksummed address of a secp256k1 key.

@@ -28,7 +28,8 @@ pub mod sonic;
     feature = "cosmos-local",
     feature = "tron-local",
     feature = "near-local",
-    feature = "cardano-local"
+    feature = "cardano-local",
+    feature = "sui-local"
 ))]
 pub fn hsm_key(
     dir: &std::path::Path,
@@ -49,7 +50,8 @@ pub fn hsm_key(
     feature = "cosmos-local",
     feature = "tron-local",
     feature = "near-local",
-    feature = "cardano-local"
+    feature = "cardano-local",
+    feature = "sui-local"
 ))]
 pub fn hsm_keys(
     dir: &std::path::Path,

@@ -30,6 +30,8 @@ pub mod cosmos;
 pub mod move_staking;
 #[cfg(feature = "near")]
 pub mod near;
+#[cfg(feature = "sui")]
+pub mod sui;
 #[cfg(feature = "tron")]
 pub mod tron;
 #[cfg(feature = "tron")]

@@ -166,7 +166,8 @@ fn key_for(token: &str, chain: &ChainConfig) -> Result<SecretBytes> {
     feature = "near",
     feature = "tron",
     feature = "cosmos",
-    feature = "cardano"
+    feature = "cardano",
+    feature = "sui"
 ))]
 fn real_handle<A: ChainAdapter + 'static>(
     adapter: A,
@@ -252,7 +253,8 @@ fn evm_parts(
     feature = "near",
     feature = "tron",
     feature = "cosmos",
-    feature = "cardano"
+    feature = "cardano",
+    feature = "sui"
 ))]
 fn endpoint_and_key(
     cfg: &NetworkConfig,
@@ -572,14 +574,28 @@ pub fn build(
                 let adapter = cardano_adapter(pkcs11, cfg, key).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)
             }
+            #[cfg(feature = "sui")]
+            "sui" => {
+                use softstake_adapters::sui::{SuiAdapter, SuiConfig};
+                let (rpc_url, key) = endpoint_and_key(cfg, symbol, "sui", "SUI", chain)?;
+                let cfg = SuiConfig {
+                    rpc_url,
+                    // Sui's chain id is its genesis checkpoint's digest
+                    chain_id: chain.genesis_hash.clone(),
+                    max_operations_per_epoch: 32,
+                };
+                let adapter = SuiAdapter::new(cfg, key).with_context(|| format!("chains.{symbol}"))?;
+                real_handle(adapter, chain, &observer)
+            }
             other => bail!(
-                "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}{}{}); \
+                "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}{}{}{}); \
                  real adapters are compiled in with their cargo feature",
                 if cfg!(feature = "solana") { ", solana" } else { "" },
                 if cfg!(feature = "near") { ", near" } else { "" },
                 if cfg!(feature = "tron") { ", tron" } else { "" },
                 if cfg!(feature = "cosmos") { ", cosmos" } else { "" },
                 if cfg!(feature = "cardano") { ", cardano" } else { "" },
+                if cfg!(feature = "sui") { ", sui" } else { "" },
                 if cfg!(feature = "evm") {
                     EVM_ADAPTERS.iter().map(|(n, _)| format!(", {n}")).collect::<String>()
                 } else {

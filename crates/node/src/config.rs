@@ -75,7 +75,8 @@ pub struct ChainConfig {
     #[serde(default)]
     pub priority_fee_micro_lamports: u64,
     /// The chain's genesis hash, pinned (Solana: `solana genesis-hash`; devnet is
-    /// `EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG`): `softstake doctor` fails when the
+    /// `EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG`; Sui: the chain id, the genesis
+    /// checkpoint's digest): `softstake doctor` fails when the
     /// endpoint serves another chain. Unset on a local validator, whose genesis changes at
     /// each start.
     #[serde(default)]
@@ -1453,6 +1454,7 @@ mod tests {
             ("S", "sonic"),
             ("POL", "polygon"),
             ("APE", "apechain"),
+            ("SUI", "sui"),
         ] {
             let c = &cfg.chains[token];
             assert_eq!(c.adapter, adapter, "{token}");
@@ -1466,14 +1468,14 @@ mod tests {
             (evm("BNB"), evm("S"), evm("POL"), evm("APE"), evm("AXS")),
             (Some(97), Some(57_054), Some(11_155_111), Some(33_111), Some(2021))
         );
-        // every real adapter configured: the ten chains with one
+        // every real adapter configured: the eleven chains with one
         let real: Vec<&str> = cfg
             .chains
             .values()
             .map(|c| c.adapter.as_str())
             .filter(|a| *a != "sim")
             .collect();
-        assert_eq!(real.len(), 10, "{real:?}");
+        assert_eq!(real.len(), 11, "{real:?}");
         // EVM start blocks and the AXS pool come from the environment (APE needs none: it
         // is accounted from checkpoints at the head)
         assert_eq!(cfg.chains["APE"].evm.as_ref().unwrap().start_block, None);
@@ -1488,6 +1490,11 @@ mod tests {
         assert_eq!(
             cfg.chains["SOL"].genesis_hash.as_deref(),
             Some("EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG")
+        );
+        // Sui's chain id, its genesis checkpoint's digest
+        assert_eq!(
+            cfg.chains["SUI"].genesis_hash.as_deref(),
+            Some("69WiPg3DAQiwdxfncX6wYQ2siKwAe6L9BZthQea3JNMD")
         );
     }
 

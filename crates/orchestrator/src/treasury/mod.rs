@@ -47,6 +47,11 @@ pub async fn sync_token(store: &Store, chain: &dyn ChainAdapter, now: Timestamp)
     let token = chain.token().to_string();
     let mut report = SyncReport::default();
     let mut cursor = store.reward_cursor(&token).await?;
+    // an adapter that reads its exits from the journal may realize rewards from them (Sui's
+    // withdrawals pay the reward): give it the journal's exits before the rewards
+    if chain.exits_from_journal() {
+        give_journal_exits(store, chain, &token).await?;
+    }
     let flows_seen = if chain.rewards_net_of_flows() {
         Some(give_treasury_flows(store, chain, &token, now).await?)
     } else {

@@ -1,0 +1,298 @@
+//! The Sui adapter against our local Sui chain (`softstake-localchains`, feature `sui`):
+//! sui-rpc's gRPC services over the Move staking system, transactions decoded with
+//! sui-sdk-types and signatures verified with sui-crypto. Driven through the operations
+//! journal: delegations (coins merged into the gas coin, a split, `request_add_stake`),
+//! activation at the next epoch, rewards over epochs realized by withdrawals (a split
+//! StakedSui and whole ones) from their `UnstakingRequestEvent`s, reconciliation with zero
+//! drift; a forged signature, a replay on a spent gas coin version, an expired epoch and an
+//! amount below the minimum refused as typed rejections with nothing done; a dropped reply
+//! after submit and after broadcast resolved with exactly one stake.
+//!
+//! `cargo nextest run -p softstake-e2e --features sui-local` (`scripts/test.sh` runs it).
+#![cfg(feature = "sui-local")]
+
+use std::sync::Arc;
+
+use softstake_adapters::sui::{wire, SuiAdapter, SuiConfig};
+use softstake_adapters::traits::{OpKind, StakeState, TxStatus};
+use softstake_adapters::{AdapterError, ChainAdapter, SecretBytes, SignedTx};
+use softstake_core::{Amount, TokenRegistry};
+use softstake_e2e::journal;
+use softstake_localchains::sui::{apys_from_csv, start, validators_from_csv, LocalSui, SuiGenesis, SUI};
+use softstake_node::treasury::executor::{CrashPoint, ExecConfig, OpOutcome};
+use softstake_node::treasury::sync_token;
+use softstake_store::{NewOperation, Store};
+
+const SEED: [u8; 32] = [42; 32];
+/// Reference gas price of the bundled epoch (mainnet epoch 1001), MIST.
+const RGP: u64 = 505;
+
+fn treasury() -> String {
+    SuiAdapter::new(config("http://127.0.0.1:1"), SecretBytes::new(SEED.to_vec()))
+        .unwrap()
+        .address()
+}
+
+fn validator() -> String {
+    validators_from_csv(include_str!("../../../data/sui/validators.csv")).unwrap()[0]
+        .address
+        .clone()
+}
+
+fn genesis() -> SuiGenesis {
+    SuiGenesis {
+        validators: validators_from_csv(include_str!("../../../data/sui/validators.csv")).unwrap(),
+        apy_bps: apys_from_csv(include_str!("../../../data/sui/apy.csv")).unwrap(),
+        coins: vec![(treasury(), 1_000_000 * SUI), (treasury(), 1_000 * SUI)],
+        genesis_ms: 1_767_807_788_838,
+        epoch_ms: 86_400_000,
+        reference_gas_price: RGP,
+        chain_id: "4btiuiMPvEENsttpZC7CZ53DruC3MAgfznDbASZ7DR6S".into(),
+        tick_epoch_ms: 0,
+    }
+}
+
+fn config(url: &str) -> SuiConfig {
+    SuiConfig {
+        rpc_url: url.to_string(),
+        chain_id: None,
+        max_operations_per_epoch: 32,
+    }
+}
+
+fn adapter(c: &LocalSui) -> Arc<dyn ChainAdapter> {
+    journal::guarded(
+        SuiAdapter::new(config(&c.url), SecretBytes::new(SEED.to_vec())).unwrap(),
+        1_000,
+        3,
+    )
+}
+
+fn exec() -> ExecConfig {
+    ExecConfig {
+        max_polls: 200,
+        poll_interval: std::time::Duration::from_millis(20),
+        max_attempts: 3,
+        drill: None,
+    }
+}
+
+fn op(key: &str, kind: OpKind, validator: &str, sui: u64) -> NewOperation {
+    journal::op("SUI", key, kind, validator, u128::from(sui) * u128::from(SUI))
+}
+
+async fn run(store: &Store, chain: &dyn ChainAdapter, o: NewOperation) -> OpOutcome {
+    journal::run(store, chain, o, exec()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_sui_stake_lifecycle_on_the_local_chain() {
+    let c = start(genesis(), 0).await.unwrap();
+    let chain = adapter(&c);
+    let me = treasury();
+    let v = validator();
+    let dir = tempfile::tempdir().unwrap();
+    let store = journal::sqlite_store(dir.path(), "sui").await;
+    let reg = TokenRegistry::from_toml_str(softstake_node::config::EMBEDDED_TOKENS).unwrap();
+    let sui = reg.get("SUI").unwrap();
+
+    let model = chain.liquidity_model().await.unwrap();
+    assert!(model.instant_exit && model.unbonding_period_secs == 0 && model.rewards_auto_compound);
+    assert_eq!(
+        (model.epoch_secs, model.activation_epochs),
+        (86_400, 1),
+        "from the chain"
+    );
+    assert_eq!(model.min_delegation, Amount(u128::from(SUI)));
+    let vals = chain.validators().await.unwrap();
+    assert_eq!(vals.len(), 1);
+    assert_eq!((vals[0].id.as_str(), vals[0].commission_bps), (v.as_str(), 800));
+    assert!(
+        chain.undelegate("u", &v, Amount(1)).await.is_err(),
+        "no unbonding on Sui"
+    );
+
+    let before = c.balance(&me);
+    assert_eq!(
+        run(&store, chain.as_ref(), op("d-a", OpKind::Delegate, &v, 30_000)).await,
+        OpOutcome::Confirmed
+    );
+    let spent = before - c.balance(&me);
+    assert!(
+        spent > 30_000 * SUI && spent < 30_000 * SUI + SUI / 10,
+        "stake and gas: {spent}"
+    );
+    assert_eq!(
+        journal::amount_at(chain.as_ref(), &v, StakeState::Activating).await,
+        u128::from(30_000 * SUI),
+        "earning from the next epoch"
+    );
+    assert_eq!(
+        run(&store, chain.as_ref(), op("d-b", OpKind::Delegate, &v, 5_000)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(c.stakes(&me).len(), 2, "one StakedSui per delegation");
+
+    c.advance_epochs(3);
+    assert_eq!(
+        journal::amount_at(chain.as_ref(), &v, StakeState::Active).await,
+        u128::from(35_000 * SUI)
+    );
+    // a part of the larger stake: staking_pool::split, then request_withdraw_stake
+    assert_eq!(
+        run(&store, chain.as_ref(), op("w-a", OpKind::Withdraw, &v, 10_000)).await,
+        OpOutcome::Confirmed
+    );
+    let mut left: Vec<u64> = c.stakes(&me).iter().map(|s| s.2).collect();
+    left.sort_unstable();
+    assert_eq!(left, vec![5_000 * SUI, 20_000 * SUI]);
+    let r1 = c.rewards_paid(&me);
+    assert!(r1 > 0, "two epochs of rewards on the withdrawn part");
+    let synced = sync_token(&store, chain.as_ref(), chain.now().await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!((synced.new_rewards, synced.new_amount), (1, Amount(u128::from(r1))));
+    let again = sync_token(&store, chain.as_ref(), chain.now().await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(again.new_rewards, 0, "booked once");
+
+    c.advance_epochs(1);
+    assert_eq!(
+        run(&store, chain.as_ref(), op("w-b", OpKind::Withdraw, &v, 25_000)).await,
+        OpOutcome::Confirmed
+    );
+    assert!(c.stakes(&me).is_empty(), "both whole objects withdrawn");
+    let r2 = c.rewards_paid(&me) - r1;
+    assert!(r2 > r1, "more epochs, more stake: {r2} vs {r1}");
+    let synced = sync_token(&store, chain.as_ref(), chain.now().await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!((synced.new_rewards, synced.new_amount), (1, Amount(u128::from(r2))));
+
+    journal::assert_zero_drift(&store, chain.as_ref(), sui, &["d-a", "d-b", "w-a", "w-b"]).await;
+}
+
+fn rejected(e: &AdapterError, says: &str) {
+    assert!(matches!(e, AdapterError::Rejected { .. }), "not a rejection: {e}");
+    assert!(e.to_string().contains(says), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_refusals_are_typed_rejections_with_nothing_done() {
+    let c = start(genesis(), 0).await.unwrap();
+    let chain = adapter(&c);
+    let me = treasury();
+    let v = validator();
+
+    // below the minimum: refused before anything is signed
+    let e = chain
+        .delegate("small", &v, Amount(u128::from(SUI / 2)))
+        .await
+        .unwrap_err();
+    rejected(&e, "EStakingBelowThreshold");
+    // not a validator: the simulation aborts with the Move abort, nothing is sent
+    let nobody = "0x0000000000000000000000000000000000000000000000000000000000000abc";
+    let e = chain
+        .delegate("nobody", nobody, Amount(u128::from(2 * SUI)))
+        .await
+        .unwrap_err();
+    rejected(&e, "ENotAValidator");
+    assert_eq!(c.executed(), 0, "nothing ran");
+
+    // a forged signature: one bit of the signature flipped
+    let good = chain.delegate("forged", &v, Amount(u128::from(2 * SUI))).await.unwrap();
+    let (tx, sig) = wire::decode_payload(&good.payload).unwrap();
+    let bytes = sig.to_bytes();
+    let (mut signature, public_key) = ([0u8; 64], <[u8; 32]>::try_from(&bytes[65..97]).unwrap());
+    signature.copy_from_slice(&bytes[1..65]);
+    signature[5] ^= 1;
+    let forged = SignedTx {
+        payload: wire::encode_payload(&tx, &wire::user_signature(signature, public_key)).unwrap(),
+        ..good.clone()
+    };
+    rejected(&chain.broadcast(&forged).await.unwrap_err(), "Signature is not valid");
+    assert_eq!((c.executed(), c.stakes(&me).len()), (0, 0));
+
+    // a replay: a second transaction on the gas coin version the first spent
+    let other = chain.delegate("other", &v, Amount(u128::from(3 * SUI))).await.unwrap();
+    chain.broadcast(&good).await.unwrap();
+    chain.broadcast(&good).await.unwrap();
+    assert_eq!(c.executed(), 1, "the same transaction again runs once");
+    rejected(
+        &chain.broadcast(&other).await.unwrap_err(),
+        "not available for consumption",
+    );
+    assert_eq!(
+        chain.tx_status(&other).await.unwrap(),
+        TxStatus::Expired,
+        "it can never run"
+    );
+    assert_eq!(c.stakes(&me).len(), 1);
+
+    // expired: signed for an epoch that ended
+    let stale = chain.delegate("stale", &v, Amount(u128::from(2 * SUI))).await.unwrap();
+    c.advance_epochs(1);
+    rejected(&chain.broadcast(&stale).await.unwrap_err(), "Transaction Expired");
+    assert_eq!(chain.tx_status(&stale).await.unwrap(), TxStatus::Expired);
+    assert_eq!((c.executed(), c.stakes(&me).len()), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_dropped_reply_resolves_with_exactly_one_stake() {
+    let c = start(genesis(), 0).await.unwrap();
+    let chain = adapter(&c);
+    let v = validator();
+    let dir = tempfile::tempdir().unwrap();
+    let store = journal::sqlite_store(dir.path(), "sui").await;
+    for (n, (k, point)) in [
+        ("crash-submitted", CrashPoint::AfterSubmitted),
+        ("crash-broadcast", CrashPoint::AfterBroadcast),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let recovered =
+            journal::crash_and_recover(&store, chain.as_ref(), op(k, OpKind::Delegate, &v, 100), point, exec()).await;
+        assert_eq!(recovered, vec![(k.to_string(), OpOutcome::Confirmed)]);
+        assert_eq!(c.stakes(&treasury()).len(), n + 1, "{k}: exactly one stake");
+    }
+}
+
+/// Production signing: the treasury's Ed25519 key is generated inside a SoftHSM2 token
+/// (PKCS#11, `CKM_EDDSA`); the local chain verifies every signature with sui-crypto
+/// against the sender, as a validator does. A delegation and its withdrawal land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_sui_operations_signed_by_the_hsm() {
+    let dir = tempfile::tempdir().unwrap();
+    let hsm = softstake_e2e::hsm_key(dir.path(), "sui-1", softstake_adapters::pkcs11::KeyAlgorithm::Ed25519);
+    let address = hsm.address("sui", "").unwrap();
+    let mut g = genesis();
+    g.coins = vec![(address.clone(), 10_000 * SUI)];
+    let c = start(g, 0).await.unwrap();
+    let a = SuiAdapter::new(config(&c.url), softstake_adapters::TreasuryKey::Hsm(hsm)).unwrap();
+    assert_eq!(a.address(), address, "the adapter signs with the token's key");
+    let chain = journal::guarded(a, 1_000, 3);
+    let store = journal::sqlite_store(dir.path(), "sui-hsm").await;
+    let v = validator();
+    assert_eq!(
+        run(&store, chain.as_ref(), op("hsm-d", OpKind::Delegate, &v, 2_000)).await,
+        OpOutcome::Confirmed
+    );
+    c.advance_epochs(2);
+    assert_eq!(
+        run(&store, chain.as_ref(), op("hsm-w", OpKind::Withdraw, &v, 2_000)).await,
+        OpOutcome::Confirmed
+    );
+    assert!(c.stakes(&address).is_empty());
+    assert!(
+        c.rewards_paid(&address) > 0,
+        "an epoch of rewards paid with the principal"
+    );
+    // the raw devnet key owns nothing here: nothing to pay gas with
+    let e = adapter(&c)
+        .delegate("raw-d", &v, Amount(u128::from(2 * SUI)))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, AdapterError::InsufficientFunds { .. }), "{e}");
+}
