@@ -296,3 +296,38 @@ async fn success_sui_operations_signed_by_the_hsm() {
         .unwrap_err();
     assert!(matches!(e, AdapterError::InsufficientFunds { .. }), "{e}");
 }
+
+/// `softstake doctor` against the local chain: the chain id pinned with `genesis_hash`
+/// (Sui's chain id is its genesis checkpoint's digest), the epoch and the treasury's
+/// balance pass; a node of another network fails the chain id line with its fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_doctor_passes_on_the_local_chain_and_refuses_another_network() {
+    use softstake_e2e::doctor::{assert_fails, line, net, run};
+    let c = start(genesis(), 0).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pinned = |id: &str| format!("genesis_hash = \"{id}\"\n");
+    let good = run(
+        &net(dir.path(), "SUI", "sui", &c.url, &SEED, &pinned(&genesis().chain_id)),
+        "SUI",
+    )
+    .await;
+    assert!(good.passed(), "{}", good.render());
+    assert!(
+        line(&good, "epoch").detail.contains("reference gas price 505 MIST"),
+        "{}",
+        good.render()
+    );
+    let testnet = run(
+        &net(
+            dir.path(),
+            "SUI",
+            "sui",
+            &c.url,
+            &SEED,
+            &pinned("69WiPg3DAQiwdxfncX6wYQ2siKwAe6L9BZthQea3JNMD"),
+        ),
+        "SUI",
+    )
+    .await;
+    assert_fails(&testnet, "chain id", "the config wants");
+}
