@@ -105,8 +105,9 @@ async fn success_sui_stake_lifecycle_on_the_local_chain() {
     );
     assert_eq!(model.min_delegation, Amount(u128::from(SUI)));
     let vals = chain.validators().await.unwrap();
-    assert_eq!(vals.len(), 1);
-    assert_eq!((vals[0].id.as_str(), vals[0].commission_bps), (v.as_str(), 800));
+    assert_eq!(vals.len(), 2, "the bundled mainnet validators");
+    let infstones = vals.iter().find(|c| c.id == v).unwrap();
+    assert_eq!((infstones.name.as_str(), infstones.commission_bps), ("InfStones", 800));
     assert!(
         chain.undelegate("u", &v, Amount(1)).await.is_err(),
         "no unbonding on Sui"

@@ -1426,9 +1426,10 @@ mod tests {
         let v = validators_from_csv(include_str!("../../../data/sui/validators.csv")).unwrap();
         assert_eq!((v[0].name.as_str(), v[0].commission_bps), ("InfStones", 800));
         assert_eq!(v[0].stake_mist, 13_736_715 * SUI);
+        assert_eq!((v[1].name.as_str(), v[1].stake_mist), ("ComingChat", 38_595_086 * SUI));
         assert_eq!(
             apys_from_csv(include_str!("../../../data/sui/apy.csv")).unwrap(),
-            vec![295]
+            vec![309, 295]
         );
     }
 

@@ -1,6 +1,6 @@
 //! `sui-localnet`: our local Sui chain for the demo and manual runs: sui-rpc's gRPC
-//! services on 127.0.0.1:9000, the validator of `data/sui/validators.csv` and the epoch
-//! APY of `data/sui/apy.csv`, the treasury funded with its key written to a file, an
+//! services on 127.0.0.1:9000, the validators of `data/sui/validators.csv` and the epoch
+//! APYs of `data/sui/apy.csv`, the treasury funded with its key written to a file, an
 //! epoch ended every `--epoch-tick-ms` real milliseconds.
 //!
 //! ```text
