@@ -332,3 +332,60 @@ async fn success_doctor_passes_on_the_local_chain_and_refuses_another_network() 
     .await;
     assert_fails(&testnet, "chain id", "the config wants");
 }
+
+/// A validator leaving the active set (`request_remove_validator`): its pool freezes at the
+/// epoch it leaves, our StakedSui stays ours under the validator's name (also for a fresh
+/// adapter, which asks `validator_address_by_pool_id`), it is no longer a candidate, a new stake with it aborts
+/// (`ENotAValidator`, refused by the simulation), and the withdrawal pays principal and the
+/// rewards earned before it left, at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_departed_validator_stake_is_withdrawn_with_its_rewards() {
+    let c = start(genesis(), 0).await.unwrap();
+    let chain = adapter(&c);
+    let me = treasury();
+    let v = validator();
+    let dir = tempfile::tempdir().unwrap();
+    let store = journal::sqlite_store(dir.path(), "sui").await;
+    assert_eq!(
+        run(&store, chain.as_ref(), op("d-a", OpKind::Delegate, &v, 1_000)).await,
+        OpOutcome::Confirmed
+    );
+    c.advance_epochs(2);
+    c.remove_validator(&v).unwrap();
+    c.advance_epochs(2);
+    let vals = chain.validators().await.unwrap();
+    assert!(vals.iter().all(|c| c.id != v), "no longer a candidate: {vals:?}");
+    assert_eq!(
+        journal::amount_at(chain.as_ref(), &v, StakeState::Active).await,
+        u128::from(1_000 * SUI),
+        "still named after its validator"
+    );
+    // a restarted node has never seen the pool in the active set: it asks the chain
+    let fresh = adapter(&c);
+    assert_eq!(
+        journal::amount_at(fresh.as_ref(), &v, StakeState::Active).await,
+        u128::from(1_000 * SUI),
+        "named by validator_address_by_pool_id"
+    );
+    let e = chain
+        .delegate("d-b", &v, Amount(u128::from(2 * SUI)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, AdapterError::Rejected { .. }) && e.to_string().contains("ENotAValidator"),
+        "{e}"
+    );
+    assert_eq!(
+        run(&store, chain.as_ref(), op("w-a", OpKind::Withdraw, &v, 1_000)).await,
+        OpOutcome::Confirmed
+    );
+    let paid = c.rewards_paid(&me);
+    assert!(paid > 0, "the rewards earned before it left");
+    c.advance_epochs(2);
+    assert_eq!(c.rewards_paid(&me), paid, "nothing more after it left");
+    let synced = sync_token(&store, chain.as_ref(), chain.now().await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(synced.new_amount, Amount(u128::from(paid)));
+    assert!(c.stakes(&me).is_empty());
+}

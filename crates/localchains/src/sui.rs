@@ -10,7 +10,8 @@
 //!  TransactionExecutionService
 //!                     ExecuteTransaction: BCS TransactionData and one user signature,
 //!                       checked as a validator checks them, then run; SimulateTransaction:
-//!                       the same run without signature, version and expiry checks
+//!                       the same run without the signature check, or for a bare PTB the
+//!                       read-only calls validator_address_by_pool_id and calculate_rewards
 //! ```
 //!
 //! What execution enforces, as Sui does:
@@ -1277,6 +1278,11 @@ impl pb::transaction_execution_service_server::TransactionExecutionService for S
         &self,
         req: Request<pb::SimulateTransactionRequest>,
     ) -> Result<Response<pb::SimulateTransactionResponse>, Status> {
+        // a transaction given as a bare PTB (no BCS, no gas): the read-only calls sui-rpc's
+        // helpers make (`get_validator_address_by_pool_id`, `calculate_rewards`)
+        if let Some(t) = req.get_ref().transaction.as_ref().filter(|t| t.bcs.is_none()) {
+            return Ok(Response::new(inspect(&lock(&self.0), t)?));
+        }
         let tx = decode_tx(req.get_ref().transaction.as_ref())?;
         let digest = tx.digest();
         let mut sim = lock(&self.0).clone();
@@ -1287,6 +1293,87 @@ impl pb::transaction_execution_service_server::TransactionExecutionService for S
         r.suggested_gas_price = Some(sim.rgp);
         Ok(Response::new(r))
     }
+}
+
+/// The pure input a bare PTB's argument names.
+fn inspect_input<'a>(ptb: &'a pb::ProgrammableTransaction, a: Option<&pb::Argument>) -> Result<&'a pb::Input, Status> {
+    a.and_then(|a| a.input)
+        .and_then(|i| ptb.inputs.get(i as usize))
+        .ok_or_else(|| Status::invalid_argument("a Move call argument that is not an input"))
+}
+
+/// Answers the read-only Move calls of a bare PTB, one output each:
+/// `0x3::sui_system::validator_address_by_pool_id(0x5, pool_id)` (active and departed
+/// validators, as `staking_pool_mappings` and `inactive_validators` answer it) and
+/// `0x3::sui_system::calculate_rewards(0x5, staked)` (the reward alone, MIST).
+fn inspect(s: &State, t: &pb::Transaction) -> Result<pb::SimulateTransactionResponse, Status> {
+    let Some(pb::transaction_kind::Data::ProgrammableTransaction(ptb)) = t.kind.as_ref().and_then(|k| k.data.as_ref())
+    else {
+        return Err(Status::invalid_argument(
+            "a transaction without BCS must be a programmable transaction",
+        ));
+    };
+    if ptb.commands.len() > MAX_COMMANDS {
+        return Err(Status::invalid_argument("a transaction needs 1 to 1 024 commands"));
+    }
+    let mut outputs = Vec::with_capacity(ptb.commands.len());
+    for cmd in &ptb.commands {
+        let Some(pb::command::Command::MoveCall(m)) = &cmd.command else {
+            return Err(Status::unimplemented(
+                "only Move calls are inspected by this local chain",
+            ));
+        };
+        let (name, value) = match (m.module.as_deref(), m.function.as_deref()) {
+            (Some("sui_system"), Some("validator_address_by_pool_id")) => {
+                let input = inspect_input(ptb, m.arguments.get(1))?;
+                let pool = Address::from_bytes(input.pure.as_deref().unwrap_or_default())
+                    .map_err(|e| Status::invalid_argument(format!("pool id: {e}")))?;
+                let i = (0..s.addresses.len())
+                    .find(|i| pool_object_id(*i) == pool)
+                    .ok_or_else(|| Status::invalid_argument(format!("{} for pool {pool}", Abort::NoPoolFound)))?;
+                ("address", s.addresses[i].as_bytes().to_vec())
+            }
+            (Some("sui_system"), Some("calculate_rewards")) => {
+                let input = inspect_input(ptb, m.arguments.get(1))?;
+                let id = parse_address("object_id", input.object_id.as_deref())?;
+                let Some(Obj {
+                    kind: Kind::Staked(st), ..
+                }) = s.objects.get(&id)
+                else {
+                    return Err(Status::invalid_argument(format!("{id} is not a StakedSui")));
+                };
+                let total = s
+                    .system
+                    .calculate_rewards(st)
+                    .map_err(|a| Status::invalid_argument(a.to_string()))?;
+                ("u64", total.saturating_sub(st.principal).to_le_bytes().to_vec())
+            }
+            (module, function) => {
+                return Err(Status::unimplemented(format!(
+                    "0x3::{}::{} is not inspected by this local chain",
+                    module.unwrap_or_default(),
+                    function.unwrap_or_default()
+                )))
+            }
+        };
+        let mut out = pb::CommandOutput::default();
+        let mut b = pb::Bcs::from(value);
+        b.name = Some(name.to_string());
+        out.value = Some(b);
+        let mut result = pb::CommandResult::default();
+        result.return_values = vec![out];
+        outputs.push(result);
+    }
+    let mut status = pb::ExecutionStatus::default();
+    status.success = Some(true);
+    let mut effects = pb::TransactionEffects::default();
+    effects.status = Some(status);
+    let mut executed = pb::ExecutedTransaction::default();
+    executed.effects = Some(effects);
+    let mut r = pb::SimulateTransactionResponse::default();
+    r.transaction = Some(executed);
+    r.command_outputs = outputs;
+    Ok(r)
 }
 
 /// Starts a local Sui chain on 127.0.0.1:`port` (0 = any free port).

@@ -16,7 +16,8 @@
 //!  rewards     the reward_amount of each UnstakingRequestEvent of our withdrawals (the
 //!              journal names them: ChainAdapter::exits_from_journal), keyed by checkpoint
 //!  positions   the treasury's StakedSui objects (ListOwnedObjects), principal each:
-//!              activating before stake_activation_epoch, active after
+//!              activating before stake_activation_epoch, active after; a pool outside
+//!              the active set is named by validator_address_by_pool_id
 //!  signing     BCS TransactionData, Blake2b-256 over intent [0,0,0] ‖ BCS, Ed25519
 //!              (flag 0x00 ‖ signature ‖ public key); replay protection is the gas coin's
 //!              version and digest; expiration Epoch(current): valid to the epoch's end
@@ -101,8 +102,8 @@ pub struct SuiAdapter {
     withdrawals: Mutex<Vec<String>>,
     /// What each withdrawal paid, read once: (checkpoint, time, (validator, reward MIST)*).
     unstaked: Mutex<HashMap<String, Unstaked>>,
-    /// Staking pool id → validator address, as last seen in the active set (a departed
-    /// validator's pool keeps its name).
+    /// Staking pool id → validator address: the active set's, and departed validators'
+    /// as `validator_address_by_pool_id` names them.
     pools: Mutex<BTreeMap<Address, Address>>,
 }
 
@@ -360,6 +361,37 @@ impl SuiAdapter {
             .copied()
     }
 
+    /// Learns the validators of `pools` not in the active set (a validator that left keeps
+    /// its pool in `inactive_validators`) with sui-rpc's `get_validator_address_by_pool_id`
+    /// (a simulated `0x3::sui_system::validator_address_by_pool_id` per pool).
+    async fn resolve_pools(&self, pools: &[Address]) -> Result<()> {
+        let mut unknown: Vec<Address> = pools
+            .iter()
+            .filter(|p| self.validator_of_pool(p).is_none())
+            .copied()
+            .collect();
+        unknown.sort();
+        unknown.dedup();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.client().await?;
+        let found = tokio::time::timeout(RPC_TIMEOUT, c.get_validator_address_by_pool_id(&unknown))
+            .await
+            .map_err(|_| {
+                AdapterError::transient(
+                    CHAIN,
+                    format!("validator_address_by_pool_id: no answer in {RPC_TIMEOUT:?}"),
+                )
+            })?
+            .map_err(|s| status_err("validator_address_by_pool_id", &s))?;
+        let mut map = self.pools.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (pool, validator) in found {
+            map.insert(pool, validator);
+        }
+        Ok(())
+    }
+
     /// The gas coin (the largest) and up to [`MAX_MERGED_COINS`] others to merge into it.
     async fn gas_coins(&self) -> Result<(wire::CoinRef, Vec<wire::CoinRef>)> {
         let mut coins = self.coins().await?;
@@ -600,15 +632,15 @@ impl ChainAdapter for SuiAdapter {
                 .saturating_add(i64::try_from(e.duration_ms).unwrap_or(i64::MAX)),
         )
         .ok();
+        let staked = self.staked().await?;
+        self.resolve_pools(&staked.iter().map(|s| s.pool_id).collect::<Vec<_>>())
+            .await?;
         let mut out = Vec::new();
-        for s in self.staked().await? {
-            let validator = match self.validator_of_pool(&s.pool_id) {
-                Some(v) => v.to_string(),
-                None => {
-                    tracing::warn!(pool = %s.pool_id, object = %s.id, "StakedSui of a pool outside the active set: named by its pool id");
-                    s.pool_id.to_string()
-                }
-            };
+        for s in staked {
+            let validator = self
+                .validator_of_pool(&s.pool_id)
+                .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("pool {} has no validator", s.pool_id)))?
+                .to_string();
             let activating = s.stake_activation_epoch > e.index;
             out.push(Position {
                 validator,
@@ -680,11 +712,12 @@ impl ChainAdapter for SuiAdapter {
         let amount = u64::try_from(amount.0)
             .map_err(|_| AdapterError::bad_input(CHAIN, format!("{amount} MIST does not fit a Sui coin (u64)")))?;
         let epoch = self.epoch_state().await?;
-        let mine: Vec<StakedSui> = self
-            .staked()
-            .await?
+        let staked = self.staked().await?;
+        self.resolve_pools(&staked.iter().map(|s| s.pool_id).collect::<Vec<_>>())
+            .await?;
+        let mine: Vec<StakedSui> = staked
             .into_iter()
-            .filter(|s| self.validator_of_pool(&s.pool_id) == Some(v) || s.pool_id.to_string() == validator)
+            .filter(|s| self.validator_of_pool(&s.pool_id) == Some(v))
             .collect();
         let held: u128 = mine.iter().map(|s| u128::from(s.principal)).sum();
         if u128::from(amount) > held {
