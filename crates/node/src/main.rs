@@ -348,7 +348,7 @@ enum KeysCmd {
     /// and the `signer` line for the network config.
     Generate {
         /// The chain it signs for: evm, bsc, polygon, sonic, ronin, apechain, tron, cosmos
-        /// (secp256k1), solana, near or cardano (Ed25519).
+        /// (secp256k1), solana, near, cardano or sui (Ed25519).
         #[arg(long)]
         chain: String,
         /// The key's label (unique in the token).

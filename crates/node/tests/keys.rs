@@ -96,6 +96,18 @@ fn success_keys_generate_and_list_in_softhsm() {
         out.contains("generated ed25519 key \"near-1\"") && out.contains("access key") && out.contains("ed25519:"),
         "{out}"
     );
+    // Sui: 0x + hex of Blake2b-256(0x00 ‖ key), the address the Sui adapter derives
+    let sui = gen("sui", "sui-1");
+    let (out, err) = text(&sui);
+    assert!(sui.status.success(), "{err}");
+    let key = HsmKey::open(
+        &settings,
+        &Pkcs11Uri::parse("pkcs11:token=treasury;object=sui-1").unwrap(),
+    )
+    .unwrap();
+    let address = key.address("sui", "").unwrap();
+    assert!(address.starts_with("0x") && address.len() == 66, "{address}");
+    assert!(out.contains(&format!("address (sui): {address}")), "{out}");
     let unknown = gen("algorand", "algo-1");
     assert!(!unknown.status.success());
     assert!(text(&unknown).1.contains("expected one of"), "{}", text(&unknown).1);
