@@ -162,7 +162,9 @@ fn success_keys_generate_and_list_in_softhsm() {
         "near-1",
         "ada-1-stake-1",
         "addr1v",
-        "6 keys in token \"treasury\"",
+        "sui-1",
+        "sui: 0x",
+        "7 keys in token \"treasury\"",
     ] {
         assert!(out.contains(want), "{want} missing from: {out}");
     }
