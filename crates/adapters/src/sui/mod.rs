@@ -75,8 +75,10 @@ pub const GAS_SAFE_OVERHEAD_UNITS: u64 = 1_000;
 const MAX_MERGED_COINS: usize = 200;
 /// Most StakedSui objects one withdrawal takes.
 const MAX_WITHDRAW_OBJECTS: usize = 200;
-/// Most objects read from one listing (pages of 500).
+/// Most objects read from one listing (pages of 500 asked).
 const MAX_OBJECTS: usize = 10_000;
+/// Most pages read for one listing.
+const MAX_PAGES: usize = 1_000;
 /// Deadline of each RPC.
 const RPC_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -300,7 +302,8 @@ impl SuiAdapter {
         })
     }
 
-    /// Objects `self` owns of `object_type`, every page (at most [`MAX_OBJECTS`]).
+    /// Objects `self` owns of `object_type`, every page (at most [`MAX_OBJECTS`] objects in
+    /// [`MAX_PAGES`] pages; a longer listing is refused rather than read in part).
     async fn owned(&self, object_type: &str) -> Result<Vec<pb::Object>> {
         let mut c = self.client().await?;
         let mut req = pb::ListOwnedObjectsRequest::default();
@@ -315,7 +318,8 @@ impl SuiAdapter {
             "contents",
         ]));
         let mut out = Vec::new();
-        for _ in 0..MAX_OBJECTS / 500 + 1 {
+        // a server may return smaller pages than asked: bound the pages, not only the objects
+        for _ in 0..MAX_PAGES {
             let page = call("ListOwnedObjects", c.state_client().list_owned_objects(req.clone()))
                 .await
                 .map_err(|s| status_err("ListOwnedObjects", &s))?;
@@ -331,7 +335,10 @@ impl SuiAdapter {
                 None => return Ok(out),
             }
         }
-        Ok(out)
+        Err(AdapterError::bad_response(
+            CHAIN,
+            format!("objects of {object_type} still paging after {MAX_PAGES} pages: refusing a partial list"),
+        ))
     }
 
     async fn coins(&self) -> Result<Vec<wire::CoinRef>> {
