@@ -180,18 +180,20 @@ pub trait ChainAdapter: Send + Sync + Debug {
         false
     }
 
-    /// Whether the adapter names its unbonding entries after journal keys and finds the
-    /// open ones from the journal ([`ChainAdapter::journal_exits`]) rather than from the
-    /// chain's logs (Sonic: wrID = keccak256(key)). A property of the adapter, read
-    /// without I/O.
+    /// Whether the adapter finds its exits from the journal ([`ChainAdapter::journal_exits`])
+    /// rather than from the chain's logs: Sonic names its unbonding entries after journal
+    /// keys (wrID = keccak256(key)); Sui reads the rewards its withdrawals paid from their
+    /// transactions. The orchestrator gives the exits before positions and before rewards.
+    /// A property of the adapter, read without I/O.
     fn exits_from_journal(&self) -> bool {
         false
     }
 
     /// The journal's undelegations not refused, as (validator, idempotency key), and its
     /// confirmed withdrawals (their signed transactions), oldest first. The orchestrator
-    /// gives them before each positions read when [`ChainAdapter::exits_from_journal`];
-    /// the adapter keeps them (no I/O). Default: ignored.
+    /// gives them before each positions read and each rewards read when
+    /// [`ChainAdapter::exits_from_journal`]; the adapter keeps them (no I/O). Default:
+    /// ignored.
     fn journal_exits(&self, _undelegations: &[(String, String)], _withdrawals: &[SignedTx]) {}
 
     /// Whether the adapter realizes rewards as the treasury's balance growth net of its
