@@ -56,7 +56,7 @@ use sui_sdk_types::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::move_staking::{Abort, StakedCoin, StakingSystem, MIN_STAKING_THRESHOLD};
+use crate::move_staking::{Abort, StakedCoin, StakingSystem};
 
 /// MIST per SUI.
 pub const SUI: u64 = 1_000_000_000;
@@ -330,6 +330,18 @@ impl State {
             rgp: g.reference_gas_price,
             chain_id: g.chain_id.clone(),
         })
+    }
+
+    /// The SUI coins `owner` holds, MIST.
+    fn coin_balance(&self, owner: &Address) -> u64 {
+        self.objects
+            .values()
+            .filter(|o| o.owner == *owner)
+            .filter_map(|o| match o.kind {
+                Kind::Coin(b) => Some(b),
+                Kind::Staked(_) => None,
+            })
+            .sum()
     }
 
     fn epoch_start_ms(&self) -> u64 {
@@ -644,23 +656,20 @@ impl<'a> Run<'a> {
         Run { tx, digest }
     }
 
-    fn pure_u64(&self, inputs: &[Input], a: &Argument, c: usize) -> Result<u64, Failure> {
-        match a {
-            Argument::Input(i) => match inputs.get(usize::from(*i)) {
-                Some(Input::Pure(b)) => bcs::from_bytes(b).map_err(|_| arg_error(c, "a u64 was expected")),
-                _ => Err(arg_error(c, "a pure u64 was expected")),
-            },
-            _ => Err(arg_error(c, "a pure u64 was expected")),
-        }
-    }
-
-    fn pure_address(&self, inputs: &[Input], a: &Argument, c: usize) -> Result<Address, Failure> {
-        match a {
-            Argument::Input(i) => match inputs.get(usize::from(*i)) {
-                Some(Input::Pure(b)) => bcs::from_bytes(b).map_err(|_| arg_error(c, "an address was expected")),
-                _ => Err(arg_error(c, "a pure address was expected")),
-            },
-            _ => Err(arg_error(c, "a pure address was expected")),
+    /// The pure input `a` names, BCS-decoded as `T` (`what` names it in the error).
+    fn pure<T: serde::de::DeserializeOwned>(
+        &self,
+        inputs: &[Input],
+        a: &Argument,
+        c: usize,
+        what: &str,
+    ) -> Result<T, Failure> {
+        let Argument::Input(i) = a else {
+            return Err(arg_error(c, &format!("a pure {what} was expected")));
+        };
+        match inputs.get(usize::from(*i)) {
+            Some(Input::Pure(b)) => bcs::from_bytes(b).map_err(|_| arg_error(c, &format!("a {what} was expected"))),
+            _ => Err(arg_error(c, &format!("a pure {what} was expected"))),
         }
     }
 
@@ -696,7 +705,7 @@ impl<'a> Run<'a> {
                     let [amount] = split.amounts.as_slice() else {
                         return Err(unsupported(c, "SplitCoins into several coins"));
                     };
-                    let amount = self.pure_u64(&ptb.inputs, amount, c)?;
+                    let amount: u64 = self.pure(&ptb.inputs, amount, c, "u64")?;
                     let Some(Obj {
                         kind: Kind::Coin(balance),
                         ..
@@ -764,7 +773,7 @@ impl<'a> Run<'a> {
                                 return Err(arg_error(c, "the coin was used already or is not a coin"));
                             };
                             results[r] = Value::Moved;
-                            let validator = self.pure_address(&ptb.inputs, validator, c)?;
+                            let validator: Address = self.pure(&ptb.inputs, validator, c, "address")?;
                             let staked = s
                                 .system
                                 .request_add_stake(&validator.to_string(), amount)
@@ -785,16 +794,13 @@ impl<'a> Run<'a> {
                                     }
                                     _ => return Err(arg_error(c, "a StakedSui object was expected")),
                                 },
-                                Argument::Result(_) | Argument::NestedResult(..) => {
-                                    match result_index(staked).and_then(|r| results.get(r).copied()) {
-                                        Some(Value::Staked(st)) => {
-                                            results[result_index(staked).unwrap_or_default()] = Value::Moved;
-                                            st
-                                        }
-                                        _ => return Err(arg_error(c, "a StakedSui was expected")),
+                                _ => match result_index(staked).map(|r| (r, results.get(r).copied())) {
+                                    Some((r, Some(Value::Staked(st)))) => {
+                                        results[r] = Value::Moved;
+                                        st
                                     }
-                                }
-                                _ => return Err(arg_error(c, "a StakedSui was expected")),
+                                    _ => return Err(arg_error(c, "a StakedSui was expected")),
+                                },
                             };
                             let w = s.system.request_withdraw_stake(st).map_err(|a| abort(c, a))?;
                             events.push(Unstaking {
@@ -827,7 +833,7 @@ impl<'a> Run<'a> {
                             let [staked, amount] = call.arguments.as_slice() else {
                                 return Err(arg_error(c, "split takes (&mut StakedSui, u64)"));
                             };
-                            let amount = self.pure_u64(&ptb.inputs, amount, c)?;
+                            let amount: u64 = self.pure(&ptb.inputs, amount, c, "u64")?;
                             let Argument::Input(i) = staked else {
                                 return Err(unsupported(c, "split of a StakedSui that is not an input"));
                             };
@@ -1221,15 +1227,8 @@ impl pb::state_service_server::StateService for Svc {
         let tag =
             StructTag::from_str(ty).map_err(|e| Status::invalid_argument(format!("invalid coin_type {ty:?}: {e}")))?;
         let s = lock(&self.0);
-        let total: u64 = if tag == StructTag::sui() {
-            s.objects
-                .values()
-                .filter(|o| o.owner == owner)
-                .filter_map(|o| match o.kind {
-                    Kind::Coin(b) => Some(b),
-                    Kind::Staked(_) => None,
-                })
-                .sum()
+        let total = if tag == StructTag::sui() {
+            s.coin_balance(&owner)
         } else {
             0
         };
@@ -1441,15 +1440,7 @@ impl LocalSui {
     /// The SUI coins `owner` holds, MIST.
     pub fn balance(&self, owner: &str) -> u64 {
         let Ok(owner) = Address::from_str(owner) else { return 0 };
-        lock(&self.state)
-            .objects
-            .values()
-            .filter(|o| o.owner == owner)
-            .filter_map(|o| match o.kind {
-                Kind::Coin(b) => Some(b),
-                Kind::Staked(_) => None,
-            })
-            .sum()
+        lock(&self.state).coin_balance(&owner)
     }
 
     /// `owner`'s StakedSui objects: (validator address, activation epoch, principal MIST).
@@ -1500,9 +1491,6 @@ impl LocalSui {
             .map_err(|a| anyhow::anyhow!("{a}"))
     }
 }
-
-/// Smallest stake, MIST (re-exported for tests and the binary).
-pub const MIN_STAKE_MIST: u64 = MIN_STAKING_THRESHOLD;
 
 #[cfg(test)]
 mod tests {

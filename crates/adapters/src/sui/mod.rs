@@ -194,6 +194,12 @@ fn time_of(what: &str, t: Option<&prost_types::Timestamp>) -> Result<Timestamp> 
     Timestamp::from_unix_millis(ms).map_err(|e| AdapterError::bad_response(CHAIN, format!("{what}: {e}")))
 }
 
+/// The guarded value, also after a panic elsewhere (the maps hold caches, never half-written
+/// money state).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn need<T>(what: &str, v: Option<T>) -> Result<T> {
     v.ok_or_else(|| AdapterError::bad_response(CHAIN, format!("the node's answer has no {what}")))
 }
@@ -211,6 +217,14 @@ struct EpochState {
     duration_ms: u64,
     reference_gas_price: u64,
     validators: Vec<pb::Validator>,
+}
+
+impl EpochState {
+    /// When the epoch ends (its start plus its duration); `None` past the time range.
+    fn end(&self) -> Option<Timestamp> {
+        let ms = i64::try_from(self.duration_ms).unwrap_or(i64::MAX);
+        Timestamp::from_unix_millis(self.start.unix_millis().saturating_add(ms)).ok()
+    }
 }
 
 impl SuiAdapter {
@@ -285,7 +299,7 @@ impl SuiAdapter {
             return Err(AdapterError::bad_response(CHAIN, "epoch_duration_ms is 0"));
         }
         let validators = state.validators.map(|v| v.active_validators).unwrap_or_default();
-        let mut pools = self.pools.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut pools = lock(&self.pools);
         for v in &validators {
             if let (Some(a), Some(p)) = (&v.address, v.staking_pool.as_ref().and_then(|p| p.id.as_ref())) {
                 if let (Ok(a), Ok(p)) = (Address::from_str(a), Address::from_str(p)) {
@@ -352,6 +366,11 @@ impl SuiAdapter {
         Ok(coins)
     }
 
+    /// What the treasury's SUI coins hold together, MIST.
+    async fn coin_total(&self) -> Result<u128> {
+        Ok(self.coins().await?.iter().map(|c| u128::from(c.balance)).sum())
+    }
+
     async fn staked(&self) -> Result<Vec<StakedSui>> {
         self.owned(wire::STAKED_SUI_TYPE)
             .await?
@@ -361,11 +380,7 @@ impl SuiAdapter {
     }
 
     fn validator_of_pool(&self, pool: &Address) -> Option<Address> {
-        self.pools
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(pool)
-            .copied()
+        lock(&self.pools).get(pool).copied()
     }
 
     /// Learns the validators of `pools` not in the active set (a validator that left keeps
@@ -392,7 +407,7 @@ impl SuiAdapter {
                 )
             })?
             .map_err(|s| status_err("validator_address_by_pool_id", &s))?;
-        let mut map = self.pools.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = lock(&self.pools);
         for (pool, validator) in found {
             map.insert(pool, validator);
         }
@@ -446,14 +461,7 @@ impl SuiAdapter {
             });
         }
         let tx = plan.build(self.address, epoch.reference_gas_price, budget, epoch.index)?;
-        let valid_until = Timestamp::from_unix_millis(
-            epoch
-                .start
-                .unix_millis()
-                .saturating_add(i64::try_from(epoch.duration_ms).unwrap_or(i64::MAX)),
-        )
-        .ok();
-        self.sign(tx, valid_until).await
+        self.sign(tx, epoch.end()).await
     }
 
     async fn sign(&self, tx: Transaction, valid_until: Option<Timestamp>) -> Result<SignedTx> {
@@ -509,12 +517,7 @@ impl SuiAdapter {
     }
 
     async fn read_unstaked(&self, digest: &str) -> Result<Option<Unstaked>> {
-        if let Some(u) = self
-            .unstaked
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(digest)
-        {
+        if let Some(u) = lock(&self.unstaked).get(digest) {
             return Ok(Some(u.clone()));
         }
         let Some(t) = self
@@ -537,10 +540,7 @@ impl SuiAdapter {
             at: time_of("transaction time", t.timestamp.as_ref())?,
             rewards: wire::unstaking_rewards(t.events.as_ref(), &self.address)?,
         };
-        self.unstaked
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(digest.to_string(), u.clone());
+        lock(&self.unstaked).insert(digest.to_string(), u.clone());
         Ok(Some(u))
     }
 
@@ -588,10 +588,7 @@ impl ChainAdapter for SuiAdapter {
     }
 
     fn journal_exits(&self, _undelegations: &[(String, String)], withdrawals: &[SignedTx]) {
-        *self
-            .withdrawals
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = withdrawals.iter().map(|w| w.tx_id.clone()).collect();
+        *lock(&self.withdrawals) = withdrawals.iter().map(|w| w.tx_id.clone()).collect();
     }
 
     async fn liquidity_model(&self) -> Result<LiquidityModel> {
@@ -633,12 +630,7 @@ impl ChainAdapter for SuiAdapter {
 
     async fn positions(&self) -> Result<Vec<Position>> {
         let e = self.epoch_state().await?;
-        let end = Timestamp::from_unix_millis(
-            e.start
-                .unix_millis()
-                .saturating_add(i64::try_from(e.duration_ms).unwrap_or(i64::MAX)),
-        )
-        .ok();
+        let end = e.end();
         let staked = self.staked().await?;
         self.resolve_pools(&staked.iter().map(|s| s.pool_id).collect::<Vec<_>>())
             .await?;
@@ -665,7 +657,7 @@ impl ChainAdapter for SuiAdapter {
     }
 
     async fn spendable(&self) -> Result<Amount> {
-        let total: u128 = self.coins().await?.iter().map(|c| u128::from(c.balance)).sum();
+        let total = self.coin_total().await?;
         Ok(Amount(total.saturating_sub(u128::from(GAS_RESERVE_MIST))))
     }
 
@@ -776,8 +768,9 @@ impl ChainAdapter for SuiAdapter {
             });
         }
         let (t, _) = wire::decode_payload(&tx.payload)?;
-        let epoch = self.epoch_state().await?;
-        let past_epoch = matches!(t.expiration, TransactionExpiration::Epoch(e) if e < epoch.index);
+        // the epoch number alone: GetServiceInfo, not GetEpoch with the validator set
+        let current = need("epoch", self.service_info().await?.epoch)?;
+        let past_epoch = matches!(t.expiration, TransactionExpiration::Epoch(e) if e < current);
         if past_epoch || !self.gas_coin_current(&t).await? {
             return Ok(TxStatus::Expired);
         }
@@ -791,11 +784,7 @@ impl ChainAdapter for SuiAdapter {
                 .parse()
                 .map_err(|_| AdapterError::bad_input(CHAIN, format!("reward cursor {c:?} is not a checkpoint")))?,
         };
-        let digests = self
-            .withdrawals
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let digests = lock(&self.withdrawals).clone();
         let mut sums = ClaimSums::new();
         let mut newest = after;
         for d in digests {
@@ -848,7 +837,7 @@ impl ChainAdapter for SuiAdapter {
                 epoch.validators.len()
             ),
         ));
-        let balance: u128 = self.coins().await?.iter().map(|c| u128::from(c.balance)).sum();
+        let balance = self.coin_total().await?;
         Ok(Preflight {
             signer: Some(self.address()),
             fee_token: None,

@@ -92,7 +92,8 @@ pub async fn sync_token(store: &Store, chain: &dyn ChainAdapter, now: Timestamp)
             break;
         }
     }
-    report.positions = positions_of(store, chain).await?;
+    // the journal's exits were given above
+    report.positions = read_positions(store, chain).await?;
     if chain.rewards_from_positions() {
         let cursor = cursor.unwrap_or_default();
         let out = realize_position_growth(store, chain, &report.positions, &cursor).await?;
@@ -203,10 +204,15 @@ async fn give_journal_exits(store: &Store, chain: &dyn ChainAdapter, token: &str
 /// # Errors
 /// The chain's or the store's.
 pub async fn positions_of(store: &Store, chain: &dyn ChainAdapter) -> Result<Vec<Position>> {
-    let token = chain.token().to_string();
     if chain.exits_from_journal() {
-        give_journal_exits(store, chain, &token).await?;
+        give_journal_exits(store, chain, chain.token()).await?;
     }
+    read_positions(store, chain).await
+}
+
+/// [`positions_of`] once the journal's exits are given.
+async fn read_positions(store: &Store, chain: &dyn ChainAdapter) -> Result<Vec<Position>> {
+    let token = chain.token().to_string();
     let mut positions = chain
         .positions()
         .await
