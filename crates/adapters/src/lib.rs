@@ -19,11 +19,13 @@
 //! its reason, insufficient funds, bad input, bad response (garbage from the chain).
 #![deny(missing_docs)]
 
+#[cfg(feature = "aptos")]
+pub mod aptos;
 #[cfg(feature = "cardano")]
 pub mod cardano;
 #[cfg(feature = "cosmos")]
 pub mod cosmos;
-#[cfg(any(feature = "near", feature = "cardano", feature = "sui"))]
+#[cfg(any(feature = "near", feature = "cardano", feature = "sui", feature = "aptos"))]
 pub mod ed25519;
 pub mod error;
 #[cfg(feature = "evm")]

@@ -29,7 +29,8 @@ pub mod sonic;
     feature = "tron-local",
     feature = "near-local",
     feature = "cardano-local",
-    feature = "sui-local"
+    feature = "sui-local",
+    feature = "aptos-local"
 ))]
 pub fn hsm_key(
     dir: &std::path::Path,
@@ -51,7 +52,8 @@ pub fn hsm_key(
     feature = "tron-local",
     feature = "near-local",
     feature = "cardano-local",
-    feature = "sui-local"
+    feature = "sui-local",
+    feature = "aptos-local"
 ))]
 pub fn hsm_keys(
     dir: &std::path::Path,

@@ -9,7 +9,8 @@
 //! x/auth, x/staking and x/distribution; `cardano`: Blockfrost's REST API over the Conway
 //! ledger's UTxO, witness, deposit and reward rules; `move-staking`: the staking system
 //! Sui and IOTA share (staking pools, exchange rates, epochs), the pure core their local
-//! chains will run. The TRON and Cardano chains read
+//! chains run; `aptos`: the fullnode REST API `/v1` over `0x1::delegation_pool`'s share
+//! pools, lockup cycles and add-stake fee. The TRON and Cardano chains read
 //! transactions with codecs of their own (`tron_codec`, `cardano_codec`), never the
 //! adapters' encoders, checked against published test vectors: an encoding bug in an
 //! adapter cannot pass on both sides.
@@ -20,6 +21,8 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "aptos")]
+pub mod aptos;
 #[cfg(feature = "cardano")]
 pub mod cardano;
 #[cfg(feature = "cardano")]
@@ -40,7 +43,13 @@ pub mod tron_codec;
 /// Binds 127.0.0.1:`port` (0 = any free port) and serves `app` there; when `tick_ms` > 0
 /// it also calls `tick` every `tick_ms` real milliseconds (a chain producing blocks on its
 /// own). Returns the bound address and the task (abort it to stop both).
-#[cfg(any(feature = "near", feature = "tron", feature = "cosmos", feature = "cardano"))]
+#[cfg(any(
+    feature = "near",
+    feature = "tron",
+    feature = "cosmos",
+    feature = "cardano",
+    feature = "aptos"
+))]
 async fn serve(
     app: axum::Router,
     port: u16,

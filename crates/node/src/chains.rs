@@ -167,7 +167,8 @@ fn key_for(token: &str, chain: &ChainConfig) -> Result<SecretBytes> {
     feature = "tron",
     feature = "cosmos",
     feature = "cardano",
-    feature = "sui"
+    feature = "sui",
+    feature = "aptos"
 ))]
 fn real_handle<A: ChainAdapter + 'static>(
     adapter: A,
@@ -254,7 +255,8 @@ fn evm_parts(
     feature = "tron",
     feature = "cosmos",
     feature = "cardano",
-    feature = "sui"
+    feature = "sui",
+    feature = "aptos"
 ))]
 fn endpoint_and_key(
     cfg: &NetworkConfig,
@@ -587,8 +589,31 @@ pub fn build(
                 let adapter = SuiAdapter::new(cfg, key).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)
             }
+            #[cfg(feature = "aptos")]
+            "aptos" => {
+                use softstake_adapters::aptos::{AptosAdapter, AptosStakeConfig};
+                let (rest_url, key) = endpoint_and_key(cfg, symbol, "aptos", "APT", chain)?;
+                // Aptos's chain id (1 mainnet, 2 testnet) pinned in genesis_hash
+                let chain_id = chain
+                    .genesis_hash
+                    .as_deref()
+                    .map(|id| {
+                        id.parse::<u8>().map_err(|_| {
+                            anyhow!("chains.{symbol}.genesis_hash = {id:?}: Aptos's chain id is a number 0-255")
+                        })
+                    })
+                    .transpose()?;
+                let cfg = AptosStakeConfig {
+                    rest_url,
+                    chain_id,
+                    extra_pools: vec![],
+                    max_operations_per_epoch: 32,
+                };
+                let adapter = AptosAdapter::new(cfg, key).with_context(|| format!("chains.{symbol}"))?;
+                real_handle(adapter, chain, &observer)
+            }
             other => bail!(
-                "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}{}{}{}); \
+                "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}{}{}{}{}); \
                  real adapters are compiled in with their cargo feature",
                 if cfg!(feature = "solana") { ", solana" } else { "" },
                 if cfg!(feature = "near") { ", near" } else { "" },
@@ -596,6 +621,7 @@ pub fn build(
                 if cfg!(feature = "cosmos") { ", cosmos" } else { "" },
                 if cfg!(feature = "cardano") { ", cardano" } else { "" },
                 if cfg!(feature = "sui") { ", sui" } else { "" },
+                if cfg!(feature = "aptos") { ", aptos" } else { "" },
                 if cfg!(feature = "evm") {
                     EVM_ADAPTERS.iter().map(|(n, _)| format!(", {n}")).collect::<String>()
                 } else {

@@ -76,7 +76,7 @@ pub struct ChainConfig {
     pub priority_fee_micro_lamports: u64,
     /// The chain's genesis hash, pinned (Solana: `solana genesis-hash`; devnet is
     /// `EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG`; Sui: the chain id, the genesis
-    /// checkpoint's digest): `softstake doctor` fails when the
+    /// checkpoint's digest; Aptos: the chain id, `1` mainnet, `2` testnet): `softstake doctor` fails when the
     /// endpoint serves another chain. Unset on a local validator, whose genesis changes at
     /// each start.
     #[serde(default)]
@@ -1455,6 +1455,7 @@ mod tests {
             ("POL", "polygon"),
             ("APE", "apechain"),
             ("SUI", "sui"),
+            ("APT", "aptos"),
         ] {
             let c = &cfg.chains[token];
             assert_eq!(c.adapter, adapter, "{token}");
@@ -1468,14 +1469,14 @@ mod tests {
             (evm("BNB"), evm("S"), evm("POL"), evm("APE"), evm("AXS")),
             (Some(97), Some(57_054), Some(11_155_111), Some(33_111), Some(2021))
         );
-        // every real adapter configured: the eleven chains with one
+        // every real adapter configured: the twelve chains with one
         let real: Vec<&str> = cfg
             .chains
             .values()
             .map(|c| c.adapter.as_str())
             .filter(|a| *a != "sim")
             .collect();
-        assert_eq!(real.len(), 11, "{real:?}");
+        assert_eq!(real.len(), 12, "{real:?}");
         // EVM start blocks and the AXS pool come from the environment (APE needs none: it
         // is accounted from checkpoints at the head)
         assert_eq!(cfg.chains["APE"].evm.as_ref().unwrap().start_block, None);
