@@ -87,10 +87,10 @@ impl KeyAlgorithm {
             "evm" | "bsc" | "polygon" | "sonic" | "ronin" | "apechain" | "tron" | "cosmos" => {
                 Ok(KeyAlgorithm::Secp256k1)
             }
-            "solana" | "near" | "cardano" | "sui" => Ok(KeyAlgorithm::Ed25519),
+            "solana" | "near" | "cardano" | "sui" | "aptos" => Ok(KeyAlgorithm::Ed25519),
             other => Err(AdapterError::bad_input(
                 "pkcs11",
-                format!("unknown chain {other:?}: expected evm, bsc, polygon, sonic, ronin, apechain, tron, cosmos, solana, near, cardano or sui"),
+                format!("unknown chain {other:?}: expected evm, bsc, polygon, sonic, ronin, apechain, tron, cosmos, solana, near, cardano, sui or aptos"),
             )),
         }
     }
@@ -325,6 +325,7 @@ impl HsmKeyInfo {
             "solana" => Ok(bs58::encode(&self.public_key).into_string()),
             "near" => Ok(hex::encode(&self.public_key)),
             "sui" => Ok(sui_address(&self.public_key)),
+            "aptos" => Ok(aptos_address(&self.public_key)),
             _ => cardano_enterprise_address(&self.public_key, 1),
         }
     }
@@ -624,6 +625,16 @@ fn sui_address(public_key: &[u8]) -> String {
     let mut h = Blake2b::<U32>::new();
     h.update([0u8]);
     h.update(public_key);
+    format!("0x{}", hex::encode(h.finalize()))
+}
+
+/// Aptos's single-key Ed25519 account address: `0x` + hex of SHA3-256(key ‖ 0x00), the
+/// scheme byte of Ed25519 (aptos.dev, "Accounts": authentication key derivation).
+fn aptos_address(public_key: &[u8]) -> String {
+    use sha3::{Digest, Sha3_256};
+    let mut h = Sha3_256::new();
+    h.update(public_key);
+    h.update([0u8]);
     format!("0x{}", hex::encode(h.finalize()))
 }
 

@@ -326,6 +326,11 @@ async fn success_aptos_operations_signed_by_the_hsm() {
     let dir = tempfile::tempdir().unwrap();
     let hsm = softstake_e2e::hsm_key(dir.path(), "aptos-1", softstake_adapters::pkcs11::KeyAlgorithm::Ed25519);
     let me = treasury_of(TreasuryKey::Hsm(hsm.clone()));
+    assert_eq!(
+        hsm.address("aptos", "").unwrap(),
+        me.to_string(),
+        "`softstake keys` names the adapter's account"
+    );
     let c = start(genesis(me), 0).await.unwrap();
     let chain = journal::guarded(
         AptosAdapter::new(config(&c.url), TreasuryKey::Hsm(hsm)).unwrap(),

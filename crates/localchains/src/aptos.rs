@@ -120,11 +120,7 @@ impl SharePool {
 
     fn value(&self, who: &AccountAddress) -> u128 {
         let s = self.holders.get(who).copied().unwrap_or(0);
-        if self.shares == 0 {
-            0
-        } else {
-            s * self.coins / self.shares
-        }
+        (s * self.coins).checked_div(self.shares).unwrap_or(0)
     }
 
     fn buy(&mut self, who: AccountAddress, coins: u128) {
@@ -149,11 +145,7 @@ impl SharePool {
     fn redeem_shares(&mut self, who: &AccountAddress, shares: u128) -> u128 {
         let held = self.holders.get(who).copied().unwrap_or(0);
         let s = shares.min(held);
-        let out = if self.shares == 0 {
-            0
-        } else {
-            s * self.coins / self.shares
-        };
+        let out = (s * self.coins).checked_div(self.shares).unwrap_or(0);
         self.shares -= s;
         self.coins -= out;
         if held == s {
@@ -838,19 +830,19 @@ async fn view(State(c): State<Shared>, Json(req): Json<Value>) -> Response {
     }
 }
 
-fn decode(body: &[u8]) -> std::result::Result<(SignedTransaction, String), Response> {
+fn decode(body: &[u8]) -> std::result::Result<(SignedTransaction, String), Box<Response>> {
     let tx: SignedTransaction = aptos_sdk::aptos_bcs::from_bytes(body).map_err(|e| {
-        api_error(
+        Box::new(api_error(
             StatusCode::BAD_REQUEST,
             format!("Failed to deserialize input into SignedTransaction: {e}"),
             "invalid_input",
             None,
-        )
+        ))
     })?;
     let hash = tx
         .hash()
         .map(|h| format!("0x{}", h.to_hex().trim_start_matches("0x")))
-        .map_err(|e| api_error(StatusCode::BAD_REQUEST, e.to_string(), "invalid_input", None))?;
+        .map_err(|e| Box::new(api_error(StatusCode::BAD_REQUEST, e.to_string(), "invalid_input", None)))?;
     Ok((tx, hash))
 }
 
@@ -866,7 +858,7 @@ fn rejected(e: Invalid) -> Response {
 async fn submit(State(c): State<Shared>, body: Bytes) -> Response {
     let (tx, hash) = match decode(&body) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut c = lock(&c);
     if let Err(e) = c.validate(&tx, true) {
@@ -895,7 +887,7 @@ async fn submit(State(c): State<Shared>, body: Bytes) -> Response {
 async fn simulate(State(c): State<Shared>, body: Bytes) -> Response {
     let (tx, hash) = match decode(&body) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if tx.verify_signature().is_ok() {
         return api_error(

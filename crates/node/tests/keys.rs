@@ -108,6 +108,11 @@ fn success_keys_generate_and_list_in_softhsm() {
     let address = key.address("sui", "").unwrap();
     assert!(address.starts_with("0x") && address.len() == 66, "{address}");
     assert!(out.contains(&format!("address (sui): {address}")), "{out}");
+    // Aptos: 0x + hex of SHA3-256(key ‖ 0x00), the address the Aptos adapter derives
+    let apt = gen("aptos", "apt-1");
+    let (out, err) = text(&apt);
+    assert!(apt.status.success(), "{err}");
+    assert!(out.contains("address (aptos): 0x"), "{out}");
     let unknown = gen("algorand", "algo-1");
     assert!(!unknown.status.success());
     assert!(text(&unknown).1.contains("expected one of"), "{}", text(&unknown).1);
@@ -164,7 +169,9 @@ fn success_keys_generate_and_list_in_softhsm() {
         "addr1v",
         "sui-1",
         "sui: 0x",
-        "7 keys in token \"treasury\"",
+        "aptos: 0x",
+        "apt-1",
+        "8 keys in token \"treasury\"",
     ] {
         assert!(out.contains(want), "{want} missing from: {out}");
     }
