@@ -43,7 +43,8 @@ pub struct ValidatorCandidate {
     pub total_stake: Amount,
     /// Reward rate relative to the network median, bps (10 000 = median).
     pub performance_bps: u32,
-    /// False when jailed, retired or not in the active set.
+    /// False when jailed, retired, not in the active set, or not open to delegation (an
+    /// Aptos owner's own stake pool): listed for the network's stake, never chosen.
     pub active: bool,
 }
 
@@ -120,7 +121,7 @@ pub fn superminority(candidates: &[ValidatorCandidate], superminority_bps: u32) 
 
 fn exclusion(c: &ValidatorCandidate, policy: &ValidatorPolicy, supermin: &BTreeSet<String>) -> Option<String> {
     if !c.active {
-        Some("not in the active set".into())
+        Some("not in the active set or not open to delegation".into())
     } else if supermin.contains(&c.id) {
         Some("in the superminority (would raise stake concentration)".into())
     } else if c.commission_bps > policy.max_commission_bps {

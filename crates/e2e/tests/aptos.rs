@@ -134,10 +134,11 @@ async fn success_aptos_stake_lifecycle_on_the_local_chain() {
     );
     assert_eq!(model.min_delegation, Amount(u128::from(10 * APT)));
     let vals = chain.validators().await.unwrap();
-    assert_eq!(
-        vals.len(),
-        2,
-        "the owner's stake pool is not a delegation pool: {vals:?}"
+    assert_eq!(vals.len(), 3, "{vals:?}");
+    let solo = vals.iter().find(|v| v.id == pool(0xc3).to_string()).unwrap();
+    assert!(
+        !solo.active && solo.total_stake == Amount(u128::from(1_500_000 * APT)),
+        "an owner's stake pool counts for the network's stake, never as a candidate: {solo:?}"
     );
     assert_eq!(vals[0].commission_bps, 800);
 

@@ -24,6 +24,10 @@
 //!              expiration or its sequence number used → expired
 //! ```
 //!
+//! Validators are the whole active set: delegation pools as candidates, owners' own stake
+//! pools (`delegation_pool_exists` false) listed inactive, so the network's stake (the
+//! superminority) counts them while nobody delegates to them.
+//!
 //! Right after `add_stake` a position is short of the ledger by the add-stake fee
 //! (`get_add_stake_fee`) until the epoch ends: reconciliation shows it as drift for that
 //! epoch, and the fee comes back as the first epoch's reward. Amounts are octas
@@ -534,8 +538,16 @@ impl ChainAdapter for AptosAdapter {
         let mut out = Vec::new();
         for v in self.active_set().await? {
             if !self.is_pool(&v.addr).await? {
-                // a stake pool of its owner alone: nothing softstake can delegate to
-                tracing::warn!(validator = %v.addr, "validator is not a delegation pool: skipped");
+                // a stake pool of its owner alone: nothing softstake can delegate to, but
+                // its stake is the network's (the superminority is computed over all)
+                out.push(ValidatorCandidate {
+                    id: v.addr.clone(),
+                    name: format!("{} (stake pool, not a delegation pool)", v.addr),
+                    commission_bps: 0,
+                    total_stake: Amount(v.voting_power),
+                    performance_bps: wire::performance_bps(&perf, v.index),
+                    active: false,
+                });
                 continue;
             }
             let r = self

@@ -1,7 +1,7 @@
 //! `aptos-localnet`: our local Aptos chain for the demo and manual runs: the fullnode REST
 //! API `/v1` on 127.0.0.1:8070, the delegation pools of `data/aptos/validators.csv` and the
 //! reward rates of `data/aptos/apr.csv`, the treasury funded with its key written to a
-//! file, the ledger clock running `--speed` chain seconds per real second.
+//! file, the ledger clock running a chain second every `--tick-ms` real milliseconds.
 //!
 //! ```text
 //! cargo run -p softstake-localchains --features aptos --bin aptos-localnet
@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use softstake_localchains::aptos::{bundled_rates, bundled_validators, start, AptosGenesis, APT};
+use softstake_localchains::aptos::{bundled_rates, bundled_validators, start, AptosGenesis, ValidatorSpec, APT};
 
 /// Runs a local Aptos chain until Ctrl-C.
 #[derive(Debug, Parser)]
@@ -34,9 +34,15 @@ struct Args {
     /// Lockup cycle, chain seconds (mainnet 14 days since AIP-94).
     #[arg(long, default_value_t = 600)]
     lockup_secs: u64,
-    /// Real milliseconds per chain second (0: the clock moves one second per transaction).
-    #[arg(long, default_value_t = 1_000)]
+    /// Real milliseconds per chain second (0: the clock moves one second per transaction;
+    /// the default runs the chain 50× real time, an epoch every 1.2 s).
+    #[arg(long, default_value_t = 20)]
     tick_ms: u64,
+    /// Owners' own stake pools beside the bundled delegation pools, 1 000 000 APT each
+    /// (staking_config's minimum_stake): stand-ins for the rest of the active set, which no
+    /// offline source lists, so the bundled pools hold a share of the network (0: none).
+    #[arg(long, default_value_t = 9)]
+    owner_pools: u64,
     /// Gas unit price, octas (mainnet's minimum is 100).
     #[arg(long, default_value_t = 100)]
     gas_unit_price: u64,
@@ -61,6 +67,16 @@ async fn main() -> Result<()> {
         validators: bundled_validators(include_str!("../../../../data/aptos/validators.csv"))?
             .into_iter()
             .map(|(v, _)| v)
+            .chain((1..=args.owner_pools).map(|i| {
+                ValidatorSpec {
+                    address: format!("{:#066x}", 0x5741_4b45_0000_u64 + i)
+                        .parse()
+                        .expect("a hex address"),
+                    commission: 0,
+                    stake_octas: 1_000_000 * APT,
+                    delegation_pool: false,
+                }
+            }))
             .collect(),
         accounts: vec![(
             address,
