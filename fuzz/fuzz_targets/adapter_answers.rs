@@ -2,12 +2,14 @@
 //! journal payloads: Solana's bincode stake accounts and StakeHistory sysvar and its
 //! transactions; NEAR's JSON view results (the staking pool's `get_account`) and borsh
 //! signed transactions; Cosmos's protobuf BaseAccount and TxRaw; EVM EIP-2718 envelopes
-//! and the BNB StakeHub / Sonic SFC custom errors in revert data. Garbage is an error,
+//! and the BNB StakeHub / Sonic SFC custom errors in revert data; Aptos's BCS signed
+//! transactions and Move abort statuses. Garbage is an error,
 //! never a panic, a hang or an allocation the input's length does not explain.
 #![no_main]
 
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
+use softstake_adapters::aptos;
 use softstake_adapters::cosmos::{decode_base_account, CosmosAdapter};
 use softstake_adapters::evm::{bsc, decode_payload as evm_payload, sonic};
 use softstake_adapters::near::{decode_view, NearAdapter, PoolAccount};
@@ -27,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let b64 = || base64::engine::general_purpose::STANDARD.encode(rest);
-    match which % 9 {
+    match which % 10 {
         0 => drop(decode_stake_state(rest)),
         1 => {
             if let Ok(h) = decode_stake_history(rest) {
@@ -52,6 +54,16 @@ fuzz_target!(|data: &[u8]| {
         7 => {
             let parts: Vec<String> = rest.split(|b| *b == b',').map(hex::encode).collect();
             drop(evm_payload("fuzz", &payload(parts.join(","))));
+        }
+        8 => {
+            // a payload that decodes re-encodes to itself and hashes to its own id
+            if let Ok(tx) = aptos::decode_signed(rest) {
+                let id = aptos::tx_hash(&tx).unwrap();
+                assert_eq!(aptos::decode_payload(&aptos::encode_payload(&tx).unwrap(), &id).unwrap(), tx);
+            }
+            drop(aptos::decode_payload(&hex::encode(rest), "0x"));
+            let status = String::from_utf8_lossy(rest);
+            assert!(status.contains(aptos::abort_name(&status)));
         }
         _ => {
             let _ = bsc::decode_revert(rest);

@@ -167,6 +167,8 @@ struct Pool {
     pending_withdrawals: BTreeMap<AccountAddress, usize>,
     pending_active: u128,
     locked_until_secs: u64,
+    /// Rewards credited since genesis (delegators' and commission), octas.
+    minted: u128,
 }
 
 impl Pool {
@@ -282,13 +284,21 @@ fn gas_of(function: &str) -> u64 {
 
 /// Credits `base × num / den` of rewards to `pool`: the delegators' part raises the share
 /// price, the operator's commission (hundredths of a percent) buys shares for `operator`.
-fn reward(pool: &mut SharePool, base: u128, (num, den): (u128, u128), commission: u128, operator: AccountAddress) {
+/// Returns the rewards credited, octas.
+fn reward(
+    pool: &mut SharePool,
+    base: u128,
+    (num, den): (u128, u128),
+    commission: u128,
+    operator: AccountAddress,
+) -> u128 {
     let rewards = base * num / den;
     let fee = rewards * commission / u128::from(MAX_FEE);
     pool.coins += rewards - fee;
     if fee > 0 {
         pool.buy(operator, fee);
     }
+    rewards
 }
 
 /// A validation failure: the node's `vm_error` answer.
@@ -338,6 +348,7 @@ impl Chain {
                     pending_withdrawals: BTreeMap::new(),
                     pending_active: 0,
                     locked_until_secs: g.genesis_secs + g.lockup_secs,
+                    minted: 0,
                 },
             );
         }
@@ -385,9 +396,9 @@ impl Chain {
             let earning = p.active.coins - p.pending_active;
             let olc = p.olc();
             let commission = u128::from(p.commission);
-            reward(&mut p.active, earning, (num, den), commission, *addr);
+            p.minted += reward(&mut p.active, earning, (num, den), commission, *addr);
             let pending_inactive = p.inactive[olc].coins;
-            reward(&mut p.inactive[olc], pending_inactive, (num, den), commission, *addr);
+            p.minted += reward(&mut p.inactive[olc], pending_inactive, (num, den), commission, *addr);
             p.pending_active = 0;
             // the NULL_SHAREHOLDER's fee shares go back to the pool
             if let Some(s) = p.active.holders.remove(&NULL_SHAREHOLDER) {
@@ -543,6 +554,16 @@ impl Chain {
         None
     }
 
+    /// Runs `f` as a Move transaction runs: an abort undoes everything it wrote.
+    fn atomically(&mut self, f: impl FnOnce(&mut Chain) -> Option<&'static Abort>) -> Option<&'static Abort> {
+        let saved = (self.accounts.clone(), self.pools.clone());
+        let abort = f(self);
+        if abort.is_some() {
+            (self.accounts, self.pools) = saved;
+        }
+        abort
+    }
+
     /// Runs one entry function for `who`.
     fn execute(&mut self, who: AccountAddress, payload: &TransactionPayload) -> Outcome {
         let TransactionPayload::EntryFunction(f) = payload else {
@@ -559,13 +580,13 @@ impl Chain {
         );
         let abort = match (module, f.function.as_str(), args) {
             (Some("delegation_pool"), "add_stake", (Some(pool), Some(n))) if f.args.len() == 2 => {
-                self.add_stake(who, pool, n)
+                self.atomically(|c| c.add_stake(who, pool, n))
             }
             (Some("delegation_pool"), "unlock", (Some(pool), Some(n))) if f.args.len() == 2 => {
-                self.unlock(who, pool, n)
+                self.atomically(|c| c.unlock(who, pool, n))
             }
             (Some("delegation_pool"), "withdraw", (Some(pool), Some(n))) if f.args.len() == 2 => {
-                self.withdraw(who, pool, n)
+                self.atomically(|c| c.withdraw(who, pool, n))
             }
             (Some("delegation_pool"), "add_stake" | "unlock" | "withdraw", _) => {
                 return Outcome {
@@ -1137,6 +1158,59 @@ mod tests {
         c.advance_secs(60);
         let (a2, _, _) = c.pools[&pool_addr()].stake(&me);
         assert!(a2 > a1 + 2, "earning: {a2}");
+    }
+
+    proptest::proptest! {
+        /// Any sequence of delegator calls and clock moves keeps the pool's books: its
+        /// coins are genesis stake + deposits − withdrawals + rewards minted, every share
+        /// pool's shares are its holders' sum, nothing the delegator holds is below the
+        /// minimum unless zero, and no epoch lowers what the delegator holds.
+        #[test]
+        fn success_pool_books_balance_under_any_sequence(
+            ops in proptest::collection::vec((0u8..4, 1u64..3_000, 1u64..700), 1..40),
+        ) {
+            let mut c = chain();
+            let me = addr(0x1234);
+            let p = pool_addr();
+            let coins = |c: &Chain| {
+                let x = &c.pools[&p];
+                x.active.coins + x.inactive.iter().map(|i| i.coins).sum::<u128>()
+            };
+            let held = |c: &Chain| {
+                let (a, i, pi) = c.pools[&p].stake(&me);
+                a + i + pi
+            };
+            let genesis = coins(&c);
+            let (mut deposits, mut withdrawals) = (0u128, 0u128);
+            for (kind, apt, secs) in ops {
+                let before = u128::from(c.accounts[&me].balance);
+                let deposit = match kind {
+                    0 => c.atomically(|c| c.add_stake(me, p, apt * APT)).is_none().then_some(apt * APT),
+                    1 => c.atomically(|c| c.unlock(me, p, apt * APT)).and(None),
+                    2 => c.atomically(|c| c.withdraw(me, p, apt * APT)).and(None),
+                    _ => {
+                        let h = held(&c);
+                        c.advance_secs(secs);
+                        proptest::prop_assert!(held(&c) + 2 >= h, "an epoch lowered the stake");
+                        None
+                    }
+                };
+                // what reached the account: a withdrawal, or an inactive one add_stake and
+                // unlock executed first
+                let deposit = u128::from(deposit.unwrap_or(0));
+                deposits += deposit;
+                withdrawals += u128::from(c.accounts[&me].balance) + deposit - before;
+                let x = &c.pools[&p];
+                proptest::prop_assert_eq!(coins(&c), genesis + deposits - withdrawals + x.minted);
+                for sp in std::iter::once(&x.active).chain(x.inactive.iter()) {
+                    proptest::prop_assert_eq!(sp.shares, sp.holders.values().sum::<u128>());
+                }
+                let (a, _, pi) = x.stake(&me);
+                let min = u128::from(MIN_COINS_ON_SHARES_POOL);
+                proptest::prop_assert!(a == 0 || a + 1 >= min, "active {a}");
+                proptest::prop_assert!(pi == 0 || pi + 1 >= min, "pending_inactive {pi}");
+            }
+        }
     }
 
     #[test]

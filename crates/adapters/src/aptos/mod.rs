@@ -58,7 +58,7 @@ use crate::signer::{SecretBytes, TreasuryKey};
 use crate::traits::{
     ChainAdapter, EpochInfo, LiquidityModel, Position, RewardsPage, SignedTx, StakeState, TxStatus, ValidatorCandidate,
 };
-pub use wire::{abort_name, decode_payload, encode_payload, tx_hash};
+pub use wire::{abort_name, decode_payload, decode_signed, encode_payload, tx_hash};
 use wire::{field_u64, view_bool, view_u64, Committed, CHAIN};
 
 /// Octas in one APT.

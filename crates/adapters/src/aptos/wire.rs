@@ -38,8 +38,7 @@ pub fn encode_payload(tx: &SignedTransaction) -> Result<String> {
 /// or one that hashes to another id.
 pub fn decode_payload(payload: &str, tx_id: &str) -> Result<SignedTransaction> {
     let bytes = hex::decode(payload).map_err(|e| AdapterError::bad_input(CHAIN, format!("payload is not hex: {e}")))?;
-    let tx: SignedTransaction = aptos_sdk::aptos_bcs::from_bytes(&bytes)
-        .map_err(|e| AdapterError::bad_input(CHAIN, format!("payload is not a signed transaction: {e}")))?;
+    let tx = decode_signed(&bytes)?;
     let hash = tx_hash(&tx)?;
     if !hash.eq_ignore_ascii_case(tx_id) {
         return Err(AdapterError::bad_input(
@@ -48,6 +47,15 @@ pub fn decode_payload(payload: &str, tx_id: &str) -> Result<SignedTransaction> {
         ));
     }
     Ok(tx)
+}
+
+/// A BCS `SignedTransaction`.
+///
+/// # Errors
+/// [`AdapterError::BadInput`] for bytes that are not one.
+pub fn decode_signed(bytes: &[u8]) -> Result<SignedTransaction> {
+    aptos_sdk::aptos_bcs::from_bytes(bytes)
+        .map_err(|e| AdapterError::bad_input(CHAIN, format!("payload is not a signed transaction: {e}")))
 }
 
 /// The transaction's hash as the node names it (`0x` + 64 hex).
