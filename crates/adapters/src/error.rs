@@ -96,4 +96,19 @@ impl AdapterError {
             message: message.into(),
         }
     }
+
+    /// `Ok` when `needed` (base units) fits in what the account can spend, `available`.
+    ///
+    /// # Errors
+    /// [`AdapterError::InsufficientFunds`] naming `chain` and both amounts otherwise.
+    pub fn check_funds(chain: &str, needed: u128, available: u128) -> Result<()> {
+        if needed > available {
+            return Err(AdapterError::InsufficientFunds {
+                chain: chain.to_string(),
+                needed,
+                available,
+            });
+        }
+        Ok(())
+    }
 }

@@ -301,7 +301,8 @@ impl AptosAdapter {
 
     /// Builds, simulates and signs one delegation-pool call. A simulated Move abort is a
     /// [`AdapterError::Rejected`] naming the abort; nothing is signed.
-    async fn sign_call(&self, payload: TransactionPayload) -> Result<SignedTx> {
+    async fn sign_call(&self, payload: aptos_sdk::AptosResult<TransactionPayload>) -> Result<SignedTx> {
+        let payload = payload.map_err(|e| AdapterError::bad_input(CHAIN, format!("the entry function: {e}")))?;
         let c = self.constants().await?;
         let ledger = self
             .rest
@@ -640,16 +641,12 @@ impl ChainAdapter for AptosAdapter {
             return Err(AdapterError::bad_input(CHAIN, "delegation of 0 octas"));
         }
         let have = self.spendable().await?;
-        if amount > have {
-            return Err(AdapterError::InsufficientFunds {
-                chain: CHAIN.into(),
-                needed: amount.0,
-                available: have.0,
-            });
-        }
-        let payload = InputEntryFunctionData::delegation_add_stake(pool, octas("add_stake", amount)?)
-            .map_err(|e| AdapterError::bad_input(CHAIN, e.to_string()))?;
-        self.sign_call(payload).await
+        AdapterError::check_funds(CHAIN, amount.0, have.0)?;
+        self.sign_call(InputEntryFunctionData::delegation_add_stake(
+            pool,
+            octas("add_stake", amount)?,
+        ))
+        .await
     }
 
     /// `unlock(pool, amount)`. The pool rounds an unlock leaving less than 10 APT active up
@@ -667,9 +664,11 @@ impl ChainAdapter for AptosAdapter {
                 format!("unlock of {amount} octas from {validator}, which holds {active} active"),
             ));
         }
-        let payload = InputEntryFunctionData::delegation_unlock(pool, octas("unlock", amount)?)
-            .map_err(|e| AdapterError::bad_input(CHAIN, e.to_string()))?;
-        self.sign_call(payload).await
+        self.sign_call(InputEntryFunctionData::delegation_unlock(
+            pool,
+            octas("unlock", amount)?,
+        ))
+        .await
     }
 
     /// `withdraw(pool, amount)` of inactive stake.
@@ -691,9 +690,11 @@ impl ChainAdapter for AptosAdapter {
                 format!("withdrawal of {amount} octas from {validator}: {why}"),
             ));
         }
-        let payload = InputEntryFunctionData::delegation_withdraw(pool, octas("withdraw", amount)?)
-            .map_err(|e| AdapterError::bad_input(CHAIN, e.to_string()))?;
-        self.sign_call(payload).await
+        self.sign_call(InputEntryFunctionData::delegation_withdraw(
+            pool,
+            octas("withdraw", amount)?,
+        ))
+        .await
     }
 
     /// Delegation pools compound: there is nothing to claim.

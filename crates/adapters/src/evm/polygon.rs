@@ -745,13 +745,7 @@ impl ChainAdapter for PolygonAdapter {
         }
         let pol = self.pol().await?;
         let have = self.pol_balance(&pol).await?;
-        if amount > have {
-            return Err(AdapterError::InsufficientFunds {
-                chain: CHAIN.into(),
-                needed: amount.0,
-                available: have.0,
-            });
-        }
+        AdapterError::check_funds(CHAIN, amount.0, have.0)?;
         let (_, rate) = self.active(share, BlockId::latest()).await?;
         if rate.is_zero() {
             return Err(AdapterError::bad_response(

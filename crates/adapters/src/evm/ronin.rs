@@ -273,13 +273,7 @@ impl ChainAdapter for RoninAxsAdapter {
             return Err(AdapterError::bad_input(CHAIN, "delegation of 0 wei"));
         }
         let have = self.spendable().await?;
-        if amount > have {
-            return Err(AdapterError::InsufficientFunds {
-                chain: CHAIN.into(),
-                needed: amount.0,
-                available: have.0,
-            });
-        }
+        AdapterError::check_funds(CHAIN, amount.0, have.0)?;
         let token = self.axs().await?;
         let allowance = token
             .allowance(self.treasury(), self.pool)

@@ -749,13 +749,7 @@ impl ChainAdapter for NearAdapter {
             return Err(AdapterError::bad_input(CHAIN, "delegation of 0 yoctoNEAR"));
         }
         let have = self.spendable().await?;
-        if amount > have {
-            return Err(AdapterError::InsufficientFunds {
-                chain: CHAIN.into(),
-                needed: amount.0,
-                available: have.0,
-            });
-        }
+        AdapterError::check_funds(CHAIN, amount.0, have.0)?;
         self.sign_call(&pool, "deposit_and_stake", serde_json::json!({}), amount.0)
             .await
     }
