@@ -922,6 +922,7 @@ impl NetworkConfig {
             }
             check_cosmos(symbol, chain).map_err(invalid)?;
             check_cardano(symbol, chain).map_err(invalid)?;
+            check_aptos(symbol, chain).map_err(invalid)?;
             match (&chain.tron, chain.adapter.as_str()) {
                 (Some(_), a) if a != "tron" && a != "sim" => {
                     return Err(invalid(format!(
@@ -1145,6 +1146,16 @@ fn check_cosmos(symbol: &str, chain: &ChainConfig) -> Result<(), String> {
     c.gas_price_fraction()
         .map(|_| ())
         .map_err(|e| format!("chains.{symbol}.cosmos.{e}"))
+}
+
+/// The aptos adapter's pinned chain id (`genesis_hash`): a number 0-255 when set.
+fn check_aptos(symbol: &str, chain: &ChainConfig) -> Result<(), String> {
+    match (chain.adapter.as_str(), chain.genesis_hash.as_deref()) {
+        ("aptos", Some(id)) if id.parse::<u8>().is_err() => Err(format!(
+            "chains.{symbol}.genesis_hash: {id:?} is not an Aptos chain id (1 mainnet, 2 testnet, 4 local)"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `[chains.X.cardano]`: required by the cardano adapter, taken by no other real adapter,
@@ -1497,6 +1508,23 @@ mod tests {
             cfg.chains["SUI"].genesis_hash.as_deref(),
             Some("69WiPg3DAQiwdxfncX6wYQ2siKwAe6L9BZthQea3JNMD")
         );
+    }
+
+    #[test]
+    fn fail_aptos_chain_id_checked() {
+        let cases = [
+            (
+                "[chains.APT]\nadapter = \"aptos\"\ngenesis_hash = \"testnet\"\n",
+                "not an Aptos chain id",
+            ),
+            (
+                "[chains.APT]\nadapter = \"aptos\"\ngenesis_hash = \"256\"\n",
+                "not an Aptos chain id",
+            ),
+        ];
+        expect_invalid(&cases);
+        let ok = "[chains.APT]\nadapter = \"aptos\"\ngenesis_hash = \"2\"\n";
+        assert!(NetworkConfig::from_toml_str(&format!("{LOCAL}{ok}"), EMBEDDED_TOKENS, "x.toml").is_ok());
     }
 
     #[test]
