@@ -3,7 +3,7 @@
 //! strings of u64, resources' `data`, committed transactions) and the Move abort names in
 //! `vm_status`. Every decoder names what it read and quotes what it could not.
 
-use aptos_sdk::transaction::SignedTransaction;
+use aptos_sdk::transaction::{SignedTransaction, TransactionAuthenticator, TransactionPayload};
 use aptos_sdk::types::AccountAddress;
 use serde_json::Value;
 
@@ -49,13 +49,24 @@ pub fn decode_payload(payload: &str, tx_id: &str) -> Result<SignedTransaction> {
     Ok(tx)
 }
 
-/// A BCS `SignedTransaction`.
+/// A BCS `SignedTransaction` of the only shape this adapter signs: an entry-function
+/// payload with a single Ed25519 authenticator. (Other shapes are refused: the SDK's BCS
+/// does not round-trip every one of them, e.g. script arguments.)
 ///
 /// # Errors
-/// [`AdapterError::BadInput`] for bytes that are not one.
+/// [`AdapterError::BadInput`] for bytes that are not one, or a transaction of another shape.
 pub fn decode_signed(bytes: &[u8]) -> Result<SignedTransaction> {
-    aptos_sdk::aptos_bcs::from_bytes(bytes)
-        .map_err(|e| AdapterError::bad_input(CHAIN, format!("payload is not a signed transaction: {e}")))
+    let tx: SignedTransaction = aptos_sdk::aptos_bcs::from_bytes(bytes)
+        .map_err(|e| AdapterError::bad_input(CHAIN, format!("payload is not a signed transaction: {e}")))?;
+    let entry = matches!(tx.raw_txn.payload, TransactionPayload::EntryFunction(_));
+    let ed25519 = matches!(tx.authenticator, TransactionAuthenticator::Ed25519 { .. });
+    if !(entry && ed25519) {
+        return Err(AdapterError::bad_input(
+            CHAIN,
+            "payload is not an entry-function transaction with an Ed25519 signature (what this adapter signs)",
+        ));
+    }
+    Ok(tx)
 }
 
 /// The transaction's hash as the node names it (`0x` + 64 hex).
@@ -249,6 +260,19 @@ mod tests {
         assert!(decode_payload("zz", "0x00").is_err());
         assert!(decode_payload("00", "0x00").is_err());
         assert!(address("pool", "not an address").is_err());
+    }
+
+    /// A fuzz input (`fuzz/artifacts`, found by `adapter_answers`): a script transaction with
+    /// a multi-agent authenticator decodes, but the SDK re-encodes its u128 argument shorter;
+    /// it is no transaction this adapter signs and is refused as such.
+    #[test]
+    fn fail_payloads_this_adapter_never_signs_are_refused() {
+        let bytes = hex::decode("e450d38c00000032323232253232326b32323232323232ffffffffffffffff010100007a00000000000002020202020202020000000000000000000000000000000000000000000000020202020202020202020202820202020202020202020202020200e450d38c00000032323232320202020202020202020202020200e450d38c0000ffffffffffffffff010100007a00000000000000000000000000000000000000").unwrap();
+        let e = decode_signed(&bytes).unwrap_err();
+        assert!(
+            matches!(e, AdapterError::BadInput { .. }) && e.to_string().contains("entry-function"),
+            "{e}"
+        );
     }
 
     #[test]
