@@ -387,8 +387,7 @@ impl Chain {
 
     /// The epoch's rewards, the add-stake fees given back, lockups renewed.
     fn end_epoch(&mut self) {
-        let rate = u128::from(self.g.rates_bps[(self.epoch as usize) % self.g.rates_bps.len()]);
-        let (num, den) = (rate * u128::from(self.g.epoch_secs), 10_000 * YEAR_SECS);
+        let (num, den) = self.rewards_rate();
         let boundary_secs = (self.epoch_start_us + self.epoch_us()) / 1_000_000;
         let lockup = self.g.lockup_secs;
         for (addr, p) in self.pools.iter_mut() {
