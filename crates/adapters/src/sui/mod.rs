@@ -55,26 +55,22 @@ use softstake_core::{Amount, Timestamp};
 
 use crate::ed25519::Ed25519Key;
 use crate::error::{AdapterError, Result};
+use crate::move_staking::{self, Unstaked};
 use crate::signer::{SecretBytes, TreasuryKey};
 use crate::traits::{
-    claimed_records, ChainAdapter, ClaimSums, EpochInfo, LiquidityModel, Position, RewardsPage, SignedTx, StakeState,
-    TxStatus, ValidatorCandidate,
+    ChainAdapter, EpochInfo, LiquidityModel, Position, RewardsPage, SignedTx, StakeState, TxStatus, ValidatorCandidate,
 };
 
 use self::wire::{StakedSui, CHAIN};
 
 /// Smallest stake, and smallest part of a split stake, MIST: 1 SUI
 /// (`staking_pool::MIN_STAKING_THRESHOLD`; not a system parameter, a Move constant).
-pub const MIN_STAKING_THRESHOLD_MIST: u64 = 1_000_000_000;
+pub const MIN_STAKING_THRESHOLD_MIST: u64 = move_staking::MIN_STAKING_THRESHOLD;
 /// Kept in the treasury's coins for gas when delegating, MIST (0.1 SUI; a staking
 /// transaction costs about 0.002–0.01 SUI at a reference gas price of 500–1 000).
 pub const GAS_RESERVE_MIST: u64 = 100_000_000;
-/// Computation units added to a simulated budget (`GAS_SAFE_OVERHEAD` of Mysten's SDKs).
-pub const GAS_SAFE_OVERHEAD_UNITS: u64 = 1_000;
 /// Most coins merged into the gas coin by one delegation.
 const MAX_MERGED_COINS: usize = 200;
-/// Most StakedSui objects one withdrawal takes.
-const MAX_WITHDRAW_OBJECTS: usize = 200;
 /// Most objects read from one listing (pages of 500 asked).
 const MAX_OBJECTS: usize = 10_000;
 /// Most pages read for one listing.
@@ -109,14 +105,6 @@ pub struct SuiAdapter {
     pools: Mutex<BTreeMap<Address, Address>>,
 }
 
-/// A confirmed withdrawal's rewards.
-#[derive(Debug, Clone)]
-struct Unstaked {
-    checkpoint: u64,
-    at: Timestamp,
-    rewards: Vec<(Address, u64)>,
-}
-
 impl std::fmt::Debug for SuiAdapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SuiAdapter")
@@ -128,30 +116,12 @@ impl std::fmt::Debug for SuiAdapter {
 }
 
 /// The 32-byte Ed25519 seed of a raw Sui key: 32 seed bytes, or 33 with Sui's scheme
-/// flag 0x00 first (the bytes of a `suiprivkey1…` key).
+/// flag 0x00 first (the bytes of a `suiprivkey1…` key); see [`move_staking::seed`].
 ///
 /// # Errors
 /// [`AdapterError::Signer`] for any other length or flag.
 pub fn seed(key: &SecretBytes) -> Result<[u8; 32]> {
-    let b = key.expose();
-    let raw = match b.len() {
-        32 => b,
-        33 if b[0] == 0 => &b[1..],
-        33 => {
-            return Err(AdapterError::Signer(format!(
-                "sui: a 33-byte key must start with the Ed25519 flag 0x00, not {:#04x}",
-                b[0]
-            )))
-        }
-        n => {
-            return Err(AdapterError::Signer(format!(
-                "sui: an Ed25519 key is 32 bytes (or 33 with its flag), not {n}"
-            )))
-        }
-    };
-    let mut out = [0u8; 32];
-    out.copy_from_slice(raw);
-    Ok(out)
+    move_staking::seed(CHAIN, key)
 }
 
 /// tonic statuses as the adapter's errors: unavailable, deadline, exhausted, aborted,
@@ -473,49 +443,6 @@ impl SuiAdapter {
         })
     }
 
-    /// The StakedSui objects of `validator` to withdraw `amount` MIST of principal: not yet
-    /// active ones first (they have earned nothing), larger first; whole objects while they
-    /// fit, then a split of the next one.
-    fn choose(mut staked: Vec<StakedSui>, epoch: u64, amount: u64) -> Result<Vec<(StakedSui, Option<u64>)>> {
-        staked.sort_by(|a, b| {
-            let pending = |s: &StakedSui| s.stake_activation_epoch > epoch;
-            pending(b)
-                .cmp(&pending(a))
-                .then(b.principal.cmp(&a.principal))
-                .then(a.id.cmp(&b.id))
-        });
-        let mut rest = amount;
-        let mut out = Vec::new();
-        for s in staked {
-            if rest == 0 {
-                break;
-            }
-            if out.len() == MAX_WITHDRAW_OBJECTS {
-                return Err(AdapterError::bad_input(
-                    CHAIN,
-                    format!("withdrawing {amount} MIST takes more than {MAX_WITHDRAW_OBJECTS} StakedSui objects: withdraw less at a time"),
-                ));
-            }
-            if s.principal <= rest {
-                rest -= s.principal;
-                out.push((s, None));
-            } else if rest >= MIN_STAKING_THRESHOLD_MIST && s.principal - rest >= MIN_STAKING_THRESHOLD_MIST {
-                out.push((s, Some(rest)));
-                rest = 0;
-            }
-        }
-        if rest > 0 {
-            return Err(AdapterError::bad_input(
-                CHAIN,
-                format!(
-                    "cannot withdraw exactly {amount} MIST: {rest} MIST is left that no StakedSui can give whole or split \
-                     (both parts of a split must be at least {MIN_STAKING_THRESHOLD_MIST} MIST)"
-                ),
-            ));
-        }
-        Ok(out)
-    }
-
     async fn read_unstaked(&self, digest: &str) -> Result<Option<Unstaked>> {
         if let Some(u) = lock(&self.unstaked).get(digest) {
             return Ok(Some(u.clone()));
@@ -538,7 +465,10 @@ impl SuiAdapter {
         let u = Unstaked {
             checkpoint,
             at: time_of("transaction time", t.timestamp.as_ref())?,
-            rewards: wire::unstaking_rewards(t.events.as_ref(), &self.address)?,
+            rewards: wire::unstaking_rewards(t.events.as_ref(), &self.address)?
+                .into_iter()
+                .map(|(v, r)| (v.to_string(), r))
+                .collect(),
         };
         lock(&self.unstaked).insert(digest.to_string(), u.clone());
         Ok(Some(u))
@@ -593,20 +523,10 @@ impl ChainAdapter for SuiAdapter {
 
     async fn liquidity_model(&self) -> Result<LiquidityModel> {
         let e = self.epoch_state().await?;
-        Ok(LiquidityModel {
-            unbonding_period_secs: 0,
-            epoch_secs: e.duration_ms / 1_000,
-            epoch_aligned: true,
-            activation_epochs: 1,
-            min_delegation: Amount(u128::from(MIN_STAKING_THRESHOLD_MIST)),
-            rewards_auto_compound: true,
-            claim_cadence_secs: 0,
-            claim_all_validators: false,
-            max_operations_per_epoch: self.cfg.max_operations_per_epoch,
-            instant_exit: true,
-            earns_in_custody: false,
-            stake_unit: Amount(1),
-        })
+        Ok(move_staking::liquidity_model(
+            e.duration_ms / 1_000,
+            self.cfg.max_operations_per_epoch,
+        ))
     }
 
     async fn epoch(&self) -> Result<EpochInfo> {
@@ -725,7 +645,7 @@ impl ChainAdapter for SuiAdapter {
                 format!("{validator}: {amount} MIST to withdraw, {held} MIST staked with it"),
             ));
         }
-        let stakes = Self::choose(mine, epoch.index, amount)?;
+        let stakes = move_staking::choose(CHAIN, mine, epoch.index, amount)?;
         let (gas, merge) = self.gas_coins().await?;
         self.finish(wire::Plan::Unstake { gas, merge, stakes }, &epoch).await
     }
@@ -778,35 +698,13 @@ impl ChainAdapter for SuiAdapter {
     }
 
     async fn rewards_since(&self, cursor: Option<&str>) -> Result<RewardsPage> {
-        let after: u64 = match cursor {
-            None | Some("") => 0,
-            Some(c) => c
-                .parse()
-                .map_err(|_| AdapterError::bad_input(CHAIN, format!("reward cursor {c:?} is not a checkpoint")))?,
-        };
+        let after = move_staking::cursor_checkpoint(CHAIN, cursor)?;
         let digests = lock(&self.withdrawals).clone();
-        let mut sums = ClaimSums::new();
-        let mut newest = after;
+        let mut read = Vec::with_capacity(digests.len());
         for d in digests {
-            let Some(u) = self.read_unstaked(&d).await? else {
-                continue;
-            };
-            if u.checkpoint <= after {
-                continue;
-            }
-            newest = newest.max(u.checkpoint);
-            for (validator, reward) in &u.rewards {
-                let e = sums.entry((u.checkpoint, validator.to_string())).or_insert((0, u.at));
-                e.0 =
-                    e.0.checked_add(u128::from(*reward))
-                        .ok_or_else(|| AdapterError::bad_response(CHAIN, "rewards overflow"))?;
-            }
+            read.extend(self.read_unstaked(&d).await?);
         }
-        sums.retain(|_, (amount, _)| *amount > 0);
-        Ok(RewardsPage {
-            records: claimed_records(sums),
-            cursor: newest.to_string(),
-        })
+        move_staking::rewards_page(CHAIN, after, &read)
     }
 
     async fn preflight(&self) -> Result<crate::preflight::Preflight> {
@@ -867,37 +765,18 @@ mod tests {
     }
 
     #[test]
-    fn success_withdrawal_takes_pending_stakes_first_then_splits() {
+    fn success_staked_sui_is_weighed_by_its_own_fields() {
         // epoch 5: the stake activating at 6 has earned nothing: it goes first
-        let stakes = vec![staked(1, 1, 30 * SUI), staked(2, 6, 5 * SUI), staked(3, 2, 10 * SUI)];
-        let chosen = SuiAdapter::choose(stakes, 5, 12 * SUI).unwrap();
+        let stakes = vec![staked(1, 1, 30 * SUI), staked(2, 6, 5 * SUI)];
+        let chosen = move_staking::choose(CHAIN, stakes, 5, 12 * SUI).unwrap();
         let picked: Vec<(u8, Option<u64>)> = chosen.iter().map(|(s, p)| (s.id.inner()[0], *p)).collect();
         assert_eq!(picked, vec![(2, None), (1, Some(7 * SUI))]);
     }
 
     #[test]
-    fn fail_withdrawal_that_would_leave_a_part_below_one_sui() {
-        let e = SuiAdapter::choose(vec![staked(1, 1, 3 * SUI)], 5, 3 * SUI - SUI / 2).unwrap_err();
-        assert!(e.to_string().contains("cannot withdraw exactly"), "{e}");
-        let whole = SuiAdapter::choose(vec![staked(1, 1, 3 * SUI)], 5, 3 * SUI).unwrap();
-        assert_eq!(whole[0].1, None, "the whole object, no split");
-    }
-
-    #[test]
-    fn fail_keys_of_other_lengths_or_flags() {
+    fn fail_keys_name_the_chain() {
         assert!(seed(&SecretBytes::new(vec![1; 32])).is_ok());
-        let mut flagged = vec![0u8];
-        flagged.extend([1; 32]);
-        assert_eq!(seed(&SecretBytes::new(flagged)).unwrap(), [1; 32]);
-        let mut secp = vec![1u8];
-        secp.extend([1; 32]);
-        assert!(seed(&SecretBytes::new(secp))
-            .unwrap_err()
-            .to_string()
-            .contains("flag 0x00"));
-        assert!(seed(&SecretBytes::new(vec![1; 64]))
-            .unwrap_err()
-            .to_string()
-            .contains("not 64"));
+        let e = seed(&SecretBytes::new(vec![1; 64])).unwrap_err().to_string();
+        assert!(e.contains("sui: ") && e.contains("not 64"), "{e}");
     }
 }

@@ -71,6 +71,18 @@ pub struct StakedSui {
     pub principal: u64,
 }
 
+impl crate::move_staking::StakeObject for StakedSui {
+    fn principal(&self) -> u64 {
+        self.principal
+    }
+    fn activation_epoch(&self) -> u64 {
+        self.stake_activation_epoch
+    }
+    fn id_bytes(&self) -> [u8; 32] {
+        self.id.into_inner()
+    }
+}
+
 fn bad(what: impl Into<String>) -> AdapterError {
     AdapterError::bad_response(CHAIN, what)
 }
@@ -246,12 +258,10 @@ impl Plan {
     }
 }
 
-/// The gas budget for a simulated cost: computation plus [`GAS_SAFE_OVERHEAD_UNITS`] at
-/// the price (Mysten's SDKs), plus the whole storage charge. The rebate is not netted
-/// out: it is paid back after execution, while the budget must cover computation and
-/// storage as they are charged (docs.sui.io "Gas in Sui"); only what is used is paid.
+/// The gas budget for a simulated cost ([`move_staking::gas_budget`]: computation plus the
+/// SDKs' overhead at the price, plus the whole storage charge; docs.sui.io "Gas in Sui").
 ///
-/// [`GAS_SAFE_OVERHEAD_UNITS`]: super::GAS_SAFE_OVERHEAD_UNITS
+/// [`move_staking::gas_budget`]: crate::move_staking::gas_budget
 ///
 /// # Errors
 /// [`AdapterError::BadResponse`] for a summary without costs or one that overflows.
@@ -260,11 +270,7 @@ pub fn budget(g: &pb::GasCostSummary, price: u64) -> Result<u64> {
         .computation_cost
         .ok_or_else(|| bad("gas_used without computation_cost"))?;
     let storage = g.storage_cost.ok_or_else(|| bad("gas_used without storage_cost"))?;
-    super::GAS_SAFE_OVERHEAD_UNITS
-        .checked_mul(price)
-        .and_then(|o| o.checked_add(computation))
-        .and_then(|b| b.checked_add(storage))
-        .ok_or_else(|| bad(format!("gas cost {g:?} overflows")))
+    crate::move_staking::gas_budget(CHAIN, computation, storage, price)
 }
 
 /// Why an execution failed (`None` when it succeeded): the error kind, the Move abort's
