@@ -6,7 +6,9 @@
 //! accounts through solana-client 3.1; `evm`: BNB, S, POL, AXS and APE through alloy;
 //! `near`: staking-pool calls through nearcore's crates; `tron`: Stake 2.0 over java-tron's
 //! HTTP API; `cosmos`: x/staking and x/distribution through cosmrs, gRPC and CometBFT; `cardano`:
-//! stake keys and pool delegation certificates through pallas and Blockfrost; `pkcs11`:
+//! stake keys and pool delegation certificates through pallas and Blockfrost; `sui`, `iota`: the
+//! Move staking system over gRPC (`move_staking` holds what they share); `aptos`: delegation
+//! pools over REST; `pkcs11`:
 //! treasury keys in an HSM through cryptoki).
 //!
 //! ```text
@@ -25,12 +27,22 @@ pub mod aptos;
 pub mod cardano;
 #[cfg(feature = "cosmos")]
 pub mod cosmos;
-#[cfg(any(feature = "near", feature = "cardano", feature = "sui", feature = "aptos"))]
+#[cfg(any(
+    feature = "near",
+    feature = "cardano",
+    feature = "sui",
+    feature = "aptos",
+    feature = "iota"
+))]
 pub mod ed25519;
 pub mod error;
 #[cfg(feature = "evm")]
 pub mod evm;
 pub mod guard;
+#[cfg(feature = "iota")]
+pub mod iota;
+#[cfg(any(feature = "sui", feature = "iota"))]
+pub mod move_staking;
 #[cfg(feature = "near")]
 pub mod near;
 #[cfg(feature = "pkcs11")]

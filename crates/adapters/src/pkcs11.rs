@@ -87,7 +87,7 @@ impl KeyAlgorithm {
             "evm" | "bsc" | "polygon" | "sonic" | "ronin" | "apechain" | "tron" | "cosmos" => {
                 Ok(KeyAlgorithm::Secp256k1)
             }
-            "solana" | "near" | "cardano" | "sui" | "aptos" => Ok(KeyAlgorithm::Ed25519),
+            "solana" | "near" | "cardano" | "sui" | "iota" | "aptos" => Ok(KeyAlgorithm::Ed25519),
             other => Err(AdapterError::bad_input(
                 "pkcs11",
                 format!("unknown chain {other:?}: expected evm, bsc, polygon, sonic, ronin, apechain, tron, cosmos, solana, near, cardano, sui or aptos"),
@@ -324,7 +324,8 @@ impl HsmKeyInfo {
             "tron" => Ok(tron_address(&verifying()?)),
             "solana" => Ok(bs58::encode(&self.public_key).into_string()),
             "near" => Ok(hex::encode(&self.public_key)),
-            "sui" => Ok(sui_address(&self.public_key)),
+            // IOTA derives addresses as Sui does (docs.iota.org "Address")
+            "sui" | "iota" => Ok(sui_address(&self.public_key)),
             "aptos" => Ok(aptos_address(&self.public_key)),
             _ => cardano_enterprise_address(&self.public_key, 1),
         }
