@@ -168,7 +168,8 @@ fn key_for(token: &str, chain: &ChainConfig) -> Result<SecretBytes> {
     feature = "cosmos",
     feature = "cardano",
     feature = "sui",
-    feature = "aptos"
+    feature = "aptos",
+    feature = "iota"
 ))]
 fn real_handle<A: ChainAdapter + 'static>(
     adapter: A,
@@ -256,7 +257,8 @@ fn evm_parts(
     feature = "cosmos",
     feature = "cardano",
     feature = "sui",
-    feature = "aptos"
+    feature = "aptos",
+    feature = "iota"
 ))]
 fn endpoint_and_key(
     cfg: &NetworkConfig,
@@ -612,8 +614,27 @@ pub fn build(
                 let adapter = AptosAdapter::new(cfg, key).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)
             }
+            #[cfg(feature = "iota")]
+            "iota" => {
+                use softstake_adapters::iota::{IotaAdapter, IotaConfig};
+                let (rpc_url, key) = endpoint_and_key(cfg, symbol, "iota", "IOTA", chain)?;
+                let graphql_url = chain
+                    .iota
+                    .as_ref()
+                    .map(|c| c.graphql_url.clone())
+                    .ok_or_else(|| anyhow!("chains.{symbol}.iota.graphql_url: required by adapter \"iota\""))?;
+                let cfg = IotaConfig {
+                    rpc_url,
+                    graphql_url,
+                    // IOTA's chain id is its genesis checkpoint's digest, as Sui's
+                    chain_id: chain.genesis_hash.clone(),
+                    max_operations_per_epoch: 32,
+                };
+                let adapter = IotaAdapter::new(cfg, key).with_context(|| format!("chains.{symbol}"))?;
+                real_handle(adapter, chain, &observer)
+            }
             other => bail!(
-                "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}{}{}{}{}); \
+                "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}{}{}{}{}{}); \
                  real adapters are compiled in with their cargo feature",
                 if cfg!(feature = "solana") { ", solana" } else { "" },
                 if cfg!(feature = "near") { ", near" } else { "" },
@@ -622,6 +643,7 @@ pub fn build(
                 if cfg!(feature = "cardano") { ", cardano" } else { "" },
                 if cfg!(feature = "sui") { ", sui" } else { "" },
                 if cfg!(feature = "aptos") { ", aptos" } else { "" },
+                if cfg!(feature = "iota") { ", iota" } else { "" },
                 if cfg!(feature = "evm") {
                     EVM_ADAPTERS.iter().map(|(n, _)| format!(", {n}")).collect::<String>()
                 } else {

@@ -106,6 +106,18 @@ pub struct ChainConfig {
     /// is Blockfrost's base URL).
     #[serde(default)]
     pub cardano: Option<CardanoSettings>,
+    /// IOTA (`adapter = "iota"`): the GraphQL endpoint (`rpc_url` is the node's gRPC).
+    #[serde(default)]
+    pub iota: Option<IotaSettings>,
+}
+
+/// `[chains.X.iota]`: settings of the IOTA adapter. `rpc_url` is the full node's gRPC
+/// endpoint (transactions, objects); the validator set comes from GraphQL.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IotaSettings {
+    /// GraphQL endpoint (`https://graphql.testnet.iota.cafe`, a local chain's `/graphql`).
+    pub graphql_url: String,
 }
 
 /// `[chains.X.cardano]`: settings of the Cardano adapter. `rpc_url` is Blockfrost's base
@@ -922,6 +934,7 @@ impl NetworkConfig {
             }
             check_cosmos(symbol, chain).map_err(invalid)?;
             check_cardano(symbol, chain).map_err(invalid)?;
+            check_iota(symbol, chain).map_err(invalid)?;
             check_aptos(symbol, chain).map_err(invalid)?;
             match (&chain.tron, chain.adapter.as_str()) {
                 (Some(_), a) if a != "tron" && a != "sim" => {
@@ -1154,6 +1167,25 @@ fn check_aptos(symbol: &str, chain: &ChainConfig) -> Result<(), String> {
         ("aptos", Some(id)) if id.parse::<u8>().is_err() => Err(format!(
             "chains.{symbol}.genesis_hash: {id:?} is not an Aptos chain id (1 mainnet, 2 testnet, 4 local)"
         )),
+        _ => Ok(()),
+    }
+}
+
+/// `[chains.X.iota]`: required by the iota adapter, taken by no other, with an http(s) URL.
+fn check_iota(symbol: &str, chain: &ChainConfig) -> Result<(), String> {
+    match (&chain.iota, chain.adapter.as_str()) {
+        (None, "iota") => Err(format!(
+            "chains.{symbol}.iota: required by adapter \"iota\" (graphql_url)"
+        )),
+        (Some(_), a) if a != "iota" && a != "sim" => Err(format!(
+            "chains.{symbol}.iota: only the iota adapter takes it, not {a:?}"
+        )),
+        (Some(c), _) if !(c.graphql_url.starts_with("http://") || c.graphql_url.starts_with("https://")) => {
+            Err(format!(
+                "chains.{symbol}.iota.graphql_url: {:?} is not an http(s) URL",
+                c.graphql_url
+            ))
+        }
         _ => Ok(()),
     }
 }
@@ -1467,6 +1499,7 @@ mod tests {
             ("APE", "apechain"),
             ("SUI", "sui"),
             ("APT", "aptos"),
+            ("IOTA", "iota"),
         ] {
             let c = &cfg.chains[token];
             assert_eq!(c.adapter, adapter, "{token}");
@@ -1475,19 +1508,23 @@ mod tests {
                 "{token}: a key from the environment"
             );
         }
+        assert_eq!(
+            cfg.chains["IOTA"].iota.as_ref().map(|i| i.graphql_url.as_str()),
+            Some("https://graphql.testnet.iota.cafe")
+        );
         let evm = |t: &str| cfg.chains[t].evm.as_ref().map(|e| e.chain_id);
         assert_eq!(
             (evm("BNB"), evm("S"), evm("POL"), evm("APE"), evm("AXS")),
             (Some(97), Some(57_054), Some(11_155_111), Some(33_111), Some(2021))
         );
-        // every real adapter configured: the twelve chains with one
+        // every real adapter configured: the thirteen chains with one
         let real: Vec<&str> = cfg
             .chains
             .values()
             .map(|c| c.adapter.as_str())
             .filter(|a| *a != "sim")
             .collect();
-        assert_eq!(real.len(), 12, "{real:?}");
+        assert_eq!(real.len(), 13, "{real:?}");
         // EVM start blocks and the AXS pool come from the environment (APE needs none: it
         // is accounted from checkpoints at the head)
         assert_eq!(cfg.chains["APE"].evm.as_ref().unwrap().start_block, None);
@@ -1524,6 +1561,29 @@ mod tests {
         ];
         expect_invalid(&cases);
         let ok = "[chains.APT]\nadapter = \"aptos\"\ngenesis_hash = \"2\"\n";
+        assert!(NetworkConfig::from_toml_str(&format!("{LOCAL}{ok}"), EMBEDDED_TOKENS, "x.toml").is_ok());
+    }
+
+    #[test]
+    fn fail_iota_settings_checked() {
+        let cases = [
+            ("[chains.IOTA]\nadapter = \"iota\"\n", "iota: required by adapter"),
+            (
+                "[chains.IOTA]\nadapter = \"iota\"\n[chains.IOTA.iota]\ngraphql_url = \"graphql.example\"\n",
+                "is not an http(s) URL",
+            ),
+            (
+                "[chains.IOTA]\nadapter = \"sui\"\n[chains.IOTA.iota]\ngraphql_url = \"http://x\"\n",
+                "only the iota adapter takes it",
+            ),
+            (
+                "[chains.IOTA]\nadapter = \"iota\"\n[chains.IOTA.iota]\ngraphql_url = \"http://x\"\nurl = \"y\"\n",
+                "unknown field",
+            ),
+        ];
+        expect_invalid(&cases);
+        let ok =
+            "[chains.IOTA]\nadapter = \"iota\"\n[chains.IOTA.iota]\ngraphql_url = \"http://127.0.0.1:9125/graphql\"\n";
         assert!(NetworkConfig::from_toml_str(&format!("{LOCAL}{ok}"), EMBEDDED_TOKENS, "x.toml").is_ok());
     }
 

@@ -169,6 +169,7 @@ fn success_keys_generate_and_list_in_softhsm() {
         "addr1v",
         "sui-1",
         "sui: 0x",
+        "iota: 0x",
         "aptos: 0x",
         "apt-1",
         "8 keys in token \"treasury\"",
