@@ -489,10 +489,10 @@ impl IotaAdapter {
                 format!("withdrawal {digest} failed on chain, yet the journal holds it as confirmed"),
             ));
         }
-        let events = t
-            .events()
-            .and_then(|e| e.events())
-            .map_err(|e| AdapterError::bad_response(CHAIN, format!("withdrawal {digest} events: {e}")))?;
+        let bad_events = |e: iota_sdk::grpc_types::proto::TryFromProtoError| {
+            AdapterError::bad_response(CHAIN, format!("withdrawal {digest} events: {e}"))
+        };
+        let events = t.events().map_err(bad_events)?.events().map_err(bad_events)?;
         let at = t
             .timestamp_ms()
             .map_err(|e| AdapterError::bad_response(CHAIN, format!("withdrawal {digest}: {e}")))?;
@@ -536,10 +536,9 @@ impl IotaAdapter {
 fn effects_of(
     t: &iota_sdk::grpc_types::v1::transaction::ExecutedTransaction,
 ) -> Result<iota_sdk::types::TransactionEffectsV1> {
-    let effects = t
-        .effects()
-        .and_then(|e| e.effects())
-        .map_err(|e| AdapterError::bad_response(CHAIN, format!("effects: {e}")))?;
+    let bad =
+        |e: iota_sdk::grpc_types::proto::TryFromProtoError| AdapterError::bad_response(CHAIN, format!("effects: {e}"));
+    let effects = t.effects().map_err(bad)?.effects().map_err(bad)?;
     match effects {
         TransactionEffects::V1(v1) => Ok(*v1),
         #[allow(unreachable_patterns)]

@@ -760,11 +760,14 @@ mod tests {
         data["epoch"]["systemParameters"]["durationMs"] = "86400000".into();
         data["epoch"]["validatorSet"]["activeValidators"]["nodes"][0]["commissionRate"] = 10_001.into();
         assert!(epoch_page(&data).unwrap_err().to_string().contains("over 100 %"));
+        data["epoch"]["validatorSet"]["activeValidators"]["nodes"][0]["commissionRate"] = 200.into();
         data["epoch"]["validatorSet"]["activeValidators"]["nodes"][0]["stakingPoolIotaBalance"] = "-5".into();
         assert!(epoch_page(&data)
             .unwrap_err()
             .to_string()
             .contains("not an unsigned integer"));
+        data["epoch"]["validatorSet"]["activeValidators"]["nodes"][0]["stakingPoolIotaBalance"] = "5".into();
+        assert!(epoch_page(&data).is_ok());
         data["epoch"]["referenceGasPrice"] = Value::Null;
         assert!(epoch_page(&data).unwrap_err().to_string().contains("referenceGasPrice"));
     }
