@@ -10,6 +10,7 @@
 //!           first, larger first, whole while they fit, then one split            choose
 //!  gas      simulated computation + overhead × price + storage                   gas_budget
 //!  rewards  UnstakingRequestEvent.reward_amount per (checkpoint, validator)      rewards_page
+//!  journal  base64(BCS transaction) "." base64(flag ‖ signature ‖ key)           encode_payload
 //! ```
 //!
 //! Sources: sui-framework and iota-framework `staking_pool.move` (`MIN_STAKING_THRESHOLD`,
@@ -17,6 +18,7 @@
 //! (`UnstakingRequestEvent`); Mysten's TypeScript SDK (`GAS_SAFE_OVERHEAD = 1 000`), which
 //! IOTA's SDKs keep.
 
+use base64::Engine as _;
 use softstake_core::{Amount, Timestamp};
 
 use crate::error::{AdapterError, Result};
@@ -160,6 +162,48 @@ pub fn gas_budget(chain: &str, computation: u64, storage: u64, price: u64) -> Re
                 format!("gas cost (computation {computation}, storage {storage}, price {price}) overflows"),
             )
         })
+}
+
+/// The journal's payload of a signed transaction: base64 of its BCS, `.`, base64 of the
+/// serialized signature (flag ‖ signature ‖ public key).
+///
+/// # Errors
+/// [`AdapterError::BadInput`] naming `chain` when the transaction does not serialize.
+pub fn encode_payload<T: serde::Serialize>(chain: &str, tx: &T, signature: &[u8]) -> Result<String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let bytes = bcs::to_bytes(tx).map_err(|e| AdapterError::bad_input(chain, format!("serializing: {e}")))?;
+    Ok(format!("{}.{}", b64.encode(bytes), b64.encode(signature)))
+}
+
+/// The transaction and signature of a payload of [`encode_payload`]; `signature` parses the
+/// signature's bytes with the chain's SDK.
+///
+/// # Errors
+/// [`AdapterError::BadInput`] naming `chain` and the part (`no '.'`, `transaction base64`,
+/// `transaction BCS`, `signature base64`, `signature`) for a payload that is not one.
+pub fn decode_payload<T, S, E>(
+    chain: &str,
+    payload: &str,
+    signature: impl FnOnce(&[u8]) -> std::result::Result<S, E>,
+) -> Result<(T, S)>
+where
+    T: serde::de::DeserializeOwned,
+    E: std::fmt::Display,
+{
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let bad_payload = |m: String| AdapterError::bad_input(chain, format!("payload: {m}"));
+    let (tx, sig) = payload
+        .split_once('.')
+        .ok_or_else(|| bad_payload("no '.' between transaction and signature".into()))?;
+    let tx = b64
+        .decode(tx)
+        .map_err(|e| bad_payload(format!("transaction base64: {e}")))?;
+    let tx: T = bcs::from_bytes(&tx).map_err(|e| bad_payload(format!("transaction BCS: {e}")))?;
+    let sig = b64
+        .decode(sig)
+        .map_err(|e| bad_payload(format!("signature base64: {e}")))?;
+    let sig = signature(&sig).map_err(|e| bad_payload(format!("signature: {e}")))?;
+    Ok((tx, sig))
 }
 
 /// A confirmed withdrawal's rewards: its checkpoint, time, and (validator, reward base units)

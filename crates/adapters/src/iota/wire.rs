@@ -10,7 +10,6 @@
 //! flag ‖ signature ‖ public key); IOTA's GraphQL schema (iota-sdk-graphql-client-build
 //! `schema.graphql`: `Epoch`, `SystemParameters`, `Validator`).
 
-use base64::Engine as _;
 use iota_sdk::types::{
     Address, Argument, Command, Ed25519PublicKey, Ed25519Signature, ExecutionError, ExecutionStatus, GasPayment,
     Identifier, Input, MergeCoins, MoveCall, ObjectDigest, ObjectId, ObjectReference, ProgrammableTransaction,
@@ -361,35 +360,20 @@ pub fn user_signature(signature: [u8; 64], public_key: [u8; 32]) -> UserSignatur
 }
 
 /// The journal's payload: base64 of the BCS transaction, `.`, base64 of the signature
-/// (flag ‖ signature ‖ public key).
+/// (flag ‖ signature ‖ public key); see [`crate::move_staking::encode_payload`].
 ///
 /// # Errors
 /// [`AdapterError::BadInput`] when the transaction does not serialize.
 pub fn encode_payload(tx: &Transaction, sig: &UserSignature) -> Result<String> {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let bytes = bcs::to_bytes(tx).map_err(|e| AdapterError::bad_input(CHAIN, format!("serializing: {e}")))?;
-    Ok(format!("{}.{}", b64.encode(bytes), b64.encode(sig.to_bytes())))
+    crate::move_staking::encode_payload(CHAIN, tx, &sig.to_bytes())
 }
 
 /// The transaction and signature of a payload of [`encode_payload`].
 ///
 /// # Errors
-/// [`AdapterError::BadInput`] for a payload that is not one.
+/// [`AdapterError::BadInput`] for a payload that is not one, naming the part.
 pub fn decode_payload(payload: &str) -> Result<(Transaction, UserSignature)> {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let bad_payload = |m: String| AdapterError::bad_input(CHAIN, format!("payload: {m}"));
-    let (tx, sig) = payload
-        .split_once('.')
-        .ok_or_else(|| bad_payload("no '.' between transaction and signature".into()))?;
-    let tx = b64
-        .decode(tx)
-        .map_err(|e| bad_payload(format!("transaction base64: {e}")))?;
-    let tx: Transaction = bcs::from_bytes(&tx).map_err(|e| bad_payload(format!("transaction BCS: {e}")))?;
-    let sig = b64
-        .decode(sig)
-        .map_err(|e| bad_payload(format!("signature base64: {e}")))?;
-    let sig = UserSignature::from_bytes(&sig).map_err(|e| bad_payload(format!("signature: {e}")))?;
-    Ok((tx, sig))
+    crate::move_staking::decode_payload(CHAIN, payload, |b| UserSignature::from_bytes(b))
 }
 
 /// `0x3::validator::UnstakingRequestEvent`, as BCS.
