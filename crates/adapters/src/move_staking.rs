@@ -164,6 +164,24 @@ pub fn gas_budget(chain: &str, computation: u64, storage: u64, price: u64) -> Re
         })
 }
 
+/// A full node's gRPC status as the adapter's error: unavailable, deadline, exhausted,
+/// aborted, internal, unknown and cancelled are transient; the rest names `what` was asked
+/// and is a bad response (each adapter maps a refused transaction itself).
+pub fn status_error(chain: &str, what: &str, s: &tonic::Status) -> AdapterError {
+    use tonic::Code;
+    let message = format!("{what}: {:?}: {}", s.code(), s.message());
+    match s.code() {
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::ResourceExhausted
+        | Code::Aborted
+        | Code::Internal
+        | Code::Unknown
+        | Code::Cancelled => AdapterError::transient(chain, message),
+        _ => AdapterError::bad_response(chain, message),
+    }
+}
+
 /// The journal's payload of a signed transaction: base64 of its BCS, `.`, base64 of the
 /// serialized signature (flag ‖ signature ‖ public key).
 ///

@@ -126,21 +126,9 @@ pub fn seed(key: &SecretBytes) -> Result<[u8; 32]> {
     move_staking::seed(CHAIN, key)
 }
 
-/// gRPC errors as the adapter's: unavailable, deadline, exhausted, aborted, internal,
-/// unknown and cancelled are transient; the rest names what was asked and is a bad response.
+/// gRPC errors as the adapter's ([`move_staking::status_error`]).
 fn grpc_err(what: &str, e: GrpcError) -> AdapterError {
-    use tonic::Code;
-    let s = tonic::Status::from(e);
-    match s.code() {
-        Code::Unavailable
-        | Code::DeadlineExceeded
-        | Code::ResourceExhausted
-        | Code::Aborted
-        | Code::Internal
-        | Code::Unknown
-        | Code::Cancelled => AdapterError::transient(CHAIN, format!("{what}: {:?}: {}", s.code(), s.message())),
-        _ => AdapterError::bad_response(CHAIN, format!("{what}: {:?}: {}", s.code(), s.message())),
-    }
+    move_staking::status_error(CHAIN, what, &tonic::Status::from(e))
 }
 
 /// GraphQL errors: a failed request or HTTP status is transient; a query error or an answer

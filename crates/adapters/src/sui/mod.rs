@@ -124,21 +124,10 @@ pub fn seed(key: &SecretBytes) -> Result<[u8; 32]> {
     move_staking::seed(CHAIN, key)
 }
 
-/// tonic statuses as the adapter's errors: unavailable, deadline, exhausted, aborted,
-/// internal and unknown are transient; the rest names what was asked and is a bad
-/// response (a refused transaction is mapped by [`SuiAdapter::broadcast`]).
+/// tonic statuses as the adapter's errors ([`move_staking::status_error`]; a refused
+/// transaction is mapped by [`SuiAdapter::broadcast`]).
 fn status_err(what: &str, s: &tonic::Status) -> AdapterError {
-    use tonic::Code;
-    match s.code() {
-        Code::Unavailable
-        | Code::DeadlineExceeded
-        | Code::ResourceExhausted
-        | Code::Aborted
-        | Code::Internal
-        | Code::Unknown
-        | Code::Cancelled => AdapterError::transient(CHAIN, format!("{what}: {:?}: {}", s.code(), s.message())),
-        _ => AdapterError::bad_response(CHAIN, format!("{what}: {:?}: {}", s.code(), s.message())),
-    }
+    move_staking::status_error(CHAIN, what, s)
 }
 
 /// Runs one RPC under [`RPC_TIMEOUT`].
