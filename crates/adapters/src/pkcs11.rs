@@ -324,8 +324,8 @@ impl HsmKeyInfo {
             "tron" => Ok(tron_address(&verifying()?)),
             "solana" => Ok(bs58::encode(&self.public_key).into_string()),
             "near" => Ok(hex::encode(&self.public_key)),
-            // IOTA derives addresses as Sui does (docs.iota.org "Address")
-            "sui" | "iota" => Ok(sui_address(&self.public_key)),
+            "sui" => Ok(sui_address(&self.public_key)),
+            "iota" => Ok(iota_address(&self.public_key)),
             "aptos" => Ok(aptos_address(&self.public_key)),
             _ => cardano_enterprise_address(&self.public_key, 1),
         }
@@ -629,6 +629,14 @@ fn sui_address(public_key: &[u8]) -> String {
     format!("0x{}", hex::encode(h.finalize()))
 }
 
+/// The IOTA address of an Ed25519 key: `0x` + hex of Blake2b-256(key), with no flag byte,
+/// unlike Sui (iota-sdk-types `Ed25519PublicKey::derive_address`).
+fn iota_address(public_key: &[u8]) -> String {
+    use blake2::digest::consts::U32;
+    use blake2::{Blake2b, Digest};
+    format!("0x{}", hex::encode(Blake2b::<U32>::digest(public_key)))
+}
+
 /// Aptos's single-key Ed25519 account address: `0x` + hex of SHA3-256(key ‖ 0x00), the
 /// scheme byte of Ed25519 (aptos.dev, "Accounts": authentication key derivation).
 fn aptos_address(public_key: &[u8]) -> String {
@@ -923,6 +931,16 @@ mod tests {
         assert!(cosmos_address(compressed.as_bytes(), "Not A Prefix").is_err());
         // TRON's documented example: private key 1 is TMVQGm1qAQYVdetCeGRRkTWYYrLXuHK2HC
         assert_eq!(tron_address(one.verifying_key()), "TMVQGm1qAQYVdetCeGRRkTWYYrLXuHK2HC");
+        // the all-zero Ed25519 key, as the chains' own SDKs derive it (sui-sdk-types with the
+        // flag 0x00 first, iota-sdk-types without a flag)
+        assert_eq!(
+            sui_address(&[0; 32]),
+            "0xd8908c165dee785924e7421a0fd0418a19d5daeec395fd505a92a0fd3117e428"
+        );
+        assert_eq!(
+            iota_address(&[0; 32]),
+            "0x89eb0d6a8a691dae2cd15ed0369931ce0a949ecafa5c3f93f8121833646e15c3"
+        );
     }
 
     #[test]

@@ -225,7 +225,7 @@ impl IotaAdapter {
         })
     }
 
-    /// The treasury's address (`0x` + 64 hex: Blake2b-256 of flag 0x00 ‖ public key).
+    /// The treasury's address (`0x` + 64 hex: Blake2b-256 of the public key, no flag byte).
     pub fn address(&self) -> String {
         self.address.to_string()
     }

@@ -39,7 +39,8 @@ pub const EPOCH_QUERY: &str = "query SoftstakeEpoch($after: String) { epoch { ep
     { pageInfo { hasNextPage endCursor } nodes { address { address } name stakingPoolId commissionRate \
     stakingPoolIotaBalance poolTokenBalance stakingPoolActivationEpoch } } } } }";
 
-/// The address of an Ed25519 public key: Blake2b-256(0x00 ‖ key).
+/// The address of an Ed25519 public key: Blake2b-256(key), with no flag byte (unlike Sui;
+/// iota-sdk-types `Ed25519PublicKey::derive_address`).
 pub fn address_of(public_key: &[u8; 32]) -> Address {
     Ed25519PublicKey::new(*public_key).derive_address()
 }
@@ -588,11 +589,15 @@ mod tests {
     }
 
     #[test]
-    fn success_address_is_blake2b_of_flag_and_key() {
+    fn success_address_is_blake2b_of_the_key_without_a_flag() {
         let mut h = iota_sdk::types::hash::Hasher::new();
-        h.update([0u8]);
         h.update([0u8; 32]);
         assert_eq!(address_of(&[0; 32]), Address::new(h.finalize().into_bytes()));
+        // the same vector the PKCS#11 module's address is checked against
+        assert_eq!(
+            address_of(&[0; 32]).to_string(),
+            "0x89eb0d6a8a691dae2cd15ed0369931ce0a949ecafa5c3f93f8121833646e15c3"
+        );
     }
 
     #[test]
