@@ -11,7 +11,9 @@
 # chain (the SDK's gRPC services, CometBFT's broadcast_tx_sync, x/staking's and
 # x/distribution's rules); with --chain ADA=cardano, ADA runs on our local Cardano chain
 # (Blockfrost's API over the Conway ledger's rules); with --chain SUI=sui, SUI runs on our
-# local Sui chain (sui-rpc's gRPC services over the Move staking system); with --chain APT=aptos,
+# local Sui chain (sui-rpc's gRPC services over the Move staking system); with --chain IOTA=iota,
+# IOTA runs on our local IOTA chain (IOTA's gRPC services and GraphQL subset over the same
+# staking system); with --chain APT=aptos,
 # APT runs on our local Aptos chain (the REST API /v1 over 0x1::delegation_pool's rules). Each is started here and
 # stopped at exit (config/localnet.toml; rewards are paid by the local chain on an
 # accelerated schedule).
@@ -34,6 +36,7 @@ for a in "$@"; do
     ATOM=cosmos) local_chains+=(cosmos) ;;
     ADA=cardano) local_chains+=(cardano) ;;
     SUI=sui) local_chains+=(sui) ;;
+    IOTA=iota) local_chains+=(iota) ;;
     APT=aptos) local_chains+=(aptos) ;;
   esac
 done
@@ -46,13 +49,13 @@ if [ "${#evm_chains[@]}" = 0 ] && [ "${#local_chains[@]}" = 0 ]; then
 fi
 
 bash "$ROOT/scripts/setup.sh" --demo --evm
-log "building softstake (with the EVM, NEAR, TRON, Cosmos, Cardano, Sui and Aptos adapters) and the local chains"
-cargo build --locked --bin softstake --features softstake-node/evm,softstake-node/near,softstake-node/tron,softstake-node/cosmos,softstake-node/cardano,softstake-node/sui,softstake-node/aptos
+log "building softstake (with the EVM, NEAR, TRON, Cosmos, Cardano, Sui, IOTA and Aptos adapters) and the local chains"
+cargo build --locked --bin softstake --features softstake-node/evm,softstake-node/near,softstake-node/tron,softstake-node/cosmos,softstake-node/cardano,softstake-node/sui,softstake-node/iota,softstake-node/aptos
 if [ "${#evm_chains[@]}" -gt 0 ]; then
   cargo build --locked -p softstake-e2e --features evm-anvil --bin evm-localnet
 fi
 if [ "${#local_chains[@]}" -gt 0 ]; then
-  cargo build --locked -p softstake-localchains --features near,tron,cosmos,cardano,sui,aptos --bin near-localnet --bin tron-localnet --bin cosmos-localnet --bin cardano-localnet --bin sui-localnet --bin aptos-localnet
+  cargo build --locked -p softstake-localchains --features near,tron,cosmos,cardano,sui,iota,aptos --bin near-localnet --bin tron-localnet --bin cosmos-localnet --bin cardano-localnet --bin sui-localnet --bin iota-localnet --bin aptos-localnet
 fi
 mkdir -p .softstake/localnet
 pids=()
@@ -99,6 +102,7 @@ for c in "${local_chains[@]}"; do
     cosmos) port=9090; token=ATOM ;;
     cardano) port=3100; token=ADA ;;
     sui) port=9000; token=SUI ;;
+    iota) port=50051; token=IOTA ;;
     aptos) port=8070; token=APT ;;
   esac
   tokens+=("$token")

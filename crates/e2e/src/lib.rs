@@ -30,6 +30,7 @@ pub mod sonic;
     feature = "near-local",
     feature = "cardano-local",
     feature = "sui-local",
+    feature = "iota-local",
     feature = "aptos-local"
 ))]
 pub fn hsm_key(
@@ -53,6 +54,7 @@ pub fn hsm_key(
     feature = "near-local",
     feature = "cardano-local",
     feature = "sui-local",
+    feature = "iota-local",
     feature = "aptos-local"
 ))]
 pub fn hsm_keys(

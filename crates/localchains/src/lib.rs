@@ -9,7 +9,8 @@
 //! x/auth, x/staking and x/distribution; `cardano`: Blockfrost's REST API over the Conway
 //! ledger's UTxO, witness, deposit and reward rules; `move-staking`: the staking system
 //! Sui and IOTA share (staking pools, exchange rates, epochs), the pure core their local
-//! chains run; `aptos`: the fullnode REST API `/v1` over `0x1::delegation_pool`'s share
+//! chains run; `sui` and `iota`: their gRPC services (and IOTA's GraphQL subset) over it;
+//! `aptos`: the fullnode REST API `/v1` over `0x1::delegation_pool`'s share
 //! pools, lockup cycles and add-stake fee. The TRON and Cardano chains read
 //! transactions with codecs of their own (`tron_codec`, `cardano_codec`), never the
 //! adapters' encoders, checked against published test vectors: an encoding bug in an
@@ -29,6 +30,8 @@ pub mod cardano;
 pub mod cardano_codec;
 #[cfg(feature = "cosmos")]
 pub mod cosmos;
+#[cfg(feature = "iota")]
+pub mod iota;
 #[cfg(feature = "move-staking")]
 pub mod move_staking;
 #[cfg(feature = "near")]

@@ -70,6 +70,12 @@ impl Abort {
         }
     }
 
+    /// The name as IOTA's `iota_system` package spells it: Sui's with `Sui` → `Iota`
+    /// (`staking_pool::EStakedIotaBelowThreshold`, `EInsufficientIotaTokenBalance`).
+    pub fn iota_name(self) -> String {
+        self.name().replace("Sui", "Iota")
+    }
+
     /// The abort code (the constant's value; 4017 is the VM's arithmetic error status).
     pub fn code(self) -> u64 {
         match self {
@@ -91,6 +97,90 @@ impl std::fmt::Display for Abort {
 }
 
 impl std::error::Error for Abort {}
+
+/// One validator of a local chain's genesis: its real address, name, commission and stake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatorSpec {
+    /// Its address (`0x…`, 32 bytes).
+    pub address: String,
+    /// Its name.
+    pub name: String,
+    /// Commission, basis points.
+    pub commission_bps: u64,
+    /// Its stake at genesis, base units (MIST, nanos).
+    pub stake: u64,
+}
+
+/// Reads validators from CSV text with the header `address,name,commission_bps,stake_<coin>`
+/// (stake in whole coins, 10^9 base units each); `check_address` says why an address is not
+/// one of the chain's.
+///
+/// # Errors
+/// A malformed row, naming its line and field; no validator at all.
+pub fn validators_from_csv(
+    text: &str,
+    check_address: impl Fn(&str) -> std::result::Result<(), String>,
+) -> anyhow::Result<Vec<ValidatorSpec>> {
+    use anyhow::{bail, Context};
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() != 4 {
+            bail!("validators line {}: {} fields, want 4", n + 1, f.len());
+        }
+        if let Err(e) = check_address(f[0]) {
+            bail!("validators line {}: address {:?}: {e}", n + 1, f[0]);
+        }
+        let commission_bps = f[2]
+            .parse()
+            .with_context(|| format!("validators line {}: commission_bps {:?}", n + 1, f[2]))?;
+        let stake_coins: u64 = f[3]
+            .parse()
+            .with_context(|| format!("validators line {}: stake {:?}", n + 1, f[3]))?;
+        out.push(ValidatorSpec {
+            address: f[0].to_string(),
+            name: f[1].to_string(),
+            commission_bps,
+            stake: stake_coins
+                .checked_mul(MIN_STAKING_THRESHOLD)
+                .with_context(|| format!("validators line {}: stake overflows u64 base units", n + 1))?,
+        });
+    }
+    if out.is_empty() {
+        bail!("no validators");
+    }
+    Ok(out)
+}
+
+/// Reads per-epoch APYs from CSV text with the header `epoch,apy_bps`.
+///
+/// # Errors
+/// A malformed row, naming its line; no row at all.
+pub fn apys_from_csv(text: &str) -> anyhow::Result<Vec<u64>> {
+    use anyhow::{bail, Context};
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let apy = line
+            .split(',')
+            .nth(1)
+            .with_context(|| format!("apy line {}: no apy_bps", n + 1))?;
+        out.push(
+            apy.trim()
+                .parse()
+                .with_context(|| format!("apy line {}: apy_bps {apy:?}", n + 1))?,
+        );
+    }
+    if out.is_empty() {
+        bail!("no APYs");
+    }
+    Ok(out)
+}
 
 type Result<T> = std::result::Result<T, Abort>;
 

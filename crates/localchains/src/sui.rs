@@ -75,18 +75,7 @@ const MAX_COMMANDS: usize = 1_024;
 /// The Sui system state object (`0x5`).
 const SYSTEM_STATE: Address = Address::from_static("0x5");
 
-/// One validator of the genesis: its real address, name, commission and stake.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidatorSpec {
-    /// Its address (`0x…`, 32 bytes).
-    pub address: String,
-    /// Its name.
-    pub name: String,
-    /// Commission, basis points.
-    pub commission_bps: u64,
-    /// Its stake at genesis, MIST.
-    pub stake_mist: u64,
-}
+pub use crate::move_staking::{apys_from_csv, ValidatorSpec};
 
 /// What a local Sui chain starts from.
 #[derive(Debug, Clone)]
@@ -110,67 +99,14 @@ pub struct SuiGenesis {
     pub tick_epoch_ms: u64,
 }
 
-/// Reads validators from CSV text with the header
-/// `address,name,commission_bps,stake_sui` (stake in whole SUI).
+/// Reads validators from CSV text with the header `address,name,commission_bps,stake_sui`
+/// (stake in whole SUI; see [`crate::move_staking::validators_from_csv`]), addresses
+/// checked as Sui addresses.
 ///
 /// # Errors
 /// A malformed row, naming its line and field.
 pub fn validators_from_csv(text: &str) -> anyhow::Result<Vec<ValidatorSpec>> {
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate().skip(1) {
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() != 4 {
-            bail!("validators line {}: {} fields, want 4", n + 1, f.len());
-        }
-        Address::from_str(f[0]).with_context(|| format!("validators line {}: address {:?}", n + 1, f[0]))?;
-        let commission_bps = f[2]
-            .parse()
-            .with_context(|| format!("validators line {}: commission_bps {:?}", n + 1, f[2]))?;
-        let stake_sui: u64 = f[3]
-            .parse()
-            .with_context(|| format!("validators line {}: stake_sui {:?}", n + 1, f[3]))?;
-        out.push(ValidatorSpec {
-            address: f[0].to_string(),
-            name: f[1].to_string(),
-            commission_bps,
-            stake_mist: stake_sui
-                .checked_mul(SUI)
-                .with_context(|| format!("validators line {}: stake overflows u64 MIST", n + 1))?,
-        });
-    }
-    if out.is_empty() {
-        bail!("no validators");
-    }
-    Ok(out)
-}
-
-/// Reads per-epoch APYs from CSV text with the header `epoch,apy_bps`.
-///
-/// # Errors
-/// A malformed row, naming its line.
-pub fn apys_from_csv(text: &str) -> anyhow::Result<Vec<u64>> {
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate().skip(1) {
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let apy = line
-            .split(',')
-            .nth(1)
-            .with_context(|| format!("apy line {}: no apy_bps", n + 1))?;
-        out.push(
-            apy.trim()
-                .parse()
-                .with_context(|| format!("apy line {}: apy_bps {apy:?}", n + 1))?,
-        );
-    }
-    if out.is_empty() {
-        bail!("no APYs");
-    }
-    Ok(out)
+    crate::move_staking::validators_from_csv(text, |a| Address::from_str(a).map(|_| ()).map_err(|e| e.to_string()))
 }
 
 /// What an object holds.
@@ -296,7 +232,7 @@ impl State {
             .validators
             .iter()
             .zip(&addresses)
-            .map(|(v, a)| (a.to_string(), v.commission_bps, v.stake_mist))
+            .map(|(v, a)| (a.to_string(), v.commission_bps, v.stake))
             .collect();
         let system = StakingSystem::genesis(&specs).map_err(|a| anyhow::anyhow!("genesis: {a}"))?;
         if g.apy_bps.is_empty() || g.epoch_ms == 0 || g.reference_gas_price == 0 {
@@ -1500,8 +1436,8 @@ mod tests {
     fn success_bundled_data_reads() {
         let v = validators_from_csv(include_str!("../../../data/sui/validators.csv")).unwrap();
         assert_eq!((v[0].name.as_str(), v[0].commission_bps), ("InfStones", 800));
-        assert_eq!(v[0].stake_mist, 13_736_715 * SUI);
-        assert_eq!((v[1].name.as_str(), v[1].stake_mist), ("ComingChat", 38_595_086 * SUI));
+        assert_eq!(v[0].stake, 13_736_715 * SUI);
+        assert_eq!((v[1].name.as_str(), v[1].stake), ("ComingChat", 38_595_086 * SUI));
         assert_eq!(
             apys_from_csv(include_str!("../../../data/sui/apy.csv")).unwrap(),
             vec![309, 295]
@@ -1531,7 +1467,7 @@ mod tests {
                 address: "0x1".into(),
                 name: "v".into(),
                 commission_bps: 0,
-                stake_mist: 1_000_000 * SUI,
+                stake: 1_000_000 * SUI,
             }],
             apy_bps: vec![365],
             coins: vec![],

@@ -1432,6 +1432,11 @@ mod tests {
             assert_eq!(c.adapter, adapter, "{token}");
             assert_eq!(c.evm.as_ref().map(|e| e.chain_id), Some(chain_id), "{token}");
         }
+        let iota = &cfg.chains["IOTA"];
+        assert_eq!(
+            (iota.adapter.as_str(), iota.iota.as_ref().map(|c| c.graphql_url.as_str())),
+            ("iota", Some("http://127.0.0.1:9125/graphql"))
+        );
     }
 
     #[test]
