@@ -30,9 +30,12 @@ const RGP: u64 = 1_000;
 const CHAIN_NAME: &str = "iota-e2e";
 
 fn treasury() -> String {
-    IotaAdapter::new(config("http://127.0.0.1:1", "http://127.0.0.1:1/graphql"), SecretBytes::new(SEED.to_vec()))
-        .unwrap()
-        .address()
+    IotaAdapter::new(
+        config("http://127.0.0.1:1", "http://127.0.0.1:1/graphql"),
+        SecretBytes::new(SEED.to_vec()),
+    )
+    .unwrap()
+    .address()
 }
 
 fn validator() -> String {
@@ -205,7 +208,10 @@ async fn fail_refusals_are_typed_rejections_with_nothing_done() {
     assert_eq!(c.executed(), 0, "nothing ran");
 
     // a forged signature: one bit of the signature flipped
-    let good = chain.delegate("forged", &v, Amount(u128::from(2 * IOTA))).await.unwrap();
+    let good = chain
+        .delegate("forged", &v, Amount(u128::from(2 * IOTA)))
+        .await
+        .unwrap();
     let (tx, sig) = wire::decode_payload(&good.payload).unwrap();
     let bytes = sig.to_bytes();
     let (mut signature, public_key) = ([0u8; 64], <[u8; 32]>::try_from(&bytes[65..97]).unwrap());
@@ -274,7 +280,11 @@ async fn success_iota_operations_signed_by_the_hsm() {
     let mut g = genesis();
     g.coins = vec![(address.clone(), 10_000 * IOTA)];
     let c = start(g, 0, 0).await.unwrap();
-    let a = IotaAdapter::new(config(&c.url, &c.graphql_url), softstake_adapters::TreasuryKey::Hsm(hsm)).unwrap();
+    let a = IotaAdapter::new(
+        config(&c.url, &c.graphql_url),
+        softstake_adapters::TreasuryKey::Hsm(hsm),
+    )
+    .unwrap();
     assert_eq!(a.address(), address, "the adapter signs with the token's key");
     let chain = journal::guarded(a, 1_000, 3);
     let store = journal::sqlite_store(dir.path(), "iota-hsm").await;
@@ -310,8 +320,17 @@ async fn success_doctor_passes_on_the_local_chain_and_refuses_another_network() 
     use softstake_e2e::doctor::{assert_fails, line, net, run};
     let c = start(genesis(), 0, 0).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let rest = |id: &str| format!("genesis_hash = \"{id}\"\n[chains.IOTA.iota]\ngraphql_url = \"{}\"\n", c.graphql_url);
-    let good = run(&net(dir.path(), "IOTA", "iota", &c.url, &SEED, &rest(&c.chain_id())), "IOTA").await;
+    let rest = |id: &str| {
+        format!(
+            "genesis_hash = \"{id}\"\n[chains.IOTA.iota]\ngraphql_url = \"{}\"\n",
+            c.graphql_url
+        )
+    };
+    let good = run(
+        &net(dir.path(), "IOTA", "iota", &c.url, &SEED, &rest(&c.chain_id())),
+        "IOTA",
+    )
+    .await;
     assert!(good.passed(), "{}", good.render());
     assert!(
         line(&good, "epoch")
@@ -357,8 +376,14 @@ async fn success_departed_validator_stake_is_withdrawn_with_its_rewards() {
     let fresh = adapter(&c);
     let held = fresh.positions().await.unwrap();
     assert_eq!(held.len(), 1, "{held:?}");
-    assert!(held[0].validator != v && held[0].validator.starts_with("0x"), "{held:?}");
-    assert_eq!((held[0].amount, held[0].state), (Amount(u128::from(1_000 * IOTA)), StakeState::Active));
+    assert!(
+        held[0].validator != v && held[0].validator.starts_with("0x"),
+        "{held:?}"
+    );
+    assert_eq!(
+        (held[0].amount, held[0].state),
+        (Amount(u128::from(1_000 * IOTA)), StakeState::Active)
+    );
     let e = chain
         .delegate("d-b", &v, Amount(u128::from(2 * IOTA)))
         .await

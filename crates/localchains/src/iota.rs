@@ -58,9 +58,9 @@ use iota_sdk::types::hash::Hasher;
 use iota_sdk::types::{
     Address, Argument, ChangedObject, Command, Digest, Event, ExecutionError, ExecutionStatus, GasCostSummary,
     IdOperation, Identifier, Input, MoveLocation, MoveObjectType, MoveStruct, Object, ObjectData, ObjectDigest,
-    ObjectId, ObjectIn, ObjectOut, ObjectReference, Owner, SimpleSignature, StructTag, Transaction,
-    TransactionDigest, TransactionEffects, TransactionEffectsV1, TransactionExpiration, TransactionKind,
-    TransactionV1, UserSignature, Version,
+    ObjectId, ObjectIn, ObjectOut, ObjectReference, Owner, SimpleSignature, StructTag, Transaction, TransactionDigest,
+    TransactionEffects, TransactionEffectsV1, TransactionExpiration, TransactionKind, TransactionV1, UserSignature,
+    Version,
 };
 use tonic::{Request, Response, Status};
 
@@ -330,15 +330,10 @@ impl State {
     /// stake; the commission stakes go to the validators.
     fn advance_epoch(&mut self) -> anyhow::Result<()> {
         let apy = self.apy_bps[(self.system.epoch as usize) % self.apy_bps.len()];
-        let staked: u128 = self
+        let reward = self
             .system
-            .validators
-            .iter()
-            .filter(|v| v.pool.deactivation_epoch.is_none())
-            .map(|v| u128::from(v.pool.coin_balance))
-            .sum();
-        let epochs_per_year = u128::from(365 * 86_400_000 / self.epoch_ms).max(1);
-        let reward = u64::try_from(staked * u128::from(apy) / 10_000 / epochs_per_year)?;
+            .epoch_reward(apy, self.epoch_ms)
+            .map_err(|a| anyhow::anyhow!("epoch reward: {}", a.iota_name()))?;
         let commissions = self
             .system
             .advance_epoch(reward)
@@ -1122,9 +1117,16 @@ impl pb::ledger_service::ledger_service_server::LedgerService for Svc {
         &self,
         req: Request<pb::ledger_service::GetObjectsRequest>,
     ) -> Result<Response<Self::GetObjectsStream>, Status> {
-        let requests = req.get_ref().requests.as_ref().map(|r| r.requests.as_slice()).unwrap_or_default();
+        let requests = req
+            .get_ref()
+            .requests
+            .as_ref()
+            .map(|r| r.requests.as_slice())
+            .unwrap_or_default();
         if requests.is_empty() || requests.len() > MAX_BATCH {
-            return Err(Status::invalid_argument(format!("1 to {MAX_BATCH} object requests, please")));
+            return Err(Status::invalid_argument(format!(
+                "1 to {MAX_BATCH} object requests, please"
+            )));
         }
         let s = lock(&self.0);
         let mut r = pb::ledger_service::GetObjectsResponse::default();
@@ -1138,9 +1140,16 @@ impl pb::ledger_service::ledger_service_server::LedgerService for Svc {
         &self,
         req: Request<pb::ledger_service::GetTransactionsRequest>,
     ) -> Result<Response<Self::GetTransactionsStream>, Status> {
-        let requests = req.get_ref().requests.as_ref().map(|r| r.requests.as_slice()).unwrap_or_default();
+        let requests = req
+            .get_ref()
+            .requests
+            .as_ref()
+            .map(|r| r.requests.as_slice())
+            .unwrap_or_default();
         if requests.is_empty() || requests.len() > MAX_BATCH {
-            return Err(Status::invalid_argument(format!("1 to {MAX_BATCH} transaction requests, please")));
+            return Err(Status::invalid_argument(format!(
+                "1 to {MAX_BATCH} transaction requests, please"
+            )));
         }
         let s = lock(&self.0);
         let mut r = pb::ledger_service::GetTransactionsResponse::default();
@@ -1194,7 +1203,9 @@ impl pb::state_service::state_service_server::StateService for Svc {
         &self,
         _: Request<pb::state_service::ListDynamicFieldsRequest>,
     ) -> Result<Response<pb::state_service::ListDynamicFieldsResponse>, Status> {
-        Err(Status::unimplemented("dynamic fields are not served by this local chain"))
+        Err(Status::unimplemented(
+            "dynamic fields are not served by this local chain",
+        ))
     }
 
     async fn list_owned_objects(
@@ -1262,7 +1273,9 @@ impl exec::transaction_execution_service_server::TransactionExecutionService for
     ) -> Result<Response<exec::ExecuteTransactionsResponse>, Status> {
         let items = &req.get_ref().transactions;
         if items.is_empty() || items.len() > MAX_BATCH {
-            return Err(Status::invalid_argument(format!("1 to {MAX_BATCH} transactions, please")));
+            return Err(Status::invalid_argument(format!(
+                "1 to {MAX_BATCH} transactions, please"
+            )));
         }
         let mut r = exec::ExecuteTransactionsResponse::default();
         for item in items {
@@ -1283,7 +1296,9 @@ impl exec::transaction_execution_service_server::TransactionExecutionService for
     ) -> Result<Response<exec::SimulateTransactionsResponse>, Status> {
         let items = &req.get_ref().transactions;
         if items.is_empty() || items.len() > MAX_BATCH {
-            return Err(Status::invalid_argument(format!("1 to {MAX_BATCH} transactions, please")));
+            return Err(Status::invalid_argument(format!(
+                "1 to {MAX_BATCH} transactions, please"
+            )));
         }
         let mut r = exec::SimulateTransactionsResponse::default();
         for item in items {
@@ -1302,7 +1317,9 @@ impl exec::transaction_execution_service_server::TransactionExecutionService for
         &self,
         _: Request<exec::ViewFunctionCallsRequest>,
     ) -> Result<Response<exec::ViewFunctionCallsResponse>, Status> {
-        Err(Status::unimplemented("view functions are not served by this local chain"))
+        Err(Status::unimplemented(
+            "view functions are not served by this local chain",
+        ))
     }
 }
 
@@ -1474,8 +1491,8 @@ mod graphql {
             if last.is_some() || before.is_some() {
                 return Err("this local chain pages forward only (first, after)".into());
             }
-            let first = usize::try_from(first.unwrap_or(MAX_GRAPHQL_PAGE as i32))
-                .map_err(|_| "first must not be negative")?;
+            let first =
+                usize::try_from(first.unwrap_or(MAX_GRAPHQL_PAGE as i32)).map_err(|_| "first must not be negative")?;
             if first > MAX_GRAPHQL_PAGE {
                 return Err(format!("Connection's page size of {first} exceeds max of {MAX_GRAPHQL_PAGE}").into());
             }
@@ -1829,25 +1846,53 @@ mod tests {
         assert!(r.errors.is_empty(), "{:?}", r.errors);
         let v = serde_json::to_value(&r.data).unwrap();
         let e = &v["epoch"];
-        assert_eq!((e["epochId"].as_u64(), e["referenceGasPrice"].as_str()), (Some(0), Some("1000")));
+        assert_eq!(
+            (e["epochId"].as_u64(), e["referenceGasPrice"].as_str()),
+            (Some(0), Some("1000"))
+        );
         assert_eq!(e["startTimestamp"], "1970-01-01T00:00:00.000Z");
         assert_eq!(e["systemParameters"]["durationMs"], "86400000");
         let page = &e["validatorSet"]["activeValidators"];
-        assert_eq!((page["pageInfo"]["hasNextPage"].as_bool(), page["pageInfo"]["endCursor"].as_str()), (Some(true), Some("0")));
-        assert_eq!(page["nodes"][0]["stakingPoolIotaBalance"], "1000000000000000", "BigInt is a string");
+        assert_eq!(
+            (
+                page["pageInfo"]["hasNextPage"].as_bool(),
+                page["pageInfo"]["endCursor"].as_str()
+            ),
+            (Some(true), Some("0"))
+        );
+        assert_eq!(
+            page["nodes"][0]["stakingPoolIotaBalance"], "1000000000000000",
+            "BigInt is a string"
+        );
         // the next page from the cursor: the second validator, and no more
         let r = schema
             .execute("{ epoch { validatorSet { activeValidators(first: 1, after: \"0\") { pageInfo { hasNextPage } nodes { name commissionRate } } } } }")
             .await;
         let v = serde_json::to_value(&r.data).unwrap();
         let page = &v["epoch"]["validatorSet"]["activeValidators"];
-        assert_eq!((page["nodes"][0]["name"].as_str(), page["nodes"][0]["commissionRate"].as_i64()), (Some("w"), Some(200)));
+        assert_eq!(
+            (
+                page["nodes"][0]["name"].as_str(),
+                page["nodes"][0]["commissionRate"].as_i64()
+            ),
+            (Some("w"), Some(200))
+        );
         assert_eq!(page["pageInfo"]["hasNextPage"], false);
         // a field IOTA's schema does not have is refused, as the real server refuses it
         let r = schema.execute("{ epoch { stakeSubsidyBalance } }").await;
-        assert!(r.errors.iter().any(|e| e.message.contains("stakeSubsidyBalance")), "{:?}", r.errors);
-        let r = schema.execute("{ epoch { validatorSet { activeValidators(first: 51) { nodes { name } } } } }").await;
-        assert!(r.errors.iter().any(|e| e.message.contains("exceeds max of 50")), "{:?}", r.errors);
+        assert!(
+            r.errors.iter().any(|e| e.message.contains("stakeSubsidyBalance")),
+            "{:?}",
+            r.errors
+        );
+        let r = schema
+            .execute("{ epoch { validatorSet { activeValidators(first: 51) { nodes { name } } } } }")
+            .await;
+        assert!(
+            r.errors.iter().any(|e| e.message.contains("exceeds max of 50")),
+            "{:?}",
+            r.errors
+        );
     }
 
     #[test]
@@ -1860,6 +1905,9 @@ mod tests {
         let ExecutionError::MoveAbort { location, code } = *f.error else {
             panic!("{f:?}")
         };
-        assert_eq!((location.module.as_str(), code, f.command), ("validator_set", 10, Some(2)));
+        assert_eq!(
+            (location.module.as_str(), code, f.command),
+            ("validator_set", 10, Some(2))
+        );
     }
 }

@@ -525,6 +525,27 @@ impl StakingSystem {
         add(staked.principal, reward)
     }
 
+    /// The reward of one epoch of `epoch_ms` at a network rate of `apy_bps` a year (simple,
+    /// 365 days) on the coins of the active pools, base units: what the local chains mint
+    /// at each epoch change.
+    ///
+    /// # Errors
+    /// [`Abort::ArithmeticError`] for a zero epoch length or a reward past u64.
+    pub fn epoch_reward(&self, apy_bps: u64, epoch_ms: u64) -> Result<u64> {
+        if epoch_ms == 0 {
+            return Err(Abort::ArithmeticError);
+        }
+        let staked: u128 = self
+            .validators
+            .iter()
+            .filter(|v| v.pool.deactivation_epoch.is_none())
+            .map(|v| u128::from(v.pool.coin_balance))
+            .sum();
+        let epochs_per_year = u128::from(365 * 86_400_000 / epoch_ms).max(1);
+        u64::try_from(staked * u128::from(apy_bps) / u128::from(BASIS_POINT_DENOMINATOR) / epochs_per_year)
+            .map_err(|_| Abort::ArithmeticError)
+    }
+
     /// Ends the epoch with `staking_reward` base units to share (`advance_epoch` with
     /// `distribute_reward`): each active validator's part by its pool's coins; its
     /// commission staked to itself from the new epoch; the rest into its pool; then every

@@ -288,15 +288,10 @@ impl State {
     /// stake; the commission stakes go to the validators.
     fn advance_epoch(&mut self) -> anyhow::Result<()> {
         let apy = self.apy_bps[(self.system.epoch as usize) % self.apy_bps.len()];
-        let staked: u128 = self
+        let reward = self
             .system
-            .validators
-            .iter()
-            .filter(|v| v.pool.deactivation_epoch.is_none())
-            .map(|v| u128::from(v.pool.coin_balance))
-            .sum();
-        let epochs_per_year = u128::from(365 * 86_400_000 / self.epoch_ms).max(1);
-        let reward = u64::try_from(staked * u128::from(apy) / 10_000 / epochs_per_year)?;
+            .epoch_reward(apy, self.epoch_ms)
+            .map_err(|a| anyhow::anyhow!("epoch reward: {}", a))?;
         let commissions = self
             .system
             .advance_epoch(reward)

@@ -1434,7 +1434,10 @@ mod tests {
         }
         let iota = &cfg.chains["IOTA"];
         assert_eq!(
-            (iota.adapter.as_str(), iota.iota.as_ref().map(|c| c.graphql_url.as_str())),
+            (
+                iota.adapter.as_str(),
+                iota.iota.as_ref().map(|c| c.graphql_url.as_str())
+            ),
             ("iota", Some("http://127.0.0.1:9125/graphql"))
         );
     }

@@ -47,7 +47,8 @@ struct Args {
 async fn main() -> Result<()> {
     let args = Args::parse();
     // a fresh key per run: the treasury of a local chain only
-    let seed: [u8; 32] = std::array::from_fn(|i| (std::process::id() as u8).wrapping_mul(37).wrapping_add(i as u8 + 11));
+    let seed: [u8; 32] =
+        std::array::from_fn(|i| (std::process::id() as u8).wrapping_mul(37).wrapping_add(i as u8 + 11));
     let address = iota_sdk::crypto::ed25519::Ed25519PrivateKey::new(seed)
         .public_key()
         .derive_address()
