@@ -64,6 +64,7 @@ use iota_sdk::types::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::move_ptb;
 use crate::move_staking::{Abort, StakedCoin, StakingSystem};
 
 pub use crate::move_staking::{apys_from_csv, ValidatorSpec};
@@ -606,17 +607,6 @@ fn v1(tx: &Transaction) -> Result<&TransactionV1, Status> {
     }
 }
 
-/// A value a command produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Value {
-    /// A new coin (nanos), not yet used.
-    Coin(u64),
-    /// A new StakedIota, not yet used.
-    Staked(StakedCoin),
-    /// Consumed.
-    Moved,
-}
-
 struct RunOut {
     events: Vec<Unstaking>,
     written: u64,
@@ -629,12 +619,64 @@ struct Run<'a> {
     digest: TransactionDigest,
 }
 
-/// The command a result argument names: `Result(i)`, or `NestedResult(i, 0)` of a command
-/// with one value (what `SplitCoins` into one coin returns).
-fn result_index(a: &Argument) -> Option<usize> {
-    match a {
-        Argument::Result(r) | Argument::NestedResult(r, 0) => Some(usize::from(*r)),
-        _ => None,
+fn arg(a: &Argument) -> move_ptb::Arg {
+    match *a {
+        Argument::Gas => move_ptb::Arg::Gas,
+        Argument::Input(i) => move_ptb::Arg::Input(i),
+        Argument::Result(r) => move_ptb::Arg::Result(r),
+        Argument::NestedResult(r, k) => move_ptb::Arg::NestedResult(r, k),
+        _ => move_ptb::Arg::Unknown,
+    }
+}
+
+fn args(a: &[Argument]) -> Vec<move_ptb::Arg> {
+    a.iter().map(arg).collect()
+}
+
+/// The command in the shared interpreter's form.
+fn command(c: &Command) -> move_ptb::Cmd {
+    match c {
+        Command::SplitCoins(s) => move_ptb::Cmd::SplitCoins {
+            coin: arg(&s.coin),
+            amounts: args(&s.amounts),
+        },
+        Command::MergeCoins(m) => move_ptb::Cmd::MergeCoins {
+            coin: arg(&m.coin),
+            coins: args(&m.coins_to_merge),
+        },
+        Command::MoveCall(m) => move_ptb::Cmd::MoveCall {
+            system_package: m.package == ObjectId::SYSTEM,
+            module: m.module.as_str().to_string(),
+            function: m.function.as_str().to_string(),
+            args: args(&m.arguments),
+        },
+        other => move_ptb::Cmd::Other(format!("{other:?}")),
+    }
+}
+
+/// The shared interpreter's failure as IOTA's execution error.
+fn failure_of(f: move_ptb::Fail) -> Failure {
+    let command = f.command().map(|c| c as u64);
+    let error = match f {
+        move_ptb::Fail::Abort { command, abort: a } => return abort(command, a),
+        move_ptb::Fail::Unsupported { .. } => ExecutionError::FeatureNotYetSupported,
+        move_ptb::Fail::Argument {
+            argument, invalid_bcs, ..
+        } => ExecutionError::CommandArgumentError {
+            argument,
+            kind: if invalid_bcs {
+                iota_sdk::types::CommandArgumentError::InvalidBcsBytes
+            } else {
+                iota_sdk::types::CommandArgumentError::TypeMismatch
+            },
+        },
+        move_ptb::Fail::FunctionNotFound { .. } => ExecutionError::FunctionNotFound,
+        move_ptb::Fail::InsufficientCoinBalance { .. } => ExecutionError::InsufficientCoinBalance,
+        move_ptb::Fail::UnusedValue { result } => ExecutionError::UnusedValueWithoutDrop { result, subresult: 0 },
+    };
+    Failure {
+        error: Box::new(error),
+        command,
     }
 }
 
@@ -656,272 +698,117 @@ fn abort(command: usize, a: Abort) -> Failure {
     }
 }
 
-fn failure(command: usize, error: ExecutionError) -> Failure {
-    Failure {
-        error: Box::new(error),
-        command: Some(command as u64),
-    }
-}
-
-fn unsupported(command: usize) -> Failure {
-    failure(command, ExecutionError::FeatureNotYetSupported)
-}
-
-fn arg_error(command: usize, argument: u16) -> Failure {
-    failure(
-        command,
-        ExecutionError::CommandArgumentError {
-            argument,
-            kind: iota_sdk::types::CommandArgumentError::TypeMismatch,
-        },
-    )
-}
-
 impl Run<'_> {
-    /// The pure input `a` names, BCS-decoded as `T`.
-    fn pure<T: serde::de::DeserializeOwned>(inputs: &[Input], a: &Argument, c: usize, at: u16) -> Result<T, Failure> {
-        let Argument::Input(i) = a else {
-            return Err(arg_error(c, at));
-        };
-        match inputs.get(usize::from(*i)) {
-            Some(Input::Pure(b)) => bcs::from_bytes(b).map_err(|_| {
-                failure(
-                    c,
-                    ExecutionError::CommandArgumentError {
-                        argument: at,
-                        kind: iota_sdk::types::CommandArgumentError::InvalidBcsBytes,
-                    },
-                )
-            }),
-            _ => Err(arg_error(c, at)),
-        }
-    }
-
-    #[allow(clippy::too_many_lines)]
+    /// Runs the transaction with the shared interpreter and applies its outcome to `s`'s
+    /// objects: merged coins and withdrawn stakes deleted, split stakes changed, new objects
+    /// for the sender (ids from the digest), the gas coin's balance, every written object at
+    /// the lamport version.
     fn apply(&self, s: &mut State) -> Result<RunOut, Failure> {
         let TransactionKind::Programmable(ptb) = &self.tx.kind else {
-            return Err(unsupported(0));
+            return Err(failure_of(move_ptb::Fail::Unsupported {
+                command: 0,
+                what: "a non-programmable transaction".into(),
+            }));
         };
-        let sender = self.tx.sender;
         let gas_id = self.tx.gas_payment.objects[0].object_id;
-        let mut results: Vec<Value> = Vec::with_capacity(ptb.commands.len());
-        // owned StakedIota inputs, by input index: consumed or mutated in place
-        let mut staked_inputs: BTreeMap<u16, (ObjectId, StakedCoin, bool)> = BTreeMap::new();
-        for (i, input) in ptb.inputs.iter().enumerate() {
-            if let Input::ImmutableOrOwned(r) = input {
-                if let Some(Obj {
-                    kind: Kind::Staked(st), ..
-                }) = s.objects.get(&r.object_id)
-                {
-                    staked_inputs.insert(i as u16, (r.object_id, *st, false));
-                }
-            }
-        }
-        let mut events = Vec::new();
-        let (mut written, mut rebated, mut created, mut gas_spent) = (0u64, 0u64, 0u64, 0u64);
-        for (c, cmd) in ptb.commands.iter().enumerate() {
-            let value = match cmd {
-                Command::SplitCoins(split) => {
-                    let ([amount], Argument::Gas) = (split.amounts.as_slice(), split.coin) else {
-                        return Err(unsupported(c));
-                    };
-                    let amount: u64 = Self::pure(&ptb.inputs, amount, c, 1)?;
-                    let Some(Obj {
-                        kind: Kind::Coin(balance),
-                        ..
-                    }) = s.objects.get(&gas_id)
-                    else {
-                        return Err(arg_error(c, 0));
-                    };
-                    let usable = balance
-                        .saturating_sub(self.tx.gas_payment.budget)
-                        .saturating_sub(gas_spent);
-                    if amount > usable {
-                        return Err(failure(c, ExecutionError::InsufficientCoinBalance));
-                    }
-                    gas_spent += amount;
-                    Value::Coin(amount)
-                }
-                Command::MergeCoins(merge) => {
-                    if merge.coin != Argument::Gas {
-                        return Err(unsupported(c));
-                    }
-                    let mut added = 0u64;
-                    for (k, a) in merge.coins_to_merge.iter().enumerate() {
-                        let at = u16::try_from(k + 1).unwrap_or(u16::MAX);
-                        let Argument::Input(i) = a else {
-                            return Err(unsupported(c));
-                        };
-                        let Some(Input::ImmutableOrOwned(r)) = ptb.inputs.get(usize::from(*i)) else {
-                            return Err(arg_error(c, at));
-                        };
-                        let Some(Obj {
-                            kind: Kind::Coin(b), ..
-                        }) = s.objects.remove(&r.object_id)
-                        else {
-                            return Err(arg_error(c, at));
-                        };
-                        added = added.checked_add(b).ok_or_else(|| abort(c, Abort::ArithmeticError))?;
-                        rebated += 1;
-                    }
-                    if let Some(Obj {
-                        kind: Kind::Coin(b), ..
-                    }) = s.objects.get_mut(&gas_id)
-                    {
-                        *b = b.checked_add(added).ok_or_else(|| abort(c, Abort::ArithmeticError))?;
-                    }
-                    Value::Moved
-                }
-                Command::MoveCall(call) => {
-                    if call.package != ObjectId::SYSTEM {
-                        return Err(failure(c, ExecutionError::FunctionNotFound));
-                    }
-                    match (call.module.as_str(), call.function.as_str()) {
-                        ("iota_system", "request_add_stake") => {
-                            let [_, coin, validator] = call.arguments.as_slice() else {
-                                return Err(failure(c, ExecutionError::ArityMismatch));
-                            };
-                            let Some(r) = result_index(coin) else {
-                                return Err(unsupported(c));
-                            };
-                            let Some(Value::Coin(amount)) = results.get(r).copied() else {
-                                return Err(arg_error(c, 1));
-                            };
-                            results[r] = Value::Moved;
-                            let validator: Address = Self::pure(&ptb.inputs, validator, c, 2)?;
-                            let staked = s
-                                .system
-                                .request_add_stake(&validator.to_string(), amount)
-                                .map_err(|a| abort(c, a))?;
-                            Value::Staked(staked)
-                        }
-                        ("iota_system", "request_withdraw_stake") => {
-                            let [_, staked] = call.arguments.as_slice() else {
-                                return Err(failure(c, ExecutionError::ArityMismatch));
-                            };
-                            let st = match staked {
-                                Argument::Input(i) => match staked_inputs.get_mut(i) {
-                                    Some((id, st, consumed)) if !*consumed => {
-                                        *consumed = true;
-                                        s.objects.remove(id);
-                                        rebated += 1;
-                                        *st
-                                    }
-                                    _ => return Err(arg_error(c, 1)),
-                                },
-                                _ => match result_index(staked).map(|r| (r, results.get(r).copied())) {
-                                    Some((r, Some(Value::Staked(st)))) => {
-                                        results[r] = Value::Moved;
-                                        st
-                                    }
-                                    _ => return Err(arg_error(c, 1)),
-                                },
-                            };
-                            let w = s.system.request_withdraw_stake(st).map_err(|a| abort(c, a))?;
-                            events.push(Unstaking {
-                                pool_id: pool_object_id(st.pool_id),
-                                validator_address: s.addresses[st.pool_id],
-                                staker_address: sender,
-                                stake_activation_epoch: st.stake_activation_epoch,
-                                unstaking_epoch: s.system.epoch,
-                                principal_amount: w.principal_amount,
-                                reward_amount: w.reward_amount,
-                            });
-                            let paid = w
-                                .principal_amount
-                                .checked_add(w.reward_amount)
-                                .ok_or_else(|| abort(c, Abort::ArithmeticError))?;
-                            s.objects.insert(
-                                new_object_id(&self.digest, created),
-                                Obj {
-                                    owner: sender,
-                                    version: 0,
-                                    kind: Kind::Coin(paid),
-                                    previous_transaction: self.digest,
-                                },
-                            );
-                            created += 1;
-                            written += 1;
-                            Value::Moved
-                        }
-                        ("staking_pool", "split") => {
-                            let [staked, amount] = call.arguments.as_slice() else {
-                                return Err(failure(c, ExecutionError::ArityMismatch));
-                            };
-                            let amount: u64 = Self::pure(&ptb.inputs, amount, c, 1)?;
-                            let Argument::Input(i) = staked else {
-                                return Err(unsupported(c));
-                            };
-                            let Some((id, st, consumed)) = staked_inputs.get_mut(i) else {
-                                return Err(arg_error(c, 0));
-                            };
-                            if *consumed {
-                                return Err(arg_error(c, 0));
-                            }
-                            let part = st.split(amount).map_err(|a| abort(c, a))?;
-                            if let Some(o) = s.objects.get_mut(id) {
-                                o.kind = Kind::Staked(*st);
-                            }
-                            written += 1;
-                            rebated += 1;
-                            Value::Staked(part)
-                        }
-                        _ => return Err(failure(c, ExecutionError::FunctionNotFound)),
-                    }
-                }
-                _ => return Err(unsupported(c)),
-            };
-            results.push(value);
-        }
-        // a new StakedIota goes to the sender (the entry function transfers it); a coin
-        // split off and never used has no `drop`: the transaction fails
-        for v in &mut results {
-            if let Value::Staked(st) = *v {
-                s.objects.insert(
-                    new_object_id(&self.digest, created),
-                    Obj {
-                        owner: sender,
-                        version: 0,
-                        kind: Kind::Staked(st),
-                        previous_transaction: self.digest,
-                    },
-                );
-                created += 1;
-                written += 1;
-                *v = Value::Moved;
-            }
-        }
-        if let Some(r) = results.iter().position(|v| matches!(v, Value::Coin(_))) {
-            return Err(Failure {
-                error: Box::new(ExecutionError::UnusedValueWithoutDrop {
-                    result: u16::try_from(r).unwrap_or(u16::MAX),
-                    subresult: 0,
-                }),
-                command: None,
-            });
-        }
-        if let Some(Obj {
-            kind: Kind::Coin(b), ..
-        }) = s.objects.get_mut(&gas_id)
-        {
-            *b -= gas_spent;
-        }
+        let Some(Obj {
+            kind: Kind::Coin(gas_balance),
+            ..
+        }) = s.objects.get(&gas_id).copied()
+        else {
+            return Err(failure_of(move_ptb::Fail::Unsupported {
+                command: 0,
+                what: "a gas object that is not a coin".into(),
+            }));
+        };
+        let ids: Vec<Option<ObjectId>> = ptb
+            .inputs
+            .iter()
+            .map(|i| match i {
+                Input::ImmutableOrOwned(r) => Some(r.object_id),
+                _ => None,
+            })
+            .collect();
+        let inputs: Vec<move_ptb::In> = ptb
+            .inputs
+            .iter()
+            .map(|i| match i {
+                Input::Pure(b) => move_ptb::In::Pure(b.clone()),
+                Input::ImmutableOrOwned(r) => match s.objects.get(&r.object_id).map(|o| o.kind) {
+                    Some(Kind::Coin(b)) => move_ptb::In::Coin(b),
+                    Some(Kind::Staked(st)) => move_ptb::In::Staked(st),
+                    None => move_ptb::In::Other,
+                },
+                Input::Shared(r) if r.object_id == ObjectId::SYSTEM_STATE => move_ptb::In::System,
+                _ => move_ptb::In::Other,
+            })
+            .collect();
+        let commands: Vec<move_ptb::Cmd> = ptb.commands.iter().map(command).collect();
+        let out = move_ptb::run(
+            &mut s.system,
+            &move_ptb::Ptb {
+                system_module: "iota_system",
+                inputs: &inputs,
+                commands: &commands,
+                gas_balance,
+                budget: self.tx.gas_payment.budget,
+            },
+        )
+        .map_err(failure_of)?;
         let lamport = s.lamport(self.tx);
-        for (id, _, consumed) in staked_inputs.values() {
-            if !consumed {
-                if let Some(o) = s.objects.get_mut(id) {
-                    o.version = lamport;
-                }
+        let input_id = |i: &u16| ids.get(usize::from(*i)).copied().flatten();
+        for (i, st) in &out.mutated {
+            if let Some(o) = input_id(i).and_then(|id| s.objects.get_mut(&id)) {
+                o.kind = Kind::Staked(*st);
             }
         }
-        for o in s.objects.values_mut().filter(|o| o.version == 0) {
-            o.version = lamport;
+        for i in &out.consumed {
+            if let Some(id) = input_id(i) {
+                s.objects.remove(&id);
+            }
+        }
+        // every owned input left is written at the new version, changed or not
+        for id in ids.iter().flatten() {
+            if let Some(o) = s.objects.get_mut(id) {
+                o.version = lamport;
+            }
+        }
+        if let Some(o) = s.objects.get_mut(&gas_id) {
+            o.kind = Kind::Coin(out.gas_balance);
+        }
+        for (k, c) in out.created.iter().enumerate() {
+            let kind = match *c {
+                move_ptb::Created::Coin(b) => Kind::Coin(b),
+                move_ptb::Created::Staked(st) => Kind::Staked(st),
+            };
+            s.objects.insert(
+                new_object_id(&self.digest, k as u64),
+                Obj {
+                    owner: self.tx.sender,
+                    version: lamport,
+                    kind,
+                    previous_transaction: self.digest,
+                },
+            );
         }
         s.system_version = lamport;
+        let events = out
+            .withdrawals
+            .iter()
+            .map(|(st, w)| Unstaking {
+                pool_id: pool_object_id(st.pool_id),
+                validator_address: s.addresses[st.pool_id],
+                staker_address: self.tx.sender,
+                stake_activation_epoch: st.stake_activation_epoch,
+                unstaking_epoch: s.system.epoch,
+                principal_amount: w.principal_amount,
+                reward_amount: w.reward_amount,
+            })
+            .collect();
         Ok(RunOut {
             events,
-            written,
-            rebated,
+            written: out.written,
+            rebated: out.rebated,
         })
     }
 }

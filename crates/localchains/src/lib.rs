@@ -33,6 +33,8 @@ pub mod cosmos;
 #[cfg(feature = "iota")]
 pub mod iota;
 #[cfg(feature = "move-staking")]
+pub mod move_ptb;
+#[cfg(feature = "move-staking")]
 pub mod move_staking;
 #[cfg(feature = "near")]
 pub mod near;

@@ -56,6 +56,7 @@ use sui_sdk_types::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::move_ptb;
 use crate::move_staking::{Abort, StakedCoin, StakingSystem};
 
 /// MIST per SUI.
@@ -523,17 +524,6 @@ impl State {
     }
 }
 
-/// A value a command produced or an input named.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Value {
-    /// A new coin (MIST), not yet used.
-    Coin(u64),
-    /// A new StakedSui, not yet used.
-    Staked(StakedCoin),
-    /// Consumed.
-    Moved,
-}
-
 struct RunOut {
     events: Vec<Unstaking>,
     written: u64,
@@ -546,15 +536,6 @@ struct Run<'a> {
     digest: Digest,
 }
 
-/// The command a result argument names: `Result(i)`, or `NestedResult(i, 0)` of a command
-/// with one value (what `SplitCoins` into one coin returns).
-fn result_index(a: &Argument) -> Option<usize> {
-    match a {
-        Argument::Result(r) | Argument::NestedResult(r, 0) => Some(usize::from(*r)),
-        _ => None,
-    }
-}
-
 fn abort(command: usize, a: Abort) -> Failure {
     Failure {
         kind: pb::execution_error::ExecutionErrorKind::MoveAbort,
@@ -565,20 +546,64 @@ fn abort(command: usize, a: Abort) -> Failure {
 }
 
 fn unsupported(command: usize, what: &str) -> Failure {
+    failure_of(move_ptb::Fail::Unsupported {
+        command,
+        what: what.to_string(),
+    })
+}
+
+/// The shared interpreter's failure as Sui's execution error.
+fn failure_of(f: move_ptb::Fail) -> Failure {
+    use pb::execution_error::ExecutionErrorKind as K;
+    let kind = match &f {
+        move_ptb::Fail::Abort { command, abort: a } => return abort(*command, *a),
+        move_ptb::Fail::Unsupported { .. } => K::FeatureNotYetSupported,
+        move_ptb::Fail::Argument { .. } => K::CommandArgumentError,
+        move_ptb::Fail::FunctionNotFound { .. } => K::FunctionNotFound,
+        move_ptb::Fail::InsufficientCoinBalance { .. } => K::InsufficientCoinBalance,
+        move_ptb::Fail::UnusedValue { .. } => K::UnusedValueWithoutDrop,
+    };
     Failure {
-        kind: pb::execution_error::ExecutionErrorKind::FeatureNotYetSupported,
-        description: format!("command {command}: {what} is not supported by this local chain"),
-        command: command as u64,
+        kind,
+        description: f.to_string(),
+        command: f.command().unwrap_or(0) as u64,
         abort: None,
     }
 }
 
-fn arg_error(command: usize, what: &str) -> Failure {
-    Failure {
-        kind: pb::execution_error::ExecutionErrorKind::CommandArgumentError,
-        description: format!("command {command}: {what}"),
-        command: command as u64,
-        abort: None,
+fn arg(a: &Argument) -> move_ptb::Arg {
+    match *a {
+        Argument::Gas => move_ptb::Arg::Gas,
+        Argument::Input(i) => move_ptb::Arg::Input(i),
+        Argument::Result(r) => move_ptb::Arg::Result(r),
+        Argument::NestedResult(r, k) => move_ptb::Arg::NestedResult(r, k),
+        #[allow(unreachable_patterns)]
+        _ => move_ptb::Arg::Unknown,
+    }
+}
+
+fn args(a: &[Argument]) -> Vec<move_ptb::Arg> {
+    a.iter().map(arg).collect()
+}
+
+/// The command in the shared interpreter's form.
+fn command(c: &Command) -> move_ptb::Cmd {
+    match c {
+        Command::SplitCoins(s) => move_ptb::Cmd::SplitCoins {
+            coin: arg(&s.coin),
+            amounts: args(&s.amounts),
+        },
+        Command::MergeCoins(m) => move_ptb::Cmd::MergeCoins {
+            coin: arg(&m.coin),
+            coins: args(&m.coins_to_merge),
+        },
+        Command::MoveCall(m) => move_ptb::Cmd::MoveCall {
+            system_package: m.package == Address::THREE,
+            module: m.module.as_str().to_string(),
+            function: m.function.as_str().to_string(),
+            args: args(&m.arguments),
+        },
+        other => move_ptb::Cmd::Other(format!("{other:?}")),
     }
 }
 
@@ -587,260 +612,109 @@ impl<'a> Run<'a> {
         Run { tx, digest }
     }
 
-    /// The pure input `a` names, BCS-decoded as `T` (`what` names it in the error).
-    fn pure<T: serde::de::DeserializeOwned>(
-        &self,
-        inputs: &[Input],
-        a: &Argument,
-        c: usize,
-        what: &str,
-    ) -> Result<T, Failure> {
-        let Argument::Input(i) = a else {
-            return Err(arg_error(c, &format!("a pure {what} was expected")));
-        };
-        match inputs.get(usize::from(*i)) {
-            Some(Input::Pure(b)) => bcs::from_bytes(b).map_err(|_| arg_error(c, &format!("a {what} was expected"))),
-            _ => Err(arg_error(c, &format!("a pure {what} was expected"))),
-        }
-    }
-
+    /// Runs the transaction with the shared interpreter and applies its outcome to `s`'s
+    /// objects: merged coins and withdrawn StakedSui deleted, split ones changed, new objects
+    /// for the sender (ids from the digest), the gas coin's balance, every written object at
+    /// the lamport version.
     fn apply(&self, s: &mut State) -> Result<RunOut, Failure> {
         let TransactionKind::ProgrammableTransaction(ptb) = &self.tx.kind else {
             return Err(unsupported(0, "a non-programmable transaction"));
         };
-        let sender = self.tx.sender;
         let gas_id = *self.tx.gas_payment.objects[0].object_id();
-        let mut results: Vec<Value> = Vec::with_capacity(ptb.commands.len());
-        // owned StakedSui inputs, by input index: consumed or mutated in place
-        let mut staked_inputs: BTreeMap<u16, (Address, StakedCoin, bool)> = BTreeMap::new();
-        for (i, input) in ptb.inputs.iter().enumerate() {
-            if let Input::ImmutableOrOwned(r) = input {
-                if let Some(Obj {
-                    kind: Kind::Staked(st), ..
-                }) = s.objects.get(r.object_id())
-                {
-                    staked_inputs.insert(i as u16, (*r.object_id(), *st, false));
-                }
-            }
-        }
-        let mut events = Vec::new();
-        let (mut written, mut rebated) = (0u64, 0u64);
-        let mut created = 0u64;
-        let mut gas_spent = 0u64;
-        for (c, cmd) in ptb.commands.iter().enumerate() {
-            let value = match cmd {
-                Command::SplitCoins(split) => {
-                    if split.coin != Argument::Gas {
-                        return Err(unsupported(c, "SplitCoins from a coin other than the gas coin"));
-                    }
-                    let [amount] = split.amounts.as_slice() else {
-                        return Err(unsupported(c, "SplitCoins into several coins"));
-                    };
-                    let amount: u64 = self.pure(&ptb.inputs, amount, c, "u64")?;
-                    let Some(Obj {
-                        kind: Kind::Coin(balance),
-                        ..
-                    }) = s.objects.get(&gas_id)
-                    else {
-                        return Err(arg_error(c, "no gas coin"));
-                    };
-                    let usable = balance
-                        .saturating_sub(self.tx.gas_payment.budget)
-                        .saturating_sub(gas_spent);
-                    if amount > usable {
-                        return Err(Failure {
-                            kind: pb::execution_error::ExecutionErrorKind::InsufficientCoinBalance,
-                            description: format!("InsufficientCoinBalance in command {c}"),
-                            command: c as u64,
-                            abort: None,
-                        });
-                    }
-                    gas_spent += amount;
-                    Value::Coin(amount)
-                }
-                Command::MergeCoins(merge) => {
-                    if merge.coin != Argument::Gas {
-                        return Err(unsupported(c, "MergeCoins into a coin other than the gas coin"));
-                    }
-                    let mut added = 0u64;
-                    for a in &merge.coins_to_merge {
-                        let Argument::Input(i) = a else {
-                            return Err(unsupported(c, "MergeCoins of a coin that is not an input"));
-                        };
-                        let Some(Input::ImmutableOrOwned(r)) = ptb.inputs.get(usize::from(*i)) else {
-                            return Err(arg_error(c, "an owned coin was expected"));
-                        };
-                        let Some(Obj {
-                            kind: Kind::Coin(b), ..
-                        }) = s.objects.remove(r.object_id())
-                        else {
-                            return Err(arg_error(c, "an owned coin was expected (or it was used already)"));
-                        };
-                        added = added.checked_add(b).ok_or_else(|| abort(c, Abort::ArithmeticError))?;
-                        rebated += 1;
-                    }
-                    if let Some(Obj {
-                        kind: Kind::Coin(b), ..
-                    }) = s.objects.get_mut(&gas_id)
-                    {
-                        *b = b.checked_add(added).ok_or_else(|| abort(c, Abort::ArithmeticError))?;
-                    }
-                    Value::Moved
-                }
-                Command::MoveCall(call) => {
-                    let target = (call.package, call.module.as_str(), call.function.as_str());
-                    if target.0 != Address::THREE {
-                        return Err(unsupported(c, &format!("package {}", call.package)));
-                    }
-                    match (target.1, target.2) {
-                        ("sui_system", "request_add_stake") => {
-                            let [_, coin, validator] = call.arguments.as_slice() else {
-                                return Err(arg_error(c, "request_add_stake takes (0x5, Coin<SUI>, address)"));
-                            };
-                            let Some(r) = result_index(coin) else {
-                                return Err(unsupported(c, "a stake coin that is not a command result"));
-                            };
-                            let Some(Value::Coin(amount)) = results.get(r).copied() else {
-                                return Err(arg_error(c, "the coin was used already or is not a coin"));
-                            };
-                            results[r] = Value::Moved;
-                            let validator: Address = self.pure(&ptb.inputs, validator, c, "address")?;
-                            let staked = s
-                                .system
-                                .request_add_stake(&validator.to_string(), amount)
-                                .map_err(|a| abort(c, a))?;
-                            Value::Staked(staked)
-                        }
-                        ("sui_system", "request_withdraw_stake") => {
-                            let [_, staked] = call.arguments.as_slice() else {
-                                return Err(arg_error(c, "request_withdraw_stake takes (0x5, StakedSui)"));
-                            };
-                            let st = match staked {
-                                Argument::Input(i) => match staked_inputs.get_mut(i) {
-                                    Some((id, st, consumed)) if !*consumed => {
-                                        *consumed = true;
-                                        s.objects.remove(id);
-                                        rebated += 1;
-                                        *st
-                                    }
-                                    _ => return Err(arg_error(c, "a StakedSui object was expected")),
-                                },
-                                _ => match result_index(staked).map(|r| (r, results.get(r).copied())) {
-                                    Some((r, Some(Value::Staked(st)))) => {
-                                        results[r] = Value::Moved;
-                                        st
-                                    }
-                                    _ => return Err(arg_error(c, "a StakedSui was expected")),
-                                },
-                            };
-                            let w = s.system.request_withdraw_stake(st).map_err(|a| abort(c, a))?;
-                            events.push(Unstaking {
-                                pool_id: pool_object_id(st.pool_id),
-                                validator_address: s.addresses[st.pool_id],
-                                staker_address: sender,
-                                stake_activation_epoch: st.stake_activation_epoch,
-                                unstaking_epoch: s.system.epoch,
-                                principal_amount: w.principal_amount,
-                                reward_amount: w.reward_amount,
-                            });
-                            let paid = w
-                                .principal_amount
-                                .checked_add(w.reward_amount)
-                                .ok_or_else(|| abort(c, Abort::ArithmeticError))?;
-                            let id = new_object_id(&self.digest, created);
-                            created += 1;
-                            written += 1;
-                            s.objects.insert(
-                                id,
-                                Obj {
-                                    owner: sender,
-                                    version: 0,
-                                    kind: Kind::Coin(paid),
-                                },
-                            );
-                            Value::Moved
-                        }
-                        ("staking_pool", "split") => {
-                            let [staked, amount] = call.arguments.as_slice() else {
-                                return Err(arg_error(c, "split takes (&mut StakedSui, u64)"));
-                            };
-                            let amount: u64 = self.pure(&ptb.inputs, amount, c, "u64")?;
-                            let Argument::Input(i) = staked else {
-                                return Err(unsupported(c, "split of a StakedSui that is not an input"));
-                            };
-                            let Some((id, st, consumed)) = staked_inputs.get_mut(i) else {
-                                return Err(arg_error(c, "a StakedSui object was expected"));
-                            };
-                            if *consumed {
-                                return Err(arg_error(c, "the StakedSui was used already"));
-                            }
-                            let part = st.split(amount).map_err(|a| abort(c, a))?;
-                            if let Some(o) = s.objects.get_mut(id) {
-                                o.kind = Kind::Staked(*st);
-                            }
-                            written += 1;
-                            rebated += 1;
-                            Value::Staked(part)
-                        }
-                        (m, f) => return Err(unsupported(c, &format!("0x3::{m}::{f}"))),
-                    }
-                }
-                other => return Err(unsupported(c, &format!("{other:?}"))),
-            };
-            results.push(value);
-        }
-        // Move: a value without `drop` must be used (coins and StakedSui have none)
-        if results.iter().any(|v| matches!(v, Value::Coin(_) | Value::Staked(_))) {
-            // a new StakedSui from request_add_stake goes to the sender (the entry function
-            // transfers it); anything else left over is an error
-            for v in results.iter_mut() {
-                if let Value::Staked(st) = *v {
-                    let id = new_object_id(&self.digest, created);
-                    created += 1;
-                    written += 1;
-                    s.objects.insert(
-                        id,
-                        Obj {
-                            owner: sender,
-                            version: 0,
-                            kind: Kind::Staked(st),
-                        },
-                    );
-                    *v = Value::Moved;
-                }
-            }
-            if results.iter().any(|v| matches!(v, Value::Coin(_))) {
-                return Err(Failure {
-                    kind: pb::execution_error::ExecutionErrorKind::UnusedValueWithoutDrop,
-                    description: "UnusedValueWithoutDrop: a coin was split off and never used".into(),
-                    command: 0,
-                    abort: None,
-                });
-            }
-        }
-        // the gas coin pays the split-off coins
-        if let Some(Obj {
-            kind: Kind::Coin(b), ..
-        }) = s.objects.get_mut(&gas_id)
-        {
-            *b -= gas_spent;
-        }
+        let Some(Obj {
+            kind: Kind::Coin(gas_balance),
+            ..
+        }) = s.objects.get(&gas_id).copied()
+        else {
+            return Err(unsupported(0, "a gas object that is not a coin"));
+        };
+        let ids: Vec<Option<Address>> = ptb
+            .inputs
+            .iter()
+            .map(|i| match i {
+                Input::ImmutableOrOwned(r) => Some(*r.object_id()),
+                _ => None,
+            })
+            .collect();
+        let inputs: Vec<move_ptb::In> = ptb
+            .inputs
+            .iter()
+            .map(|i| match i {
+                Input::Pure(b) => move_ptb::In::Pure(b.clone()),
+                Input::ImmutableOrOwned(r) => match s.objects.get(r.object_id()).map(|o| o.kind) {
+                    Some(Kind::Coin(b)) => move_ptb::In::Coin(b),
+                    Some(Kind::Staked(st)) => move_ptb::In::Staked(st),
+                    None => move_ptb::In::Other,
+                },
+                Input::Shared(r) if r.object_id() == SYSTEM_STATE => move_ptb::In::System,
+                _ => move_ptb::In::Other,
+            })
+            .collect();
+        let commands: Vec<move_ptb::Cmd> = ptb.commands.iter().map(command).collect();
+        let out = move_ptb::run(
+            &mut s.system,
+            &move_ptb::Ptb {
+                system_module: "sui_system",
+                inputs: &inputs,
+                commands: &commands,
+                gas_balance,
+                budget: self.tx.gas_payment.budget,
+            },
+        )
+        .map_err(failure_of)?;
         let lamport = s.lamport(self.tx);
-        for (id, _, consumed) in staked_inputs.values() {
-            if !consumed {
-                if let Some(o) = s.objects.get_mut(id) {
-                    o.version = lamport;
-                }
+        let input_id = |i: &u16| ids.get(usize::from(*i)).copied().flatten();
+        for (i, st) in &out.mutated {
+            if let Some(o) = input_id(i).and_then(|id| s.objects.get_mut(&id)) {
+                o.kind = Kind::Staked(*st);
             }
         }
-        for o in s.objects.values_mut().filter(|o| o.version == 0) {
-            o.version = lamport;
+        for i in &out.consumed {
+            if let Some(id) = input_id(i) {
+                s.objects.remove(&id);
+            }
+        }
+        // every owned input left is written at the new version, changed or not
+        for id in ids.iter().flatten() {
+            if let Some(o) = s.objects.get_mut(id) {
+                o.version = lamport;
+            }
+        }
+        if let Some(o) = s.objects.get_mut(&gas_id) {
+            o.kind = Kind::Coin(out.gas_balance);
+        }
+        for (k, c) in out.created.iter().enumerate() {
+            let kind = match *c {
+                move_ptb::Created::Coin(b) => Kind::Coin(b),
+                move_ptb::Created::Staked(st) => Kind::Staked(st),
+            };
+            s.objects.insert(
+                new_object_id(&self.digest, k as u64),
+                Obj {
+                    owner: self.tx.sender,
+                    version: lamport,
+                    kind,
+                },
+            );
         }
         s.system_version = lamport;
+        let events = out
+            .withdrawals
+            .iter()
+            .map(|(st, w)| Unstaking {
+                pool_id: pool_object_id(st.pool_id),
+                validator_address: s.addresses[st.pool_id],
+                staker_address: self.tx.sender,
+                stake_activation_epoch: st.stake_activation_epoch,
+                unstaking_epoch: s.system.epoch,
+                principal_amount: w.principal_amount,
+                reward_amount: w.reward_amount,
+            })
+            .collect();
         Ok(RunOut {
             events,
-            written,
-            rebated,
+            written: out.written,
+            rebated: out.rebated,
         })
     }
 }
