@@ -906,6 +906,15 @@ fn decode_tx(t: Option<&pb::transaction::Transaction>) -> Result<Transaction, St
     Transaction::try_from(t).map_err(|e| Status::invalid_argument(format!("invalid transaction: {e}")))
 }
 
+/// The items of a batched request, refused unless there are 1 to [`MAX_BATCH`] of them.
+fn batch<'a, T>(items: Option<&'a [T]>, what: &str) -> Result<&'a [T], Status> {
+    let items = items.unwrap_or_default();
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(Status::invalid_argument(format!("1 to {MAX_BATCH} {what}, please")));
+    }
+    Ok(items)
+}
+
 type Stream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 fn once<T: Send + 'static>(item: T) -> Stream<T> {
@@ -1004,17 +1013,10 @@ impl pb::ledger_service::ledger_service_server::LedgerService for Svc {
         &self,
         req: Request<pb::ledger_service::GetObjectsRequest>,
     ) -> Result<Response<Self::GetObjectsStream>, Status> {
-        let requests = req
-            .get_ref()
-            .requests
-            .as_ref()
-            .map(|r| r.requests.as_slice())
-            .unwrap_or_default();
-        if requests.is_empty() || requests.len() > MAX_BATCH {
-            return Err(Status::invalid_argument(format!(
-                "1 to {MAX_BATCH} object requests, please"
-            )));
-        }
+        let requests = batch(
+            req.get_ref().requests.as_ref().map(|r| r.requests.as_slice()),
+            "object requests",
+        )?;
         let s = lock(&self.0);
         let mut r = pb::ledger_service::GetObjectsResponse::default();
         r.objects = requests.iter().map(|q| Self::object_result(&s, q)).collect();
@@ -1027,17 +1029,10 @@ impl pb::ledger_service::ledger_service_server::LedgerService for Svc {
         &self,
         req: Request<pb::ledger_service::GetTransactionsRequest>,
     ) -> Result<Response<Self::GetTransactionsStream>, Status> {
-        let requests = req
-            .get_ref()
-            .requests
-            .as_ref()
-            .map(|r| r.requests.as_slice())
-            .unwrap_or_default();
-        if requests.is_empty() || requests.len() > MAX_BATCH {
-            return Err(Status::invalid_argument(format!(
-                "1 to {MAX_BATCH} transaction requests, please"
-            )));
-        }
+        let requests = batch(
+            req.get_ref().requests.as_ref().map(|r| r.requests.as_slice()),
+            "transaction requests",
+        )?;
         let s = lock(&self.0);
         let mut r = pb::ledger_service::GetTransactionsResponse::default();
         r.transaction_results = requests.iter().map(|q| Self::transaction_result(&s, q)).collect();
@@ -1158,12 +1153,7 @@ impl exec::transaction_execution_service_server::TransactionExecutionService for
         &self,
         req: Request<exec::ExecuteTransactionsRequest>,
     ) -> Result<Response<exec::ExecuteTransactionsResponse>, Status> {
-        let items = &req.get_ref().transactions;
-        if items.is_empty() || items.len() > MAX_BATCH {
-            return Err(Status::invalid_argument(format!(
-                "1 to {MAX_BATCH} transactions, please"
-            )));
-        }
+        let items = batch(Some(req.get_ref().transactions.as_slice()), "transactions")?;
         let mut r = exec::ExecuteTransactionsResponse::default();
         for item in items {
             let result = self.execute_one(item);
@@ -1181,12 +1171,7 @@ impl exec::transaction_execution_service_server::TransactionExecutionService for
         &self,
         req: Request<exec::SimulateTransactionsRequest>,
     ) -> Result<Response<exec::SimulateTransactionsResponse>, Status> {
-        let items = &req.get_ref().transactions;
-        if items.is_empty() || items.len() > MAX_BATCH {
-            return Err(Status::invalid_argument(format!(
-                "1 to {MAX_BATCH} transactions, please"
-            )));
-        }
+        let items = batch(Some(req.get_ref().transactions.as_slice()), "transactions")?;
         let mut r = exec::SimulateTransactionsResponse::default();
         for item in items {
             let result = self.simulate_one(item);
