@@ -9,7 +9,8 @@
 //! x/auth, x/staking and x/distribution; `cardano`: Blockfrost's REST API over the Conway
 //! ledger's UTxO, witness, deposit and reward rules; `move-staking`: the staking system
 //! Sui and IOTA share (staking pools, exchange rates, epochs), the pure core their local
-//! chains run; `sui` and `iota`: their gRPC services (and IOTA's GraphQL subset) over it;
+//! chains run, with `move_ptb`, the programmable-transaction interpreter both share; `sui`
+//! and `iota`: their gRPC services (and IOTA's GraphQL subset) over them;
 //! `aptos`: the fullnode REST API `/v1` over `0x1::delegation_pool`'s share
 //! pools, lockup cycles and add-stake fee. The TRON and Cardano chains read
 //! transactions with codecs of their own (`tron_codec`, `cardano_codec`), never the
