@@ -14,7 +14,9 @@
 # local Sui chain (sui-rpc's gRPC services over the Move staking system); with --chain IOTA=iota,
 # IOTA runs on our local IOTA chain (IOTA's gRPC services and GraphQL subset over the same
 # staking system); with --chain APT=aptos,
-# APT runs on our local Aptos chain (the REST API /v1 over 0x1::delegation_pool's rules). Each is started here and
+# APT runs on our local Aptos chain (the REST API /v1 over 0x1::delegation_pool's rules); with
+# --chain EGLD=multiversx, EGLD runs on our local MultiversX chain (the gateway's REST API over the
+# system delegation contract's rules). Each is started here and
 # stopped at exit (config/localnet.toml; rewards are paid by the local chain on an
 # accelerated schedule).
 set -euo pipefail
@@ -38,6 +40,7 @@ for a in "$@"; do
     SUI=sui) local_chains+=(sui) ;;
     IOTA=iota) local_chains+=(iota) ;;
     APT=aptos) local_chains+=(aptos) ;;
+    EGLD=multiversx) local_chains+=(multiversx) ;;
   esac
 done
 
@@ -49,13 +52,13 @@ if [ "${#evm_chains[@]}" = 0 ] && [ "${#local_chains[@]}" = 0 ]; then
 fi
 
 bash "$ROOT/scripts/setup.sh" --demo --evm
-log "building softstake (with the EVM, NEAR, TRON, Cosmos, Cardano, Sui, IOTA and Aptos adapters) and the local chains"
-cargo build --locked --bin softstake --features softstake-node/evm,softstake-node/near,softstake-node/tron,softstake-node/cosmos,softstake-node/cardano,softstake-node/sui,softstake-node/iota,softstake-node/aptos
+log "building softstake (with the EVM, NEAR, TRON, Cosmos, Cardano, Sui, IOTA, Aptos and MultiversX adapters) and the local chains"
+cargo build --locked --bin softstake --features softstake-node/evm,softstake-node/near,softstake-node/tron,softstake-node/cosmos,softstake-node/cardano,softstake-node/sui,softstake-node/iota,softstake-node/aptos,softstake-node/multiversx
 if [ "${#evm_chains[@]}" -gt 0 ]; then
   cargo build --locked -p softstake-e2e --features evm-anvil --bin evm-localnet
 fi
 if [ "${#local_chains[@]}" -gt 0 ]; then
-  cargo build --locked -p softstake-localchains --features near,tron,cosmos,cardano,sui,iota,aptos --bin near-localnet --bin tron-localnet --bin cosmos-localnet --bin cardano-localnet --bin sui-localnet --bin iota-localnet --bin aptos-localnet
+  cargo build --locked -p softstake-localchains --features near,tron,cosmos,cardano,sui,iota,aptos,multiversx --bin near-localnet --bin tron-localnet --bin cosmos-localnet --bin cardano-localnet --bin sui-localnet --bin iota-localnet --bin aptos-localnet --bin multiversx-localnet
 fi
 mkdir -p .softstake/localnet
 pids=()
@@ -104,6 +107,7 @@ for c in "${local_chains[@]}"; do
     sui) port=9000; token=SUI ;;
     iota) port=50051; token=IOTA ;;
     aptos) port=8070; token=APT ;;
+    multiversx) port=7950; token=EGLD ;;
   esac
   tokens+=("$token")
   start_local "$c" "$port" ".softstake/$c-localnet.log" "$CARGO_TARGET_DIR/debug/$c-localnet" --port "$port"

@@ -8,7 +8,7 @@
 //! HTTP API; `cosmos`: x/staking and x/distribution through cosmrs, gRPC and CometBFT; `cardano`:
 //! stake keys and pool delegation certificates through pallas and Blockfrost; `sui`, `iota`: the
 //! Move staking system over gRPC (`move_staking` holds what they share); `aptos`: delegation
-//! pools over REST; `pkcs11`:
+//! pools over REST; `multiversx`: EGLD delegation contracts over the gateway's REST API; `pkcs11`:
 //! treasury keys in an HSM through cryptoki).
 //!
 //! ```text
@@ -32,7 +32,8 @@ pub mod cosmos;
     feature = "cardano",
     feature = "sui",
     feature = "aptos",
-    feature = "iota"
+    feature = "iota",
+    feature = "multiversx"
 ))]
 pub mod ed25519;
 pub mod error;
@@ -43,6 +44,8 @@ pub mod guard;
 pub mod iota;
 #[cfg(any(feature = "sui", feature = "iota"))]
 pub mod move_staking;
+#[cfg(feature = "multiversx")]
+pub mod multiversx;
 #[cfg(feature = "near")]
 pub mod near;
 #[cfg(feature = "pkcs11")]

@@ -31,7 +31,8 @@ pub mod sonic;
     feature = "cardano-local",
     feature = "sui-local",
     feature = "iota-local",
-    feature = "aptos-local"
+    feature = "aptos-local",
+    feature = "multiversx-local"
 ))]
 pub fn hsm_key(
     dir: &std::path::Path,
@@ -55,7 +56,8 @@ pub fn hsm_key(
     feature = "cardano-local",
     feature = "sui-local",
     feature = "iota-local",
-    feature = "aptos-local"
+    feature = "aptos-local",
+    feature = "multiversx-local"
 ))]
 pub fn hsm_keys(
     dir: &std::path::Path,

@@ -12,7 +12,8 @@
 //! chains run, with `move_ptb`, the programmable-transaction interpreter both share; `sui`
 //! and `iota`: their gRPC services (and IOTA's GraphQL subset) over them;
 //! `aptos`: the fullnode REST API `/v1` over `0x1::delegation_pool`'s share
-//! pools, lockup cycles and add-stake fee. The TRON and Cardano chains read
+//! pools, lockup cycles and add-stake fee; `multiversx`: the gateway's REST API over the
+//! system delegation contract's rules (its own transaction codec and hash). The TRON and Cardano chains read
 //! transactions with codecs of their own (`tron_codec`, `cardano_codec`), never the
 //! adapters' encoders, checked against published test vectors: an encoding bug in an
 //! adapter cannot pass on both sides.
@@ -37,6 +38,8 @@ pub mod iota;
 pub mod move_ptb;
 #[cfg(feature = "move-staking")]
 pub mod move_staking;
+#[cfg(feature = "multiversx")]
+pub mod multiversx;
 #[cfg(feature = "near")]
 pub mod near;
 #[cfg(feature = "sui")]
@@ -54,7 +57,8 @@ pub mod tron_codec;
     feature = "tron",
     feature = "cosmos",
     feature = "cardano",
-    feature = "aptos"
+    feature = "aptos",
+    feature = "multiversx"
 ))]
 async fn serve(
     app: axum::Router,

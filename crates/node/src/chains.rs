@@ -169,7 +169,8 @@ fn key_for(token: &str, chain: &ChainConfig) -> Result<SecretBytes> {
     feature = "cardano",
     feature = "sui",
     feature = "aptos",
-    feature = "iota"
+    feature = "iota",
+    feature = "multiversx"
 ))]
 fn real_handle<A: ChainAdapter + 'static>(
     adapter: A,
@@ -258,7 +259,8 @@ fn evm_parts(
     feature = "cardano",
     feature = "sui",
     feature = "aptos",
-    feature = "iota"
+    feature = "iota",
+    feature = "multiversx"
 ))]
 fn endpoint_and_key(
     cfg: &NetworkConfig,
@@ -633,8 +635,22 @@ pub fn build(
                 let adapter = IotaAdapter::new(cfg, key).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)
             }
+            #[cfg(feature = "multiversx")]
+            "multiversx" => {
+                use softstake_adapters::multiversx::{MultiversxAdapter, MultiversxConfig};
+                let (gateway_url, key) = endpoint_and_key(cfg, symbol, "multiversx", "EGLD", chain)?;
+                let cfg = MultiversxConfig {
+                    gateway_url,
+                    // MultiversX's chain id (1 mainnet, D devnet, T testnet) pinned in genesis_hash
+                    chain_id: chain.genesis_hash.clone(),
+                    extra_providers: vec![],
+                    max_operations_per_epoch: 32,
+                };
+                let adapter = MultiversxAdapter::new(cfg, key).with_context(|| format!("chains.{symbol}"))?;
+                real_handle(adapter, chain, &observer)
+            }
             other => bail!(
-                "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}{}{}{}{}{}); \
+                "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}{}{}{}{}{}{}); \
                  real adapters are compiled in with their cargo feature",
                 if cfg!(feature = "solana") { ", solana" } else { "" },
                 if cfg!(feature = "near") { ", near" } else { "" },
@@ -644,6 +660,11 @@ pub fn build(
                 if cfg!(feature = "sui") { ", sui" } else { "" },
                 if cfg!(feature = "aptos") { ", aptos" } else { "" },
                 if cfg!(feature = "iota") { ", iota" } else { "" },
+                if cfg!(feature = "multiversx") {
+                    ", multiversx"
+                } else {
+                    ""
+                },
                 if cfg!(feature = "evm") {
                     EVM_ADAPTERS.iter().map(|(n, _)| format!(", {n}")).collect::<String>()
                 } else {

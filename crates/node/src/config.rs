@@ -1440,6 +1440,11 @@ mod tests {
             ),
             ("iota", Some("http://127.0.0.1:9125/graphql"))
         );
+        let egld = &cfg.chains["EGLD"];
+        assert_eq!(
+            (egld.adapter.as_str(), egld.genesis_hash.as_deref()),
+            ("multiversx", Some("localnet"))
+        );
     }
 
     #[test]
@@ -1508,6 +1513,7 @@ mod tests {
             ("SUI", "sui"),
             ("APT", "aptos"),
             ("IOTA", "iota"),
+            ("EGLD", "multiversx"),
         ] {
             let c = &cfg.chains[token];
             assert_eq!(c.adapter, adapter, "{token}");
@@ -1525,14 +1531,14 @@ mod tests {
             (evm("BNB"), evm("S"), evm("POL"), evm("APE"), evm("AXS")),
             (Some(97), Some(57_054), Some(11_155_111), Some(33_111), Some(2021))
         );
-        // every real adapter configured: the thirteen chains with one
+        // every real adapter configured: the fourteen chains with one
         let real: Vec<&str> = cfg
             .chains
             .values()
             .map(|c| c.adapter.as_str())
             .filter(|a| *a != "sim")
             .collect();
-        assert_eq!(real.len(), 13, "{real:?}");
+        assert_eq!(real.len(), 14, "{real:?}");
         // EVM start blocks and the AXS pool come from the environment (APE needs none: it
         // is accounted from checkpoints at the head)
         assert_eq!(cfg.chains["APE"].evm.as_ref().unwrap().start_block, None);
