@@ -87,10 +87,10 @@ impl KeyAlgorithm {
             "evm" | "bsc" | "polygon" | "sonic" | "ronin" | "apechain" | "tron" | "cosmos" => {
                 Ok(KeyAlgorithm::Secp256k1)
             }
-            "solana" | "near" | "cardano" | "sui" | "iota" | "aptos" => Ok(KeyAlgorithm::Ed25519),
+            "solana" | "near" | "cardano" | "sui" | "iota" | "aptos" | "multiversx" => Ok(KeyAlgorithm::Ed25519),
             other => Err(AdapterError::bad_input(
                 "pkcs11",
-                format!("unknown chain {other:?}: expected evm, bsc, polygon, sonic, ronin, apechain, tron, cosmos, solana, near, cardano, sui or aptos"),
+                format!("unknown chain {other:?}: expected evm, bsc, polygon, sonic, ronin, apechain, tron, cosmos, solana, near, cardano, sui, iota, aptos or multiversx"),
             )),
         }
     }
@@ -327,6 +327,7 @@ impl HsmKeyInfo {
             "sui" => Ok(sui_address(&self.public_key)),
             "iota" => Ok(iota_address(&self.public_key)),
             "aptos" => Ok(aptos_address(&self.public_key)),
+            "multiversx" => multiversx_address(&self.public_key),
             _ => cardano_enterprise_address(&self.public_key, 1),
         }
     }
@@ -635,6 +636,13 @@ fn iota_address(public_key: &[u8]) -> String {
     use blake2::digest::consts::U32;
     use blake2::{Blake2b, Digest};
     format!("0x{}", hex::encode(Blake2b::<U32>::digest(public_key)))
+}
+
+/// MultiversX's address of an Ed25519 key: bech32 `erd1…` of the 32-byte key itself
+/// (docs.multiversx.com, "Addresses").
+fn multiversx_address(public_key: &[u8]) -> Result<String> {
+    bech32::encode::<bech32::Bech32>(bech32::Hrp::parse_unchecked("erd"), public_key)
+        .map_err(|e| signer_err(format!("an erd1 address: {e}")))
 }
 
 /// Aptos's single-key Ed25519 account address: `0x` + hex of SHA3-256(key ‖ 0x00), the

@@ -288,6 +288,48 @@ async fn success_dropped_replies_resolve_with_one_delegation_each() {
     }
 }
 
+/// Production signing: the treasury key is generated inside a SoftHSM2 token (PKCS#11),
+/// `softstake keys` names its `erd1…` address, the genesis funds it, and the local chain
+/// (which verifies the Ed25519 signature over the JSON signing form itself) takes the
+/// delegation the token signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_egld_delegation_signed_by_the_hsm() {
+    use softstake_adapters::pkcs11::KeyAlgorithm;
+    use softstake_adapters::TreasuryKey;
+    let dir = tempfile::tempdir().unwrap();
+    let hsm = softstake_e2e::hsm_key(dir.path(), "egld-1", KeyAlgorithm::Ed25519);
+    let public: [u8; 32] = hsm.public_key().try_into().unwrap();
+    let c = start(
+        MultiversxGenesis {
+            accounts: vec![(public, 100 * EGLD)],
+            ..genesis()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let cfg = MultiversxConfig {
+        gateway_url: c.url.clone(),
+        chain_id: Some("localnet".into()),
+        extra_providers: vec![],
+        max_operations_per_epoch: 32,
+    };
+    let a = MultiversxAdapter::new(cfg, TreasuryKey::Hsm(hsm.clone())).unwrap();
+    assert_eq!(
+        hsm.address("multiversx", "").unwrap(),
+        a.address(),
+        "`softstake keys` names the adapter's account"
+    );
+    let chain = journal::guarded(a, 1_000, 3);
+    let store = journal::sqlite_store(dir.path(), "egld-hsm").await;
+    let p = providers()[0].clone();
+    assert_eq!(
+        run(&store, chain.as_ref(), op("hsm-d", OpKind::Delegate, &p, 20 * EGLD)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(c.delegation(&p, &public).map(|d| d.0), Some(20 * EGLD));
+}
+
 /// `softstake doctor` passes against the local chain (chain id, account, providers, the
 /// epoch and unbonding against tokens.toml) and fails with its fix for an empty account
 /// and for another chain id.

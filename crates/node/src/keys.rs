@@ -21,9 +21,22 @@ use softstake_adapters::pkcs11::{
 use crate::config::NetworkConfig;
 
 /// The chains a PKCS#11 key can sign for (every real adapter takes an HSM key).
-pub const HSM_CHAINS: [&str; 14] = [
-    "evm", "bsc", "polygon", "sonic", "ronin", "apechain", "tron", "cosmos", "solana", "near", "cardano", "sui",
-    "iota", "aptos",
+pub const HSM_CHAINS: [&str; 15] = [
+    "evm",
+    "bsc",
+    "polygon",
+    "sonic",
+    "ronin",
+    "apechain",
+    "tron",
+    "cosmos",
+    "solana",
+    "near",
+    "cardano",
+    "sui",
+    "iota",
+    "aptos",
+    "multiversx",
 ];
 
 /// Most Cardano stake keys one payment key has (the adapter's bound).
@@ -105,7 +118,7 @@ pub fn list(cfg: &NetworkConfig, hsm_token: &str, cosmos_prefix: &str) -> Result
     for info in &infos {
         let chains: &[&str] = match info.algorithm {
             KeyAlgorithm::Secp256k1 => &["evm", "tron", "cosmos"],
-            KeyAlgorithm::Ed25519 => &["solana", "near", "cardano", "sui", "iota", "aptos"],
+            KeyAlgorithm::Ed25519 => &["solana", "near", "cardano", "sui", "iota", "aptos", "multiversx"],
         };
         let addresses: Vec<String> = chains
             .iter()
