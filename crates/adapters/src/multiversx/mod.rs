@@ -257,11 +257,13 @@ impl MultiversxAdapter {
         if status.is_success() && error.is_empty() {
             return Ok(v.get("data").cloned().unwrap_or(Value::Null));
         }
-        if status.as_u16() == 400 {
-            return Err(AdapterError::rejected(CHAIN, format!("{path}: {error}")));
-        }
+        // a node answers an unknown transaction with 500, the proxy with 404: either way
+        // the caller reads it from the text
         if error.contains("transaction not found") {
             return Err(AdapterError::bad_response(CHAIN, format!("{path}: {error}")));
+        }
+        if status.as_u16() == 400 {
+            return Err(AdapterError::rejected(CHAIN, format!("{path}: {error}")));
         }
         if status.as_u16() == 429 || status.is_server_error() {
             return Err(AdapterError::transient(
