@@ -32,8 +32,9 @@ struct Args {
     /// Where to write the treasury's key (hex Ed25519 seed; the config's `signer = "file:…"`).
     #[arg(long, default_value = ".softstake/localnet/multiversx-treasury.key")]
     key_file: PathBuf,
-    /// Rounds per epoch (mainnet 14 400 rounds of 6 s: a day).
-    #[arg(long, default_value_t = 100)]
+    /// Rounds per epoch (mainnet 14 400 rounds of 6 s: a day; here a minute of chain time,
+    /// so the demo's delegations earn and are claimed within its run).
+    #[arg(long, default_value_t = 10)]
     rounds_per_epoch: u64,
     /// Epochs an undelegation waits (mainnet 10).
     #[arg(long, default_value_t = 10)]
@@ -42,7 +43,7 @@ struct Args {
     #[arg(long, default_value_t = 800)]
     apr_bps: u32,
     /// Real milliseconds per round (each round is 6 s of chain time).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 50)]
     tick_ms: u64,
 }
 
