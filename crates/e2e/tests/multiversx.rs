@@ -2,7 +2,7 @@
 //! feature `multiversx`): the gateway's REST API, transactions checked as the node checks
 //! them (its own JSON signing form, Ed25519, nonce, chain id, funds) and the system
 //! delegation contract's rules, driven through the operations journal: delegate to two
-//! providers, rewards from the epoch after, a claim realized for exactly what its smart
+//! providers, rewards at each epoch's end, a claim realized for exactly what its smart
 //! contract result paid, undelegate, an early withdrawal refused, withdraw after 10
 //! epochs, reconciliation with zero drift; a forged signature, a replayed nonce, a
 //! transaction whose nonce another took (expired) and an amount below the minimum, each a
@@ -128,9 +128,12 @@ async fn success_egld_delegation_lifecycle_on_the_local_chain() {
         100 * EGLD
     );
 
-    // a delegation earns from the next epoch: nothing for the current one
-    c.advance_epochs(1);
-    assert_eq!(chain.claimable().await.unwrap()[0].1, Amount(0));
+    // a delegation shares the reward of the epoch it was made in
+    assert_eq!(
+        chain.claimable().await.unwrap()[0].1,
+        Amount(0),
+        "nothing before the epoch ends"
+    );
     c.advance_epochs(2);
     let claimable = chain.claimable().await.unwrap();
     let due = claimable.iter().find(|(p, _)| p == p0).unwrap().1;

@@ -23,10 +23,12 @@
 //! (≥ the manager's minDelegationAmount), `unDelegate@hex` (no dust left below the
 //! minimum, at most 50 funds, merged per epoch), `withdraw` (funds `unBondPeriodInEpochs`
 //! old, "nothing to unBond" otherwise), `claimRewards` (pays the unclaimed rewards,
-//! adds them to TotalCumulatedRewards, deletes a delegator left without funds), and
-//! every action forfeits the current epoch's reward (the rewards checkpoint moves to
-//! epoch + 1). Rewards are paid at each epoch's end at the configured yearly rate, the
-//! service fee to the owner. Every transaction is one block; a failed call burns its gas.
+//! adds them to TotalCumulatedRewards, deletes a delegator left without funds). Rewards
+//! are paid at each epoch's end at the configured yearly rate, the service fee to the
+//! owner, the rest pro rata to the active stake at that moment: the contract stores an
+//! epoch's rewards at the next epoch's start block (`updateRewards` keyed by the new
+//! epoch) and every action first settles the epochs up to the current one, so a
+//! delegation made during an epoch shares that epoch's reward. Every transaction is one block; a failed call burns its gas.
 //! The transaction hash is computed here from the protobuf form (transaction.proto), not
 //! with the adapter's code.
 
@@ -303,7 +305,6 @@ struct Delegator {
     unstaked: Vec<(u128, u64)>,
     unclaimed: u128,
     cumulated: u128,
-    checkpoint: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -430,10 +431,10 @@ impl Chain {
     }
 
     /// The end of epoch `self.epoch`: each provider's reward for it, the service fee to
-    /// its owner, the rest pro rata to delegators whose checkpoint reached the epoch.
+    /// its owner, the rest pro rata to the delegators' active stake.
     fn end_epoch(&mut self) {
         let epoch_secs = u128::from(self.g.rounds_per_epoch) * u128::from(self.g.round_duration_ms) / 1_000;
-        let (epoch, apr) = (self.epoch, u128::from(self.g.apr_bps));
+        let apr = u128::from(self.g.apr_bps);
         for p in self.providers.values_mut() {
             let total = p.total_active();
             let reward = mul_div(total, apr * epoch_secs, 10_000 * YEAR_SECS);
@@ -447,9 +448,7 @@ impl Chain {
                 if *who == owner {
                     d.unclaimed += fee;
                 }
-                if d.checkpoint <= epoch && d.active > 0 {
-                    d.unclaimed += mul_div(rest, d.active, total);
-                }
+                d.unclaimed += mul_div(rest, d.active, total);
             }
         }
         self.epoch += 1;
@@ -584,7 +583,6 @@ impl Chain {
                 }
                 let d = p.delegators.entry(t.sender).or_default();
                 d.active += t.value;
-                d.checkpoint = epoch + 1;
                 Ok(0)
             }
             "unDelegate" => {
@@ -611,7 +609,6 @@ impl Chain {
                     return Err("number of unDelegate limit reached, withDraw required".into());
                 }
                 d.active = rest;
-                d.checkpoint = epoch + 1;
                 Ok(0)
             }
             "withdraw" => {
@@ -621,7 +618,6 @@ impl Chain {
                     return Err("nothing to unBond".into());
                 }
                 d.unstaked.retain(|f| epoch - f.1 < unbond);
-                d.checkpoint = epoch + 1;
                 let delete = d.active == 0 && d.unstaked.is_empty() && d.unclaimed == 0 && t.sender != p.owner;
                 if delete {
                     p.delegators.remove(&t.sender);
@@ -632,7 +628,6 @@ impl Chain {
                 let d = p.delegators.get_mut(&t.sender).ok_or("caller is not a delegator")?;
                 let paid = std::mem::take(&mut d.unclaimed);
                 d.cumulated += paid;
-                d.checkpoint = epoch + 1;
                 if d.active == 0 && d.unstaked.is_empty() && t.sender != p.owner {
                     p.delegators.remove(&t.sender);
                 }
@@ -1041,14 +1036,16 @@ mod tests {
         );
         assert!(dust.1.contains("do not leave dust behind"), "{dust:?}");
         assert_eq!(run(&mut c, 3, 0, "withdraw").1, "nothing to unBond");
-        // rewards from the next epoch on
+        // a delegation shares the reward of the epoch it was made in, on its stake at the end
+        let p0 = parse(&provider_address(0)).unwrap();
         c.end_epoch();
-        assert_eq!(
-            c.providers[&parse(&provider_address(0)).unwrap()].delegators[&me].unclaimed,
-            0
-        );
+        let first = c.providers[&p0].delegators[&me].unclaimed;
+        // 10 of 1 000 010 EGLD active: its share of the epoch's reward after the 10 % fee
+        let epoch_reward = mul_div(1_000_010 * EGLD, 800 * 600, 10_000 * YEAR_SECS);
+        let expected = mul_div(epoch_reward - epoch_reward / 10, 10 * EGLD, 1_000_010 * EGLD);
+        assert_eq!(first, expected);
         c.end_epoch();
-        assert!(c.providers[&parse(&provider_address(0)).unwrap()].delegators[&me].unclaimed > 0);
+        assert_eq!(c.providers[&p0].delegators[&me].unclaimed, 2 * first, "the same again");
     }
 
     #[test]

@@ -594,8 +594,10 @@ impl ChainAdapter for MultiversxAdapter {
             unbonding_period_secs: unbond_epochs.saturating_mul(epoch_secs),
             epoch_secs,
             epoch_aligned: true,
-            // a delegation earns from the next epoch (the rewards checkpoint is epoch + 1)
-            activation_epochs: 1,
+            // a delegation shares the reward of the epoch it is made in: the contract keys an
+            // epoch's rewards by the next epoch (updateRewards at its start block) and pays
+            // them on the active stake then (delegation.go computeRewards)
+            activation_epochs: 0,
             min_delegation: Amount(self.min_delegation().await?),
             rewards_auto_compound: false,
             claim_cadence_secs: 0,
