@@ -1048,6 +1048,40 @@ mod tests {
         assert_eq!(c.providers[&p0].delegators[&me].unclaimed, 2 * first, "the same again");
     }
 
+    proptest::proptest! {
+        /// An epoch's end pays exactly the provider's reward: the fee to the owner, the
+        /// rest pro rata to the active stakes, losing at most one base unit per delegator
+        /// to rounding down, never creating any.
+        #[test]
+        fn success_epoch_rewards_are_conserved(
+            stakes in proptest::collection::vec(1u128..10_000_000u128, 1..20),
+            fee in 0u64..=10_000,
+            apr in 1u32..5_000,
+        ) {
+            let mut g = genesis([1; 32]);
+            g.apr_bps = apr;
+            g.providers[0].service_fee = fee;
+            let mut c = Chain::new(g).unwrap();
+            let p0 = parse(&provider_address(0)).unwrap();
+            let p = c.providers.get_mut(&p0).unwrap();
+            for (i, s) in stakes.iter().enumerate() {
+                let mut who = [9u8; 32];
+                who[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                p.delegators.insert(who, Delegator { active: s * EGLD, ..Delegator::default() });
+            }
+            let total = c.providers[&p0].total_active();
+            let unclaimed = |c: &Chain| -> u128 { c.providers[&p0].delegators.values().map(|d| d.unclaimed).sum() };
+            let before = unclaimed(&c);
+            c.end_epoch();
+            let paid = unclaimed(&c) - before;
+            let reward = mul_div(total, u128::from(apr) * 600, 10_000 * YEAR_SECS);
+            let n = c.providers[&p0].delegators.len() as u128;
+            proptest::prop_assert!(paid <= reward && paid + n >= reward, "paid {paid} of {reward}");
+            let owner = c.providers[&p0].owner;
+            proptest::prop_assert!(c.providers[&p0].delegators[&owner].unclaimed >= mul_div(reward, u128::from(fee), 10_000));
+        }
+    }
+
     #[test]
     fn fail_signature_chain_and_nonce_refused_at_send() {
         let k = SigningKey::from_bytes(&[5; 32]);

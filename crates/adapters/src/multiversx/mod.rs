@@ -952,3 +952,48 @@ impl ChainAdapter for MultiversxAdapter {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_failure_reason_reads_the_contract_message() {
+        let t = json!({"smartContractResults": [{"returnMessage": ""}, {"returnMessage": "nothing to unBond"}]});
+        assert_eq!(failure_reason(&t, "fail"), "nothing to unBond");
+        let topic = base64::engine::general_purpose::STANDARD.encode("invalid value to undelegate");
+        let t = json!({"logs": {"events": [{"identifier": "signalError", "topics": ["", topic]}]}});
+        assert_eq!(failure_reason(&t, "fail"), "invalid value to undelegate");
+        assert_eq!(failure_reason(&json!({}), "invalid"), "invalid");
+    }
+
+    #[test]
+    fn fail_keys_of_other_shapes() {
+        let k = Ed25519Key::from_seed(&[3; 32]);
+        let mut pem = vec![3u8; 32];
+        pem.extend(k.public_key());
+        assert_eq!(seed(&SecretBytes::new(pem.clone())).unwrap(), [3; 32]);
+        pem[40] ^= 1;
+        assert!(
+            seed(&SecretBytes::new(pem)).is_err(),
+            "a PEM whose public half disagrees"
+        );
+        assert!(seed(&SecretBytes::new(vec![1; 33])).is_err());
+    }
+
+    #[test]
+    fn fail_provider_that_is_not_a_contract() {
+        let user = wire::to_bech32(&[7; 32]);
+        let e = MultiversxAdapter::new(
+            MultiversxConfig {
+                gateway_url: "http://127.0.0.1:1".into(),
+                chain_id: None,
+                extra_providers: vec![user],
+                max_operations_per_epoch: 1,
+            },
+            SecretBytes::new(vec![1; 32]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not a contract"), "{e}");
+    }
+}
