@@ -3,7 +3,8 @@
 //! transactions; NEAR's JSON view results (the staking pool's `get_account`) and borsh
 //! signed transactions; Cosmos's protobuf BaseAccount and TxRaw; EVM EIP-2718 envelopes
 //! and the BNB StakeHub / Sonic SFC custom errors in revert data; Aptos's BCS signed
-//! transactions and Move abort statuses. Garbage is an error,
+//! transactions and Move abort statuses; MultiversX's JSON transactions (the journal's
+//! payloads), `erd1` addresses and VM-query return data. Garbage is an error,
 //! never a panic, a hang or an allocation the input's length does not explain.
 #![no_main]
 
@@ -12,6 +13,7 @@ use libfuzzer_sys::fuzz_target;
 use softstake_adapters::aptos;
 use softstake_adapters::cosmos::{decode_base_account, CosmosAdapter};
 use softstake_adapters::evm::{bsc, decode_payload as evm_payload, sonic};
+use softstake_adapters::multiversx::wire as mvx;
 use softstake_adapters::near::{decode_view, NearAdapter, PoolAccount};
 use softstake_adapters::solana::{decode_stake_history, decode_stake_state, SolanaAdapter};
 use softstake_adapters::SignedTx;
@@ -68,6 +70,20 @@ fuzz_target!(|data: &[u8]| {
         _ => {
             let _ = bsc::decode_revert(rest);
             let _ = sonic::decode_revert(rest);
+            // a MultiversX payload that parses re-serializes to itself and hashes the same
+            if let Ok(t) = serde_json::from_slice::<mvx::FrontendTransaction>(rest) {
+                let again: mvx::FrontendTransaction = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+                assert_eq!(again, t);
+                assert_eq!(again.hash(), t.hash());
+                drop(t.signing_bytes());
+            }
+            let text = String::from_utf8_lossy(rest);
+            if let Ok(a) = mvx::parse_address(&text) {
+                assert_eq!(mvx::parse_address(&mvx::to_bech32(&a)).unwrap(), a);
+            }
+            if let Ok(v) = mvx::decode_u128(Some(&text)) {
+                assert_eq!(mvx::from_be_bytes(&mvx::be_bytes(v)).unwrap(), v);
+            }
         }
     }
 });
