@@ -508,8 +508,10 @@ impl Chain {
             // gap is refused
             return Err(Refused("higher nonce in transaction".into()));
         }
-        let cost = u128::from(tx.gas_limit) * u128::from(tx.gas_price) + t.value;
-        if a.balance < cost {
+        let cost = u128::from(tx.gas_limit)
+            .checked_mul(u128::from(tx.gas_price))
+            .and_then(|gas| gas.checked_add(t.value));
+        if cost.is_none_or(|c| a.balance < c) {
             return Err(Refused("insufficient funds".into()));
         }
         Ok(())
@@ -1094,5 +1096,7 @@ mod tests {
         assert_eq!(c.admit(&other).err().unwrap().0, "invalid chain ID");
         let ahead = signed(&k, 4, EGLD, "delegate", "localnet").check().unwrap();
         assert_eq!(c.admit(&ahead).err().unwrap().0, "higher nonce in transaction");
+        let huge = signed(&k, 0, u128::MAX, "delegate", "localnet").check().unwrap();
+        assert_eq!(c.admit(&huge).err().unwrap().0, "insufficient funds", "no overflow");
     }
 }
