@@ -516,14 +516,19 @@ pub async fn count_requests(upstream: &str, method: Option<&str>) -> Result<EthC
                 // the end of the previous chunk: a pattern may straddle two reads
                 let mut tail: Vec<u8> = Vec::new();
                 while let Ok(n) = from_client.read(&mut buf).await {
-                    if n == 0 || to_node.write_all(&buf[..n]).await.is_err() {
+                    if n == 0 {
                         break;
                     }
+                    // counted before it is forwarded: the node cannot answer a request (and
+                    // the caller go on) before the request is counted
                     tail.extend_from_slice(&buf[..n]);
                     let found = tail.windows(pattern.len()).filter(|w| *w == pattern.as_slice()).count();
                     counted.fetch_add(found as u64, Ordering::SeqCst);
                     let keep = tail.len().min(pattern.len() - 1);
                     tail.drain(..tail.len() - keep);
+                    if to_node.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
                 }
                 back.abort();
             });
