@@ -81,7 +81,7 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(a) = mvx::parse_address(&text) {
                 assert_eq!(mvx::parse_address(&mvx::to_bech32(&a)).unwrap(), a);
             }
-            if let Ok(v) = mvx::decode_u128(Some(&text)) {
+            if let Ok(v) = mvx::decode_u128(Some(&*text)) {
                 assert_eq!(mvx::from_be_bytes(&mvx::be_bytes(v)).unwrap(), v);
             }
         }
