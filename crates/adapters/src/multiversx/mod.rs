@@ -467,8 +467,24 @@ impl MultiversxAdapter {
         Ok(out)
     }
 
+    /// The providers whose contract holds a record of us (`getUserActiveStake` answers,
+    /// zero included), without reading their undelegated funds.
+    async fn delegated_providers(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for p in self.providers().await? {
+            if self.user_u128(&p, "getUserActiveStake").await?.is_some() {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
     async fn now_secs(&self) -> Result<u64> {
-        let s = self.status().await?;
+        self.block_time(&self.status().await?).await
+    }
+
+    /// The timestamp of the metachain block `s` names, Unix seconds.
+    async fn block_time(&self, s: &Status) -> Result<u64> {
         let path = format!("/hyperblock/by-nonce/{}", s.nonce);
         let v = self.get(&path).await?;
         let h = v
@@ -613,7 +629,7 @@ impl ChainAdapter for MultiversxAdapter {
     async fn epoch(&self) -> Result<EpochInfo> {
         let n = self.network().await?;
         let s = self.status().await?;
-        let now = self.now_secs().await?;
+        let now = self.block_time(&s).await?;
         let passed = s.rounds_passed.saturating_mul(n.round_duration_ms) / 1_000;
         Ok(EpochInfo {
             index: s.epoch,
@@ -719,7 +735,7 @@ impl ChainAdapter for MultiversxAdapter {
     /// `getClaimableRewards` per provider we delegate to.
     async fn claimable(&self) -> Result<Vec<(String, Amount)>> {
         let mut out = Vec::new();
-        for p in self.delegations().await?.into_keys() {
+        for p in self.delegated_providers().await? {
             if let Some(r) = self.user_u128(&p, "getClaimableRewards").await? {
                 out.push((p, Amount(r)));
             }
@@ -870,9 +886,9 @@ impl ChainAdapter for MultiversxAdapter {
             _ => BTreeMap::new(),
         };
         let status = self.status().await?;
-        let at = self.now().await?;
+        let at = secs_time("hyperblock timestamp", self.block_time(&status).await?)?;
         let mut records = Vec::new();
-        for p in self.delegations().await?.into_keys() {
+        for p in self.delegated_providers().await? {
             let (Some(total), Some(unclaimed)) = (
                 self.user_u128(&p, "getTotalCumulatedRewardsForUser").await?,
                 self.user_u128(&p, "getClaimableRewards").await?,
