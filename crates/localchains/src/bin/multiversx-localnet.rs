@@ -72,9 +72,9 @@ async fn main() -> Result<()> {
     let chain = start(genesis, args.port).await?;
     softstake_localchains::write_key_file(&args.key_file, &hex::encode(seed))?;
     println!(
-        "local MultiversX chain {:?} ready at {}: treasury {} ({} EGLD), key in {}",
-        args.chain_id,
+        "local MultiversX chain ready at {} (chain id {:?}): treasury {} ({} EGLD), key in {}",
         chain.url,
+        args.chain_id,
         to_bech32(&public),
         args.balance_egld,
         args.key_file.display()
