@@ -16,7 +16,9 @@
 # staking system); with --chain APT=aptos,
 # APT runs on our local Aptos chain (the REST API /v1 over 0x1::delegation_pool's rules); with
 # --chain EGLD=multiversx, EGLD runs on our local MultiversX chain (the gateway's REST API over the
-# system delegation contract's rules). Each is started here and
+# system delegation contract's rules); with --chain ALGO=algorand, ALGO runs on our local Algorand
+# chain (algod's and the indexer's REST APIs over payments, key registrations and proposer
+# payouts: our staking accounts go online). Each is started here and
 # stopped at exit (config/localnet.toml; rewards are paid by the local chain on an
 # accelerated schedule).
 set -euo pipefail
@@ -41,6 +43,7 @@ for a in "$@"; do
     IOTA=iota) local_chains+=(iota) ;;
     APT=aptos) local_chains+=(aptos) ;;
     EGLD=multiversx) local_chains+=(multiversx) ;;
+    ALGO=algorand) local_chains+=(algorand) ;;
   esac
 done
 
@@ -52,13 +55,13 @@ if [ "${#evm_chains[@]}" = 0 ] && [ "${#local_chains[@]}" = 0 ]; then
 fi
 
 bash "$ROOT/scripts/setup.sh" --demo --evm
-log "building softstake (with the EVM, NEAR, TRON, Cosmos, Cardano, Sui, IOTA, Aptos and MultiversX adapters) and the local chains"
-cargo build --locked --bin softstake --features softstake-node/evm,softstake-node/near,softstake-node/tron,softstake-node/cosmos,softstake-node/cardano,softstake-node/sui,softstake-node/iota,softstake-node/aptos,softstake-node/multiversx
+log "building softstake (with the EVM, NEAR, TRON, Cosmos, Cardano, Sui, IOTA, Aptos, MultiversX and Algorand adapters) and the local chains"
+cargo build --locked --bin softstake --features softstake-node/evm,softstake-node/near,softstake-node/tron,softstake-node/cosmos,softstake-node/cardano,softstake-node/sui,softstake-node/iota,softstake-node/aptos,softstake-node/multiversx,softstake-node/algorand
 if [ "${#evm_chains[@]}" -gt 0 ]; then
   cargo build --locked -p softstake-e2e --features evm-anvil --bin evm-localnet
 fi
 if [ "${#local_chains[@]}" -gt 0 ]; then
-  cargo build --locked -p softstake-localchains --features near,tron,cosmos,cardano,sui,iota,aptos,multiversx --bin near-localnet --bin tron-localnet --bin cosmos-localnet --bin cardano-localnet --bin sui-localnet --bin iota-localnet --bin aptos-localnet --bin multiversx-localnet
+  cargo build --locked -p softstake-localchains --features near,tron,cosmos,cardano,sui,iota,aptos,multiversx,algorand --bin near-localnet --bin tron-localnet --bin cosmos-localnet --bin cardano-localnet --bin sui-localnet --bin iota-localnet --bin aptos-localnet --bin multiversx-localnet --bin algorand-localnet
 fi
 mkdir -p .softstake/localnet
 pids=()
@@ -108,6 +111,7 @@ for c in "${local_chains[@]}"; do
     iota) port=50051; token=IOTA ;;
     aptos) port=8070; token=APT ;;
     multiversx) port=7950; token=EGLD ;;
+    algorand) port=4001; token=ALGO ;;
   esac
   tokens+=("$token")
   start_local "$c" "$port" ".softstake/$c-localnet.log" "$CARGO_TARGET_DIR/debug/$c-localnet" --port "$port"

@@ -15,6 +15,26 @@ use ed25519_dalek::{Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use crate::error::{AdapterError, Result};
 use crate::signer::{SecretBytes, TreasuryKey};
 
+/// The 32-byte Ed25519 seed of a raw key of `chain`: 32 seed bytes, or 64 bytes of seed ‖
+/// public key (a MultiversX PEM wallet, an Algorand SDK secret key).
+///
+/// # Errors
+/// [`AdapterError::Signer`] for another length or a 64-byte key whose halves disagree.
+pub fn seed_or_keypair(chain: &str, key: &SecretBytes) -> Result<[u8; 32]> {
+    let bytes = key.expose();
+    let seed: [u8; 32] = bytes
+        .get(..32)
+        .and_then(|s| s.try_into().ok())
+        .filter(|_| bytes.len() == 32 || bytes.len() == 64)
+        .ok_or_else(|| AdapterError::Signer(format!("a {chain} key is 32 or 64 bytes, not {}", bytes.len())))?;
+    if bytes.len() == 64 && Ed25519Key::from_seed(&seed).public_key()[..] != bytes[32..] {
+        return Err(AdapterError::Signer(format!(
+            "the 64-byte {chain} key's public half does not match its seed"
+        )));
+    }
+    Ok(seed)
+}
+
 /// An Ed25519 signing key, in memory or in an HSM. Cheap to clone.
 #[derive(Clone)]
 pub enum Ed25519Key {

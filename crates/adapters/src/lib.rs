@@ -8,7 +8,8 @@
 //! HTTP API; `cosmos`: x/staking and x/distribution through cosmrs, gRPC and CometBFT; `cardano`:
 //! stake keys and pool delegation certificates through pallas and Blockfrost; `sui`, `iota`: the
 //! Move staking system over gRPC (`move_staking` holds what they share); `aptos`: delegation
-//! pools over REST; `multiversx`: EGLD delegation contracts over the gateway's REST API; `pkcs11`:
+//! pools over REST; `multiversx`: EGLD delegation contracts over the gateway's REST API; `algorand`:
+//! our own accounts going online with participation keys (algonaut, algod and indexer REST); `pkcs11`:
 //! treasury keys in an HSM through cryptoki).
 //!
 //! ```text
@@ -21,6 +22,8 @@
 //! its reason, insufficient funds, bad input, bad response (garbage from the chain).
 #![deny(missing_docs)]
 
+#[cfg(feature = "algorand")]
+pub mod algorand;
 #[cfg(feature = "aptos")]
 pub mod aptos;
 #[cfg(feature = "cardano")]
@@ -33,7 +36,8 @@ pub mod cosmos;
     feature = "sui",
     feature = "aptos",
     feature = "iota",
-    feature = "multiversx"
+    feature = "multiversx",
+    feature = "algorand"
 ))]
 pub mod ed25519;
 pub mod error;

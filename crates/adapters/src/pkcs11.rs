@@ -87,10 +87,12 @@ impl KeyAlgorithm {
             "evm" | "bsc" | "polygon" | "sonic" | "ronin" | "apechain" | "tron" | "cosmos" => {
                 Ok(KeyAlgorithm::Secp256k1)
             }
-            "solana" | "near" | "cardano" | "sui" | "iota" | "aptos" | "multiversx" => Ok(KeyAlgorithm::Ed25519),
+            "solana" | "near" | "cardano" | "sui" | "iota" | "aptos" | "multiversx" | "algorand" => {
+                Ok(KeyAlgorithm::Ed25519)
+            }
             other => Err(AdapterError::bad_input(
                 "pkcs11",
-                format!("unknown chain {other:?}: expected evm, bsc, polygon, sonic, ronin, apechain, tron, cosmos, solana, near, cardano, sui, iota, aptos or multiversx"),
+                format!("unknown chain {other:?}: expected evm, bsc, polygon, sonic, ronin, apechain, tron, cosmos, solana, near, cardano, sui, iota, aptos, multiversx or algorand"),
             )),
         }
     }
@@ -328,6 +330,7 @@ impl HsmKeyInfo {
             "iota" => Ok(iota_address(&self.public_key)),
             "aptos" => Ok(aptos_address(&self.public_key)),
             "multiversx" => multiversx_address(&self.public_key),
+            "algorand" => Ok(algorand_address(&self.public_key)),
             _ => cardano_enterprise_address(&self.public_key, 1),
         }
     }
@@ -643,6 +646,16 @@ fn iota_address(public_key: &[u8]) -> String {
 fn multiversx_address(public_key: &[u8]) -> Result<String> {
     bech32::encode::<bech32::Bech32>(bech32::Hrp::parse_unchecked("erd"), public_key)
         .map_err(|e| signer_err(format!("an erd1 address: {e}")))
+}
+
+/// Algorand's address of an Ed25519 key: base32 (no padding) of the key ‖ the last 4 bytes
+/// of its SHA-512/256 (developer.algorand.org, "Keys and addresses").
+fn algorand_address(public_key: &[u8]) -> String {
+    use sha2::{Digest, Sha512_256};
+    let sum = Sha512_256::digest(public_key);
+    let mut b = public_key.to_vec();
+    b.extend_from_slice(&sum[28..]);
+    data_encoding::BASE32_NOPAD.encode(&b)
 }
 
 /// Aptos's single-key Ed25519 account address: `0x` + hex of SHA3-256(key ‖ 0x00), the

@@ -32,7 +32,8 @@ pub mod sonic;
     feature = "sui-local",
     feature = "iota-local",
     feature = "aptos-local",
-    feature = "multiversx-local"
+    feature = "multiversx-local",
+    feature = "algorand-local"
 ))]
 pub fn hsm_key(
     dir: &std::path::Path,
@@ -57,7 +58,8 @@ pub fn hsm_key(
     feature = "sui-local",
     feature = "iota-local",
     feature = "aptos-local",
-    feature = "multiversx-local"
+    feature = "multiversx-local",
+    feature = "algorand-local"
 ))]
 pub fn hsm_keys(
     dir: &std::path::Path,

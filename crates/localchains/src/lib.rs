@@ -13,7 +13,9 @@
 //! and `iota`: their gRPC services (and IOTA's GraphQL subset) over them;
 //! `aptos`: the fullnode REST API `/v1` over `0x1::delegation_pool`'s share
 //! pools, lockup cycles and add-stake fee; `multiversx`: the gateway's REST API over the
-//! system delegation contract's rules (its own transaction codec and hash). The TRON and Cardano chains read
+//! system delegation contract's rules (its own transaction codec and hash); `algorand`: algod's
+//! and the indexer's REST APIs over payments, key registrations and proposer payouts (its own
+//! msgpack codec). The TRON and Cardano chains read
 //! transactions with codecs of their own (`tron_codec`, `cardano_codec`), never the
 //! adapters' encoders, checked against published test vectors: an encoding bug in an
 //! adapter cannot pass on both sides.
@@ -24,6 +26,8 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "algorand")]
+pub mod algorand;
 #[cfg(feature = "aptos")]
 pub mod aptos;
 #[cfg(feature = "cardano")]
@@ -58,7 +62,8 @@ pub mod tron_codec;
     feature = "cosmos",
     feature = "cardano",
     feature = "aptos",
-    feature = "multiversx"
+    feature = "multiversx",
+    feature = "algorand"
 ))]
 async fn serve(
     app: axum::Router,

@@ -170,7 +170,8 @@ fn key_for(token: &str, chain: &ChainConfig) -> Result<SecretBytes> {
     feature = "sui",
     feature = "aptos",
     feature = "iota",
-    feature = "multiversx"
+    feature = "multiversx",
+    feature = "algorand"
 ))]
 fn real_handle<A: ChainAdapter + 'static>(
     adapter: A,
@@ -260,7 +261,8 @@ fn evm_parts(
     feature = "sui",
     feature = "aptos",
     feature = "iota",
-    feature = "multiversx"
+    feature = "multiversx",
+    feature = "algorand"
 ))]
 fn endpoint_and_key(
     cfg: &NetworkConfig,
@@ -280,6 +282,38 @@ fn endpoint_and_key(
         anyhow!("chains.{symbol}.signer is required for the {name} adapter (env:VAR, file:PATH or pkcs11:URI)")
     })?;
     Ok((rpc_url, treasury_key(cfg.pkcs11.as_ref(), symbol, source)?))
+}
+
+/// The Algorand staking accounts of `[chains.X.algorand]`: each entry an address, or
+/// `env:VAR` naming a variable holding comma-separated addresses (a testnet's accounts of
+/// your own).
+///
+/// # Errors
+/// An `env:` variable that is not set or holds no address.
+#[cfg(feature = "algorand")]
+fn staking_accounts(symbol: &str, entries: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for e in entries {
+        match e.strip_prefix("env:") {
+            Some(var) => {
+                let v = std::env::var(var).map_err(|_| {
+                    anyhow!("chains.{symbol}.algorand.staking_accounts: {var} is not set (comma-separated addresses)")
+                })?;
+                let before = out.len();
+                out.extend(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_string),
+                );
+                if out.len() == before {
+                    bail!("chains.{symbol}.algorand.staking_accounts: {var} holds no address");
+                }
+            }
+            None => out.push(e.clone()),
+        }
+    }
+    Ok(out)
 }
 
 /// The simulated chain and its treasury's adapter for `symbol` from its `[chains.X]`
@@ -649,8 +683,34 @@ pub fn build(
                 let adapter = MultiversxAdapter::new(cfg, key).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)
             }
+            #[cfg(feature = "algorand")]
+            "algorand" => {
+                use softstake_adapters::algorand::{AlgorandAdapter, AlgorandConfig};
+                let (algod_url, key) = endpoint_and_key(cfg, symbol, "algorand", "ALGO", chain)?;
+                let a = chain
+                    .algorand
+                    .as_ref()
+                    .ok_or_else(|| anyhow!("chains.{symbol}.algorand: required by adapter \"algorand\""))?;
+                let algod_token = match &a.algod_token_env {
+                    Some(var) => Some(std::env::var(var).map_err(|_| {
+                        anyhow!("chains.{symbol}.algorand.algod_token_env: {var} is not set (algod's API token)")
+                    })?),
+                    None => None,
+                };
+                let cfg = AlgorandConfig {
+                    algod_url,
+                    algod_token,
+                    indexer_url: a.indexer_url.clone(),
+                    // Algorand's genesis hash (base64) pinned in genesis_hash
+                    genesis_hash: chain.genesis_hash.clone(),
+                    staking_accounts: staking_accounts(symbol, &a.staking_accounts)?,
+                    max_operations_per_epoch: 32,
+                };
+                let adapter = AlgorandAdapter::new(cfg, key).with_context(|| format!("chains.{symbol}"))?;
+                real_handle(adapter, chain, &observer)
+            }
             other => bail!(
-                "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}{}{}{}{}{}{}); \
+                "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}{}{}{}{}{}{}{}); \
                  real adapters are compiled in with their cargo feature",
                 if cfg!(feature = "solana") { ", solana" } else { "" },
                 if cfg!(feature = "near") { ", near" } else { "" },
@@ -665,6 +725,7 @@ pub fn build(
                 } else {
                     ""
                 },
+                if cfg!(feature = "algorand") { ", algorand" } else { "" },
                 if cfg!(feature = "evm") {
                     EVM_ADAPTERS.iter().map(|(n, _)| format!(", {n}")).collect::<String>()
                 } else {

@@ -109,6 +109,28 @@ pub struct ChainConfig {
     /// IOTA (`adapter = "iota"`): the GraphQL endpoint (`rpc_url` is the node's gRPC).
     #[serde(default)]
     pub iota: Option<IotaSettings>,
+    /// Algorand (`adapter = "algorand"`): the indexer and our staking accounts (`rpc_url`
+    /// is algod's REST API).
+    #[serde(default)]
+    pub algorand: Option<AlgorandSettings>,
+}
+
+/// `[chains.X.algorand]`: settings of the Algorand adapter. `rpc_url` is algod's REST API
+/// (the exchange's participation node, which holds the staking accounts' participation
+/// keys); `signer` is the custody account's key, to which every staking account is rekeyed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlgorandSettings {
+    /// The indexer's REST API (`https://testnet-idx.algonode.cloud`, a local chain's
+    /// `/indexer`).
+    pub indexer_url: String,
+    /// Our staking accounts (base32 addresses, or `env:VAR` holding comma-separated ones),
+    /// each rekeyed to the custody key and with a participation key on the node; at most 64.
+    pub staking_accounts: Vec<String>,
+    /// The environment variable holding algod's API token (`X-Algo-API-Token`; the admin
+    /// token, since `GET /v2/participation` needs it). Unset: no token sent.
+    #[serde(default)]
+    pub algod_token_env: Option<String>,
 }
 
 /// `[chains.X.iota]`: settings of the IOTA adapter. `rpc_url` is the full node's gRPC
@@ -935,6 +957,7 @@ impl NetworkConfig {
             check_cosmos(symbol, chain).map_err(invalid)?;
             check_cardano(symbol, chain).map_err(invalid)?;
             check_iota(symbol, chain).map_err(invalid)?;
+            check_algorand(symbol, chain).map_err(invalid)?;
             check_aptos(symbol, chain).map_err(invalid)?;
             match (&chain.tron, chain.adapter.as_str()) {
                 (Some(_), a) if a != "tron" && a != "sim" => {
@@ -1166,6 +1189,30 @@ fn check_aptos(symbol: &str, chain: &ChainConfig) -> Result<(), String> {
     match (chain.adapter.as_str(), chain.genesis_hash.as_deref()) {
         ("aptos", Some(id)) if id.parse::<u8>().is_err() => Err(format!(
             "chains.{symbol}.genesis_hash: {id:?} is not an Aptos chain id (1 mainnet, 2 testnet, 4 local)"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `[chains.X.algorand]`: required by the algorand adapter, taken by no other, with an
+/// http(s) indexer URL and one to 64 staking accounts.
+fn check_algorand(symbol: &str, chain: &ChainConfig) -> Result<(), String> {
+    match (&chain.algorand, chain.adapter.as_str()) {
+        (None, "algorand") => Err(format!(
+            "chains.{symbol}.algorand: required by adapter \"algorand\" (indexer_url, staking_accounts)"
+        )),
+        (Some(_), a) if a != "algorand" && a != "sim" => Err(format!(
+            "chains.{symbol}.algorand: only the algorand adapter takes it, not {a:?}"
+        )),
+        (Some(c), _) if !(c.indexer_url.starts_with("http://") || c.indexer_url.starts_with("https://")) => {
+            Err(format!(
+                "chains.{symbol}.algorand.indexer_url: {:?} is not an http(s) URL",
+                c.indexer_url
+            ))
+        }
+        (Some(c), _) if c.staking_accounts.is_empty() || c.staking_accounts.len() > 64 => Err(format!(
+            "chains.{symbol}.algorand.staking_accounts: {} accounts; list 1 to 64 accounts rekeyed to the custody key",
+            c.staking_accounts.len()
         )),
         _ => Ok(()),
     }
@@ -1445,6 +1492,14 @@ mod tests {
             (egld.adapter.as_str(), egld.genesis_hash.as_deref()),
             ("multiversx", Some("localnet"))
         );
+        let algo = &cfg.chains["ALGO"];
+        assert_eq!(
+            (
+                algo.adapter.as_str(),
+                algo.algorand.as_ref().map(|a| a.staking_accounts.len())
+            ),
+            ("algorand", Some(4))
+        );
     }
 
     #[test]
@@ -1514,6 +1569,7 @@ mod tests {
             ("APT", "aptos"),
             ("IOTA", "iota"),
             ("EGLD", "multiversx"),
+            ("ALGO", "algorand"),
         ] {
             let c = &cfg.chains[token];
             assert_eq!(c.adapter, adapter, "{token}");
@@ -1531,14 +1587,14 @@ mod tests {
             (evm("BNB"), evm("S"), evm("POL"), evm("APE"), evm("AXS")),
             (Some(97), Some(57_054), Some(11_155_111), Some(33_111), Some(2021))
         );
-        // every real adapter configured: the fourteen chains with one
+        // every real adapter configured: the fifteen chains with one
         let real: Vec<&str> = cfg
             .chains
             .values()
             .map(|c| c.adapter.as_str())
             .filter(|a| *a != "sim")
             .collect();
-        assert_eq!(real.len(), 14, "{real:?}");
+        assert_eq!(real.len(), 15, "{real:?}");
         // EVM start blocks and the AXS pool come from the environment (APE needs none: it
         // is accounted from checkpoints at the head)
         assert_eq!(cfg.chains["APE"].evm.as_ref().unwrap().start_block, None);
@@ -1576,6 +1632,30 @@ mod tests {
         expect_invalid(&cases);
         let ok = "[chains.APT]\nadapter = \"aptos\"\ngenesis_hash = \"2\"\n";
         assert!(NetworkConfig::from_toml_str(&format!("{LOCAL}{ok}"), EMBEDDED_TOKENS, "x.toml").is_ok());
+    }
+
+    #[test]
+    fn fail_algorand_settings_checked() {
+        let cases = [
+            ("[chains.ALGO]\nadapter = \"algorand\"\n", "algorand: required by adapter"),
+            (
+                "[chains.ALGO]\nadapter = \"algorand\"\n[chains.ALGO.algorand]\nindexer_url = \"idx\"\nstaking_accounts = [\"A\"]\n",
+                "is not an http(s) URL",
+            ),
+            (
+                "[chains.ALGO]\nadapter = \"algorand\"\n[chains.ALGO.algorand]\nindexer_url = \"http://x\"\nstaking_accounts = []\n",
+                "list 1 to 64 accounts",
+            ),
+            (
+                "[chains.ALGO]\nadapter = \"aptos\"\n[chains.ALGO.algorand]\nindexer_url = \"http://x\"\nstaking_accounts = [\"A\"]\n",
+                "only the algorand adapter takes it",
+            ),
+            (
+                "[chains.ALGO]\nadapter = \"algorand\"\n[chains.ALGO.algorand]\nindexer_url = \"http://x\"\nstaking_accounts = [\"A\"]\ntoken = \"t\"\n",
+                "unknown field",
+            ),
+        ];
+        expect_invalid(&cases);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use softstake_adapters::pkcs11::{
 use crate::config::NetworkConfig;
 
 /// The chains a PKCS#11 key can sign for (every real adapter takes an HSM key).
-pub const HSM_CHAINS: [&str; 15] = [
+pub const HSM_CHAINS: [&str; 16] = [
     "evm",
     "bsc",
     "polygon",
@@ -37,6 +37,7 @@ pub const HSM_CHAINS: [&str; 15] = [
     "iota",
     "aptos",
     "multiversx",
+    "algorand",
 ];
 
 /// Most Cardano stake keys one payment key has (the adapter's bound).
@@ -118,7 +119,16 @@ pub fn list(cfg: &NetworkConfig, hsm_token: &str, cosmos_prefix: &str) -> Result
     for info in &infos {
         let chains: &[&str] = match info.algorithm {
             KeyAlgorithm::Secp256k1 => &["evm", "tron", "cosmos"],
-            KeyAlgorithm::Ed25519 => &["solana", "near", "cardano", "sui", "iota", "aptos", "multiversx"],
+            KeyAlgorithm::Ed25519 => &[
+                "solana",
+                "near",
+                "cardano",
+                "sui",
+                "iota",
+                "aptos",
+                "multiversx",
+                "algorand",
+            ],
         };
         let addresses: Vec<String> = chains
             .iter()

@@ -146,18 +146,7 @@ impl std::fmt::Debug for MultiversxAdapter {
 /// # Errors
 /// [`AdapterError::Signer`] for another length or a 64-byte key whose halves disagree.
 pub fn seed(key: &SecretBytes) -> Result<[u8; 32]> {
-    let bytes = key.expose();
-    let seed: [u8; 32] = bytes
-        .get(..32)
-        .and_then(|s| s.try_into().ok())
-        .filter(|_| bytes.len() == 32 || bytes.len() == 64)
-        .ok_or_else(|| AdapterError::Signer(format!("a MultiversX key is 32 or 64 bytes, not {}", bytes.len())))?;
-    if bytes.len() == 64 && Ed25519Key::from_seed(&seed).public_key()[..] != bytes[32..] {
-        return Err(AdapterError::Signer(
-            "the 64-byte MultiversX key's public half does not match its seed".into(),
-        ));
-    }
-    Ok(seed)
+    crate::ed25519::seed_or_keypair("MultiversX", key)
 }
 
 fn number(v: &Value, field: &str) -> Result<u64> {
