@@ -1250,6 +1250,39 @@ mod tests {
         assert_eq!(c.txs.len(), 1, "only the valid one landed");
     }
 
+    proptest::proptest! {
+        /// Any sequence of payments, going online and offline (accepted or refused) and
+        /// rounds keeps the supply: fees go to the fee sink, payouts come from it; no
+        /// account other than an emptied one sits under the minimum balance; a refused
+        /// group changes nothing.
+        #[test]
+        fn success_supply_is_conserved_and_refusals_change_nothing(
+            steps in proptest::collection::vec((0u8..4, 0u64..300_000, 0u64..3_000_000, 0u64..50), 1..40),
+        ) {
+            let mut c = Chain::new(genesis()).unwrap();
+            let supply = |c: &Chain| -> u128 { c.accounts.values().map(|a| u128::from(a.amount)).sum() };
+            let start = supply(&c);
+            for (kind, algos, fee, rounds) in steps {
+                let group = match kind {
+                    0 => vec![sign(Txn { amt: algos * ALGO, rcv: Some(ByteBuf::from(pk(2).to_vec())), ..txn(&c, "pay", pk(1), fee) }, &key(1), false)],
+                    1 => vec![sign(online_keyreg(&c, pk(2), fee), &key(1), true)],
+                    2 => vec![sign(txn(&c, "keyreg", pk(2), fee), &key(1), true)],
+                    _ => vec![sign(Txn { amt: algos * ALGO, rcv: Some(ByteBuf::from(pk(1).to_vec())), ..txn(&c, "pay", pk(2), fee) }, &key(1), true)],
+                };
+                let before: Vec<u64> = c.accounts.values().map(|a| a.amount).collect();
+                let (txs, round) = (c.txs.len(), c.round);
+                if c.submit(group).is_err() {
+                    let after: Vec<u64> = c.accounts.values().map(|a| a.amount).collect();
+                    proptest::prop_assert_eq!(after, before, "a refusal changes nothing");
+                    proptest::prop_assert_eq!((c.txs.len(), c.round), (txs, round));
+                }
+                c.produce(rounds);
+                proptest::prop_assert_eq!(supply(&c), start);
+                proptest::prop_assert!(c.accounts.values().all(|a| a.amount == 0 || a.amount >= MIN_BALANCE));
+            }
+        }
+    }
+
     #[test]
     fn success_localnet_config_names_the_local_chains_accounts() {
         let text = include_str!("../../../config/localnet.toml");
