@@ -196,6 +196,16 @@ struct BlockHeaders {
     blocks: Vec<BlockHeader>,
 }
 
+/// Of `keys`, the one for `a` valid at `round` and for [`VALIDITY_ROUNDS`] after, the
+/// longest lasting.
+fn key_for(keys: &[ParticipationKey], a: &Address, round: u64) -> Option<Participation> {
+    let me = a.to_string();
+    keys.iter()
+        .filter(|k| k.address == me && k.key.vote_first <= round + 1 && k.key.vote_last > round + VALIDITY_ROUNDS)
+        .map(|k| k.key.clone())
+        .max_by_key(|k| k.vote_last)
+}
+
 /// The Algorand adapter.
 pub struct AlgorandAdapter {
     http: reqwest::Client,
@@ -434,20 +444,18 @@ impl AlgorandAdapter {
             .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("{path}: no block.ts: {v:?}")))
     }
 
-    /// The participation node's key for `a` that is valid now and longest after, if any.
-    async fn participation_key(&self, a: &Address, round: u64) -> Result<Option<Participation>> {
+    /// The participation node's keys (`GET /v2/participation`; none is an empty list).
+    async fn participation_keys(&self) -> Result<Vec<ParticipationKey>> {
         let v = self
             .algod_get("/v2/participation")
             .await?
             .unwrap_or(Value::Array(vec![]));
-        let keys: Vec<ParticipationKey> = serde_json::from_value(v)
-            .map_err(|e| AdapterError::bad_response(CHAIN, format!("/v2/participation: {e}")))?;
-        let me = a.to_string();
-        Ok(keys
-            .into_iter()
-            .filter(|k| k.address == me && k.key.vote_first <= round + 1 && k.key.vote_last > round + VALIDITY_ROUNDS)
-            .map(|k| k.key)
-            .max_by_key(|k| k.vote_last))
+        serde_json::from_value(v).map_err(|e| AdapterError::bad_response(CHAIN, format!("/v2/participation: {e}")))
+    }
+
+    /// The participation node's key for `a` that is valid now and longest after, if any.
+    async fn participation_key(&self, a: &Address, round: u64) -> Result<Option<Participation>> {
+        Ok(key_for(&self.participation_keys().await?, a, round))
     }
 
     /// Checks that `s` is rekeyed to the treasury key (its `auth-addr`).
@@ -682,9 +690,10 @@ impl ChainAdapter for AlgorandAdapter {
     /// (no participation key on the node for it), active when rekeyed to the treasury.
     async fn validators(&self) -> Result<Vec<ValidatorCandidate>> {
         let round = self.last_round().await?;
+        let keys = self.participation_keys().await?;
         let mut out = Vec::new();
         for (s, info) in self.staking_infos().await? {
-            let has_key = self.participation_key(&s, round).await?.is_some();
+            let has_key = key_for(&keys, &s, round).is_some();
             let rekeyed = self.check_rekeyed(&s, &info).is_ok();
             let addr = s.to_string();
             out.push(ValidatorCandidate {
@@ -1058,12 +1067,13 @@ impl ChainAdapter for AlgorandAdapter {
                 "list accounts rekeyed to the treasury key in [chains.ALGO.algorand] staking_accounts",
             ));
         }
+        let keys = self.participation_keys().await;
         for (s, info) in self.staking_infos().await? {
             checks.push(match self.check_rekeyed(&s, &info) {
                 Ok(()) => Check::pass("rekey", format!("{s} is authorized by the treasury key")),
                 Err(e) => Check::fail("rekey", e.to_string(), format!("rekey {s} to {}", self.address)),
             });
-            checks.push(match self.participation_key(&s, p.last_round).await {
+            checks.push(match keys.as_ref().map(|k| key_for(k, &s, p.last_round)) {
                 Ok(Some(k)) => Check::pass(
                     "participation key",
                     format!("{s}: valid rounds {}..{} on the node", k.vote_first, k.vote_last),
