@@ -113,7 +113,19 @@ fn success_keys_generate_and_list_in_softhsm() {
     let (out, err) = text(&apt);
     assert!(apt.status.success(), "{err}");
     assert!(out.contains("address (aptos): 0x"), "{out}");
-    let unknown = gen("algorand", "algo-1");
+    // Algorand: base32 of the key ‖ the last 4 bytes of its SHA-512/256 (58 characters)
+    let algo = gen("algorand", "algo-1");
+    let (out, err) = text(&algo);
+    assert!(algo.status.success(), "{err}");
+    let key = HsmKey::open(
+        &settings,
+        &Pkcs11Uri::parse("pkcs11:token=treasury;object=algo-1").unwrap(),
+    )
+    .unwrap();
+    let address = key.address("algorand", "").unwrap();
+    assert_eq!(address.len(), 58, "{address}");
+    assert!(out.contains(&format!("address (algorand): {address}")), "{out}");
+    let unknown = gen("ton", "ton-1");
     assert!(!unknown.status.success());
     assert!(text(&unknown).1.contains("expected one of"), "{}", text(&unknown).1);
 
@@ -172,7 +184,9 @@ fn success_keys_generate_and_list_in_softhsm() {
         "iota: 0x",
         "aptos: 0x",
         "apt-1",
-        "8 keys in token \"treasury\"",
+        "algo-1",
+        "algorand: ",
+        "9 keys in token \"treasury\"",
     ] {
         assert!(out.contains(want), "{want} missing from: {out}");
     }
