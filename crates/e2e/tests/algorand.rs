@@ -422,3 +422,22 @@ async fn success_doctor_passes_on_the_local_chain_and_names_its_faults() {
     .await;
     assert_fails(&wrong, "genesis", "pins");
 }
+
+/// The planner may delegate everything the adapter calls spendable: that must leave the
+/// fees a delegation needs (the 2 ALGO going-online fee of each account not yet eligible,
+/// and the transaction fees), so delegating all of it lands, to an offline account too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_delegating_all_that_is_spendable_lands() {
+    let c = start(genesis(), 0).await.unwrap();
+    let chain = guarded(&c);
+    let dir = tempfile::tempdir().unwrap();
+    let store = journal::sqlite_store(dir.path(), "algo-all").await;
+    let all = chain.spendable().await.unwrap();
+    assert!(all.0 > 900_000 * ALGO);
+    assert_eq!(
+        run(&store, chain.as_ref(), op("d-all", OpKind::Delegate, 0, all.0)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(u128::from(c.account(&staking(0)).0), u128::from(MIN_BALANCE) + all.0);
+    assert_eq!(chain.spendable().await.unwrap(), Amount(0), "nothing more to delegate");
+}

@@ -80,6 +80,9 @@ pub const GO_ONLINE_FEE: u64 = 2_000_000;
 pub const BALANCE_LOOKBACK_ROUNDS: u64 = 320;
 /// Rounds a transaction of ours stays valid (the protocol allows 1 000, `MaxTxnLife`).
 pub const VALIDITY_ROUNDS: u64 = 500;
+/// Kept in custody for transaction fees, microAlgos (0.1 ALGO: a hundred transactions at
+/// the minimum fee).
+pub const FEE_RESERVE: u128 = ALGO / 10;
 /// Block-header pages read per rewards call (bounds the loop).
 const MAX_PAGES: usize = 20;
 /// Block headers per page.
@@ -733,9 +736,18 @@ impl ChainAdapter for AlgorandAdapter {
         Ok(out)
     }
 
-    /// The custody account's balance above its minimum balance.
+    /// The custody account's balance above its minimum balance, less what delegating all
+    /// of it would cost: the 2 ALGO going-online fee of every staking account not online
+    /// and eligible yet, and [`FEE_RESERVE`] for transaction fees.
     async fn spendable(&self) -> Result<Amount> {
-        Ok(Amount(self.account(&self.address).await?.stake()))
+        let custody = self.account(&self.address).await?.stake();
+        let mut reserve = FEE_RESERVE;
+        for (_, info) in self.staking_infos().await? {
+            if !(info.online() && info.incentive_eligible) {
+                reserve += u128::from(GO_ONLINE_FEE);
+            }
+        }
+        Ok(Amount(custody.saturating_sub(reserve)))
     }
 
     /// Nothing to claim: payouts are paid into the proposer's balance in its block.
