@@ -68,6 +68,9 @@ pub const GO_ONLINE_FEE: u64 = 2 * ALGO;
 pub const PAYOUT_STAKE_RANGE: (u64, u64) = (30_000 * ALGO, 70_000_000 * ALGO);
 /// Most transactions in a group (`MaxTxGroupSize`).
 pub const MAX_GROUP: usize = 16;
+/// Most rounds kept in memory (about 70 MB of headers): older blocks are forgotten, as a
+/// non-archival node forgets them.
+pub const MAX_BLOCKS: usize = 1_000_000;
 /// The fee sink's address bytes (a fixed account of this chain).
 pub const FEE_SINK: [u8; 32] = [0xfe; 32];
 
@@ -374,7 +377,8 @@ struct Chain {
     g: AlgorandGenesis,
     hash: [u8; 32],
     round: u64,
-    blocks: Vec<Block>,
+    /// The last [`MAX_BLOCKS`] rounds, oldest first.
+    blocks: std::collections::VecDeque<Block>,
     accounts: BTreeMap<[u8; 32], Account>,
     /// The participation node's keys: (address, keys).
     node_keys: Vec<([u8; 32], Keys)>,
@@ -435,13 +439,13 @@ impl Chain {
         Ok(Chain {
             hash: genesis_hash(&g.genesis_id),
             round: 0,
-            blocks: vec![Block {
+            blocks: std::collections::VecDeque::from([Block {
                 round: 0,
                 ts: g.start_time_secs,
                 proposer: None,
                 payout: 0,
                 fees: 0,
-            }],
+            }]),
             accounts,
             node_keys,
             txs: HashMap::new(),
@@ -506,7 +510,10 @@ impl Chain {
             }
         }
         self.round = round;
-        self.blocks.push(Block {
+        if self.blocks.len() == MAX_BLOCKS {
+            self.blocks.pop_front();
+        }
+        self.blocks.push_back(Block {
             round,
             ts: self.ts(round),
             proposer: proposer.map(|p| p.0),
@@ -836,7 +843,9 @@ async fn status(State(c): State<Shared>) -> (StatusCode, Json<Value>) {
 
 async fn block(State(c): State<Shared>, Path(round): Path<u64>) -> (StatusCode, Json<Value>) {
     let c = lock(&c);
-    let Some(b) = c.blocks.get(usize::try_from(round).unwrap_or(usize::MAX)) else {
+    let first = c.blocks.front().map_or(0, |b| b.round);
+    let at = round.checked_sub(first).and_then(|i| usize::try_from(i).ok());
+    let Some(b) = at.and_then(|i| c.blocks.get(i)) else {
         return message(
             StatusCode::NOT_FOUND,
             format!("failed to retrieve information from the ledger: round {round} is not yet available"),
@@ -945,7 +954,7 @@ async fn block_headers(State(c): State<Shared>, Query(q): Query<HeaderQuery>) ->
     let limit = q.limit.unwrap_or(1_000).clamp(1, 1_000);
     let c = lock(&c);
     let mut blocks = Vec::new();
-    for b in c.blocks.iter().skip(1) {
+    for b in c.blocks.iter().filter(|b| b.round > 0) {
         if b.round < q.min_round.unwrap_or(0) || b.round <= after || q.max_round.is_some_and(|m| b.round > m) {
             continue;
         }
@@ -1312,8 +1321,12 @@ mod tests {
         c.submit(vec![sign(off, &key(1), true)]).map_err(|r| r.0).unwrap();
         let a = &c.accounts[&pk(2)];
         assert!(!a.online && a.eligible, "offline, still eligible (keyreg.go)");
-        let before = c.blocks.len();
+        let before = c.round;
         c.produce(1_000);
-        assert!(c.blocks[before..].iter().all(|b| b.proposer != Some(pk(2))));
+        assert!(c
+            .blocks
+            .iter()
+            .filter(|b| b.round > before)
+            .all(|b| b.proposer != Some(pk(2))));
     }
 }
