@@ -441,3 +441,41 @@ async fn success_delegating_all_that_is_spendable_lands() {
     assert_eq!(u128::from(c.account(&staking(0)).0), u128::from(MIN_BALANCE) + all.0);
     assert_eq!(chain.spendable().await.unwrap(), Amount(0), "nothing more to delegate");
 }
+
+/// Payouts land in the staking accounts every few rounds while the ledger learns of them
+/// only at the next sync: positions read between two syncs must still agree with the
+/// ledger (else a reconciliation raises a drift alert that freezes moves), and the next
+/// sync books them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_positions_agree_with_the_ledger_between_syncs() {
+    let c = start(genesis(), 0).await.unwrap();
+    let chain = guarded(&c);
+    let dir = tempfile::tempdir().unwrap();
+    let store = journal::sqlite_store(dir.path(), "algo-between").await;
+    let reg = TokenRegistry::from_toml_str(softstake_node::config::EMBEDDED_TOKENS).unwrap();
+    let algo = reg.get("ALGO").unwrap();
+    assert_eq!(
+        run(&store, chain.as_ref(), op("d-0", OpKind::Delegate, 0, 100_000 * ALGO)).await,
+        OpOutcome::Confirmed
+    );
+    c.advance_rounds(1_000);
+    let now = chain.now().await.unwrap();
+    let booked = sync_token(&store, chain.as_ref(), now).await.unwrap().new_amount;
+    assert!(booked.0 > 0);
+    c.advance_rounds(1_000);
+    assert!(
+        u128::from(c.payouts(&staking(0))) > booked.0,
+        "more payouts since the sync"
+    );
+    let positions = chain.positions().await.unwrap();
+    let rep = softstake_node::treasury::reconcile_positions(&store, algo, &positions, 0, now)
+        .await
+        .unwrap();
+    assert!(rep.alert_id.is_none(), "no drift between syncs: {:?}", rep.lines);
+    journal::assert_zero_drift(&store, chain.as_ref(), algo, &["d-0"]).await;
+    assert_eq!(
+        journal::amount_at(chain.as_ref(), &address(&staking(0)), StakeState::Active).await,
+        100_000 * ALGO + u128::from(c.payouts(&staking(0))),
+        "after the sync every payout is booked and shown"
+    );
+}

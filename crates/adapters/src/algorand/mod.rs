@@ -87,6 +87,8 @@ pub const FEE_RESERVE: u128 = ALGO / 10;
 const MAX_PAGES: usize = 20;
 /// Block headers per page.
 const PAGE_LIMIT: u32 = 1_000;
+/// Most rounds read from algod's blocks when the indexer lags behind it.
+pub const MAX_ALGOD_BLOCKS: u64 = 64;
 /// Most staking accounts one adapter keeps online.
 pub const MAX_STAKING_ACCOUNTS: usize = 64;
 
@@ -158,6 +160,9 @@ struct AccountInfo {
     participation: Option<Participation>,
     #[serde(rename = "last-proposed", default)]
     last_proposed: Option<u64>,
+    /// The round the account was read at.
+    #[serde(default)]
+    round: u64,
 }
 
 impl AccountInfo {
@@ -217,6 +222,8 @@ pub struct AlgorandAdapter {
     address: Address,
     staking: Vec<Address>,
     genesis: OnceCell<(HashDigest, String)>,
+    /// The last round the rewards read of this process covered (its cursor).
+    booked_round: std::sync::Mutex<Option<u64>>,
 }
 
 impl std::fmt::Debug for AlgorandAdapter {
@@ -321,6 +328,7 @@ impl AlgorandAdapter {
             address,
             staking,
             genesis: OnceCell::new(),
+            booked_round: std::sync::Mutex::new(None),
         })
     }
 
@@ -639,6 +647,99 @@ impl AlgorandAdapter {
             .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("indexer /health: no round: {v:?}")))
     }
 
+    /// The blocks our staking accounts proposed in rounds (`from`, `to`] (`to` = as far as
+    /// the indexer has indexed when `None`), from the indexer's `/v2/block-headers`
+    /// (paged, at most [`MAX_PAGES`] pages), and the last round covered.
+    async fn our_blocks(&self, from: u64, to: Option<u64>) -> Result<(Vec<BlockHeader>, u64)> {
+        if self.staking.is_empty() {
+            return Ok((Vec::new(), from));
+        }
+        let proposers = self
+            .staking
+            .iter()
+            .map(Address::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let ours: BTreeSet<String> = self.staking.iter().map(Address::to_string).collect();
+        let mut out = Vec::new();
+        let mut next: Option<String> = None;
+        let mut upto = from;
+        for _ in 0..MAX_PAGES {
+            let mut q = vec![
+                ("proposers", proposers.clone()),
+                ("min-round", (from + 1).to_string()),
+                ("limit", PAGE_LIMIT.to_string()),
+            ];
+            if let Some(t) = to {
+                q.push(("max-round", t.to_string()));
+            }
+            if let Some(n) = &next {
+                q.push(("next", n.clone()));
+            }
+            let page: BlockHeaders =
+                Self::parse("/v2/block-headers", self.indexer_get("/v2/block-headers", &q).await?)?;
+            let last = to.map_or(page.current_round, |t| t.min(page.current_round));
+            for b in &page.blocks {
+                if !b.proposer.as_ref().is_some_and(|p| ours.contains(p)) || b.round <= from || b.round > last {
+                    return Err(AdapterError::bad_response(
+                        CHAIN,
+                        format!(
+                            "/v2/block-headers: round {} proposed by {:?}: not ours or outside ({from}, {last}]",
+                            b.round, b.proposer
+                        ),
+                    ));
+                }
+            }
+            let full = page.blocks.len() >= PAGE_LIMIT as usize;
+            upto = if full {
+                page.blocks.iter().map(|b| b.round).max().unwrap_or(from)
+            } else {
+                last.max(from)
+            };
+            out.extend(page.blocks);
+            match page.next_token {
+                Some(n) if full => next = Some(n),
+                _ => break,
+            }
+        }
+        Ok((out, upto))
+    }
+
+    /// Payouts to each of our accounts in rounds (`from`, `to`]: the indexer's headers, and
+    /// algod's blocks for the rounds the indexer has not indexed yet (at most
+    /// [`MAX_ALGOD_BLOCKS`]).
+    ///
+    /// # Errors
+    /// [`AdapterError::Transient`] when the indexer is further behind algod than that.
+    async fn payouts_between(&self, from: u64, to: u64) -> Result<Vec<(u64, String, u64)>> {
+        let (blocks, upto) = self.our_blocks(from, Some(to)).await?;
+        let mut out: Vec<(u64, String, u64)> = blocks
+            .into_iter()
+            .map(|b| (b.round, b.proposer.unwrap_or_default(), b.proposer_payout))
+            .collect();
+        if to.saturating_sub(upto) > MAX_ALGOD_BLOCKS {
+            return Err(AdapterError::transient(
+                CHAIN,
+                format!(
+                    "the indexer is at round {upto}, {} rounds behind algod's {to}",
+                    to - upto
+                ),
+            ));
+        }
+        let ours: BTreeSet<String> = self.staking.iter().map(Address::to_string).collect();
+        for round in upto + 1..=to {
+            let path = format!("/v2/blocks/{round}?format=json");
+            let v = self.algod_get(&path).await?;
+            let b = v.as_ref().and_then(|v| v.get("block"));
+            let proposer = b.and_then(|b| b.get("prp")).and_then(Value::as_str).unwrap_or("");
+            if ours.contains(proposer) {
+                let payout = b.and_then(|b| b.get("pp")).and_then(Value::as_u64).unwrap_or(0);
+                out.push((round, proposer.to_string(), payout));
+            }
+        }
+        Ok(out)
+    }
+
     /// The staking accounts with their state, in configured order.
     async fn staking_infos(&self) -> Result<Vec<(Address, AccountInfo)>> {
         let mut out = Vec::new();
@@ -713,16 +814,32 @@ impl ChainAdapter for AlgorandAdapter {
 
     /// Each staking account's balance above its minimum balance: active while online and
     /// incentive eligible, activating otherwise (held for staking but not earning: offline,
-    /// or online without the eligibility fee paid).
+    /// or online without the eligibility fee paid). Payouts land in the balance every few
+    /// rounds but reach the ledger only through [`ChainAdapter::rewards_since`]: so that a
+    /// reconciliation between two syncs does not see them as drift, the payouts after the
+    /// round the last `rewards_since` of this process covered are left out (they show
+    /// after the next one). Before any, the balance as it is.
     async fn positions(&self) -> Result<Vec<Position>> {
+        let infos = self.staking_infos().await?;
+        let booked = *self.booked_round.lock().unwrap_or_else(|p| p.into_inner());
+        let unbooked = match (booked, infos.iter().map(|(_, i)| i.round).max()) {
+            (Some(from), Some(to)) if to > from => self.payouts_between(from, to).await?,
+            _ => Vec::new(),
+        };
         let mut out = Vec::new();
-        for (s, info) in self.staking_infos().await? {
-            let stake = info.stake();
+        for (s, info) in infos {
+            let addr = s.to_string();
+            let later: u128 = unbooked
+                .iter()
+                .filter(|(round, p, _)| *p == addr && *round <= info.round)
+                .map(|(_, _, payout)| u128::from(*payout))
+                .sum();
+            let stake = info.stake().saturating_sub(later);
             if stake == 0 {
                 continue;
             }
             out.push(Position {
-                validator: s.to_string(),
+                validator: addr,
                 state: if info.online() && info.incentive_eligible {
                     StakeState::Active
                 } else {
@@ -955,74 +1072,19 @@ impl ChainAdapter for AlgorandAdapter {
                 .map_err(|e| AdapterError::bad_input(CHAIN, format!("reward cursor {c:?}: {e}")))?,
             _ => 0,
         };
-        if self.staking.is_empty() {
-            return Ok(RewardsPage {
-                records: Vec::new(),
-                cursor: from.to_string(),
+        let (blocks, upto) = self.our_blocks(from, None).await?;
+        let mut records = Vec::new();
+        for b in blocks.into_iter().filter(|b| b.proposer_payout > 0) {
+            records.push(RewardRecord {
+                validator: b.proposer.unwrap_or_default(),
+                epoch: b.round,
+                amount: Amount(u128::from(b.proposer_payout)),
+                at: secs_time("block timestamp", b.timestamp)?,
+                kind: RewardKind::Compounded,
             });
         }
-        let proposers = self
-            .staking
-            .iter()
-            .map(Address::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let ours: BTreeSet<String> = self.staking.iter().map(Address::to_string).collect();
-        let mut records = Vec::new();
-        let mut next: Option<String> = None;
-        let mut upto = from;
-        for _ in 0..MAX_PAGES {
-            let mut q = vec![
-                ("proposers", proposers.clone()),
-                ("min-round", (from + 1).to_string()),
-                ("limit", PAGE_LIMIT.to_string()),
-            ];
-            if let Some(n) = &next {
-                q.push(("next", n.clone()));
-            }
-            let page: BlockHeaders =
-                Self::parse("/v2/block-headers", self.indexer_get("/v2/block-headers", &q).await?)?;
-            for b in &page.blocks {
-                let Some(proposer) = b.proposer.as_ref().filter(|p| ours.contains(*p)) else {
-                    return Err(AdapterError::bad_response(
-                        CHAIN,
-                        format!(
-                            "/v2/block-headers: round {} proposed by {:?}, not one of ours",
-                            b.round, b.proposer
-                        ),
-                    ));
-                };
-                if b.round <= from || b.round > page.current_round {
-                    return Err(AdapterError::bad_response(
-                        CHAIN,
-                        format!(
-                            "/v2/block-headers: round {} outside ({from}, {}]",
-                            b.round, page.current_round
-                        ),
-                    ));
-                }
-                if b.proposer_payout > 0 {
-                    records.push(RewardRecord {
-                        validator: proposer.clone(),
-                        epoch: b.round,
-                        amount: Amount(u128::from(b.proposer_payout)),
-                        at: secs_time("block timestamp", b.timestamp)?,
-                        kind: RewardKind::Compounded,
-                    });
-                }
-            }
-            let full = page.blocks.len() >= PAGE_LIMIT as usize;
-            upto = if full {
-                page.blocks.iter().map(|b| b.round).max().unwrap_or(from)
-            } else {
-                page.current_round.max(from)
-            };
-            match page.next_token {
-                Some(n) if full => next = Some(n),
-                _ => break,
-            }
-        }
         records.sort_by_key(|r| r.epoch);
+        *self.booked_round.lock().unwrap_or_else(|p| p.into_inner()) = Some(upto);
         Ok(RewardsPage {
             records,
             cursor: upto.to_string(),
