@@ -38,9 +38,9 @@ struct Args {
     /// Where to write the custody key (hex Ed25519 seed; the config's `signer = "file:…"`).
     #[arg(long, default_value = ".softstake/localnet/algorand-treasury.key")]
     key_file: PathBuf,
-    /// The rest of the network's online stake, ALGO (mainnet about 2 000 000 000; here
-    /// small, so the demo's accounts propose within its run).
-    #[arg(long, default_value_t = 2_000_000)]
+    /// The rest of the network's online stake, ALGO (mainnet's is about 2 000 000 000:
+    /// with the demo's 10 M ALGO online, one block in 200 is ours).
+    #[arg(long, default_value_t = 2_000_000_000)]
     network_online_algo: u64,
     /// Real milliseconds per round (each round is 2.8 s of chain time; at 1 ms the
     /// 320-round look-back passes within a second, so the demo's accounts earn during its
