@@ -214,6 +214,14 @@ fn key_for(keys: &[ParticipationKey], a: &Address, round: u64) -> Option<Partici
         .max_by_key(|k| k.vote_last)
 }
 
+/// Where [`AlgorandAdapter::locate`] found a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Located {
+    Confirmed(u64),
+    Pending,
+    Unknown,
+}
+
 /// The Algorand adapter.
 pub struct AlgorandAdapter {
     http: reqwest::Client,
@@ -620,23 +628,34 @@ impl AlgorandAdapter {
         Ok(p)
     }
 
-    /// The round a transaction was confirmed in: algod's pending pool first (it answers
-    /// for transactions it saw recently), the indexer after. `Err` carries a pool error.
-    async fn confirmed_round(&self, txid: &str) -> Result<std::result::Result<Option<u64>, String>> {
+    /// Where a transaction is: confirmed in a round (algod's pending pool answers for
+    /// transactions it saw recently, the indexer after), in algod's pool (`Pending`), or
+    /// unknown to both (`NotFound`). A pool error is logged, not final: another node's
+    /// pool may still hold the transaction until its last valid round.
+    async fn locate(&self, txid: &str) -> Result<Located> {
         let path = format!("/v2/transactions/pending/{txid}?format=json");
         if let Some(v) = self.algod_get(&path).await? {
             let round = v.get("confirmed-round").and_then(Value::as_u64).unwrap_or(0);
             if round > 0 {
-                return Ok(Ok(Some(round)));
+                return Ok(Located::Confirmed(round));
             }
             let err = v.get("pool-error").and_then(Value::as_str).unwrap_or("");
-            return Ok(if err.is_empty() { Ok(None) } else { Err(err.to_string()) });
+            if err.is_empty() {
+                return Ok(Located::Pending);
+            }
+            tracing::warn!(chain = CHAIN, tx = %txid, pool_error = %err, "algod dropped the transaction from its pool");
         }
         let v = self.indexer_get(&format!("/v2/transactions/{txid}"), &[]).await?;
-        Ok(Ok(v
-            .as_ref()
-            .and_then(|v| v.pointer("/transaction/confirmed-round"))
-            .and_then(Value::as_u64)))
+        Ok(
+            match v
+                .as_ref()
+                .and_then(|v| v.pointer("/transaction/confirmed-round"))
+                .and_then(Value::as_u64)
+            {
+                Some(r) => Located::Confirmed(r),
+                None => Located::Unknown,
+            },
+        )
     }
 
     async fn indexer_round(&self) -> Result<u64> {
@@ -1040,23 +1059,19 @@ impl ChainAdapter for AlgorandAdapter {
         }
     }
 
-    /// Confirmed at its block's time once algod or the indexer gives its round; failed
-    /// with the pool's error when algod dropped it; expired once the chain and the indexer
-    /// are past its last valid round without it; not found before.
+    /// Confirmed at its block's time once algod or the indexer gives its round; pending
+    /// while algod's pool holds it; expired once algod and the indexer are both past its
+    /// last valid round without it (it can never land); not found before. Algorand keeps
+    /// no failed transactions: one the pool refuses never lands, so `Failed` is never
+    /// reported (a refused group expires with its validity window).
     async fn tx_status(&self, tx: &SignedTx) -> Result<TxStatus> {
         let p = Self::decode(tx)?;
-        match self.confirmed_round(&tx.tx_id).await? {
-            Ok(Some(round)) => Ok(TxStatus::Confirmed {
+        match self.locate(&tx.tx_id).await? {
+            Located::Confirmed(round) => Ok(TxStatus::Confirmed {
                 at: secs_time("block timestamp", self.block_time(round).await?)?,
             }),
-            Err(reason) => Ok(TxStatus::Failed { reason }),
-            Ok(None) => {
-                let pending = self
-                    .algod_get(&format!("/v2/transactions/pending/{}", tx.tx_id))
-                    .await?;
-                if pending.is_some() {
-                    return Ok(TxStatus::Pending);
-                }
+            Located::Pending => Ok(TxStatus::Pending),
+            Located::Unknown => {
                 let past = self.last_round().await? > p.last_valid && self.indexer_round().await? > p.last_valid;
                 Ok(if past { TxStatus::Expired } else { TxStatus::NotFound })
             }
