@@ -111,6 +111,18 @@ pub fn claimed_records(sums: ClaimSums) -> Vec<RewardRecord> {
         .collect()
 }
 
+/// The chain time of a block timestamp given in Unix seconds (`what` names it in the
+/// error).
+///
+/// # Errors
+/// [`AdapterError::BadResponse`] naming `chain` for seconds beyond the time range.
+pub fn unix_secs_time(chain: &str, what: &str, secs: u64) -> Result<Timestamp> {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| Timestamp::from_unix_secs(s).ok())
+        .ok_or_else(|| AdapterError::bad_response(chain, format!("{what} {secs} s is out of range")))
+}
+
 /// The UTC day of `now` as the epoch of a chain without epochs (it budgets operations per
 /// day); `secs` is the length reported.
 ///

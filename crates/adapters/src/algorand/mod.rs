@@ -59,8 +59,8 @@ use crate::ed25519::Ed25519Key;
 use crate::error::{AdapterError, Result};
 use crate::signer::{SecretBytes, TreasuryKey};
 use crate::traits::{
-    ChainAdapter, EpochInfo, LiquidityModel, Position, RewardKind, RewardRecord, RewardsPage, SignedTx, StakeState,
-    TxStatus, ValidatorCandidate,
+    unix_secs_time, ChainAdapter, EpochInfo, LiquidityModel, Position, RewardKind, RewardRecord, RewardsPage, SignedTx,
+    StakeState, TxStatus, ValidatorCandidate,
 };
 use wire::Payload;
 
@@ -270,13 +270,6 @@ fn b64<const N: usize>(what: &str, s: &str) -> Result<[u8; N]> {
         .ok()
         .and_then(|b| <[u8; N]>::try_from(b).ok())
         .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("{what} is not {N} bytes of base64: {s:?}")))
-}
-
-fn secs_time(what: &str, secs: u64) -> Result<Timestamp> {
-    i64::try_from(secs)
-        .ok()
-        .and_then(|s| Timestamp::from_unix_secs(s).ok())
-        .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("{what} {secs} s is out of range")))
 }
 
 fn micro(what: &str, v: u128) -> Result<u64> {
@@ -805,7 +798,7 @@ impl ChainAdapter for AlgorandAdapter {
 
     async fn now(&self) -> Result<Timestamp> {
         let round = self.last_round().await?;
-        secs_time("block timestamp", self.block_time(round).await?)
+        unix_secs_time(CHAIN, "block timestamp", self.block_time(round).await?)
     }
 
     /// Each staking account as a candidate: no commission (the stake is ours), capacity
@@ -936,17 +929,19 @@ impl ChainAdapter for AlgorandAdapter {
                     format!("no participation key valid past round {} for {s} on the participation node: generate one (goal account addpartkey, or POST /v2/participation/generate/{s})", p.last_round + VALIDITY_ROUNDS),
                 )
             })?;
-            let draft = self.keyreg(&p, 0, s, Some(k))?;
-            keyreg_fee = Self::fee(&p, &draft)?;
+            let mut reg = self.keyreg(&p, 0, s, Some(k))?;
+            keyreg_fee = Self::fee(&p, &reg)?;
             if !info.incentive_eligible {
                 keyreg_fee = keyreg_fee.max(GO_ONLINE_FEE);
             }
-            txs.push(self.keyreg(&p, keyreg_fee, s, Some(k))?);
+            reg.fee = MicroAlgos(keyreg_fee);
+            txs.push(reg);
         }
         let value = micro("delegation", amount.0 + u128::from(keyreg_fee))?;
-        let draft = self.payment(&p, 0, self.address, s, value)?;
-        let pay_fee = Self::fee(&p, &draft)?;
-        txs.insert(0, self.payment(&p, pay_fee, self.address, s, value)?);
+        let mut pay = self.payment(&p, 0, self.address, s, value)?;
+        let pay_fee = Self::fee(&p, &pay)?;
+        pay.fee = MicroAlgos(pay_fee);
+        txs.insert(0, pay);
         let needed = u128::from(value) + u128::from(pay_fee);
         let available = self.account(&self.address).await?.stake();
         if needed > available {
@@ -1003,8 +998,8 @@ impl ChainAdapter for AlgorandAdapter {
         for t in &txs {
             fees += Self::fee(&p, t)?;
         }
-        let draft = self.payment(&p, 0, self.address, self.address, 0)?;
-        fees += Self::fee(&p, &draft)?;
+        let mut payer = self.payment(&p, 0, self.address, self.address, 0)?;
+        fees += Self::fee(&p, &payer)?;
         let available = self.account(&self.address).await?.stake();
         if u128::from(fees) > available {
             return Err(AdapterError::InsufficientFunds {
@@ -1013,7 +1008,8 @@ impl ChainAdapter for AlgorandAdapter {
                 available,
             });
         }
-        txs.insert(0, self.payment(&p, fees, self.address, self.address, 0)?);
+        payer.fee = MicroAlgos(fees);
+        txs.insert(0, payer);
         self.sign(txs).await
     }
 
@@ -1068,7 +1064,7 @@ impl ChainAdapter for AlgorandAdapter {
         let p = Self::decode(tx)?;
         match self.locate(&tx.tx_id).await? {
             Located::Confirmed(round) => Ok(TxStatus::Confirmed {
-                at: secs_time("block timestamp", self.block_time(round).await?)?,
+                at: unix_secs_time(CHAIN, "block timestamp", self.block_time(round).await?)?,
             }),
             Located::Pending => Ok(TxStatus::Pending),
             Located::Unknown => {
@@ -1094,7 +1090,7 @@ impl ChainAdapter for AlgorandAdapter {
                 validator: b.proposer.unwrap_or_default(),
                 epoch: b.round,
                 amount: Amount(u128::from(b.proposer_payout)),
-                at: secs_time("block timestamp", b.timestamp)?,
+                at: unix_secs_time(CHAIN, "block timestamp", b.timestamp)?,
                 kind: RewardKind::Compounded,
             });
         }

@@ -43,8 +43,8 @@ use crate::ed25519::Ed25519Key;
 use crate::error::{AdapterError, Result};
 use crate::signer::{SecretBytes, TreasuryKey};
 use crate::traits::{
-    ChainAdapter, EpochInfo, LiquidityModel, Position, RewardKind, RewardRecord, RewardsPage, SignedTx, StakeState,
-    TxStatus, ValidatorCandidate,
+    unix_secs_time, ChainAdapter, EpochInfo, LiquidityModel, Position, RewardKind, RewardRecord, RewardsPage, SignedTx,
+    StakeState, TxStatus, ValidatorCandidate,
 };
 use wire::{Address, FrontendTransaction};
 
@@ -153,13 +153,6 @@ fn number(v: &Value, field: &str) -> Result<u64> {
     v.get(field)
         .and_then(Value::as_u64)
         .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("{field} missing or not a number: {v}")))
-}
-
-fn secs_time(what: &str, secs: u64) -> Result<Timestamp> {
-    i64::try_from(secs)
-        .ok()
-        .and_then(|s| Timestamp::from_unix_secs(s).ok())
-        .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("{what} {secs} s is out of range")))
 }
 
 fn amount_of(what: &str, v: &Value) -> Result<u128> {
@@ -622,13 +615,13 @@ impl ChainAdapter for MultiversxAdapter {
         let passed = s.rounds_passed.saturating_mul(n.round_duration_ms) / 1_000;
         Ok(EpochInfo {
             index: s.epoch,
-            start: secs_time("epoch start", now.saturating_sub(passed))?,
+            start: unix_secs_time(CHAIN, "epoch start", now.saturating_sub(passed))?,
             secs: n.round_duration_ms.saturating_mul(n.rounds_per_epoch) / 1_000,
         })
     }
 
     async fn now(&self) -> Result<Timestamp> {
-        secs_time("hyperblock timestamp", self.now_secs().await?)
+        unix_secs_time(CHAIN, "hyperblock timestamp", self.now_secs().await?)
     }
 
     /// Every provider with its `getContractConfig` service fee (hundredths of a percent,
@@ -700,7 +693,7 @@ impl ChainAdapter for MultiversxAdapter {
                     validator: p.clone(),
                     state: StakeState::Deactivating,
                     amount: Amount(value),
-                    eta: Some(secs_time("unbonding end", u64::try_from(eta).unwrap_or(0))?),
+                    eta: Some(unix_secs_time(CHAIN, "unbonding end", u64::try_from(eta).unwrap_or(0))?),
                     account: None,
                 });
             }
@@ -850,7 +843,7 @@ impl ChainAdapter for MultiversxAdapter {
         let status = v.get("status").and_then(Value::as_str).unwrap_or("");
         Ok(match status {
             "success" | "executed" => TxStatus::Confirmed {
-                at: secs_time("timestamp", number(&v, "timestamp")?)?,
+                at: unix_secs_time(CHAIN, "timestamp", number(&v, "timestamp")?)?,
             },
             "fail" | "invalid" => TxStatus::Failed {
                 reason: failure_reason(&v, status),
@@ -875,7 +868,7 @@ impl ChainAdapter for MultiversxAdapter {
             _ => BTreeMap::new(),
         };
         let status = self.status().await?;
-        let at = secs_time("hyperblock timestamp", self.block_time(&status).await?)?;
+        let at = unix_secs_time(CHAIN, "hyperblock timestamp", self.block_time(&status).await?)?;
         let mut records = Vec::new();
         for p in self.delegated_providers().await? {
             let (Some(total), Some(unclaimed)) = (
