@@ -77,6 +77,7 @@ pub fn liquidity_model(epoch_secs: u64, max_operations_per_epoch: u32) -> Liquid
         instant_exit: true,
         earns_in_custody: false,
         stake_unit: Amount(1),
+        whole_position_exits: false,
     }
 }
 

@@ -38,6 +38,7 @@ fn model(auto_compound: bool, aligned: bool) -> LiquidityModel {
         instant_exit: false,
         earns_in_custody: false,
         stake_unit: Amount(1),
+        whole_position_exits: false,
     }
 }
 

@@ -522,6 +522,18 @@ fn undelegate(
         if left.is_zero() {
             break;
         }
+        if inp.model.whole_position_exits {
+            // the chain exits whole positions only: take this one whole, even past the
+            // need; the surplus returns to the buffer and is delegated again
+            left = left.saturating_sub(tgt.current);
+            draft.push(exit_op(
+                inp,
+                tgt.validator.clone(),
+                tgt.current,
+                format!("{why}: {} (whole position)", tgt.reason),
+            ));
+            continue;
+        }
         let excess = tgt.current.checked_sub(tgt.target, "excess stake")?;
         let mut a = excess.min(left);
         if a < min && left >= min && tgt.current >= min {
@@ -553,14 +565,20 @@ fn undelegate(
             continue;
         }
         left = left.checked_sub(a, "undelegation budget")?;
-        let kind = if inp.model.instant_exit {
-            OpKind::Withdraw
-        } else {
-            OpKind::Undelegate
-        };
-        draft.push((kind, tgt.validator.clone(), a, format!("{why}: {}", tgt.reason)));
+        draft.push(exit_op(inp, tgt.validator.clone(), a, format!("{why}: {}", tgt.reason)));
     }
     Ok(())
+}
+
+/// The operation that releases `amount` from `validator`: a withdrawal on a chain whose
+/// exits pay out at once ([`LiquidityModel::instant_exit`]), an undelegation elsewhere.
+fn exit_op(inp: &PlanInputs<'_>, validator: String, amount: Amount, why: String) -> (OpKind, String, Amount, String) {
+    let kind = if inp.model.instant_exit {
+        OpKind::Withdraw
+    } else {
+        OpKind::Undelegate
+    };
+    (kind, validator, amount, why)
 }
 
 /// The amounts of the earning stake accounts at `validator`, when the chain keeps one

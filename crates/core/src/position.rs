@@ -117,6 +117,13 @@ pub struct LiquidityModel {
     /// `VoteWitnessActuator` counts votes × `TRX_PRECISION`). 1 where any amount goes.
     #[serde(default = "one_base_unit")]
     pub stake_unit: Amount,
+    /// True when an exit always takes a validator's whole position (TON's nominator
+    /// pool: the comment `w` withdraws the nominator's entire `amount` and
+    /// `pending_deposit_amount`; ton-blockchain/nominator-pool `pool.fc`
+    /// `withdraw_nominator`): the planner undelegates whole positions only, and what it
+    /// releases beyond the need returns to the buffer and is delegated again.
+    #[serde(default)]
+    pub whole_position_exits: bool,
 }
 
 fn one_base_unit() -> Amount {

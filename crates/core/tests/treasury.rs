@@ -49,6 +49,7 @@ fn model(unbonding_secs: u64) -> LiquidityModel {
         instant_exit: false,
         earns_in_custody: false,
         stake_unit: Amount(1),
+        whole_position_exits: false,
     }
 }
 
@@ -194,6 +195,37 @@ fn success_instant_exit_releases_with_one_withdrawal_due_now() {
     assert_eq!(p.moved, Amount(12_000));
     let released: u128 = p.ops.iter().map(|o| o.amount.0).sum();
     assert_eq!(p.forecast.available_1d, p.forecast.available_now + released as i128);
+}
+
+#[test]
+fn success_whole_position_exits_take_each_position_whole() {
+    // TON's nominator pool: `w` withdraws the nominator's whole position
+    let held = vec![
+        pos("v0", StakeState::Active, 30_000, None),
+        pos("v3", StakeState::Active, 25_000, None),
+        pos("v3", StakeState::Activating, 5_000, None),
+    ];
+    let mut partial = Ctx::new(2);
+    let split = partial.plan(t0(), 50_000, &[], &held, 0);
+    assert!(
+        split
+            .ops
+            .iter()
+            .any(|o| o.kind == OpKind::Undelegate && o.amount.0 < 30_000),
+        "without the flag the planner takes part of a position: {:?}",
+        split.ops
+    );
+    partial.model.whole_position_exits = true;
+    let whole = partial.plan(t0(), 50_000, &[], &held, 0);
+    let und: Vec<_> = whole.ops.iter().filter(|o| o.kind == OpKind::Undelegate).collect();
+    assert_eq!(und.len(), 1, "one whole position covers the need: {:?}", whole.ops);
+    assert_eq!(und[0].validator, "v3", "worst first: {:?}", whole.ops);
+    assert_eq!(
+        und[0].amount,
+        Amount(30_000),
+        "active and pending leave together: {:?}",
+        whole.ops
+    );
 }
 
 #[test]

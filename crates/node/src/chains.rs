@@ -76,6 +76,7 @@ pub fn sim_model(t: &TokenConfig) -> LiquidityModel {
         } else {
             Amount(1)
         },
+        whole_position_exits: false,
     }
 }
 

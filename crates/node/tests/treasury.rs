@@ -42,6 +42,7 @@ fn chain(auto_compound: bool) -> (Arc<SimChain>, SimAdapter) {
             instant_exit: false,
             earns_in_custody: false,
             stake_unit: Amount(1),
+            whole_position_exits: false,
         },
         series: RewardSeries::Solana,
         validator_set: ValidatorSet::Solana,

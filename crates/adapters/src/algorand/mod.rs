@@ -789,6 +789,7 @@ impl ChainAdapter for AlgorandAdapter {
             instant_exit: true,
             earns_in_custody: false,
             stake_unit: Amount(1),
+            whole_position_exits: false,
         })
     }
 

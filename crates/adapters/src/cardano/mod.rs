@@ -652,6 +652,7 @@ impl ChainAdapter for CardanoAdapter {
             instant_exit: true,
             earns_in_custody: false,
             stake_unit: Amount(1),
+            whole_position_exits: false,
         })
     }
 

@@ -882,6 +882,7 @@ impl ChainAdapter for CosmosAdapter {
             instant_exit: false,
             earns_in_custody: false,
             stake_unit: Amount(1),
+            whole_position_exits: false,
         })
     }
 

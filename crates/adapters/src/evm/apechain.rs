@@ -339,6 +339,7 @@ impl ChainAdapter for ApeChainAdapter {
             instant_exit: false,
             earns_in_custody: true,
             stake_unit: Amount(1),
+            whole_position_exits: false,
         })
     }
 

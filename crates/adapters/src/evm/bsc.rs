@@ -412,6 +412,7 @@ impl ChainAdapter for BscAdapter {
             instant_exit: false,
             earns_in_custody: false,
             stake_unit: Amount(1),
+            whole_position_exits: false,
         })
     }
 

@@ -592,6 +592,7 @@ impl ChainAdapter for PolygonAdapter {
             instant_exit: false,
             earns_in_custody: false,
             stake_unit: Amount(1),
+            whole_position_exits: false,
         })
     }
 

@@ -506,6 +506,7 @@ impl ChainAdapter for SonicAdapter {
             instant_exit: false,
             earns_in_custody: false,
             stake_unit: Amount(1),
+            whole_position_exits: false,
         })
     }
 

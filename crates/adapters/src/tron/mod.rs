@@ -636,6 +636,7 @@ impl ChainAdapter for TronAdapter {
             instant_exit: false,
             earns_in_custody: false,
             stake_unit: Amount(SUN_PER_TRX),
+            whole_position_exits: false,
         })
     }
 
