@@ -37,7 +37,8 @@ pub mod cosmos;
     feature = "aptos",
     feature = "iota",
     feature = "multiversx",
-    feature = "algorand"
+    feature = "algorand",
+    feature = "ton"
 ))]
 pub mod ed25519;
 pub mod error;
@@ -64,6 +65,8 @@ pub mod sim;
 pub mod solana;
 #[cfg(feature = "sui")]
 pub mod sui;
+#[cfg(feature = "ton")]
+pub mod ton;
 pub mod traits;
 #[cfg(feature = "tron")]
 pub mod tron;
