@@ -48,6 +48,8 @@ pub mod multiversx;
 pub mod near;
 #[cfg(feature = "sui")]
 pub mod sui;
+#[cfg(feature = "ton")]
+pub mod ton;
 #[cfg(feature = "tron")]
 pub mod tron;
 #[cfg(feature = "tron")]
@@ -63,7 +65,8 @@ pub mod tron_codec;
     feature = "cardano",
     feature = "aptos",
     feature = "multiversx",
-    feature = "algorand"
+    feature = "algorand",
+    feature = "ton"
 ))]
 async fn serve(
     app: axum::Router,
