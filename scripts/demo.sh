@@ -18,7 +18,9 @@
 # --chain EGLD=multiversx, EGLD runs on our local MultiversX chain (the gateway's REST API over the
 # system delegation contract's rules); with --chain ALGO=algorand, ALGO runs on our local Algorand
 # chain (algod's and the indexer's REST APIs over payments, key registrations and proposer
-# payouts: our staking accounts go online). Each is started here and
+# payouts: our staking accounts go online); with --chain TON=ton, TON runs on our local TON chain
+# (toncenter's API subset over wallet v4r2's and the nominator pool's rules, with election rounds
+# and stake holds). Each is started here and
 # stopped at exit (config/localnet.toml; rewards are paid by the local chain on an
 # accelerated schedule).
 set -euo pipefail
@@ -44,6 +46,7 @@ for a in "$@"; do
     APT=aptos) local_chains+=(aptos) ;;
     EGLD=multiversx) local_chains+=(multiversx) ;;
     ALGO=algorand) local_chains+=(algorand) ;;
+    TON=ton) local_chains+=(ton) ;;
   esac
 done
 
@@ -55,13 +58,13 @@ if [ "${#evm_chains[@]}" = 0 ] && [ "${#local_chains[@]}" = 0 ]; then
 fi
 
 bash "$ROOT/scripts/setup.sh" --demo --evm
-log "building softstake (with the EVM, NEAR, TRON, Cosmos, Cardano, Sui, IOTA, Aptos, MultiversX and Algorand adapters) and the local chains"
-cargo build --locked --bin softstake --features softstake-node/evm,softstake-node/near,softstake-node/tron,softstake-node/cosmos,softstake-node/cardano,softstake-node/sui,softstake-node/iota,softstake-node/aptos,softstake-node/multiversx,softstake-node/algorand
+log "building softstake (with the EVM, NEAR, TRON, Cosmos, Cardano, Sui, IOTA, Aptos, MultiversX, Algorand and TON adapters) and the local chains"
+cargo build --locked --bin softstake --features softstake-node/evm,softstake-node/near,softstake-node/tron,softstake-node/cosmos,softstake-node/cardano,softstake-node/sui,softstake-node/iota,softstake-node/aptos,softstake-node/multiversx,softstake-node/algorand,softstake-node/ton
 if [ "${#evm_chains[@]}" -gt 0 ]; then
   cargo build --locked -p softstake-e2e --features evm-anvil --bin evm-localnet
 fi
 if [ "${#local_chains[@]}" -gt 0 ]; then
-  cargo build --locked -p softstake-localchains --features near,tron,cosmos,cardano,sui,iota,aptos,multiversx,algorand --bin near-localnet --bin tron-localnet --bin cosmos-localnet --bin cardano-localnet --bin sui-localnet --bin iota-localnet --bin aptos-localnet --bin multiversx-localnet --bin algorand-localnet
+  cargo build --locked -p softstake-localchains --features near,tron,cosmos,cardano,sui,iota,aptos,multiversx,algorand,ton --bin near-localnet --bin tron-localnet --bin cosmos-localnet --bin cardano-localnet --bin sui-localnet --bin iota-localnet --bin aptos-localnet --bin multiversx-localnet --bin algorand-localnet --bin ton-localnet
 fi
 mkdir -p .softstake/localnet
 pids=()
@@ -112,6 +115,7 @@ for c in "${local_chains[@]}"; do
     aptos) port=8070; token=APT ;;
     multiversx) port=7950; token=EGLD ;;
     algorand) port=4001; token=ALGO ;;
+    ton) port=8081; token=TON ;;
   esac
   tokens+=("$token")
   start_local "$c" "$port" ".softstake/$c-localnet.log" "$CARGO_TARGET_DIR/debug/$c-localnet" --port "$port"

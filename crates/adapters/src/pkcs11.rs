@@ -87,12 +87,12 @@ impl KeyAlgorithm {
             "evm" | "bsc" | "polygon" | "sonic" | "ronin" | "apechain" | "tron" | "cosmos" => {
                 Ok(KeyAlgorithm::Secp256k1)
             }
-            "solana" | "near" | "cardano" | "sui" | "iota" | "aptos" | "multiversx" | "algorand" => {
+            "solana" | "near" | "cardano" | "sui" | "iota" | "aptos" | "multiversx" | "algorand" | "ton" => {
                 Ok(KeyAlgorithm::Ed25519)
             }
             other => Err(AdapterError::bad_input(
                 "pkcs11",
-                format!("unknown chain {other:?}: expected evm, bsc, polygon, sonic, ronin, apechain, tron, cosmos, solana, near, cardano, sui, iota, aptos, multiversx or algorand"),
+                format!("unknown chain {other:?}: expected evm, bsc, polygon, sonic, ronin, apechain, tron, cosmos, solana, near, cardano, sui, iota, aptos, multiversx, algorand or ton"),
             )),
         }
     }
@@ -331,6 +331,7 @@ impl HsmKeyInfo {
             "aptos" => Ok(aptos_address(&self.public_key)),
             "multiversx" => multiversx_address(&self.public_key),
             "algorand" => Ok(algorand_address(&self.public_key)),
+            "ton" => ton_wallet_address(&self.public_key),
             _ => cardano_enterprise_address(&self.public_key, 1),
         }
     }
@@ -648,6 +649,41 @@ fn multiversx_address(public_key: &[u8]) -> Result<String> {
         .map_err(|e| signer_err(format!("an erd1 address: {e}")))
 }
 
+/// Representation hash of wallet v4r2's code cell and the code tree's depth
+/// (ton-blockchain/wallet-contract v4r2; `ton-contracts`' `wallet_v4r2.code`).
+const TON_V4R2_CODE_HASH: &str = "feb5ff6820e2ff0d9483e7e0d62c817d846789fb4ae580c878866d959dabd5c0";
+const TON_V4R2_CODE_DEPTH: u16 = 7;
+/// Wallet v4r2's default subwallet id in the basechain.
+const TON_V4R2_WALLET_ID: u32 = 698_983_191;
+
+/// TON's wallet v4r2 address of an Ed25519 key (subwallet 698983191), raw form `0:<hex>`:
+/// the representation hash of StateInit{code, data = seqno 0 ‖ wallet id ‖ key ‖ no
+/// plugins} (docs.ton.org, "Cells": d1 = refs, d2 = ⌈bits/8⌉ + ⌊bits/8⌋, data padded
+/// with a 1 bit, then each child's depth and hash).
+fn ton_wallet_address(public_key: &[u8]) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let key: [u8; 32] = public_key
+        .try_into()
+        .map_err(|_| signer_err("a TON wallet key is 32 bytes".to_string()))?;
+    // data: 321 bits (32 + 32 + 256 + 1), padded: the 1 bit then zeros
+    let mut data = Sha256::new();
+    data.update([0u8, 81]);
+    data.update(0u32.to_be_bytes());
+    data.update(TON_V4R2_WALLET_ID.to_be_bytes());
+    data.update(key);
+    data.update([0x40]);
+    let data_hash = data.finalize();
+    let code_hash = hex::decode(TON_V4R2_CODE_HASH).map_err(|e| signer_err(e.to_string()))?;
+    // state init: 00110 (no split depth, no special, code, data, no library) + padding
+    let mut init = Sha256::new();
+    init.update([2u8, 1, 0x34]);
+    init.update(TON_V4R2_CODE_DEPTH.to_be_bytes());
+    init.update(0u16.to_be_bytes());
+    init.update(code_hash);
+    init.update(data_hash);
+    Ok(format!("0:{}", hex::encode(init.finalize())))
+}
+
 /// Algorand's address of an Ed25519 key: base32 (no padding) of the key ‖ the last 4 bytes
 /// of its SHA-512/256 (developer.algorand.org, "Keys and addresses").
 fn algorand_address(public_key: &[u8]) -> String {
@@ -881,6 +917,18 @@ pub fn softhsm_token(dir: &Path, label: &str, pin: &str, pin_env: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-computed wallet v4r2 address is the one `ton-contracts` derives (the
+    /// adapter's), for a few keys.
+    #[cfg(feature = "ton")]
+    #[test]
+    fn success_ton_wallet_address_matches_ton_contracts() {
+        for k in [[1u8; 32], [42u8; 32], [0xfe; 32]] {
+            let want = crate::ton::wire::wallet_address(crate::ton::wire::DEFAULT_WALLET_ID, k).unwrap();
+            assert_eq!(ton_wallet_address(&k).unwrap(), crate::ton::wire::raw(&want));
+        }
+        assert!(ton_wallet_address(&[1u8; 31]).is_err());
+    }
 
     /// CIP-19's test vectors: the payment key `addr_vk1w0l2sr2zgfm26ztc6nl9xy8ghsk5sh6ldwemlpmp9xylzy4dtf7st80zhd`
     /// gives the type-6 (enterprise) addresses below.

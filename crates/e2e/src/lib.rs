@@ -33,7 +33,8 @@ pub mod sonic;
     feature = "iota-local",
     feature = "aptos-local",
     feature = "multiversx-local",
-    feature = "algorand-local"
+    feature = "algorand-local",
+    feature = "ton-local"
 ))]
 pub fn hsm_key(
     dir: &std::path::Path,
@@ -59,7 +60,8 @@ pub fn hsm_key(
     feature = "iota-local",
     feature = "aptos-local",
     feature = "multiversx-local",
-    feature = "algorand-local"
+    feature = "algorand-local",
+    feature = "ton-local"
 ))]
 pub fn hsm_keys(
     dir: &std::path::Path,

@@ -1279,6 +1279,18 @@ mod tests {
     }
 
     #[test]
+    fn success_localnet_config_pins_the_binarys_pools() {
+        let text = include_str!("../../../config/localnet.toml");
+        for i in 0..6 {
+            let raw = pool_address(pool_account(i)).to_hex();
+            assert!(
+                text.contains(&format!("\"{raw}\"")),
+                "pool {i} {raw} is in config/localnet.toml"
+            );
+        }
+    }
+
+    #[test]
     fn success_deposit_lands_and_stakes_at_the_elections() {
         let mut c = Chain::new(genesis()).unwrap();
         let me = wallet_address(WALLET_ID, key().verifying_key().to_bytes()).unwrap();

@@ -172,7 +172,8 @@ fn key_for(token: &str, chain: &ChainConfig) -> Result<SecretBytes> {
     feature = "aptos",
     feature = "iota",
     feature = "multiversx",
-    feature = "algorand"
+    feature = "algorand",
+    feature = "ton"
 ))]
 fn real_handle<A: ChainAdapter + 'static>(
     adapter: A,
@@ -263,7 +264,8 @@ fn evm_parts(
     feature = "aptos",
     feature = "iota",
     feature = "multiversx",
-    feature = "algorand"
+    feature = "algorand",
+    feature = "ton"
 ))]
 fn endpoint_and_key(
     cfg: &NetworkConfig,
@@ -285,21 +287,20 @@ fn endpoint_and_key(
     Ok((rpc_url, treasury_key(cfg.pkcs11.as_ref(), symbol, source)?))
 }
 
-/// The Algorand staking accounts of `[chains.X.algorand]`: each entry an address, or
-/// `env:VAR` naming a variable holding comma-separated addresses (a testnet's accounts of
-/// your own).
+/// A list of addresses in `[chains.X.<field>]` (Algorand's staking accounts, TON's pools):
+/// each entry an address, or `env:VAR` naming a variable holding comma-separated addresses
+/// (a testnet's accounts of your own).
 ///
 /// # Errors
 /// An `env:` variable that is not set or holds no address.
-#[cfg(feature = "algorand")]
-fn staking_accounts(symbol: &str, entries: &[String]) -> Result<Vec<String>> {
+#[cfg(any(feature = "algorand", feature = "ton"))]
+fn address_list(symbol: &str, field: &str, entries: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for e in entries {
         match e.strip_prefix("env:") {
             Some(var) => {
-                let v = std::env::var(var).map_err(|_| {
-                    anyhow!("chains.{symbol}.algorand.staking_accounts: {var} is not set (comma-separated addresses)")
-                })?;
+                let v = std::env::var(var)
+                    .map_err(|_| anyhow!("chains.{symbol}.{field}: {var} is not set (comma-separated addresses)"))?;
                 let before = out.len();
                 out.extend(
                     v.split(',')
@@ -308,7 +309,7 @@ fn staking_accounts(symbol: &str, entries: &[String]) -> Result<Vec<String>> {
                         .map(str::to_string),
                 );
                 if out.len() == before {
-                    bail!("chains.{symbol}.algorand.staking_accounts: {var} holds no address");
+                    bail!("chains.{symbol}.{field}: {var} holds no address");
                 }
             }
             None => out.push(e.clone()),
@@ -704,14 +705,49 @@ pub fn build(
                     indexer_url: a.indexer_url.clone(),
                     // Algorand's genesis hash (base64) pinned in genesis_hash
                     genesis_hash: chain.genesis_hash.clone(),
-                    staking_accounts: staking_accounts(symbol, &a.staking_accounts)?,
+                    staking_accounts: address_list(symbol, "algorand.staking_accounts", &a.staking_accounts)?,
                     max_operations_per_epoch: 32,
                 };
                 let adapter = AlgorandAdapter::new(cfg, key).with_context(|| format!("chains.{symbol}"))?;
                 real_handle(adapter, chain, &observer)
             }
+            #[cfg(feature = "ton")]
+            "ton" => {
+                use softstake_adapters::ton::{wire::DEFAULT_WALLET_ID, TonAdapter, TonConfig};
+                let (toncenter_url, key) = endpoint_and_key(cfg, symbol, "ton", "TON", chain)?;
+                let t = chain
+                    .ton
+                    .as_ref()
+                    .ok_or_else(|| anyhow!("chains.{symbol}.ton: required by adapter \"ton\""))?;
+                let api_key = match &t.api_key_env {
+                    Some(var) => Some(std::env::var(var).map_err(|_| {
+                        anyhow!("chains.{symbol}.ton.api_key_env: {var} is not set (toncenter's API key)")
+                    })?),
+                    None => None,
+                };
+                let global_id = chain
+                    .genesis_hash
+                    .as_deref()
+                    .map(|g| {
+                        g.trim()
+                            .parse::<i32>()
+                            .map_err(|_| anyhow!("chains.{symbol}.genesis_hash = {g:?}: TON's global id is an integer"))
+                    })
+                    .transpose()?;
+                let cfg = TonConfig {
+                    toncenter_url,
+                    api_key,
+                    pools: address_list(symbol, "ton.pools", &t.pools)?,
+                    wallet_id: t.wallet_id.unwrap_or(DEFAULT_WALLET_ID),
+                    // TON pins its global id (ConfigParam 19: mainnet -239, testnet -3) in genesis_hash
+                    global_id,
+                    max_operations_per_epoch: 32,
+                };
+                let adapter = TonAdapter::new(cfg, key).with_context(|| format!("chains.{symbol}"))?;
+                real_handle(adapter, chain, &observer)
+            }
             other => bail!(
-                "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}{}{}{}{}{}{}{}); \
+                "chains.{symbol}.adapter = {other:?} is not in this build (adapters: sim{}{}{}{}{}{}{}{}{}{}{}{}); \
                  real adapters are compiled in with their cargo feature",
                 if cfg!(feature = "solana") { ", solana" } else { "" },
                 if cfg!(feature = "near") { ", near" } else { "" },
@@ -727,6 +763,7 @@ pub fn build(
                     ""
                 },
                 if cfg!(feature = "algorand") { ", algorand" } else { "" },
+                if cfg!(feature = "ton") { ", ton" } else { "" },
                 if cfg!(feature = "evm") {
                     EVM_ADAPTERS.iter().map(|(n, _)| format!(", {n}")).collect::<String>()
                 } else {

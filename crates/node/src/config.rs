@@ -113,6 +113,28 @@ pub struct ChainConfig {
     /// is algod's REST API).
     #[serde(default)]
     pub algorand: Option<AlgorandSettings>,
+    /// TON (`adapter = "ton"`): the nominator pools and the wallet (`rpc_url` is
+    /// toncenter's base URL; `genesis_hash` pins the network's global id, ConfigParam 19).
+    #[serde(default)]
+    pub ton: Option<TonSettings>,
+}
+
+/// `[chains.X.ton]`: settings of the TON adapter. `rpc_url` is toncenter's base URL (v3
+/// under `/api/v3`, v2 under `/api/v2`); `signer` is the treasury wallet v4r2's key.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TonSettings {
+    /// The nominator pools to delegate to (raw `-1:…` or user-friendly addresses, or
+    /// `env:VAR` holding comma-separated ones); 1 to 256. Exits take whole positions, so
+    /// list several pools: each is a tranche.
+    pub pools: Vec<String>,
+    /// Wallet v4r2 subwallet id; default 698983191 (the basechain default).
+    #[serde(default)]
+    pub wallet_id: Option<u32>,
+    /// The environment variable holding a toncenter API key (`X-API-Key`; without one
+    /// toncenter allows 1 request per second). Unset: no key sent.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
 }
 
 /// `[chains.X.algorand]`: settings of the Algorand adapter. `rpc_url` is algod's REST API
@@ -958,6 +980,7 @@ impl NetworkConfig {
             check_cardano(symbol, chain).map_err(invalid)?;
             check_iota(symbol, chain).map_err(invalid)?;
             check_algorand(symbol, chain).map_err(invalid)?;
+            check_ton(symbol, chain).map_err(invalid)?;
             check_aptos(symbol, chain).map_err(invalid)?;
             match (&chain.tron, chain.adapter.as_str()) {
                 (Some(_), a) if a != "tron" && a != "sim" => {
@@ -1214,6 +1237,28 @@ fn check_algorand(symbol: &str, chain: &ChainConfig) -> Result<(), String> {
             "chains.{symbol}.algorand.staking_accounts: {} accounts; list 1 to 64 accounts rekeyed to the custody key",
             c.staking_accounts.len()
         )),
+        _ => Ok(()),
+    }
+}
+
+/// `[chains.X.ton]`: required by the ton adapter, taken by no other, with 1 to 256 pools;
+/// a pinned `genesis_hash` must be the global id (a 32-bit integer).
+fn check_ton(symbol: &str, chain: &ChainConfig) -> Result<(), String> {
+    match (&chain.ton, chain.adapter.as_str()) {
+        (None, "ton") => Err(format!("chains.{symbol}.ton: required by adapter \"ton\" (pools)")),
+        (Some(_), a) if a != "ton" && a != "sim" => {
+            Err(format!("chains.{symbol}.ton: only the ton adapter takes it, not {a:?}"))
+        }
+        (Some(c), _) if c.pools.is_empty() || c.pools.len() > 256 => Err(format!(
+            "chains.{symbol}.ton.pools: {} pools; list 1 to 256 nominator pools",
+            c.pools.len()
+        )),
+        (Some(_), "ton") => match chain.genesis_hash.as_deref().map(str::parse::<i32>) {
+            Some(Err(_)) => Err(format!(
+                "chains.{symbol}.genesis_hash: TON pins its global id (ConfigParam 19), a 32-bit integer (mainnet -239, testnet -3)"
+            )),
+            _ => Ok(()),
+        },
         _ => Ok(()),
     }
 }
@@ -1500,6 +1545,15 @@ mod tests {
             ),
             ("algorand", Some(4))
         );
+        let ton = &cfg.chains["TON"];
+        assert_eq!(
+            (
+                ton.adapter.as_str(),
+                ton.genesis_hash.as_deref(),
+                ton.ton.as_ref().map(|t| t.pools.len())
+            ),
+            ("ton", Some("-77"), Some(6))
+        );
     }
 
     #[test]
@@ -1570,6 +1624,7 @@ mod tests {
             ("IOTA", "iota"),
             ("EGLD", "multiversx"),
             ("ALGO", "algorand"),
+            ("TON", "ton"),
         ] {
             let c = &cfg.chains[token];
             assert_eq!(c.adapter, adapter, "{token}");
@@ -1587,14 +1642,14 @@ mod tests {
             (evm("BNB"), evm("S"), evm("POL"), evm("APE"), evm("AXS")),
             (Some(97), Some(57_054), Some(11_155_111), Some(33_111), Some(2021))
         );
-        // every real adapter configured: the fifteen chains with one
+        // every real adapter configured: the sixteen chains with one
         let real: Vec<&str> = cfg
             .chains
             .values()
             .map(|c| c.adapter.as_str())
             .filter(|a| *a != "sim")
             .collect();
-        assert_eq!(real.len(), 15, "{real:?}");
+        assert_eq!(real.len(), 16, "{real:?}");
         // EVM start blocks and the AXS pool come from the environment (APE needs none: it
         // is accounted from checkpoints at the head)
         assert_eq!(cfg.chains["APE"].evm.as_ref().unwrap().start_block, None);
@@ -1652,6 +1707,30 @@ mod tests {
             ),
             (
                 "[chains.ALGO]\nadapter = \"algorand\"\n[chains.ALGO.algorand]\nindexer_url = \"http://x\"\nstaking_accounts = [\"A\"]\ntoken = \"t\"\n",
+                "unknown field",
+            ),
+        ];
+        expect_invalid(&cases);
+    }
+
+    #[test]
+    fn fail_ton_settings_checked() {
+        let cases = [
+            ("[chains.TON]\nadapter = \"ton\"\n", "ton: required by adapter"),
+            (
+                "[chains.TON]\nadapter = \"ton\"\n[chains.TON.ton]\npools = []\n",
+                "list 1 to 256 nominator pools",
+            ),
+            (
+                "[chains.TON]\nadapter = \"near\"\n[chains.TON.ton]\npools = [\"p\"]\n",
+                "only the ton adapter takes it",
+            ),
+            (
+                "[chains.TON]\nadapter = \"ton\"\ngenesis_hash = \"abc\"\n[chains.TON.ton]\npools = [\"p\"]\n",
+                "global id",
+            ),
+            (
+                "[chains.TON]\nadapter = \"ton\"\n[chains.TON.ton]\npools = [\"p\"]\nseqno = 1\n",
                 "unknown field",
             ),
         ];

@@ -21,7 +21,7 @@ use softstake_adapters::pkcs11::{
 use crate::config::NetworkConfig;
 
 /// The chains a PKCS#11 key can sign for (every real adapter takes an HSM key).
-pub const HSM_CHAINS: [&str; 16] = [
+pub const HSM_CHAINS: [&str; 17] = [
     "evm",
     "bsc",
     "polygon",
@@ -38,6 +38,7 @@ pub const HSM_CHAINS: [&str; 16] = [
     "aptos",
     "multiversx",
     "algorand",
+    "ton",
 ];
 
 /// Most Cardano stake keys one payment key has (the adapter's bound).
@@ -128,6 +129,7 @@ pub fn list(cfg: &NetworkConfig, hsm_token: &str, cosmos_prefix: &str) -> Result
                 "aptos",
                 "multiversx",
                 "algorand",
+                "ton",
             ],
         };
         let addresses: Vec<String> = chains

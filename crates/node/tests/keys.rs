@@ -125,7 +125,19 @@ fn success_keys_generate_and_list_in_softhsm() {
     let address = key.address("algorand", "").unwrap();
     assert_eq!(address.len(), 58, "{address}");
     assert!(out.contains(&format!("address (algorand): {address}")), "{out}");
-    let unknown = gen("ton", "ton-1");
+    // TON: the wallet v4r2 of the key (subwallet 698983191), raw form
+    let ton = gen("ton", "ton-1");
+    let (out, err) = text(&ton);
+    assert!(ton.status.success(), "{err}");
+    let key = HsmKey::open(
+        &settings,
+        &Pkcs11Uri::parse("pkcs11:token=treasury;object=ton-1").unwrap(),
+    )
+    .unwrap();
+    let address = key.address("ton", "").unwrap();
+    assert!(address.starts_with("0:") && address.len() == 66, "{address}");
+    assert!(out.contains(&format!("address (ton): {address}")), "{out}");
+    let unknown = gen("polkadot", "dot-1");
     assert!(!unknown.status.success());
     assert!(text(&unknown).1.contains("expected one of"), "{}", text(&unknown).1);
 
@@ -186,7 +198,8 @@ fn success_keys_generate_and_list_in_softhsm() {
         "apt-1",
         "algo-1",
         "algorand: ",
-        "9 keys in token \"treasury\"",
+        "ton: 0:",
+        "10 keys in token \"treasury\"",
     ] {
         assert!(out.contains(want), "{want} missing from: {out}");
     }

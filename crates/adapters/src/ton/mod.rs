@@ -20,7 +20,8 @@
 //!  replay      the wallet's seqno and valid_until (wallet v4r2 exit codes 33, 35, 36)
 //!  status      transactionsByMessage(normalized hash) → the wallet's transaction → its
 //!              message to the pool → the pool's transaction: aborted = failed (its exit
-//!              code); not found past valid_until = expired
+//!              code); not indexed 60 s past valid_until = expired; not indexed with the
+//!              wallet's seqno past the message's = pending (landed, or another took it)
 //! ```
 //!
 //! **Partial exits.** `w` always withdraws the whole position, so the exchange spreads its
@@ -65,6 +66,9 @@ pub const WITHDRAW_VALUE: u128 = TON;
 pub const GAS_RESERVE: u128 = TON / 5;
 /// How long a signed external message stays valid, seconds (wallet `valid_until`).
 pub const VALIDITY_SECS: u32 = 600;
+/// How long after `valid_until` a message unknown to the indexer counts as expired (the
+/// indexer's lag behind the chain), seconds.
+pub const INDEX_LAG_SECS: u32 = 60;
 /// The prefix of a withdrawal's id: the pool pays by itself, nothing is sent.
 const RETURNED: &str = "returned:";
 /// Most pools one adapter reads (the loops' bound).
@@ -478,11 +482,19 @@ impl TonAdapter {
     async fn external_status(&self, tx: &SignedTx) -> Result<TxStatus> {
         let txs = self.transactions_by_message(&tx.tx_id).await?;
         let Some(wallet_tx) = txs.first() else {
+            // not indexed: expired once valid_until (and the indexer's lag) passed; while
+            // the wallet's seqno has moved past the message's, it either landed and is not
+            // indexed yet or another message took the seqno: pending, never re-signed early
             let now = self.chain_time().await?;
-            let expired = tx
-                .valid_until
-                .is_some_and(|v| unix_secs_time(CHAIN, "now", u64::from(now)).is_ok_and(|n| n > v));
-            return Ok(if expired { TxStatus::Expired } else { TxStatus::NotFound });
+            let past = tx.valid_until.is_some_and(|v| {
+                unix_secs_time(CHAIN, "now", u64::from(now.saturating_sub(INDEX_LAG_SECS))).is_ok_and(|n| n > v)
+            });
+            if past {
+                return Ok(TxStatus::Expired);
+            }
+            let (_, seqno, _) = self.wallet_info().await?;
+            let taken = seqno > wire::external_seqno(&tx.payload)?;
+            return Ok(if taken { TxStatus::Pending } else { TxStatus::NotFound });
         };
         let out = wallet_tx
             .get("out_msgs")
@@ -764,8 +776,12 @@ impl ChainAdapter for TonAdapter {
         ))
     }
 
-    /// `POST /api/v3/message {boc}`, `/api/v2/sendBocReturnHash` when v3 is missing. A
-    /// message the wallet already took (its seqno moved on) is not sent again.
+    /// `POST /api/v3/message {boc}`, `/api/v2/sendBocReturnHash` when v3 is missing.
+    /// Sending a message that is already on chain again is harmless (`Ok`).
+    ///
+    /// # Errors
+    /// [`AdapterError::Rejected`] naming the wallet's exit code (33 seqno, 34 subwallet,
+    /// 35 signature, 36 expired) for a message the chain refuses and does not hold.
     async fn broadcast(&self, tx: &SignedTx) -> Result<()> {
         if tx.tx_id.starts_with(RETURNED) {
             return Ok(());
@@ -780,11 +796,10 @@ impl ChainAdapter for TonAdapter {
         if status < 300 && v.get("ok").and_then(Value::as_bool) != Some(false) {
             return Ok(());
         }
-        // the same message sent twice: the wallet refuses the old seqno; it landed
-        if matches!(
-            self.tx_status(tx).await?,
-            TxStatus::Confirmed { .. } | TxStatus::Pending | TxStatus::Failed { .. }
-        ) {
+        // the same message sent twice: the wallet refuses the old seqno, and the message is
+        // on chain. Otherwise the refusal stands (a seqno another message took may still be
+        // ours, not indexed yet: tx_status says pending, and the journal waits)
+        if !self.transactions_by_message(&tx.tx_id).await?.is_empty() {
             return Ok(());
         }
         let error = v

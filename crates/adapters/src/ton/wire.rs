@@ -204,6 +204,23 @@ pub fn boc_root(what: &str, b64: &str) -> Result<Arc<Cell>> {
         .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("{what}: a BoC of more than one root")))
 }
 
+/// The seqno a signed wallet v4r2 external message (base64 BoC) carries: the body's bits
+/// 576..608 (after the signature, subwallet id and valid_until).
+///
+/// # Errors
+/// [`AdapterError::BadInput`] for a payload that is not such a message.
+pub fn external_seqno(boc_b64: &str) -> Result<u32> {
+    let bad = |m: String| AdapterError::bad_input(CHAIN, format!("signed payload: {m}"));
+    let root = boc_root("signed payload", boc_b64).map_err(|e| bad(e.to_string()))?;
+    let msg: Message<Cell, Cell, Cell> = root.parse_fully(()).map_err(|e| bad(e.to_string()))?;
+    let bits = msg
+        .body
+        .data
+        .get(576..608)
+        .ok_or_else(|| bad("body shorter than a wallet v4r2 header".into()))?;
+    Ok(bits.iter().by_vals().fold(0u32, |acc, b| (acc << 1) | u32::from(b)))
+}
+
 /// `ConfigParam 15`: (validators_elected_for, elections_start_before,
 /// elections_end_before, stake_held_for), seconds (block.tlb `validators_timing`).
 ///
@@ -345,6 +362,12 @@ mod tests {
         assert_eq!(
             with_init.hash_norm, without.hash_norm,
             "TEP-467: init does not change the hash"
+        );
+        assert_eq!(external_seqno(&without.boc).unwrap(), 0);
+        let (body, _) = sign_body(DEFAULT_WALLET_ID, 1_000, 77, vec![]).unwrap();
+        assert_eq!(
+            external_seqno(&external(wallet, body, [1u8; 64], None).unwrap().boc).unwrap(),
+            77
         );
         let root = boc_root("boc", &without.boc).unwrap();
         let m: Message = root.parse_fully(()).unwrap();
