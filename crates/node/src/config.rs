@@ -1722,7 +1722,7 @@ mod tests {
                 "list 1 to 256 nominator pools",
             ),
             (
-                "[chains.TON]\nadapter = \"near\"\n[chains.TON.ton]\npools = [\"p\"]\n",
+                "[chains.TON]\nadapter = \"tron\"\n[chains.TON.ton]\npools = [\"p\"]\n",
                 "only the ton adapter takes it",
             ),
             (
