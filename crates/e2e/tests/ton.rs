@@ -362,6 +362,36 @@ async fn success_dropped_replies_resolve_with_one_deposit_each() {
     }
 }
 
+/// The planner may split all that is spendable over every pool in one plan: each deposit
+/// also pays the pool's 1 TON fee and the wallet's gas, and every one of them lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_delegating_all_that_is_spendable_lands() {
+    let c = start(
+        TonGenesis {
+            wallets: vec![(public(), 60_000 * TON)],
+            ..genesis()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let chain = guarded(&c);
+    let dir = tempfile::tempdir().unwrap();
+    let store = journal::sqlite_store(dir.path(), "ton-all").await;
+    let spendable = chain.spendable().await.unwrap().0;
+    assert!(spendable > 59_990 * TON, "only the fees of one deposit per pool are kept: {spendable}");
+    let third = spendable / 3;
+    for i in 0..3u8 {
+        let k = format!("all-{i}");
+        assert_eq!(
+            run(&store, chain.as_ref(), op(&k, OpKind::Delegate, &pool(i), third)).await,
+            OpOutcome::Confirmed,
+            "{k}"
+        );
+        assert_eq!(held(&c, i).map(|h| h.0), Some(third));
+    }
+}
+
 /// Production signing: the treasury key is generated inside a SoftHSM2 token (PKCS#11),
 /// `softstake keys` names its wallet, the wallet is funded but not deployed, and the local
 /// chain (which checks the StateInit against the address and the Ed25519 signature over the

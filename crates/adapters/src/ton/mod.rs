@@ -64,6 +64,9 @@ pub const DEPOSIT_FEE: u128 = TON;
 pub const WITHDRAW_VALUE: u128 = TON;
 /// Kept in the wallet for its own fees and storage, nanotons (0.2 TON).
 pub const GAS_RESERVE: u128 = TON / 5;
+/// A wallet transaction's gas and forward fee, at most, nanotons (0.05 TON; a v4r2 send
+/// costs about 0.004 TON on mainnet).
+pub const GAS_PER_MESSAGE: u128 = TON / 20;
 /// How long a signed external message stays valid, seconds (wallet `valid_until`).
 pub const VALIDITY_SECS: u32 = 600;
 /// How long after `valid_until` a message unknown to the indexer counts as expired (the
@@ -229,6 +232,12 @@ impl TonAdapter {
     /// The treasury wallet's address, raw form `0:…`.
     pub fn address(&self) -> String {
         wire::raw(&self.wallet)
+    }
+
+    /// What [`ChainAdapter::spendable`] keeps back, nanotons.
+    fn fee_reserve(&self) -> u128 {
+        let per_deposit = DEPOSIT_FEE + GAS_PER_MESSAGE;
+        GAS_RESERVE + per_deposit * self.pools.len() as u128
     }
 
     fn url(&self, path: &str) -> String {
@@ -665,10 +674,12 @@ impl ChainAdapter for TonAdapter {
         Ok(out)
     }
 
-    /// The wallet's balance less the gas reserve and one deposit fee.
+    /// The wallet's balance less what one deposit into every configured pool costs on
+    /// top of its amount (the pool's 1 TON fee and the wallet's gas each) and the gas
+    /// reserve: a plan delegating all of it to every pool can pay every deposit.
     async fn spendable(&self) -> Result<Amount> {
         let (_, _, balance) = self.wallet_info().await?;
-        Ok(Amount(balance.saturating_sub(GAS_RESERVE + DEPOSIT_FEE)))
+        Ok(Amount(balance.saturating_sub(self.fee_reserve())))
     }
 
     async fn claimable(&self) -> Result<Vec<(String, Amount)>> {
