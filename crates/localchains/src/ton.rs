@@ -192,6 +192,10 @@ struct Chain {
     pools: BTreeMap<[u8; 32], Pool>,
     txs: Vec<Tx>,
     by_in_hash: HashMap<[u8; 32], usize>,
+    /// Fees taken out of circulation (wallet gas, forward fees), nanotons.
+    burned: u128,
+    /// Rewards the elector paid, nanotons.
+    minted: u128,
 }
 
 type Shared = Arc<Mutex<Chain>>;
@@ -377,6 +381,8 @@ impl Chain {
             pools,
             txs: Vec::new(),
             by_in_hash: HashMap::new(),
+            burned: 0,
+            minted: 0,
         })
     }
 
@@ -464,6 +470,7 @@ impl Chain {
             p.state = 0;
             p.stake_amount_sent = 0;
             p.pay_requests_at = Some(now + 1);
+            self.minted += reward;
             if let Some(a) = self.accounts.get_mut(&pool_address(k)) {
                 a.balance += returned;
             }
@@ -493,19 +500,21 @@ impl Chain {
             p.withdraw_requests.remove(&who);
             payouts.push((who, amount));
         }
-        if let Some(a) = self.accounts.get_mut(&addr) {
-            a.balance = balance;
-        }
         for (who, amount) in payouts {
             self.pay_from_pool(addr, who, amount);
         }
     }
 
     /// The pool's non-bounceable payout (mode 0: the forward fee comes out of the amount).
+    /// Under 1 TON nothing is sent and the amount stays with the pool (pool.fc).
     fn pay_from_pool(&mut self, pool: MsgAddress, who: [u8; 32], amount: u128) {
         if amount < TON {
             return;
         }
+        if let Some(a) = self.accounts.get_mut(&pool) {
+            a.balance -= amount;
+        }
+        self.burned += FWD_FEE;
         let dst = MsgAddress {
             workchain_id: 0,
             address: who,
@@ -576,10 +585,8 @@ impl Chain {
                 Err(code) => {
                     tx.aborted = true;
                     tx.exit_code = code;
-                    // undo the credit; bounce the value less the fee
-                    if let Some(a) = self.accounts.get_mut(&m.dst) {
-                        a.balance -= m.value;
-                    }
+                    // the value bounces back less the fee (paid from the credit below); a
+                    // non-bounceable message's value stays with the pool
                     if m.bounce && m.value > POOL_TX_FEE {
                         let mut body = Bits::default();
                         body.uint(0xFFFF_FFFF, 32);
@@ -662,9 +669,6 @@ impl Chain {
             }
             pool.nominators.remove(&who);
             pool.withdraw_requests.remove(&who);
-            if let Some(a) = self.accounts.get_mut(&addr) {
-                a.balance -= amount;
-            }
             self.pay_from_pool(addr, who, amount);
             return Ok(excess(m.value));
         }
@@ -732,6 +736,7 @@ impl Chain {
         let lt = self.next_lt();
         let a = self.accounts.entry(dst).or_default();
         a.balance -= WALLET_TX_FEE;
+        self.burned += WALLET_TX_FEE;
         a.wallet = Some(Wallet {
             seqno: wallet.seqno + 1,
             ..wallet
@@ -754,6 +759,7 @@ impl Chain {
             } else {
                 value.saturating_sub(FWD_FEE)
             };
+            self.burned += total - value;
             sends.push(self.internal(dst, i.dst, value, i.bounce, false, clean(&m.body)));
         }
         self.record(Tx {
@@ -1251,7 +1257,20 @@ mod tests {
 
     /// Signed by `k` for the wallet of `owner`.
     fn ext_to(k: &SigningKey, owner: [u8; 32], seqno: u32, valid_until: u32, value: u128, text: &str) -> String {
-        let pool = pool_address(pool_account(0));
+        ext_pool(k, owner, 0, seqno, valid_until, value, text)
+    }
+
+    /// Signed by `k` for the wallet of `owner`, to pool `i`.
+    fn ext_pool(
+        k: &SigningKey,
+        owner: [u8; 32],
+        i: u8,
+        seqno: u32,
+        valid_until: u32,
+        value: u128,
+        text: &str,
+    ) -> String {
+        let pool = pool_address(pool_account(i));
         let m = Message {
             info: Message::transfer(pool, BigUint::from(value), true).info,
             init: None::<StateInit>,
@@ -1276,6 +1295,71 @@ mod tests {
 
     fn code(r: std::result::Result<[u8; 32], (StatusCode, String)>) -> String {
         r.map(|_| "ok".to_string()).unwrap_or_else(|e| e.1)
+    }
+
+    /// TON in circulation: every balance, the stakes at the elector (with the 1 TON each
+    /// new_stake sends along) and what fees burned.
+    fn circulation(c: &Chain) -> u128 {
+        let balances: u128 = c.accounts.values().map(|a| a.balance).sum();
+        let at_elector: u128 = c
+            .pools
+            .values()
+            .filter(|p| p.state != 0)
+            .map(|p| p.stake_amount_sent + TON)
+            .sum();
+        balances + at_elector + c.burned
+    }
+
+    proptest::proptest! {
+        /// Any sequence of deposits, withdrawals, forged and replayed messages and time
+        /// conserves TON (what circulates = genesis + the elector's rewards), a refused
+        /// message changes nothing, and no nominator position is ever below the pool's
+        /// minimum.
+        #[test]
+        fn success_ton_is_conserved_and_refusals_change_nothing(
+            steps in proptest::collection::vec((0u8..5, 0u128..40_000, 0u64..1_500, 0u8..3), 1..40),
+        ) {
+            let mut g = genesis();
+            g.pools = (0..3).map(|i| PoolSpec { account: pool_account(i), ..g.pools[0].clone() }).collect();
+            let mut c = Chain::new(g).unwrap();
+            let (k, owner) = (key(), key().verifying_key().to_bytes());
+            let me = wallet_address(WALLET_ID, owner).unwrap();
+            let start = circulation(&c);
+            for (kind, tons, secs, pool) in steps {
+                let seqno = c.accounts[&me].wallet.as_ref().unwrap().seqno;
+                let vu = c.now + 60;
+                let msg = match kind {
+                    0 => ext_pool(&k, owner, pool, seqno, vu, tons * TON, "d"),
+                    1 => ext_pool(&k, owner, pool, seqno, vu, TON, "w"),
+                    2 => ext_pool(&SigningKey::from_bytes(&[3u8; 32]), owner, pool, seqno, vu, tons * TON, "d"),
+                    3 => ext_pool(&k, owner, pool, seqno.saturating_sub(1).min(seqno + 1), vu - 61, TON, "d"),
+                    _ => {
+                        c.advance(secs);
+                        String::new()
+                    }
+                };
+                if !msg.is_empty() {
+                    let before: Vec<(MsgAddress, u128)> = {
+                        let mut v: Vec<_> = c.accounts.iter().map(|(a, x)| (*a, x.balance)).collect();
+                        v.sort_by_key(|x| x.0.address);
+                        v
+                    };
+                    let txs = c.txs.len();
+                    let refused = c.external(&msg).is_err();
+                    proptest::prop_assert_eq!(refused, kind >= 2, "kind {} refused: {}", kind, refused);
+                    if refused {
+                        let mut after: Vec<_> = c.accounts.iter().map(|(a, x)| (*a, x.balance)).collect();
+                        after.sort_by_key(|x| x.0.address);
+                        proptest::prop_assert_eq!(after, before, "a refusal changes nothing");
+                        proptest::prop_assert_eq!(c.txs.len(), txs);
+                    }
+                }
+                proptest::prop_assert_eq!(circulation(&c), start + c.minted);
+                for p in c.pools.values() {
+                    proptest::prop_assert!(p.nominators.values().all(|n| n.amount + n.pending >= p.spec.min_nominator_stake));
+                }
+            }
+        }
     }
 
     #[test]
