@@ -379,7 +379,10 @@ async fn success_delegating_all_that_is_spendable_lands() {
     let dir = tempfile::tempdir().unwrap();
     let store = journal::sqlite_store(dir.path(), "ton-all").await;
     let spendable = chain.spendable().await.unwrap().0;
-    assert!(spendable > 59_990 * TON, "only the fees of one deposit per pool are kept: {spendable}");
+    assert!(
+        spendable > 59_990 * TON,
+        "only the fees of one deposit per pool are kept: {spendable}"
+    );
     let third = spendable / 3;
     for i in 0..3u8 {
         let k = format!("all-{i}");
