@@ -6,8 +6,10 @@
 //!  GET  /api/v3/masterchainInfo           last.seqno, last.gen_utime
 //!  GET  /api/v2/getConfigParam?config_id  15 (validators_timing), 19 (global id),
 //!                                         34 (current validator set: utime_since/until)
-//!  GET  /api/v3/walletInformation         balance, status (active | uninit), seqno,
-//!                                         wallet_id, wallet_type "wallet v4 r2"
+//!  GET  /api/v3/walletInformation         balance, status, seqno, wallet_id, wallet_type
+//!                                         "wallet v4 r2"; 409 for an account that is not a
+//!                                         wallet (yet)
+//!  GET  /api/v3/addressInformation        balance, status (active | uninit | nonexist)
 //!  POST /api/v3/runGetMethod              get_pool_data, get_nominator_data (exit 86 for
 //!                                         a stranger), unknown methods exit 11
 //!  POST /api/v3/message {boc}             an external-in message to a wallet v4r2: deploy
@@ -943,17 +945,43 @@ async fn wallet_information(
     };
     let c = lock(&c);
     let acc = c.accounts.get(&a).cloned().unwrap_or_default();
-    let mut v = json!({
-        "balance": acc.balance.to_string(),
-        "last_transaction_lt": acc.last_lt.to_string(),
-        "status": if acc.wallet.is_some() { "active" } else { "uninit" },
-    });
-    if let Some(w) = acc.wallet {
-        v["wallet_type"] = json!("wallet v4 r2");
-        v["seqno"] = json!(w.seqno);
-        v["wallet_id"] = json!(w.wallet_id);
-    }
-    (StatusCode::OK, Json(v))
+    let Some(w) = acc.wallet else {
+        // toncenter: an account without wallet code is not a wallet
+        return err(StatusCode::CONFLICT, "not a wallet");
+    };
+    (
+        StatusCode::OK,
+        Json(json!({
+            "balance": acc.balance.to_string(),
+            "last_transaction_lt": acc.last_lt.to_string(),
+            "status": "active",
+            "wallet_type": "wallet v4 r2",
+            "seqno": w.seqno,
+            "wallet_id": w.wallet_id,
+        })),
+    )
+}
+
+async fn address_information(
+    State(c): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> (StatusCode, Json<Value>) {
+    let Some(a) = q.get("address").and_then(|s| parse_addr(s)) else {
+        return err(StatusCode::UNPROCESSABLE_ENTITY, "address: not a TON address");
+    };
+    let c = lock(&c);
+    let acc = c.accounts.get(&a).cloned().unwrap_or_default();
+    let status = match (&acc.wallet, acc.balance) {
+        (Some(_), _) => "active",
+        (None, 0) => "nonexist",
+        (None, _) => "uninit",
+    };
+    (
+        StatusCode::OK,
+        Json(
+            json!({"balance": acc.balance.to_string(), "last_transaction_lt": acc.last_lt.to_string(), "status": status}),
+        ),
+    )
 }
 
 #[derive(Deserialize)]
@@ -1143,6 +1171,7 @@ pub async fn start(genesis: TonGenesis, port: u16) -> Result<LocalTon> {
         .route("/api/v3/masterchainInfo", get(masterchain_info))
         .route("/api/v2/getConfigParam", get(config_param))
         .route("/api/v3/walletInformation", get(wallet_information))
+        .route("/api/v3/addressInformation", get(address_information))
         .route("/api/v3/runGetMethod", post(run_get_method))
         .route("/api/v3/message", post(send_message))
         .route("/api/v2/sendBocReturnHash", post(send_boc_v2))

@@ -418,13 +418,24 @@ impl TonAdapter {
         }))
     }
 
-    /// The wallet: (status, seqno, balance) from v3 `walletInformation`.
+    /// The wallet: (status, seqno, balance) from v3 `walletInformation`; an account that is
+    /// not a wallet yet (404 / 409) is read with `addressInformation` (seqno 0).
     async fn wallet_info(&self) -> Result<(String, u32, u128)> {
         let path = format!(
             "/api/v3/walletInformation?address={}&use_v2=false",
             wire::raw(&self.wallet)
         );
-        let v = self.get(&path).await?;
+        let (code, mut v) = self.call(&path, self.http.get(self.url(&path))).await?;
+        if code == 404 || code == 409 {
+            // not a wallet (yet): an undeployed account; its balance from addressInformation
+            let path = format!(
+                "/api/v3/addressInformation?address={}&use_v2=false",
+                wire::raw(&self.wallet)
+            );
+            v = self.get(&path).await?;
+        } else if code >= 300 {
+            return Err(AdapterError::bad_response(CHAIN, format!("{path}: HTTP {code}: {v}")));
+        }
         let status = v.get("status").and_then(Value::as_str).unwrap_or("uninit").to_string();
         let seqno = v.get("seqno").and_then(Value::as_u64).unwrap_or(0);
         let seqno =
