@@ -4,7 +4,9 @@
 //! signed transactions; Cosmos's protobuf BaseAccount and TxRaw; EVM EIP-2718 envelopes
 //! and the BNB StakeHub / Sonic SFC custom errors in revert data; Aptos's BCS signed
 //! transactions and Move abort statuses; MultiversX's JSON transactions (the journal's
-//! payloads), `erd1` addresses and VM-query return data. Garbage is an error,
+//! payloads), `erd1` addresses and VM-query return data; TON's BoCs (toncenter's config
+//! parameters, the journal's signed external messages), get-method stack entries and
+//! addresses. Garbage is an error,
 //! never a panic, a hang or an allocation the input's length does not explain.
 #![no_main]
 
@@ -16,6 +18,7 @@ use softstake_adapters::evm::{bsc, decode_payload as evm_payload, sonic};
 use softstake_adapters::multiversx::wire as mvx;
 use softstake_adapters::near::{decode_view, NearAdapter, PoolAccount};
 use softstake_adapters::solana::{decode_stake_history, decode_stake_state, SolanaAdapter};
+use softstake_adapters::ton::wire as ton;
 use softstake_adapters::SignedTx;
 
 fn payload(encoded: String) -> SignedTx {
@@ -31,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let b64 = || base64::engine::general_purpose::STANDARD.encode(rest);
-    match which % 10 {
+    match which % 11 {
         0 => drop(decode_stake_state(rest)),
         1 => {
             if let Ok(h) = decode_stake_history(rest) {
@@ -66,6 +69,22 @@ fuzz_target!(|data: &[u8]| {
             drop(aptos::decode_payload(&hex::encode(rest), "0x"));
             let status = String::from_utf8_lossy(rest);
             assert!(status.contains(aptos::abort_name(&status)));
+        }
+        9 => {
+            // a BoC toncenter returns: config parameters, or a signed external message
+            if let Ok(root) = ton::boc_root("fuzz", &b64()) {
+                drop(ton::config_15(&root));
+                drop(ton::config_19(&root));
+                drop(ton::config_34(&root));
+            }
+            drop(ton::external_seqno(&b64()));
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(rest) {
+                drop(ton::stack_uint("fuzz", &v));
+            }
+            // an address that parses prints in raw form and parses back to itself
+            if let Ok(a) = ton::parse_address("fuzz", &String::from_utf8_lossy(rest)) {
+                assert_eq!(ton::parse_address("again", &ton::raw(&a)).unwrap(), a);
+            }
         }
         _ => {
             let _ = bsc::decode_revert(rest);
