@@ -82,6 +82,18 @@ const YEAR_SECS: u128 = 31_536_000;
 const MAX_ADVANCE_SECS: u64 = 10_000_000;
 /// Most transactions kept (oldest dropped first).
 const MAX_TXS: usize = 1_000_000;
+/// The elector's masterchain account id (ConfigParam 1; mainnet's elector is −1:3333…3).
+pub const ELECTOR_ACCOUNT: [u8; 32] = [0x33; 32];
+/// What a single-nominator pool keeps for storage (`MIN_TON_FOR_STORAGE`,
+/// orbs-network/single-nominator `contracts/single-nominator.fc`), nanotons.
+pub const SINGLE_MIN_TON_FOR_STORAGE: u128 = TON;
+/// The single-nominator pool's owner withdrawal (`OP::WITHDRAW`).
+pub const OP_WITHDRAW: u32 = 0x1000;
+/// The single-nominator pool's refusal of a withdrawal it cannot pay
+/// (`ERROR::INSUFFICIENT_BALANCE`).
+pub const ERROR_INSUFFICIENT_BALANCE: i32 = 0x2004;
+/// How long after its stake unfreezes the validator sends `recover_stake`, seconds.
+const RECOVER_DELAY_SECS: u32 = 61;
 
 /// One nominator pool at genesis.
 #[derive(Debug, Clone)]
@@ -100,6 +112,19 @@ pub struct PoolSpec {
     pub others_amount: u128,
 }
 
+/// One single-nominator pool at genesis (orbs-network/single-nominator).
+#[derive(Debug, Clone)]
+pub struct SingleSpec {
+    /// Its masterchain account id (the pool lives at `-1:<hex>`).
+    pub account: [u8; 32],
+    /// The owner (the only address that may withdraw).
+    pub owner: MsgAddress,
+    /// Its validator's public key (the elector's key for its stake).
+    pub validator_pubkey: [u8; 32],
+    /// Its balance at genesis, nanotons (at least [`SINGLE_MIN_TON_FOR_STORAGE`]).
+    pub balance: u128,
+}
+
 /// The chain at genesis.
 #[derive(Debug, Clone)]
 pub struct TonGenesis {
@@ -116,6 +141,8 @@ pub struct TonGenesis {
     pub uninit_wallets: Vec<([u8; 32], u128)>,
     /// The nominator pools.
     pub pools: Vec<PoolSpec>,
+    /// The single-nominator pools (their validators stake everything they hold).
+    pub singles: Vec<SingleSpec>,
     /// The elector's yearly reward on stake, bps.
     pub apr_bps: u32,
     /// Real milliseconds per chain second (0 = the clock moves only when told).
@@ -158,6 +185,55 @@ struct Pool {
     pay_requests_at: Option<u32>,
 }
 
+/// A single-nominator pool: `storage#_ owner_address validator_address`.
+#[derive(Debug, Clone)]
+struct Single {
+    owner: MsgAddress,
+    validator: MsgAddress,
+    pubkey: [u8; 32],
+}
+
+/// One past election's frozen stakes (elector-code.fc `past_elections`).
+#[derive(Debug, Clone)]
+struct Past {
+    unfreeze_at: u32,
+    stake_held: u32,
+    /// validator public key → (the staking account's id, stake)
+    frozen: BTreeMap<[u8; 32], ([u8; 32], u128)>,
+    total_stake: u128,
+}
+
+/// The elector's stakes of single-nominator pools (elector-code.fc: `elect`, `credits`,
+/// `past_elections`). Nominator pools keep theirs as `stake_amount_sent`.
+#[derive(Debug, Clone, Default)]
+struct Elector {
+    /// The election open now (its round's start), 0 when none.
+    elect_at: u32,
+    /// Current elections: validator public key → (account id, stake).
+    participants: BTreeMap<[u8; 32], ([u8; 32], u128)>,
+    past: BTreeMap<u32, Past>,
+    /// Unfrozen stake and bonuses waiting for `recover_stake`: account id → nanotons.
+    credits: BTreeMap<[u8; 32], u128>,
+    /// When each account's validator sends `recover_stake`.
+    recover_at: BTreeMap<[u8; 32], u32>,
+}
+
+impl Elector {
+    /// Everything the elector holds, nanotons.
+    fn held(&self) -> u128 {
+        let p: u128 = self.participants.values().map(|x| x.1).sum();
+        let f: u128 = self.past.values().flat_map(|e| e.frozen.values()).map(|x| x.1).sum();
+        p + f + self.credits.values().sum::<u128>()
+    }
+
+    /// Whether `account` has stake anywhere in the elector.
+    fn holds_for(&self, account: [u8; 32]) -> bool {
+        self.participants.values().any(|x| x.0 == account)
+            || self.past.values().any(|e| e.frozen.values().any(|x| x.0 == account))
+            || self.credits.contains_key(&account)
+    }
+}
+
 /// One executed transaction, as toncenter's v3 shows it.
 #[derive(Debug, Clone)]
 struct Tx {
@@ -192,6 +268,8 @@ struct Chain {
     round_since: u32,
     accounts: HashMap<MsgAddress, Account>,
     pools: BTreeMap<[u8; 32], Pool>,
+    singles: BTreeMap<[u8; 32], Single>,
+    elector: Elector,
     txs: Vec<Tx>,
     by_in_hash: HashMap<[u8; 32], usize>,
     /// Fees taken out of circulation (wallet gas, forward fees), nanotons.
@@ -222,6 +300,15 @@ pub fn pool_address(account: [u8; 32]) -> MsgAddress {
 pub fn pool_account(i: u8) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"softstake local TON nominator pool");
+    h.update([i]);
+    h.finalize().into()
+}
+
+/// The `i`-th local single-nominator pool's account id (deterministic: the config pins
+/// them).
+pub fn single_account(i: u8) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"softstake local TON single-nominator pool");
     h.update([i]);
     h.finalize().into()
 }
@@ -288,6 +375,9 @@ fn config_cell(id: u32, g: &TonGenesis, since: u32) -> Cell {
             for t in g.timing {
                 b.uint(u128::from(t), 32);
             }
+        }
+        1 => {
+            b.bytes(&ELECTOR_ACCOUNT);
         }
         19 => {
             b.uint(u128::from(g.global_id as u32), 32);
@@ -373,6 +463,31 @@ impl Chain {
                 },
             );
         }
+        let mut singles = BTreeMap::new();
+        for spec in &g.singles {
+            if spec.balance < SINGLE_MIN_TON_FOR_STORAGE || pools.contains_key(&spec.account) {
+                return Err(anyhow!(
+                    "single-nominator pool {}: needs at least 1 TON and its own account",
+                    hex::encode(spec.account)
+                ));
+            }
+            accounts.insert(
+                pool_address(spec.account),
+                Account {
+                    balance: spec.balance,
+                    ..Account::default()
+                },
+            );
+            let validator: [u8; 32] = Sha256::digest(spec.validator_pubkey).into();
+            singles.insert(
+                spec.account,
+                Single {
+                    owner: spec.owner,
+                    validator: pool_address(validator),
+                    pubkey: spec.validator_pubkey,
+                },
+            );
+        }
         Ok(Chain {
             now: g.start_time_secs,
             round_since: g.start_time_secs,
@@ -381,6 +496,8 @@ impl Chain {
             lt: 1_000,
             accounts,
             pools,
+            singles,
+            elector: Elector::default(),
             txs: Vec::new(),
             by_in_hash: HashMap::new(),
             burned: 0,
@@ -417,9 +534,15 @@ impl Chain {
                 self.round_since = until;
             }
             let until = self.round_since + elected_for;
+            let start_before = self.g.timing[1];
+            if self.now == until - start_before {
+                self.single_stakes(until);
+            }
             if self.now == until - end_before {
                 self.elections(until);
+                self.close_elections(until);
             }
+            self.elector_events();
             let accounts: Vec<[u8; 32]> = self.pools.keys().copied().collect();
             for p in accounts {
                 self.pool_events(p);
@@ -450,6 +573,96 @@ impl Chain {
             p.recover_at = Some(next_since + self.g.timing[0] + self.g.timing[3] + 61);
             if let Some(a) = self.accounts.get_mut(&addr) {
                 a.balance -= value;
+            }
+        }
+    }
+
+    /// When the elections for the round starting at `next_since` open, the validator of
+    /// each single-nominator pool with nothing at the elector stakes all the pool holds but
+    /// its storage reserve (`new_stake`, at least [`MIN_STAKE_TO_SEND`]); what arrives
+    /// later waits for the next elections. A stake recovered after the window opened
+    /// therefore sits in the pool, withdrawable, for a round.
+    fn single_stakes(&mut self, next_since: u32) {
+        self.elector.elect_at = next_since;
+        let keys: Vec<[u8; 32]> = self.singles.keys().copied().collect();
+        for k in keys {
+            if self.elector.holds_for(k) {
+                continue;
+            }
+            let Some(pubkey) = self.singles.get(&k).map(|s| s.pubkey) else {
+                continue;
+            };
+            let Some(a) = self.accounts.get_mut(&pool_address(k)) else {
+                continue;
+            };
+            let stake = a.balance.saturating_sub(SINGLE_MIN_TON_FOR_STORAGE);
+            if stake < MIN_STAKE_TO_SEND {
+                continue;
+            }
+            a.balance -= stake;
+            self.elector.participants.insert(pubkey, (k, stake));
+        }
+    }
+
+    /// The elections for the round starting at `next_since` close: their stakes freeze
+    /// until the round ends plus `stake_held_for`.
+    fn close_elections(&mut self, next_since: u32) {
+        self.elector.elect_at = 0;
+        if self.elector.participants.is_empty() {
+            return;
+        }
+        let frozen = std::mem::take(&mut self.elector.participants);
+        let total_stake = frozen.values().map(|x| x.1).sum();
+        let [elected_for, _, _, held] = self.g.timing;
+        self.elector.past.insert(
+            next_since,
+            Past {
+                unfreeze_at: next_since + elected_for + held,
+                stake_held: held,
+                frozen,
+                total_stake,
+            },
+        );
+    }
+
+    /// Unfreezes past elections (stake plus the round's bonus into credits) and lets each
+    /// validator recover its pool's credits [`RECOVER_DELAY_SECS`] later.
+    fn elector_events(&mut self) {
+        let now = self.now;
+        let due: Vec<u32> = self
+            .elector
+            .past
+            .iter()
+            .filter(|(_, p)| p.unfreeze_at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let Some(p) = self.elector.past.remove(&id) else {
+                continue;
+            };
+            for (account, stake) in p.frozen.into_values() {
+                let bonus = mul_div(
+                    stake,
+                    u128::from(self.g.apr_bps) * u128::from(self.g.timing[0]),
+                    10_000 * YEAR_SECS,
+                );
+                self.minted += bonus;
+                *self.elector.credits.entry(account).or_default() += stake + bonus;
+                self.elector.recover_at.insert(account, now + RECOVER_DELAY_SECS);
+            }
+        }
+        let recover: Vec<[u8; 32]> = self
+            .elector
+            .recover_at
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(a, _)| *a)
+            .collect();
+        for account in recover {
+            self.elector.recover_at.remove(&account);
+            let credit = self.elector.credits.remove(&account).unwrap_or(0);
+            if let Some(a) = self.accounts.get_mut(&pool_address(account)) {
+                a.balance += credit;
             }
         }
     }
@@ -563,7 +776,9 @@ impl Chain {
     /// Executes an internal message (and what it sends, up to `depth` 4).
     fn deliver(&mut self, m: Internal, depth: u8) {
         let lt = self.next_lt();
-        let pool_key = (m.dst.workchain_id == -1 && self.pools.contains_key(&m.dst.address)).then_some(m.dst.address);
+        let on_master = m.dst.workchain_id == -1;
+        let pool_key = (on_master && self.pools.contains_key(&m.dst.address)).then_some(m.dst.address);
+        let single_key = (on_master && self.singles.contains_key(&m.dst.address)).then_some(m.dst.address);
         self.accounts.entry(m.dst).or_default().balance += m.value;
         let mut tx = Tx {
             account: m.dst,
@@ -577,19 +792,28 @@ impl Chain {
             exit_code: 0,
         };
         let mut replies = Vec::new();
-        if let (Some(k), false) = (pool_key, m.bounced) {
-            match self.pool_receive(k, &m) {
-                Ok(excess) => {
-                    if let Some(v) = excess {
-                        replies.push(self.internal(m.dst, m.src, v, false, false, Cell::default()));
+        let received = match (pool_key, single_key, m.bounced) {
+            (Some(k), _, false) => Some(self.pool_receive(k, &m).map(|v| v.map(|v| (v, false)))),
+            (_, Some(k), false) => Some(self.single_receive(k, &m).map(|v| v.map(|v| (v, true)))),
+            _ => None,
+        };
+        if let Some(result) = received {
+            match result {
+                Ok(reply) => {
+                    if let Some((v, bounce)) = reply {
+                        replies.push(self.internal(m.dst, m.src, v, bounce, false, Cell::default()));
                     }
                 }
                 Err(code) => {
                     tx.aborted = true;
                     tx.exit_code = code;
-                    // the value bounces back less the fee (paid from the credit below); a
-                    // non-bounceable message's value stays with the pool
+                    // the value bounces back less the fee, which is burned (the pool's
+                    // balance is as before); a non-bounceable message's value stays
                     if m.bounce && m.value > POOL_TX_FEE {
+                        if let Some(a) = self.accounts.get_mut(&m.dst) {
+                            a.balance -= POOL_TX_FEE;
+                        }
+                        self.burned += POOL_TX_FEE;
                         let mut body = Bits::default();
                         body.uint(0xFFFF_FFFF, 32);
                         replies.push(self.internal(
@@ -679,6 +903,56 @@ impl Chain {
         }
         pool.withdraw_requests.insert(who);
         Ok(excess(m.value))
+    }
+
+    /// single-nominator.fc `recv_internal`: an empty body is a deposit; the owner's
+    /// `OP::WITHDRAW` (query_id:uint64 amount:Coins) or comment `w` (everything) pays
+    /// `min(amount, balance − msg_value − 1 TON)` plus what is left of the message's value
+    /// (mode 64), exit 0x2004 when that is not positive; other bodies from others do
+    /// nothing, and one too short for `op` and `query_id` throws 9 (cell underflow).
+    /// `Ok(Some(v))` pays `v` to the sender, bounceable.
+    fn single_receive(&mut self, k: [u8; 32], m: &Internal) -> std::result::Result<Option<u128>, i32> {
+        if m.body.data.is_empty() && m.body.references.is_empty() {
+            return Ok(None);
+        }
+        let owner = self.singles.get(&k).map(|s| s.owner).ok_or(70)?;
+        let addr = pool_address(k);
+        // my_balance includes the message's value (credited by deliver)
+        let balance = self.accounts.get(&addr).map_or(0, |a| a.balance);
+        let available = balance
+            .saturating_sub(m.value)
+            .saturating_sub(SINGLE_MIN_TON_FOR_STORAGE);
+        let mut p = m.body.parser();
+        let op: u32 = p.unpack(()).map_err(|_| 9)?;
+        let is_w = op == 0 && p.bits_left() == 8 && m.body.references.is_empty() && {
+            let c: u8 = p.unpack(()).map_err(|_| 9)?;
+            c == b'w'
+        };
+        let (op, amount) = if is_w {
+            (OP_WITHDRAW, available)
+        } else {
+            let _query_id: u64 = p.unpack(()).map_err(|_| 9)?;
+            if op == OP_WITHDRAW && m.src == owner {
+                let a: BigUint = p.unpack_as::<_, tlb_ton::currency::Grams>(()).map_err(|_| 9)?;
+                (op, u128::try_from(&a).unwrap_or(u128::MAX))
+            } else {
+                (op, 0)
+            }
+        };
+        if m.src != owner || op != OP_WITHDRAW {
+            return Ok(None); // the owner's other ops and the validator's are not modelled
+        }
+        let amount = amount.min(available);
+        if amount == 0 {
+            return Err(ERROR_INSUFFICIENT_BALANCE);
+        }
+        // mode 64: the amount plus what is left of the inbound value after the gas
+        let back = m.value.saturating_sub(POOL_TX_FEE);
+        if let Some(a) = self.accounts.get_mut(&addr) {
+            a.balance -= m.value - back; // the gas is burned, not kept
+        }
+        self.burned += m.value - back;
+        Ok(Some(amount + back))
     }
 
     /// An external-in message: the wallet's checks, then its messages. `Err` = not
@@ -919,11 +1193,11 @@ async fn masterchain_info(State(c): State<Shared>) -> Json<Value> {
 async fn config_param(State(c): State<Shared>, Query(q): Query<HashMap<String, String>>) -> (StatusCode, Json<Value>) {
     let c = lock(&c);
     let id: u32 = match q.get("config_id").and_then(|s| s.parse().ok()) {
-        Some(id @ (15 | 19 | 34)) => id,
+        Some(id @ (1 | 15 | 19 | 34)) => id,
         _ => {
             return err(
                 StatusCode::NOT_FOUND,
-                "config param not served by the local chain (15, 19, 34)",
+                "config param not served by the local chain (1, 15, 19, 34)",
             )
         }
     };
@@ -1007,6 +1281,24 @@ async fn run_get_method(State(c): State<Shared>, Json(q): Json<GetMethod>) -> (S
             Json(json!({"gas_used": 0, "exit_code": code, "stack": []})),
         )
     };
+    if a.workchain_id == -1 && a.address == ELECTOR_ACCOUNT {
+        return match elector_get(&c.elector, &q) {
+            Ok(stack) => (
+                StatusCode::OK,
+                Json(json!({"gas_used": 5_000, "exit_code": 0, "stack": stack})),
+            ),
+            Err(code) => exit(code),
+        };
+    }
+    if let Some(s) = (a.workchain_id == -1).then(|| c.singles.get(&a.address)).flatten() {
+        return match single_get(s, &q.method) {
+            Some(stack) => (
+                StatusCode::OK,
+                Json(json!({"gas_used": 1_000, "exit_code": 0, "stack": stack})),
+            ),
+            None => exit(11),
+        };
+    }
     let Some(p) = (a.workchain_id == -1).then(|| c.pools.get(&a.address)).flatten() else {
         return exit(-13); // no such contract: the account is not active
     };
@@ -1059,6 +1351,188 @@ async fn run_get_method(State(c): State<Shared>, Json(q): Json<GetMethod>) -> (S
         StatusCode::OK,
         Json(json!({"gas_used": 3_000, "exit_code": 0, "stack": stack})),
     )
+}
+
+/// A cell holding `a` as a slice value (`{"type": "slice"}`).
+fn slice_of(a: &MsgAddress) -> Value {
+    let mut b = Bits::default();
+    b.addr(a);
+    json!({"type": "slice", "value": boc_of(b.cell(Vec::new()))})
+}
+
+/// single-nominator.fc's get-methods: `get_roles` (owner, validator) and the
+/// `get_pool_data` constants it answers mytonctrl with.
+fn single_get(s: &Single, method: &str) -> Option<Vec<Value>> {
+    let null = json!({"type": "null"});
+    Some(match method {
+        "get_roles" => vec![slice_of(&s.owner), slice_of(&s.validator)],
+        "get_pool_data" => vec![
+            num(2),
+            num(1),
+            num(0),
+            num(0),
+            json!({"type": "tuple", "value": [num(0), num(0), num(0), num(0), num(0)]}),
+            null.clone(),
+            null.clone(),
+            num(0),
+            num(0),
+            num(2),
+            num(0),
+            num(0),
+            null,
+        ],
+        _ => return None,
+    })
+}
+
+fn uint256(b: &[u8; 32]) -> Value {
+    json!({"type": "num", "value": format!("0x{}", hex::encode(b))})
+}
+
+/// The elector's get-methods (elector-code.fc): `active_election_id`,
+/// `participant_list_extended`, `past_elections` (frozen stakes as a `HashmapE 256` cell)
+/// and `compute_returned_stake(addr)`; `Err(exit code)` otherwise.
+fn elector_get(e: &Elector, q: &GetMethod) -> std::result::Result<Vec<Value>, i32> {
+    let list = |items: Vec<Value>| json!({"type": "list", "value": items});
+    let tuple = |items: Vec<Value>| json!({"type": "tuple", "value": items});
+    Ok(match q.method.as_str() {
+        "active_election_id" => vec![num(u128::from(e.elect_at))],
+        "participant_list_extended" => {
+            let total: u128 = e.participants.values().map(|x| x.1).sum();
+            let members = e
+                .participants
+                .iter()
+                .map(|(pk, (addr, stake))| {
+                    tuple(vec![
+                        uint256(pk),
+                        tuple(vec![num(*stake), num(65_536 * 3), uint256(addr), uint256(pk)]),
+                    ])
+                })
+                .collect();
+            vec![
+                num(u128::from(e.elect_at)),
+                num(0),
+                num(10_000 * TON),
+                num(total),
+                list(members),
+                num(0),
+                num(0),
+            ]
+        }
+        "past_elections" => {
+            let items = e
+                .past
+                .iter()
+                .map(|(id, p)| {
+                    let frozen = frozen_dict(&p.frozen).map_or_else(
+                        || json!({"type": "null"}),
+                        |c| json!({"type": "cell", "value": boc_of(c)}),
+                    );
+                    tuple(vec![
+                        num(u128::from(*id)),
+                        num(u128::from(p.unfreeze_at)),
+                        num(u128::from(p.stake_held)),
+                        num(0),
+                        frozen,
+                        num(p.total_stake),
+                        num(0),
+                        json!({"type": "null"}),
+                    ])
+                })
+                .collect();
+            vec![list(items)]
+        }
+        "compute_returned_stake" => {
+            let who = q
+                .stack
+                .first()
+                .and_then(|v| v.get("value"))
+                .and_then(Value::as_str)
+                .and_then(|s| s.strip_prefix("0x"))
+                .and_then(|h| hex::decode(format!("{h:0>64}")).ok())
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or(7)?;
+            vec![num(e.credits.get(&who).copied().unwrap_or(0))]
+        }
+        _ => return Err(11),
+    })
+}
+
+/// A frozen stake as the elector stores it: `addr:uint256 weight:uint64 stake:Grams
+/// banned:Bool` (elector-code.fc, `frozen~udict_set_builder`).
+#[derive(Debug, Clone)]
+struct FrozenValue {
+    addr: [u8; 32],
+    stake: u128,
+}
+
+impl tlb_ton::ser::CellSerialize for FrozenValue {
+    type Args = ();
+
+    fn store(
+        &self,
+        b: &mut tlb_ton::ser::CellBuilder,
+        (): Self::Args,
+    ) -> std::result::Result<(), tlb_ton::ser::CellBuilderError> {
+        use tlb_ton::bits::ser::BitWriterExt;
+        b.pack(self.addr, ())?
+            .pack(1u64 << 40, ())?
+            .pack_as::<_, &tlb_ton::currency::Grams>(&BigUint::from(self.stake), ())?
+            .pack(false, ())?;
+        Ok(())
+    }
+}
+
+/// The frozen dictionary's root cell (`HashmapE 256` keyed by validator public key);
+/// `None` for an empty one (a null on the stack).
+fn frozen_dict(frozen: &BTreeMap<[u8; 32], ([u8; 32], u128)>) -> Option<Cell> {
+    use tlb_ton::hashmap::Hashmap;
+    use tlb_ton::Same;
+    let entries: Vec<(BitVec<u8, Msb0>, FrozenValue)> = frozen
+        .iter()
+        .map(|(pk, (addr, stake))| {
+            (
+                BitVec::from_slice(pk),
+                FrozenValue {
+                    addr: *addr,
+                    stake: *stake,
+                },
+            )
+        })
+        .collect();
+    if entries.is_empty() {
+        return None;
+    }
+    let root = trie(entries);
+    let mut b = Cell::builder();
+    b.store_as::<_, &Hashmap<Same, Same>>(&root, (256, (), ())).ok()?;
+    Some(b.into_cell())
+}
+
+/// A Patricia tree over distinct keys of one length (`Hashmap n X`): the longest common
+/// prefix as the label, then a leaf or a fork on the next bit.
+fn trie(mut entries: Vec<(BitVec<u8, Msb0>, FrozenValue)>) -> tlb_ton::hashmap::Hashmap<FrozenValue> {
+    use tlb_ton::hashmap::{aug::HashmapAugNode, Hashmap, HashmapNode};
+    let first = entries[0].0.clone();
+    let common = entries[1..].iter().fold(first.len(), |n, (k, _)| {
+        n.min(first.iter().zip(k.iter()).take_while(|(a, b)| a == b).count())
+    });
+    let prefix = first[..common].to_bitvec();
+    if entries.len() == 1 {
+        let (_, v) = entries.remove(0);
+        return Hashmap::new(prefix, HashmapAugNode::new(HashmapNode::Leaf(v), ()));
+    }
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    for (k, v) in entries {
+        let rest = k[common + 1..].to_bitvec();
+        if k[common] {
+            right.push((rest, v));
+        } else {
+            left.push((rest, v));
+        }
+    }
+    let fork = HashmapNode::Fork([Box::new(trie(left)), Box::new(trie(right))]);
+    Hashmap::new(prefix, HashmapAugNode::new(fork, ()))
 }
 
 #[derive(Deserialize)]
@@ -1236,6 +1710,22 @@ impl LocalTon {
             .map(|p| (p.state, p.stake_amount_sent))
     }
 
+    /// What the elector holds for single-nominator pool `account` (participating,
+    /// frozen, or credited and not recovered yet), nanotons.
+    pub fn at_elector(&self, account: [u8; 32]) -> u128 {
+        let c = lock(&self.chain);
+        let e = &c.elector;
+        let p: u128 = e.participants.values().filter(|x| x.0 == account).map(|x| x.1).sum();
+        let f: u128 = e
+            .past
+            .values()
+            .flat_map(|x| x.frozen.values())
+            .filter(|x| x.0 == account)
+            .map(|x| x.1)
+            .sum();
+        p + f + e.credits.get(&account).copied().unwrap_or(0)
+    }
+
     /// Transactions executed (aborted ones included).
     pub fn tx_count(&self) -> usize {
         lock(&self.chain).txs.len()
@@ -1268,8 +1758,171 @@ mod tests {
                 validator_amount: 100_000 * TON,
                 others_amount: 200_000 * TON,
             }],
+            singles: vec![SingleSpec {
+                account: single_account(0),
+                owner: wallet_address(WALLET_ID, key().verifying_key().to_bytes()).unwrap(),
+                validator_pubkey: [5u8; 32],
+                balance: TON,
+            }],
             apr_bps: 400,
             tick_ms: 0,
+        }
+    }
+
+    /// A signed external message carrying `body` to `dst` (the owner's op to its pool).
+    fn ext_body(k: &SigningKey, seqno: u32, valid_until: u32, dst: MsgAddress, value: u128, body: Cell) -> String {
+        let m = Message {
+            info: Message::transfer(dst, BigUint::from(value), true).info,
+            init: None::<StateInit>,
+            body,
+        }
+        .normalize()
+        .unwrap();
+        let body = V4R2::create_sign_body(WALLET_ID, valid_until, seqno, [SendMsgAction { mode: 3, message: m }]);
+        let sig = k.sign(&body.to_cell(NoArgs::EMPTY).unwrap().hash()).to_bytes();
+        let wallet = wallet_address(WALLET_ID, k.verifying_key().to_bytes()).unwrap();
+        let msg = Message {
+            info: CommonMsgInfo::ExternalIn(tlb_ton::message::ExternalInMsgInfo {
+                src: MsgAddress::NULL,
+                dst: wallet,
+                import_fee: BigUint::ZERO,
+            }),
+            init: None::<StateInit>,
+            body: V4R2::wrap_signed_external(body, sig),
+        };
+        boc_of(msg.to_cell(()).unwrap())
+    }
+
+    /// The owner's `OP::WITHDRAW` body: op, query_id, amount (Coins).
+    fn withdraw_body(amount: u128) -> Cell {
+        let mut b = Cell::builder();
+        use tlb_ton::bits::ser::BitWriterExt;
+        b.pack(OP_WITHDRAW, ())
+            .unwrap()
+            .pack(7u64, ())
+            .unwrap()
+            .pack_as::<_, &tlb_ton::currency::Grams>(&BigUint::from(amount), ())
+            .unwrap();
+        b.into_cell()
+    }
+
+    #[test]
+    fn success_single_nominator_stakes_all_then_the_owner_withdraws_after_recovery() {
+        let mut c = Chain::new(genesis()).unwrap();
+        let k = key();
+        let me = wallet_address(WALLET_ID, k.verifying_key().to_bytes()).unwrap();
+        let pool = pool_address(single_account(0));
+        let vu = c.now + 60;
+        // a deposit is a plain transfer (empty body)
+        let r = c.external(&ext_body(&k, 0, vu, pool, 20_000 * TON, Cell::default()));
+        assert_eq!(code(r), "ok");
+        assert_eq!(c.accounts[&pool].balance, 20_001 * TON);
+        let before = circulation(&c);
+        // elections open: the validator stakes all but the 1 TON reserve
+        c.advance(u64::from(c.g.timing[0] - c.g.timing[1]));
+        assert_eq!(c.accounts[&pool].balance, TON);
+        assert_eq!(c.elector.held(), 20_000 * TON);
+        // nothing is liquid: a withdrawal throws 0x2004 and bounces, the stake stays
+        let seqno = c.accounts[&me].wallet.as_ref().unwrap().seqno;
+        let r = c.external(&ext_body(
+            &k,
+            seqno,
+            c.now + 60,
+            pool,
+            TON / 10,
+            withdraw_body(5_000 * TON),
+        ));
+        assert_eq!(code(r), "ok");
+        let t = c.txs.iter().rev().find(|t| t.account == pool).unwrap();
+        assert!(t.aborted && t.exit_code == ERROR_INSUFFICIENT_BALANCE);
+        assert_eq!(c.elector.held(), 20_000 * TON);
+        // round + hold later the stake comes back with the bonus
+        c.advance(u64::from(c.g.timing[0] * 2 + c.g.timing[3]));
+        let back = c.accounts[&pool].balance;
+        assert_eq!(
+            c.elector.held(),
+            0,
+            "recovered, and not staked again before the next elections"
+        );
+        assert!(back > 20_001 * TON, "the bonus came back with the stake");
+        assert_eq!(circulation(&c), before + c.minted);
+        // a partial withdrawal pays exactly that amount (plus the value's change)
+        let seqno = c.accounts[&me].wallet.as_ref().unwrap().seqno;
+        let mine = c.accounts[&me].balance;
+        let r = c.external(&ext_body(
+            &k,
+            seqno,
+            c.now + 60,
+            pool,
+            TON / 10,
+            withdraw_body(5_000 * TON),
+        ));
+        assert_eq!(code(r), "ok");
+        assert_eq!(c.accounts[&pool].balance, back - 5_000 * TON);
+        assert!(c.accounts[&me].balance > mine + 4_999 * TON);
+        assert_eq!(circulation(&c), before + c.minted);
+    }
+
+    #[test]
+    fn fail_single_nominator_ignores_strangers_and_refuses_a_short_body() {
+        let mut c = Chain::new(genesis()).unwrap();
+        let k = key();
+        let pool = pool_address(single_account(0));
+        // "d" is not the single-nominator's: op 0 then query_id:uint64 underflows (exit 9)
+        let r = c.external(&ext_body(&k, 0, c.now + 60, pool, 50 * TON, comment("d")));
+        assert_eq!(code(r), "ok");
+        let t = c.txs.iter().rev().find(|t| t.account == pool).unwrap();
+        assert!(t.aborted && t.exit_code == 9);
+        assert_eq!(c.accounts[&pool].balance, TON, "the value bounced back");
+        // the elector answers its get-methods; nothing is staked
+        let e = &c.elector;
+        assert_eq!(e.held(), 0);
+        assert!(frozen_dict(&BTreeMap::new()).is_none());
+    }
+
+    #[test]
+    fn success_frozen_dict_round_trips_through_tlb() {
+        use tlb_ton::hashmap::Hashmap;
+        let mut frozen = BTreeMap::new();
+        for i in 0..5u8 {
+            frozen.insert([i * 50; 32], ([i; 32], u128::from(i) * 1_000 * TON + 1));
+        }
+        frozen.insert([0xff; 32], ([9; 32], 7));
+        let cell = frozen_dict(&frozen).unwrap();
+        let boc = boc_of(cell);
+        let back = BagOfCells::deserialize(base64::engine::general_purpose::STANDARD.decode(boc).unwrap())
+            .unwrap()
+            .into_single_root()
+            .unwrap();
+        let parsed: Vec<(BitVec<u8, Msb0>, Frozen)> =
+            back.parser().parse_as::<_, Hashmap<tlb_ton::Same>>((256, ())).unwrap();
+        assert_eq!(parsed.len(), frozen.len());
+        for (key, f) in parsed {
+            let pk: [u8; 32] = key.into_vec().try_into().unwrap();
+            assert_eq!(frozen[&pk], (f.addr, f.stake));
+        }
+    }
+
+    /// How a reader parses a frozen-dictionary value.
+    struct Frozen {
+        addr: [u8; 32],
+        stake: u128,
+    }
+
+    impl<'de> tlb_ton::de::CellDeserialize<'de> for Frozen {
+        type Args = ();
+        fn parse(
+            p: &mut tlb_ton::de::CellParser<'de>,
+            (): (),
+        ) -> std::result::Result<Self, tlb_ton::de::CellParserError<'de>> {
+            let addr: [u8; 32] = p.unpack(())?;
+            let _weight: u64 = p.unpack(())?;
+            let stake: BigUint = p.unpack_as::<_, tlb_ton::currency::Grams>(())?;
+            let _banned: bool = p.unpack(())?;
+            Ok(Frozen {
+                addr,
+                stake: u128::try_from(&stake).unwrap(),
+            })
         }
     }
 
@@ -1336,17 +1989,17 @@ mod tests {
             .filter(|p| p.state != 0)
             .map(|p| p.stake_amount_sent + TON)
             .sum();
-        balances + at_elector + c.burned
+        balances + at_elector + c.elector.held() + c.burned
     }
 
     proptest::proptest! {
-        /// Any sequence of deposits, withdrawals, forged and replayed messages and time
-        /// conserves TON (what circulates = genesis + the elector's rewards), a refused
-        /// message changes nothing, and no nominator position is ever below the pool's
-        /// minimum.
+        /// Any sequence of deposits, withdrawals (nominator and single-nominator pools),
+        /// forged and replayed messages and time conserves TON (what circulates = genesis +
+        /// the elector's rewards), a refused message changes nothing, no nominator position
+        /// is ever below the pool's minimum and a single-nominator pool keeps its reserve.
         #[test]
         fn success_ton_is_conserved_and_refusals_change_nothing(
-            steps in proptest::collection::vec((0u8..5, 0u128..40_000, 0u64..1_500, 0u8..3), 1..40),
+            steps in proptest::collection::vec((0u8..7, 0u128..40_000, 0u64..1_500, 0u8..3), 1..40),
         ) {
             let mut g = genesis();
             g.pools = (0..3).map(|i| PoolSpec { account: pool_account(i), ..g.pools[0].clone() }).collect();
@@ -1362,6 +2015,8 @@ mod tests {
                     1 => ext_pool(&k, owner, pool, seqno, vu, TON, "w"),
                     2 => ext_pool(&SigningKey::from_bytes(&[3u8; 32]), owner, pool, seqno, vu, tons * TON, "d"),
                     3 => ext_pool(&k, owner, pool, seqno.saturating_sub(1).min(seqno + 1), vu - 61, TON, "d"),
+                    5 => ext_body(&k, seqno, vu, pool_address(single_account(0)), tons * TON, Cell::default()),
+                    6 => ext_body(&k, seqno, vu, pool_address(single_account(0)), TON / 10, withdraw_body(tons * TON)),
                     _ => {
                         c.advance(secs);
                         String::new()
@@ -1375,7 +2030,7 @@ mod tests {
                     };
                     let txs = c.txs.len();
                     let refused = c.external(&msg).is_err();
-                    proptest::prop_assert_eq!(refused, kind >= 2, "kind {} refused: {}", kind, refused);
+                    proptest::prop_assert_eq!(refused, kind == 2 || kind == 3, "kind {} refused: {}", kind, refused);
                     if refused {
                         let mut after: Vec<_> = c.accounts.iter().map(|(a, x)| (*a, x.balance)).collect();
                         after.sort_by_key(|x| x.0.address);
@@ -1387,6 +2042,8 @@ mod tests {
                 for p in c.pools.values() {
                     proptest::prop_assert!(p.nominators.values().all(|n| n.amount + n.pending >= p.spec.min_nominator_stake));
                 }
+                // the single-nominator pool never pays out its storage reserve
+                proptest::prop_assert!(c.accounts[&pool_address(single_account(0))].balance >= SINGLE_MIN_TON_FOR_STORAGE);
             }
         }
     }
@@ -1401,6 +2058,11 @@ mod tests {
                 "pool {i} {raw} is in config/localnet.toml"
             );
         }
+        let single = pool_address(single_account(0)).to_hex();
+        assert!(
+            text.contains(&format!("single_nominator_pools = [\"{single}\"]")),
+            "the single-nominator pool {single} is in config/localnet.toml"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `ton-localnet`: our local TON chain for the demo and manual runs: toncenter's API
-//! subset on 127.0.0.1:8081, nominator pools at the addresses `config/localnet.toml` pins
-//! (`-1:<pool_account(i)>`), the treasury's wallet v4r2 with its key written to a file,
+//! subset on 127.0.0.1:8081, nominator pools and a single-nominator pool at the addresses
+//! `config/localnet.toml` pins (`-1:<pool_account(i)>`, `-1:<single_account(i)>`), the
+//! elector's get-methods, the treasury's wallet v4r2 with its key written to a file,
 //! the clock ticking on a timer with rounds and holds scaled down from ConfigParam 15.
 //!
 //! ```text
@@ -15,7 +16,7 @@ use clap::Parser;
 use ed25519_dalek::SigningKey;
 
 use softstake_localchains::ton::{
-    pool_account, pool_address, start, wallet_address, PoolSpec, TonGenesis, TON, WALLET_ID,
+    pool_account, pool_address, single_account, start, wallet_address, PoolSpec, SingleSpec, TonGenesis, TON, WALLET_ID,
 };
 
 /// Runs a local TON chain until Ctrl-C.
@@ -37,6 +38,10 @@ struct Args {
     /// Nominator pools (mainnet: 2 per validator, for even and odd rounds).
     #[arg(long, default_value_t = 6)]
     pools: u8,
+    /// Single-nominator pools owned by the treasury wallet (at `-1:<single_account(i)>`),
+    /// for a validator the exchange runs itself; their validators stake all they hold.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=100))]
+    single_nominators: u8,
     /// Round length, chain seconds (mainnet 65 536); the other ConfigParam 15 values keep
     /// mainnet's proportions (elections start ½, end ⅛ of a round before its end; stake held ½).
     #[arg(long, default_value_t = 64)]
@@ -81,6 +86,16 @@ async fn main() -> Result<()> {
         wallets: vec![(public, args.balance_ton * TON)],
         uninit_wallets: vec![],
         pools,
+        singles: (0..args.single_nominators)
+            .map(|i| -> anyhow::Result<SingleSpec> {
+                Ok(SingleSpec {
+                    account: single_account(i),
+                    owner: wallet_address(WALLET_ID, public)?,
+                    validator_pubkey: single_account(i + 128),
+                    balance: TON,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
         apr_bps: args.apr_bps,
         tick_ms: args.tick_ms,
     };
@@ -98,6 +113,12 @@ async fn main() -> Result<()> {
     );
     for i in 0..args.pools {
         println!("  nominator pool {}", pool_address(pool_account(i)).to_hex());
+    }
+    for i in 0..args.single_nominators {
+        println!(
+            "  single-nominator pool {} (owner: the treasury wallet)",
+            pool_address(single_account(i)).to_hex()
+        );
     }
     println!("  rounds of {e} s, stake held {} s after a round", e / 2);
     tokio::signal::ctrl_c().await?;
