@@ -46,6 +46,12 @@ pub struct ValidatorCandidate {
     /// False when jailed, retired, not in the active set, or not open to delegation (an
     /// Aptos owner's own stake pool): listed for the network's stake, never chosen.
     pub active: bool,
+    /// Run by the exchange itself (a TON single-nominator pool the treasury owns): all of
+    /// its stake is ours by design, so the cap on our share of a validator's stake
+    /// (`max_validator_stake_share_bps`) does not apply to it. False for every
+    /// third-party validator.
+    #[serde(default)]
+    pub own_validator: bool,
 }
 
 /// What the selection wants a validator to hold.
@@ -87,8 +93,12 @@ fn score(c: &ValidatorCandidate) -> u64 {
         * u64::from(BPS_DENOMINATOR.saturating_sub(c.commission_bps))
 }
 
-/// Our stake allowed at `c` by its share of the validator's stake.
+/// Our stake allowed at `c` by its share of the validator's stake (unbounded at our own
+/// validator, [`ValidatorCandidate::own_validator`]).
 fn stake_share_cap(c: &ValidatorCandidate, policy: &ValidatorPolicy) -> Result<Amount> {
+    if c.own_validator {
+        return Ok(Amount(u128::MAX));
+    }
     c.total_stake.mul_div_floor(
         u128::from(policy.max_validator_stake_share_bps),
         u128::from(BPS_DENOMINATOR),
@@ -304,6 +314,7 @@ mod tests {
             total_stake: Amount(stake),
             performance_bps: perf,
             active: true,
+            own_validator: false,
         }
     }
 
@@ -347,6 +358,23 @@ mod tests {
         let s = select(&set(), &BTreeMap::new(), Amount(1_000_000), &policy(), 0).unwrap();
         assert!(s.targets.iter().all(|t| t.target <= Amount(200_000)));
         assert_eq!(s.notes.len(), 1, "{:?}", s.notes);
+    }
+
+    #[test]
+    fn success_own_validator_is_not_capped_by_its_stake_share() {
+        // our own validator holds only our stake (0 of its own before we delegate): a
+        // third party's would be capped at 10 % of that, ours takes its pool share
+        let mut own = cand("own", 0, 0, 10_000);
+        own.own_validator = true;
+        let mut set = set();
+        set.push(own.clone());
+        let s = select(&set, &BTreeMap::new(), Amount(1_000_000), &policy(), 0).unwrap();
+        let t = s.targets.iter().find(|t| t.validator == "own").unwrap();
+        assert_eq!(t.target, Amount(500_000), "the 50 % pool share, not 10 % of its stake");
+        own.own_validator = false;
+        *set.last_mut().unwrap() = own;
+        let s = select(&set, &BTreeMap::new(), Amount(1_000_000), &policy(), 0).unwrap();
+        assert!(s.targets.iter().all(|t| t.validator != "own" || t.target.is_zero()));
     }
 
     #[test]

@@ -62,6 +62,7 @@ fn validators() -> Vec<ValidatorCandidate> {
             total_stake: Amount(1_000_000_000),
             performance_bps: 10_000,
             active: true,
+            own_validator: false,
         })
         .collect();
     v.push(ValidatorCandidate {
@@ -71,6 +72,7 @@ fn validators() -> Vec<ValidatorCandidate> {
         total_stake: Amount(100_000_000_000),
         performance_bps: 10_000,
         active: true,
+        own_validator: false,
     });
     v
 }

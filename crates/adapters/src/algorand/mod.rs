@@ -820,6 +820,7 @@ impl ChainAdapter for AlgorandAdapter {
                 total_stake: Amount(MAX_ONLINE_STAKE),
                 performance_bps: if has_key { 10_000 } else { 0 },
                 active: rekeyed && has_key,
+                own_validator: false,
             });
         }
         Ok(out)

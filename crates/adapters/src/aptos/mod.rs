@@ -549,6 +549,7 @@ impl ChainAdapter for AptosAdapter {
                     total_stake: Amount(v.voting_power),
                     performance_bps: wire::performance_bps(&perf, v.index),
                     active: false,
+                    own_validator: false,
                 });
                 continue;
             }
@@ -574,6 +575,7 @@ impl ChainAdapter for AptosAdapter {
                 total_stake: Amount(v.voting_power),
                 performance_bps: wire::performance_bps(&perf, v.index),
                 active: true,
+                own_validator: false,
             });
         }
         Ok(out)

@@ -699,6 +699,7 @@ impl ChainAdapter for CardanoAdapter {
                 performance_bps: 10_000,
                 active: !retiring.contains(&p.pool_id),
                 id: p.pool_id,
+                own_validator: false,
             });
         }
         Ok(out)

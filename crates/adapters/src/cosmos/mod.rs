@@ -935,6 +935,7 @@ impl ChainAdapter for CosmosAdapter {
                     performance_bps: 10_000,
                     active: !v.jailed,
                     id: v.operator_address,
+                    own_validator: false,
                 });
             }
             match r.pagination.map(|p| p.next_key).filter(|k| !k.is_empty()) {

@@ -508,6 +508,7 @@ impl ChainAdapter for BscAdapter {
                 total_stake: to_amount(CHAIN, "totalPooledBNB", total)?,
                 performance_bps: if info.jailed || !earning { 0 } else { 10_000 },
                 active: earning && !info.jailed,
+                own_validator: false,
             });
         }
         Ok(out)

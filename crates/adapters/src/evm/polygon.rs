@@ -647,6 +647,7 @@ impl ChainAdapter for PolygonAdapter {
                     0
                 },
                 active,
+                own_validator: false,
             });
         }
         Ok(out)

@@ -223,6 +223,7 @@ impl ChainAdapter for RoninAxsAdapter {
             total_stake: to_amount(CHAIN, "getStakingTotal", total)?,
             performance_bps: 10_000,
             active: true,
+            own_validator: false,
         }])
     }
 

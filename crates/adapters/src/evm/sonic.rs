@@ -565,6 +565,7 @@ impl ChainAdapter for SonicAdapter {
                 total_stake: to_amount(CHAIN, "receivedStake", v.receivedStake)?,
                 performance_bps: if active { 10_000 } else { 0 },
                 active,
+                own_validator: false,
             });
         }
         Ok(out)

@@ -571,6 +571,7 @@ pub fn candidates(validators: &[ActiveValidator], epoch: u64) -> Vec<ValidatorCa
                 .checked_div(median)
                 .map_or(10_000, |p| u32::try_from(p).unwrap_or(u32::MAX)),
             active: true,
+            own_validator: false,
         })
         .collect()
 }

@@ -660,6 +660,7 @@ impl ChainAdapter for MultiversxAdapter {
                 total_stake: Amount(stake),
                 performance_bps: 10_000,
                 active: true,
+                own_validator: false,
             });
         }
         Ok(out)

@@ -666,6 +666,7 @@ impl ChainAdapter for NearAdapter {
                 total_stake: yocto(c.stake),
                 performance_bps,
                 active: !c.is_slashed,
+                own_validator: false,
             });
         }
         Ok(out)

@@ -1103,6 +1103,7 @@ fn build_validators(cfg: &SimConfig) -> Result<Vec<SimValidator>> {
                         total_stake: to_token(v.stake_lamports, "SOL", 9)?,
                         performance_bps: perf(v.inflation_lamports, v.stake_lamports),
                         active: v.stake_lamports > 0,
+                        own_validator: false,
                     },
                     solana_rate: (v.inflation_lamports, v.stake_lamports.max(1)),
                 })
@@ -1121,6 +1122,7 @@ fn build_validators(cfg: &SimConfig) -> Result<Vec<SimValidator>> {
                         total_stake: to_token(v.tokens_uatom, "ATOM", 6)?,
                         performance_bps: 10_000,
                         active: v.tokens_uatom > 0,
+                        own_validator: false,
                     },
                     solana_rate: (src.inflation_lamports, src.stake_lamports.max(1)),
                 })
@@ -1151,6 +1153,7 @@ fn build_validators(cfg: &SimConfig) -> Result<Vec<SimValidator>> {
                             total_stake: to_token(x.votes.saturating_mul(1_000_000), "TRX", 6)?,
                             performance_bps: perf_bps,
                             active: x.active,
+                            own_validator: false,
                         },
                         solana_rate: (src.inflation_lamports, src.stake_lamports.max(1)),
                     })
@@ -1177,6 +1180,7 @@ fn build_validators(cfg: &SimConfig) -> Result<Vec<SimValidator>> {
                             total_stake: to_token(v.stake_lamports, "SOL", 9)?,
                             performance_bps: perf(v.inflation_lamports, v.stake_lamports),
                             active: true,
+                            own_validator: false,
                         },
                         solana_rate: (v.inflation_lamports, v.stake_lamports),
                     })

@@ -548,6 +548,7 @@ impl ChainAdapter for SolanaAdapter {
                 total_stake: Amount(u128::from(v.activated_stake)),
                 performance_bps: u32::try_from(credits(v).saturating_mul(10_000) / median).unwrap_or(u32::MAX),
                 active,
+                own_validator: false,
             });
         }
         Ok(out)

@@ -419,6 +419,7 @@ pub fn candidates(validators: &[pb::Validator], epoch: u64) -> Result<Vec<Valida
                     .checked_div(median)
                     .map_or(10_000, |p| u32::try_from(p).unwrap_or(u32::MAX)),
                 active: true,
+                own_validator: false,
             })
         })
         .collect()

@@ -699,6 +699,7 @@ impl ChainAdapter for TronAdapter {
                 total_stake: Amount(sun("voteCount", w.vote_count)?.saturating_mul(SUN_PER_TRX)),
                 performance_bps,
                 active: true,
+                own_validator: false,
             });
         }
         Ok(out)
