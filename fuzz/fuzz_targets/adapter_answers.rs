@@ -5,8 +5,8 @@
 //! and the BNB StakeHub / Sonic SFC custom errors in revert data; Aptos's BCS signed
 //! transactions and Move abort statuses; MultiversX's JSON transactions (the journal's
 //! payloads), `erd1` addresses and VM-query return data; TON's BoCs (toncenter's config
-//! parameters, the journal's signed external messages), get-method stack entries and
-//! addresses. Garbage is an error,
+//! parameters, the journal's signed external messages, the elector's frozen-stake
+//! dictionaries), get-method stack entries (numbers, tuples, slices) and addresses. Garbage is an error,
 //! never a panic, a hang or an allocation the input's length does not explain.
 #![no_main]
 
@@ -76,10 +76,17 @@ fuzz_target!(|data: &[u8]| {
                 drop(ton::config_15(&root));
                 drop(ton::config_19(&root));
                 drop(ton::config_34(&root));
+                drop(ton::config_1(&root));
             }
             drop(ton::external_seqno(&b64()));
+            // the elector's frozen-stake dictionary (a Hashmap 256 cell)
+            drop(ton::frozen_stakes(&serde_json::json!({"type": "cell", "value": b64()})));
             if let Ok(v) = serde_json::from_slice::<serde_json::Value>(rest) {
                 drop(ton::stack_uint("fuzz", &v));
+                drop(ton::stack_u256("fuzz", &v));
+                drop(ton::stack_items("fuzz", &v));
+                drop(ton::stack_address("fuzz", &v));
+                drop(ton::frozen_stakes(&v));
             }
             // an address that parses prints in raw form and parses back to itself
             if let Ok(a) = ton::parse_address("fuzz", &String::from_utf8_lossy(rest)) {

@@ -24,7 +24,8 @@ use softstake_adapters::{AdapterError, ChainAdapter, SecretBytes, SignedTx};
 use softstake_core::{Amount, TokenRegistry};
 use softstake_e2e::journal;
 use softstake_localchains::ton::{
-    pool_account, pool_address, start, wallet_address, LocalTon, PoolSpec, TonGenesis, WALLET_ID,
+    pool_account, pool_address, single_account, start, wallet_address, LocalTon, PoolSpec, SingleSpec, TonGenesis,
+    WALLET_ID,
 };
 use softstake_node::treasury::executor::{CrashPoint, ExecConfig, OpOutcome};
 use softstake_node::treasury::sync_token;
@@ -68,9 +69,28 @@ fn genesis() -> TonGenesis {
                 others_amount: 500_000 * TON,
             })
             .collect(),
+        singles: vec![
+            SingleSpec {
+                account: single_account(0),
+                owner: me(),
+                validator_pubkey: [7; 32],
+                balance: TON,
+            },
+            // owned by someone else: never ours to fund
+            SingleSpec {
+                account: single_account(1),
+                owner: wallet_address(WALLET_ID, [8; 32]).unwrap(),
+                validator_pubkey: [9; 32],
+                balance: TON,
+            },
+        ],
         apr_bps: 400,
         tick_ms: 0,
     }
+}
+
+fn single(i: u8) -> String {
+    pool_address(single_account(i)).to_hex()
 }
 
 fn adapter(c: &LocalTon, key: [u8; 32], global_id: Option<i32>) -> TonAdapter {
@@ -78,11 +98,26 @@ fn adapter(c: &LocalTon, key: [u8; 32], global_id: Option<i32>) -> TonAdapter {
         toncenter_url: c.url.clone(),
         api_key: None,
         pools: (0..3).map(pool).collect(),
+        single_nominator_pools: vec![],
         wallet_id: wire::DEFAULT_WALLET_ID,
         global_id,
         max_operations_per_epoch: 32,
     };
     TonAdapter::new(cfg, SecretBytes::new(key.to_vec())).unwrap()
+}
+
+/// An adapter over single-nominator pools `singles` only.
+fn single_adapter(c: &LocalTon, singles: &[u8]) -> TonAdapter {
+    let cfg = TonConfig {
+        toncenter_url: c.url.clone(),
+        api_key: None,
+        pools: vec![],
+        single_nominator_pools: singles.iter().map(|i| single(*i)).collect(),
+        wallet_id: wire::DEFAULT_WALLET_ID,
+        global_id: Some(GLOBAL_ID),
+        max_operations_per_epoch: 32,
+    };
+    TonAdapter::new(cfg, SecretBytes::new(seed().to_vec())).unwrap()
 }
 
 fn guarded(c: &LocalTon) -> Arc<dyn ChainAdapter> {
@@ -236,6 +271,99 @@ async fn success_ton_nominator_pool_lifecycle_on_the_local_chain() {
         &["d-a", "d-b", "d-c", "u-b", "w-b", "u-a", "w-a"],
     )
     .await;
+}
+
+/// A single-nominator pool our wallet owns, for the exchange's own validator: a deposit is
+/// a plain transfer the validator stakes whole when the elections open, the stake is read
+/// at the elector (participants, frozen dictionary, credits), an exit above what the pool
+/// holds outside the elector is refused, the bonus realized from growth after the
+/// recovery, a partial exit (op 0x1000) paid at once, zero drift; a pool owned by another
+/// wallet is refused before anything is signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_single_nominator_pool_lifecycle_on_the_local_chain() {
+    let c = start(genesis(), 0).await.unwrap();
+    let chain = journal::guarded(single_adapter(&c, &[0]), 1_000, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let store = journal::sqlite_store(dir.path(), "ton-single").await;
+    let reg = TokenRegistry::from_toml_str(softstake_node::config::EMBEDDED_TOKENS).unwrap();
+    let ton = reg.get("TON").unwrap();
+    let (s, account) = (single(0), single_account(0));
+    let pool_addr = pool_address(account);
+
+    let vals = chain.validators().await.unwrap();
+    assert_eq!((vals.len(), vals[0].commission_bps, vals[0].active), (1, 0, true));
+    assert_eq!(
+        run(&store, chain.as_ref(), op("d-s", OpKind::Delegate, &s, 20_000 * TON)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(c.balance(&pool_addr), 20_001 * TON, "a plain transfer: no deposit fee");
+    assert_eq!(
+        journal::amount_at(chain.as_ref(), &s, StakeState::Activating).await,
+        20_000 * TON
+    );
+
+    // the elections open: our validator stakes all but the 1 TON reserve
+    c.advance_secs(301);
+    assert_eq!(c.at_elector(account), 20_000 * TON);
+    assert_eq!(
+        journal::amount_at(chain.as_ref(), &s, StakeState::Active).await,
+        20_000 * TON,
+        "participant_list_extended"
+    );
+    c.advance_secs(300);
+    let frozen = chain.positions().await.unwrap();
+    assert_eq!(frozen.len(), 1);
+    assert_eq!(
+        (frozen[0].state, frozen[0].amount),
+        (StakeState::Active, Amount(20_000 * TON))
+    );
+    assert!(frozen[0].eta.is_some(), "past_elections' unfreeze_at");
+    let early = chain.undelegate("u-early", &s, Amount(1_000 * TON)).await.unwrap_err();
+    assert!(
+        matches!(&early, AdapterError::BadInput { message, .. } if message.contains("at the elector")),
+        "{early}"
+    );
+
+    // unfrozen with the bonus, recovered by the validator: the growth is the reward
+    c.advance_secs(1_563 - 601);
+    assert_eq!(c.at_elector(account), 0);
+    let growth = c.balance(&pool_addr) - 20_001 * TON;
+    assert!(growth > 0, "the elector's bonus");
+    let now = chain.now().await.unwrap();
+    let synced = sync_token(&store, chain.as_ref(), now).await.unwrap();
+    assert_eq!(synced.new_amount, Amount(growth));
+
+    // op 0x1000 pays a part at once; the withdrawal books it
+    let before = c.balance(&me());
+    assert_eq!(
+        run(&store, chain.as_ref(), op("u-s", OpKind::Undelegate, &s, 5_000 * TON)).await,
+        OpOutcome::Confirmed
+    );
+    assert_eq!(c.balance(&pool_addr), 15_001 * TON + growth, "exactly the amount left");
+    assert!(c.balance(&me()) > before + 4_999 * TON);
+    assert_eq!(
+        run(&store, chain.as_ref(), op("w-s", OpKind::Withdraw, &s, 5_000 * TON)).await,
+        OpOutcome::Confirmed
+    );
+    journal::assert_zero_drift(&store, chain.as_ref(), ton, &["d-s", "u-s", "w-s"]).await;
+
+    // another owner's pool: refused before signing, and the doctor says why
+    let other = single_adapter(&c, &[1]);
+    let e = other
+        .delegate("d-x", &single(1), Amount(1_000 * TON))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, AdapterError::BadInput { message, .. } if message.contains("not by our wallet")),
+        "{e}"
+    );
+    let pre = other.preflight().await.unwrap();
+    assert!(
+        pre.checks.iter().any(
+            |c| c.verdict == softstake_adapters::preflight::Verdict::Fail && c.detail.contains("not by our wallet")
+        ),
+        "{pre:?}"
+    );
 }
 
 /// `tx` with one bit of its signature flipped (what a tamperer would send).
@@ -420,6 +548,7 @@ async fn success_ton_deposit_signed_by_the_hsm_deploys_the_wallet() {
         toncenter_url: c.url.clone(),
         api_key: None,
         pools: vec![pool(0)],
+        single_nominator_pools: vec![],
         wallet_id: wire::DEFAULT_WALLET_ID,
         global_id: Some(GLOBAL_ID),
         max_operations_per_epoch: 32,
@@ -447,8 +576,8 @@ async fn success_ton_deposit_signed_by_the_hsm_deploys_the_wallet() {
     assert_eq!(c.nominator(pool_account(0), &wallet).map(|n| n.0), Some(20_000 * TON));
 }
 
-/// `softstake doctor` passes against the local chain (global id, timing, wallet, pools,
-/// the round and unbonding against tokens.toml) and fails with its fix for an empty
+/// `softstake doctor` passes against the local chain (global id, timing, wallet, pools, a
+/// single-nominator pool our wallet owns, the round and unbonding against tokens.toml) and fails with its fix for an empty
 /// wallet and for another network's global id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn success_doctor_passes_on_the_local_chain_and_names_its_faults() {
@@ -458,8 +587,9 @@ async fn success_doctor_passes_on_the_local_chain_and_names_its_faults() {
     let pools: Vec<String> = (0..3).map(|i| format!("\"{}\"", pool(i))).collect();
     let rest = |g: &str| {
         format!(
-            "genesis_hash = \"{g}\"\n[chains.TON.ton]\npools = [{}]\n",
-            pools.join(", ")
+            "genesis_hash = \"{g}\"\n[chains.TON.ton]\npools = [{}]\nsingle_nominator_pools = [\"{}\"]\n",
+            pools.join(", "),
+            single(0)
         )
     };
     let good = run(&net(dir.path(), "TON", "ton", &c.url, &seed(), &rest("-77")), "TON").await;

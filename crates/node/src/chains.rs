@@ -738,6 +738,11 @@ pub fn build(
                     toncenter_url,
                     api_key,
                     pools: address_list(symbol, "ton.pools", &t.pools)?,
+                    single_nominator_pools: address_list(
+                        symbol,
+                        "ton.single_nominator_pools",
+                        &t.single_nominator_pools,
+                    )?,
                     wallet_id: t.wallet_id.unwrap_or(DEFAULT_WALLET_ID),
                     // TON pins its global id (ConfigParam 19: mainnet -239, testnet -3) in genesis_hash
                     global_id,

@@ -126,8 +126,16 @@ pub struct ChainConfig {
 pub struct TonSettings {
     /// The nominator pools to delegate to (raw `-1:…` or user-friendly addresses, or
     /// `env:VAR` holding comma-separated ones); 1 to 256. Exits take whole positions, so
-    /// list several pools: each is a tranche.
+    /// list several pools: each is a tranche. May be empty when single-nominator pools are
+    /// listed.
+    #[serde(default)]
     pub pools: Vec<String>,
+    /// Single-nominator pools (orbs-network/single-nominator) the treasury wallet owns, for
+    /// a validator the exchange runs itself (same address forms). Deposits are plain
+    /// transfers; exits (op 0x1000) are paid at once from what the pool holds outside the
+    /// elector.
+    #[serde(default)]
+    pub single_nominator_pools: Vec<String>,
     /// Wallet v4r2 subwallet id; default 698983191 (the basechain default).
     #[serde(default)]
     pub wallet_id: Option<u32>,
@@ -1241,7 +1249,8 @@ fn check_algorand(symbol: &str, chain: &ChainConfig) -> Result<(), String> {
     }
 }
 
-/// `[chains.X.ton]`: required by the ton adapter, taken by no other, with 1 to 256 pools;
+/// `[chains.X.ton]`: required by the ton adapter, taken by no other, with 1 to 256 pools
+/// (nominator and single-nominator together);
 /// a pinned `genesis_hash` must be the global id (a 32-bit integer).
 fn check_ton(symbol: &str, chain: &ChainConfig) -> Result<(), String> {
     match (&chain.ton, chain.adapter.as_str()) {
@@ -1249,9 +1258,10 @@ fn check_ton(symbol: &str, chain: &ChainConfig) -> Result<(), String> {
         (Some(_), a) if a != "ton" && a != "sim" => {
             Err(format!("chains.{symbol}.ton: only the ton adapter takes it, not {a:?}"))
         }
-        (Some(c), _) if c.pools.is_empty() || c.pools.len() > 256 => Err(format!(
-            "chains.{symbol}.ton.pools: {} pools; list 1 to 256 nominator pools",
-            c.pools.len()
+        (Some(c), _) if c.pools.len() + c.single_nominator_pools.len() == 0 || c.pools.len() + c.single_nominator_pools.len() > 256 => Err(format!(
+            "chains.{symbol}.ton.pools: {} nominator and {} single-nominator pools; list 1 to 256 in all",
+            c.pools.len(),
+            c.single_nominator_pools.len()
         )),
         (Some(_), "ton") => match chain.genesis_hash.as_deref().map(str::parse::<i32>) {
             Some(Err(_)) => Err(format!(

@@ -30,6 +30,24 @@
 //! undelegate whole positions, and what it releases beyond the need returns to the buffer
 //! and is delegated again at the next election. A partial undelegation is refused.
 //!
+//! **Single-nominator pools** (orbs-network/single-nominator `contracts/single-nominator.fc`,
+//! for a validator the exchange runs itself; `single_nominator_pools`):
+//!
+//! ```text
+//!  delegate    wallet → pool, bounceable, value = amount, EMPTY body (any other body from
+//!              a stranger is ignored or throws 9). Checked first: get_roles' owner is our
+//!              wallet, or the funds could never come back
+//!  undelegate  wallet → pool, 0.1 TON, op 0x1000 (query_id, amount): the pool pays
+//!              min(amount, balance − 1 TON − msg value) at once (mode 64), exit 0x2004
+//!              when nothing is free. Stake at the elector cannot leave before the
+//!              validator recovers it: an undelegation above what the pool holds is refused
+//!  positions   the pool's balance less its 1 TON reserve = activating (our validator
+//!              stakes it at the next elections); at the elector (ConfigParam 1):
+//!              participant_list_extended (current elections) + past_elections' frozen
+//!              dictionaries + compute_returned_stake (credits not recovered) = active
+//!  rewards     the elector's bonuses, returned with the stake: growth, as above
+//! ```
+//!
 //! Timing is read from the chain, not assumed: the round (epoch) is `ConfigParam 15`
 //! `validators_elected_for` (65 536 s on mainnet), unbonding is that plus
 //! `stake_held_for` (32 768 s); the current round is `ConfigParam 34`'s `utime_since` /
@@ -72,10 +90,18 @@ pub const VALIDITY_SECS: u32 = 600;
 /// How long after `valid_until` a message unknown to the indexer counts as expired (the
 /// indexer's lag behind the chain), seconds.
 pub const INDEX_LAG_SECS: u32 = 60;
+/// Value sent with a single-nominator withdrawal (op 0x1000); the pool returns what its
+/// gas leaves of it with the amount (mode 64), nanotons.
+pub const SINGLE_WITHDRAW_VALUE: u128 = TON / 10;
+/// What a single-nominator pool keeps for storage (`MIN_TON_FOR_STORAGE`), nanotons.
+pub const SINGLE_MIN_TON_FOR_STORAGE: u128 = TON;
 /// The prefix of a withdrawal's id: the pool pays by itself, nothing is sent.
 const RETURNED: &str = "returned:";
 /// Most pools one adapter reads (the loops' bound).
 const MAX_POOLS: usize = 256;
+/// Most elements read from one of the elector's lists (participants, past elections;
+/// mainnet elects at most 400 validators).
+const MAX_LIST: usize = 4_096;
 
 /// Settings of the TON adapter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +113,9 @@ pub struct TonConfig {
     pub api_key: Option<String>,
     /// The nominator pools the exchange delegates to (raw `-1:…` or user-friendly).
     pub pools: Vec<String>,
+    /// Single-nominator pools our wallet owns (orbs-network/single-nominator), for a
+    /// validator the exchange runs itself.
+    pub single_nominator_pools: Vec<String>,
     /// Wallet v4r2 subwallet id (698983191 by default).
     pub wallet_id: u32,
     /// The network's global id the chain must report (ConfigParam 19: mainnet −239,
@@ -127,6 +156,21 @@ struct Nominator {
     withdraw_requested: bool,
 }
 
+/// What a single-nominator pool holds, as its owner sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SingleHolding {
+    /// `get_roles`' owner (the only address that may withdraw).
+    pub owner: MsgAddress,
+    /// `get_roles`' validator (the wallet that stakes at the elector).
+    pub validator: MsgAddress,
+    /// The pool's balance less its 1 TON storage reserve: withdrawable now, nanotons.
+    pub liquid: u128,
+    /// What the elector holds for the pool (current elections, frozen, credits), nanotons.
+    pub at_elector: u128,
+    /// When the earliest frozen stake unfreezes (Unix seconds), if any.
+    pub unfreeze_at: Option<u32>,
+}
+
 /// What a withdrawal books: the pool paid by itself.
 #[derive(Debug, Serialize, Deserialize)]
 struct Returned {
@@ -142,7 +186,9 @@ pub struct TonAdapter {
     key: Ed25519Key,
     wallet: MsgAddress,
     pools: Vec<MsgAddress>,
+    singles: Vec<MsgAddress>,
     timing: OnceCell<[u32; 4]>,
+    elector: OnceCell<MsgAddress>,
 }
 
 impl std::fmt::Debug for TonAdapter {
@@ -176,6 +222,8 @@ fn amount_str(what: &str, v: &Value) -> Result<u128> {
 /// What a pool's exit code means (pool.fc `throw_unless`).
 pub fn pool_exit_reason(code: i64) -> &'static str {
     match code {
+        9 => "the pool could not read the message body (cell underflow)",
+        0x2004 => "the single-nominator pool holds nothing free to pay (the rest is at the elector)",
         60 | 69 | 86 => "not a nominator of this pool",
         61 => "nominators must be in the basechain",
         62 => "the validator cannot be a nominator",
@@ -199,13 +247,11 @@ impl TonAdapter {
         if cfg.toncenter_url.trim().is_empty() {
             return Err(AdapterError::bad_input(CHAIN, "toncenter_url is empty"));
         }
-        if cfg.pools.is_empty() || cfg.pools.len() > MAX_POOLS {
+        let count = cfg.pools.len() + cfg.single_nominator_pools.len();
+        if count == 0 || count > MAX_POOLS {
             return Err(AdapterError::bad_input(
                 CHAIN,
-                format!(
-                    "pools: give 1 to {MAX_POOLS} nominator pools (have {})",
-                    cfg.pools.len()
-                ),
+                format!("pools: give 1 to {MAX_POOLS} nominator and single-nominator pools (have {count})"),
             ));
         }
         let pools = cfg
@@ -213,6 +259,20 @@ impl TonAdapter {
             .iter()
             .map(|p| wire::parse_address("pool", p))
             .collect::<Result<Vec<_>>>()?;
+        let singles = cfg
+            .single_nominator_pools
+            .iter()
+            .map(|p| wire::parse_address("single-nominator pool", p))
+            .collect::<Result<Vec<_>>>()?;
+        let mut seen = std::collections::BTreeSet::new();
+        for a in pools.iter().chain(&singles) {
+            if !seen.insert(wire::raw(a)) {
+                return Err(AdapterError::bad_input(
+                    CHAIN,
+                    format!("pool {} is configured twice", wire::raw(a)),
+                ));
+            }
+        }
         let key = Ed25519Key::from_treasury(CHAIN, key.into(), seed)?;
         let wallet = wire::wallet_address(cfg.wallet_id, key.public_key())?;
         let http = reqwest::Client::builder()
@@ -225,7 +285,9 @@ impl TonAdapter {
             key,
             wallet,
             pools,
+            singles,
             timing: OnceCell::new(),
+            elector: OnceCell::new(),
         })
     }
 
@@ -237,22 +299,26 @@ impl TonAdapter {
     /// What [`ChainAdapter::spendable`] keeps back, nanotons.
     fn fee_reserve(&self) -> u128 {
         let per_deposit = DEPOSIT_FEE + GAS_PER_MESSAGE;
-        GAS_RESERVE + per_deposit * self.pools.len() as u128
+        GAS_RESERVE + per_deposit * self.pools.len() as u128 + GAS_PER_MESSAGE * self.singles.len() as u128
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.cfg.toncenter_url.trim_end_matches('/'))
     }
 
-    fn pool(&self, validator: &str) -> Result<MsgAddress> {
+    /// A configured pool: its address and whether it is a single-nominator pool.
+    fn pool(&self, validator: &str) -> Result<(MsgAddress, bool)> {
         let a = wire::parse_address("validator", validator)?;
-        if !self.pools.contains(&a) {
-            return Err(AdapterError::bad_input(
-                CHAIN,
-                format!("{validator} is not one of the configured nominator pools"),
-            ));
+        if self.pools.contains(&a) {
+            return Ok((a, false));
         }
-        Ok(a)
+        if self.singles.contains(&a) {
+            return Ok((a, true));
+        }
+        Err(AdapterError::bad_input(
+            CHAIN,
+            format!("{validator} is not one of the configured pools"),
+        ))
     }
 
     /// One toncenter call: the JSON on success. 429 and 5xx are transient; 4xx name the
@@ -349,7 +415,7 @@ impl TonAdapter {
             return Err(AdapterError::bad_response(
                 CHAIN,
                 format!(
-                    "{method} on {}: exit code {code} (not a nominator pool?)",
+                    "{method} on {}: exit code {code} (not the contract the config names?)",
                     wire::raw(addr)
                 ),
             ));
@@ -418,6 +484,116 @@ impl TonAdapter {
         }))
     }
 
+    /// The elector's address (ConfigParam 1), read once.
+    async fn elector(&self) -> Result<MsgAddress> {
+        self.elector
+            .get_or_try_init(|| async { wire::config_1(&*self.config_param(1).await?) })
+            .await
+            .copied()
+    }
+
+    /// An account's balance (v3 `addressInformation`), nanotons.
+    async fn account_balance(&self, a: &MsgAddress) -> Result<u128> {
+        let path = format!("/api/v3/addressInformation?address={}&use_v2=false", wire::raw(a));
+        let v = self.get(&path).await?;
+        amount_str("balance", v.get("balance").unwrap_or(&json!("0")))
+    }
+
+    /// A get-method that must answer, with at least `min` stack entries.
+    async fn run_get_min(&self, addr: &MsgAddress, method: &str, stack: Vec<Value>, min: usize) -> Result<Vec<Value>> {
+        let s = self.run_get(addr, method, stack, None).await?.unwrap_or_default();
+        if s.len() < min {
+            return Err(AdapterError::bad_response(
+                CHAIN,
+                format!("{method} on {}: {} stack entries, want {min}", wire::raw(addr), s.len()),
+            ));
+        }
+        Ok(s)
+    }
+
+    /// What the elector holds for `pool` (elector-code.fc get-methods): its stake in the
+    /// current elections, its frozen stakes of past elections and its credits not yet
+    /// recovered, nanotons; and the earliest unfreeze time of a frozen stake.
+    async fn at_elector(&self, pool: &MsgAddress) -> Result<(u128, Option<u32>)> {
+        let e = self.elector().await?;
+        let add = |a: u128, b: u128, what: &str| {
+            a.checked_add(b)
+                .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("elector {what}: sum past u128")))
+        };
+        let mut held = 0u128;
+        let s = self.run_get_min(&e, "participant_list_extended", vec![], 5).await?;
+        for m in wire::stack_list("participant_list_extended", &s[4], MAX_LIST)? {
+            let m = wire::stack_items("participant", m)?;
+            let d = m.get(1).map(|d| wire::stack_items("participant data", d)).transpose()?;
+            let (Some(stake), Some(addr)) = (d.and_then(|d| d.first()), d.and_then(|d| d.get(2))) else {
+                return Err(AdapterError::bad_response(
+                    CHAIN,
+                    "participant: want [pubkey, [stake, max_factor, addr, adnl]]",
+                ));
+            };
+            if wire::stack_u256("participant addr", addr)? == pool.address {
+                held = add(held, wire::stack_uint("participant stake", stake)?, "participants")?;
+            }
+        }
+        let mut unfreeze_at: Option<u32> = None;
+        let s = self.run_get_min(&e, "past_elections", vec![], 1).await?;
+        for past in wire::stack_list("past_elections", &s[0], MAX_LIST)? {
+            let past = wire::stack_items("past election", past)?;
+            if past.len() < 5 {
+                return Err(AdapterError::bad_response(CHAIN, "past election: fewer than 5 entries"));
+            }
+            for f in wire::frozen_stakes(&past[4])?
+                .into_iter()
+                .filter(|f| f.addr == pool.address)
+            {
+                held = add(held, f.stake, "frozen stakes")?;
+                let at = u32::try_from(wire::stack_uint("unfreeze_at", &past[1])?).unwrap_or(u32::MAX);
+                unfreeze_at = Some(unfreeze_at.map_or(at, |u| u.min(at)));
+            }
+        }
+        let s = self
+            .run_get_min(&e, "compute_returned_stake", vec![wire::stack_arg_address(pool)], 1)
+            .await?;
+        held = add(held, wire::stack_uint("compute_returned_stake", &s[0])?, "credits")?;
+        Ok((held, unfreeze_at))
+    }
+
+    /// A single-nominator pool's roles and holdings.
+    ///
+    /// # Errors
+    /// [`AdapterError::BadResponse`] for answers that are not single-nominator.fc's.
+    pub async fn single_holding(&self, pool: &MsgAddress) -> Result<SingleHolding> {
+        let roles = self.run_get_min(pool, "get_roles", vec![], 2).await?;
+        let owner = wire::stack_address("get_roles owner", &roles[0])?;
+        let validator = wire::stack_address("get_roles validator", &roles[1])?;
+        let balance = self.account_balance(pool).await?;
+        let (at_elector, unfreeze_at) = self.at_elector(pool).await?;
+        Ok(SingleHolding {
+            owner,
+            validator,
+            liquid: balance.saturating_sub(SINGLE_MIN_TON_FOR_STORAGE),
+            at_elector,
+            unfreeze_at,
+        })
+    }
+
+    /// [`TonAdapter::single_holding`], refused unless our wallet owns the pool.
+    async fn owned_single(&self, pool: &MsgAddress) -> Result<SingleHolding> {
+        let h = self.single_holding(pool).await?;
+        if h.owner != self.wallet {
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!(
+                    "single-nominator pool {} is owned by {}, not by our wallet {}: funds sent there could not be withdrawn by us",
+                    wire::raw(pool),
+                    wire::raw(&h.owner),
+                    self.address()
+                ),
+            ));
+        }
+        Ok(h)
+    }
+
     /// The wallet: (status, seqno, balance) from v3 `walletInformation`; an account that is
     /// not a wallet yet (404 / 409) is read with `addressInformation` (seqno 0).
     async fn wallet_info(&self) -> Result<(String, u32, u128)> {
@@ -456,8 +632,9 @@ impl TonAdapter {
         u32::try_from(t).map_err(|_| AdapterError::bad_response(CHAIN, format!("gen_utime {t} past u32")))
     }
 
-    /// Signs one message from the wallet: `value` nanotons to `pool` with `text`.
-    async fn send_to_pool(&self, pool: MsgAddress, value: u128, text: &str) -> Result<SignedTx> {
+    /// Signs one message from the wallet: `value` nanotons to `pool` with `body` (none: an
+    /// empty body).
+    async fn send_to_pool(&self, pool: MsgAddress, value: u128, body: Option<tlb_ton::Cell>) -> Result<SignedTx> {
         let (status, seqno, balance) = self.wallet_info().await?;
         let need = value
             .checked_add(GAS_RESERVE)
@@ -470,7 +647,7 @@ impl TonAdapter {
         }
         let now = self.chain_time().await?;
         let valid_until = now.saturating_add(VALIDITY_SECS);
-        let msg = wire::transfer(pool, value, true, Some(wire::comment(text)))?;
+        let msg = wire::transfer(pool, value, true, body)?;
         let (body, hash) = wire::sign_body(self.cfg.wallet_id, valid_until, seqno, vec![msg])?;
         let signature = self.key.sign(&hash).await?;
         let deploy = (status != "active").then(|| (self.cfg.wallet_id, self.key.public_key()));
@@ -555,6 +732,34 @@ impl TonAdapter {
     }
 }
 
+impl TonAdapter {
+    /// Op 0x1000 for `amount` to a single-nominator pool we own: paid at once from what it
+    /// holds outside the elector.
+    async fn single_withdraw(&self, pool: MsgAddress, amount: Amount) -> Result<SignedTx> {
+        let h = self.owned_single(&pool).await?;
+        if amount.is_zero() {
+            return Err(AdapterError::bad_input(CHAIN, "an undelegation of 0"));
+        }
+        if amount.0 > h.liquid {
+            let when = h.unfreeze_at.map_or_else(String::new, |t| {
+                format!(" (the earliest unfreezes at {t}, then our validator recovers it)")
+            });
+            return Err(AdapterError::bad_input(
+                CHAIN,
+                format!(
+                    "{}: the pool can pay {} nanotons now; {} are at the elector{when}: undelegate at most what it holds, or keep the validator out of the next elections",
+                    wire::raw(&pool),
+                    h.liquid,
+                    h.at_elector
+                ),
+            ));
+        }
+        let query_id = u64::from(self.chain_time().await?);
+        let body = wire::single_withdraw_body(query_id, amount.0)?;
+        self.send_to_pool(pool, SINGLE_WITHDRAW_VALUE, Some(body)).await
+    }
+}
+
 /// A toncenter message hash (base64 or hex) as hex.
 fn hex_of_hash(h: &str) -> Result<String> {
     if h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -634,7 +839,8 @@ impl ChainAdapter for TonAdapter {
 
     /// The configured pools: commission = `validator_reward_share`, stake = what the
     /// pool has at the elector (or its validator's own stake between rounds); a full pool
-    /// we are not in is inactive.
+    /// we are not in is inactive. Single-nominator pools: commission 0 (the exchange's own
+    /// validator), stake = what they hold; inactive unless our wallet owns them.
     async fn validators(&self) -> Result<Vec<ValidatorCandidate>> {
         let mut out = Vec::with_capacity(self.pools.len());
         for p in &self.pools {
@@ -648,6 +854,20 @@ impl ChainAdapter for TonAdapter {
                 total_stake: Amount(d.stake_amount_sent.max(d.validator_amount)),
                 performance_bps: 10_000,
                 active: !full || member,
+                own_validator: false,
+            });
+        }
+        for p in &self.singles {
+            // our own validator: no commission; ours only while our wallet owns it
+            let h = self.single_holding(p).await?;
+            out.push(ValidatorCandidate {
+                id: wire::raw(p),
+                name: p.to_base64_url(),
+                commission_bps: 0,
+                total_stake: Amount(h.liquid.saturating_add(h.at_elector)),
+                performance_bps: 10_000,
+                active: h.owner == self.wallet,
+                own_validator: h.owner == self.wallet,
             });
         }
         Ok(out)
@@ -682,6 +902,25 @@ impl ChainAdapter for TonAdapter {
                 out.push(pos(StakeState::Activating, n.pending, None));
             }
         }
+        for p in &self.singles {
+            let h = self.owned_single(p).await?;
+            let eta = h
+                .unfreeze_at
+                .and_then(|s| unix_secs_time(CHAIN, "unfreeze_at", u64::from(s)).ok());
+            let pos = |state, amount, eta| Position {
+                validator: wire::raw(p),
+                state,
+                amount: Amount(amount),
+                eta,
+                account: None,
+            };
+            if h.at_elector > 0 {
+                out.push(pos(StakeState::Active, h.at_elector, eta));
+            }
+            if h.liquid > 0 {
+                out.push(pos(StakeState::Activating, h.liquid, None));
+            }
+        }
         Ok(out)
     }
 
@@ -697,16 +936,23 @@ impl ChainAdapter for TonAdapter {
         Ok(Vec::new())
     }
 
-    /// `amount` + 1 TON to the pool with comment `d`.
+    /// `amount` + 1 TON to a nominator pool with comment `d`; `amount` with an empty body
+    /// to a single-nominator pool.
     ///
     /// # Errors
     /// [`AdapterError::BadInput`] for a pool not configured, zero, a position that would
     /// stay below the pool's `min_nominator_stake` (the pool would bounce it, exit code
-    /// 67), a full pool, or too little in the wallet.
+    /// 67), a full pool, a single-nominator pool our wallet does not own, or too little
+    /// in the wallet.
     async fn delegate(&self, _key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
-        let pool = self.pool(validator)?;
+        let (pool, single) = self.pool(validator)?;
         if amount.is_zero() {
             return Err(AdapterError::bad_input(CHAIN, "a delegation of 0"));
+        }
+        if single {
+            // a plain transfer: the pool takes any amount; our validator stakes it
+            self.owned_single(&pool).await?;
+            return self.send_to_pool(pool, amount.0, None).await;
         }
         let d = self.pool_data(&pool).await?;
         let held = self.nominator(&pool).await?;
@@ -736,16 +982,21 @@ impl ChainAdapter for TonAdapter {
             .0
             .checked_add(DEPOSIT_FEE)
             .ok_or_else(|| AdapterError::bad_input(CHAIN, "amount overflows"))?;
-        self.send_to_pool(pool, value, "d").await
+        self.send_to_pool(pool, value, Some(wire::comment("d"))).await
     }
 
-    /// Comment `w` with 1 TON: the whole position leaves.
+    /// Comment `w` with 1 TON: the whole position leaves. From a single-nominator pool:
+    /// op 0x1000 for `amount`, paid at once.
     ///
     /// # Errors
     /// [`AdapterError::BadInput`] for no position, a withdrawal already requested, or an
-    /// amount other than the whole position.
+    /// amount other than the whole position; from a single-nominator pool, zero or more
+    /// than the pool holds outside the elector.
     async fn undelegate(&self, _key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
-        let pool = self.pool(validator)?;
+        let (pool, single) = self.pool(validator)?;
+        if single {
+            return self.single_withdraw(pool, amount).await;
+        }
         let n = self
             .nominator(&pool)
             .await?
@@ -763,7 +1014,7 @@ impl ChainAdapter for TonAdapter {
                 format!("the nominator pool withdraws the whole position: undelegate {whole} nanotons, not {amount}"),
             ));
         }
-        self.send_to_pool(pool, WITHDRAW_VALUE, "w").await
+        self.send_to_pool(pool, WITHDRAW_VALUE, Some(wire::comment("w"))).await
     }
 
     /// Nothing to send: books what the pool paid back by itself.
@@ -771,8 +1022,8 @@ impl ChainAdapter for TonAdapter {
     /// # Errors
     /// [`AdapterError::BadInput`] while the pool still holds our withdrawal request.
     async fn withdraw(&self, key: &str, validator: &str, amount: Amount) -> Result<SignedTx> {
-        let pool = self.pool(validator)?;
-        if self.nominator(&pool).await?.is_some_and(|n| n.withdraw_requested) {
+        let (pool, single) = self.pool(validator)?;
+        if !single && self.nominator(&pool).await?.is_some_and(|n| n.withdraw_requested) {
             return Err(AdapterError::bad_input(
                 CHAIN,
                 format!("{validator} has not paid our withdrawal yet: it pays after recovering its stake"),
@@ -794,7 +1045,7 @@ impl ChainAdapter for TonAdapter {
     async fn claim_rewards(&self, _key: &str, validator: &str) -> Result<SignedTx> {
         Err(AdapterError::bad_input(
             CHAIN,
-            format!("{validator}: nominator pool rewards compound into the position; there is no claim"),
+            format!("{validator}: pool rewards compound into the position; there is no claim"),
         ))
     }
 
@@ -912,6 +1163,30 @@ impl ChainAdapter for TonAdapter {
                 ),
             });
         }
+        for p in &self.singles {
+            checks.push(match self.single_holding(p).await {
+                Ok(h) if h.owner == self.wallet => Check::pass(
+                    "single-nominator pool",
+                    format!(
+                        "{}: owned by our wallet, validator {}, {} nanotons free, {} at the elector",
+                        wire::raw(p),
+                        wire::raw(&h.validator),
+                        h.liquid,
+                        h.at_elector
+                    ),
+                ),
+                Ok(h) => Check::fail(
+                    "single-nominator pool",
+                    format!("{}: owned by {}, not by our wallet", wire::raw(p), wire::raw(&h.owner)),
+                    "configure only single-nominator pools whose owner is the treasury wallet",
+                ),
+                Err(e) => Check::fail(
+                    "single-nominator pool",
+                    format!("{}: {e}", wire::raw(p)),
+                    "configure the address of a single-nominator pool (orbs-network/single-nominator)",
+                ),
+            });
+        }
         Ok(Preflight {
             signer: Some(self.address()),
             fee_token: None,
@@ -964,6 +1239,7 @@ mod tests {
             toncenter_url: "http://127.0.0.1:1".into(),
             api_key: None,
             pools: vec![],
+            single_nominator_pools: vec![],
             wallet_id: wire::DEFAULT_WALLET_ID,
             global_id: None,
             max_operations_per_epoch: 8,
@@ -975,11 +1251,21 @@ mod tests {
             .contains("pools"));
         let bad = TonConfig {
             pools: vec!["nope".into()],
-            ..cfg
+            ..cfg.clone()
         };
         assert!(TonAdapter::new(bad, key)
             .unwrap_err()
             .to_string()
             .contains("not a TON address"));
+        let pool = "-1:".to_string() + &"ab".repeat(32);
+        let twice = TonConfig {
+            pools: vec![pool.clone()],
+            single_nominator_pools: vec![pool],
+            ..cfg
+        };
+        assert!(TonAdapter::new(twice, SecretBytes::new(vec![1u8; 32]))
+            .unwrap_err()
+            .to_string()
+            .contains("configured twice"));
     }
 }

@@ -294,6 +294,186 @@ pub fn stack_arg_address(a: &MsgAddress) -> Value {
     serde_json::json!({"type": "num", "value": format!("0x{}", hex::encode(a.address))})
 }
 
+/// A 256-bit stack number (an account id, a public key) as 32 big-endian bytes.
+///
+/// # Errors
+/// [`AdapterError::BadResponse`] naming `what` for another type, a negative number or
+/// more than 256 bits.
+pub fn stack_u256(what: &str, v: &Value) -> Result<[u8; 32]> {
+    let bad = |m: &str| AdapterError::bad_response(CHAIN, format!("{what}: {m}: {v}"));
+    if v.get("type").and_then(Value::as_str) != Some("num") {
+        return Err(bad("not a number entry"));
+    }
+    let s = v.get("value").and_then(Value::as_str).ok_or_else(|| bad("no value"))?;
+    let hex = s.strip_prefix("0x").ok_or_else(|| bad("not 0x hex (or negative)"))?;
+    if hex.len() > 64 {
+        return Err(bad("more than 256 bits"));
+    }
+    let bytes = hex::decode(format!("{hex:0>64}")).map_err(|_| bad("not hex"))?;
+    <[u8; 32]>::try_from(bytes).map_err(|_| bad("not 32 bytes"))
+}
+
+/// The entries of a stack tuple or list (`{"type":"tuple"|"list","value":[…]}`; toncenter
+/// v2's `elements` too); a `null` entry is the empty list.
+///
+/// # Errors
+/// [`AdapterError::BadResponse`] naming `what` for another entry.
+pub fn stack_items<'a>(what: &str, v: &'a Value) -> Result<&'a [Value]> {
+    match v.get("type").and_then(Value::as_str) {
+        Some("null") => Ok(&[]),
+        Some("tuple" | "list") => v
+            .get("value")
+            .or_else(|| v.get("elements"))
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("{what}: a tuple without entries: {v}"))),
+        _ => Err(AdapterError::bad_response(
+            CHAIN,
+            format!("{what}: not a tuple or list: {v}"),
+        )),
+    }
+}
+
+/// The elements of a FunC list (`cons(x, rest)` … `nil`), as toncenter shows it: a
+/// `list` entry with the elements flattened, a `null` for the empty list, or nested
+/// two-entry tuples `[x, rest]` ending in `null`; a tuple that is not such a chain is
+/// taken as the flat list of its entries. At most `max` elements.
+///
+/// # Errors
+/// [`AdapterError::BadResponse`] naming `what` for another entry or more than `max`
+/// elements.
+pub fn stack_list<'a>(what: &str, v: &'a Value, max: usize) -> Result<Vec<&'a Value>> {
+    let too_long = || AdapterError::bad_response(CHAIN, format!("{what}: more than {max} elements"));
+    let is = |v: &Value, t: &str| v.get("type").and_then(Value::as_str) == Some(t);
+    if is(v, "tuple") {
+        let mut out = Vec::new();
+        let mut at = v;
+        while let [head, rest] = stack_items(what, at)? {
+            if out.len() >= max {
+                return Err(too_long());
+            }
+            out.push(head);
+            if is(rest, "null") {
+                return Ok(out);
+            }
+            if !is(rest, "tuple") {
+                break;
+            }
+            at = rest;
+        }
+    }
+    let flat: Vec<&Value> = stack_items(what, v)?.iter().collect();
+    if flat.len() > max {
+        return Err(too_long());
+    }
+    Ok(flat)
+}
+
+/// An address held in a stack slice or cell (`MsgAddressInt`, base64 BoC), as
+/// single-nominator.fc's `get_roles` returns it.
+///
+/// # Errors
+/// [`AdapterError::BadResponse`] naming `what` for another entry or no address.
+pub fn stack_address(what: &str, v: &Value) -> Result<MsgAddress> {
+    let b64 = match v.get("type").and_then(Value::as_str) {
+        Some("slice" | "cell") => v.get("value").and_then(Value::as_str),
+        _ => None,
+    }
+    .ok_or_else(|| AdapterError::bad_response(CHAIN, format!("{what}: not a slice: {v}")))?;
+    let root = boc_root(what, b64)?;
+    root.parser()
+        .unpack::<MsgAddress>(())
+        .map_err(|e| AdapterError::bad_response(CHAIN, format!("{what}: not an address: {e}")))
+}
+
+/// One value of the elector's frozen-stake dictionary: `addr:uint256 weight:uint64
+/// stake:Grams banned:Bool` (ton-blockchain/ton `crypto/smartcont/elector-code.fc`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrozenStake {
+    /// The account that sent the stake (its 256-bit id on the masterchain).
+    pub addr: [u8; 32],
+    /// The stake, nanotons.
+    pub stake: u128,
+    /// Whether a complaint banned the validator (its stake is fined).
+    pub banned: bool,
+}
+
+impl<'de> tlb_ton::de::CellDeserialize<'de> for FrozenStake {
+    type Args = ();
+
+    fn parse(
+        p: &mut tlb_ton::de::CellParser<'de>,
+        (): Self::Args,
+    ) -> std::result::Result<Self, tlb_ton::de::CellParserError<'de>> {
+        let addr: [u8; 32] = p.unpack(())?;
+        let _weight: u64 = p.unpack(())?;
+        let stake: BigUint = p.unpack_as::<_, tlb_ton::currency::Grams>(())?;
+        let banned: bool = p.unpack(())?;
+        Ok(FrozenStake {
+            addr,
+            stake: u128::try_from(&stake).unwrap_or(u128::MAX),
+            banned,
+        })
+    }
+}
+
+/// The frozen stakes of one past election: its stack entry is the dictionary's root
+/// cell (`Hashmap 256`, keyed by validator public key) or null when empty.
+///
+/// # Errors
+/// [`AdapterError::BadResponse`] for another entry or a cell that is not such a
+/// dictionary.
+pub fn frozen_stakes(v: &Value) -> Result<Vec<FrozenStake>> {
+    match v.get("type").and_then(Value::as_str) {
+        Some("null") => Ok(Vec::new()),
+        Some("cell" | "slice") => {
+            let b64 = v.get("value").and_then(Value::as_str).unwrap_or_default();
+            let root = boc_root("frozen_dict", b64)?;
+            let entries: Vec<(BitVec<u8, Msb0>, FrozenStake)> = root
+                .parser()
+                .parse_as::<_, tlb_ton::hashmap::Hashmap<tlb_ton::Same>>((256, ()))
+                .map_err(|e| AdapterError::bad_response(CHAIN, format!("frozen_dict: not a Hashmap 256: {e}")))?;
+            Ok(entries.into_iter().map(|(_, f)| f).collect())
+        }
+        _ => Err(AdapterError::bad_response(
+            CHAIN,
+            format!("frozen_dict: not a cell: {v}"),
+        )),
+    }
+}
+
+/// single-nominator.fc's owner withdrawal body: `op:uint32 = 0x1000 ‖ query_id:uint64 ‖
+/// amount:Coins`.
+///
+/// # Errors
+/// [`AdapterError::Signer`] when it does not serialize (never for a u128 amount).
+pub fn single_withdraw_body(query_id: u64, nanotons: u128) -> Result<Cell> {
+    let mut b = Cell::builder();
+    b.pack(SINGLE_OP_WITHDRAW, ())
+        .and_then(|b| b.pack(query_id, ()))
+        .and_then(|b| b.pack_as::<_, &tlb_ton::currency::Grams>(&BigUint::from(nanotons), ()))
+        .map_err(|e| AdapterError::Signer(format!("withdraw body: {e}")))?;
+    Ok(b.into_cell())
+}
+
+/// The single-nominator pool's owner withdrawal op (`OP::WITHDRAW`).
+pub const SINGLE_OP_WITHDRAW: u32 = 0x1000;
+
+/// `ConfigParam 1`: the elector's account id on the masterchain.
+///
+/// # Errors
+/// [`AdapterError::BadResponse`] for a short cell.
+pub fn config_1(cell: &Cell) -> Result<MsgAddress> {
+    let address: [u8; 32] = cell
+        .parser()
+        .unpack(())
+        .map_err(|e| AdapterError::bad_response(CHAIN, format!("ConfigParam 1: {e}")))?;
+    Ok(MsgAddress {
+        workchain_id: -1,
+        address,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +522,61 @@ mod tests {
             &serde_json::json!({"type":"num","value":"0x1ffffffffffffffffffffffffffffffffff"})
         )
         .is_err());
+    }
+
+    #[test]
+    fn success_stack_lists_read_flat_cons_and_null() {
+        use serde_json::json;
+        let n = |x: u64| json!({"type": "num", "value": format!("{x:#x}")});
+        let flat = json!({"type": "list", "value": [n(1), n(2), n(3)]});
+        let got: Vec<u128> = stack_list("l", &flat, 8)
+            .unwrap()
+            .into_iter()
+            .map(|v| stack_uint("n", v).unwrap())
+            .collect();
+        assert_eq!(got, vec![1, 2, 3]);
+        // cons(1, cons(2, nil)) as nested pairs
+        let cons = json!({"type": "tuple", "value": [n(1), {"type": "tuple", "value": [n(2), {"type": "null"}]}]});
+        assert_eq!(stack_list("l", &cons, 8).unwrap().len(), 2);
+        assert!(stack_list("l", &json!({"type": "null"}), 8).unwrap().is_empty());
+        assert!(stack_list("l", &flat, 2)
+            .unwrap_err()
+            .to_string()
+            .contains("more than 2"));
+        assert!(stack_list("l", &n(1), 8).is_err());
+    }
+
+    #[test]
+    fn success_u256_addresses_and_withdraw_bodies_decode() {
+        use serde_json::json;
+        let v = json!({"type": "num", "value": format!("0x{}", "ab".repeat(32))});
+        assert_eq!(stack_u256("a", &v).unwrap(), [0xab; 32]);
+        assert_eq!(stack_u256("a", &json!({"type": "num", "value": "0x1"})).unwrap()[31], 1);
+        assert!(stack_u256("a", &json!({"type": "num", "value": format!("0x1{}", "0".repeat(64))})).is_err());
+        assert!(stack_u256("a", &json!({"type": "num", "value": "-0x1"})).is_err());
+        // an address in a slice, as get_roles returns it
+        let a = parse_address("a", &format!("-1:{}", "cd".repeat(32))).unwrap();
+        let mut b = Cell::builder();
+        b.pack(a, ()).unwrap();
+        let boc = BagOfCells::from_root(b.into_cell())
+            .serialize(BagOfCellsArgs {
+                has_idx: false,
+                has_crc32c: true,
+            })
+            .unwrap();
+        let slice = json!({"type": "slice", "value": base64::engine::general_purpose::STANDARD.encode(boc)});
+        assert_eq!(stack_address("owner", &slice).unwrap(), a);
+        assert!(stack_address("owner", &v).is_err());
+        assert!(frozen_stakes(&json!({"type": "null"})).unwrap().is_empty());
+        assert!(frozen_stakes(&json!({"type": "cell", "value": "bm90IGEgYm9j"})).is_err());
+        // op 0x1000 ‖ query_id ‖ Coins
+        let body = single_withdraw_body(7, 5 * 1_000_000_000).unwrap();
+        let mut p = body.parser();
+        assert_eq!(p.unpack::<u32>(()).unwrap(), SINGLE_OP_WITHDRAW);
+        assert_eq!(p.unpack::<u64>(()).unwrap(), 7);
+        let amount: BigUint = p.unpack_as::<_, tlb_ton::currency::Grams>(()).unwrap();
+        assert_eq!(amount, BigUint::from(5_000_000_000u64));
+        assert_eq!(p.bits_left(), 0);
     }
 
     #[test]
