@@ -219,7 +219,8 @@ struct Elector {
 }
 
 impl Elector {
-    /// Everything the elector holds, nanotons.
+    /// Everything the elector holds, nanotons (the conservation checks' term).
+    #[cfg(test)]
     fn held(&self) -> u128 {
         let p: u128 = self.participants.values().map(|x| x.1).sum();
         let f: u128 = self.past.values().flat_map(|e| e.frozen.values()).map(|x| x.1).sum();
