@@ -1772,26 +1772,7 @@ mod tests {
 
     /// A signed external message carrying `body` to `dst` (the owner's op to its pool).
     fn ext_body(k: &SigningKey, seqno: u32, valid_until: u32, dst: MsgAddress, value: u128, body: Cell) -> String {
-        let m = Message {
-            info: Message::transfer(dst, BigUint::from(value), true).info,
-            init: None::<StateInit>,
-            body,
-        }
-        .normalize()
-        .unwrap();
-        let body = V4R2::create_sign_body(WALLET_ID, valid_until, seqno, [SendMsgAction { mode: 3, message: m }]);
-        let sig = k.sign(&body.to_cell(NoArgs::EMPTY).unwrap().hash()).to_bytes();
-        let wallet = wallet_address(WALLET_ID, k.verifying_key().to_bytes()).unwrap();
-        let msg = Message {
-            info: CommonMsgInfo::ExternalIn(tlb_ton::message::ExternalInMsgInfo {
-                src: MsgAddress::NULL,
-                dst: wallet,
-                import_fee: BigUint::ZERO,
-            }),
-            init: None::<StateInit>,
-            body: V4R2::wrap_signed_external(body, sig),
-        };
-        boc_of(msg.to_cell(()).unwrap())
+        ext_signed(k, k.verifying_key().to_bytes(), seqno, valid_until, dst, value, body)
     }
 
     /// The owner's `OP::WITHDRAW` body: op, query_id, amount (Coins).
@@ -1954,10 +1935,23 @@ mod tests {
         text: &str,
     ) -> String {
         let pool = pool_address(pool_account(i));
+        ext_signed(k, owner, seqno, valid_until, pool, value, comment(text))
+    }
+
+    /// Signed by `k` for the wallet of `owner`: `value` to `dst` carrying `body`.
+    fn ext_signed(
+        k: &SigningKey,
+        owner: [u8; 32],
+        seqno: u32,
+        valid_until: u32,
+        dst: MsgAddress,
+        value: u128,
+        body: Cell,
+    ) -> String {
         let m = Message {
-            info: Message::transfer(pool, BigUint::from(value), true).info,
+            info: Message::transfer(dst, BigUint::from(value), true).info,
             init: None::<StateInit>,
-            body: comment(text),
+            body,
         }
         .normalize()
         .unwrap();
