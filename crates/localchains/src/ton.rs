@@ -1775,6 +1775,19 @@ mod tests {
         ext_signed(k, k.verifying_key().to_bytes(), seqno, valid_until, dst, value, body)
     }
 
+    /// The owner (`k`'s wallet) asks single-nominator pool `pool` for `amount` (op 0x1000,
+    /// 0.1 TON attached), at its wallet's current seqno.
+    fn owner_withdraw(
+        c: &mut Chain,
+        k: &SigningKey,
+        pool: MsgAddress,
+        amount: u128,
+    ) -> std::result::Result<[u8; 32], (StatusCode, String)> {
+        let me = wallet_address(WALLET_ID, k.verifying_key().to_bytes()).unwrap();
+        let seqno = c.accounts[&me].wallet.as_ref().unwrap().seqno;
+        c.external(&ext_body(k, seqno, c.now + 60, pool, TON / 10, withdraw_body(amount)))
+    }
+
     /// The owner's `OP::WITHDRAW` body: op, query_id, amount (Coins).
     fn withdraw_body(amount: u128) -> Cell {
         let mut b = Cell::builder();
@@ -1805,15 +1818,7 @@ mod tests {
         assert_eq!(c.accounts[&pool].balance, TON);
         assert_eq!(c.elector.held(), 20_000 * TON);
         // nothing is liquid: a withdrawal throws 0x2004 and bounces, the stake stays
-        let seqno = c.accounts[&me].wallet.as_ref().unwrap().seqno;
-        let r = c.external(&ext_body(
-            &k,
-            seqno,
-            c.now + 60,
-            pool,
-            TON / 10,
-            withdraw_body(5_000 * TON),
-        ));
+        let r = owner_withdraw(&mut c, &k, pool, 5_000 * TON);
         assert_eq!(code(r), "ok");
         let t = c.txs.iter().rev().find(|t| t.account == pool).unwrap();
         assert!(t.aborted && t.exit_code == ERROR_INSUFFICIENT_BALANCE);
@@ -1829,16 +1834,8 @@ mod tests {
         assert!(back > 20_001 * TON, "the bonus came back with the stake");
         assert_eq!(circulation(&c), before + c.minted);
         // a partial withdrawal pays exactly that amount (plus the value's change)
-        let seqno = c.accounts[&me].wallet.as_ref().unwrap().seqno;
         let mine = c.accounts[&me].balance;
-        let r = c.external(&ext_body(
-            &k,
-            seqno,
-            c.now + 60,
-            pool,
-            TON / 10,
-            withdraw_body(5_000 * TON),
-        ));
+        let r = owner_withdraw(&mut c, &k, pool, 5_000 * TON);
         assert_eq!(code(r), "ok");
         assert_eq!(c.accounts[&pool].balance, back - 5_000 * TON);
         assert!(c.accounts[&me].balance > mine + 4_999 * TON);
