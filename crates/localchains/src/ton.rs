@@ -1267,6 +1267,17 @@ struct GetMethod {
     stack: Vec<Value>,
 }
 
+/// A get-method's first argument as a 256-bit account id (`{"type":"num","value":"0x…"}`).
+fn account_arg(stack: &[Value]) -> Option<[u8; 32]> {
+    stack
+        .first()
+        .and_then(|v| v.get("value"))
+        .and_then(Value::as_str)
+        .and_then(|s| s.strip_prefix("0x"))
+        .and_then(|h| hex::decode(format!("{h:0>64}")).ok())
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+}
+
 fn num(v: u128) -> Value {
     json!({"type": "num", "value": format!("{v:#x}")})
 }
@@ -1327,15 +1338,9 @@ async fn run_get_method(State(c): State<Shared>, Json(q): Json<GetMethod>) -> (S
             ]
         }
         "get_nominator_data" => {
-            let who = q
-                .stack
-                .first()
-                .and_then(|v| v.get("value"))
-                .and_then(Value::as_str)
-                .and_then(|s| s.strip_prefix("0x"))
-                .and_then(|h| hex::decode(format!("{h:0>64}")).ok())
-                .and_then(|b| <[u8; 32]>::try_from(b).ok());
-            let Some(who) = who else { return exit(7) }; // type check error
+            let Some(who) = account_arg(&q.stack) else {
+                return exit(7);
+            }; // type check error
             let Some(n) = p.nominators.get(&who) else {
                 return exit(86);
             };
@@ -1444,15 +1449,7 @@ fn elector_get(e: &Elector, q: &GetMethod) -> std::result::Result<Vec<Value>, i3
             vec![list(items)]
         }
         "compute_returned_stake" => {
-            let who = q
-                .stack
-                .first()
-                .and_then(|v| v.get("value"))
-                .and_then(Value::as_str)
-                .and_then(|s| s.strip_prefix("0x"))
-                .and_then(|h| hex::decode(format!("{h:0>64}")).ok())
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or(7)?;
+            let who = account_arg(&q.stack).ok_or(7)?; // type check error
             vec![num(e.credits.get(&who).copied().unwrap_or(0))]
         }
         _ => return Err(11),
