@@ -1729,7 +1729,7 @@ mod tests {
             ("[chains.TON]\nadapter = \"ton\"\n", "ton: required by adapter"),
             (
                 "[chains.TON]\nadapter = \"ton\"\n[chains.TON.ton]\npools = []\n",
-                "list 1 to 256 nominator pools",
+                "list 1 to 256 in all",
             ),
             (
                 "[chains.TON]\nadapter = \"tron\"\n[chains.TON.ton]\npools = [\"p\"]\n",
