@@ -1211,15 +1211,24 @@ async fn config_param(State(c): State<Shared>, Query(q): Query<HashMap<String, S
     )
 }
 
+/// The account a request's `address` names (an empty one when the chain has never seen
+/// it); 422 for a malformed address.
+fn queried_account(c: &Shared, q: &HashMap<String, String>) -> std::result::Result<Account, (StatusCode, Json<Value>)> {
+    let a = q
+        .get("address")
+        .and_then(|s| parse_addr(s))
+        .ok_or_else(|| err(StatusCode::UNPROCESSABLE_ENTITY, "address: not a TON address"))?;
+    Ok(lock(c).accounts.get(&a).cloned().unwrap_or_default())
+}
+
 async fn wallet_information(
     State(c): State<Shared>,
     Query(q): Query<HashMap<String, String>>,
 ) -> (StatusCode, Json<Value>) {
-    let Some(a) = q.get("address").and_then(|s| parse_addr(s)) else {
-        return err(StatusCode::UNPROCESSABLE_ENTITY, "address: not a TON address");
+    let acc = match queried_account(&c, &q) {
+        Ok(acc) => acc,
+        Err(e) => return e,
     };
-    let c = lock(&c);
-    let acc = c.accounts.get(&a).cloned().unwrap_or_default();
     let Some(w) = acc.wallet else {
         // toncenter: an account without wallet code is not a wallet
         return err(StatusCode::CONFLICT, "not a wallet");
@@ -1241,11 +1250,10 @@ async fn address_information(
     State(c): State<Shared>,
     Query(q): Query<HashMap<String, String>>,
 ) -> (StatusCode, Json<Value>) {
-    let Some(a) = q.get("address").and_then(|s| parse_addr(s)) else {
-        return err(StatusCode::UNPROCESSABLE_ENTITY, "address: not a TON address");
+    let acc = match queried_account(&c, &q) {
+        Ok(acc) => acc,
+        Err(e) => return e,
     };
-    let c = lock(&c);
-    let acc = c.accounts.get(&a).cloned().unwrap_or_default();
     let status = match (&acc.wallet, acc.balance) {
         (Some(_), _) => "active",
         (None, 0) => "nonexist",
