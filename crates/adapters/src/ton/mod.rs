@@ -558,14 +558,21 @@ impl TonAdapter {
         Ok((held, unfreeze_at))
     }
 
+    /// A single-nominator pool's `get_roles`: (owner, validator).
+    async fn roles(&self, pool: &MsgAddress) -> Result<(MsgAddress, MsgAddress)> {
+        let roles = self.run_get_min(pool, "get_roles", vec![], 2).await?;
+        Ok((
+            wire::stack_address("get_roles owner", &roles[0])?,
+            wire::stack_address("get_roles validator", &roles[1])?,
+        ))
+    }
+
     /// A single-nominator pool's roles and holdings.
     ///
     /// # Errors
     /// [`AdapterError::BadResponse`] for answers that are not single-nominator.fc's.
     pub async fn single_holding(&self, pool: &MsgAddress) -> Result<SingleHolding> {
-        let roles = self.run_get_min(pool, "get_roles", vec![], 2).await?;
-        let owner = wire::stack_address("get_roles owner", &roles[0])?;
-        let validator = wire::stack_address("get_roles validator", &roles[1])?;
+        let (owner, validator) = self.roles(pool).await?;
         let balance = self.account_balance(pool).await?;
         let (at_elector, unfreeze_at) = self.at_elector(pool).await?;
         Ok(SingleHolding {
@@ -577,20 +584,27 @@ impl TonAdapter {
         })
     }
 
+    /// Refuses `owner` unless it is our wallet: what a pool owned by another sends only
+    /// to that owner.
+    fn check_owner(&self, pool: &MsgAddress, owner: &MsgAddress) -> Result<()> {
+        if *owner == self.wallet {
+            return Ok(());
+        }
+        Err(AdapterError::bad_input(
+            CHAIN,
+            format!(
+                "single-nominator pool {} is owned by {}, not by our wallet {}: funds sent there could not be withdrawn by us",
+                wire::raw(pool),
+                wire::raw(owner),
+                self.address()
+            ),
+        ))
+    }
+
     /// [`TonAdapter::single_holding`], refused unless our wallet owns the pool.
     async fn owned_single(&self, pool: &MsgAddress) -> Result<SingleHolding> {
         let h = self.single_holding(pool).await?;
-        if h.owner != self.wallet {
-            return Err(AdapterError::bad_input(
-                CHAIN,
-                format!(
-                    "single-nominator pool {} is owned by {}, not by our wallet {}: funds sent there could not be withdrawn by us",
-                    wire::raw(pool),
-                    wire::raw(&h.owner),
-                    self.address()
-                ),
-            ));
-        }
+        self.check_owner(pool, &h.owner)?;
         Ok(h)
     }
 
@@ -951,7 +965,9 @@ impl ChainAdapter for TonAdapter {
         }
         if single {
             // a plain transfer: the pool takes any amount; our validator stakes it
-            self.owned_single(&pool).await?;
+            // only the owner matters here: the holdings need not be read
+            let (owner, _) = self.roles(&pool).await?;
+            self.check_owner(&pool, &owner)?;
             return self.send_to_pool(pool, amount.0, None).await;
         }
         let d = self.pool_data(&pool).await?;
